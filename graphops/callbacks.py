@@ -1,0 +1,302 @@
+"""Callback URLs: which ones graphops will call, and how it calls them.
+
+:class:`CallbackPolicy` decides whether a URL may be called at all (https, an allowed host, no
+private address) and pins the address it resolved to, so a DNS answer cannot change between the
+check and the connection. :class:`Deliverer` POSTs the signed Standard Webhooks request.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import socket
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import urllib3
+from standardwebhooks.webhooks import Webhook
+
+from .errors import Rejected
+
+MAX_CALLBACK_URL_LENGTH = 4096
+# Addresses that are public on paper but reach the platform itself (Azure's wire server).
+_PLATFORM_ADDRESSES = frozenset({ipaddress.ip_address("168.63.129.16")})
+_NUMERIC_HOST = re.compile(r"[0-9a-fx.]+", re.IGNORECASE)
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+Resolver = Callable[[str, int], list[str]]
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """Every address the system resolver gives for ``host``."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+@dataclass(frozen=True)
+class AllowedHost:
+    """One entry of GRAPHOPS_CALLBACK_ALLOWED_HOSTS: ``host``, ``host:port`` or ``*.suffix``."""
+
+    pattern: str
+    port: int | None
+
+    @classmethod
+    def parse(cls, entry: str) -> AllowedHost:
+        if entry.startswith("["):  # [v6]:port
+            host, _, rest = entry[1:].partition("]")
+            return cls(host, int(rest[1:]) if rest.startswith(":") else None)
+        if entry.count(":") == 1:
+            host, port = entry.split(":")
+            return cls(host, int(port))
+        return cls(entry, None)
+
+    @property
+    def is_literal(self) -> bool:
+        return not self.pattern.startswith("*.")
+
+    def matches(self, host: str, port: int, default_port: int) -> bool:
+        if (self.port if self.port is not None else default_port) != port:
+            return False
+        if self.is_literal:
+            return host == self.pattern
+        return host.endswith(self.pattern[1:])
+
+
+@dataclass(frozen=True)
+class CallbackTarget:
+    """A callback URL that passed the rules, with the address to connect to."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    address: str
+
+
+class CallbackPolicy:
+    """The rules for callback URLs, from the settings."""
+
+    def __init__(
+        self, allowed_hosts: tuple[str, ...], *, allow_http: bool = False, resolver: Resolver = system_resolver
+    ) -> None:
+        self._allowed = tuple(AllowedHost.parse(entry) for entry in allowed_hosts)
+        self._allow_http = allow_http
+        self._resolve = resolver
+
+    def check_syntax(self, raw: object) -> str:
+        """Check everything that needs no DNS: scheme, host spelling, allowed host, port."""
+        self._parse(raw)
+        assert isinstance(raw, str)
+        return raw
+
+    def _parse(self, raw: object) -> tuple[str, str, int, AllowedHost]:
+        field = "callbackUrl"
+        if not isinstance(raw, str) or not raw:
+            raise Rejected(field, "required, a string")
+        if len(raw) > MAX_CALLBACK_URL_LENGTH:
+            raise Rejected(field, f"longer than {MAX_CALLBACK_URL_LENGTH} characters")
+        if not raw.isascii() or any(c.isspace() or ord(c) < 0x20 or c == "\\" for c in raw):
+            raise Rejected(
+                field, "contains a character that is not allowed in a URL (non-ASCII, blank, control or '\\')"
+            )
+        try:
+            parts = urlsplit(raw)
+            port = parts.port
+        except ValueError:
+            raise Rejected(field, "not a valid URL (bad host or port)") from None
+        scheme = parts.scheme.lower()
+        if scheme not in _DEFAULT_PORTS or (scheme == "http" and not self._allow_http):
+            raise Rejected(
+                field, "must be an https URL" + ("" if scheme == "http" else f", not {scheme or 'relative'}")
+            )
+        if "@" in parts.netloc:
+            raise Rejected(field, "must not carry user information")
+        if parts.fragment:
+            raise Rejected(field, "must not have a fragment")
+        host = (parts.hostname or "").lower()
+        if not host:
+            raise Rejected(field, "has no host")
+        _check_host_spelling(host)
+        default_port = _DEFAULT_PORTS[scheme]
+        port = default_port if port is None else port
+        for allowed in self._allowed:
+            if allowed.matches(host, port, default_port):
+                return scheme, host, port, allowed
+        shown = host if port == default_port else f"{host}:{port}"
+        raise Rejected(field, f"host {shown} is not in GRAPHOPS_CALLBACK_ALLOWED_HOSTS")
+
+    def target(self, raw: str) -> CallbackTarget:
+        """Resolve the callback host once and pick the address to connect to.
+
+        Raises :class:`Rejected` when the host resolves to a private, loopback, link-local or platform
+        address (unless the host is listed literally), and :class:`OSError` when DNS gives no answer.
+        """
+        scheme, host, port, allowed = self._parse(raw)
+        try:
+            literal: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
+        except ValueError:
+            literal = None
+        addresses = [str(literal)] if literal is not None else self._resolve(host, port)
+        if not addresses:
+            raise OSError(f"no address for {host}")
+        if not allowed.is_literal:
+            for address in addresses:
+                if not is_public_address(address):
+                    raise Rejected("callbackUrl", f"host {host} resolves to a non-public address ({address})")
+        return CallbackTarget(url=raw, scheme=scheme, host=host, port=port, address=addresses[0])
+
+
+def is_public_address(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is not None:
+            return is_public_address(str(embedded))
+    return ip.is_global and not ip.is_multicast and ip not in _PLATFORM_ADDRESSES
+
+
+def _check_host_spelling(host: str) -> None:
+    field = "callbackUrl"
+    if host.startswith("[") or ":" in host:
+        return  # an IPv6 literal; urlsplit has already checked its form
+    if host.endswith("."):
+        raise Rejected(field, "host must not end with a dot")
+    if _NUMERIC_HOST.fullmatch(host) and not host.replace(".", "").isalpha():
+        # 2130706433, 0x7f.1, 017700000001, 127.1: all spellings of 127.0.0.1. Only the canonical form may pass.
+        try:
+            canonical = str(ipaddress.IPv4Address(host))
+        except ValueError:
+            canonical = None
+        if canonical != host:
+            raise Rejected(field, f"host {host!r} is not a canonical IP address or a DNS name")
+        return
+    if not all(_LABEL.fullmatch(label) for label in host.split(".")):
+        raise Rejected(field, f"host {host!r} is not a valid DNS name")
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """What one POST to a callback URL came to."""
+
+    delivered: bool
+    retryable: bool
+    detail: str
+    status_code: int | None = None
+    retry_after: float | None = None
+
+
+RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+class Deliverer:
+    """POSTs a tracking's result to its callback URL, signed per Standard Webhooks.
+
+    One pool of connections per (host, pinned address); redirects are never followed.
+    """
+
+    def __init__(
+        self,
+        policy: CallbackPolicy,
+        secret: str | None,
+        *,
+        timeout: urllib3.Timeout | None = None,
+        user_agent: str = "graphops",
+        max_pools: int = 64,
+    ) -> None:
+        self._policy = policy
+        self._signer = Webhook(secret) if secret else None
+        self._timeout = timeout or urllib3.Timeout(connect=5.0, read=15.0)
+        self._user_agent = user_agent
+        self._pools: OrderedDict[tuple[str, str, str, int], urllib3.HTTPConnectionPool] = OrderedDict()
+        self._max_pools = max_pools
+        self._lock = threading.Lock()
+
+    def deliver(self, url: str, webhook_id: str, body: Mapping[str, Any], now: datetime) -> DeliveryResult:
+        try:
+            target = self._policy.target(url)
+        except Rejected as exc:
+            return DeliveryResult(False, False, str(exc))
+        except OSError as exc:
+            return DeliveryResult(False, True, f"could not resolve the callback host: {exc}")
+        payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": self._user_agent,
+            "Host": target.host if target.port == _DEFAULT_PORTS[target.scheme] else f"{target.host}:{target.port}",
+            "webhook-id": webhook_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+        }
+        if self._signer is not None:
+            headers["webhook-signature"] = self._signer.sign(webhook_id, now.astimezone(UTC), payload)
+        parts = urlsplit(url)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        try:
+            response = self._pool(target).urlopen(
+                "POST",
+                path,
+                body=payload.encode(),
+                headers=headers,
+                redirect=False,
+                retries=False,
+                assert_same_host=False,
+                preload_content=True,
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            return DeliveryResult(False, True, f"callback not reachable: {type(exc).__name__}")
+        status = response.status
+        if 200 <= status < 300:
+            return DeliveryResult(True, False, f"delivered ({status})", status)
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), now)
+        if 300 <= status < 400:
+            return DeliveryResult(False, False, f"callback answered {status}; redirects are not followed", status)
+        if status in RETRYABLE_STATUS:
+            return DeliveryResult(False, True, f"callback answered {status}", status, retry_after)
+        return DeliveryResult(False, False, f"callback answered {status}", status)
+
+    def _pool(self, target: CallbackTarget) -> urllib3.HTTPConnectionPool:
+        key = (target.scheme, target.host, target.address, target.port)
+        with self._lock:
+            pool = self._pools.get(key)
+            if pool is not None:
+                self._pools.move_to_end(key)
+                return pool
+            pool: urllib3.HTTPConnectionPool  # type: ignore[no-redef]
+            if target.scheme == "https":
+                # Connect to the pinned address, but check the certificate against the name.
+                pool = urllib3.HTTPSConnectionPool(
+                    target.address,
+                    target.port,
+                    timeout=self._timeout,
+                    maxsize=4,
+                    server_hostname=target.host,
+                    assert_hostname=target.host,
+                )
+            else:
+                pool = urllib3.HTTPConnectionPool(target.address, target.port, timeout=self._timeout, maxsize=4)
+            self._pools[key] = pool
+            while len(self._pools) > self._max_pools:
+                self._pools.popitem(last=False)[1].close()
+            return pool
+
+
+def parse_retry_after(raw: str | None, now: datetime) -> float | None:
+    """Retry-After as seconds from now: delta-seconds or an HTTP date."""
+    if not raw:
+        return None
+    raw = raw.strip()
+    if raw.isdigit():
+        return float(raw)
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - now).total_seconds())

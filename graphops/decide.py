@@ -1,0 +1,137 @@
+"""What to do with Graph's answer: a pure decision, tested without any server."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .schedule import PollSchedule, whole_delay
+from .tracking import ErrorInfo, Outcome, Tracking
+
+THROTTLED = frozenset({429, 503, 504})  # wait at least Retry-After
+# Answers worth asking again about: throttling, 404 while Graph catches up, timeouts, any 5xx.
+ASK_AGAIN = THROTTLED | {404, 408}
+
+
+@dataclass(frozen=True)
+class GraphAnswer:
+    """One answer from Graph, or the lack of one (``status_code`` None, ``failure`` says why)."""
+
+    status_code: int | None
+    body: Any = None  # parsed JSON, or None when the body was not JSON
+    retry_after: float | None = None
+    request_id: str | None = None  # Graph's request-id, for support cases
+    client_request_id: str | None = None  # ours, sent as client-request-id
+    failure: str | None = None
+
+
+@dataclass(frozen=True)
+class PollAgain:
+    delay: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Finish:
+    outcome: Outcome
+    error: ErrorInfo | None = None
+
+
+Decision = PollAgain | Finish
+
+
+@dataclass(frozen=True)
+class Policy:
+    schedule: PollSchedule
+    not_found_grace_seconds: int
+
+
+def observe(tracking: Tracking, answer: GraphAnswer) -> Tracking:
+    """The tracking after one poll: counts it, keeps Graph's body when it is an operation."""
+    status = tracking.kind.status_of(answer.body) if answer.status_code == 200 else None
+    return tracking.seen(status, answer.body, None if status else _problem(answer))
+
+
+def decide(tracking: Tracking, answer: GraphAnswer, now: datetime, policy: Policy, rng: random.Random) -> Decision:
+    """The next step for a tracking that just got ``answer`` (already folded in with :func:`observe`)."""
+    kind = tracking.kind
+    code = answer.status_code
+    status = kind.status_of(answer.body) if code == 200 else None
+    if status is not None and kind.is_terminal(status):
+        if status in kind.succeeded_states:
+            return Finish(Outcome.SUCCEEDED)
+        return Finish(Outcome.FAILED, _operation_error(answer.body, status))
+    if code in {401, 403}:
+        graph = _graph_error(answer.body)
+        return Finish(
+            Outcome.FORBIDDEN,
+            ErrorInfo(
+                graph.code if graph else "Authorization_RequestDenied",
+                f"Graph answered {code}: the app's identity needs the application permission {kind.permission}"
+                + (f" ({graph.message})" if graph and graph.message else ""),
+            ),
+        )
+    elapsed = (now - tracking.tracked_since).total_seconds()
+    if code == 404 and elapsed >= policy.not_found_grace_seconds:
+        return Finish(
+            Outcome.NOT_FOUND, _graph_error(answer.body) or ErrorInfo("NotFound", "Graph does not know this operation")
+        )
+    if code is not None and code != 200 and code < 500 and code not in ASK_AGAIN:
+        # 3xx (never followed) and the other 4xx: asking again will not change the answer.
+        graph = _graph_error(answer.body)
+        return Finish(Outcome.ERROR, graph or ErrorInfo(f"http{code}", f"Graph answered {code}"))
+    remaining = (tracking.deadline - now).total_seconds()
+    if remaining <= 0:
+        return Finish(Outcome.TIMED_OUT, _timeout_error(tracking))
+    not_before = answer.retry_after if code in THROTTLED or code is None or (code or 0) >= 500 else None
+    delay = whole_delay(policy.schedule.next_delay(elapsed, rng), not_before=not_before, remaining=remaining)
+    if delay is None:
+        return Finish(Outcome.TIMED_OUT, _timeout_error(tracking, throttled=True))
+    if code == 404 and policy.not_found_grace_seconds - elapsed < delay:
+        # Look once more right at the end of the grace period rather than well after it.
+        delay = max(delay if not_before else 0, int(policy.not_found_grace_seconds - elapsed) + 1)
+    return PollAgain(delay, status or _reason(answer))
+
+
+def _reason(answer: GraphAnswer) -> str:
+    if answer.status_code is None:
+        return "unreachable"
+    if answer.status_code == 200:
+        return "noStatus"
+    return f"http{answer.status_code}"
+
+
+def _problem(answer: GraphAnswer) -> ErrorInfo | None:
+    if answer.status_code is None:
+        return ErrorInfo("unreachable", answer.failure or "Graph did not answer")
+    if answer.status_code == 200:
+        return ErrorInfo(
+            "noStatus", "Graph's answer had no status" + ("" if answer.body is not None else " (not JSON)")
+        )
+    return _graph_error(answer.body) or ErrorInfo(f"http{answer.status_code}", f"Graph answered {answer.status_code}")
+
+
+def _graph_error(body: Any) -> ErrorInfo | None:
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        error = body["error"]
+        return ErrorInfo(str(error.get("code", "")), str(error.get("message", "")))
+    return None
+
+
+def _operation_error(body: Any, status: str) -> ErrorInfo:
+    if isinstance(body, dict):
+        if isinstance(body.get("error"), dict):  # richLongRunningOperation carries a publicError
+            return ErrorInfo(str(body["error"].get("code", status)), str(body["error"].get("message", "")))
+        detail = body.get("statusDetail")
+        if isinstance(detail, str) and detail:
+            return ErrorInfo(status, detail)
+    return ErrorInfo(status, "Graph reports the operation failed")
+
+
+def _timeout_error(tracking: Tracking, *, throttled: bool = False) -> ErrorInfo:
+    last = tracking.last_status or "none seen"
+    why = "; Graph's Retry-After reaches past the deadline" if throttled else ""
+    problem = f"; last problem: {tracking.last_error.message}" if tracking.last_error else ""
+    return ErrorInfo("timedOut", f"not finished by the deadline (last status: {last}){why}{problem}")

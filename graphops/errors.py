@@ -1,0 +1,29 @@
+"""The few exception types graphops raises; each names what is at fault."""
+
+from __future__ import annotations
+
+
+class GraphOpsError(Exception):
+    """Base class for graphops' own errors."""
+
+
+class SettingsError(GraphOpsError):
+    """An app setting is missing or has a value graphops cannot use. The message names the setting."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        super().__init__(f"{setting}: {problem}")
+        self.setting = setting
+        self.problem = problem
+
+
+class Rejected(GraphOpsError):
+    """A tracking request that can never succeed. ``field`` names the part of the request at fault."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+class QueueUnavailable(GraphOpsError):
+    """The queue could not take a message; the host must retry the step so nothing is lost."""

@@ -1,0 +1,78 @@
+"""Reading an operation's status from Microsoft Graph with the app's identity."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import requests
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import AzureError
+
+from .callbacks import parse_retry_after
+from .decide import GraphAnswer
+
+log = logging.getLogger("graphops.graph")
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class GraphClient:
+    """GETs operation URLs from the configured Graph host, and sends its token nowhere else."""
+
+    def __init__(
+        self,
+        session: requests.Session,
+        credential: TokenCredential,
+        scope: str,
+        graph_endpoint: str,
+        *,
+        timeout: tuple[float, float] = (5.0, 30.0),
+    ) -> None:
+        self._session = session
+        self._credential = credential
+        self._scope = scope
+        self._netloc = urlsplit(graph_endpoint).netloc
+        self._timeout = timeout
+
+    def get_operation(self, url: str, select: Sequence[str] = ()) -> GraphAnswer:
+        if urlsplit(url).netloc != self._netloc:
+            # Operation URLs are checked on the way in; this is the last line that keeps the token home.
+            raise ValueError(f"refusing to send the Graph token to {urlsplit(url).netloc}")
+        try:
+            token = self._credential.get_token(self._scope).token
+        except AzureError as exc:
+            return GraphAnswer(None, failure=f"could not get a token for Graph: {type(exc).__name__}: {exc.message}")
+        if select:
+            fields = ",".join(dict.fromkeys(("status", *select)))
+            url += ("&" if urlsplit(url).query else "?") + f"$select={fields}"
+        client_request_id = str(uuid.uuid4())
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json",
+            "client-request-id": client_request_id,
+            "return-client-request-id": "true",
+        }
+        try:
+            response = self._session.get(url, headers=headers, timeout=self._timeout, allow_redirects=False)
+        except requests.RequestException as exc:
+            return GraphAnswer(None, failure=f"Graph did not answer: {type(exc).__name__}")
+        request_id = response.headers.get("request-id")
+        log.debug(
+            "graph GET %s client-request-id=%s request-id=%s", response.status_code, client_request_id, request_id
+        )
+        body = None
+        if len(response.content) <= MAX_BODY_BYTES:
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+        return GraphAnswer(
+            response.status_code,
+            body,
+            retry_after=parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC)),
+            request_id=request_id,
+            client_request_id=client_request_id,
+        )

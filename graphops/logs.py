@@ -1,0 +1,27 @@
+"""One structured line per step. Never a token, a secret, or a callback URL's query string."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+log = logging.getLogger("graphops")
+
+
+def redact_url(url: str) -> str:
+    """A URL fit for a log: scheme, host and path; the query (Logic Apps' ``sig=``) and userinfo dropped."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<unparseable URL>"
+    return f"{parts.scheme}://{host}{port}{parts.path}" + ("?…" if parts.query else "")
+
+
+def event(name: str, level: int = logging.INFO, **fields: Any) -> None:
+    """Log one event as a JSON line; Application Insights keeps it as the trace message."""
+    record = {"event": name, **{k: v for k, v in fields.items() if v is not None}}
+    log.log(level, json.dumps(record, default=str, ensure_ascii=False))

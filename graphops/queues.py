@@ -1,0 +1,60 @@
+"""The tracking queue and its poison queue, through azure-storage-queue."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+
+from .errors import QueueUnavailable
+from .settings import StorageConnection
+
+# host.json's messageEncoding is "base64": what we send must be what the trigger decodes, or every
+# message silently ends in the poison queue. tests/unit/test_host_json.py keeps the two in step.
+MESSAGE_ENCODING = "base64"
+NEVER_EXPIRE = -1
+
+
+def queue_client(storage: StorageConnection, queue_name: str, credential: TokenCredential | None) -> QueueClient:
+    """A client for one queue, base64-encoding as the Functions queue trigger expects."""
+    policies: dict[str, Any] = {
+        "message_encode_policy": TextBase64EncodePolicy(),
+        "message_decode_policy": TextBase64DecodePolicy(),
+    }
+    if storage.connection_string:
+        return QueueClient.from_connection_string(storage.connection_string, queue_name, **policies)
+    assert storage.queue_service_uri is not None and credential is not None
+    return QueueClient(storage.queue_service_uri, queue_name, credential=credential, **policies)
+
+
+class TrackingQueue:
+    """Sends the next step of a tracking, and dead-letters what cannot go on."""
+
+    def __init__(self, main: QueueClient, poison: QueueClient) -> None:
+        self._main = main
+        self._poison = poison
+
+    @property
+    def name(self) -> str:
+        return self._main.queue_name
+
+    def send(self, text: str, delay_seconds: int) -> None:
+        try:
+            # Each step is a new message; it must not expire before the tracking's own deadline does.
+            self._main.send_message(text, visibility_timeout=delay_seconds, time_to_live=NEVER_EXPIRE)
+        except AzureError as exc:
+            raise QueueUnavailable(f"could not re-enqueue on {self._main.queue_name}: {type(exc).__name__}") from exc
+
+    def dead_letter(self, record: dict[str, Any]) -> None:
+        text = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+        try:
+            try:
+                self._poison.send_message(text, time_to_live=NEVER_EXPIRE)
+            except ResourceNotFoundError:
+                self._poison.create_queue()
+                self._poison.send_message(text, time_to_live=NEVER_EXPIRE)
+        except AzureError as exc:
+            raise QueueUnavailable(f"could not dead-letter to {self._poison.queue_name}: {type(exc).__name__}") from exc

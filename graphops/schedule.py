@@ -1,0 +1,54 @@
+"""When to ask again: pure functions of elapsed time, with no I/O.
+
+Polling: the delay grows with the square of the time the operation has been tracked
+(``elapsed**2 / GROWTH_HORIZON``), clamped to [min, max] and jittered downwards. Short
+operations are noticed within seconds (12 s between polls at one minute), long ones cost one call
+per ``max`` seconds. ``bench/schedule.py`` measures this against fixed intervals.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+GROWTH_HORIZON = 300.0  # seconds; the delay equals the elapsed time once elapsed reaches this (before the cap)
+JITTER = 0.1  # poll up to 10% early, so trackings started together drift apart
+MAX_DELIVERY_DELAY = 10 * 3600
+
+
+@dataclass(frozen=True)
+class PollSchedule:
+    min_delay: int
+    max_delay: int
+
+    def nominal_delay(self, elapsed: float) -> float:
+        return min(self.max_delay, max(self.min_delay, elapsed * elapsed / GROWTH_HORIZON))
+
+    def next_delay(self, elapsed: float, rng: random.Random) -> float:
+        """Seconds until the next poll, for a tracking that started ``elapsed`` seconds ago."""
+        return max(self.min_delay, self.nominal_delay(elapsed) * (1 - JITTER * rng.random()))
+
+
+def whole_delay(wanted: float, *, not_before: float | None, remaining: float) -> int | None:
+    """A visibility delay in whole seconds: at least ``not_before`` (Retry-After), at most ``remaining``.
+
+    Returns None when the two cannot both hold: the next allowed poll is past the deadline.
+    """
+    floor_ = math.ceil(not_before) if not_before else 0
+    if floor_ > remaining:
+        return None
+    delay = max(floor_, min(round(wanted), math.floor(remaining)))
+    return max(0, delay)
+
+
+def delivery_delay(failed_attempts: int, min_delay: int, retry_after: float | None, rng: random.Random) -> int:
+    """Seconds before the next callback attempt after ``failed_attempts`` failures.
+
+    Grows x4 from the minimum poll delay (5 s, 20 s, 80 s, ... up to 10 h with the defaults), like
+    the usual webhook schedules, and never earlier than the receiver's Retry-After.
+    """
+    exponent = min(failed_attempts - 1, 20)
+    base: float = min(MAX_DELIVERY_DELAY, min_delay * 4**exponent)
+    jittered = base * (1 - JITTER * rng.random())
+    return math.ceil(min(float(MAX_DELIVERY_DELAY), max(jittered, retry_after or 0.0)))

@@ -1,0 +1,197 @@
+"""App settings, read once into a typed object and passed down.
+
+Nothing else in graphops reads the environment: the function entry point calls
+:func:`Settings.from_env` once per process and hands the result to the parts that need it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from .clouds import CLOUDS, Cloud
+from .errors import SettingsError
+
+DEFAULT_QUEUE_NAME = "graph-operations"
+STORAGE_SETTING = "AzureWebJobsStorage"
+MAX_TIMEOUT_SECONDS = 30 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class StorageConnection:
+    """How to reach the storage account that holds the queue: a connection string or an identity."""
+
+    connection_string: str | None = field(default=None, repr=False)
+    queue_service_uri: str | None = None
+    table_service_uri: str | None = None
+    client_id: str | None = None  # user-assigned managed identity; None means system-assigned
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], prefix: str = STORAGE_SETTING) -> StorageConnection:
+        conn = env.get(prefix, "").strip()
+        if conn:
+            if conn == "UseDevelopmentStorage=true":
+                conn = AZURITE_CONNECTION_STRING
+            return cls(connection_string=conn)
+        queue_uri = env.get(f"{prefix}__queueServiceUri", "").strip()
+        account = env.get(f"{prefix}__accountName", "").strip()
+        if not queue_uri and account:
+            # __accountName only exists in the global cloud; sovereign clouds must give service URIs.
+            queue_uri = f"https://{account}.queue.core.windows.net"
+        if not queue_uri:
+            raise SettingsError(
+                prefix,
+                f"not set: give a connection string, or {prefix}__queueServiceUri for an identity-based connection",
+            )
+        _require_https(f"{prefix}__queueServiceUri", queue_uri)
+        table_uri = env.get(f"{prefix}__tableServiceUri", "").strip() or None
+        if account and not table_uri:
+            table_uri = f"https://{account}.table.core.windows.net"
+        credential = env.get(f"{prefix}__credential", "managedidentity").strip().lower()
+        if credential != "managedidentity":
+            raise SettingsError(f"{prefix}__credential", f"must be 'managedidentity', not {credential!r}")
+        return cls(
+            queue_service_uri=queue_uri,
+            table_service_uri=table_uri,
+            client_id=env.get(f"{prefix}__clientId", "").strip() or None,
+        )
+
+
+AZURITE_CONNECTION_STRING = (
+    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+    "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+    "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"
+    "QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"
+    "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything graphops' logic needs to know about its deployment."""
+
+    storage: StorageConnection
+    queue_name: str = DEFAULT_QUEUE_NAME
+    cloud: Cloud = CLOUDS["global"]
+    graph_endpoint: str = CLOUDS["global"].graph_endpoint
+    callback_allowed_hosts: tuple[str, ...] = CLOUDS["global"].logic_apps_hosts
+    allow_http_callbacks: bool = False
+    callback_secret: str | None = field(default=None, repr=False)
+    min_delay_seconds: int = 5
+    max_delay_seconds: int = 60
+    default_timeout_seconds: int = 86400
+    max_delivery_attempts: int = 12
+    not_found_grace_seconds: int = 120
+    client_id: str | None = None  # AZURE_CLIENT_ID: the user-assigned identity that reads Graph
+
+    @property
+    def poison_queue_name(self) -> str:
+        return f"{self.queue_name}-poison"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        cloud_name = env.get("GRAPHOPS_GRAPH_CLOUD", "global").strip().lower() or "global"
+        if cloud_name not in CLOUDS:
+            raise SettingsError("GRAPHOPS_GRAPH_CLOUD", f"unknown cloud {cloud_name!r}; use one of {', '.join(CLOUDS)}")
+        cloud = CLOUDS[cloud_name]
+        min_delay = _int(env, "GRAPHOPS_MIN_DELAY_SECONDS", 5, 1, 3600)
+        max_delay = _int(env, "GRAPHOPS_MAX_DELAY_SECONDS", 60, 1, 6 * 3600)
+        if max_delay < min_delay:
+            raise SettingsError(
+                "GRAPHOPS_MAX_DELAY_SECONDS", f"must be at least GRAPHOPS_MIN_DELAY_SECONDS ({min_delay})"
+            )
+        return cls(
+            storage=StorageConnection.from_env(env),
+            queue_name=_queue_name(env.get("GRAPHOPS_QUEUE_NAME", DEFAULT_QUEUE_NAME).strip() or DEFAULT_QUEUE_NAME),
+            cloud=cloud,
+            graph_endpoint=_graph_endpoint(env.get("GRAPHOPS_GRAPH_ENDPOINT", "").strip(), cloud),
+            callback_allowed_hosts=_allowed_hosts(env.get("GRAPHOPS_CALLBACK_ALLOWED_HOSTS", ""), cloud),
+            allow_http_callbacks=_bool(env, "GRAPHOPS_ALLOW_HTTP_CALLBACKS", default=False),
+            callback_secret=_secret(env.get("GRAPHOPS_CALLBACK_SECRET", "").strip() or None),
+            min_delay_seconds=min_delay,
+            max_delay_seconds=max_delay,
+            default_timeout_seconds=_int(env, "GRAPHOPS_DEFAULT_TIMEOUT_SECONDS", 86400, 1, MAX_TIMEOUT_SECONDS),
+            max_delivery_attempts=_int(env, "GRAPHOPS_MAX_DELIVERY_ATTEMPTS", 12, 1, 50),
+            not_found_grace_seconds=_int(env, "GRAPHOPS_NOT_FOUND_GRACE_SECONDS", 120, 0, 24 * 3600),
+            client_id=env.get("AZURE_CLIENT_ID", "").strip() or None,
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(name, f"must be a whole number, not {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(name, f"must be between {low} and {high}, not {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"true", "1", "yes"}:
+        return True
+    if raw in {"false", "0", "no"}:
+        return False
+    raise SettingsError(name, f"must be true or false, not {raw!r}")
+
+
+def _queue_name(name: str) -> str:
+    # Azure queue names: 3-63 lowercase letters, digits and single dashes; "-poison" must still fit.
+    ok = 3 <= len(name) <= 56 and name[0].isalnum() and name[-1].isalnum() and "--" not in name
+    if not ok or any(not (c.islower() or c.isdigit() or c == "-") for c in name):
+        raise SettingsError(
+            "GRAPHOPS_QUEUE_NAME", f"{name!r} is not a valid queue name (3-56 lowercase letters, digits, dashes)"
+        )
+    return name
+
+
+def _graph_endpoint(raw: str, cloud: Cloud) -> str:
+    if not raw:
+        return cloud.graph_endpoint
+    parts = urlsplit(raw)
+    if parts.scheme not in {"https", "http"} or not parts.hostname:
+        raise SettingsError("GRAPHOPS_GRAPH_ENDPOINT", f"must be an absolute http(s) URL, not {raw!r}")
+    if parts.path not in {"", "/"} or parts.query or parts.fragment or parts.username or parts.password:
+        raise SettingsError("GRAPHOPS_GRAPH_ENDPOINT", "must be an origin only (scheme, host and port), no path")
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+def _allowed_hosts(raw: str, cloud: Cloud) -> tuple[str, ...]:
+    entries = tuple(entry.strip().lower().rstrip(".") for entry in raw.split(",") if entry.strip())
+    for entry in entries:
+        host = entry.rsplit(":", 1)[0] if entry.count(":") == 1 else entry
+        if "*" in host and not (host.startswith("*.") and "*" not in host[2:] and host.count(".") >= 2):
+            raise SettingsError(
+                "GRAPHOPS_CALLBACK_ALLOWED_HOSTS",
+                f"{entry!r}: a wildcard may only be a leading '*.' before at least two labels",
+            )
+    return entries or cloud.logic_apps_hosts
+
+
+def _secret(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    problem = "must be 'whsec_' followed by base64 of 24 to 64 random bytes"
+    if not raw.startswith("whsec_"):
+        raise SettingsError("GRAPHOPS_CALLBACK_SECRET", problem)
+    try:
+        key = base64.b64decode(raw.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        raise SettingsError("GRAPHOPS_CALLBACK_SECRET", problem) from None
+    if not 24 <= len(key) <= 64:
+        raise SettingsError("GRAPHOPS_CALLBACK_SECRET", f"{problem} (it has {len(key)} bytes)")
+    return raw
+
+
+def _require_https(name: str, uri: str) -> None:
+    if urlsplit(uri).scheme != "https":
+        raise SettingsError(name, f"must be an https URL, not {uri!r}")

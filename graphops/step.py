@@ -1,0 +1,189 @@
+"""One step of a tracking: read the message, ask Graph or the callback, and queue what comes next."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from .callbacks import Deliverer
+from .decide import Finish, GraphAnswer, Policy, decide, observe
+from .errors import QueueUnavailable, Rejected
+from .graph import GraphClient
+from .logs import event, redact_url
+from .queues import TrackingQueue
+from .schedule import delivery_delay
+from .tracking import Limits, Outcome, Phase, Tracking, from_request, from_wire, parse_body
+
+MAX_DEAD_LETTER_CHARS = 45_000  # base64 of this still fits in a 64 KiB queue message
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What a step did, for the runner's view and the tests. The queue holds the real state."""
+
+    tracking_id: str
+    action: str  # "pollAgain", "delivered", "retryDelivery", "deadLettered"
+    tracking: Tracking | None = None
+    delay: int | None = None
+    detail: str | None = None
+
+
+class Tracker:
+    """Glues the pure decisions to Graph, the queue and the callback. One per process."""
+
+    def __init__(
+        self,
+        *,
+        limits: Limits,
+        policy: Policy,
+        graph: GraphClient,
+        queue: TrackingQueue,
+        deliverer: Deliverer,
+        max_delivery_attempts: int,
+        clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._limits = limits
+        self._policy = policy
+        self._graph = graph
+        self._queue = queue
+        self._deliverer = deliverer
+        self._max_delivery_attempts = max_delivery_attempts
+        self._clock = clock
+        self._rng = rng or random.Random()
+
+    def handle(self, body: bytes | str, message_id: str) -> StepResult:
+        """Run one step for a queue message. Raises only when the host must retry the message."""
+        now = self._clock()
+        doc: dict[str, Any] | None = None
+        try:
+            doc = parse_body(body)
+            if "v" in doc:
+                tracking = from_wire(doc, self._limits)
+            else:
+                tracking = from_request(doc, message_id, now, self._limits)
+                # A name that resolves to a private address is refused now, not after hours of polling.
+                self._limits.callbacks.target(tracking.callback_url)
+        except Rejected as exc:
+            return self._reject(body, doc, message_id, exc, now)
+        except OSError:
+            pass  # DNS did not answer: not a reason to refuse; delivery resolves again and retries
+        if tracking.phase is Phase.DELIVERING:
+            return self._deliver(tracking)
+        return self._poll(tracking)
+
+    def _poll(self, tracking: Tracking) -> StepResult:
+        answer: GraphAnswer = self._graph.get_operation(tracking.operation_url, tracking.select)
+        now = self._clock()
+        tracking = observe(tracking, answer)
+        decision = decide(tracking, answer, now, self._policy, self._rng)
+        event(
+            "poll",
+            trackingId=tracking.tracking_id,
+            kind=tracking.kind.name,
+            httpStatus=answer.status_code,
+            status=tracking.last_status if answer.status_code == 200 else None,
+            polls=tracking.polls,
+            problem=tracking.last_error.message if tracking.last_error else None,
+            graphRequestId=answer.request_id,
+            clientRequestId=answer.client_request_id,
+            decision=type(decision).__name__,
+        )
+        if isinstance(decision, Finish):
+            return self._deliver(tracking.finish(decision.outcome, decision.error, now))
+        self._queue.send(tracking.to_wire(), decision.delay)
+        return StepResult(tracking.tracking_id, "pollAgain", tracking, decision.delay, decision.reason)
+
+    def _deliver(self, tracking: Tracking) -> StepResult:
+        now = self._clock()
+        result = self._deliverer.deliver(tracking.callback_url, tracking.tracking_id, tracking.callback_body(), now)
+        tracking = replace(
+            tracking,
+            delivery_attempts=tracking.delivery_attempts + 1,
+            last_delivery_error=None if result.delivered else result.detail,
+        )
+        event(
+            "deliver",
+            trackingId=tracking.tracking_id,
+            outcome=str(tracking.outcome),
+            callback=redact_url(tracking.callback_url),
+            attempt=tracking.delivery_attempts,
+            result=result.detail,
+            level=logging.INFO if result.delivered else logging.WARNING,
+        )
+        if result.delivered:
+            return StepResult(tracking.tracking_id, "delivered", tracking, detail=result.detail)
+        if result.retryable and tracking.delivery_attempts < self._max_delivery_attempts:
+            delay = delivery_delay(
+                tracking.delivery_attempts, self._policy.schedule.min_delay, result.retry_after, self._rng
+            )
+            self._queue.send(tracking.to_wire(), delay)
+            return StepResult(tracking.tracking_id, "retryDelivery", tracking, delay, result.detail)
+        reason = (
+            result.detail
+            if not result.retryable
+            else f"gave up after {tracking.delivery_attempts} attempts: {result.detail}"
+        )
+        self._dead_letter(tracking.tracking_id, f"callback not delivered: {reason}", "callbackUrl", tracking.to_wire())
+        return StepResult(tracking.tracking_id, "deadLettered", tracking, detail=reason)
+
+    def _reject(
+        self, body: bytes | str, doc: dict[str, Any] | None, message_id: str, exc: Rejected, now: datetime
+    ) -> StepResult:
+        text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+        tracking_id = _tracking_id_of(doc, message_id)
+        self._dead_letter(tracking_id, f"rejected: {exc}", exc.field, text)
+        callback = doc.get("callbackUrl") if doc else None
+        if exc.field != "callbackUrl" and isinstance(callback, str):
+            # Tell the caller, when we safely can; the dead letter already holds the request either way.
+            body_json = {
+                "trackingId": tracking_id,
+                "outcome": str(Outcome.REJECTED),
+                "operationUrl": None,
+                "operation": None,
+                "error": {"code": "rejected", "message": str(exc)},
+                "correlationId": doc.get("correlationId")
+                if doc and isinstance(doc.get("correlationId"), str)
+                else None,
+                "context": None,
+                "polls": 0,
+                "trackedSince": None,
+                "finishedAt": now.isoformat().replace("+00:00", "Z"),
+            }
+            result = self._deliverer.deliver(callback, tracking_id, body_json, now)
+            event("rejectNotice", trackingId=tracking_id, callback=redact_url(callback), result=result.detail)
+        return StepResult(tracking_id, "deadLettered", detail=str(exc))
+
+    def _dead_letter(self, tracking_id: str, reason: str, field: str, original: str) -> None:
+        event("deadLetter", level=logging.WARNING, trackingId=tracking_id, reason=reason, queue=self._queue.name)
+        if len(original) > MAX_DEAD_LETTER_CHARS:
+            # Too large to carry with its reason: failing lets the host move the message itself, intact.
+            raise QueueUnavailable(
+                f"{reason}; message too large to dead-letter with its reason, the host will poison it"
+            )
+        self._queue.dead_letter(
+            {
+                "deadLetter": 1,
+                "reason": reason,
+                "field": field,
+                "trackingId": tracking_id,
+                "queue": self._queue.name,
+                "at": self._clock().isoformat().replace("+00:00", "Z"),
+                "original": original,
+            }
+        )
+
+
+def _tracking_id_of(doc: dict[str, Any] | None, message_id: str) -> str:
+    given = doc.get("trackingId") if doc else None
+    if isinstance(given, str) and 0 < len(given) <= 64 and all(c.isalnum() or c in "-_" for c in given):
+        return given
+    return message_id

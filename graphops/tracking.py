@@ -1,0 +1,266 @@
+"""The tracking envelope: what travels on the queue between steps, and its versioned wire format.
+
+A producer puts a *request* on the queue (the documented message: operationUrl, callbackUrl, ...).
+The first step turns it into a :class:`Tracking`, and every later step reads and writes the
+versioned envelope (``"v": 1``). Both forms are parsed here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from .callbacks import CallbackPolicy
+from .errors import Rejected
+from .kinds import KINDS, OperationKind, resolve_operation_url, validate_select
+
+WIRE_VERSION = 1
+# A queue message holds 64 KiB once base64-encoded: about 48 KiB of JSON. Keep requests well inside that,
+# so the envelope, which adds Graph's last answer and bookkeeping, always fits when it is re-enqueued.
+MAX_REQUEST_BYTES = 32 * 1024
+MAX_CONTEXT_BYTES = 16 * 1024
+MAX_OPERATION_BYTES = 8 * 1024
+MAX_CORRELATION_ID_LENGTH = 256
+REQUEST_FIELDS = frozenset({"operationUrl", "callbackUrl", "correlationId", "context", "timeoutSeconds", "select"})
+
+
+class Phase(StrEnum):
+    POLLING = "polling"
+    DELIVERING = "delivering"
+
+
+class Outcome(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timedOut"
+    NOT_FOUND = "notFound"
+    FORBIDDEN = "forbidden"
+    REJECTED = "rejected"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    code: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """One operation being waited on, from its first step to its delivered outcome."""
+
+    tracking_id: str
+    operation_url: str
+    kind: type[OperationKind]
+    callback_url: str = field(repr=False)  # its query string is a credential (Logic Apps' sig=)
+    tracked_since: datetime
+    deadline: datetime
+    correlation_id: str | None = None
+    context: dict[str, Any] | None = None
+    select: tuple[str, ...] = ()
+    phase: Phase = Phase.POLLING
+    polls: int = 0
+    last_status: str | None = None
+    operation: Any = None  # Graph's last body, as Graph sent it
+    last_error: ErrorInfo | None = None
+    outcome: Outcome | None = None
+    error: ErrorInfo | None = None
+    finished_at: datetime | None = None
+    delivery_attempts: int = 0
+    last_delivery_error: str | None = None
+
+    def seen(self, status: str | None, operation: Any, problem: ErrorInfo | None) -> Tracking:
+        """This tracking after one more poll: Graph's status and body when it gave one, else the problem."""
+        return replace(
+            self,
+            polls=self.polls + 1,
+            last_status=status or self.last_status,
+            operation=_bounded_operation(operation) if status else self.operation,
+            last_error=problem,
+        )
+
+    def finish(self, outcome: Outcome, error: ErrorInfo | None, now: datetime) -> Tracking:
+        return replace(self, phase=Phase.DELIVERING, outcome=outcome, error=error, finished_at=now)
+
+    def callback_body(self) -> dict[str, Any]:
+        """The JSON POSTed to the callback URL; identical on every attempt."""
+        assert self.outcome is not None and self.finished_at is not None
+        return {
+            "trackingId": self.tracking_id,
+            "outcome": str(self.outcome),
+            "operationUrl": self.operation_url,
+            "operation": self.operation,
+            "error": self.error.to_json() if self.error else None,
+            "correlationId": self.correlation_id,
+            "context": self.context,
+            "polls": self.polls,
+            "trackedSince": _iso(self.tracked_since),
+            "finishedAt": _iso(self.finished_at),
+        }
+
+    def to_wire(self) -> str:
+        doc: dict[str, Any] = {
+            "v": WIRE_VERSION,
+            "trackingId": self.tracking_id,
+            "kind": self.kind.name,
+            "operationUrl": self.operation_url,
+            "callbackUrl": self.callback_url,
+            "correlationId": self.correlation_id,
+            "context": self.context,
+            "select": list(self.select),
+            "trackedSince": _iso(self.tracked_since),
+            "deadline": _iso(self.deadline),
+            "phase": str(self.phase),
+            "polls": self.polls,
+            "lastStatus": self.last_status,
+            "operation": self.operation,
+            "lastError": self.last_error.to_json() if self.last_error else None,
+            "outcome": str(self.outcome) if self.outcome else None,
+            "error": self.error.to_json() if self.error else None,
+            "finishedAt": _iso(self.finished_at) if self.finished_at else None,
+            "deliveryAttempts": self.delivery_attempts,
+            "lastDeliveryError": self.last_delivery_error,
+        }
+        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a request is checked against: the deployment's Graph endpoint, callback rules and defaults."""
+
+    graph_endpoint: str
+    callbacks: CallbackPolicy
+    default_timeout_seconds: int
+    max_timeout_seconds: int
+
+
+def parse_body(body: bytes | str) -> dict[str, Any]:
+    """Bytes off the queue to a JSON object, or :class:`Rejected` saying why not."""
+    if isinstance(body, bytes):
+        if len(body) > 64 * 1024:
+            raise Rejected("message", "larger than a queue message can be (64 KiB)")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise Rejected("message", "not UTF-8 text") from None
+    else:
+        text = body
+    try:
+        doc = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        raise Rejected("message", "not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise Rejected("message", "must be a JSON object")
+    return doc
+
+
+def from_request(doc: dict[str, Any], tracking_id: str, now: datetime, limits: Limits) -> Tracking:
+    """Validate a producer's request (the documented message) and start a tracking for it."""
+    unknown = sorted(set(doc) - REQUEST_FIELDS - {"trackingId"})
+    if unknown:
+        raise Rejected(unknown[0], f"unknown field; expected some of {', '.join(sorted(REQUEST_FIELDS))}")
+    if len(json.dumps(doc, ensure_ascii=False).encode()) > MAX_REQUEST_BYTES:
+        raise Rejected("message", f"larger than {MAX_REQUEST_BYTES} bytes of JSON")
+    ref = resolve_operation_url(doc.get("operationUrl"), limits.graph_endpoint)
+    callback_url = limits.callbacks.check_syntax(doc.get("callbackUrl"))
+    correlation_id = doc.get("correlationId")
+    if correlation_id is not None and (
+        not isinstance(correlation_id, str) or len(correlation_id) > MAX_CORRELATION_ID_LENGTH
+    ):
+        raise Rejected("correlationId", f"must be a string of at most {MAX_CORRELATION_ID_LENGTH} characters")
+    context = doc.get("context")
+    if context is not None:
+        if not isinstance(context, dict):
+            raise Rejected("context", "must be a JSON object")
+        if len(json.dumps(context, ensure_ascii=False).encode()) > MAX_CONTEXT_BYTES:
+            raise Rejected("context", f"larger than {MAX_CONTEXT_BYTES} bytes of JSON")
+    timeout = doc.get("timeoutSeconds", limits.default_timeout_seconds)
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= limits.max_timeout_seconds:
+        raise Rejected("timeoutSeconds", f"must be a whole number of seconds from 1 to {limits.max_timeout_seconds}")
+    given_id = doc.get("trackingId")
+    if given_id is not None:
+        tracking_id = _tracking_id(given_id)
+    return Tracking(
+        tracking_id=tracking_id,
+        operation_url=ref.url,
+        kind=ref.kind,
+        callback_url=callback_url,
+        tracked_since=now,
+        deadline=now + timedelta(seconds=timeout),
+        correlation_id=correlation_id,
+        context=context,
+        select=validate_select(doc.get("select")),
+    )
+
+
+def from_wire(doc: dict[str, Any], limits: Limits) -> Tracking:
+    """Read an envelope written by :meth:`Tracking.to_wire`, re-checking the URLs it carries."""
+    if doc.get("v") != WIRE_VERSION:
+        raise Rejected("v", f"unsupported envelope version {doc.get('v')!r}; this graphops reads {WIRE_VERSION}")
+    try:
+        ref = resolve_operation_url(doc["operationUrl"], limits.graph_endpoint)
+        if KINDS.get(doc["kind"]) is not ref.kind:
+            raise Rejected("kind", f"{doc['kind']!r} does not match the operation URL")
+        return Tracking(
+            tracking_id=_tracking_id(doc["trackingId"]),
+            operation_url=ref.url,
+            kind=ref.kind,
+            callback_url=limits.callbacks.check_syntax(doc["callbackUrl"]),
+            correlation_id=doc.get("correlationId"),
+            context=doc.get("context"),
+            select=validate_select(doc.get("select") or None),
+            tracked_since=_parse_time(doc["trackedSince"]),
+            deadline=_parse_time(doc["deadline"]),
+            phase=Phase(doc["phase"]),
+            polls=int(doc["polls"]),
+            last_status=doc.get("lastStatus"),
+            operation=doc.get("operation"),
+            last_error=_error(doc.get("lastError")),
+            outcome=Outcome(doc["outcome"]) if doc.get("outcome") else None,
+            error=_error(doc.get("error")),
+            finished_at=_parse_time(doc["finishedAt"]) if doc.get("finishedAt") else None,
+            delivery_attempts=int(doc.get("deliveryAttempts", 0)),
+            last_delivery_error=doc.get("lastDeliveryError"),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise Rejected("message", f"damaged envelope ({type(exc).__name__}: {exc})") from None
+
+
+def _tracking_id(raw: object) -> str:
+    if not isinstance(raw, str) or not 1 <= len(raw) <= 64 or not all(c.isalnum() or c in "-_" for c in raw):
+        raise Rejected("trackingId", "must be 1-64 letters, digits, '-' or '_'")
+    return raw
+
+
+def _error(raw: object) -> ErrorInfo | None:
+    if isinstance(raw, dict):
+        return ErrorInfo(str(raw.get("code", "")), str(raw.get("message", "")))
+    return None
+
+
+def _bounded_operation(body: Any) -> Any:
+    # Graph's operation bodies are small; should one ever not be, keep what the caller needs and say so,
+    # rather than build an envelope too large to re-enqueue.
+    if len(json.dumps(body, ensure_ascii=False).encode()) <= MAX_OPERATION_BYTES:
+        return body
+    keep = {
+        k: body[k] for k in ("id", "status", "resourceLocation", "statusDetail") if isinstance(body, dict) and k in body
+    }
+    return {**keep, "@graphops.truncated": True}
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _parse_time(raw: str) -> datetime:
+    value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        raise ValueError(f"time without zone: {raw!r}")
+    return value

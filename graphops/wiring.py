@@ -1,0 +1,69 @@
+"""Builds a :class:`Tracker` from :class:`Settings`: the one place parts are chosen and connected."""
+
+from __future__ import annotations
+
+import requests
+from azure.core.credentials import TokenCredential
+from requests.adapters import HTTPAdapter
+
+from .callbacks import CallbackPolicy, Deliverer
+from .decide import Policy
+from .graph import GraphClient
+from .queues import TrackingQueue, queue_client
+from .schedule import PollSchedule
+from .settings import MAX_TIMEOUT_SECONDS, Settings
+from .step import Tracker
+from .tracking import Limits
+
+USER_AGENT = "graphops/0.1"
+
+
+def limits_for(settings: Settings) -> Limits:
+    return Limits(
+        graph_endpoint=settings.graph_endpoint,
+        callbacks=CallbackPolicy(settings.callback_allowed_hosts, allow_http=settings.allow_http_callbacks),
+        default_timeout_seconds=settings.default_timeout_seconds,
+        max_timeout_seconds=MAX_TIMEOUT_SECONDS,
+    )
+
+
+def managed_identity(client_id: str | None) -> TokenCredential:
+    # Imported here: azure-identity pulls in msal, which a cold start should only pay for when it polls.
+    from azure.identity import ManagedIdentityCredential
+
+    return ManagedIdentityCredential(client_id=client_id) if client_id else ManagedIdentityCredential()
+
+
+def graph_session(pool_size: int = 32) -> requests.Session:
+    session = requests.Session()
+    session.headers["User-Agent"] = USER_AGENT
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.trust_env = False  # no proxy from the environment may see the Graph token
+    return session
+
+
+def build_tracker(settings: Settings, graph_credential: TokenCredential | None = None) -> Tracker:
+    """Everything a step needs: one credential and one pooled session for the whole process."""
+    credential = graph_credential or managed_identity(settings.client_id)
+    storage_credential: TokenCredential | None = None
+    if not settings.storage.connection_string:
+        same = settings.storage.client_id == settings.client_id
+        storage_credential = (
+            credential if same and graph_credential is None else managed_identity(settings.storage.client_id)
+        )
+    limits = limits_for(settings)
+    return Tracker(
+        limits=limits,
+        policy=Policy(
+            PollSchedule(settings.min_delay_seconds, settings.max_delay_seconds), settings.not_found_grace_seconds
+        ),
+        graph=GraphClient(graph_session(), credential, settings.cloud.token_scope, settings.graph_endpoint),
+        queue=TrackingQueue(
+            queue_client(settings.storage, settings.queue_name, storage_credential),
+            queue_client(settings.storage, settings.poison_queue_name, storage_credential),
+        ),
+        deliverer=Deliverer(limits.callbacks, settings.callback_secret, user_agent=USER_AGENT),
+        max_delivery_attempts=settings.max_delivery_attempts,
+    )
