@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from .clouds import CLOUDS, Cloud
 from .errors import SettingsError
 
-DEFAULT_QUEUE_NAME = "graph-operations"
+DEFAULT_QUEUE_NAME = "graph-operations"  # what the docs, infra and local settings use
 STORAGE_SETTING = "AzureWebJobsStorage"
 MAX_TIMEOUT_SECONDS = 30 * 24 * 3600
 
@@ -74,7 +74,7 @@ class Settings:
     """Everything graphops' logic needs to know about its deployment."""
 
     storage: StorageConnection
-    queue_name: str = DEFAULT_QUEUE_NAME
+    queue_name: str
     cloud: Cloud = CLOUDS["global"]
     graph_endpoint: str = CLOUDS["global"].graph_endpoint
     callback_allowed_hosts: tuple[str, ...] = CLOUDS["global"].logic_apps_hosts
@@ -105,7 +105,7 @@ class Settings:
             )
         return cls(
             storage=StorageConnection.from_env(env),
-            queue_name=_queue_name(env.get("GRAPHOPS_QUEUE_NAME", DEFAULT_QUEUE_NAME).strip() or DEFAULT_QUEUE_NAME),
+            queue_name=_queue_name(_required(env, "GRAPHOPS_QUEUE_NAME")),
             cloud=cloud,
             graph_endpoint=_graph_endpoint(env.get("GRAPHOPS_GRAPH_ENDPOINT", "").strip(), cloud),
             callback_allowed_hosts=_allowed_hosts(env.get("GRAPHOPS_CALLBACK_ALLOWED_HOSTS", ""), cloud),
@@ -118,6 +118,13 @@ class Settings:
             not_found_grace_seconds=_int(env, "GRAPHOPS_NOT_FOUND_GRACE_SECONDS", 120, 0, 24 * 3600),
             client_id=env.get("AZURE_CLIENT_ID", "").strip() or None,
         )
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise SettingsError(name, "not set")
+    return value
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

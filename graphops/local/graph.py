@@ -1,0 +1,118 @@
+"""A stand-in for Microsoft Graph's operation endpoints, answering from scripts.
+
+Each operation path gets a script: a list of :class:`Reply`, one consumed per GET, the last one
+repeated. Every request is recorded, and the stand-in checks what real Graph would and what the
+tests promise: the bearer token was issued by the identity stand-in for Graph's audience, and no
+request arrives before the Retry-After it was given.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from .httpserver import Response, StandIn
+from .seed import graph_error
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int = 200
+    body: Any = None  # a dict is sent as JSON, a str as it is
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds to wait before answering
+
+    def payload(self) -> tuple[bytes, str]:
+        if isinstance(self.body, str):
+            return self.body.encode(), "text/plain"
+        if self.body is None:
+            return b"", "application/json"
+        return json.dumps(self.body).encode(), "application/json"
+
+
+@dataclass(frozen=True)
+class Call:
+    at: float
+    method: str
+    path: str
+    query: str
+    status: int
+    client_request_id: str | None
+
+
+class GraphStandIn(StandIn):
+    def __init__(self, token_audience: Callable[[str], str | None], expected_audience: str, port: int = 0) -> None:
+        super().__init__(port)
+        self._audience_of = token_audience
+        self.expected_audience = expected_audience.removesuffix("/.default")
+        self._scripts: dict[str, list[Reply]] = {}
+        self._actions: dict[str, Callable[[dict[str, Any]], Reply]] = {}
+        self.calls: defaultdict[str, list[Call]] = defaultdict(list)
+        self.violations: list[str] = []
+        self._not_before: dict[str, float] = {}
+
+    def script(self, path: str, replies: Iterable[Reply]) -> None:
+        """Answer GETs of ``path`` (as a client writes it) with ``replies`` in turn, then the last forever."""
+        with self.lock:
+            self._scripts[unquote(path)] = list(replies)
+
+    def on_post(self, path: str, action: Callable[[dict[str, Any]], Reply]) -> None:
+        with self.lock:
+            self._actions[unquote(path)] = action
+
+    def gets(self, path: str) -> list[Call]:
+        with self.lock:
+            return [c for c in self.calls[unquote(path)] if c.method == "GET"]
+
+    def total_calls(self) -> int:
+        with self.lock:
+            return sum(len(c) for c in self.calls.values())
+
+    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Response:
+        parts = urlsplit(path)
+        key = unquote(parts.path)
+        now = time.monotonic()
+        lower = {k.lower(): v for k, v in headers.items()}
+        reply = self._reply(method, key, lower, body, now)
+        if reply.delay:
+            time.sleep(reply.delay)
+        with self.lock:
+            self.calls[key].append(Call(now, method, key, parts.query, reply.status, lower.get("client-request-id")))
+            retry_after = reply.headers.get("Retry-After")
+            if retry_after and retry_after.isdigit():
+                self._not_before[key] = time.monotonic() + int(retry_after)
+        payload, content_type = reply.payload()
+        out = {"Content-Type": content_type, "request-id": str(uuid.uuid4()), **reply.headers}
+        if "client-request-id" in lower:
+            out["client-request-id"] = lower["client-request-id"]
+        return reply.status, out, payload
+
+    def _reply(self, method: str, key: str, headers: dict[str, str], body: bytes, now: float) -> Reply:
+        auth = headers.get("authorization", "")
+        audience = self._audience_of(auth.removeprefix("Bearer ")) if auth.startswith("Bearer ") else None
+        if audience != self.expected_audience:
+            with self.lock:
+                self.violations.append(f"{method} {key}: token for {audience!r}, want {self.expected_audience!r}")
+            return Reply(401, graph_error("InvalidAuthenticationToken", "Access token validation failure."))
+        with self.lock:
+            due = self._not_before.get(key)
+            if due is not None and now < due:
+                self.violations.append(f"{method} {key}: {due - now:.2f}s before Retry-After")
+            if method == "POST" and key in self._actions:
+                action = self._actions[key]
+            elif method == "GET" and key in self._scripts:
+                script = self._scripts[key]
+                return script.pop(0) if len(script) > 1 else script[0]
+            else:
+                return Reply(404, graph_error("Request_ResourceNotFound", f"Resource '{key}' does not exist."))
+        try:
+            doc = json.loads(body or b"{}")
+        except ValueError:
+            return Reply(400, graph_error("BadRequest", "Invalid JSON body."))
+        return action(doc)

@@ -1,0 +1,62 @@
+"""A stand-in for the App Service / Functions managed identity endpoint.
+
+Set ``IDENTITY_ENDPOINT`` and ``IDENTITY_HEADER`` (see :meth:`IdentityEndpoint.environment`) and
+azure-identity's ``ManagedIdentityCredential`` fetches its tokens here, through its real code path.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+from .httpserver import Response, StandIn, json_response
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    resource: str
+    client_id: str | None
+
+
+class IdentityEndpoint(StandIn):
+    def __init__(self, port: int = 0) -> None:
+        super().__init__(port)
+        self.header_secret = secrets.token_urlsafe(16)
+        self.issued: dict[str, IssuedToken] = {}
+        self.requests = 0
+
+    def environment(self) -> dict[str, str]:
+        return {"IDENTITY_ENDPOINT": f"{self.url}/msi/token", "IDENTITY_HEADER": self.header_secret}
+
+    def audience_of(self, token: str) -> str | None:
+        issued = self.issued.get(token)
+        return issued.resource if issued else None
+
+    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Response:
+        parts = urlsplit(path)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        with self.lock:
+            self.requests += 1
+        if method != "GET" or parts.path != "/msi/token":
+            return json_response(404, {"error": "not_found"})
+        sent = {k.lower(): v for k, v in headers.items()}.get("x-identity-header")
+        if sent != self.header_secret:
+            return json_response(401, {"error": "invalid_request", "error_description": "X-IDENTITY-HEADER mismatch"})
+        resource = query.get("resource")
+        if not resource or query.get("api-version") != "2019-08-01":
+            return json_response(400, {"error": "invalid_request", "error_description": "resource and api-version"})
+        token = "standin-" + secrets.token_urlsafe(24)
+        with self.lock:
+            self.issued[token] = IssuedToken(resource, query.get("client_id"))
+        return json_response(
+            200,
+            {
+                "access_token": token,
+                "expires_on": str(int(time.time()) + 3600),
+                "resource": resource,
+                "token_type": "Bearer",
+                "client_id": query.get("client_id", "00000000-0000-0000-0000-000000000000"),
+            },
+        )

@@ -1,0 +1,75 @@
+"""Everything graphops talks to, on one machine: Azurite, the identity endpoint, Graph and a receiver.
+
+Used by ``graphops demo`` and by the integration tests, so both run the same parts.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from contextlib import ExitStack
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from ..clouds import CLOUDS
+from .azurite import Azurite
+from .graph import GraphStandIn
+from .identity import IdentityEndpoint
+from .receiver import CallbackReceiver
+
+QUEUE_NAME = "graph-operations"
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+class LocalStack:
+    def __init__(self, *, save_callbacks_to: Path | None = None, azurite_location: Path | None = None) -> None:
+        self.secret = new_secret()
+        self._exit = ExitStack()
+        self._save_to = save_callbacks_to
+        self._azurite_location = azurite_location
+
+    def start(self) -> Self:
+        try:
+            self.azurite = self._exit.enter_context(Azurite(self._azurite_location))
+            self.identity = self._exit.enter_context(IdentityEndpoint())
+            self.graph = self._exit.enter_context(
+                GraphStandIn(self.identity.audience_of, CLOUDS["global"].token_scope)
+            )
+            self.receiver = self._exit.enter_context(CallbackReceiver(self.secret, self._save_to))
+        except BaseException:
+            self._exit.close()
+            raise
+        return self
+
+    def stop(self) -> None:
+        self._exit.close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object | TracebackType | None) -> None:
+        self.stop()
+
+    def callback_url(self, path: str = "/callback", query: str = "sig=local-secret-signature") -> str:
+        return f"{self.receiver.url}{path}?{query}"
+
+    def environment(self, **overrides: str) -> dict[str, str]:
+        """App settings that point the Function App at these parts."""
+        env = {
+            "AzureWebJobsStorage": self.azurite.connection_string,
+            "GRAPHOPS_QUEUE_NAME": QUEUE_NAME,
+            "GRAPHOPS_GRAPH_ENDPOINT": self.graph.url,
+            "GRAPHOPS_CALLBACK_ALLOWED_HOSTS": f"127.0.0.1:{self.receiver.port}",
+            "GRAPHOPS_ALLOW_HTTP_CALLBACKS": "true",
+            "GRAPHOPS_CALLBACK_SECRET": self.secret,
+            "GRAPHOPS_MIN_DELAY_SECONDS": "1",
+            "GRAPHOPS_MAX_DELAY_SECONDS": "2",
+            "GRAPHOPS_NOT_FOUND_GRACE_SECONDS": "2",
+            **self.identity.environment(),
+        }
+        env.update(overrides)
+        return env
