@@ -25,3 +25,26 @@ def event(name: str, level: int = logging.INFO, **fields: Any) -> None:
     """Log one event as a JSON line; Application Insights keeps it as the trace message."""
     record = {"event": name, **{k: v for k, v in fields.items() if v is not None}}
     log.log(level, json.dumps(record, default=str, ensure_ascii=False))
+
+
+class _DropQueryStrings(logging.Filter):
+    """urllib3 logs each request line at DEBUG, query string included: a callback's ``sig=`` among them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_strip_query(arg) if isinstance(arg, str) and "?" in arg else arg for arg in record.args)
+        return True
+
+
+def _strip_query(text: str) -> str:
+    return text.split("?", 1)[0] + "?…"
+
+
+_REDACTION = _DropQueryStrings()
+
+
+def redact_http_client_logs() -> None:
+    """Keep query strings out of the HTTP client's debug lines. Safe to call more than once."""
+    logger = logging.getLogger("urllib3.connectionpool")
+    if _REDACTION not in logger.filters:
+        logger.addFilter(_REDACTION)

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import azure.functions as func
-from azure.functions.queue import QueueMessage as TriggerMessage
 from azure.core.credentials import TokenCredential
+from azure.functions.queue import QueueMessage as TriggerMessage
 from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
 
 from .errors import SettingsError
@@ -62,8 +62,12 @@ class QueueOptions:
         options = cls(
             batch_size=int(queues.get("batchSize", 16)),
             new_batch_threshold=queues.get("newBatchThreshold"),
-            max_polling_interval=parse_timespan(queues.get("maxPollingInterval", "00:01:00"), prefix + "maxPollingInterval"),
-            visibility_timeout=parse_timespan(queues.get("visibilityTimeout", "00:00:00"), prefix + "visibilityTimeout"),
+            max_polling_interval=parse_timespan(
+                queues.get("maxPollingInterval", "00:01:00"), prefix + "maxPollingInterval"
+            ),
+            visibility_timeout=parse_timespan(
+                queues.get("visibilityTimeout", "00:00:00"), prefix + "visibilityTimeout"
+            ),
             max_dequeue_count=int(queues.get("maxDequeueCount", 5)),
             message_encoding=str(queues.get("messageEncoding", "base64")).lower(),
         )
@@ -94,6 +98,30 @@ class QueueFunction:
     call: Callable[[func.QueueMessage], Any]
 
 
+def load_app(app_dir: Path) -> func.FunctionApp:
+    """Import ``function_app.py`` afresh, as a new worker process would, and return its ``app``.
+
+    The Functions worker indexes an app once per process; loading a new module object each time lets
+    one process start several runners (the tests do) without indexing one app object twice.
+    """
+    import importlib.util
+    import sys
+
+    path = app_dir / "function_app.py"
+    if not path.exists():
+        raise FileNotFoundError(f"no function_app.py in {app_dir}")
+    if str(app_dir) not in sys.path:
+        sys.path.insert(0, str(app_dir))  # as the worker does, so the app can import its own packages
+    spec = importlib.util.spec_from_file_location("function_app", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    app = getattr(module, "app", None)
+    if not isinstance(app, func.FunctionApp):
+        raise TypeError(f"{path} defines no azure.functions.FunctionApp named 'app'")
+    return app
+
+
 def resolve_setting_expression(value: str, env: Mapping[str, str]) -> str:
     """``%NAME%`` binding expressions, as the host resolves them from app settings."""
 
@@ -114,7 +142,7 @@ def queue_functions(app: func.FunctionApp, env: Mapping[str, str]) -> list[Queue
         if binding.get("type") == "queueTrigger":
             found.append(
                 QueueFunction(
-                    name=function.get_function_name(),
+                    name=function.get_function_name() or function.get_user_function().__name__,
                     queue_name=resolve_setting_expression(binding["queueName"], env),
                     connection=str(binding.get("connection") or "AzureWebJobsStorage"),
                     call=function.get_user_function(),
@@ -154,8 +182,12 @@ class LocalHost:
         self.poisoned = 0
 
     @classmethod
-    def for_connection_string(cls, app: func.FunctionApp, env: Mapping[str, str], options: QueueOptions, **kw: Any) -> LocalHost:
-        return cls(app, env, options, service=QueueServiceClient.from_connection_string(env["AzureWebJobsStorage"]), **kw)
+    def for_connection_string(
+        cls, app: func.FunctionApp, env: Mapping[str, str], options: QueueOptions, **kw: Any
+    ) -> LocalHost:
+        return cls(
+            app, env, options, service=QueueServiceClient.from_connection_string(env["AzureWebJobsStorage"]), **kw
+        )
 
     @classmethod
     def for_account(
@@ -247,7 +279,9 @@ class LocalHost:
         return False
 
     def pending(self) -> int:
-        return sum(self._queue(f.queue_name).get_queue_properties().approximate_message_count for f in self.functions)
+        return sum(
+            self._queue(f.queue_name).get_queue_properties().approximate_message_count or 0 for f in self.functions
+        )
 
     def close(self) -> None:
         self._stop.set()
@@ -260,7 +294,7 @@ class LocalHost:
         try:
             body = self._decode(str(message.content))
             function.call(
-                TriggerMessage(
+                TriggerMessage(  # type: ignore[no-untyped-call]
                     id=message.id,
                     body=body,
                     dequeue_count=message.dequeue_count,
@@ -288,7 +322,9 @@ class LocalHost:
                 with self._lock:
                     self.poisoned += 1
             else:
-                queue.update_message(message.id, message.pop_receipt, visibility_timeout=int(self.options.visibility_timeout))
+                queue.update_message(
+                    message.id, message.pop_receipt, visibility_timeout=int(self.options.visibility_timeout)
+                )
         except Exception as exc:
             log.warning("could not settle message %s: %s", message.id, exc)
         finally:

@@ -9,6 +9,7 @@ from requests.adapters import HTTPAdapter
 from .callbacks import CallbackPolicy, Deliverer
 from .decide import Policy
 from .graph import GraphClient
+from .logs import redact_http_client_logs
 from .queues import TrackingQueue, queue_client
 from .schedule import PollSchedule
 from .settings import MAX_TIMEOUT_SECONDS, Settings
@@ -46,6 +47,7 @@ def graph_session(pool_size: int = 32) -> requests.Session:
 
 def build_tracker(settings: Settings, graph_credential: TokenCredential | None = None) -> Tracker:
     """Everything a step needs: one credential and one pooled session for the whole process."""
+    redact_http_client_logs()
     credential = graph_credential or managed_identity(settings.client_id)
     storage_credential: TokenCredential | None = None
     if not settings.storage.connection_string:

@@ -22,6 +22,7 @@ class Received:
     verified: bool
     body: Any
     status: int  # what the receiver answered
+    authorization: str | None  # must always be None: no token ever goes to a callback
 
 
 class CallbackReceiver(StandIn):
@@ -65,7 +66,9 @@ class CallbackReceiver(StandIn):
         with self.lock:
             script = self._scripts.get(route)
             status, extra = script.pop(0) if script else (200, {})
-            item = Received(time.monotonic(), route, lower.get("webhook-id"), verified, doc, status)
+            item = Received(
+                time.monotonic(), route, lower.get("webhook-id"), verified, doc, status, lower.get("authorization")
+            )
             self.received.append(item)
         if self._save_to is not None and 200 <= status < 300 and item.webhook_id:
             self._save_to.mkdir(parents=True, exist_ok=True)

@@ -26,19 +26,24 @@ def new_secret() -> str:
 
 
 class LocalStack:
-    def __init__(self, *, save_callbacks_to: Path | None = None, azurite_location: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        azurite: Azurite | None = None,
+        save_callbacks_to: Path | None = None,
+        queue_name: str = QUEUE_NAME,
+    ) -> None:
         self.secret = new_secret()
+        self.queue_name = queue_name
         self._exit = ExitStack()
         self._save_to = save_callbacks_to
-        self._azurite_location = azurite_location
+        self._shared_azurite = azurite
 
     def start(self) -> Self:
         try:
-            self.azurite = self._exit.enter_context(Azurite(self._azurite_location))
+            self.azurite = self._shared_azurite or self._exit.enter_context(Azurite())
             self.identity = self._exit.enter_context(IdentityEndpoint())
-            self.graph = self._exit.enter_context(
-                GraphStandIn(self.identity.audience_of, CLOUDS["global"].token_scope)
-            )
+            self.graph = self._exit.enter_context(GraphStandIn(self.identity.audience_of, CLOUDS["global"].token_scope))
             self.receiver = self._exit.enter_context(CallbackReceiver(self.secret, self._save_to))
         except BaseException:
             self._exit.close()
@@ -61,7 +66,7 @@ class LocalStack:
         """App settings that point the Function App at these parts."""
         env = {
             "AzureWebJobsStorage": self.azurite.connection_string,
-            "GRAPHOPS_QUEUE_NAME": QUEUE_NAME,
+            "GRAPHOPS_QUEUE_NAME": self.queue_name,
             "GRAPHOPS_GRAPH_ENDPOINT": self.graph.url,
             "GRAPHOPS_CALLBACK_ALLOWED_HOSTS": f"127.0.0.1:{self.receiver.port}",
             "GRAPHOPS_ALLOW_HTTP_CALLBACKS": "true",

@@ -1,0 +1,73 @@
+"""Start tracking from Python: validate like the function does, then enqueue.
+
+from graphops.client import GraphOpsClient
+client = GraphOpsClient.from_env(os.environ)
+tracking_id = client.track(location_url, callback_url, correlation_id="run-42")
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from azure.core.credentials import TokenCredential
+from azure.storage.queue import QueueClient
+
+from .queues import NEVER_EXPIRE, queue_client
+from .settings import Settings
+from .tracking import Limits, from_request
+from .wiring import limits_for
+
+
+class GraphOpsClient:
+    """A producer of tracking requests for one graphops queue."""
+
+    def __init__(self, queue: QueueClient, limits: Limits) -> None:
+        self._queue = queue
+        self._limits = limits
+
+    @classmethod
+    def from_settings(cls, settings: Settings, credential: TokenCredential | None = None) -> GraphOpsClient:
+        if credential is None and not settings.storage.connection_string:
+            from azure.identity import DefaultAzureCredential
+
+            credential = DefaultAzureCredential()
+        return cls(queue_client(settings.storage, settings.queue_name, credential), limits_for(settings))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], credential: TokenCredential | None = None) -> GraphOpsClient:
+        return cls.from_settings(Settings.from_env(env), credential)
+
+    def request(
+        self,
+        operation_url: str,
+        callback_url: str,
+        *,
+        correlation_id: str | None = None,
+        context: Mapping[str, Any] | None = None,
+        timeout_seconds: int | None = None,
+        select: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """The queue message for these arguments, checked by the same rules the function applies.
+
+        Raises :class:`graphops.errors.Rejected` naming the field at fault.
+        """
+        doc: dict[str, Any] = {"operationUrl": operation_url, "callbackUrl": callback_url}
+        optional = {
+            "correlationId": correlation_id,
+            "context": dict(context) if context is not None else None,
+            "timeoutSeconds": timeout_seconds,
+            "select": select,
+        }
+        doc.update({k: v for k, v in optional.items() if v is not None})
+        tracking = from_request(doc, "check", datetime.now(UTC), self._limits)
+        self._limits.callbacks.target(tracking.callback_url)
+        return doc
+
+    def track(self, operation_url: str, callback_url: str, **options: Any) -> str:
+        """Enqueue a tracking request; returns its tracking id (the queue message's id)."""
+        doc = self.request(operation_url, callback_url, **options)
+        sent = self._queue.send_message(json.dumps(doc), time_to_live=NEVER_EXPIRE)
+        return str(sent.id)

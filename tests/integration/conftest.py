@@ -1,0 +1,125 @@
+"""Real parts for the integration tests: Azurite, the identity endpoint, the Graph stand-in, a
+callback receiver, and the local runner driving ``function_app.py`` as the Functions host does."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.storage.queue import QueueClient
+
+from graphops import functions
+from graphops.client import GraphOpsClient
+from graphops.local.azurite import Azurite
+from graphops.local.stack import LocalStack
+from graphops.runner import Faults, LocalHost, QueueOptions, load_app
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    with Azurite() as az:
+        yield az
+
+
+@pytest.fixture
+def stack(azurite: Azurite) -> Iterator[LocalStack]:
+    with LocalStack(azurite=azurite, queue_name=f"ops-{uuid.uuid4().hex[:12]}") as st:
+        yield st
+
+
+@dataclass
+class Harness:
+    """One app under test: its settings, the runner serving it, and ways to feed and read its queues."""
+
+    stack: LocalStack
+    host: LocalHost
+    env: dict[str, str]
+    client: GraphOpsClient
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def graph(self) -> Any:
+        return self.stack.graph
+
+    @property
+    def receiver(self) -> Any:
+        return self.stack.receiver
+
+    def graph_url(self, path: str) -> str:
+        return self.stack.graph.url + path
+
+    def track(self, path: str, **options: Any) -> str:
+        callback = options.pop("callback_url", None) or self.stack.callback_url()
+        return self.client.track(self.graph_url(path), callback, **options)
+
+    def send_raw(self, text: str, *, encode: bool = True) -> str:
+        """Put any text on the trigger queue, base64-encoded as host.json says unless told not to."""
+        queue = self.queue(self.stack.queue_name)
+        content = base64.b64encode(text.encode()).decode() if encode else text
+        return str(queue.send_message(content).id)
+
+    def queue(self, name: str) -> QueueClient:
+        return QueueClient.from_connection_string(self.env["AzureWebJobsStorage"], name)
+
+    def run(self, timeout: float = 60) -> None:
+        assert self.host.run_until_idle(timeout), "trackings still pending when the time ran out"
+
+    def poison(self) -> list[dict[str, Any]]:
+        """Everything in the poison queue: our dead letters (with reasons) and the host's raw copies."""
+        out = []
+        for message in self.queue(f"{self.stack.queue_name}-poison").peek_messages(max_messages=32):
+            text = base64.b64decode(str(message.content)).decode()
+            try:
+                out.append(json.loads(text))
+            except ValueError:
+                out.append({"raw": text})
+        return out
+
+    def outcomes(self) -> dict[str, str]:
+        """webhook-id -> outcome, for every callback the receiver accepted."""
+        return {r.webhook_id: r.body["outcome"] for r in self.receiver.delivered()}
+
+
+@pytest.fixture
+def make_harness(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Harness]]:
+    made: list[Harness] = []
+
+    def make(
+        *, faults: Faults = Faults(), lease_seconds: int = 600, options: QueueOptions | None = None, **settings: str
+    ) -> Harness:
+        env = stack.environment(**settings)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        functions.tracker.cache_clear()  # a fresh process, as far as graphops can tell
+        app = load_app(ROOT)
+        host = LocalHost.for_connection_string(
+            app,
+            dict(os.environ),
+            options or QueueOptions.from_host_json(ROOT / "host.json"),
+            faults=faults,
+            lease_seconds=lease_seconds,
+        )
+        host.ensure_queues()
+        harness = Harness(stack, host, env, GraphOpsClient.from_env(env))
+        made.append(harness)
+        return harness
+
+    yield make
+    for harness in made:
+        harness.host.close()
+    functions.tracker.cache_clear()
+
+
+@pytest.fixture
+def harness(make_harness: Callable[..., Harness]) -> Harness:
+    return make_harness()
