@@ -32,7 +32,9 @@ class _DropQueryStrings(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(_strip_query(arg) if isinstance(arg, str) and "?" in arg else arg for arg in record.args)
+            record.args = tuple(
+                _strip_query(arg) if isinstance(arg, str) and "?" in arg else arg for arg in record.args
+            )
         return True
 
 

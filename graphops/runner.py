@@ -17,7 +17,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +25,7 @@ from typing import Any
 
 import azure.functions as func
 from azure.core.credentials import TokenCredential
+from azure.functions.decorators.function_app import Function
 from azure.functions.queue import QueueMessage as TriggerMessage
 from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
 
@@ -134,9 +135,10 @@ def resolve_setting_expression(value: str, env: Mapping[str, str]) -> str:
     return re.sub(r"%([^%]+)%", lookup, value)
 
 
-def queue_functions(app: func.FunctionApp, env: Mapping[str, str]) -> list[QueueFunction]:
+def queue_functions(indexed: Sequence[Function], env: Mapping[str, str]) -> list[QueueFunction]:
+    """The queue triggers among an app's indexed functions (``app.get_functions()``, called once)."""
     found = []
-    for function in app.get_functions():
+    for function in indexed:
         trigger = function.get_trigger()
         binding = trigger.get_dict_repr() if trigger else {}
         if binding.get("type") == "queueTrigger":
@@ -166,7 +168,7 @@ class LocalHost:
         faults: Faults = Faults(),
         on_step: Callable[[str, str, Exception | None], None] | None = None,
     ) -> None:
-        self.functions = queue_functions(app, env)
+        self.functions = queue_functions(app.get_functions(), env)
         self.options = options
         self._service = service
         self._lease = lease_seconds

@@ -95,7 +95,7 @@ def make_harness(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator
     made: list[Harness] = []
 
     def make(
-        *, faults: Faults = Faults(), lease_seconds: int = 600, options: QueueOptions | None = None, **settings: str
+        *, faults: Faults | None = None, lease_seconds: int = 600, options: QueueOptions | None = None, **settings: str
     ) -> Harness:
         env = stack.environment(**settings)
         for name, value in env.items():
@@ -106,7 +106,7 @@ def make_harness(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator
             app,
             dict(os.environ),
             options or QueueOptions.from_host_json(ROOT / "host.json"),
-            faults=faults,
+            faults=faults or Faults(),
             lease_seconds=lease_seconds,
         )
         host.ensure_queues()

@@ -39,7 +39,12 @@ def test_alert_refresh_succeeds_and_the_signed_callback_carries_the_contract(
     assert body["outcome"] == "succeeded"
     assert body["operation"] == SUCCEEDED  # Graph's body, as Graph sent it
     assert body["operationUrl"] == harness.graph_url(seed.ALERT_OPERATION_PATH)
-    assert (body["correlationId"], body["context"], body["polls"], body["error"]) == ("run-42", {"ticket": "INC-7"}, 3, None)
+    assert (body["correlationId"], body["context"], body["polls"], body["error"]) == (
+        "run-42",
+        {"ticket": "INC-7"},
+        3,
+        None,
+    )
     assert body["trackedSince"] <= body["finishedAt"]
     assert harness.graph.violations == []  # every token was the identity's, for Graph's audience
     assert len(harness.graph.gets(seed.ALERT_OPERATION_PATH)) == 3
@@ -52,7 +57,9 @@ def test_alert_refresh_succeeds_and_the_signed_callback_carries_the_contract(
 def test_password_reset_keeps_the_location_query_and_passes_odd_timestamps_through(harness: Harness) -> None:
     path = seed.reset_path("48d31887-5fad-4d73-a9f5-3c356e68a038")
     query = "?aadgdc=DUB02P&aadgsu=ssprprod-a"
-    harness.graph.script(path, [Reply(200, seed.password_reset("notStarted")), Reply(200, seed.password_reset("succeeded"))])
+    harness.graph.script(
+        path, [Reply(200, seed.password_reset("notStarted")), Reply(200, seed.password_reset("succeeded"))]
+    )
     harness.client.track(path + query, harness.stack.callback_url())  # relative, as a path from /v1.0/
     harness.run()
 
@@ -101,7 +108,9 @@ def test_not_found_is_retried_through_the_grace_period_then_reported(harness: Ha
 
 def test_a_404_right_after_the_start_is_graph_lagging_not_an_end(harness: Harness) -> None:
     lagging = seed.reset_path("u1", "lagging-op")
-    harness.graph.script(lagging, [Reply(404, seed.graph_error("NotFound", "lag")), Reply(200, seed.password_reset("succeeded"))])
+    harness.graph.script(
+        lagging, [Reply(404, seed.graph_error("NotFound", "lag")), Reply(200, seed.password_reset("succeeded"))]
+    )
     harness.track(lagging)
     harness.run()
     assert only_callback(harness)["outcome"] == "succeeded"
@@ -120,7 +129,9 @@ def test_timeout_reports_the_last_operation_seen(harness: Harness) -> None:
 def test_throttling_is_honoured_no_poll_before_retry_after(harness: Harness) -> None:
     throttled = Reply(429, seed.graph_error("TooManyRequests", "slow down"), {"Retry-After": "3"})
     unavailable = Reply(503, seed.graph_error("ServiceUnavailable", "busy"), {"Retry-After": "2"})
-    harness.graph.script(seed.ALERT_OPERATION_PATH, [Reply(200, RUNNING), throttled, unavailable, Reply(200, SUCCEEDED)])
+    harness.graph.script(
+        seed.ALERT_OPERATION_PATH, [Reply(200, RUNNING), throttled, unavailable, Reply(200, SUCCEEDED)]
+    )
     harness.track(seed.ALERT_OPERATION_PATH)
     harness.run()
     assert only_callback(harness)["outcome"] == "succeeded"
@@ -146,7 +157,9 @@ def test_server_errors_and_evolving_statuses_keep_polling(harness: Harness) -> N
 
 
 def test_other_client_errors_end_with_outcome_error(harness: Harness) -> None:
-    harness.graph.script(seed.ALERT_OPERATION_PATH, [Reply(400, seed.graph_error("BadRequest", "Invalid operation id"))])
+    harness.graph.script(
+        seed.ALERT_OPERATION_PATH, [Reply(400, seed.graph_error("BadRequest", "Invalid operation id"))]
+    )
     harness.track(seed.ALERT_OPERATION_PATH)
     harness.run()
     body = only_callback(harness)

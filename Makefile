@@ -1,0 +1,59 @@
+# graphops - the two commands that matter: `make demo` and `make test`.
+# Every target installs what it needs: a virtualenv from pyproject.toml, and Azurite from package.json.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PYTEST := $(BIN)/pytest
+
+.PHONY: demo test lint unit integration infra-check test-slow bench run clean help
+
+help:
+	@echo "make demo         run the whole loop locally (Azurite, local runner, Graph stand-in)"
+	@echo "make test         lint + unit + integration + infra checks (what CI runs)"
+	@echo "make test-slow    the long fault runs as well"
+	@echo "make bench        benchmarks into docs/performance.md figures"
+	@echo "make run          the local runner against local.settings.json"
+
+$(BIN)/.installed: pyproject.toml requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+venv: $(BIN)/.installed
+node: node_modules/.installed
+
+demo: $(BIN)/.installed node_modules/.installed
+	$(BIN)/graphops demo
+
+run: $(BIN)/.installed node_modules/.installed
+	$(BIN)/graphops run
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+unit: $(BIN)/.installed
+	$(PYTEST) -q tests/unit
+
+integration: $(BIN)/.installed node_modules/.installed
+	$(PYTEST) -q tests/integration -m "not slow"
+
+test: lint unit integration
+
+test-slow: $(BIN)/.installed node_modules/.installed
+	$(PYTEST) -q tests -m slow
+
+bench: $(BIN)/.installed node_modules/.installed
+	$(BIN)/python bench/schedule.py
+	$(BIN)/python bench/coldstart.py
+	$(BIN)/python bench/throughput.py
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis

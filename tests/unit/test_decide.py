@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from graphops.callbacks import CallbackPolicy
+from graphops.decide import Finish, GraphAnswer, Policy, PollAgain, decide, observe
+from graphops.local import seed
+from graphops.schedule import PollSchedule
+from graphops.tracking import Limits, Outcome, Tracking, from_request
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+POLICY = Policy(PollSchedule(5, 60), not_found_grace_seconds=120)
+LIMITS = Limits("https://graph.microsoft.com", CallbackPolicy(("*.logic.azure.com",)), 86400, 30 * 86400)
+
+
+def tracking(timeout: int = 3600) -> Tracking:
+    return from_request(
+        {
+            "operationUrl": seed.ALERT_OPERATION_PATH,
+            "callbackUrl": "https://prod-00.westeurope.logic.azure.com/cb",
+            "timeoutSeconds": timeout,
+        },
+        "t1",
+        T0,
+        LIMITS,
+    )
+
+
+def step(answer: GraphAnswer, after: float = 1.0, t: Tracking | None = None) -> tuple[Tracking, PollAgain | Finish]:
+    t = observe(t or tracking(), answer)
+    return t, decide(t, answer, T0 + timedelta(seconds=after), POLICY, random.Random(1))
+
+
+def test_terminal_statuses_finish() -> None:
+    t, d = step(GraphAnswer(200, seed.alert_refresh("succeeded")))
+    assert d == Finish(Outcome.SUCCEEDED) and t.operation == seed.alert_refresh("succeeded") and t.polls == 1
+    _, d = step(GraphAnswer(200, {**seed.alert_refresh("failed"), "statusDetail": "nope"}))
+    assert isinstance(d, Finish) and d.outcome is Outcome.FAILED and d.error and d.error.message == "nope"
+
+
+@pytest.mark.parametrize("status", ["notStarted", "running", "unknownFutureValue", "brandNewValue"])
+def test_any_other_status_polls_again_within_the_schedule(status: str) -> None:
+    t, d = step(GraphAnswer(200, seed.alert_refresh(status)))
+    assert isinstance(d, PollAgain) and 5 <= d.delay <= 60 and t.last_status == status
+
+
+def test_forbidden_names_the_permission() -> None:
+    _, d = step(GraphAnswer(403, seed.graph_error("Authorization_RequestDenied", "Insufficient privileges")))
+    assert isinstance(d, Finish) and d.outcome is Outcome.FORBIDDEN and d.error
+    assert "RoleManagementAlert.Read.Directory" in d.error.message and "Insufficient privileges" in d.error.message
+
+
+@pytest.mark.parametrize("code", [429, 503, 504])
+def test_throttling_waits_at_least_retry_after(code: int) -> None:
+    _, d = step(GraphAnswer(code, None, retry_after=37.2))
+    assert isinstance(d, PollAgain) and d.delay >= 38
+
+
+def test_retry_after_past_the_deadline_times_out_instead_of_polling_early() -> None:
+    _, d = step(GraphAnswer(429, None, retry_after=7200), t=tracking(timeout=60))
+    assert isinstance(d, Finish) and d.outcome is Outcome.TIMED_OUT and d.error and "Retry-After" in d.error.message
+
+
+@pytest.mark.parametrize("answer", [GraphAnswer(500), GraphAnswer(None, failure="timeout"), GraphAnswer(200, None),
+                                    GraphAnswer(200, {"id": "x"}), GraphAnswer(408)])  # fmt: skip
+def test_transient_problems_poll_again_and_remember_the_problem(answer: GraphAnswer) -> None:
+    t, d = step(answer)
+    assert isinstance(d, PollAgain) and t.last_error is not None and t.polls == 1
+
+
+def test_not_found_is_retried_until_the_grace_period_ends() -> None:
+    _, d = step(GraphAnswer(404), after=10)
+    assert isinstance(d, PollAgain)
+    _, d = step(GraphAnswer(404), after=118)
+    assert isinstance(d, PollAgain) and d.delay == 3  # looks again just after the grace period, not 60 s later
+    _, d = step(GraphAnswer(404), after=121)
+    assert isinstance(d, Finish) and d.outcome is Outcome.NOT_FOUND
+
+
+@pytest.mark.parametrize("code", [400, 405, 409, 410, 301, 302])
+def test_other_client_errors_and_redirects_end_in_error(code: int) -> None:
+    _, d = step(GraphAnswer(code, seed.graph_error("Nope", "no")))
+    assert isinstance(d, Finish) and d.outcome is Outcome.ERROR
+
+
+def test_the_deadline_ends_tracking_and_no_poll_is_scheduled_past_it() -> None:
+    t = tracking(timeout=100)
+    _, d = step(GraphAnswer(200, seed.alert_refresh("running")), after=97, t=t)
+    assert isinstance(d, PollAgain) and d.delay <= 3
+    t2, d = step(GraphAnswer(200, seed.alert_refresh("running")), after=100, t=t)
+    assert isinstance(d, Finish) and d.outcome is Outcome.TIMED_OUT and t2.operation == seed.alert_refresh("running")

@@ -1,0 +1,142 @@
+"""The step's glue, with stub adapters: what is sent where, and when the host must retry."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from graphops.callbacks import CallbackPolicy, DeliveryResult
+from graphops.decide import GraphAnswer, Policy
+from graphops.errors import QueueUnavailable
+from graphops.local import seed
+from graphops.schedule import PollSchedule
+from graphops.step import Tracker
+from graphops.tracking import Limits
+
+NOW = datetime(2026, 11, 28, tzinfo=UTC)
+CALLBACK = "https://prod-00.westeurope.logic.azure.com/cb?sig=s"
+
+
+class StubGraph:
+    def __init__(self, *answers: GraphAnswer) -> None:
+        self.answers = list(answers)
+        self.calls: list[str] = []
+
+    def get_operation(self, url: str, select: Sequence[str] = ()) -> GraphAnswer:
+        self.calls.append(url)
+        return self.answers.pop(0)
+
+
+class StubQueue:
+    name = "graph-operations"
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.sent: list[tuple[str, int]] = []
+        self.dead: list[dict[str, Any]] = []
+
+    def send(self, text: str, delay_seconds: int) -> None:
+        if self.fail:
+            raise QueueUnavailable("down")
+        self.sent.append((text, delay_seconds))
+
+    def dead_letter(self, record: dict[str, Any]) -> None:
+        if self.fail:
+            raise QueueUnavailable("down")
+        self.dead.append(record)
+
+
+class StubDeliverer:
+    def __init__(self, *results: DeliveryResult) -> None:
+        self.results = list(results)
+        self.posts: list[tuple[str, str, Mapping[str, Any]]] = []
+
+    def deliver(self, url: str, webhook_id: str, body: Mapping[str, Any], now: datetime) -> DeliveryResult:
+        self.posts.append((url, webhook_id, body))
+        return self.results.pop(0) if self.results else DeliveryResult(True, False, "delivered (200)", 200)
+
+
+def tracker(graph: StubGraph, queue: StubQueue, deliverer: StubDeliverer, attempts: int = 3) -> Tracker:
+    limits = Limits(
+        "https://graph.microsoft.com",
+        CallbackPolicy(("*.logic.azure.com",), resolver=lambda h, p: ["20.38.102.5"]),
+        86400,
+        30 * 86400,
+    )
+    return Tracker(
+        limits=limits, policy=Policy(PollSchedule(5, 60), 120), graph=graph, queue=queue,  # type: ignore[arg-type]
+        deliverer=deliverer, max_delivery_attempts=attempts, clock=lambda: NOW, rng=random.Random(0),  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def request(**extra: Any) -> bytes:
+    return json.dumps({"operationUrl": seed.ALERT_OPERATION_PATH, "callbackUrl": CALLBACK, **extra}).encode()
+
+
+def test_a_running_operation_is_re_enqueued_as_an_envelope_with_a_delay() -> None:
+    graph, queue = StubGraph(GraphAnswer(200, seed.alert_refresh("running"))), StubQueue()
+    result = tracker(graph, queue, StubDeliverer()).handle(request(), "msg-1")
+    [(text, delay)] = queue.sent
+    envelope = json.loads(text)
+    assert (result.action, delay, envelope["trackingId"], envelope["polls"], envelope["v"]) == (
+        "pollAgain",
+        5,
+        "msg-1",
+        1,
+        1,
+    )
+
+
+def test_when_the_queue_cannot_take_the_next_step_the_host_must_retry() -> None:
+    graph = StubGraph(GraphAnswer(200, seed.alert_refresh("running")))
+    with pytest.raises(QueueUnavailable):
+        tracker(graph, StubQueue(fail=True), StubDeliverer()).handle(request(), "msg-1")
+
+
+def test_a_rejected_request_is_dead_lettered_once_with_its_reason_and_graph_is_never_called() -> None:
+    graph, queue, deliverer = StubGraph(), StubQueue(), StubDeliverer()
+    body = request(operationUrl="https://graph.microsoft.us/v1.0/users/u/authentication/operations/o")
+    result = tracker(graph, queue, deliverer).handle(body, "msg-9")
+    assert result.action == "deadLettered" and graph.calls == []
+    [record] = queue.dead
+    assert (
+        record["field"] == "operationUrl"
+        and record["original"] == body.decode()
+        and "configured Graph host" in record["reason"]
+    )
+    [(url, webhook_id, sent)] = deliverer.posts  # the callback URL is usable, so the caller hears of it
+    assert (url, webhook_id, sent["outcome"]) == (CALLBACK, "msg-9", "rejected")
+
+
+def test_a_refused_callback_is_dead_lettered_and_not_called() -> None:
+    queue, deliverer = StubQueue(), StubDeliverer()
+    tracker(StubGraph(), queue, deliverer).handle(request(callbackUrl="https://169.254.169.254/latest"), "m")
+    assert queue.dead[0]["field"] == "callbackUrl" and deliverer.posts == []
+
+
+def test_delivery_retries_without_polling_again_then_dead_letters_the_payload() -> None:
+    graph = StubGraph(GraphAnswer(200, seed.alert_refresh("succeeded")))
+    queue = StubQueue()
+    failing = DeliveryResult(False, True, "callback answered 503", 503)
+    deliverer = StubDeliverer(failing, failing, failing)
+    t = tracker(graph, queue, deliverer, attempts=3)
+    assert t.handle(request(), "m").action == "retryDelivery"
+    assert t.handle(queue.sent[-1][0], "m2").action == "retryDelivery"
+    assert t.handle(queue.sent[-1][0], "m3").action == "deadLettered"
+    assert len(graph.calls) == 1 and len(deliverer.posts) == 3
+    assert {p[1] for p in deliverer.posts} == {"m"}  # one webhook-id for every attempt
+    [record] = queue.dead
+    assert record["field"] == "callbackUrl" and "gave up after 3 attempts" in record["reason"]
+    assert json.loads(record["original"])["outcome"] == "succeeded"
+
+
+def test_a_redirecting_callback_is_dead_lettered_at_once() -> None:
+    graph, queue = StubGraph(GraphAnswer(200, seed.alert_refresh("succeeded"))), StubQueue()
+    deliverer = StubDeliverer(DeliveryResult(False, False, "callback answered 302; redirects are not followed", 302))
+    assert tracker(graph, queue, deliverer).handle(request(), "m").action == "deadLettered"
+    assert queue.sent == [] and "302" in queue.dead[0]["reason"]
