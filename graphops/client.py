@@ -18,7 +18,7 @@ from azure.storage.queue import QueueClient
 from .queues import NEVER_EXPIRE, queue_client
 from .settings import Settings
 from .tracking import Limits, from_request
-from .wiring import limits_for
+from .wiring import graph_credential, limits_for, storage_credential
 
 
 class GraphOpsClient:
@@ -31,9 +31,7 @@ class GraphOpsClient:
     @classmethod
     def from_settings(cls, settings: Settings, credential: TokenCredential | None = None) -> GraphOpsClient:
         if credential is None and not settings.storage.connection_string:
-            from azure.identity import DefaultAzureCredential
-
-            credential = DefaultAzureCredential()
+            credential = storage_credential(settings, graph_credential(settings))
         return cls(queue_client(settings.storage, settings.queue_name, credential), limits_for(settings))
 
     @classmethod

@@ -123,6 +123,17 @@ def load_app(app_dir: Path) -> func.FunctionApp:
     return app
 
 
+def index(app: func.FunctionApp) -> list[Function]:
+    """``app.get_functions()``, as the worker calls it once at start-up."""
+    quiet = logging.getLogger()  # azure-functions warns on the root logger that non-HTTP apps have no auth level
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        return app.get_functions()
+    finally:
+        quiet.setLevel(level)
+
+
 def resolve_setting_expression(value: str, env: Mapping[str, str]) -> str:
     """``%NAME%`` binding expressions, as the host resolves them from app settings."""
 
@@ -168,7 +179,7 @@ class LocalHost:
         faults: Faults = Faults(),
         on_step: Callable[[str, str, Exception | None], None] | None = None,
     ) -> None:
-        self.functions = queue_functions(app.get_functions(), env)
+        self.functions = queue_functions(index(app), env)
         self.options = options
         self._service = service
         self._lease = lease_seconds

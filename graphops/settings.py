@@ -28,6 +28,7 @@ class StorageConnection:
     queue_service_uri: str | None = None
     table_service_uri: str | None = None
     client_id: str | None = None  # user-assigned managed identity; None means system-assigned
+    developer_credential: bool = False  # no __credential setting: a developer's sign-in (az login), as Core Tools do
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], prefix: str = STORAGE_SETTING) -> StorageConnection:
@@ -50,13 +51,14 @@ class StorageConnection:
         table_uri = env.get(f"{prefix}__tableServiceUri", "").strip() or None
         if account and not table_uri:
             table_uri = f"https://{account}.table.core.windows.net"
-        credential = env.get(f"{prefix}__credential", "managedidentity").strip().lower()
-        if credential != "managedidentity":
-            raise SettingsError(f"{prefix}__credential", f"must be 'managedidentity', not {credential!r}")
+        credential = env.get(f"{prefix}__credential", "").strip().lower()
+        if credential not in {"", "managedidentity"}:
+            raise SettingsError(f"{prefix}__credential", f"must be 'managedidentity' or unset, not {credential!r}")
         return cls(
             queue_service_uri=queue_uri,
             table_service_uri=table_uri,
             client_id=env.get(f"{prefix}__clientId", "").strip() or None,
+            developer_credential=not credential,
         )
 
 
@@ -86,13 +88,15 @@ class Settings:
     max_delivery_attempts: int = 12
     not_found_grace_seconds: int = 120
     client_id: str | None = None  # AZURE_CLIENT_ID: the user-assigned identity that reads Graph
+    credential: str = "managedidentity"  # or "default": DefaultAzureCredential, for running locally
 
     @property
     def poison_queue_name(self) -> str:
         return f"{self.queue_name}-poison"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Settings:
+    def from_env(cls, env: Mapping[str, str], *, need_storage: bool = True) -> Settings:
+        """Read and check every setting. ``need_storage=False`` for tools that only talk to Graph."""
         cloud_name = env.get("GRAPHOPS_GRAPH_CLOUD", "global").strip().lower() or "global"
         if cloud_name not in CLOUDS:
             raise SettingsError("GRAPHOPS_GRAPH_CLOUD", f"unknown cloud {cloud_name!r}; use one of {', '.join(CLOUDS)}")
@@ -104,8 +108,8 @@ class Settings:
                 "GRAPHOPS_MAX_DELAY_SECONDS", f"must be at least GRAPHOPS_MIN_DELAY_SECONDS ({min_delay})"
             )
         return cls(
-            storage=StorageConnection.from_env(env),
-            queue_name=_queue_name(_required(env, "GRAPHOPS_QUEUE_NAME")),
+            storage=StorageConnection.from_env(env) if need_storage else StorageConnection(),
+            queue_name=_queue_name(_required(env, "GRAPHOPS_QUEUE_NAME") if need_storage else DEFAULT_QUEUE_NAME),
             cloud=cloud,
             graph_endpoint=_graph_endpoint(env.get("GRAPHOPS_GRAPH_ENDPOINT", "").strip(), cloud),
             callback_allowed_hosts=_allowed_hosts(env.get("GRAPHOPS_CALLBACK_ALLOWED_HOSTS", ""), cloud),
@@ -117,6 +121,7 @@ class Settings:
             max_delivery_attempts=_int(env, "GRAPHOPS_MAX_DELIVERY_ATTEMPTS", 12, 1, 50),
             not_found_grace_seconds=_int(env, "GRAPHOPS_NOT_FOUND_GRACE_SECONDS", 120, 0, 24 * 3600),
             client_id=env.get("AZURE_CLIENT_ID", "").strip() or None,
+            credential=_choice(env, "GRAPHOPS_CREDENTIAL", ("managedidentity", "default")),
         )
 
 
@@ -124,6 +129,13 @@ def _required(env: Mapping[str, str], name: str) -> str:
     value = env.get(name, "").strip()
     if not value:
         raise SettingsError(name, "not set")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip().lower() or choices[0]
+    if value not in choices:
+        raise SettingsError(name, f"must be one of {', '.join(choices)}, not {value!r}")
     return value
 
 

@@ -96,6 +96,7 @@ class Tracker:
             graphRequestId=answer.request_id,
             clientRequestId=answer.client_request_id,
             decision=type(decision).__name__,
+            nextPollSeconds=getattr(decision, "delay", None),
         )
         if isinstance(decision, Finish):
             return self._deliver(tracking.finish(decision.outcome, decision.error, now))

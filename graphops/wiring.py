@@ -35,6 +35,31 @@ def managed_identity(client_id: str | None) -> TokenCredential:
     return ManagedIdentityCredential(client_id=client_id) if client_id else ManagedIdentityCredential()
 
 
+def developer_credential(client_id: str | None = None) -> TokenCredential:
+    """az login, azd, VS Code, environment variables... for running graphops on a workstation."""
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential(managed_identity_client_id=client_id)
+
+
+def graph_credential(settings: Settings) -> TokenCredential:
+    if settings.credential == "default":
+        return developer_credential(settings.client_id)
+    return managed_identity(settings.client_id)
+
+
+def storage_credential(settings: Settings, graph: TokenCredential) -> TokenCredential | None:
+    """The credential for an identity-based storage connection; the Graph one when it is the same identity."""
+    storage = settings.storage
+    if storage.connection_string:
+        return None
+    if storage.developer_credential:
+        return graph if settings.credential == "default" else developer_credential()
+    if settings.credential == "managedidentity" and storage.client_id == settings.client_id:
+        return graph
+    return managed_identity(storage.client_id)
+
+
 def graph_session(pool_size: int = 32) -> requests.Session:
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
@@ -45,16 +70,11 @@ def graph_session(pool_size: int = 32) -> requests.Session:
     return session
 
 
-def build_tracker(settings: Settings, graph_credential: TokenCredential | None = None) -> Tracker:
+def build_tracker(settings: Settings, credential: TokenCredential | None = None) -> Tracker:
     """Everything a step needs: one credential and one pooled session for the whole process."""
     redact_http_client_logs()
-    credential = graph_credential or managed_identity(settings.client_id)
-    storage_credential: TokenCredential | None = None
-    if not settings.storage.connection_string:
-        same = settings.storage.client_id == settings.client_id
-        storage_credential = (
-            credential if same and graph_credential is None else managed_identity(settings.storage.client_id)
-        )
+    credential = credential or graph_credential(settings)
+    queues = storage_credential(settings, credential)
     limits = limits_for(settings)
     return Tracker(
         limits=limits,
@@ -63,8 +83,8 @@ def build_tracker(settings: Settings, graph_credential: TokenCredential | None =
         ),
         graph=GraphClient(graph_session(), credential, settings.cloud.token_scope, settings.graph_endpoint),
         queue=TrackingQueue(
-            queue_client(settings.storage, settings.queue_name, storage_credential),
-            queue_client(settings.storage, settings.poison_queue_name, storage_credential),
+            queue_client(settings.storage, settings.queue_name, queues),
+            queue_client(settings.storage, settings.poison_queue_name, queues),
         ),
         deliverer=Deliverer(limits.callbacks, settings.callback_secret, user_agent=USER_AGENT),
         max_delivery_attempts=settings.max_delivery_attempts,

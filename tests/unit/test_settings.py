@@ -61,6 +61,15 @@ def test_identity_based_storage_connection() -> None:
     assert s.storage.connection_string is None
     assert s.storage.queue_service_uri == "https://acct.queue.core.usgovcloudapi.net"
     assert s.storage.client_id == s.client_id == "1111"
+    assert not s.storage.developer_credential and s.credential == "managedidentity"
+
+
+def test_without_a_credential_setting_storage_uses_the_developers_sign_in() -> None:
+    s = Settings.from_env(
+        {"GRAPHOPS_QUEUE_NAME": "graph-operations", "AzureWebJobsStorage__queueServiceUri": "https://a.queue.core.windows.net",
+         "GRAPHOPS_CREDENTIAL": "default"}
+    )  # fmt: skip
+    assert s.storage.developer_credential and s.credential == "default"
 
 
 @pytest.mark.parametrize(
@@ -83,6 +92,11 @@ def test_identity_based_storage_connection() -> None:
         ({"GRAPHOPS_QUEUE_NAME": "Graph_Ops"}, "GRAPHOPS_QUEUE_NAME"),
         ({"GRAPHOPS_QUEUE_NAME": ""}, "GRAPHOPS_QUEUE_NAME"),
         ({"AzureWebJobsStorage": ""}, "AzureWebJobsStorage"),
+        ({"GRAPHOPS_CREDENTIAL": "password"}, "GRAPHOPS_CREDENTIAL"),
+        (
+            {"AzureWebJobsStorage": "", "AzureWebJobsStorage__queueServiceUri": "http://a"},
+            "AzureWebJobsStorage__queueServiceUri",
+        ),
     ],
 )
 def test_a_bad_value_names_its_setting(env: dict[str, str], setting: str) -> None:

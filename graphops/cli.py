@@ -1,0 +1,326 @@
+"""The ``graphops`` command: run the app locally, start and follow trackings, tend the poison queue."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from .errors import GraphOpsError
+
+LOCAL_SETTINGS = "local.settings.json"
+
+
+def load_local_settings(path: Path | None) -> dict[str, str]:
+    """``Values`` of local.settings.json under the process environment (the environment wins)."""
+    values: dict[str, str] = {}
+    if path is not None and path.exists():
+        try:
+            doc = json.loads(path.read_text())
+        except ValueError as exc:
+            fail(f"{path}: not valid JSON ({exc})")
+        raw = doc.get("Values", {}) if isinstance(doc, dict) else {}
+        if not isinstance(raw, dict):
+            fail(f"{path}: Values must be an object")
+        values = {str(k): str(v) for k, v in raw.items()}
+    return {**values, **os.environ}
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def clear_errors() -> Iterator[None]:
+    """Wrong input and bad settings are one line and exit 2; the rest is a one-line failure, exit 1."""
+    from azure.core.exceptions import AzureError
+
+    try:
+        yield
+    except GraphOpsError as exc:
+        fail(str(exc))
+    except AzureError as exc:
+        fail(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", code=1)
+
+
+class Context:
+    def __init__(self, settings_path: Path | None) -> None:
+        self.settings_path = settings_path
+
+    def env(self, **overrides: str) -> dict[str, str]:
+        return {**load_local_settings(self.settings_path), **overrides}
+
+
+pass_context = click.make_pass_decorator(Context)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
+
+
+def emit(as_json: bool, data: Any, human: Callable[[], None]) -> None:
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        human()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--settings", "settings_path", type=click.Path(dir_okay=False, path_type=Path), default=LOCAL_SETTINGS,
+    show_default=True, help="App settings file (its Values), as the Functions Core Tools read it.",
+)  # fmt: skip
+@click.version_option(package_name="graphops")
+@click.pass_context
+def cli(ctx: click.Context, settings_path: Path) -> None:
+    """Wait on Microsoft Graph long-running operations and call back when they end.
+
+    Settings come from the environment and from local.settings.json; the environment wins.
+    """
+    ctx.obj = Context(settings_path)
+
+
+@cli.command()
+@click.option(
+    "--app-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=".", show_default=True
+)
+@click.option(
+    "--queue-service-uri", help="A real storage account's queue endpoint, signed in with DefaultAzureCredential."
+)
+@click.option("--workers", type=click.IntRange(1, 64), help="Threads running functions (default: host.json batchSize).")
+@pass_context
+def run(obj: Context, app_dir: Path, queue_service_uri: str | None, workers: int | None) -> None:
+    """Serve function_app.py's triggers locally, the way the Functions host does.
+
+    A development tool: in production graphops runs on Azure Functions.
+    """
+    from .runner import LocalHost, QueueOptions, load_app
+
+    env = obj.env()
+    if queue_service_uri:
+        env.pop("AzureWebJobsStorage", None)
+        env["AzureWebJobsStorage__queueServiceUri"] = queue_service_uri
+        env.setdefault("GRAPHOPS_CREDENTIAL", "default")
+    if env.get("AzureWebJobsStorage") == "UseDevelopmentStorage=true":
+        from .settings import AZURITE_CONNECTION_STRING
+
+        env["AzureWebJobsStorage"] = AZURITE_CONNECTION_STRING
+    os.environ.update(env)  # the function reads its settings where the host puts them
+    _configure_logging()
+    with clear_errors():
+        options = QueueOptions.from_host_json(app_dir / "host.json")
+        app = load_app(app_dir.resolve())
+        if queue_service_uri:
+            from .settings import Settings
+            from .wiring import graph_credential, storage_credential
+
+            settings = Settings.from_env(env)
+            credential = storage_credential(settings, graph_credential(settings))
+            assert credential is not None
+            host = LocalHost.for_account(app, env, options, queue_service_uri, credential, workers=workers)
+        else:
+            host = LocalHost.for_connection_string(app, env, options, workers=workers)
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        names = ", ".join(f"{f.name} <- queue {f.queue_name}" for f in host.functions)
+        click.echo(f"graphops runner: serving {names}. Ctrl-C stops.", err=True)
+        host.serve(stop)
+        host.close()
+    click.echo("graphops runner: stopped.", err=True)
+
+
+@cli.command()
+@click.argument("operation_url")
+@click.option("--callback", "callback_url", required=True, help="Where to POST the outcome (https).")
+@click.option("--correlation-id", help="Echoed back in the callback.")
+@click.option("--context", "context_json", help="A JSON object echoed back in the callback.")
+@click.option("--timeout", "timeout_seconds", type=int, help="Seconds to wait before the outcome is timedOut.")
+@click.option("--select", multiple=True, help="Graph property to ask for ($select); repeatable.")
+@json_option
+@pass_context
+def track(
+    obj: Context, operation_url: str, callback_url: str, correlation_id: str | None, context_json: str | None,
+    timeout_seconds: int | None, select: tuple[str, ...], as_json: bool,
+) -> None:  # fmt: skip
+    """Start tracking OPERATION_URL (Graph's Location URL, or a /v1.0/ or /beta/ path); prints the tracking id."""
+    from .client import GraphOpsClient
+
+    context = None
+    if context_json is not None:
+        try:
+            context = json.loads(context_json)
+        except ValueError:
+            fail("context: not valid JSON")
+    with clear_errors():
+        client = GraphOpsClient.from_env(obj.env())
+        tracking_id = client.track(
+            operation_url, callback_url, correlation_id=correlation_id, context=context,
+            timeout_seconds=timeout_seconds, select=list(select) or None,
+        )  # fmt: skip
+    emit(as_json, {"trackingId": tracking_id}, lambda: click.echo(tracking_id))
+
+
+@cli.command()
+@click.argument("operation_url")
+@click.option("--timeout", "timeout_seconds", type=click.IntRange(1), default=3600, show_default=True)
+@json_option
+@pass_context
+def watch(obj: Context, operation_url: str, timeout_seconds: int, as_json: bool) -> None:
+    """Follow OPERATION_URL until it ends, printing each change. Exit 0 when it succeeded, 1 otherwise.
+
+    Signs in with DefaultAzureCredential (az login) unless GRAPHOPS_CREDENTIAL says otherwise.
+    """
+    from . import watch as watching
+    from .settings import Settings
+    from .wiring import graph_credential, graph_session
+
+    env = obj.env()
+    env.setdefault("GRAPHOPS_CREDENTIAL", "default")
+    with clear_errors():
+        settings = Settings.from_env(env, need_storage=False)
+        from .graph import GraphClient
+
+        graph = GraphClient(
+            graph_session(), graph_credential(settings), settings.cloud.token_scope, settings.graph_endpoint
+        )
+
+        def show(change: watching.Change) -> None:
+            line = {"at": change.at.isoformat(), "polls": change.polls, "status": change.status,
+                    "problem": change.problem, "nextPollInSeconds": change.next_poll_in}  # fmt: skip
+            if as_json:
+                click.echo(json.dumps(line))
+            else:
+                more = f"  ({change.problem})" if change.problem else ""
+                then = f", next look in {change.next_poll_in}s" if change.next_poll_in is not None else ""
+                click.echo(f"{change.at:%H:%M:%S}  {change.status or '-'}{more}  [poll {change.polls}{then}]")
+
+        finished = watching.watch(operation_url, settings, graph, timeout_seconds=timeout_seconds, on_change=show)
+    result = {"outcome": str(finished.outcome), "error": finished.error.to_json() if finished.error else None,
+              "operation": finished.operation}  # fmt: skip
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        click.echo(f"outcome: {finished.outcome}" + (f" - {finished.error.message}" if finished.error else ""))
+    sys.exit(watching.exit_code(finished.outcome))
+
+
+@cli.group()
+def poison() -> None:
+    """Look at dead-lettered messages and their reasons; put them back once the cause is fixed."""
+
+
+def _poison_queues(obj: Context) -> tuple[Any, Any]:
+    from azure.storage.queue import QueueClient
+
+    from .settings import Settings
+    from .wiring import graph_credential, storage_credential
+
+    settings = Settings.from_env(obj.env())
+    storage = settings.storage
+
+    def raw(name: str) -> QueueClient:  # no encode/decode policy: entries are read as they lie
+        if storage.connection_string:
+            return QueueClient.from_connection_string(storage.connection_string, name)
+        credential = storage_credential(settings, graph_credential(settings))
+        assert storage.queue_service_uri is not None
+        return QueueClient(storage.queue_service_uri, name, credential=credential)
+
+    return raw(settings.poison_queue_name), raw(settings.queue_name)
+
+
+@poison.command("list")
+@json_option
+@pass_context
+def poison_list(obj: Context, as_json: bool) -> None:
+    """The oldest 32 dead-lettered messages with their reasons."""
+    from .poison import list_entries
+
+    with clear_errors():
+        entries = list_entries(_poison_queues(obj)[0])
+
+    def table() -> None:
+        from rich.console import Console
+        from rich.table import Table
+
+        out = Table("id", "when", "tracking", "field", "reason", title=f"{len(entries)} dead-lettered")
+        for e in entries:
+            when = f"{e.inserted_on:%Y-%m-%d %H:%M:%S}" if e.inserted_on else ""
+            out.add_row(e.message_id, when, e.tracking_id or "", e.field or "", e.reason)
+        Console().print(out)
+
+    emit(as_json, [e.to_json() for e in entries], table)
+
+
+@poison.command("show")
+@click.argument("message_id")
+@json_option
+@pass_context
+def poison_show(obj: Context, message_id: str, as_json: bool) -> None:
+    """One dead-lettered message in full: reason and original."""
+    from .poison import list_entries
+
+    with clear_errors():
+        found = [e for e in list_entries(_poison_queues(obj)[0]) if e.message_id == message_id]
+    if not found:
+        fail(f"message_id: {message_id} is not among the poison queue's oldest 32 entries")
+    entry = found[0]
+
+    def human() -> None:
+        click.echo(f"id:       {entry.message_id}\nreason:   {entry.reason}\ntracking: {entry.tracking_id or '-'}")
+        click.echo(f"field:    {entry.field or '-'}\noriginal:\n{entry.original}")
+
+    emit(as_json, entry.to_json(), human)
+
+
+@poison.command("requeue")
+@click.argument("message_ids", nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="Put every entry back.")
+@json_option
+@pass_context
+def poison_requeue(obj: Context, message_ids: tuple[str, ...], everything: bool, as_json: bool) -> None:
+    """Put dead-lettered messages back on the tracking queue (by id, or --all)."""
+    from .poison import requeue
+
+    if bool(message_ids) == everything:
+        fail("give message ids or --all (not both)")
+    with clear_errors():
+        poison_queue, main_queue = _poison_queues(obj)
+        moved = requeue(poison_queue, main_queue, None if everything else set(message_ids))
+    missing = sorted(set(message_ids) - set(moved))
+    emit(as_json, {"requeued": moved, "notFound": missing}, lambda: click.echo(f"requeued {len(moved)}"))
+    if missing:
+        fail(f"message_id: not in the poison queue: {', '.join(missing)}", code=1)
+
+
+@cli.command()
+@click.option("--fast", is_flag=True, help="A shorter run, with shorter timeouts (for tests).")
+@click.option(
+    "--save-to", type=click.Path(file_okay=False, path_type=Path), default="demo-callbacks", show_default=True
+)
+@click.option("--plain", is_flag=True, help="No live view: one line per event.")
+def demo(fast: bool, save_to: Path, plain: bool) -> None:
+    """Run the whole loop on this machine: Azurite, the runner, Graph and identity stand-ins, a receiver."""
+    from .demo import run_demo
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so every child process is stopped
+    with clear_errors():
+        ok = run_demo(save_to=save_to, fast=fast, live=not plain and sys.stdout.isatty())
+    sys.exit(0 if ok else 1)
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    for noisy in ("azure", "urllib3", "msal"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli.main(args=argv, prog_name="graphops")

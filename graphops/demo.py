@@ -1,0 +1,216 @@
+"""``graphops demo``: the whole loop on one machine, with a live view of every tracking."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import functions
+from .client import GraphOpsClient
+from .local import seed
+from .local.graph import Reply
+from .local.stack import LocalStack
+from .runner import LocalHost, QueueOptions, load_app
+
+APP_DIR = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Scenario:
+    name: str
+    path: str
+    replies: list[Reply]
+    expected: str
+    timeout: int | None = None
+    query: str = ""
+
+
+@dataclass
+class Row:
+    scenario: Scenario
+    kind: str = ""
+    status: str = "-"
+    polls: int = 0
+    next_poll_at: float | None = None
+    outcome: str = ""
+    delivery: str = ""
+    events: list[str] = field(default_factory=list)
+
+
+def scenarios(fast: bool) -> list[Scenario]:
+    alert_running, alert_done = seed.alert_refresh("running"), seed.alert_refresh("succeeded")
+    failing_id = "refresh:DirectoryRole_19356be4-7e93-4ed6-a7c6-0ae28454d125_RolesAssignedOutsidePimAlert"
+    stuck_id = "refresh:DirectoryRole_19356be4-7e93-4ed6-a7c6-0ae28454d125_TooManyGlobalAdminsAssignedToTenantAlert"
+    alert_path = "/beta/identityGovernance/roleManagementAlerts/operations/"
+    failed = {**seed.alert_refresh("failed", failing_id), "statusDetail": "Scope not found"}
+    user = "48d31887-5fad-4d73-a9f5-3c356e68a038"
+    throttle = Reply(429, seed.graph_error("TooManyRequests", "Too many requests"), {"Retry-After": "2"})
+    denied = seed.graph_error("Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+    return [
+        Scenario("alert refresh", seed.ALERT_OPERATION_PATH, [Reply(200, alert_running)] * 2 + [Reply(200, alert_done)],
+                 "succeeded"),
+        Scenario("password reset", seed.reset_path(user),
+                 [Reply(200, seed.password_reset(s)) for s in ("notStarted", "running", "succeeded")], "succeeded",
+                 query="?aadgdc=DUB02P&aadgsu=ssprprod-a"),
+        Scenario("refresh that fails", alert_path + failing_id,
+                 [Reply(200, seed.alert_refresh("running", failing_id)), Reply(200, failed)], "failed"),
+        Scenario("throttled reset", seed.reset_path(user, "7f1c0b9e-throttled"),
+                 [Reply(200, seed.password_reset("running")), throttle, Reply(200, seed.password_reset("succeeded"))],
+                 "succeeded"),
+        Scenario("no permission", seed.reset_path("adele@contoso.com", "0c5d-forbidden"), [Reply(403, denied)],
+                 "forbidden"),
+        Scenario("never finishes", alert_path + stuck_id, [Reply(200, seed.alert_refresh("running", stuck_id))],
+                 "timedOut", timeout=5 if fast else 12),
+    ]  # fmt: skip
+
+
+class EventView(logging.Handler):
+    """Follows the tracker's structured log lines, as an operator would, and keeps one row per tracking."""
+
+    def __init__(self, rows: dict[str, Row]) -> None:
+        super().__init__(logging.INFO)
+        self.rows = rows
+        self.rows_lock = threading.Lock()  # Handler.lock is the base class's own
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            event = json.loads(record.getMessage())
+        except ValueError:
+            return
+        with self.rows_lock:
+            row = self.rows.get(event.get("trackingId", ""))
+            if row is None:
+                return
+            row.kind = event.get("kind", row.kind)
+            if event["event"] == "poll":
+                row.polls = event.get("polls", row.polls)
+                http = event.get("httpStatus")
+                row.status = event.get("status") or (f"HTTP {http}" if http else "no answer")
+                delay = event.get("nextPollSeconds")
+                row.next_poll_at = time.monotonic() + delay if delay is not None else None
+            elif event["event"] == "deliver":
+                row.outcome = event.get("outcome", "")
+                row.delivery = event.get("result", "")
+                row.next_poll_at = None
+
+    def table(self) -> Table:
+        out = Table("tracking", "kind", "Graph status", "polls", "next poll", "outcome", expand=True)
+        now = time.monotonic()
+        with self.rows_lock:
+            for row in self.rows.values():
+                upcoming = f"in {max(0.0, row.next_poll_at - now):.0f}s" if row.next_poll_at else ""
+                out.add_row(row.scenario.name, row.kind, row.status, str(row.polls), upcoming, row.outcome or "…")
+        return out
+
+
+def run_demo(*, save_to: Path, fast: bool, live: bool, console: Console | None = None) -> bool:
+    console = console or Console()
+    started = time.monotonic()
+    console.print(
+        "[bold]graphops demo[/]: Azurite, the local runner, and stand-ins for Graph and the identity endpoint"
+    )
+    with LocalStack(save_callbacks_to=save_to) as stack:
+        env = stack.environment(GRAPHOPS_MAX_DELAY_SECONDS="2" if fast else "3")
+        os.environ.update(env)
+        functions.tracker.cache_clear()
+        plan = scenarios(fast)
+        for item in plan:
+            stack.graph.script(item.path, item.replies)
+        host = LocalHost.for_connection_string(
+            load_app(APP_DIR), env, QueueOptions.from_host_json(APP_DIR / "host.json")
+        )
+        host.ensure_queues()
+        client = GraphOpsClient.from_env(env)
+        rows: dict[str, Row] = {}
+        view = EventView(rows)
+        tracker_log = logging.getLogger("graphops")
+        tracker_log.addHandler(view)
+        tracker_log.setLevel(logging.INFO)
+        tracker_log.propagate = False
+        try:
+            for item in plan:
+                callback = stack.callback_url(f"/callbacks/{item.name.replace(' ', '-')}")
+                tracking_id = client.track(
+                    stack.graph.url + item.path + item.query, callback,
+                    correlation_id=item.name, context={"demo": True}, timeout_seconds=item.timeout,
+                )  # fmt: skip
+                rows[tracking_id] = Row(item)
+            finished = _serve(host, view, rows, live, console)
+        finally:
+            tracker_log.removeHandler(view)
+            tracker_log.propagate = True
+            host.close()
+        ok = _summary(console, rows, stack, save_to) and finished
+    console.print(f"done in {time.monotonic() - started:.1f}s; every part stopped.")
+    return ok
+
+
+def _serve(host: LocalHost, view: EventView, rows: dict[str, Row], live: bool, console: Console) -> bool:
+    result: list[bool] = []
+    runner = threading.Thread(target=lambda: result.append(host.run_until_idle(timeout=90)), daemon=True)
+    runner.start()
+    progress = Progress(TextColumn("trackings ended"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    task = progress.add_task("ended", total=len(rows))
+    if live:
+        with Live(Group(view.table(), progress), console=console, refresh_per_second=8) as screen:
+            while runner.is_alive():
+                progress.update(task, completed=sum(1 for r in rows.values() if r.outcome))
+                screen.update(Group(view.table(), progress))
+                time.sleep(0.125)
+            progress.update(task, completed=sum(1 for r in rows.values() if r.outcome))
+            screen.update(Group(view.table(), progress))
+    else:
+        seen: set[tuple[str, int, str]] = set()
+        while True:
+            alive = runner.is_alive()
+            for row in list(rows.values()):
+                key = (row.scenario.name, row.polls, row.outcome)
+                if row.polls and key not in seen:
+                    seen.add(key)
+                    console.print(
+                        f"{row.scenario.name:<20} poll {row.polls}: {row.status}"
+                        + (f" -> {row.outcome}" if row.outcome else "")
+                    )
+            if not alive:
+                break
+            time.sleep(0.1)
+    runner.join()
+    return bool(result and result[0])
+
+
+def _summary(console: Console, rows: dict[str, Row], stack: LocalStack, save_to: Path) -> bool:
+    received = stack.receiver.by_id()
+    table = Table("tracking", "expected", "outcome", "polls", "callbacks", "signature", title="summary")
+    ok = True
+    for tracking_id, row in rows.items():
+        got = [r for r in received.get(tracking_id, []) if 200 <= r.status < 300]
+        outcome = got[0].body["outcome"] if got else "(none)"
+        verified = bool(got) and all(r.verified for r in got)
+        good = outcome == row.scenario.expected and verified
+        ok &= good
+        table.add_row(
+            row.scenario.name, row.scenario.expected, f"[{'green' if good else 'red'}]{outcome}[/]",
+            str(got[0].body["polls"] if got else row.polls), str(len(got)), "verified" if verified else "MISSING",
+        )  # fmt: skip
+    console.print(table)
+    console.print(f"callbacks saved in {save_to}/ (one JSON file per tracking, signature checked on receipt)")
+    if stack.graph.violations:
+        ok = False
+        console.print(f"[red]Graph stand-in saw violations:[/] {stack.graph.violations}")
+    return ok
+
+
+def summary_of(path: Path) -> dict[str, Any]:
+    """A saved callback file, for scripts that read the demo's output."""
+    return dict(json.loads(path.read_text()))

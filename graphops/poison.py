@@ -1,0 +1,105 @@
+"""The poison queue: read what was dead-lettered, with its reason, and put it back once the cause is fixed.
+
+Two kinds of entries live there: graphops' own dead letters (JSON with ``deadLetter``, ``reason``,
+``field`` and the ``original`` message) and the host's copies of messages whose function threw
+``maxDequeueCount`` times (the original, as it was on the wire).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from azure.storage.queue import QueueClient, QueueMessage
+
+PEEK_LIMIT = 32  # what the queue service lets one peek see
+
+
+@dataclass(frozen=True)
+class PoisonEntry:
+    message_id: str
+    inserted_on: datetime | None
+    reason: str
+    tracking_id: str | None
+    field: str | None
+    original: str  # the message to put back, decoded
+    record: dict[str, Any] | None  # graphops' dead-letter record, or None for a host copy
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.message_id,
+            "insertedOn": self.inserted_on.isoformat() if self.inserted_on else None,
+            "reason": self.reason,
+            "trackingId": self.tracking_id,
+            "field": self.field,
+            "original": self.original,
+        }
+
+
+def entry_from(message_id: str, inserted_on: datetime | None, content: str) -> PoisonEntry:
+    try:
+        text = base64.b64decode(content, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return PoisonEntry(
+            message_id, inserted_on, "not base64: the producer did not encode it", None, "message", content, None
+        )
+    try:
+        record = json.loads(text)
+    except ValueError:
+        record = None
+    if isinstance(record, dict) and record.get("deadLetter") == 1:
+        return PoisonEntry(
+            message_id, inserted_on, str(record.get("reason")), record.get("trackingId"), record.get("field"),
+            str(record.get("original", "")), record,
+        )  # fmt: skip
+    tracking_id = record.get("trackingId") if isinstance(record, dict) else None
+    reason = "the function failed on every attempt (maxDequeueCount); see the logs for this message id"
+    return PoisonEntry(message_id, inserted_on, reason, tracking_id, None, text, None)
+
+
+def list_entries(poison: QueueClient) -> list[PoisonEntry]:
+    """Up to 32 entries, oldest first, without taking them off the queue. ``poison`` must not decode."""
+    return [entry_from(m.id, m.inserted_on, str(m.content)) for m in poison.peek_messages(max_messages=PEEK_LIMIT)]
+
+
+def revived(entry: PoisonEntry) -> str:
+    """The message to send back: a delivery that gave up starts its attempts afresh."""
+    try:
+        doc = json.loads(entry.original)
+    except ValueError:
+        return entry.original
+    if isinstance(doc, dict) and doc.get("v") == 1 and doc.get("phase") == "delivering":
+        doc["deliveryAttempts"] = 0
+        doc["lastDeliveryError"] = None
+        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    return entry.original
+
+
+def requeue(poison: QueueClient, main: QueueClient, ids: set[str] | None) -> list[str]:
+    """Move entries (all when ``ids`` is None) back to the main queue. Returns the ids moved.
+
+    Entries that are not asked for stay hidden while the queue is searched, then show again at once.
+    """
+    moved: list[str] = []
+    skipped: list[QueueMessage] = []
+    try:
+        while ids is None or not ids <= set(moved):
+            batch = list(poison.receive_messages(max_messages=32, visibility_timeout=60))
+            if not batch:
+                break
+            for message in batch:
+                if ids is not None and message.id not in ids:
+                    skipped.append(message)
+                    continue
+                entry = entry_from(message.id, message.inserted_on, str(message.content))
+                main.send_message(base64.b64encode(revived(entry).encode()).decode(), time_to_live=-1)
+                poison.delete_message(message)
+                moved.append(message.id)
+    finally:
+        for message in skipped:
+            poison.update_message(message, visibility_timeout=0)
+    return moved

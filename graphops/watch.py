@@ -1,0 +1,68 @@
+"""Follow one operation in the foreground, with the tracker's own decisions: for a person at a terminal."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from .decide import Finish, Policy, decide, observe
+from .graph import GraphClient
+from .kinds import resolve_operation_url
+from .schedule import PollSchedule
+from .settings import Settings
+from .tracking import Outcome, Tracking
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a person watching sees: a new status, a problem, or the end."""
+
+    at: datetime
+    polls: int
+    status: str | None
+    problem: str | None
+    next_poll_in: int | None
+
+
+def watch(
+    operation_url: str,
+    settings: Settings,
+    graph: GraphClient,
+    *,
+    timeout_seconds: int,
+    on_change: Callable[[Change], None],
+    sleep: Callable[[float], None] = time.sleep,
+) -> Tracking:
+    """Poll until the operation ends or the timeout passes; returns the finished tracking."""
+    ref = resolve_operation_url(operation_url, settings.graph_endpoint)
+    now = datetime.now(UTC)
+    tracking = Tracking(
+        tracking_id="watch", operation_url=ref.url, kind=ref.kind, callback_url="",
+        tracked_since=now, deadline=now + timedelta(seconds=timeout_seconds),
+    )  # fmt: skip
+    policy = Policy(
+        PollSchedule(settings.min_delay_seconds, settings.max_delay_seconds), settings.not_found_grace_seconds
+    )
+    rng = random.Random()
+    shown: tuple[str | None, str | None] = (None, None)
+    while True:
+        answer = graph.get_operation(tracking.operation_url, ())
+        now = datetime.now(UTC)
+        tracking = observe(tracking, answer)
+        decision = decide(tracking, answer, now, policy, rng)
+        problem = tracking.last_error.message if tracking.last_error else None
+        delay = None if isinstance(decision, Finish) else decision.delay
+        if (tracking.last_status, problem) != shown or isinstance(decision, Finish):
+            on_change(Change(now, tracking.polls, tracking.last_status, problem, delay))
+            shown = (tracking.last_status, problem)
+        if isinstance(decision, Finish):
+            return tracking.finish(decision.outcome, decision.error, now)
+        sleep(decision.delay)
+
+
+def exit_code(outcome: Outcome | None) -> int:
+    """0 when the operation succeeded; 1 for every other end (2 is kept for wrong input)."""
+    return 0 if outcome is Outcome.SUCCEEDED else 1
