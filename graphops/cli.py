@@ -85,6 +85,10 @@ def cli(ctx: click.Context, settings_path: Path) -> None:
     Settings come from the environment and from local.settings.json; the environment wins.
     """
     ctx.obj = Context(settings_path)
+    # Like the Core Tools, make the file's values environment variables, so that libraries which read the
+    # environment themselves (azure-identity's IDENTITY_ENDPOINT, AZURE_CLIENT_ID) see them too.
+    for name, value in load_local_settings(settings_path).items():
+        os.environ.setdefault(name, value)
 
 
 @cli.command()
@@ -250,7 +254,10 @@ def poison_list(obj: Context, as_json: bool) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        out = Table("id", "when", "tracking", "field", "reason", title=f"{len(entries)} dead-lettered")
+        out = Table(title=f"{len(entries)} dead-lettered")
+        for name in ("id", "when", "tracking", "field"):
+            out.add_column(name, no_wrap=True)
+        out.add_column("reason", overflow="fold")
         for e in entries:
             when = f"{e.inserted_on:%Y-%m-%d %H:%M:%S}" if e.inserted_on else ""
             out.add_row(e.message_id, when, e.tracking_id or "", e.field or "", e.reason)

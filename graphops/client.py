@@ -15,7 +15,7 @@ from typing import Any
 from azure.core.credentials import TokenCredential
 from azure.storage.queue import QueueClient
 
-from .queues import NEVER_EXPIRE, queue_client
+from .queues import NEVER_EXPIRE, queue_client, send_creating
 from .settings import Settings
 from .tracking import Limits, from_request
 from .wiring import graph_credential, limits_for, storage_credential
@@ -67,5 +67,5 @@ class GraphOpsClient:
     def track(self, operation_url: str, callback_url: str, **options: Any) -> str:
         """Enqueue a tracking request; returns its tracking id (the queue message's id)."""
         doc = self.request(operation_url, callback_url, **options)
-        sent = self._queue.send_message(json.dumps(doc), time_to_live=NEVER_EXPIRE)
+        sent = send_creating(self._queue, json.dumps(doc), time_to_live=NEVER_EXPIRE)
         return str(sent.id)

@@ -112,14 +112,14 @@ def resolve_operation_url(raw: object, graph_endpoint: str) -> OperationRef:
         url = raw
     parts = urlsplit(url)
     base = urlsplit(graph_endpoint)
-    if parts.scheme.lower() != base.scheme:
-        raise Rejected(field, f"must use {base.scheme}")
     if parts.username is not None or parts.password is not None or "@" in parts.netloc:
         raise Rejected(field, "must not carry user information")
     if parts.fragment:
         raise Rejected(field, "must not have a fragment")
     if parts.netloc.lower() != base.netloc:
         raise Rejected(field, f"host must be the configured Graph host {base.netloc}")
+    if parts.scheme.lower() != base.scheme:
+        raise Rejected(field, f"must use {base.scheme}")
     raw_segments = parts.path.split("/")
     if len(raw_segments) < 3 or raw_segments[0] != "":
         raise Rejected(field, "not a known operation path")

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from azure.core.credentials import TokenCredential
-from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
 from .errors import QueueUnavailable
@@ -30,6 +30,18 @@ def queue_client(storage: StorageConnection, queue_name: str, credential: TokenC
     return QueueClient(storage.queue_service_uri, queue_name, credential=credential, **policies)
 
 
+def send_creating(queue: QueueClient, text: str, **options: Any) -> Any:
+    """Send, creating the queue first if it does not exist yet (a fresh Azurite, a first run)."""
+    try:
+        return queue.send_message(text, **options)
+    except ResourceNotFoundError:
+        try:
+            queue.create_queue()
+        except ResourceExistsError:
+            pass  # another worker created it in between
+        return queue.send_message(text, **options)
+
+
 class TrackingQueue:
     """Sends the next step of a tracking, and dead-letters what cannot go on."""
 
@@ -51,10 +63,6 @@ class TrackingQueue:
     def dead_letter(self, record: dict[str, Any]) -> None:
         text = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
         try:
-            try:
-                self._poison.send_message(text, time_to_live=NEVER_EXPIRE)
-            except ResourceNotFoundError:
-                self._poison.create_queue()
-                self._poison.send_message(text, time_to_live=NEVER_EXPIRE)
+            send_creating(self._poison, text, time_to_live=NEVER_EXPIRE)
         except AzureError as exc:
             raise QueueUnavailable(f"could not dead-letter to {self._poison.queue_name}: {type(exc).__name__}") from exc

@@ -1,0 +1,196 @@
+"""The ``graphops`` command, run as a user runs it: a subprocess, settings in local.settings.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from graphops.local import seed
+from graphops.local.graph import Reply
+from graphops.local.stack import LocalStack
+
+from .conftest import ROOT, Harness
+
+GRAPHOPS = [sys.executable, "-m", "graphops"]
+
+
+@pytest.fixture
+def settings_file(stack: LocalStack, tmp_path: Path) -> Path:
+    path = tmp_path / "local.settings.json"
+    path.write_text(json.dumps({"IsEncrypted": False, "Values": stack.environment()}))
+    return path
+
+
+def graphops(settings_file: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAPHOPS_", "IDENTITY_", "AzureWebJobs"))}
+    env["COLUMNS"] = "240"  # a wide terminal, so tables are not folded
+    return subprocess.run(
+        [*GRAPHOPS, "--settings", str(settings_file), *args],
+        capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env, check=False,
+    )  # fmt: skip
+
+
+def wait_for(predicate: Any, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def test_track_then_run_delivers_the_callback_and_the_runner_stops_cleanly(
+    stack: LocalStack, settings_file: Path
+) -> None:
+    stack.graph.script(
+        seed.ALERT_OPERATION_PATH,
+        [Reply(200, seed.alert_refresh("running")), Reply(200, seed.alert_refresh("succeeded"))],
+    )
+    tracked = graphops(settings_file, "track", stack.graph.url + seed.ALERT_OPERATION_PATH,
+                       "--callback", stack.callback_url(), "--correlation-id", "cli", "--context", '{"a": 1}', "--json")  # fmt: skip
+    assert tracked.returncode == 0, tracked.stderr
+    tracking_id = json.loads(tracked.stdout)["trackingId"]
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAPHOPS_", "IDENTITY_", "AzureWebJobs"))}
+    runner = subprocess.Popen(
+        [*GRAPHOPS, "--settings", str(settings_file), "run", "--app-dir", str(ROOT)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: stack.receiver.delivered())
+    finally:
+        runner.send_signal(signal.SIGINT)
+        out, err = runner.communicate(timeout=30)
+    assert runner.returncode == 0, err
+    assert "serving track_operation" in err and "stopped" in err
+    [callback] = stack.receiver.delivered()
+    assert callback.webhook_id == tracking_id and callback.verified
+    assert (callback.body["outcome"], callback.body["correlationId"], callback.body["context"]) == (
+        "succeeded",
+        "cli",
+        {"a": 1},
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["https://graph.microsoft.us/v1.0/users/u/authentication/operations/o"], "error: operationUrl: host must be"),
+        (["/v1.0/users/u/authentication/operations/o", "--context", "{nope"], "error: context: not valid JSON"),
+        (["/v1.0/users/u/authentication/operations/o", "--timeout", "0"], "error: timeoutSeconds:"),
+        (["/v1.0/users/u/authentication/operations/o", "--select", "a,b"], "error: select:"),
+    ],
+)
+def test_track_refuses_wrong_input_with_one_line_and_exit_2(
+    stack: LocalStack, settings_file: Path, args: list[str], message: str
+) -> None:
+    result = graphops(settings_file, "track", *args, "--callback", stack.callback_url())
+    assert result.returncode == 2
+    assert result.stderr.startswith(message) and result.stderr.count("\n") == 1
+    assert stack.azurite  # nothing was enqueued: see test below for the queue itself
+
+
+def test_track_refuses_a_callback_outside_the_allowed_hosts(settings_file: Path) -> None:
+    result = graphops(
+        settings_file, "track", "/v1.0/users/u/authentication/operations/o", "--callback", "https://example.com/x"
+    )
+    assert (
+        result.returncode == 2
+        and "callbackUrl: host example.com is not in GRAPHOPS_CALLBACK_ALLOWED_HOSTS" in result.stderr
+    )
+
+
+def test_a_missing_option_is_a_usage_error(settings_file: Path) -> None:
+    result = graphops(settings_file, "track", "/v1.0/users/u/authentication/operations/o")
+    assert result.returncode == 2 and "--callback" in result.stderr
+
+
+def test_a_bad_setting_is_named(stack: LocalStack, tmp_path: Path) -> None:
+    path = tmp_path / "bad.settings.json"
+    path.write_text(json.dumps({"Values": {**stack.environment(), "GRAPHOPS_MAX_DELAY_SECONDS": "soon"}}))
+    result = graphops(path, "track", "/v1.0/users/u/authentication/operations/o", "--callback", stack.callback_url())
+    assert result.returncode == 2 and result.stderr.startswith(
+        "error: GRAPHOPS_MAX_DELAY_SECONDS: must be a whole number"
+    )
+
+
+def test_watch_follows_an_operation_to_its_end(stack: LocalStack, settings_file: Path) -> None:
+    path = seed.reset_path("u1", "watched")
+    stack.graph.script(path, [Reply(200, seed.password_reset(s)) for s in ("notStarted", "running", "succeeded")])
+    result = graphops(settings_file, "watch", path, "--json")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line.get("status") for line in lines[:-1]] == ["notStarted", "running", "succeeded"]
+    assert lines[-1]["outcome"] == "succeeded"
+
+
+def test_watch_exits_non_zero_when_the_operation_does_not_succeed(stack: LocalStack, settings_file: Path) -> None:
+    path = seed.reset_path("u1", "denied")
+    stack.graph.script(path, [Reply(403, seed.graph_error("Authorization_RequestDenied", "no"))])
+    result = graphops(settings_file, "watch", path)
+    assert result.returncode == 1
+    assert "outcome: forbidden" in result.stdout and "UserAuthenticationMethod.Read.All" in result.stdout
+    bad = graphops(settings_file, "watch", "/v1.0/groups/g")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: operationUrl:")
+
+
+def test_poison_list_show_and_requeue(make_harness: Any, settings_file: Path) -> None:
+    h: Harness = make_harness()
+    first = h.send_raw("this is not JSON")
+    h.send_raw('{"operationUrl": "/v1.0/users/u/authentication/operations/o", "callbackUrl": "https://10.0.0.1/x"}')
+    h.run()
+
+    listed = graphops(settings_file, "poison", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    entries = {e["trackingId"]: e for e in json.loads(listed.stdout)}
+    assert entries[first]["reason"] == "rejected: message: not valid JSON"
+    assert entries[first]["original"] == "this is not JSON"
+    assert any(e["field"] == "callbackUrl" for e in entries.values())
+    human = graphops(settings_file, "poison", "list")
+    assert "not valid JSON" in human.stdout
+
+    entry_id = entries[first]["id"]
+    shown = graphops(settings_file, "poison", "show", entry_id)
+    assert shown.returncode == 0 and "reason:   rejected: message: not valid JSON" in shown.stdout
+
+    moved = graphops(settings_file, "poison", "requeue", entry_id, "--json")
+    assert moved.returncode == 0 and json.loads(moved.stdout)["requeued"] == [entry_id]
+    [back] = h.queue(h.stack.queue_name).peek_messages()
+    assert back.content == "dGhpcyBpcyBub3QgSlNPTg=="  # base64, as the trigger expects
+    assert len(json.loads(graphops(settings_file, "poison", "list", "--json").stdout)) == 1
+
+    missing = graphops(settings_file, "poison", "requeue", "no-such-id")
+    assert missing.returncode == 1 and "not in the poison queue: no-such-id" in missing.stderr
+    neither = graphops(settings_file, "poison", "requeue")
+    assert neither.returncode == 2 and "give message ids or --all" in neither.stderr
+    unknown = graphops(settings_file, "poison", "show", "no-such-id")
+    assert unknown.returncode == 2
+
+
+def test_the_demo_runs_every_scenario_to_its_expected_outcome(tmp_path: Path) -> None:
+    before = subprocess.run(["pgrep", "-f", "azurite"], capture_output=True, text=True, check=False).stdout.split()
+    result = subprocess.run(
+        [*GRAPHOPS, "demo", "--fast", "--plain", "--save-to", str(tmp_path / "callbacks")],
+        capture_output=True, text=True, timeout=120, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    saved = {
+        json.loads(p.read_text())["body"]["correlationId"]: json.loads(p.read_text())
+        for p in (tmp_path / "callbacks").glob("*.json")
+    }
+    assert {name: doc["body"]["outcome"] for name, doc in saved.items()} == {
+        "alert refresh": "succeeded", "password reset": "succeeded", "refresh that fails": "failed",
+        "throttled reset": "succeeded", "no permission": "forbidden", "never finishes": "timedOut",
+    }  # fmt: skip
+    assert all(doc["signatureVerified"] for doc in saved.values())
+    assert "summary" in result.stdout and "every part stopped" in result.stdout
+    after = subprocess.run(["pgrep", "-f", "azurite"], capture_output=True, text=True, check=False).stdout.split()
+    assert sorted(after) == sorted(before), "the demo left an Azurite running"
