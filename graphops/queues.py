@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -35,10 +36,8 @@ def send_creating(queue: QueueClient, text: str, **options: Any) -> Any:
     try:
         return queue.send_message(text, **options)
     except ResourceNotFoundError:
-        try:
+        with contextlib.suppress(ResourceExistsError):  # another worker created it in between
             queue.create_queue()
-        except ResourceExistsError:
-            pass  # another worker created it in between
         return queue.send_message(text, **options)
 
 

@@ -65,10 +65,10 @@ def test_track_then_run_delivers_the_callback_and_the_runner_stops_cleanly(
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        wait_for(lambda: stack.receiver.delivered())
+        wait_for(stack.receiver.delivered)
     finally:
         runner.send_signal(signal.SIGINT)
-        out, err = runner.communicate(timeout=30)
+        _, err = runner.communicate(timeout=30)
     assert runner.returncode == 0, err
     assert "serving track_operation" in err and "stopped" in err
     [callback] = stack.receiver.delivered()
