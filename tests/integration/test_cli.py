@@ -54,8 +54,8 @@ def test_track_then_run_delivers_the_callback_and_the_runner_stops_cleanly(
         seed.ALERT_OPERATION_PATH,
         [Reply(200, seed.alert_refresh("running")), Reply(200, seed.alert_refresh("succeeded"))],
     )
-    tracked = graphops(settings_file, "track", stack.graph.url + seed.ALERT_OPERATION_PATH,
-                       "--callback", stack.callback_url(), "--correlation-id", "cli", "--context", '{"a": 1}', "--json")  # fmt: skip
+    options = ["--callback", stack.callback_url(), "--correlation-id", "cli", "--context", '{"a": 1}', "--json"]
+    tracked = graphops(settings_file, "track", stack.graph.url + seed.ALERT_OPERATION_PATH, *options)
     assert tracked.returncode == 0, tracked.stderr
     tracking_id = json.loads(tracked.stdout)["trackingId"]
 
