@@ -1,0 +1,184 @@
+// graphops: a Flex Consumption function app that waits on Microsoft Graph long-running operations.
+// Everything runs as one user-assigned managed identity; the storage account takes no shared keys.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment; it seeds every resource name.')
+param environmentName string
+
+@minLength(1)
+@description('Region for every resource (it must offer Flex Consumption).')
+@metadata({ azd: { type: 'location' } })
+param location string
+
+@description('Object id of a developer who may enqueue trackings and read state (for local runs); empty for none.')
+param principalId string = ''
+
+@secure()
+@minLength(38)
+@description('Standard Webhooks signing secret: whsec_ + base64 of 24-64 random bytes. Stored in Key Vault only.')
+param callbackSecret string
+
+@description('GRAPHOPS_GRAPH_CLOUD: global, usgov, usgovdod or china. Empty: follow the cloud this deploys to.')
+@allowed(['', 'global', 'usgov', 'usgovdod', 'china'])
+param graphCloud string = ''
+
+@description('GRAPHOPS_CALLBACK_ALLOWED_HOSTS. Empty: the Logic Apps hosts of the Graph cloud.')
+param callbackAllowedHosts string = ''
+
+@description('Grant the identity its Microsoft Graph application permissions (needs a directory admin; global cloud only).')
+param grantGraphPermissions bool = false
+
+@description('Also grant RoleManagementAlert.ReadWrite.Directory, which starting an alert refresh needs.')
+param enableStartAndTrack bool = false
+
+@description('GRAPHOPS_QUEUE_NAME')
+param queueName string = 'graph-operations'
+
+@description('GRAPHOPS_MIN_DELAY_SECONDS')
+@minValue(1)
+param minDelaySeconds int = 5
+
+@description('GRAPHOPS_MAX_DELAY_SECONDS')
+@minValue(1)
+param maxDelaySeconds int = 60
+
+@description('GRAPHOPS_DEFAULT_TIMEOUT_SECONDS')
+@minValue(1)
+param defaultTimeoutSeconds int = 86400
+
+@description('GRAPHOPS_MAX_DELIVERY_ATTEMPTS')
+@minValue(1)
+param maxDeliveryAttempts int = 12
+
+@description('GRAPHOPS_NOT_FOUND_GRACE_SECONDS')
+@minValue(0)
+param notFoundGraceSeconds int = 120
+
+@description('Most instances Flex Consumption may scale the app to.')
+param maximumInstanceCount int = 40
+
+var abbrs = loadJsonContent('abbreviations.json')
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = { 'azd-env-name': environmentName }
+var functionAppName = '${abbrs.webSitesFunctions}graphops-${resourceToken}'
+var deploymentContainerName = 'app-package-${take(resourceToken, 7)}'
+// Map the ARM cloud to Graph's; US Government L5 (DoD) cannot be told apart from L4 here, so it is a parameter.
+var cloudByEnvironment = {
+  AzureCloud: 'global'
+  AzureUSGovernment: 'usgov'
+  AzureChinaCloud: 'china'
+}
+var resolvedGraphCloud = empty(graphCloud) ? cloudByEnvironment[environment().name] : graphCloud
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: '${abbrs.resourcesResourceGroups}${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'core/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: '${abbrs.managedIdentityUserAssignedIdentities}graphops-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'core/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: '${abbrs.storageStorageAccounts}${resourceToken}'
+    location: location
+    tags: tags
+    deploymentContainerName: deploymentContainerName
+    queueName: queueName
+    stateTableName: 'graphopsstate'
+  }
+}
+
+module monitoring 'core/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    workspaceName: '${abbrs.operationalInsightsWorkspaces}${resourceToken}'
+    appInsightsName: '${abbrs.insightsComponents}${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module vault 'core/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    name: '${abbrs.keyVaultVaults}${resourceToken}'
+    location: location
+    tags: tags
+    callbackSecret: callbackSecret
+  }
+}
+
+module rbac 'app/rbac.bicep' = {
+  name: 'rbac'
+  scope: rg
+  params: {
+    storageAccountName: storage.outputs.name
+    appInsightsName: monitoring.outputs.appInsightsName
+    keyVaultName: vault.outputs.name
+    identityPrincipalId: identity.outputs.principalId
+    developerPrincipalId: principalId
+  }
+}
+
+module app 'app/function.bicep' = {
+  name: 'function'
+  scope: rg
+  params: {
+    name: functionAppName
+    planName: '${abbrs.webServerFarms}${resourceToken}'
+    location: location
+    tags: union(tags, { 'azd-service-name': 'api' })
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: deploymentContainerName
+    appInsightsName: monitoring.outputs.appInsightsName
+    callbackSecretUri: vault.outputs.callbackSecretUri
+    maximumInstanceCount: maximumInstanceCount
+    graphopsSettings: {
+      GRAPHOPS_QUEUE_NAME: queueName
+      GRAPHOPS_GRAPH_CLOUD: resolvedGraphCloud
+      GRAPHOPS_CALLBACK_ALLOWED_HOSTS: callbackAllowedHosts
+      GRAPHOPS_MIN_DELAY_SECONDS: string(minDelaySeconds)
+      GRAPHOPS_MAX_DELAY_SECONDS: string(maxDelaySeconds)
+      GRAPHOPS_DEFAULT_TIMEOUT_SECONDS: string(defaultTimeoutSeconds)
+      GRAPHOPS_MAX_DELIVERY_ATTEMPTS: string(maxDeliveryAttempts)
+      GRAPHOPS_NOT_FOUND_GRACE_SECONDS: string(notFoundGraceSeconds)
+      GRAPHOPS_CREDENTIAL: 'managedidentity'
+    }
+  }
+  dependsOn: [rbac] // the host needs its storage roles before its first start
+}
+
+module graphPermissions 'app/graph-permissions.bicep' = if (grantGraphPermissions) {
+  name: 'graph-permissions'
+  scope: rg
+  params: {
+    principalId: identity.outputs.principalId
+    includeStartAndTrack: enableStartAndTrack
+  }
+}
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = app.outputs.name
+output GRAPHOPS_QUEUE_URL string = '${storage.outputs.queueEndpoint}${queueName}'
+output GRAPHOPS_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output GRAPHOPS_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
+output GRAPHOPS_GRAPH_CLOUD string = resolvedGraphCloud
