@@ -6,9 +6,39 @@ from graphops import functions
 
 functions.check_settings()
 
-app = func.FunctionApp()
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 
 @app.queue_trigger(arg_name="msg", queue_name="%GRAPHOPS_QUEUE_NAME%", connection="AzureWebJobsStorage")
 def track_operation(msg: func.QueueMessage) -> None:
     functions.track_operation(msg)
+
+
+@app.route(route="operations", methods=["POST"])
+def subscribe(req: func.HttpRequest) -> func.HttpResponse:
+    return functions.subscribe(req)
+
+
+@app.route(route="operations/{trackingId}", methods=["GET"])
+def status(req: func.HttpRequest) -> func.HttpResponse:
+    return functions.status(req)
+
+
+@app.route(route="operations/{trackingId}", methods=["DELETE"])
+def cancel(req: func.HttpRequest) -> func.HttpResponse:
+    return functions.cancel(req)
+
+
+@app.route(route="role-management-alerts/refresh", methods=["POST"])
+def start_alert_refresh(req: func.HttpRequest) -> func.HttpResponse:
+    return functions.start_alert_refresh(req)
+
+
+@app.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def openapi(req: func.HttpRequest) -> func.HttpResponse:
+    return functions.openapi(req)
+
+
+@app.timer_trigger(arg_name="timer", schedule="0 17 3 * * *")
+def remove_finished(timer: func.TimerRequest) -> None:
+    functions.remove_finished(timer)

@@ -99,8 +99,9 @@ def cli(ctx: click.Context, settings_path: Path) -> None:
     "--queue-service-uri", help="A real storage account's queue endpoint, signed in with DefaultAzureCredential."
 )
 @click.option("--workers", type=click.IntRange(1, 64), help="Threads running functions (default: host.json batchSize).")
+@click.option("--port", type=click.IntRange(0, 65535), default=7071, show_default=True, help="HTTP triggers' port.")
 @pass_context
-def run(obj: Context, app_dir: Path, queue_service_uri: str | None, workers: int | None) -> None:
+def run(obj: Context, app_dir: Path, queue_service_uri: str | None, workers: int | None, port: int) -> None:
     """Serve function_app.py's triggers locally, the way the Functions host does.
 
     A development tool: in production graphops runs on Azure Functions.
@@ -136,6 +137,11 @@ def run(obj: Context, app_dir: Path, queue_service_uri: str | None, workers: int
             signal.signal(sig, lambda *_: stop.set())
         names = ", ".join(f"{f.name} <- queue {f.queue_name}" for f in host.functions)
         click.echo(f"graphops runner: serving {names}. Ctrl-C stops.", err=True)
+        if host.http_functions:
+            base = host.start_http(port)
+            for function in host.http_functions:
+                methods = ",".join(sorted(function.methods))
+                click.echo(f"  {function.name}: [{methods}] {base}/api/{function.route}", err=True)
         host.serve(stop)
         host.close()
     click.echo("graphops runner: stopped.", err=True)

@@ -25,6 +25,7 @@ class GraphAnswer:
     request_id: str | None = None  # Graph's request-id, for support cases
     client_request_id: str | None = None  # ours, sent as client-request-id
     failure: str | None = None
+    location: str | None = None  # a 202's Location header, when Graph starts an operation
 
 
 @dataclass(frozen=True)

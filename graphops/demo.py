@@ -123,7 +123,7 @@ def run_demo(*, save_to: Path, fast: bool, live: bool, console: Console | None =
     with LocalStack(save_callbacks_to=save_to) as stack:
         env = stack.environment(GRAPHOPS_MAX_DELAY_SECONDS="2" if fast else "3")
         os.environ.update(env)
-        functions.tracker.cache_clear()
+        functions.reset()
         plan = scenarios(fast)
         for item in plan:
             stack.graph.script(item.path, item.replies)

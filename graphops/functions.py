@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import functools
 import os
+from datetime import UTC, datetime, timedelta
 
 import azure.functions as func
 
+from .api import Api
+from .logs import event
 from .settings import Settings
 from .step import Tracker
-from .wiring import build_tracker
+from .wiring import Services, build_services, build_tracker
 
 
 def check_settings() -> Settings:
@@ -18,11 +21,54 @@ def check_settings() -> Settings:
 
 
 @functools.cache
+def services() -> Services:
+    """The process's parts, built on first use: one credential and one HTTP pool per worker."""
+    return build_services(check_settings())
+
+
+@functools.cache
 def tracker() -> Tracker:
-    """The process's tracker, built on first use: one credential and one HTTP pool per worker."""
-    return build_tracker(check_settings())
+    return build_tracker(services())
+
+
+@functools.cache
+def api() -> Api:
+    return Api(services())
+
+
+def reset() -> None:
+    """Forget the parts built so far (the local runner and the tests start afresh with new settings)."""
+    for cached in (services, tracker, api):
+        cached.cache_clear()
 
 
 def track_operation(msg: func.QueueMessage) -> None:
     """Queue trigger: one step of one tracking. Raising hands the message back to the host to retry."""
     tracker().handle(msg.get_body(), msg.id or "")
+
+
+def subscribe(req: func.HttpRequest) -> func.HttpResponse:
+    return api().subscribe(req)
+
+
+def status(req: func.HttpRequest) -> func.HttpResponse:
+    return api().status(req)
+
+
+def cancel(req: func.HttpRequest) -> func.HttpResponse:
+    return api().cancel(req)
+
+
+def start_alert_refresh(req: func.HttpRequest) -> func.HttpResponse:
+    return api().start_alert_refresh(req)
+
+
+def openapi(req: func.HttpRequest) -> func.HttpResponse:
+    return api().openapi(req)
+
+
+def remove_finished(timer: func.TimerRequest) -> None:
+    """Timer: delete finished trackings older than GRAPHOPS_STATE_RETENTION_DAYS."""
+    settings = services().settings
+    removed = services().state.remove_finished(datetime.now(UTC) - timedelta(days=settings.state_retention_days))
+    event("stateCleanup", removed=removed, retentionDays=settings.state_retention_days)

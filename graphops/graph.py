@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -38,16 +39,23 @@ class GraphClient:
         self._timeout = timeout
 
     def get_operation(self, url: str, select: Sequence[str] = ()) -> GraphAnswer:
+        if select:
+            fields = ",".join(dict.fromkeys(("status", *select)))
+            url += ("&" if urlsplit(url).query else "?") + f"$select={fields}"
+        return self._send("GET", url)
+
+    def post(self, url: str, body: Mapping[str, Any]) -> GraphAnswer:
+        """POST to Graph (starting an operation); the answer carries the Location of a 202."""
+        return self._send("POST", url, body)
+
+    def _send(self, method: str, url: str, body: Mapping[str, Any] | None = None) -> GraphAnswer:
         if urlsplit(url).netloc != self._netloc:
-            # Operation URLs are checked on the way in; this is the last line that keeps the token home.
+            # URLs are checked on the way in; this is the last line that keeps the token home.
             raise ValueError(f"refusing to send the Graph token to {urlsplit(url).netloc}")
         try:
             token = self._credential.get_token(self._scope).token
         except AzureError as exc:
             return GraphAnswer(None, failure=f"could not get a token for Graph: {type(exc).__name__}: {exc.message}")
-        if select:
-            fields = ",".join(dict.fromkeys(("status", *select)))
-            url += ("&" if urlsplit(url).query else "?") + f"$select={fields}"
         client_request_id = str(uuid.uuid4())
         headers = {
             "Authorization": f"Bearer {token}",
@@ -56,23 +64,25 @@ class GraphClient:
             "return-client-request-id": "true",
         }
         try:
-            response = self._session.get(url, headers=headers, timeout=self._timeout, allow_redirects=False)
+            response = self._session.request(
+                method, url, headers=headers, json=body, timeout=self._timeout, allow_redirects=False
+            )
         except requests.RequestException as exc:
             return GraphAnswer(None, failure=f"Graph did not answer: {type(exc).__name__}")
         request_id = response.headers.get("request-id")
-        log.debug(
-            "graph GET %s client-request-id=%s request-id=%s", response.status_code, client_request_id, request_id
-        )
-        body = None
+        log.debug("graph %s %s client-request-id=%s request-id=%s", method, response.status_code, client_request_id,
+                  request_id)  # fmt: skip
+        parsed = None
         if len(response.content) <= MAX_BODY_BYTES:
             try:
-                body = response.json()
+                parsed = response.json()
             except ValueError:
-                body = None
+                parsed = None
         return GraphAnswer(
             response.status_code,
-            body,
+            parsed,
             retry_after=parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC)),
             request_id=request_id,
             client_request_id=client_request_id,
+            location=response.headers.get("Location"),
         )

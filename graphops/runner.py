@@ -30,6 +30,7 @@ from azure.functions.queue import QueueMessage as TriggerMessage
 from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
 
 from .errors import SettingsError
+from .local.http_host import HttpFunction, HttpHost
 
 log = logging.getLogger("graphops.runner")
 _TIMESPAN = re.compile(r"(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2}(?:\.\d+)?)")
@@ -164,6 +165,24 @@ def queue_functions(indexed: Sequence[Function], env: Mapping[str, str]) -> list
     return found
 
 
+def http_functions(indexed: Sequence[Function]) -> list[HttpFunction]:
+    found = []
+    for function in indexed:
+        trigger = function.get_trigger()
+        binding = trigger.get_dict_repr() if trigger else {}
+        if binding.get("type") == "httpTrigger":
+            methods = frozenset(str(getattr(m, "value", m)).upper() for m in binding.get("methods") or ["GET", "POST"])
+            found.append(
+                HttpFunction(
+                    name=function.get_function_name() or function.get_user_function().__name__,
+                    route=str(binding.get("route") or function.get_function_name()),
+                    methods=methods,
+                    call=function.get_user_function(),
+                )
+            )
+    return found
+
+
 class LocalHost:
     """Runs an app's queue triggers against a storage account until stopped."""
 
@@ -179,7 +198,10 @@ class LocalHost:
         faults: Faults = Faults(),
         on_step: Callable[[str, str, Exception | None], None] | None = None,
     ) -> None:
-        self.functions = queue_functions(index(app), env)
+        indexed = index(app)
+        self.functions = queue_functions(indexed, env)
+        self.http_functions = http_functions(indexed)
+        self._http: HttpHost | None = None
         self.options = options
         self._service = service
         self._lease = lease_seconds
@@ -296,8 +318,16 @@ class LocalHost:
             self._queue(f.queue_name).get_queue_properties().approximate_message_count or 0 for f in self.functions
         )
 
+    def start_http(self, port: int = 7071) -> str:
+        """Serve the HTTP triggers on http://127.0.0.1:<port>/api/...; returns the base URL."""
+        self._http = HttpHost(self.http_functions, port).start()
+        return self._http.url
+
     def close(self) -> None:
         self._stop.set()
+        if self._http is not None:
+            self._http.stop()
+            self._http = None
         self._pool.shutdown(wait=True)
 
     # -- one invocation ------------------------------------------------------------------------

@@ -87,6 +87,8 @@ class Settings:
     default_timeout_seconds: int = 86400
     max_delivery_attempts: int = 12
     not_found_grace_seconds: int = 120
+    state_table: str = "graphopsstate"
+    state_retention_days: int = 7
     client_id: str | None = None  # AZURE_CLIENT_ID: the user-assigned identity that reads Graph
     credential: str = "managedidentity"  # or "default": DefaultAzureCredential, for running locally
 
@@ -120,6 +122,8 @@ class Settings:
             default_timeout_seconds=_int(env, "GRAPHOPS_DEFAULT_TIMEOUT_SECONDS", 86400, 1, MAX_TIMEOUT_SECONDS),
             max_delivery_attempts=_int(env, "GRAPHOPS_MAX_DELIVERY_ATTEMPTS", 12, 1, 50),
             not_found_grace_seconds=_int(env, "GRAPHOPS_NOT_FOUND_GRACE_SECONDS", 120, 0, 24 * 3600),
+            state_table=_table_name(env.get("GRAPHOPS_STATE_TABLE", "").strip() or "graphopsstate"),
+            state_retention_days=_int(env, "GRAPHOPS_STATE_RETENTION_DAYS", 7, 1, 365),
             client_id=env.get("AZURE_CLIENT_ID", "").strip() or None,
             credential=_choice(env, "GRAPHOPS_CREDENTIAL", ("managedidentity", "default")),
         )
@@ -170,6 +174,12 @@ def _queue_name(name: str) -> str:
         raise SettingsError(
             "GRAPHOPS_QUEUE_NAME", f"{name!r} is not a valid queue name (3-56 lowercase letters, digits, dashes)"
         )
+    return name
+
+
+def _table_name(name: str) -> str:
+    if not (3 <= len(name) <= 63 and name[0].isalpha() and name.isalnum() and name.isascii()):
+        raise SettingsError("GRAPHOPS_STATE_TABLE", f"{name!r} is not a valid table name (3-63 letters and digits)")
     return name
 
 

@@ -6,7 +6,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .callbacks import Deliverer
@@ -16,6 +16,7 @@ from .graph import GraphClient
 from .logs import event, redact_url
 from .queues import TrackingQueue
 from .schedule import delivery_delay
+from .state import StateStore
 from .tracking import Limits, Outcome, Phase, Tracking, from_request, from_wire, parse_body
 
 MAX_DEAD_LETTER_CHARS = 45_000  # base64 of this still fits in a 64 KiB queue message
@@ -50,6 +51,7 @@ class Tracker:
         max_delivery_attempts: int,
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
+        state: StateStore | None = None,
     ) -> None:
         self._limits = limits
         self._policy = policy
@@ -59,6 +61,7 @@ class Tracker:
         self._max_delivery_attempts = max_delivery_attempts
         self._clock = clock
         self._rng = rng or random.Random()
+        self._state = state
 
     def handle(self, body: bytes | str, message_id: str) -> StepResult:
         """Run one step for a queue message. Raises only when the host must retry the message."""
@@ -76,6 +79,11 @@ class Tracker:
             return self._reject(body, doc, message_id, exc, now)
         except OSError:
             pass  # DNS did not answer: not a reason to refuse; delivery resolves again and retries
+        if tracking.stateful and self._state is not None:
+            gate, _ = self._state.gate(tracking)
+            if not gate.go:
+                event("dropped", trackingId=tracking.tracking_id, reason=gate.reason, step=tracking.step)
+                return StepResult(tracking.tracking_id, "dropped", tracking, detail=gate.reason)
         if tracking.phase is Phase.DELIVERING:
             return self._deliver(tracking)
         return self._poll(tracking)
@@ -100,8 +108,19 @@ class Tracker:
         )
         if isinstance(decision, Finish):
             return self._deliver(tracking.finish(decision.outcome, decision.error, now))
-        self._queue.send(tracking.to_wire(), decision.delay)
-        return StepResult(tracking.tracking_id, "pollAgain", tracking, decision.delay, decision.reason)
+        following = self._next(tracking, decision.delay, now)
+        return StepResult(tracking.tracking_id, "pollAgain", following, decision.delay, decision.reason)
+
+    def _next(self, tracking: Tracking, delay: int, now: datetime) -> Tracking:
+        """Queue the next step, then record it: the queue is the truth, the state follows it."""
+        following = replace(tracking, step=tracking.step + 1)
+        self._queue.send(following.to_wire(), delay)
+        self._record(following, now + timedelta(seconds=delay), now)
+        return following
+
+    def _record(self, tracking: Tracking, next_poll_at: datetime | None, now: datetime) -> None:
+        if tracking.stateful and self._state is not None:
+            self._state.record(tracking, next_poll_at, now)
 
     def _deliver(self, tracking: Tracking) -> StepResult:
         now = self._clock()
@@ -121,19 +140,24 @@ class Tracker:
             level=logging.INFO if result.delivered else logging.WARNING,
         )
         if result.delivered:
+            # One step further, so a duplicate of this message is stale and calls back no second time.
+            tracking = replace(tracking, phase=Phase.DONE, step=tracking.step + 1)
+            self._record(tracking, None, now)
             return StepResult(tracking.tracking_id, "delivered", tracking, detail=result.detail)
         if result.retryable and tracking.delivery_attempts < self._max_delivery_attempts:
             delay = delivery_delay(
                 tracking.delivery_attempts, self._policy.schedule.min_delay, result.retry_after, self._rng
             )
-            self._queue.send(tracking.to_wire(), delay)
-            return StepResult(tracking.tracking_id, "retryDelivery", tracking, delay, result.detail)
+            following = self._next(tracking, delay, now)
+            return StepResult(tracking.tracking_id, "retryDelivery", following, delay, result.detail)
         reason = (
             result.detail
             if not result.retryable
             else f"gave up after {tracking.delivery_attempts} attempts: {result.detail}"
         )
         self._dead_letter(tracking.tracking_id, f"callback not delivered: {reason}", "callbackUrl", tracking.to_wire())
+        # The step stays where it is: requeued from the poison queue, this envelope must not look stale.
+        self._record(replace(tracking, last_delivery_error=f"dead-lettered: {reason}"), None, now)
         return StepResult(tracking.tracking_id, "deadLettered", tracking, detail=reason)
 
     def _reject(

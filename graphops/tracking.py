@@ -8,6 +8,7 @@ versioned envelope (``"v": 1``). Both forms are parsed here and nowhere else.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -30,6 +31,7 @@ REQUEST_FIELDS = frozenset({"operationUrl", "callbackUrl", "correlationId", "con
 class Phase(StrEnum):
     POLLING = "polling"
     DELIVERING = "delivering"
+    DONE = "done"
 
 
 class Outcome(StrEnum):
@@ -40,6 +42,7 @@ class Outcome(StrEnum):
     FORBIDDEN = "forbidden"
     REJECTED = "rejected"
     ERROR = "error"
+    CANCELLED = "cancelled"  # unsubscribed over HTTP: kept in the state, never called back
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,8 @@ class Tracking:
     finished_at: datetime | None = None
     delivery_attempts: int = 0
     last_delivery_error: str | None = None
+    stateful: bool = False  # subscribed over HTTP: its state is kept in the table
+    step: int = 0  # how many steps ran before this one; a duplicate of an older step is stale
 
     def seen(self, status: str | None, operation: Any, problem: ErrorInfo | None) -> Tracking:
         """This tracking after one more poll: Graph's status and body when it gave one, else the problem."""
@@ -100,8 +105,8 @@ class Tracking:
             "correlationId": self.correlation_id,
             "context": self.context,
             "polls": self.polls,
-            "trackedSince": _iso(self.tracked_since),
-            "finishedAt": _iso(self.finished_at),
+            "trackedSince": iso(self.tracked_since),
+            "finishedAt": iso(self.finished_at),
         }
 
     def to_wire(self) -> str:
@@ -114,8 +119,8 @@ class Tracking:
             "correlationId": self.correlation_id,
             "context": self.context,
             "select": list(self.select),
-            "trackedSince": _iso(self.tracked_since),
-            "deadline": _iso(self.deadline),
+            "trackedSince": iso(self.tracked_since),
+            "deadline": iso(self.deadline),
             "phase": str(self.phase),
             "polls": self.polls,
             "lastStatus": self.last_status,
@@ -123,9 +128,11 @@ class Tracking:
             "lastError": self.last_error.to_json() if self.last_error else None,
             "outcome": str(self.outcome) if self.outcome else None,
             "error": self.error.to_json() if self.error else None,
-            "finishedAt": _iso(self.finished_at) if self.finished_at else None,
+            "finishedAt": iso(self.finished_at) if self.finished_at else None,
             "deliveryAttempts": self.delivery_attempts,
             "lastDeliveryError": self.last_delivery_error,
+            "stateful": self.stateful,
+            "step": self.step,
         }
         return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
@@ -160,43 +167,71 @@ def parse_body(body: bytes | str) -> dict[str, Any]:
     return doc
 
 
+def request_problems(doc: dict[str, Any], limits: Limits) -> tuple[dict[str, Any], list[Rejected]]:
+    """Check every field of a request; returns the parsed values and one :class:`Rejected` per bad field."""
+    values: dict[str, Any] = {}
+    problems: list[Rejected] = []
+
+    def check(name: str, parse: Callable[[], Any]) -> None:
+        try:
+            values[name] = parse()
+        except Rejected as exc:
+            problems.append(exc)
+
+    for unknown in sorted(set(doc) - REQUEST_FIELDS - {"trackingId"}):
+        problems.append(Rejected(unknown, f"unknown field; expected some of {', '.join(sorted(REQUEST_FIELDS))}"))
+    if len(json.dumps(doc, ensure_ascii=False).encode()) > MAX_REQUEST_BYTES:
+        problems.append(Rejected("message", f"larger than {MAX_REQUEST_BYTES} bytes of JSON"))
+    check("operationUrl", lambda: resolve_operation_url(doc.get("operationUrl"), limits.graph_endpoint))
+    check("callbackUrl", lambda: limits.callbacks.check_syntax(doc.get("callbackUrl")))
+    check("correlationId", lambda: _correlation_id(doc.get("correlationId")))
+    check("context", lambda: _context(doc.get("context")))
+    check("timeoutSeconds", lambda: _timeout(doc.get("timeoutSeconds", limits.default_timeout_seconds), limits))
+    check("select", lambda: validate_select(doc.get("select")))
+    if doc.get("trackingId") is not None:
+        check("trackingId", lambda: _tracking_id(doc["trackingId"]))
+    return values, problems
+
+
 def from_request(doc: dict[str, Any], tracking_id: str, now: datetime, limits: Limits) -> Tracking:
     """Validate a producer's request (the documented message) and start a tracking for it."""
-    unknown = sorted(set(doc) - REQUEST_FIELDS - {"trackingId"})
-    if unknown:
-        raise Rejected(unknown[0], f"unknown field; expected some of {', '.join(sorted(REQUEST_FIELDS))}")
-    if len(json.dumps(doc, ensure_ascii=False).encode()) > MAX_REQUEST_BYTES:
-        raise Rejected("message", f"larger than {MAX_REQUEST_BYTES} bytes of JSON")
-    ref = resolve_operation_url(doc.get("operationUrl"), limits.graph_endpoint)
-    callback_url = limits.callbacks.check_syntax(doc.get("callbackUrl"))
-    correlation_id = doc.get("correlationId")
-    if correlation_id is not None and (
-        not isinstance(correlation_id, str) or len(correlation_id) > MAX_CORRELATION_ID_LENGTH
-    ):
-        raise Rejected("correlationId", f"must be a string of at most {MAX_CORRELATION_ID_LENGTH} characters")
-    context = doc.get("context")
-    if context is not None:
-        if not isinstance(context, dict):
-            raise Rejected("context", "must be a JSON object")
-        if len(json.dumps(context, ensure_ascii=False).encode()) > MAX_CONTEXT_BYTES:
-            raise Rejected("context", f"larger than {MAX_CONTEXT_BYTES} bytes of JSON")
-    timeout = doc.get("timeoutSeconds", limits.default_timeout_seconds)
-    if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= limits.max_timeout_seconds:
-        raise Rejected("timeoutSeconds", f"must be a whole number of seconds from 1 to {limits.max_timeout_seconds}")
-    given_id = doc.get("trackingId")
-    if given_id is not None:
-        tracking_id = _tracking_id(given_id)
+    values, problems = request_problems(doc, limits)
+    if problems:
+        raise problems[0]
+    ref = values["operationUrl"]
     return Tracking(
-        tracking_id=tracking_id,
+        tracking_id=values.get("trackingId", tracking_id),
         operation_url=ref.url,
         kind=ref.kind,
-        callback_url=callback_url,
+        callback_url=values["callbackUrl"],
         tracked_since=now,
-        deadline=now + timedelta(seconds=timeout),
-        correlation_id=correlation_id,
-        context=context,
-        select=validate_select(doc.get("select")),
+        deadline=now + timedelta(seconds=values["timeoutSeconds"]),
+        correlation_id=values["correlationId"],
+        context=values["context"],
+        select=values["select"],
     )
+
+
+def _correlation_id(raw: object) -> str | None:
+    if raw is not None and (not isinstance(raw, str) or len(raw) > MAX_CORRELATION_ID_LENGTH):
+        raise Rejected("correlationId", f"must be a string of at most {MAX_CORRELATION_ID_LENGTH} characters")
+    return raw
+
+
+def _context(raw: object) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise Rejected("context", "must be a JSON object")
+    if len(json.dumps(raw, ensure_ascii=False).encode()) > MAX_CONTEXT_BYTES:
+        raise Rejected("context", f"larger than {MAX_CONTEXT_BYTES} bytes of JSON")
+    return raw
+
+
+def _timeout(raw: object, limits: Limits) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= limits.max_timeout_seconds:
+        raise Rejected("timeoutSeconds", f"must be a whole number of seconds from 1 to {limits.max_timeout_seconds}")
+    return raw
 
 
 def from_wire(doc: dict[str, Any], limits: Limits) -> Tracking:
@@ -227,6 +262,8 @@ def from_wire(doc: dict[str, Any], limits: Limits) -> Tracking:
             finished_at=_parse_time(doc["finishedAt"]) if doc.get("finishedAt") else None,
             delivery_attempts=int(doc.get("deliveryAttempts", 0)),
             last_delivery_error=doc.get("lastDeliveryError"),
+            stateful=bool(doc.get("stateful", False)),
+            step=int(doc.get("step", 0)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise Rejected("message", f"damaged envelope ({type(exc).__name__}: {exc})") from None
@@ -255,7 +292,7 @@ def _bounded_operation(body: Any) -> Any:
     return {**keep, "@graphops.truncated": True}
 
 
-def _iso(value: datetime) -> str:
+def iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 

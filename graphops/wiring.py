@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import requests
 from azure.core.credentials import TokenCredential
 from requests.adapters import HTTPAdapter
@@ -13,6 +15,7 @@ from .logs import redact_http_client_logs
 from .queues import TrackingQueue, queue_client
 from .schedule import PollSchedule
 from .settings import MAX_TIMEOUT_SECONDS, Settings
+from .state import StateStore, table_client
 from .step import Tracker
 from .tracking import Limits
 
@@ -70,22 +73,46 @@ def graph_session(pool_size: int = 32) -> requests.Session:
     return session
 
 
-def build_tracker(settings: Settings, credential: TokenCredential | None = None) -> Tracker:
-    """Everything a step needs: one credential and one pooled session for the whole process."""
+@dataclass(frozen=True)
+class Services:
+    """The process's parts, built once: one credential, one pooled HTTP session, one client per queue."""
+
+    settings: Settings
+    limits: Limits
+    graph: GraphClient
+    queue: TrackingQueue
+    state: StateStore
+    deliverer: Deliverer
+
+
+def build_services(settings: Settings, credential: TokenCredential | None = None) -> Services:
     redact_http_client_logs()
     credential = credential or graph_credential(settings)
-    queues = storage_credential(settings, credential)
+    storage = storage_credential(settings, credential)
     limits = limits_for(settings)
-    return Tracker(
+    return Services(
+        settings=settings,
         limits=limits,
+        graph=GraphClient(graph_session(), credential, settings.cloud.token_scope, settings.graph_endpoint),
+        queue=TrackingQueue(
+            queue_client(settings.storage, settings.queue_name, storage),
+            queue_client(settings.storage, settings.poison_queue_name, storage),
+        ),
+        state=StateStore(table_client(settings.storage, settings.state_table, storage)),
+        deliverer=Deliverer(limits.callbacks, settings.callback_secret, user_agent=USER_AGENT),
+    )
+
+
+def build_tracker(services: Services) -> Tracker:
+    settings = services.settings
+    return Tracker(
+        limits=services.limits,
         policy=Policy(
             PollSchedule(settings.min_delay_seconds, settings.max_delay_seconds), settings.not_found_grace_seconds
         ),
-        graph=GraphClient(graph_session(), credential, settings.cloud.token_scope, settings.graph_endpoint),
-        queue=TrackingQueue(
-            queue_client(settings.storage, settings.queue_name, queues),
-            queue_client(settings.storage, settings.poison_queue_name, queues),
-        ),
-        deliverer=Deliverer(limits.callbacks, settings.callback_secret, user_agent=USER_AGENT),
+        graph=services.graph,
+        queue=services.queue,
+        deliverer=services.deliverer,
         max_delivery_attempts=settings.max_delivery_attempts,
+        state=services.state,
     )

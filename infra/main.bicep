@@ -56,6 +56,10 @@ param maxDeliveryAttempts int = 12
 @minValue(0)
 param notFoundGraceSeconds int = 120
 
+@description('GRAPHOPS_STATE_RETENTION_DAYS: how long finished trackings stay readable in the state table.')
+@minValue(1)
+param stateRetentionDays int = 7
+
 @description('Most instances Flex Consumption may scale the app to.')
 param maximumInstanceCount int = 40
 
@@ -64,6 +68,7 @@ var resourceToken = toLower(uniqueString(subscription().id, environmentName, loc
 var tags = { 'azd-env-name': environmentName }
 var functionAppName = '${abbrs.webSitesFunctions}graphops-${resourceToken}'
 var deploymentContainerName = 'app-package-${take(resourceToken, 7)}'
+var stateTableName = 'graphopsstate'
 // Map the ARM cloud to Graph's; US Government L5 (DoD) cannot be told apart from L4 here, so it is a parameter.
 var cloudByEnvironment = {
   AzureCloud: 'global'
@@ -97,7 +102,7 @@ module storage 'core/storage.bicep' = {
     tags: tags
     deploymentContainerName: deploymentContainerName
     queueName: queueName
-    stateTableName: 'graphopsstate'
+    stateTableName: stateTableName
   }
 }
 
@@ -160,6 +165,8 @@ module app 'app/function.bicep' = {
       GRAPHOPS_MAX_DELIVERY_ATTEMPTS: string(maxDeliveryAttempts)
       GRAPHOPS_NOT_FOUND_GRACE_SECONDS: string(notFoundGraceSeconds)
       GRAPHOPS_CREDENTIAL: 'managedidentity'
+      GRAPHOPS_STATE_TABLE: stateTableName
+      GRAPHOPS_STATE_RETENTION_DAYS: string(stateRetentionDays)
     }
   }
   dependsOn: [rbac] // the host needs its storage roles before its first start

@@ -33,7 +33,12 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(payload)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _dispatch
+    def __getattr__(self, name: str) -> Any:
+        # The base class answers 501 for any method without a do_<METHOD>; route them all, so the
+        # owner decides (405 where no function takes the method, as the Functions host does).
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

@@ -8,7 +8,7 @@ import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ class Harness:
     host: LocalHost
     env: dict[str, str]
     client: GraphOpsClient
-    closers: list[Callable[[], None]] = field(default_factory=list)
+    api_base: str | None = None
 
     @property
     def graph(self) -> Any:
@@ -54,6 +54,12 @@ class Harness:
     @property
     def receiver(self) -> Any:
         return self.stack.receiver
+
+    def api(self, path: str = "") -> str:
+        """The runner's HTTP triggers, started on first use, as ``func start`` serves them."""
+        if self.api_base is None:
+            self.api_base = self.host.start_http(0)
+        return f"{self.api_base}/api/{path}"
 
     def graph_url(self, path: str) -> str:
         return self.stack.graph.url + path
@@ -100,7 +106,7 @@ def make_harness(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator
         env = stack.environment(**settings)
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        functions.tracker.cache_clear()  # a fresh process, as far as graphops can tell
+        functions.reset()  # a fresh process, as far as graphops can tell
         app = load_app(ROOT)
         host = LocalHost.for_connection_string(
             app,
@@ -117,7 +123,7 @@ def make_harness(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator
     yield make
     for harness in made:
         harness.host.close()
-    functions.tracker.cache_clear()
+    functions.reset()
 
 
 @pytest.fixture

@@ -83,9 +83,7 @@ def prop(node: tree_sitter.Node, dotted: str) -> str | None:
     for name in dotted.split("."):
         if obj is None:
             return None
-        match = next(
-            (c for c in obj.children if c.type == "object_property" and text(c.children[0]) == name), None
-        )
+        match = next((c for c in obj.children if c.type == "object_property" and text(c.children[0]) == name), None)
         if match is None:
             return None
         value = match.children[-1]
@@ -126,7 +124,9 @@ def settings_in_infra() -> set[str]:
 
 def test_the_settings_the_code_reads_are_the_settings_infra_sets() -> None:
     code, infra = settings_in_code(), settings_in_infra()
-    assert infra - PLATFORM_SETTINGS <= code, f"infra sets what no code reads: {sorted(infra - PLATFORM_SETTINGS - code)}"
+    assert infra - PLATFORM_SETTINGS <= code, (
+        f"infra sets what no code reads: {sorted(infra - PLATFORM_SETTINGS - code)}"
+    )
     # __accountName is the global-cloud-only shortcut; infra gives service URIs so sovereign clouds work.
     missing = code - infra - set(LEFT_TO_DEFAULT) - {"AzureWebJobsStorage__accountName"}
     assert not missing, f"code reads settings infra does not set: {sorted(missing)}"
@@ -178,18 +178,24 @@ def test_application_insights_and_key_vault_use_entra_id_only() -> None:
 def test_role_ids_match_their_names_and_every_assignment_uses_one() -> None:
     rbac = tree(INFRA / "app" / "rbac.bicep").root_node
     roles_var = next(n for n in walk(rbac) if n.type == "variable_declaration" and text(n.children[1]) == "roles")
-    table = {text(p.children[0]): text(p.children[-1]).strip("'") for p in walk(roles_var) if p.type == "object_property"}
+    table = {
+        text(p.children[0]): text(p.children[-1]).strip("'") for p in walk(roles_var) if p.type == "object_property"
+    }
     assert table == BUILT_IN_ROLES
     assignments = resources("Microsoft.Authorization/roleAssignments@")
     assert len(assignments) == 6
     for _, node in assignments:
         definition = prop(node, "properties.roleDefinitionId") or ""
-        assert re.fullmatch(r"subscriptionResourceId\('Microsoft.Authorization/roleDefinitions', roles\.\w+\)", definition)
+        assert re.fullmatch(
+            r"subscriptionResourceId\('Microsoft.Authorization/roleDefinitions', roles\.\w+\)", definition
+        )
         assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-", text(node)), "use the roles table, not a raw id"
 
 
 def test_no_hard_coded_cloud_hosts() -> None:
-    hosts = re.compile(r"windows\.net|microsoftonline|graph\.microsoft|azure\.(com|us|cn)|chinacloudapi|azurewebsites", re.I)
+    hosts = re.compile(
+        r"windows\.net|microsoftonline|graph\.microsoft|azure\.(com|us|cn)|chinacloudapi|azurewebsites", re.I
+    )
     for path in BICEP_FILES:
         code = "\n".join(line.split("//", 1)[0] for line in path.read_text().splitlines())
         assert not hosts.search(code), f"{path.name}: {hosts.search(code)}"
@@ -205,7 +211,9 @@ def test_no_secret_leaves_through_an_output() -> None:
             name, value = text(node.children[1]), text(node.children[-1])
             assert not re.search(r"(secret|password|key)$", name, re.I), f"{path.name}: output {name}"
             assert not re.search(r"listKeys|listSecrets|\.value\b", value), f"{path.name}: output {name}"
-            assert not any(re.search(rf"\b{s}\b", value) for s in secure), f"{path.name}: output {name} uses a secure param"
+            assert not any(re.search(rf"\b{s}\b", value) for s in secure), (
+                f"{path.name}: output {name} uses a secure param"
+            )
 
 
 def test_graph_permissions_are_least_privilege_and_granted_by_name() -> None:
@@ -226,6 +234,8 @@ def test_azd_wiring() -> None:
     azure_yaml = (ROOT / "azure.yaml").read_text()
     assert "host: function" in azure_yaml and "language: python" in azure_yaml
     params = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
-    declared = {text(n.children[1]) for n in walk(tree(INFRA / "main.bicep").root_node) if n.type == "parameter_declaration"}
+    declared = {
+        text(n.children[1]) for n in walk(tree(INFRA / "main.bicep").root_node) if n.type == "parameter_declaration"
+    }
     assert set(params) <= declared
     assert "'azd-service-name': 'api'" in (INFRA / "main.bicep").read_text()

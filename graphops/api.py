@@ -1,0 +1,222 @@
+"""The HTTP API: subscribe, read, cancel, and start-and-track, for Logic Apps' HTTP Webhook action.
+
+Validation is the tracker's own (:func:`graphops.tracking.request_problems`), so a request the API
+accepts is one the queue trigger accepts. Errors are RFC 9457 problem documents naming each bad field.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+import azure.functions as func
+from azure.core.exceptions import AzureError, ResourceExistsError
+
+from .errors import QueueUnavailable, Rejected
+from .kinds import RoleManagementAlertRefresh, resolve_operation_url
+from .logs import event
+from .state import public_view
+from .tracking import MAX_REQUEST_BYTES, from_request, request_problems
+from .wiring import Services
+
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+MAX_IDEMPOTENCY_KEY = 200
+ALERTS_PATH = "/beta/identityGovernance/roleManagementAlerts/alerts"
+# Start-and-track checks the caller's fields before Graph is asked; the operation URL comes from Graph's 202.
+_PENDING_ALERT_OPERATION = "/beta/identityGovernance/roleManagementAlerts/operations/pending"
+START_FIELDS = frozenset(
+    {"scopeId", "scopeType", "alertId", "callbackUrl", "correlationId", "context", "timeoutSeconds"}
+)
+
+
+def problem(
+    status: int,
+    title: str,
+    errors: list[Rejected] | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> func.HttpResponse:
+    """An RFC 9457 problem document; ``errors`` name each bad field."""
+    doc: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, **extra}
+    if errors:
+        doc["errors"] = [{"field": e.field, "message": e.problem} for e in errors]
+        doc["detail"] = "; ".join(str(e) for e in errors)
+    return func.HttpResponse(json.dumps(doc), status_code=status, mimetype="application/problem+json", headers=headers)
+
+
+def ok(status: int, doc: Any, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(doc), status_code=status, mimetype="application/json", headers=headers)
+
+
+class Api:
+    def __init__(self, services: Services) -> None:
+        self._s = services
+
+    # -- POST /api/operations ------------------------------------------------------------------
+
+    def subscribe(self, req: func.HttpRequest) -> func.HttpResponse:
+        doc, failure = _json_body(req)
+        if failure is not None:
+            return failure
+        assert doc is not None
+        problems = [Rejected("trackingId", "assigned by graphops, not by the caller")] if "trackingId" in doc else []
+        values, field_problems = request_problems(doc, self._s.limits)
+        problems += field_problems + self._unsafe_callback(values)
+        idempotency_key = req.headers.get("Idempotency-Key")
+        if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+            problems.append(Rejected("Idempotency-Key", f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters"))
+        if problems:
+            return problem(400, "The request cannot be tracked", problems)
+        return self._track(doc, req, idempotency_key)
+
+    def _unsafe_callback(self, values: dict[str, Any]) -> list[Rejected]:
+        if "callbackUrl" not in values:
+            return []
+        try:
+            self._s.limits.callbacks.target(values["callbackUrl"])
+        except Rejected as exc:
+            return [exc]
+        except OSError:
+            pass  # DNS did not answer now; delivery resolves again
+        return []
+
+    def _track(self, doc: dict[str, Any], req: func.HttpRequest, idempotency_key: str | None) -> func.HttpResponse:
+        now = datetime.now(UTC)
+        tracking = replace(from_request(doc, str(uuid.uuid4()), now, self._s.limits), stateful=True)
+        key = (
+            f"idem:{idempotency_key}" if idempotency_key else f"pair:{tracking.operation_url}\n{tracking.callback_url}"
+        )
+        try:
+            claimed = self._s.state.claim_dedupe(key, tracking.tracking_id, tracking.deadline, now)
+        except AzureError as exc:
+            return problem(503, "State storage is unavailable; try again", detail=type(exc).__name__)
+        if claimed != tracking.tracking_id:
+            event("subscribeRepeated", trackingId=claimed)
+            return self._accepted(claimed, req, status=200)
+        try:
+            self._s.queue.send(tracking.to_wire(), 0)
+        except QueueUnavailable as exc:
+            return problem(503, "The queue is unavailable; try again", detail=str(exc))
+        try:
+            self._s.state.create(tracking)
+        except ResourceExistsError:
+            pass  # the first step ran already and wrote it
+        except AzureError as exc:
+            logging.getLogger("graphops.api").warning("state not created for %s: %s", tracking.tracking_id, exc)
+        event("subscribed", trackingId=tracking.tracking_id, kind=tracking.kind.name)
+        return self._accepted(tracking.tracking_id, req, status=202)
+
+    def _accepted(self, tracking_id: str, req: func.HttpRequest, status: int) -> func.HttpResponse:
+        path = f"/api/operations/{tracking_id}"
+        base = req.url.split("/api/", 1)[0]
+        return ok(status, {"trackingId": tracking_id, "statusUrl": base + path}, {"Location": path})
+
+    # -- GET / DELETE /api/operations/{trackingId} ---------------------------------------------
+
+    def status(self, req: func.HttpRequest) -> func.HttpResponse:
+        tracking_id = req.route_params.get("trackingId", "")
+        if not _ID.fullmatch(tracking_id):
+            return problem(404, "No such tracking")
+        try:
+            entity = self._s.state.read(tracking_id)
+        except AzureError as exc:
+            return problem(503, "State storage is unavailable; try again", detail=type(exc).__name__)
+        if entity is None:
+            return problem(404, "No such tracking")
+        return ok(200, public_view(tracking_id, entity))
+
+    def cancel(self, req: func.HttpRequest) -> func.HttpResponse:
+        tracking_id = req.route_params.get("trackingId", "")
+        if not _ID.fullmatch(tracking_id):
+            return problem(404, "No such tracking")
+        try:
+            entity = self._s.state.cancel(tracking_id, datetime.now(UTC))
+        except AzureError as exc:
+            return problem(503, "State storage is unavailable; try again", detail=type(exc).__name__)
+        if entity is None:
+            return problem(404, "No such tracking")
+        event("cancelled", trackingId=tracking_id)
+        return ok(200, public_view(tracking_id, entity))
+
+    # -- POST /api/role-management-alerts/refresh ----------------------------------------------
+
+    def start_alert_refresh(self, req: func.HttpRequest) -> func.HttpResponse:
+        doc, failure = _json_body(req)
+        if failure is not None:
+            return failure
+        assert doc is not None
+        problems = [Rejected(name, "unknown field") for name in sorted(set(doc) - START_FIELDS)]
+        for name in ("scopeId", "scopeType"):
+            if not isinstance(doc.get(name), str) or not doc[name] or len(doc[name]) > 256:
+                problems.append(Rejected(name, "required, a string of at most 256 characters"))
+        alert_id = doc.get("alertId")
+        if alert_id is not None and (not isinstance(alert_id, str) or not _ID.fullmatch(alert_id)):
+            problems.append(Rejected("alertId", "must be an alert id (letters, digits, '-', '_')"))
+        request: dict[str, Any] = {
+            k: doc[k] for k in ("callbackUrl", "correlationId", "context", "timeoutSeconds") if k in doc
+        }
+        values, field_problems = request_problems({**request, "operationUrl": _PENDING_ALERT_OPERATION}, self._s.limits)
+        problems += field_problems + self._unsafe_callback(values)
+        if problems:
+            return problem(400, "The refresh cannot be started", problems)
+        target = f"{ALERTS_PATH}/{alert_id}/refresh" if alert_id else f"{ALERTS_PATH}/refresh"
+        answer = self._s.graph.post(
+            self._s.settings.graph_endpoint + target, {"scopeId": doc["scopeId"], "scopeType": doc["scopeType"]}
+        )
+        event("startRefresh", httpStatus=answer.status_code, graphRequestId=answer.request_id,
+              clientRequestId=answer.client_request_id)  # fmt: skip
+        if answer.status_code != 202 or not answer.location:
+            return _graph_refusal(answer.status_code, answer.body, answer.retry_after)
+        try:
+            operation = resolve_operation_url(answer.location, self._s.settings.graph_endpoint)
+        except Rejected as exc:
+            return problem(502, "Graph answered with an operation graphops cannot track", detail=str(exc))
+        if operation.kind is not RoleManagementAlertRefresh:
+            return problem(502, "Graph answered with an operation of another kind", detail=operation.kind.name)
+        return self._track({**request, "operationUrl": operation.url}, req, req.headers.get("Idempotency-Key"))
+
+    # -- GET /api/openapi.json -----------------------------------------------------------------
+
+    def openapi(self, req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse(openapi_document(), status_code=200, mimetype="application/json")
+
+
+def openapi_document() -> str:
+    return resources.files("graphops").joinpath("openapi.json").read_text()
+
+
+def _json_body(req: func.HttpRequest) -> tuple[dict[str, Any] | None, func.HttpResponse | None]:
+    body = req.get_body()
+    if len(body) > MAX_REQUEST_BYTES:
+        return None, problem(413, f"The body is larger than {MAX_REQUEST_BYTES} bytes", [Rejected("body", "too large")])
+    try:
+        doc = json.loads(body or b"null")
+    except (ValueError, RecursionError):
+        return None, problem(400, "The body is not JSON", [Rejected("body", "not valid JSON")])
+    if not isinstance(doc, dict):
+        return None, problem(400, "The body must be a JSON object", [Rejected("body", "must be a JSON object")])
+    return doc, None
+
+
+def _graph_refusal(status: int | None, body: Any, retry_after: float | None) -> func.HttpResponse:
+    error = body.get("error") if isinstance(body, dict) else None
+    graph = {"code": error.get("code"), "message": error.get("message")} if isinstance(error, dict) else None
+    if status is None or status >= 500 or (200 <= status < 300):
+        return problem(502, "Graph could not start the refresh", graphError=graph, graphStatus=status)
+    if status in {401, 403}:
+        return problem(
+            403, "graphops' identity may not start alert refreshes: it needs RoleManagementAlert.ReadWrite.Directory",
+            graphError=graph, graphStatus=status,
+        )  # fmt: skip
+    if status == 429:
+        wait = {"Retry-After": str(int(retry_after or 30))}
+        return problem(429, "Graph is throttling; try again later", headers=wait, graphError=graph, graphStatus=status)
+    return problem(
+        status if 400 <= status < 500 else 502, "Graph refused the refresh", graphError=graph, graphStatus=status
+    )

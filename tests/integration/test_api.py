@@ -1,0 +1,219 @@
+"""The HTTP API over real HTTP on loopback, through the local runner, with Azurite for queues and tables."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+import requests
+
+from graphops import functions
+from graphops.local import seed
+from graphops.local.graph import Reply
+from graphops.runner import Faults
+
+from .conftest import Harness
+
+RUNNING, SUCCEEDED = seed.alert_refresh("running"), seed.alert_refresh("succeeded")
+OP = b"/v1.0/users/u/authentication/operations/o"
+
+
+def subscribe(
+    h: Harness, path: str = seed.ALERT_OPERATION_PATH, headers: dict[str, str] | None = None, **extra: Any
+) -> requests.Response:
+    body = {"operationUrl": h.graph_url(path), "callbackUrl": h.stack.callback_url(), **extra}
+    return requests.post(h.api("operations"), json=body, headers=headers, timeout=10)
+
+
+def test_subscribe_then_callback_and_the_state_shows_the_end(harness: Harness) -> None:
+    harness.graph.script(seed.ALERT_OPERATION_PATH, [Reply(200, RUNNING), Reply(200, SUCCEEDED)])
+    answer = subscribe(harness, correlationId="wf-1")
+    assert answer.status_code == 202, answer.text
+    tracking_id = answer.json()["trackingId"]
+    assert answer.headers["Location"] == f"/api/operations/{tracking_id}"
+    assert answer.json()["statusUrl"] == harness.api(f"operations/{tracking_id}")
+    harness.run()
+
+    [callback] = harness.receiver.delivered()
+    assert callback.webhook_id == tracking_id and callback.body["outcome"] == "succeeded" and callback.verified
+    state = requests.get(harness.api(f"operations/{tracking_id}"), timeout=10).json()
+    assert (state["phase"], state["outcome"], state["polls"], state["lastStatus"]) == (
+        "done",
+        "succeeded",
+        2,
+        "succeeded",
+    )
+    assert state["operation"] == SUCCEEDED and state["correlationId"] == "wf-1" and state["deliveryAttempts"] == 1
+
+
+def test_subscribing_twice_gives_one_tracking(harness: Harness) -> None:
+    harness.graph.script(seed.ALERT_OPERATION_PATH, [Reply(200, RUNNING), Reply(200, SUCCEEDED)])
+    first, again = subscribe(harness), subscribe(harness)  # Logic Apps retries subscribe calls
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert first.json()["trackingId"] == again.json()["trackingId"]
+    keyed = [subscribe(harness, seed.reset_path("u", "k"), headers={"Idempotency-Key": "run-9"}) for _ in range(2)]
+    assert keyed[0].json()["trackingId"] == keyed[1].json()["trackingId"] != first.json()["trackingId"]
+    harness.graph.script(seed.reset_path("u", "k"), [Reply(200, seed.password_reset("succeeded"))])
+    harness.run()
+    assert len(harness.receiver.delivered()) == 2
+    assert len(harness.graph.gets(seed.ALERT_OPERATION_PATH)) == 2
+
+
+def test_cancel_stops_the_tracking_without_a_callback(harness: Harness) -> None:
+    harness.graph.script(seed.ALERT_OPERATION_PATH, [Reply(200, RUNNING)])
+    tracking_id = subscribe(harness).json()["trackingId"]
+    stop = threading.Event()
+    runner = threading.Thread(target=harness.host.serve, args=(stop,))
+    runner.start()
+    try:
+        url = harness.api(f"operations/{tracking_id}")
+        deadline = time.monotonic() + 20
+        while requests.get(url, timeout=10).json()["polls"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        polling = requests.get(url, timeout=10).json()  # status while polling
+        assert (polling["phase"], polling["lastStatus"], polling["outcome"]) == ("polling", "running", None)
+        assert polling["nextPollAt"] and polling["lastPollAt"] and polling["deadline"]
+        cancelled = requests.delete(url, timeout=10)
+        assert cancelled.status_code == 200 and cancelled.json()["outcome"] == "cancelled"
+        assert requests.delete(url, timeout=10).status_code == 200  # idempotent
+    finally:
+        stop.set()
+        runner.join()
+    harness.run()  # the queued next step finds the cancel mark and ends
+    state = requests.get(harness.api(f"operations/{tracking_id}"), timeout=10).json()
+    assert (state["phase"], state["outcome"]) == ("done", "cancelled")
+    assert harness.receiver.received == []
+    assert requests.delete(harness.api("operations/unknown-id"), timeout=10).status_code == 404
+    assert requests.get(harness.api("operations/unknown-id"), timeout=10).status_code == 404
+
+
+def test_start_and_track_an_alert_refresh(harness: Harness) -> None:
+    started: list[dict[str, Any]] = []
+
+    def refresh(body: dict[str, Any]) -> Reply:
+        started.append(body)
+        return Reply(202, None, {"Location": harness.graph_url(seed.ALERT_OPERATION_PATH)})
+
+    harness.graph.on_post("/beta/identityGovernance/roleManagementAlerts/alerts/refresh", refresh)
+    harness.graph.script(seed.ALERT_OPERATION_PATH, [Reply(200, RUNNING), Reply(200, SUCCEEDED)])
+    answer = requests.post(
+        harness.api("role-management-alerts/refresh"),
+        json={
+            "scopeId": "/",
+            "scopeType": "DirectoryRole",
+            "callbackUrl": harness.stack.callback_url(),
+            "correlationId": "x",
+        },
+        timeout=10,
+    )
+    assert answer.status_code == 202, answer.text
+    assert started == [{"scopeId": "/", "scopeType": "DirectoryRole"}]
+    harness.run()
+    [callback] = harness.receiver.delivered()
+    assert callback.body["outcome"] == "succeeded" and callback.body["operation"]["resourceLocation"]
+    assert callback.webhook_id == answer.json()["trackingId"]
+    assert harness.graph.violations == []
+
+
+@pytest.mark.parametrize(
+    ("graph_reply", "status", "text"),
+    [
+        (
+            Reply(403, seed.graph_error("Authorization_RequestDenied", "Insufficient privileges")),
+            403,
+            "RoleManagementAlert.ReadWrite.Directory",
+        ),
+        (Reply(400, seed.graph_error("BadRequest", "scopeType is invalid")), 400, "scopeType is invalid"),
+        (Reply(429, seed.graph_error("TooManyRequests", "slow"), {"Retry-After": "7"}), 429, "throttling"),
+        (Reply(503, seed.graph_error("ServiceUnavailable", "busy")), 502, "could not start"),
+        (Reply(202, None, {"Location": "https://evil.example/x"}), 502, "cannot track"),
+    ],
+)
+def test_graphs_refusals_come_back_clearly(harness: Harness, graph_reply: Reply, status: int, text: str) -> None:
+    harness.graph.on_post("/beta/identityGovernance/roleManagementAlerts/alerts/a1/refresh", lambda body: graph_reply)
+    answer = requests.post(
+        harness.api("role-management-alerts/refresh"),
+        json={
+            "scopeId": "/",
+            "scopeType": "DirectoryRole",
+            "alertId": "a1",
+            "callbackUrl": harness.stack.callback_url(),
+        },
+        timeout=10,
+    )
+    assert answer.status_code == status and answer.headers["Content-Type"] == "application/problem+json"
+    assert text in answer.text
+    if status == 429:
+        assert answer.headers["Retry-After"] == "7"
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        (b"not json", {"body"}),
+        (b"[1, 2]", {"body"}),
+        (b"{}", {"operationUrl", "callbackUrl"}),
+        (b'{"operationUrl": "https://graph.microsoft.us' + OP + b'", "callbackUrl": "https://example.com/"}',
+         {"operationUrl", "callbackUrl"}),
+        (b'{"operationUrl": "' + OP + b'", "callbackUrl": "CB", "timeoutSeconds": "1 day", "extra": 1}',
+         {"timeoutSeconds", "extra"}),
+        (b'{"operationUrl": "' + OP + b'", "callbackUrl": "CB", "trackingId": "mine"}', {"trackingId"}),
+        (b'{"operationUrl": "' + OP + b'", "callbackUrl": "CB", "context": [1], "select": "x"}',
+         {"context", "select"}),
+    ],
+)  # fmt: skip
+def test_every_bad_field_is_named_in_a_problem_document(harness: Harness, body: bytes, fields: set[str]) -> None:
+    body = body.replace(b'"CB"', f'"{harness.stack.callback_url()}"'.encode())
+    answer = requests.post(
+        harness.api("operations"), data=body, headers={"Content-Type": "application/json"}, timeout=10
+    )
+    assert answer.status_code == 400 and answer.headers["Content-Type"] == "application/problem+json"
+    assert {e["field"] for e in answer.json()["errors"]} == fields
+    assert harness.host.pending() == 0  # nothing was enqueued
+
+
+def test_oversized_bodies_and_keys_are_refused(harness: Harness) -> None:
+    huge = requests.post(harness.api("operations"), data=b"{" + b" " * 40000 + b"}", timeout=10)
+    assert huge.status_code == 413
+    long_key = subscribe(harness, headers={"Idempotency-Key": "k" * 201})
+    assert long_key.status_code == 400 and long_key.json()["errors"][0]["field"] == "Idempotency-Key"
+    private = requests.post(
+        harness.api("operations"),
+        json={"operationUrl": harness.graph_url(seed.ALERT_OPERATION_PATH), "callbackUrl": "https://10.1.2.3/cb"},
+        timeout=10,
+    )
+    assert private.status_code == 400 and private.json()["errors"][0]["field"] == "callbackUrl"
+
+
+def test_each_step_costs_at_most_two_table_operations_and_queue_producers_none(harness: Harness) -> None:
+    harness.graph.script(seed.ALERT_OPERATION_PATH, [Reply(200, RUNNING)] * 3 + [Reply(200, SUCCEEDED)])
+    subscribe(harness)
+    state = functions.services().state
+    before, steps_before = state.operations, harness.host.invocations
+    harness.run()
+    steps = harness.host.invocations - steps_before
+    assert steps == 4 and state.operations - before <= 2 * steps
+
+    path = seed.reset_path("u", "queue-only")
+    harness.graph.script(
+        path, [Reply(200, seed.password_reset("running")), Reply(200, seed.password_reset("succeeded"))]
+    )
+    harness.track(path)
+    before = state.operations
+    harness.run()
+    assert state.operations == before  # a tracking nobody subscribed to over HTTP skips the table
+
+
+def test_a_step_run_twice_does_not_fork_the_tracking(make_harness: Any) -> None:
+    h: Harness = make_harness(faults=Faults(die_before_delete=0.5, seed=3), lease_seconds=2)
+    paths = [seed.reset_path("fork", f"f{i}") for i in range(8)]
+    for path in paths:
+        h.graph.script(
+            path, [Reply(200, seed.password_reset("running"))] * 2 + [Reply(200, seed.password_reset("succeeded"))]
+        )
+        assert subscribe(h, path).status_code == 202
+    h.run(timeout=90)
+    assert [len(h.graph.gets(p)) for p in paths] == [3] * 8  # each status read once: no second chain
+    assert len(h.receiver.delivered()) == 8  # and one callback each: duplicates were stale
