@@ -29,6 +29,11 @@ def cancel(req: func.HttpRequest) -> func.HttpResponse:
     return functions.cancel(req)
 
 
+@app.route(route="operations", methods=["DELETE"])
+def cancel_by_key(req: func.HttpRequest) -> func.HttpResponse:
+    return functions.cancel(req)
+
+
 @app.route(route="role-management-alerts/refresh", methods=["POST"])
 def start_alert_refresh(req: func.HttpRequest) -> func.HttpResponse:
     return functions.start_alert_refresh(req)

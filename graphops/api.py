@@ -132,7 +132,15 @@ class Api:
         return ok(200, public_view(tracking_id, entity))
 
     def cancel(self, req: func.HttpRequest) -> func.HttpResponse:
+        """DELETE /api/operations/{trackingId}, or DELETE /api/operations?idempotencyKey=K (the key the
+        subscribe call sent: a Logic Apps unsubscribe can name it without reading the subscribe answer)."""
         tracking_id = req.route_params.get("trackingId", "")
+        key = req.params.get("idempotencyKey")
+        if not tracking_id and key:
+            try:
+                tracking_id = self._s.state.claimed(f"idem:{key}") or ""
+            except AzureError as exc:
+                return problem(503, "State storage is unavailable; try again", detail=type(exc).__name__)
         if not _ID.fullmatch(tracking_id):
             return problem(404, "No such tracking")
         try:

@@ -126,6 +126,15 @@ class StateStore:
                 continue
         raise AzureError("could not claim the subscribe key")
 
+    def claimed(self, key: str) -> str | None:
+        """The tracking id a subscribe key points to, if any."""
+        self._count()
+        try:
+            entity = self._table.get_entity(DEDUPE_PARTITION, hashlib.sha256(key.encode()).hexdigest())
+        except ResourceNotFoundError:
+            return None
+        return str(entity["trackingId"])
+
     # -- tracker side --------------------------------------------------------------------------
 
     def gate(self, tracking: Tracking) -> tuple[StepGate, dict[str, Any] | None]:

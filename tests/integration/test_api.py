@@ -86,6 +86,17 @@ def test_cancel_stops_the_tracking_without_a_callback(harness: Harness) -> None:
     assert (state["phase"], state["outcome"]) == ("done", "cancelled")
     assert harness.receiver.received == []
     assert requests.delete(harness.api("operations/unknown-id"), timeout=10).status_code == 404
+    assert requests.delete(harness.api("operations?idempotencyKey=never-used"), timeout=10).status_code == 404
+
+
+def test_unsubscribe_by_the_idempotency_key_the_subscribe_sent(harness: Harness) -> None:
+    harness.graph.script(seed.ALERT_OPERATION_PATH, [Reply(200, RUNNING)])
+    tracking_id = subscribe(harness, headers={"Idempotency-Key": "run-08585"}).json()["trackingId"]
+    answer = requests.delete(harness.api("operations?idempotencyKey=run-08585"), timeout=10)
+    assert answer.status_code == 200 and answer.json()["trackingId"] == tracking_id
+    assert answer.json()["outcome"] == "cancelled"
+    harness.run()
+    assert harness.receiver.received == [] and len(harness.graph.gets(seed.ALERT_OPERATION_PATH)) == 0
     assert requests.get(harness.api("operations/unknown-id"), timeout=10).status_code == 404
 
 
