@@ -51,6 +51,7 @@ test-slow: $(BIN)/.installed node_modules/.installed
 	$(PYTEST) -q tests -m slow
 
 bench: $(BIN)/.installed node_modules/.installed
+	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/schedule.py
 	$(BIN)/python bench/coldstart.py
 	$(BIN)/python bench/throughput.py

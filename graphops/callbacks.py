@@ -209,6 +209,7 @@ class Deliverer:
         timeout: urllib3.Timeout | None = None,
         user_agent: str = "graphops",
         max_pools: int = 64,
+        pool_size: int = 16,
     ) -> None:
         self._policy = policy
         self._signer = Webhook(secret) if secret else None
@@ -216,6 +217,7 @@ class Deliverer:
         self._user_agent = user_agent
         self._pools: OrderedDict[tuple[str, str, str, int], urllib3.HTTPConnectionPool] = OrderedDict()
         self._max_pools = max_pools
+        self._pool_size = pool_size  # as many connections per host as steps run at once (host.json batchSize)
         self._lock = threading.Lock()
 
     def deliver(self, url: str, webhook_id: str, body: Mapping[str, Any], now: datetime) -> DeliveryResult:
@@ -279,7 +281,9 @@ class Deliverer:
                     assert_hostname=target.host,
                 )
             else:
-                pool = urllib3.HTTPConnectionPool(target.address, target.port, timeout=self._timeout, maxsize=4)
+                pool = urllib3.HTTPConnectionPool(
+                    target.address, target.port, timeout=self._timeout, maxsize=self._pool_size
+                )
             self._pools[key] = pool
             while len(self._pools) > self._max_pools:
                 self._pools.popitem(last=False)[1].close()

@@ -1,18 +1,26 @@
-"""The functions' bodies. ``function_app.py`` binds triggers to these and does nothing else."""
+"""The functions' bodies. ``function_app.py`` binds triggers to these and does nothing else.
+
+The worker imports this module when it indexes the app, before any message or request arrives:
+the SDK clients are imported on first use instead, so a cold start pays only for what it runs
+(``bench/coldstart.py`` measures it).
+"""
 
 from __future__ import annotations
 
 import functools
 import os
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from .api import Api
 from .logs import event
 from .settings import Settings
-from .step import Tracker
-from .wiring import Services, build_services, build_tracker
+
+if TYPE_CHECKING:
+    from .api import Api
+    from .step import Tracker
+    from .wiring import Services
 
 
 def check_settings() -> Settings:
@@ -23,16 +31,22 @@ def check_settings() -> Settings:
 @functools.cache
 def services() -> Services:
     """The process's parts, built on first use: one credential and one HTTP pool per worker."""
+    from .wiring import build_services
+
     return build_services(check_settings())
 
 
 @functools.cache
 def tracker() -> Tracker:
+    from .wiring import build_tracker
+
     return build_tracker(services())
 
 
 @functools.cache
 def api() -> Api:
+    from .api import Api
+
     return Api(services())
 
 

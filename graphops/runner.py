@@ -196,7 +196,7 @@ class LocalHost:
         workers: int | None = None,
         lease_seconds: int = 600,
         faults: Faults = Faults(),
-        on_step: Callable[[str, str, Exception | None], None] | None = None,
+        on_step: Callable[[str, str, Exception | None, float], None] | None = None,
     ) -> None:
         indexed = index(app)
         self.functions = queue_functions(indexed, env)
@@ -333,6 +333,7 @@ class LocalHost:
     # -- one invocation ------------------------------------------------------------------------
 
     def _invoke(self, function: QueueFunction, queue: QueueClient, message: QueueMessage) -> None:
+        started = time.perf_counter()
         error: Exception | None = None
         try:
             body = self._decode(str(message.content))
@@ -372,7 +373,7 @@ class LocalHost:
             log.warning("could not settle message %s: %s", message.id, exc)
         finally:
             if self._on_step:
-                self._on_step(function.name, message.id, error)
+                self._on_step(function.name, message.id, error, time.perf_counter() - started)
 
     def _decode(self, content: str) -> bytes:
         if self.options.message_encoding == "none":
