@@ -133,8 +133,11 @@ def main() -> None:
             print(profiler.output_text(unicode=False, color=False, show_all=False)[:6000])
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     for r in (base, ours):
-        print(f"{r['name']:9} {r['trackings']} trackings, {r['steps']} steps in {r['seconds']:.1f}s: "
-              f"{r['per_second']:.1f} trackings/s, step p50 {r['p50_ms']:.1f} ms p95 {r['p95_ms']:.1f} ms, failures {r['failures']}")  # fmt: skip
+        print(
+            f"{r['name']:9} {r['trackings']} trackings, {r['steps']} steps in {r['seconds']:.1f}s: "
+            f"{r['per_second']:.1f} trackings/s, step p50 {r['p50_ms']:.1f} ms p95 {r['p95_ms']:.1f} ms, "
+            f"failures {r['failures']}"
+        )
     ratio = ours["per_second"] / base["per_second"]
     print(f"peak memory (whole process, stand-ins and Azurite client included): {peak_mb:.0f} MiB")
     print(f"{'PASS' if ratio >= 0.8 else 'FAIL'}  graphops reaches {ratio:.2f} of the baseline (goal 0.8)")

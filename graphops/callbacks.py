@@ -276,7 +276,7 @@ class Deliverer:
                     target.address,
                     target.port,
                     timeout=self._timeout,
-                    maxsize=4,
+                    maxsize=self._pool_size,
                     server_hostname=target.host,
                     assert_hostname=target.host,
                 )
