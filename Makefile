@@ -55,6 +55,7 @@ bench: $(BIN)/.installed node_modules/.installed
 	$(BIN)/python bench/schedule.py
 	$(BIN)/python bench/coldstart.py
 	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/cost.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -32,11 +32,11 @@ def baseline_app() -> func.FunctionApp:
     """The least a step can do: the same clients graphops builds, none of its decisions."""
     from graphops.queues import queue_client
     from graphops.settings import Settings
-    from graphops.wiring import graph_credential, graph_session
+    from graphops.wiring import graph_credential, graph_session, storage_transport
 
     settings = Settings.from_env(os.environ)
     session, credential = graph_session(), graph_credential(settings)
-    queue = queue_client(settings.storage, settings.queue_name, None)
+    queue = queue_client(settings.storage, settings.queue_name, None, storage_transport())
     import urllib3
 
     callbacks = urllib3.PoolManager(maxsize=16)

@@ -19,12 +19,16 @@ MESSAGE_ENCODING = "base64"
 NEVER_EXPIRE = -1
 
 
-def queue_client(storage: StorageConnection, queue_name: str, credential: TokenCredential | None) -> QueueClient:
+def queue_client(
+    storage: StorageConnection, queue_name: str, credential: TokenCredential | None, transport: Any = None
+) -> QueueClient:
     """A client for one queue, base64-encoding as the Functions queue trigger expects."""
     policies: dict[str, Any] = {
         "message_encode_policy": TextBase64EncodePolicy(),
         "message_decode_policy": TextBase64DecodePolicy(),
     }
+    if transport is not None:
+        policies["transport"] = transport
     if storage.connection_string:
         return QueueClient.from_connection_string(storage.connection_string, queue_name, **policies)
     assert storage.queue_service_uri is not None and credential is not None

@@ -25,6 +25,7 @@ from typing import Any
 
 import azure.functions as func
 from azure.core.credentials import TokenCredential
+from azure.core.exceptions import AzureError
 from azure.functions.decorators.function_app import Function
 from azure.functions.queue import QueueMessage as TriggerMessage
 from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
@@ -220,16 +221,20 @@ class LocalHost:
     def for_connection_string(
         cls, app: func.FunctionApp, env: Mapping[str, str], options: QueueOptions, **kw: Any
     ) -> LocalHost:
-        return cls(
-            app, env, options, service=QueueServiceClient.from_connection_string(env["AzureWebJobsStorage"]), **kw
-        )
+        from .wiring import storage_transport  # the host's own clients pool as many connections as a batch
+
+        service = QueueServiceClient.from_connection_string(env["AzureWebJobsStorage"], transport=storage_transport())
+        return cls(app, env, options, service=service, **kw)
 
     @classmethod
     def for_account(
         cls, app: func.FunctionApp, env: Mapping[str, str], options: QueueOptions, queue_service_uri: str,
         credential: TokenCredential, **kw: Any,
     ) -> LocalHost:  # fmt: skip
-        return cls(app, env, options, service=QueueServiceClient(queue_service_uri, credential=credential), **kw)
+        from .wiring import storage_transport
+
+        service = QueueServiceClient(queue_service_uri, credential=credential, transport=storage_transport())
+        return cls(app, env, options, service=service, **kw)
 
     def _queue(self, name: str) -> QueueClient:
         # No encode/decode policy: the runner sees the bytes on the wire, as the host does.
@@ -270,11 +275,18 @@ class LocalHost:
             if busy > self.options.threshold:
                 continue
             queue = self._queue(function.queue_name)
-            batch = queue.receive_messages(
-                messages_per_page=self.options.batch_size,
-                max_messages=self.options.batch_size,
-                visibility_timeout=self._lease,
-            )
+            try:
+                batch = list(
+                    queue.receive_messages(
+                        messages_per_page=self.options.batch_size,
+                        max_messages=self.options.batch_size,
+                        visibility_timeout=self._lease,
+                    )
+                )
+            except AzureError as exc:
+                # Storage is out of reach: the host keeps polling, backing off; so do we.
+                log.warning("cannot receive from %s: %s", function.queue_name, type(exc).__name__)
+                continue
             for message in batch:
                 future = self._pool.submit(self._invoke, function, queue, message)
                 with self._lock:
@@ -314,9 +326,13 @@ class LocalHost:
         return False
 
     def pending(self) -> int:
-        return sum(
-            self._queue(f.queue_name).get_queue_properties().approximate_message_count or 0 for f in self.functions
-        )
+        """Messages on the trigger queues, visible or not; -1 while storage cannot say."""
+        try:
+            return sum(
+                self._queue(f.queue_name).get_queue_properties().approximate_message_count or 0 for f in self.functions
+            )
+        except AzureError:
+            return -1
 
     def start_http(self, port: int = 7071) -> str:
         """Serve the HTTP triggers on http://127.0.0.1:<port>/api/...; returns the base URL."""

@@ -30,13 +30,16 @@ DEDUPE_PARTITION = "dedupe"
 MAX_PROPERTY_CHARS = 30_000  # a table string property holds 64 KiB of UTF-16
 
 
-def table_client(storage: StorageConnection, table: str, credential: TokenCredential | None) -> TableClient:
+def table_client(
+    storage: StorageConnection, table: str, credential: TokenCredential | None, transport: Any = None
+) -> TableClient:
+    options: dict[str, Any] = {"transport": transport} if transport is not None else {}
     if storage.connection_string:
-        return TableClient.from_connection_string(storage.connection_string, table)
+        return TableClient.from_connection_string(storage.connection_string, table, **options)
     if not storage.table_service_uri:
         raise ValueError("AzureWebJobsStorage__tableServiceUri is needed for the state table")
     assert credential is not None
-    return TableClient(storage.table_service_uri, table, credential=credential)
+    return TableClient(storage.table_service_uri, table, credential=credential, **options)
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,9 @@ class Tracker:
         self._clock = clock
         self._rng = rng or random.Random()
         self._state = state
+        #: Called with the name of each point a host could die at ("beforeGraph", "afterGraph",
+        #: "afterEnqueue", "afterDeliver"): a seam for fault tests, a no-op otherwise.
+        self.checkpoint: Callable[[str], None] = lambda point: None
 
     def handle(self, body: bytes | str, message_id: str) -> StepResult:
         """Run one step for a queue message. Raises only when the host must retry the message."""
@@ -89,7 +92,9 @@ class Tracker:
         return self._poll(tracking)
 
     def _poll(self, tracking: Tracking) -> StepResult:
+        self.checkpoint("beforeGraph")
         answer: GraphAnswer = self._graph.get_operation(tracking.operation_url, tracking.select)
+        self.checkpoint("afterGraph")
         now = self._clock()
         tracking = observe(tracking, answer)
         decision = decide(tracking, answer, now, self._policy, self._rng)
@@ -115,6 +120,7 @@ class Tracker:
         """Queue the next step, then record it: the queue is the truth, the state follows it."""
         following = replace(tracking, step=tracking.step + 1)
         self._queue.send(following.to_wire(), delay)
+        self.checkpoint("afterEnqueue")
         self._record(following, now + timedelta(seconds=delay), now)
         return following
 
@@ -125,6 +131,7 @@ class Tracker:
     def _deliver(self, tracking: Tracking) -> StepResult:
         now = self._clock()
         result = self._deliverer.deliver(tracking.callback_url, tracking.tracking_id, tracking.callback_body(), now)
+        self.checkpoint("afterDeliver")
         tracking = replace(
             tracking,
             delivery_attempts=tracking.delivery_attempts + 1,

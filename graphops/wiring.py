@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 from azure.core.credentials import TokenCredential
@@ -85,20 +86,32 @@ class Services:
     deliverer: Deliverer
 
 
+def storage_transport(pool_size: int = 32) -> Any:
+    """One pooled session for every storage client: the SDK's default pool (10) is smaller than a batch."""
+    from azure.core.pipeline.transport import RequestsTransport
+
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return RequestsTransport(session=session, session_owner=False)
+
+
 def build_services(settings: Settings, credential: TokenCredential | None = None) -> Services:
     redact_http_client_logs()
     credential = credential or graph_credential(settings)
     storage = storage_credential(settings, credential)
     limits = limits_for(settings)
+    transport = storage_transport()
     return Services(
         settings=settings,
         limits=limits,
         graph=GraphClient(graph_session(), credential, settings.cloud.token_scope, settings.graph_endpoint),
         queue=TrackingQueue(
-            queue_client(settings.storage, settings.queue_name, storage),
-            queue_client(settings.storage, settings.poison_queue_name, storage),
+            queue_client(settings.storage, settings.queue_name, storage, transport),
+            queue_client(settings.storage, settings.poison_queue_name, storage, transport),
         ),
-        state=StateStore(table_client(settings.storage, settings.state_table, storage)),
+        state=StateStore(table_client(settings.storage, settings.state_table, storage, transport)),
         deliverer=Deliverer(limits.callbacks, settings.callback_secret, user_agent=USER_AGENT),
     )
 

@@ -25,6 +25,9 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         status, headers, payload = self.server.owner.handle(self.command, self.path, dict(self.headers), body)
+        if status == RESET:
+            self.close_connection = True  # hang up without a word: the client sees the connection reset
+            return
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
@@ -45,6 +48,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 Response = tuple[int, dict[str, str], bytes]
+RESET = 0  # a status that makes the stand-in drop the connection instead of answering
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:

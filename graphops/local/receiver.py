@@ -33,7 +33,13 @@ class CallbackReceiver(StandIn):
         self._verifier = Webhook(secret) if secret else None
         self._save_to = save_to
         self._scripts: dict[str, list[tuple[int, dict[str, str]]]] = {}
+        self._delays: dict[str, float] = {}
         self.received: list[Received] = []
+
+    def slow(self, path: str, seconds: float) -> None:
+        """Take ``seconds`` before answering POSTs to ``path`` (a receiver slower than the caller's timeout)."""
+        with self.lock:
+            self._delays[path] = seconds
 
     def answer(self, path: str, *statuses: int | tuple[int, dict[str, str]]) -> None:
         """Answer POSTs to ``path`` with these statuses in turn, then 200."""
@@ -63,6 +69,10 @@ class CallbackReceiver(StandIn):
                 verified = True
         except (ValueError, WebhookVerificationError):
             doc = None
+        with self.lock:
+            delay = self._delays.get(route, 0.0)
+        if delay:
+            time.sleep(delay)
         with self.lock:
             script = self._scripts.get(route)
             status, extra = script.pop(0) if script else (200, {})

@@ -21,6 +21,8 @@ from graphops.local.azurite import Azurite
 from graphops.local.stack import LocalStack
 from graphops.runner import Faults, LocalHost, QueueOptions, load_app
 
+from ..conftest import GRAPH_HOSTS, SECRETS
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
@@ -34,6 +36,8 @@ def azurite() -> Iterator[Azurite]:
 @pytest.fixture
 def stack(azurite: Azurite) -> Iterator[LocalStack]:
     with LocalStack(azurite=azurite, queue_name=f"ops-{uuid.uuid4().hex[:12]}") as st:
+        SECRETS.update({st.secret, "sig=local-secret-signature"})
+        GRAPH_HOSTS.add(f"127.0.0.1:{st.graph.port}")
         yield st
 
 
@@ -91,6 +95,20 @@ class Harness:
                 out.append({"raw": text})
         return out
 
+    def poison_all(self) -> list[dict[str, Any]]:
+        """Every entry of the poison queue (more than one peek shows), read without removing any."""
+        from graphops.poison import entry_from
+
+        queue = self.queue(f"{self.stack.queue_name}-poison")
+        seen: dict[str, dict[str, Any]] = {}
+        messages = list(queue.receive_messages(max_messages=32, messages_per_page=32, visibility_timeout=30))
+        while messages:
+            for m in messages:
+                entry = entry_from(m.id, m.inserted_on, str(m.content))
+                seen[m.id] = entry.record or {"raw": entry.original, "trackingId": entry.tracking_id}
+            messages = list(queue.receive_messages(max_messages=32, messages_per_page=32, visibility_timeout=30))
+        return list(seen.values())
+
     def outcomes(self) -> dict[str, str]:
         """webhook-id -> outcome, for every callback the receiver accepted."""
         return {r.webhook_id: r.body["outcome"] for r in self.receiver.delivered()}
@@ -98,11 +116,19 @@ class Harness:
 
 @pytest.fixture
 def make_harness(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Harness]]:
+    """``make_harness(**settings)`` on the test's stack, or ``make_harness(stack=other, ...)`` on another."""
     made: list[Harness] = []
+    default_stack = stack
 
     def make(
-        *, faults: Faults | None = None, lease_seconds: int = 600, options: QueueOptions | None = None, **settings: str
+        *,
+        stack: LocalStack | None = None,
+        faults: Faults | None = None,
+        lease_seconds: int = 600,
+        options: QueueOptions | None = None,
+        **settings: str,
     ) -> Harness:
+        stack = stack or default_stack
         env = stack.environment(**settings)
         for name, value in env.items():
             monkeypatch.setenv(name, value)

@@ -1,0 +1,59 @@
+"""Suite-wide promises, checked over every test that runs: secrets stay out of logs, and the Graph token
+goes to the Graph host only."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import urllib3
+
+SECRETS: set[str] = set()  # signing secrets and callback signatures the fixtures handed out
+GRAPH_HOSTS: set[str] = set()  # host:port of every Graph stand-in
+SENT: list[tuple[str, str]] = []  # (host:port, Authorization scheme and prefix) of every request made
+
+
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+        self.guard = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = record.getMessage()
+        except Exception:  # a malformed third-party record is not ours to judge
+            return
+        with self.guard:
+            self.lines.append(line)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_leaves_and_tokens_stay_home() -> Iterator[None]:
+    capture = _Capture()
+    root = logging.getLogger()
+    root.addHandler(capture)
+    level = root.level
+    root.setLevel(logging.DEBUG)
+    original = urllib3.connectionpool.HTTPConnectionPool.urlopen
+
+    def recording_urlopen(self: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        headers = kwargs.get("headers") or (args[1] if len(args) > 1 else None) or {}
+        auth = next((v for k, v in dict(headers).items() if k.lower() == "authorization"), "")
+        SENT.append((f"{self.host}:{self.port}", str(auth)[:16]))
+        return original(self, method, url, *args, **kwargs)
+
+    urllib3.connectionpool.HTTPConnectionPool.urlopen = recording_urlopen  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        urllib3.connectionpool.HTTPConnectionPool.urlopen = original  # type: ignore[method-assign]
+        root.removeHandler(capture)
+        root.setLevel(level)
+    leaked = [line for line in capture.lines if any(secret in line for secret in SECRETS) or "standin-" in line]
+    assert not leaked, f"secrets or tokens in the logs: {leaked[:3]}"
+    bearer = {host for host, auth in SENT if auth.startswith("Bearer ")}
+    assert bearer <= GRAPH_HOSTS, f"a Graph token went to {sorted(bearer - GRAPH_HOSTS)}"

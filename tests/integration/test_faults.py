@@ -1,0 +1,287 @@
+"""Faults that happen in production, against Azurite and the stand-ins: every accepted tracking ends in
+exactly one outcome at the receiver (duplicates share a webhook-id), and whatever cannot go on is kept
+in the poison queue with its reason. Bounded in time, loopback only."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from graphops import functions
+from graphops.callbacks import CallbackPolicy, Deliverer
+from graphops.graph import GraphClient
+from graphops.local import seed
+from graphops.local.azurite import Azurite
+from graphops.local.graph import Reply
+from graphops.local.httpserver import RESET
+from graphops.local.receiver import CallbackReceiver
+from graphops.local.stack import LocalStack
+from graphops.runner import Faults, QueueOptions
+from graphops.wiring import graph_credential, graph_session
+
+from .conftest import GRAPH_HOSTS, ROOT, SECRETS, Harness
+
+FAST_RETRIES = replace(QueueOptions.from_host_json(ROOT / "host.json"), visibility_timeout=0, max_dequeue_count=20)
+RUNNING, DONE = seed.password_reset("running"), seed.password_reset("succeeded")
+
+
+class HostDied(Exception):
+    """The worker stopped at this point of the step."""
+
+
+def dying_at(point: str, rng: random.Random, probability: float, counter: Counter[str]) -> Any:
+    def checkpoint(name: str) -> None:
+        if name == point and rng.random() < probability:
+            counter[name] += 1
+            raise HostDied(name)
+
+    return checkpoint
+
+
+@pytest.mark.parametrize("point", ["beforeGraph", "afterGraph", "afterEnqueue", "afterDeliver"])
+@pytest.mark.parametrize("subscribed", [False, True], ids=["queue", "http"])
+def test_the_host_dying_at_each_point_of_a_step_loses_nothing(make_harness: Any, point: str, subscribed: bool) -> None:
+    h: Harness = make_harness(options=FAST_RETRIES)
+    deaths: Counter[str] = Counter()
+    functions.tracker().checkpoint = dying_at(point, random.Random(point), 0.4, deaths)
+    paths = [seed.reset_path("die", f"{point}-{i}") for i in range(12)]
+    ids = set()
+    for path in paths:
+        h.graph.script(path, [Reply(200, RUNNING), Reply(200, DONE)])
+        if subscribed:
+            body = {"operationUrl": h.graph_url(path), "callbackUrl": h.stack.callback_url()}
+            ids.add(requests.post(h.api("operations"), json=body, timeout=10).json()["trackingId"])
+        else:
+            ids.add(h.track(path))
+    h.run(timeout=120)
+
+    by_id = h.receiver.by_id()
+    assert deaths[point] > 0, "no fault was injected"
+    assert set(by_id) == ids, "a tracking was lost"
+    assert all({r.body["outcome"] for r in got} == {"succeeded"} for got in by_id.values())
+    assert h.poison() == []
+    graph_calls = sum(len(h.graph.gets(p)) for p in paths)
+    duplicates = sum(len(got) - 1 for got in by_id.values())
+    print(f"\n{point} ({'http' if subscribed else 'queue'}): {deaths[point]} deaths, {graph_calls} Graph calls "
+          f"for {2 * len(paths)} statuses, {duplicates} duplicate callbacks")  # fmt: skip
+    if point == "beforeGraph":
+        assert graph_calls == 2 * len(paths) and duplicates == 0  # nothing happened before it died
+    if subscribed and point != "afterDeliver":
+        assert duplicates == 0  # the state drops stale steps before they call back
+
+
+def test_azurite_down_for_a_while_then_back_loses_nothing(make_harness: Any, tmp_path: Path) -> None:
+    azurite = Azurite(location=tmp_path / "azurite").start()
+    try:
+        with LocalStack(azurite=azurite, queue_name="outage") as stack:
+            SECRETS.add(stack.secret)
+            GRAPH_HOSTS.add(f"127.0.0.1:{stack.graph.port}")
+            h: Harness = make_harness(stack=stack, options=FAST_RETRIES, lease_seconds=3)
+            paths = [seed.reset_path("outage", f"o{i}") for i in range(20)]
+            for path in paths:
+                h.graph.script(path, [Reply(200, RUNNING)] * 3 + [Reply(200, DONE)])
+            ids = {h.track(path) for path in paths}
+            stop = threading.Event()
+            runner = threading.Thread(target=h.host.serve, args=(stop,))
+            runner.start()
+            try:
+                time.sleep(1.5)
+                azurite.stop(keep_data=True)  # storage goes away mid-run...
+                time.sleep(4)
+                azurite.start()  # ...and comes back with its data
+                deadline = time.monotonic() + 90
+                while set(h.receiver.by_id()) != ids and time.monotonic() < deadline:
+                    time.sleep(0.2)
+            finally:
+                stop.set()
+                runner.join()
+            assert set(h.receiver.by_id()) == ids
+            assert all(r.body["outcome"] == "succeeded" for r in h.receiver.delivered())
+    finally:
+        azurite.stop()
+
+
+def test_graph_misbehaving_still_ends_every_tracking(harness: Harness) -> None:
+    storm = [Reply(429, seed.graph_error("TooManyRequests", "x"), {"Retry-After": "1"})] * 6
+    scripts = {
+        "storm": [Reply(200, RUNNING), *storm, Reply(200, DONE)],
+        "burst": [Reply(500), Reply(502, "<html>bad gateway</html>"), Reply(503), Reply(504), Reply(200, DONE)],
+        "reset": [Reply(RESET), Reply(200, RUNNING), Reply(RESET), Reply(200, DONE)],
+        "notjson": [Reply(200, "<html>maintenance</html>"), Reply(200, DONE)],
+        "nostatus": [Reply(200, {"id": "x", "createdDateTime": "2020-03-19T12-01-03.45Z"}), Reply(200, DONE)],
+    }
+    for name, replies in scripts.items():
+        harness.graph.script(seed.reset_path("g", name), replies)
+        harness.track(seed.reset_path("g", name), correlation_id=name)
+    harness.run(timeout=90)
+    outcomes = {r.body["correlationId"]: r.body["outcome"] for r in harness.receiver.delivered()}
+    assert outcomes == dict.fromkeys(scripts, "succeeded")
+    assert harness.graph.violations == []  # never a call before Retry-After, through the whole storm
+    assert [len(harness.graph.gets(seed.reset_path("g", n))) for n in scripts] == [len(r) for r in scripts.values()]
+
+
+def test_a_graph_that_does_not_answer_in_time_is_a_retry_not_an_end(harness: Harness) -> None:
+    path = seed.reset_path("g", "slow")
+    harness.graph.script(path, [Reply(200, DONE, delay=1.5)])
+    from graphops.settings import Settings
+
+    settings = Settings.from_env(harness.env)
+    client = GraphClient(
+        graph_session(),
+        graph_credential(settings),
+        settings.cloud.token_scope,
+        settings.graph_endpoint,
+        timeout=(1, 0.3),
+    )
+    answer = client.get_operation(harness.graph_url(path))
+    assert answer.status_code is None and "ReadTimeout" in (answer.failure or "")
+
+
+def test_a_receiver_down_for_a_stretch_gets_the_callback_when_it_is_back(harness: Harness) -> None:
+    path = seed.reset_path("cb", "down")
+    harness.graph.script(path, [Reply(200, DONE)])
+    port = harness.stack.receiver.port
+    harness.stack.receiver.stop()  # nothing listens: connection refused
+    tracking_id = harness.track(path)
+    stop = threading.Event()
+    runner = threading.Thread(target=harness.host.serve, args=(stop,))
+    runner.start()
+    try:
+        time.sleep(3)
+        back = CallbackReceiver(harness.stack.secret, port=port).start()
+        deadline = time.monotonic() + 60
+        while not back.delivered() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        runner.join()
+    try:
+        [callback] = back.delivered()
+        assert callback.webhook_id == tracking_id and callback.verified
+        assert len(harness.graph.gets(path)) == 1  # retries re-send the callback; Graph is not asked again
+    finally:
+        back.stop()
+        harness.stack.receiver = back  # the stack stops it again at the end, harmlessly
+
+
+@pytest.mark.parametrize(("answer", "reason"), [(410, "callback answered 410"), (302, "redirects are not followed"),
+                                                 (404, "callback answered 404")])  # fmt: skip
+def test_a_receiver_that_refuses_puts_the_payload_in_the_poison_queue(
+    harness: Harness, answer: int, reason: str
+) -> None:
+    path = seed.reset_path("cb", f"r{answer}")
+    harness.graph.script(path, [Reply(200, DONE)])
+    harness.receiver.answer("/gone", (answer, {"Location": "https://evil.example/"}))
+    tracking_id = harness.track(path, callback_url=harness.stack.callback_url("/gone"))
+    harness.run()
+    [dead] = harness.poison()
+    assert dead["trackingId"] == tracking_id and reason in dead["reason"] and dead["field"] == "callbackUrl"
+    payload = json.loads(dead["original"])
+    assert payload["outcome"] == "succeeded" and payload["phase"] == "delivering"
+    assert len(harness.receiver.received) == 1  # tried once: no retry of a refusal, no redirect followed
+
+
+def test_a_slow_receiver_is_retried() -> None:
+    with CallbackReceiver(secret=None) as receiver:
+        receiver.slow("/slow", 1.0)
+        import urllib3
+
+        allowed = f"127.0.0.1:{receiver.port}"
+        deliverer = Deliverer(
+            CallbackPolicy((allowed,), allow_http=True), None, timeout=urllib3.Timeout(connect=1, read=0.2)
+        )
+        result = deliverer.deliver(f"http://{allowed}/slow", "t", {"outcome": "succeeded"}, datetime.now(UTC))
+    assert not result.delivered and result.retryable and "ReadTimeoutError" in result.detail
+
+
+def test_exhausted_delivery_retries_are_dead_lettered(make_harness: Any) -> None:
+    h: Harness = make_harness(GRAPHOPS_MAX_DELIVERY_ATTEMPTS="3")
+    path = seed.reset_path("cb", "exhausted")
+    h.graph.script(path, [Reply(200, DONE)])
+    h.receiver.answer("/flaky", 503, 503, 503, 503)
+    tracking_id = h.track(path, callback_url=h.stack.callback_url("/flaky"))
+    h.run(timeout=60)
+    [dead] = h.poison()
+    assert dead["trackingId"] == tracking_id and "gave up after 3 attempts: callback answered 503" in dead["reason"]
+    assert len(h.receiver.received) == 3
+
+
+def chaos(h: Harness, trackings: int, seed_value: int) -> dict[str, Any]:
+    """Many trackings with random faults everywhere; returns the figures for docs/reliability.md."""
+    rng = random.Random(seed_value)
+    deaths: Counter[str] = Counter()
+    points = ["beforeGraph", "afterGraph", "afterEnqueue", "afterDeliver"]
+
+    def checkpoint(name: str) -> None:
+        if rng.random() < 0.02:
+            deaths[name] += 1
+            raise HostDied(name)
+
+    functions.tracker().checkpoint = checkpoint
+    glitches = [Reply(429, None, {"Retry-After": "1"}), Reply(503), Reply(500), Reply(RESET), Reply(200, "<html/>")]
+    expected_poison: set[str] = set()
+    ids: set[str] = set()
+    injected = 0
+    for i in range(trackings):
+        path = seed.reset_path("chaos", f"c{i}")
+        replies = []
+        for status in (RUNNING, DONE):
+            if rng.random() < 0.15:
+                replies.append(rng.choice(glitches))
+                injected += 1
+            replies.append(Reply(200, status))
+        h.graph.script(path, replies)
+        route = "/cb"
+        if rng.random() < 0.02:  # the receiver refuses these for good: they must end in the poison queue
+            route = f"/refuse/{i}"
+            h.receiver.answer(route, *[410] * 8)
+        elif rng.random() < 0.1:
+            route = f"/flaky/{i}"
+            h.receiver.answer(route, 500)
+            injected += 1
+        tracking_id = h.track(path, callback_url=h.stack.callback_url(route))
+        ids.add(tracking_id)
+        if route.startswith("/refuse/"):
+            expected_poison.add(tracking_id)
+    for i in range(max(2, trackings // 100)):  # and some messages that can never be tracked
+        expected_poison.add(h.send_raw(f"garbage {i}"))
+    h.run(timeout=900)
+
+    by_id = h.receiver.by_id()
+    outcomes = {tid: {r.body["outcome"] for r in got if 200 <= r.status < 300} for tid, got in by_id.items()}
+    delivered = {tid for tid, got in outcomes.items() if got}
+    assert delivered == ids - expected_poison, "a tracking was lost or called back when it should not be"
+    assert all(got == {"succeeded"} for tid, got in outcomes.items() if tid in delivered)
+    poison = h.poison_all()
+    assert {p.get("trackingId") for p in poison} == expected_poison
+    duplicates = sum(sum(1 for r in got if 200 <= r.status < 300) - 1 for tid, got in by_id.items() if tid in delivered)
+    return {
+        "trackings": trackings, "graphFaults": injected, "hostDeaths": sum(deaths.values()),
+        "deathsByPoint": {p: deaths[p] for p in points}, "duplicates": duplicates,
+        "poisoned": len(poison), "lost": len(ids - expected_poison - delivered),
+    }  # fmt: skip
+
+
+def test_many_trackings_with_random_faults_a_representative_cut(make_harness: Any) -> None:
+    h: Harness = make_harness(options=FAST_RETRIES, faults=Faults(die_before_delete=0.03, seed=11), lease_seconds=2)
+    figures = chaos(h, trackings=150, seed_value=5)
+    print("\nchaos:", json.dumps(figures))
+    assert figures["lost"] == 0
+
+
+@pytest.mark.slow
+def test_two_thousand_trackings_with_random_faults(make_harness: Any) -> None:
+    h: Harness = make_harness(options=FAST_RETRIES, faults=Faults(die_before_delete=0.03, seed=12), lease_seconds=2)
+    figures = chaos(h, trackings=2000, seed_value=6)
+    print("\nchaos:", json.dumps(figures))
+    assert figures["lost"] == 0
