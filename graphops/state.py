@@ -141,7 +141,7 @@ class StateStore:
     # -- tracker side --------------------------------------------------------------------------
 
     def gate(self, tracking: Tracking) -> tuple[StepGate, dict[str, Any] | None]:
-        """Read once: may this step run? (not cancelled, not behind the state)."""
+        """Read once: may this step run? Not if cancelled, nor if the state names another live message."""
         try:
             entity = self.read(tracking.tracking_id)
         except AzureError as exc:
@@ -151,7 +151,7 @@ class StateStore:
             return StepGate(True, "no state"), None
         if entity.get("cancelled"):
             return StepGate(False, "cancelled"), entity
-        if int(entity.get("step", 0)) > tracking.step:
+        if entity.get("stepId") not in (None, tracking.step_id):
             return StepGate(False, "stale"), entity
         return StepGate(True), entity
 
@@ -191,6 +191,7 @@ def entity_of(tracking: Tracking) -> dict[str, Any]:
     return {
         "phase": str(tracking.phase),
         "step": tracking.step,
+        "stepId": tracking.step_id,
         "operationUrl": tracking.operation_url,
         "kind": tracking.kind.name,
         "correlationId": tracking.correlation_id,

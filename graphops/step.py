@@ -17,7 +17,7 @@ from .logs import event, redact_url
 from .queues import TrackingQueue
 from .schedule import delivery_delay
 from .state import StateStore
-from .tracking import Limits, Outcome, Phase, Tracking, from_request, from_wire, parse_body
+from .tracking import Limits, Outcome, Phase, Tracking, from_request, from_wire, next_step, parse_body
 
 MAX_DEAD_LETTER_CHARS = 45_000  # base64 of this still fits in a 64 KiB queue message
 
@@ -118,7 +118,7 @@ class Tracker:
 
     def _next(self, tracking: Tracking, delay: int, now: datetime) -> Tracking:
         """Queue the next step, then record it: the queue is the truth, the state follows it."""
-        following = replace(tracking, step=tracking.step + 1)
+        following = next_step(tracking)
         self._queue.send(following.to_wire(), delay)
         self.checkpoint("afterEnqueue")
         self._record(following, now + timedelta(seconds=delay), now)
@@ -148,7 +148,7 @@ class Tracker:
         )
         if result.delivered:
             # One step further, so a duplicate of this message is stale and calls back no second time.
-            tracking = replace(tracking, phase=Phase.DONE, step=tracking.step + 1)
+            tracking = replace(next_step(tracking), phase=Phase.DONE)
             self._record(tracking, None, now)
             return StepResult(tracking.tracking_id, "delivered", tracking, detail=result.detail)
         if result.retryable and tracking.delivery_attempts < self._max_delivery_attempts:

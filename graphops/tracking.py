@@ -8,6 +8,7 @@ versioned envelope (``"v": 1``). Both forms are parsed here and nowhere else.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -54,6 +55,10 @@ class ErrorInfo:
         return {"code": self.code, "message": self.message}
 
 
+def new_step_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
 @dataclass(frozen=True)
 class Tracking:
     """One operation being waited on, from its first step to its delivered outcome."""
@@ -78,7 +83,10 @@ class Tracking:
     delivery_attempts: int = 0
     last_delivery_error: str | None = None
     stateful: bool = False  # subscribed over HTTP: its state is kept in the table
-    step: int = 0  # how many steps ran before this one; a duplicate of an older step is stale
+    step: int = 0  # how many steps ran before this one (for people reading the state)
+    # Names this step's message. The state holds the id of the one live message; a message with
+    # another id is a duplicate or the orphan of a crash, and is dropped (see StateStore.gate).
+    step_id: str = field(default_factory=new_step_id)
 
     def seen(self, status: str | None, operation: Any, problem: ErrorInfo | None) -> Tracking:
         """This tracking after one more poll: Graph's status and body when it gave one, else the problem."""
@@ -133,6 +141,7 @@ class Tracking:
             "lastDeliveryError": self.last_delivery_error,
             "stateful": self.stateful,
             "step": self.step,
+            "stepId": self.step_id,
         }
         return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
@@ -165,6 +174,11 @@ def parse_body(body: bytes | str) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise Rejected("message", "must be a JSON object")
     return doc
+
+
+def next_step(tracking: Tracking) -> Tracking:
+    """The tracking as the message after this one carries it."""
+    return replace(tracking, step=tracking.step + 1, step_id=new_step_id())
 
 
 def request_problems(doc: dict[str, Any], limits: Limits) -> tuple[dict[str, Any], list[Rejected]]:
@@ -264,6 +278,7 @@ def from_wire(doc: dict[str, Any], limits: Limits) -> Tracking:
             last_delivery_error=doc.get("lastDeliveryError"),
             stateful=bool(doc.get("stateful", False)),
             step=int(doc.get("step", 0)),
+            step_id=str(doc.get("stepId") or new_step_id()),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise Rejected("message", f"damaged envelope ({type(exc).__name__}: {exc})") from None
