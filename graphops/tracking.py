@@ -8,7 +8,7 @@ versioned envelope (``"v": 1``). Both forms are parsed here and nowhere else.
 from __future__ import annotations
 
 import json
-import uuid
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -56,7 +56,7 @@ class ErrorInfo:
 
 
 def new_step_id() -> str:
-    return uuid.uuid4().hex[:16]
+    return secrets.token_hex(8)
 
 
 @dataclass(frozen=True)
