@@ -23,6 +23,7 @@ import urllib3
 from standardwebhooks.webhooks import Webhook
 
 from .errors import Rejected
+from .urls import url_text
 
 MAX_CALLBACK_URL_LENGTH = 4096
 # Addresses that are public on paper but reach the platform itself (Azure's wire server).
@@ -98,14 +99,7 @@ class CallbackPolicy:
 
     def _parse(self, raw: object) -> tuple[str, str, int, AllowedHost]:
         field = "callbackUrl"
-        if not isinstance(raw, str) or not raw:
-            raise Rejected(field, "required, a string")
-        if len(raw) > MAX_CALLBACK_URL_LENGTH:
-            raise Rejected(field, f"longer than {MAX_CALLBACK_URL_LENGTH} characters")
-        if not raw.isascii() or any(c.isspace() or ord(c) < 0x20 or c == "\\" for c in raw):
-            raise Rejected(
-                field, "contains a character that is not allowed in a URL (non-ASCII, blank, control or '\\')"
-            )
+        raw = url_text(raw, field, MAX_CALLBACK_URL_LENGTH)
         try:
             parts = urlsplit(raw)
             port = parts.port

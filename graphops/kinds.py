@@ -16,6 +16,7 @@ from typing import ClassVar
 from urllib.parse import unquote, urlsplit
 
 from .errors import Rejected
+from .urls import url_text
 
 MAX_URL_LENGTH = 2048
 _VERSIONS = frozenset({"v1.0", "beta"})
@@ -98,12 +99,7 @@ def resolve_operation_url(raw: object, graph_endpoint: str) -> OperationRef:
     Raises :class:`Rejected` naming ``operationUrl`` with the reason.
     """
     field = "operationUrl"
-    if not isinstance(raw, str) or not raw:
-        raise Rejected(field, "required, a string")
-    if len(raw) > MAX_URL_LENGTH:
-        raise Rejected(field, f"longer than {MAX_URL_LENGTH} characters")
-    if not raw.isascii() or any(c.isspace() or ord(c) < 0x20 or c == "\\" for c in raw):
-        raise Rejected(field, "contains a character that is not allowed in a URL (non-ASCII, blank, control or '\\')")
+    raw = url_text(raw, field, MAX_URL_LENGTH)
     if raw.startswith("/"):
         if raw.startswith("//"):
             raise Rejected(field, "a relative URL must start with /v1.0/ or /beta/")
