@@ -4,7 +4,6 @@ callback receiver, and the local runner driving ``function_app.py`` as the Funct
 from __future__ import annotations
 
 import base64
-import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -85,15 +84,11 @@ class Harness:
         assert self.host.run_until_idle(timeout), "trackings still pending when the time ran out"
 
     def poison(self) -> list[dict[str, Any]]:
-        """Everything in the poison queue: our dead letters (with reasons) and the host's raw copies."""
-        out = []
-        for message in self.queue(f"{self.stack.queue_name}-poison").peek_messages(max_messages=32):
-            text = base64.b64decode(str(message.content)).decode()
-            try:
-                out.append(json.loads(text))
-            except ValueError:
-                out.append({"raw": text})
-        return out
+        """The poison queue's oldest 32 entries: our dead letters (with reasons) and the host's raw copies."""
+        from graphops.poison import list_entries
+
+        entries = list_entries(self.queue(f"{self.stack.queue_name}-poison"))
+        return [e.record or {"raw": e.original, "reason": e.reason, "trackingId": e.tracking_id} for e in entries]
 
     def poison_all(self) -> list[dict[str, Any]]:
         """Every entry of the poison queue (more than one peek shows), read without removing any."""

@@ -228,3 +228,24 @@ def test_a_step_run_twice_does_not_fork_the_tracking(make_harness: Any) -> None:
     h.run(timeout=90)
     assert [len(h.graph.gets(p)) for p in paths] == [3] * 8  # each status read once: no second chain
     assert len(h.receiver.delivered()) == 8  # and one callback each: duplicates were stale
+
+
+def test_the_daily_clean_up_removes_finished_trackings_past_retention_only(harness: Harness) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    harness.graph.script(seed.ALERT_OPERATION_PATH, [Reply(200, SUCCEEDED)])
+    harness.graph.script(seed.reset_path("u", "running"), [Reply(200, seed.password_reset("running"))])
+    finished = subscribe(harness).json()["trackingId"]
+    running = subscribe(harness, seed.reset_path("u", "running"), timeoutSeconds=600).json()["trackingId"]
+    harness.host.poll_once()
+    harness.host.drain()
+    state = functions.services().state
+    assert state.read(finished)["phase"] == "done" and state.read(running)["phase"] == "polling"
+
+    functions.remove_finished(None)  # type: ignore[arg-type]  # the timer's argument is not used
+    assert state.read(finished) is not None  # finished today: kept for GRAPHOPS_STATE_RETENTION_DAYS
+
+    removed = state.remove_finished(datetime.now(UTC) + timedelta(days=1))  # as if a day had passed
+    assert removed >= 1 and state.read(finished) is None
+    assert state.read(running) is not None  # a tracking still polling is never removed
+    assert requests.get(harness.api(f"operations/{finished}"), timeout=10).status_code == 404

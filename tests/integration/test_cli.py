@@ -194,3 +194,18 @@ def test_the_demo_runs_every_scenario_to_its_expected_outcome(tmp_path: Path) ->
     assert "summary" in result.stdout and "every part stopped" in result.stdout
     after = subprocess.run(["pgrep", "-f", "azurite"], capture_output=True, text=True, check=False).stdout.split()
     assert sorted(after) == sorted(before), "the demo left an Azurite running"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--app-dir", "/no/such/dir"], "does not exist"),
+        (["run", "--port", "-1"], "--port"),
+        (["demo", "--speed", "fast"], "No such option"),
+        (["poison", "list", "--page", "2"], "No such option"),
+        (["nonsense"], "No such command"),
+    ],
+)
+def test_every_command_refuses_wrong_input_with_exit_2(settings_file: Path, args: list[str], message: str) -> None:
+    result = graphops(settings_file, *args)
+    assert result.returncode == 2 and message in result.stderr

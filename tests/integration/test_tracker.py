@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
@@ -206,3 +207,34 @@ def test_host_dying_after_return_duplicates_share_one_webhook_id(make_harness) -
     assert Counter(r.body["trackingId"] for r in h.receiver.delivered()) == Counter(
         r.webhook_id for r in h.receiver.delivered()
     )
+
+
+def test_a_request_that_can_never_succeed_is_dead_lettered_once_and_the_caller_is_told(harness: Harness) -> None:
+    bad = {"operationUrl": "https://graph.microsoft.us/v1.0/users/u/authentication/operations/o",
+           "callbackUrl": harness.stack.callback_url(), "correlationId": "bad-1"}  # fmt: skip
+    message_id = harness.send_raw(json.dumps(bad))
+    harness.run()
+    assert harness.host.failures == 0  # returned normally: not thrown five times
+    [dead] = harness.poison()
+    assert dead["trackingId"] == message_id and dead["field"] == "operationUrl"
+    assert "configured Graph host" in dead["reason"] and json.loads(dead["original"]) == bad
+    body = only_callback(harness)
+    assert (body["outcome"], body["trackingId"], body["correlationId"]) == ("rejected", message_id, "bad-1")
+    assert harness.graph.total_calls() == 0  # validated before any Graph call
+
+
+def test_a_message_the_host_cannot_decode_ends_in_the_poison_queue_as_it_was(make_harness) -> None:  # type: ignore[no-untyped-def]
+    # The classic mismatch: a producer that does not base64-encode. The host fails to decode it on every
+    # attempt and moves it to the poison queue after maxDequeueCount; `graphops poison` shows why.
+    from dataclasses import replace
+
+    from graphops.runner import QueueOptions
+
+    from .conftest import ROOT
+
+    h: Harness = make_harness(options=replace(QueueOptions.from_host_json(ROOT / "host.json"), visibility_timeout=0))
+    h.send_raw('{"operationUrl": "not base64"}', encode=False)
+    h.run()
+    assert h.host.failures == 5 and h.host.poisoned == 1
+    [entry] = h.poison()
+    assert entry["raw"] == '{"operationUrl": "not base64"}' and "not base64" in entry["reason"]

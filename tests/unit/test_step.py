@@ -140,3 +140,35 @@ def test_a_redirecting_callback_is_dead_lettered_at_once() -> None:
     deliverer = StubDeliverer(DeliveryResult(False, False, "callback answered 302; redirects are not followed", 302))
     assert tracker(graph, queue, deliverer).handle(request(), "m").action == "deadLettered"
     assert queue.sent == [] and "302" in queue.dead[0]["reason"]
+
+
+def test_a_state_table_that_is_unavailable_slows_nothing() -> None:
+    from azure.core.exceptions import ServiceRequestError
+
+    from graphops.state import StateStore
+
+    class DownTable:
+        def __getattr__(self, name: str) -> Any:
+            def fail(*args: Any, **kwargs: Any) -> Any:
+                raise ServiceRequestError("table down")
+
+            return fail
+
+    state = StateStore(DownTable())  # type: ignore[arg-type]
+    graph, queue = StubGraph(GraphAnswer(200, seed.alert_refresh("running"))), StubQueue()
+    t = tracker(graph, queue, StubDeliverer())
+    t._state = state  # a subscribed tracking, with its table out of reach
+    envelope = json.loads(queue_envelope(stateful=True))
+    result = t.handle(json.dumps(envelope), "m")
+    assert result.action == "pollAgain" and len(queue.sent) == 1 and len(graph.calls) == 1
+    assert state.operations == 2  # it tried: one read, one merge; both failed quietly
+
+
+def queue_envelope(**changes: Any) -> str:
+    from dataclasses import replace
+
+    from graphops.tracking import from_request
+
+    limits = Limits("https://graph.microsoft.com", CallbackPolicy(("*.logic.azure.com",)), 86400, 30 * 86400)
+    doc = {"operationUrl": seed.ALERT_OPERATION_PATH, "callbackUrl": CALLBACK}
+    return replace(from_request(doc, "t-1", NOW, limits), **changes).to_wire()
