@@ -7,9 +7,8 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -44,8 +43,6 @@ class Row:
     polls: int = 0
     next_poll_at: float | None = None
     outcome: str = ""
-    delivery: str = ""
-    events: list[str] = field(default_factory=list)
 
 
 def scenarios(fast: bool) -> list[Scenario]:
@@ -101,7 +98,6 @@ class EventView(logging.Handler):
                 row.next_poll_at = time.monotonic() + delay if delay is not None else None
             elif event["event"] == "deliver":
                 row.outcome = event.get("outcome", "")
-                row.delivery = event.get("result", "")
                 row.next_poll_at = None
 
     def table(self) -> Table:
@@ -209,8 +205,3 @@ def _summary(console: Console, rows: dict[str, Row], stack: LocalStack, save_to:
         ok = False
         console.print(f"[red]Graph stand-in saw violations:[/] {stack.graph.violations}")
     return ok
-
-
-def summary_of(path: Path) -> dict[str, Any]:
-    """A saved callback file, for scripts that read the demo's output."""
-    return dict(json.loads(path.read_text()))

@@ -14,7 +14,7 @@ import json
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from azure.core.credentials import TokenCredential
@@ -240,7 +240,3 @@ def _if_not_modified() -> Any:
     from azure.core import MatchConditions
 
     return MatchConditions.IfNotModified
-
-
-def utc(value: datetime | None = None) -> datetime:
-    return value or datetime.now(UTC)

@@ -39,16 +39,21 @@ def managed_identity(client_id: str | None) -> TokenCredential:
     return ManagedIdentityCredential(client_id=client_id) if client_id else ManagedIdentityCredential()
 
 
-def developer_credential(client_id: str | None = None) -> TokenCredential:
-    """az login, azd, VS Code, environment variables... for running graphops on a workstation."""
+def developer_credential(settings: Settings) -> TokenCredential:
+    """az login, azd, VS Code, environment variables... for running graphops on a workstation.
+
+    Signed in at the cloud's own authority: a US Government or China tenant has no account elsewhere.
+    """
     from azure.identity import DefaultAzureCredential
 
-    return DefaultAzureCredential(managed_identity_client_id=client_id)
+    return DefaultAzureCredential(
+        authority=settings.cloud.authority_host, managed_identity_client_id=settings.client_id
+    )
 
 
 def graph_credential(settings: Settings) -> TokenCredential:
     if settings.credential == "default":
-        return developer_credential(settings.client_id)
+        return developer_credential(settings)
     return managed_identity(settings.client_id)
 
 
@@ -58,7 +63,7 @@ def storage_credential(settings: Settings, graph: TokenCredential) -> TokenCrede
     if storage.connection_string:
         return None
     if storage.developer_credential:
-        return graph if settings.credential == "default" else developer_credential()
+        return graph if settings.credential == "default" else developer_credential(settings)
     if settings.credential == "managedidentity" and storage.client_id == settings.client_id:
         return graph
     return managed_identity(storage.client_id)
