@@ -191,6 +191,9 @@ def _graph_endpoint(raw: str, cloud: Cloud) -> str:
         raise SettingsError("GRAPHOPS_GRAPH_ENDPOINT", f"must be an absolute http(s) URL, not {raw!r}")
     if parts.path not in {"", "/"} or parts.query or parts.fragment or parts.username or parts.password:
         raise SettingsError("GRAPHOPS_GRAPH_ENDPOINT", "must be an origin only (scheme, host and port), no path")
+    if parts.scheme == "http" and parts.hostname not in {"127.0.0.1", "localhost", "::1"}:
+        # The Graph token travels with every request: in clear text only to a stand-in on this machine.
+        raise SettingsError("GRAPHOPS_GRAPH_ENDPOINT", "must be https (http only for a loopback stand-in)")
     return f"{parts.scheme}://{parts.netloc.lower()}"
 
 

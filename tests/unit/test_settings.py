@@ -84,6 +84,7 @@ def test_without_a_credential_setting_storage_uses_the_developers_sign_in() -> N
         ({"GRAPHOPS_GRAPH_CLOUD": "mars"}, "GRAPHOPS_GRAPH_CLOUD"),
         ({"GRAPHOPS_GRAPH_ENDPOINT": "graph.microsoft.com"}, "GRAPHOPS_GRAPH_ENDPOINT"),
         ({"GRAPHOPS_GRAPH_ENDPOINT": "https://graph.microsoft.com/v1.0"}, "GRAPHOPS_GRAPH_ENDPOINT"),
+        ({"GRAPHOPS_GRAPH_ENDPOINT": "http://graph.example.com"}, "GRAPHOPS_GRAPH_ENDPOINT"),
         ({"GRAPHOPS_ALLOW_HTTP_CALLBACKS": "maybe"}, "GRAPHOPS_ALLOW_HTTP_CALLBACKS"),
         ({"GRAPHOPS_CALLBACK_SECRET": "hunter2"}, "GRAPHOPS_CALLBACK_SECRET"),
         ({"GRAPHOPS_CALLBACK_SECRET": "whsec_c2hvcnQ="}, "GRAPHOPS_CALLBACK_SECRET"),
