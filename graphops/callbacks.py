@@ -204,8 +204,10 @@ class Deliverer:
         user_agent: str = "graphops",
         max_pools: int = 64,
         pool_size: int = 16,
+        ca_certs: str | None = None,
     ) -> None:
         self._policy = policy
+        self._ca_certs = ca_certs  # None: the system's trust store
         self._signer = Webhook(secret) if secret else None
         self._timeout = timeout or urllib3.Timeout(connect=5.0, read=15.0)
         self._user_agent = user_agent
@@ -273,6 +275,8 @@ class Deliverer:
                     maxsize=self._pool_size,
                     server_hostname=target.host,
                     assert_hostname=target.host,
+                    cert_reqs="CERT_REQUIRED",
+                    ca_certs=self._ca_certs,
                 )
             else:
                 pool = urllib3.HTTPConnectionPool(

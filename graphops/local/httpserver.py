@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -61,9 +62,12 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 class StandIn:
     """Subclasses implement :meth:`handle`; ``with StandIn() as s:`` serves on ``s.url``."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, tls: ssl.SSLContext | None = None) -> None:
         self._server = _Server(("127.0.0.1", port), Handler)
         self._server.owner = self
+        self._scheme = "https" if tls else "http"
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, name=type(self).__name__, daemon=True)
         self.lock = threading.Lock()
 
@@ -73,7 +77,7 @@ class StandIn:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self._scheme}://127.0.0.1:{self.port}"
 
     def start(self) -> Self:
         self._thread.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +29,10 @@ class Received:
 class CallbackReceiver(StandIn):
     """Records every POST; answers from a per-path script (default 200)."""
 
-    def __init__(self, secret: str | None, save_to: Path | None = None, port: int = 0) -> None:
-        super().__init__(port)
+    def __init__(
+        self, secret: str | None, save_to: Path | None = None, port: int = 0, tls: ssl.SSLContext | None = None
+    ) -> None:
+        super().__init__(port, tls=tls)
         self._verifier = Webhook(secret) if secret else None
         self._save_to = save_to
         self._scripts: dict[str, list[tuple[int, dict[str, str]]]] = {}
