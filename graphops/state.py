@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from azure.core.credentials import TokenCredential
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
 from .settings import StorageConnection
@@ -79,11 +79,13 @@ class StateStore:
         self._table.create_entity(entity)
 
     def read(self, tracking_id: str) -> dict[str, Any] | None:
+        """The tracking's entity (a TableEntity: its ``metadata`` has the ETag), or None."""
         self._count()
         try:
-            return dict(self._table.get_entity(tracking_id, ROW))
+            entity: dict[str, Any] = self._table.get_entity(tracking_id, ROW)
         except ResourceNotFoundError:
             return None
+        return entity
 
     def cancel(self, tracking_id: str, now: datetime) -> dict[str, Any] | None:
         """Mark a tracking cancelled (idempotent). Returns its state, or None when it is unknown."""
@@ -140,7 +142,7 @@ class StateStore:
 
     # -- tracker side --------------------------------------------------------------------------
 
-    def gate(self, tracking: Tracking) -> tuple[StepGate, dict[str, Any] | None]:
+    def gate(self, tracking: Tracking) -> tuple[StepGate, str | None]:
         """Read once: may this step run? Not if cancelled, nor if the state names another live message."""
         try:
             entity = self.read(tracking.tracking_id)
@@ -149,11 +151,12 @@ class StateStore:
             return StepGate(True, "state unavailable"), None
         if entity is None:
             return StepGate(True, "no state"), None
+        etag = getattr(entity, "metadata", {}).get("etag")
         if entity.get("cancelled"):
-            return StepGate(False, "cancelled"), entity
+            return StepGate(False, "cancelled"), etag
         if entity.get("stepId") not in (None, tracking.step_id):
-            return StepGate(False, "stale"), entity
-        return StepGate(True), entity
+            return StepGate(False, "stale"), etag
+        return StepGate(True), etag
 
     def record(self, tracking: Tracking, next_poll_at: datetime | None, now: datetime) -> None:
         """Merge once, after the step's effect: never fails the step."""
@@ -161,7 +164,15 @@ class StateStore:
                   "nextPollAt": iso(next_poll_at) if next_poll_at else None, "lastPollAt": iso(now)}  # fmt: skip
         try:
             self._count()
-            self._table.upsert_entity(change, mode=UpdateMode.MERGE)
+            if tracking.state_etag:
+                self._table.update_entity(
+                    change, mode=UpdateMode.MERGE, etag=tracking.state_etag, match_condition=_if_not_modified()
+                )
+            else:
+                self._table.upsert_entity(change, mode=UpdateMode.MERGE)
+        except ResourceModifiedError:
+            # Changed since this step read it: a cancel (or a duplicate step) came first and stands.
+            log.info("state of %s changed during the step; left as it is", tracking.tracking_id)
         except AzureError as exc:
             log.warning(
                 "state not recorded for %s: %s; it catches up at the next step",

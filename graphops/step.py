@@ -83,10 +83,11 @@ class Tracker:
         except OSError:
             pass  # DNS did not answer: not a reason to refuse; delivery resolves again and retries
         if tracking.stateful and self._state is not None:
-            gate, _ = self._state.gate(tracking)
+            gate, etag = self._state.gate(tracking)
             if not gate.go:
                 event("dropped", trackingId=tracking.tracking_id, reason=gate.reason, step=tracking.step)
                 return StepResult(tracking.tracking_id, "dropped", tracking, detail=gate.reason)
+            tracking = replace(tracking, state_etag=etag)
         if tracking.phase is Phase.DELIVERING:
             return self._deliver(tracking)
         return self._poll(tracking)

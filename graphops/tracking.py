@@ -87,6 +87,9 @@ class Tracking:
     # Names this step's message. The state holds the id of the one live message; a message with
     # another id is a duplicate or the orphan of a crash, and is dropped (see StateStore.gate).
     step_id: str = field(default_factory=new_step_id)
+    # The version of the state this step read (an ETag), so its merge cannot overwrite a cancel that came
+    # in meanwhile. In memory only: never on the wire.
+    state_etag: str | None = field(default=None, compare=False, repr=False)
 
     def seen(self, status: str | None, operation: Any, problem: ErrorInfo | None) -> Tracking:
         """This tracking after one more poll: Graph's status and body when it gave one, else the problem."""

@@ -249,3 +249,21 @@ def test_the_daily_clean_up_removes_finished_trackings_past_retention_only(harne
     assert removed >= 1 and state.read(finished) is None
     assert state.read(running) is not None  # a tracking still polling is never removed
     assert requests.get(harness.api(f"operations/{finished}"), timeout=10).status_code == 404
+
+
+def test_a_cancel_that_arrives_during_a_step_is_not_overwritten_by_it(harness: Harness) -> None:
+    harness.graph.script(seed.ALERT_OPERATION_PATH, [Reply(200, RUNNING), Reply(200, SUCCEEDED)])
+    tracking_id = subscribe(harness).json()["trackingId"]
+    url = harness.api(f"operations/{tracking_id}")
+    cancels: list[int] = []
+
+    def cancel_mid_step(point: str) -> None:
+        if point == "afterGraph" and not cancels:  # Graph has answered "running"; the step goes on
+            cancels.append(requests.delete(url, timeout=10).status_code)
+
+    functions.tracker().checkpoint = cancel_mid_step
+    harness.run()
+    assert cancels == [200]
+    state = requests.get(url, timeout=10).json()
+    assert (state["phase"], state["outcome"]) == ("done", "cancelled")  # the step's merge did not undo it
+    assert harness.receiver.received == [] and len(harness.graph.gets(seed.ALERT_OPERATION_PATH)) == 1
