@@ -217,7 +217,8 @@ def test_exhausted_delivery_retries_are_dead_lettered(make_harness: Any) -> None
 
 
 def chaos(h: Harness, trackings: int, seed_value: int) -> dict[str, Any]:
-    """Many trackings with random faults everywhere; returns the figures for docs/reliability.md."""
+    """Many trackings (30% subscribed over HTTP, the rest put on the queue) with random faults everywhere;
+    returns the figures for docs/reliability.md."""
     rng = random.Random(seed_value)
     deaths: Counter[str] = Counter()
     points = ["beforeGraph", "afterGraph", "afterEnqueue", "afterDeliver"]
@@ -249,7 +250,11 @@ def chaos(h: Harness, trackings: int, seed_value: int) -> dict[str, Any]:
             route = f"/flaky/{i}"
             h.receiver.answer(route, 500)
             injected += 1
-        tracking_id = h.track(path, callback_url=h.stack.callback_url(route))
+        if rng.random() < 0.3:  # subscribed over HTTP: state kept, stale steps dropped
+            body = {"operationUrl": h.graph_url(path), "callbackUrl": h.stack.callback_url(route)}
+            tracking_id = requests.post(h.api("operations"), json=body, timeout=10).json()["trackingId"]
+        else:
+            tracking_id = h.track(path, callback_url=h.stack.callback_url(route))
         ids.add(tracking_id)
         if route.startswith("/refuse/"):
             expected_poison.add(tracking_id)
