@@ -49,8 +49,9 @@ class StorageConnection:
             )
         _require_https(f"{prefix}__queueServiceUri", queue_uri)
         table_uri = env.get(f"{prefix}__tableServiceUri", "").strip() or None
-        if account and not table_uri:
-            table_uri = f"https://{account}.table.core.windows.net"
+        if not table_uri and ".queue." in queue_uri:
+            # An account's endpoints differ by service name only, in every cloud.
+            table_uri = queue_uri.replace(".queue.", ".table.", 1)
         credential = env.get(f"{prefix}__credential", "").strip().lower()
         if credential not in {"", "managedidentity"}:
             raise SettingsError(f"{prefix}__credential", f"must be 'managedidentity' or unset, not {credential!r}")

@@ -70,6 +70,7 @@ def test_without_a_credential_setting_storage_uses_the_developers_sign_in() -> N
          "GRAPHOPS_CREDENTIAL": "default"}
     )  # fmt: skip
     assert s.storage.developer_credential and s.credential == "default"
+    assert s.storage.table_service_uri == "https://a.table.core.windows.net"  # derived from the queue's
 
 
 @pytest.mark.parametrize(
