@@ -17,7 +17,7 @@ from .logs import event, redact_url
 from .queues import TrackingQueue
 from .schedule import delivery_delay
 from .state import StateStore
-from .tracking import Limits, Outcome, Phase, Tracking, from_request, from_wire, next_step, parse_body
+from .tracking import Limits, Outcome, Phase, Tracking, from_request, from_wire, iso, next_step, parse_body
 
 MAX_DEAD_LETTER_CHARS = 45_000  # base64 of this still fits in a 64 KiB queue message
 
@@ -189,7 +189,7 @@ class Tracker:
                 "context": None,
                 "polls": 0,
                 "trackedSince": None,
-                "finishedAt": now.isoformat().replace("+00:00", "Z"),
+                "finishedAt": iso(now),
             }
             result = self._deliverer.deliver(callback, tracking_id, body_json, now)
             event("rejectNotice", trackingId=tracking_id, callback=redact_url(callback), result=result.detail)
@@ -209,7 +209,7 @@ class Tracker:
                 "field": field,
                 "trackingId": tracking_id,
                 "queue": self._queue.name,
-                "at": self._clock().isoformat().replace("+00:00", "Z"),
+                "at": iso(self._clock()),
                 "original": original,
             }
         )
