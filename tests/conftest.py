@@ -12,8 +12,10 @@ import pytest
 import urllib3
 
 SECRETS: set[str] = set()  # signing secrets and callback signatures the fixtures handed out
-GRAPH_HOSTS: set[str] = set()  # host:port of every Graph stand-in
-SENT: list[tuple[str, str]] = []  # (host:port, Authorization scheme and prefix) of every request made
+# host:port of the Graph stand-ins running now. Checked when each request is sent, because a port freed
+# by one test's stand-in may serve another kind of server in a later test.
+GRAPH_HOSTS: set[str] = set()
+SENT: list[tuple[str, str, bool]] = []  # (host:port, Authorization prefix, went to a Graph stand-in)
 
 
 class _Capture(logging.Handler):
@@ -43,7 +45,8 @@ def no_secret_leaves_and_tokens_stay_home() -> Iterator[None]:
     def recording_urlopen(self: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         headers = kwargs.get("headers") or (args[1] if len(args) > 1 else None) or {}
         auth = next((v for k, v in dict(headers).items() if k.lower() == "authorization"), "")
-        SENT.append((f"{self.host}:{self.port}", str(auth)[:16]))
+        destination = f"{self.host}:{self.port}"
+        SENT.append((destination, str(auth)[:16], destination in GRAPH_HOSTS))
         return original(self, method, url, *args, **kwargs)
 
     urllib3.connectionpool.HTTPConnectionPool.urlopen = recording_urlopen  # type: ignore[method-assign]
@@ -55,7 +58,6 @@ def no_secret_leaves_and_tokens_stay_home() -> Iterator[None]:
         root.setLevel(level)
     leaked = [line for line in capture.lines if any(secret in line for secret in SECRETS) or "standin-" in line]
     assert not leaked, f"secrets or tokens in the logs: {leaked[:3]}"
-    bearer = {host for host, auth in SENT if auth.startswith("Bearer ")}
-    to_graph = [auth for host, auth in SENT if host in GRAPH_HOSTS]
-    assert all(auth.startswith("Bearer ") for auth in to_graph), "a request reached Graph without a token"
-    assert bearer <= GRAPH_HOSTS, f"a Graph token went to {sorted(bearer - GRAPH_HOSTS)}"
+    strays = sorted({host for host, auth, to_graph in SENT if auth.startswith("Bearer ") and not to_graph})
+    assert not strays, f"a Graph token went to {strays}"
+    assert all(auth.startswith("Bearer ") for _, auth, to_graph in SENT if to_graph), "Graph was called without a token"

@@ -37,7 +37,10 @@ def stack(azurite: Azurite) -> Iterator[LocalStack]:
     with LocalStack(azurite=azurite, queue_name=f"ops-{uuid.uuid4().hex[:12]}") as st:
         SECRETS.update({st.secret, "sig=local-secret-signature"})
         GRAPH_HOSTS.add(f"127.0.0.1:{st.graph.port}")
-        yield st
+        try:
+            yield st
+        finally:
+            GRAPH_HOSTS.discard(f"127.0.0.1:{st.graph.port}")
 
 
 @dataclass

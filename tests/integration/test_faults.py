@@ -82,10 +82,11 @@ def test_the_host_dying_at_each_point_of_a_step_loses_nothing(make_harness: Any,
 
 def test_azurite_down_for_a_while_then_back_loses_nothing(make_harness: Any, tmp_path: Path) -> None:
     azurite = Azurite(location=tmp_path / "azurite").start()
-    try:
-        with LocalStack(azurite=azurite, queue_name="outage") as stack:
-            SECRETS.add(stack.secret)
-            GRAPH_HOSTS.add(f"127.0.0.1:{stack.graph.port}")
+    with LocalStack(azurite=azurite, queue_name="outage") as stack:
+        graph = f"127.0.0.1:{stack.graph.port}"
+        SECRETS.add(stack.secret)
+        GRAPH_HOSTS.add(graph)
+        try:
             h: Harness = make_harness(stack=stack, options=FAST_RETRIES, lease_seconds=3)
             paths = [seed.reset_path("outage", f"o{i}") for i in range(20)]
             for path in paths:
@@ -107,8 +108,9 @@ def test_azurite_down_for_a_while_then_back_loses_nothing(make_harness: Any, tmp
                 runner.join()
             assert set(h.receiver.by_id()) == ids
             assert all(r.body["outcome"] == "succeeded" for r in h.receiver.delivered())
-    finally:
-        azurite.stop()
+        finally:
+            GRAPH_HOSTS.discard(graph)
+            azurite.stop()
 
 
 def test_graph_misbehaving_still_ends_every_tracking(harness: Harness) -> None:
