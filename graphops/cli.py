@@ -113,10 +113,6 @@ def run(obj: Context, app_dir: Path, queue_service_uri: str | None, workers: int
         env.pop("AzureWebJobsStorage", None)
         env["AzureWebJobsStorage__queueServiceUri"] = queue_service_uri
         env.setdefault("GRAPHOPS_CREDENTIAL", "default")
-    if env.get("AzureWebJobsStorage") == "UseDevelopmentStorage=true":
-        from .settings import AZURITE_CONNECTION_STRING
-
-        env["AzureWebJobsStorage"] = AZURITE_CONNECTION_STRING
     os.environ.update(env)  # the function reads its settings where the host puts them
     _configure_logging()
     with clear_errors():
@@ -235,11 +231,11 @@ def _poison_queues(obj: Context) -> tuple[Any, Any]:
 
     settings = Settings.from_env(obj.env())
     storage = settings.storage
+    credential = None if storage.connection_string else storage_credential(settings, graph_credential(settings))
 
     def raw(name: str) -> QueueClient:  # no encode/decode policy: entries are read as they lie
         if storage.connection_string:
             return QueueClient.from_connection_string(storage.connection_string, name)
-        credential = storage_credential(settings, graph_credential(settings))
         assert storage.queue_service_uri is not None
         return QueueClient(storage.queue_service_uri, name, credential=credential)
 

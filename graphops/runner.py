@@ -221,9 +221,14 @@ class LocalHost:
     def for_connection_string(
         cls, app: func.FunctionApp, env: Mapping[str, str], options: QueueOptions, **kw: Any
     ) -> LocalHost:
+        from .settings import StorageConnection
         from .wiring import storage_transport  # the host's own clients pool as many connections as a batch
 
-        service = QueueServiceClient.from_connection_string(env["AzureWebJobsStorage"], transport=storage_transport())
+        # Read as the app reads it, so `UseDevelopmentStorage=true` means the same Azurite to both.
+        connection = StorageConnection.from_env(env).connection_string
+        if connection is None:
+            raise SettingsError("AzureWebJobsStorage", "the local runner needs a connection string here")
+        service = QueueServiceClient.from_connection_string(connection, transport=storage_transport())
         return cls(app, env, options, service=service, **kw)
 
     @classmethod
