@@ -6,6 +6,7 @@ accepts is one the queue trigger accepts. Errors are RFC 9457 problem documents 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -22,7 +23,7 @@ from .errors import QueueUnavailable, Rejected
 from .kinds import RoleManagementAlertRefresh, resolve_operation_url
 from .logs import event
 from .state import public_view
-from .tracking import MAX_REQUEST_BYTES, from_request, request_problems
+from .tracking import MAX_REQUEST_BYTES, Tracking, from_request, request_problems
 from .wiring import Services
 
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -89,16 +90,30 @@ class Api:
     def _track(self, doc: dict[str, Any], req: func.HttpRequest, idempotency_key: str | None) -> func.HttpResponse:
         now = datetime.now(UTC)
         tracking = replace(from_request(doc, str(uuid.uuid4()), now, self._s.limits), stateful=True)
-        key = (
-            f"idem:{idempotency_key}" if idempotency_key else f"pair:{tracking.operation_url}\n{tracking.callback_url}"
-        )
+        if idempotency_key:
+            key, fingerprint = f"idem:{idempotency_key}", request_fingerprint(doc)
+        else:
+            # Logic Apps' listCallbackUrl() differs per action instance (each for-each iteration, each run) and
+            # stays the same across its retries of one subscribe call: with the operation, it names the request.
+            key, fingerprint = f"pair:{tracking.operation_url}\n{tracking.callback_url}", None
         try:
-            claimed = self._s.state.claim_dedupe(key, tracking.tracking_id, tracking.deadline, now)
+            claim = self._s.state.claim(key, tracking.tracking_id, tracking.deadline, now, fingerprint)
         except AzureError as exc:
             return problem(503, "State storage is unavailable; try again", detail=type(exc).__name__)
-        if claimed != tracking.tracking_id:
-            event("subscribeRepeated", trackingId=claimed)
-            return self._accepted(claimed, req, status=200)
+        if claim.conflict:
+            return key_reused()
+        if not claim.first and not claim.unfinished:
+            event("subscribeRepeated", trackingId=claim.tracking_id)
+            return self._accepted(claim.tracking_id, req, status=200)
+        return self._enqueue(replace(tracking, tracking_id=claim.tracking_id), req)
+
+    def _enqueue(self, tracking: Tracking, req: func.HttpRequest) -> func.HttpResponse:
+        """Queue a claimed tracking's first step, then write its state and the callback URL's pointer.
+
+        In this order, a state row means the first step is queued: a retry that finds the key claimed but
+        no state row queues it (again) under the same tracking id, and the step gate drops whichever first
+        message the state does not name.
+        """
         try:
             self._s.queue.send(tracking.to_wire(), 0)
         except QueueUnavailable as exc:
@@ -106,9 +121,14 @@ class Api:
         try:
             self._s.state.create(tracking)
         except ResourceExistsError:
-            pass  # the first step ran already and wrote it
+            pass  # a retry of this call, or the first step, wrote it first
         except AzureError as exc:
             logging.getLogger("graphops.api").warning("state not created for %s: %s", tracking.tracking_id, exc)
+        try:
+            self._s.state.point(f"callback:{tracking.callback_url}", tracking.tracking_id, tracking.deadline)
+        except AzureError as exc:
+            logging.getLogger("graphops.api").warning("unsubscribe pointer not written for %s: %s",
+                                                      tracking.tracking_id, type(exc).__name__)  # fmt: skip
         event("subscribed", trackingId=tracking.tracking_id, kind=tracking.kind.name)
         return self._accepted(tracking.tracking_id, req, status=202)
 
@@ -132,13 +152,15 @@ class Api:
         return ok(200, public_view(tracking_id, entity))
 
     def cancel(self, req: func.HttpRequest) -> func.HttpResponse:
-        """DELETE /api/operations/{trackingId}, or DELETE /api/operations?idempotencyKey=K (the key the
-        subscribe call sent: a Logic Apps unsubscribe can name it without reading the subscribe answer)."""
+        """DELETE /api/operations/{trackingId}; DELETE /api/operations with a JSON body {"callbackUrl"} (what a
+        Logic Apps unsubscribe knows: its own listCallbackUrl()); or DELETE /api/operations?idempotencyKey=K."""
         tracking_id = req.route_params.get("trackingId", "")
-        key = req.params.get("idempotencyKey")
-        if not tracking_id and key:
+        if not tracking_id:
+            key, failure = _cancel_key(req)
+            if failure is not None:
+                return failure
             try:
-                tracking_id = self._s.state.claimed(f"idem:{key}") or ""
+                tracking_id = (self._s.state.claimed(key) or "") if key else ""
             except AzureError as exc:
                 return problem(503, "State storage is unavailable; try again", detail=type(exc).__name__)
         if not _ID.fullmatch(tracking_id):
@@ -173,6 +195,25 @@ class Api:
         problems += field_problems + self._unsafe_callback(values)
         if problems:
             return problem(400, "The refresh cannot be started", problems)
+        # The key is claimed before Graph is asked, so a retried start does not start a second refresh.
+        now = datetime.now(UTC)
+        pending = replace(
+            from_request({**request, "operationUrl": _PENDING_ALERT_OPERATION}, str(uuid.uuid4()), now,
+                         self._s.limits), stateful=True,
+        )  # fmt: skip
+        idempotency_key = req.headers.get("Idempotency-Key")
+        fingerprint = request_fingerprint(doc)
+        key = f"idem:{idempotency_key}" if idempotency_key else f"start:{fingerprint}"
+        try:
+            claim = self._s.state.claim(key, pending.tracking_id, pending.deadline, now, fingerprint)
+        except AzureError as exc:
+            return problem(503, "State storage is unavailable; try again", detail=type(exc).__name__)
+        if claim.conflict:
+            return key_reused()
+        if not claim.first and not claim.unfinished:
+            event("startRepeated", trackingId=claim.tracking_id)
+            return self._accepted(claim.tracking_id, req, status=200)
+        # First, or an earlier call that died before it queued anything: a refresh is harmless to ask for again.
         target = f"{ALERTS_PATH}/{alert_id}/refresh" if alert_id else f"{ALERTS_PATH}/refresh"
         answer = self._s.graph.post(
             self._s.settings.graph_endpoint + target, {"scopeId": doc["scopeId"], "scopeType": doc["scopeType"]}
@@ -187,12 +228,46 @@ class Api:
             return problem(502, "Graph answered with an operation graphops cannot track", detail=str(exc))
         if operation.kind is not RoleManagementAlertRefresh:
             return problem(502, "Graph answered with an operation of another kind", detail=operation.kind.name)
-        return self._track({**request, "operationUrl": operation.url}, req, req.headers.get("Idempotency-Key"))
+        tracking = replace(pending, tracking_id=claim.tracking_id, operation_url=operation.url, kind=operation.kind)
+        return self._enqueue(tracking, req)
 
     # -- GET /api/openapi.json -----------------------------------------------------------------
 
     def openapi(self, req: func.HttpRequest) -> func.HttpResponse:
         return func.HttpResponse(openapi_document(), status_code=200, mimetype="application/json")
+
+
+def request_fingerprint(doc: dict[str, Any]) -> str:
+    """A digest of a request's JSON, independent of key order: what an Idempotency-Key is bound to."""
+    canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def key_reused() -> func.HttpResponse:
+    return problem(
+        422,
+        "This Idempotency-Key was sent with another request",
+        [Rejected("Idempotency-Key", "already used for a different request that is still running; use one key "
+                  "per request (or none: a repeat of the same request is recognised by its URLs)")],
+    )  # fmt: skip
+
+
+def _cancel_key(req: func.HttpRequest) -> tuple[str | None, func.HttpResponse | None]:
+    """The dedupe key a DELETE /api/operations names: a callbackUrl in the body, or ?idempotencyKey=."""
+    key = req.params.get("idempotencyKey")
+    if key:
+        return f"idem:{key}", None
+    if not req.get_body():
+        return None, problem(400, "Name the tracking", [Rejected("callbackUrl", "give the subscribe's callbackUrl "
+                                                                 "in a JSON body, or ?idempotencyKey=")])  # fmt: skip
+    doc, failure = _json_body(req)
+    if failure is not None:
+        return None, failure
+    assert doc is not None
+    callback = doc.get("callbackUrl")
+    if not isinstance(callback, str) or not callback:
+        return None, problem(400, "Name the tracking", [Rejected("callbackUrl", "required, a string")])
+    return f"callback:{callback}", None
 
 
 def openapi_document() -> str:

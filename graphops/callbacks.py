@@ -31,6 +31,7 @@ _PLATFORM_ADDRESSES = frozenset({ipaddress.ip_address("168.63.129.16")})
 _NUMERIC_HOST = re.compile(r"[0-9a-fx.]+", re.IGNORECASE)
 _LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 _DEFAULT_PORTS = {"https": 443, "http": 80}
+_QUERY = re.compile(r"\?\S*")  # a query string in an error text (Logic Apps puts its sig= there)
 
 Resolver = Callable[[str, int], list[str]]
 
@@ -85,11 +86,18 @@ class CallbackPolicy:
     """The rules for callback URLs, from the settings."""
 
     def __init__(
-        self, allowed_hosts: tuple[str, ...], *, allow_http: bool = False, resolver: Resolver = system_resolver
+        self,
+        allowed_hosts: tuple[str, ...],
+        *,
+        allow_http: bool = False,
+        resolver: Resolver = system_resolver,
+        is_public: Callable[[str], bool] | None = None,
     ) -> None:
         self._allowed = tuple(AllowedHost.parse(entry) for entry in allowed_hosts)
         self._allow_http = allow_http
         self._resolve = resolver
+        # Which resolved addresses count as public (tests on loopback widen it; platform addresses stay refused).
+        self._is_public = is_public or is_public_address
 
     def check_syntax(self, raw: object) -> str:
         """Check everything that needs no DNS: scheme, host spelling, allowed host, port."""
@@ -129,8 +137,11 @@ class CallbackPolicy:
     def target(self, raw: str) -> CallbackTarget:
         """Resolve the callback host once and pick the address to connect to.
 
-        Raises :class:`Rejected` when the host resolves to a private, loopback, link-local or platform
-        address (unless the host is listed literally), and :class:`OSError` when DNS gives no answer.
+        Every address must be public, with one exception: an allowed entry that names an IP literal or
+        ``localhost`` itself (not a DNS name, which can be re-pointed, nor a wildcard) may be private or
+        loopback. Link-local and platform addresses (the instance metadata service, Azure's wire server)
+        are refused always. Raises :class:`Rejected` naming ``callbackUrl``, and :class:`OSError` when DNS
+        gives no answer.
         """
         scheme, host, port, allowed = self._parse(raw)
         try:
@@ -140,19 +151,62 @@ class CallbackPolicy:
         addresses = [str(literal)] if literal is not None else self._resolve(host, port)
         if not addresses:
             raise OSError(f"no address for {host}")
-        if not allowed.is_literal:
-            for address in addresses:
-                if not is_public_address(address):
-                    raise Rejected("callbackUrl", f"host {host} resolves to a non-public address ({address})")
+        exempt = allowed.is_literal and (literal is not None or host == "localhost")
+        for address in addresses:
+            if is_platform_address(address):
+                raise Rejected(
+                    "callbackUrl", f"host {host} resolves to a non-public address ({address}: link-local or platform)"
+                )
+            if host == "localhost" and not _ip(address).is_loopback:
+                raise Rejected("callbackUrl", f"localhost resolves to a non-loopback address ({address})")
+            if not exempt and not self._is_public(address):
+                raise Rejected("callbackUrl", f"host {host} resolves to a non-public address ({address})")
         return CallbackTarget(url=raw, scheme=scheme, host=host, port=port, address=addresses[0])
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052 well-known prefix: the last 32 bits are IPv4
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215 local use: translated as the site likes
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d
+_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # RFC 2765 ::ffff:0:a.b.c.d
+_LINK_LOCAL = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
+
+
+def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    return ipaddress.ip_address(address.split("%", 1)[0])
+
+
+def embedded_ipv4(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries (mapped, compatible, translated, NAT64, 6to4, Teredo)."""
+    if isinstance(ip, ipaddress.IPv4Address):
+        return None
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip in _NAT64 or ip in _IPV4_TRANSLATED:
+        return low32
+    if ip in _IPV4_COMPATIBLE and int(ip) > 1:  # :: and ::1 are not IPv4 addresses
+        return low32
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    return ip.teredo[1] if ip.teredo else None
+
+
+def is_platform_address(address: str) -> bool:
+    """Link-local (the metadata service 169.254.169.254 among them) or Azure's wire server, however wrapped."""
+    ip = _ip(address)
+    inner = embedded_ipv4(ip)
+    if inner is not None:
+        return is_platform_address(str(inner))
+    return ip in _PLATFORM_ADDRESSES or any(ip in net for net in _LINK_LOCAL if ip.version == net.version)
+
+
 def is_public_address(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
-        if embedded is not None:
-            return is_public_address(str(embedded))
+    ip = _ip(address)
+    inner = embedded_ipv4(ip)
+    if inner is not None:
+        return is_public_address(str(inner))
+    if ip in _NAT64_LOCAL:
+        return False
     return ip.is_global and not ip.is_multicast and ip not in _PLATFORM_ADDRESSES
 
 
@@ -217,6 +271,16 @@ class Deliverer:
         self._lock = threading.Lock()
 
     def deliver(self, url: str, webhook_id: str, body: Mapping[str, Any], now: datetime) -> DeliveryResult:
+        """POST ``body`` once. Never raises: whatever goes wrong is a failed delivery with its reason."""
+        try:
+            return self._post(url, webhook_id, body, now)
+        except Exception as exc:
+            # A failure nobody foresaw is final for this attempt and goes to the poison queue with its reason,
+            # rather than failing the step and asking Graph again on every retry of the message.
+            detail = _QUERY.sub("?…", f"{type(exc).__name__}: {exc}")[:300]
+            return DeliveryResult(False, False, f"unexpected error while delivering: {detail}")
+
+    def _post(self, url: str, webhook_id: str, body: Mapping[str, Any], now: datetime) -> DeliveryResult:
         try:
             target = self._policy.target(url)
         except Rejected as exc:
@@ -288,17 +352,22 @@ class Deliverer:
             return pool
 
 
+_DELTA_SECONDS = re.compile(r"[0-9]{1,10}")  # ASCII digits only: str.isdigit() also takes '²' and '٣'
+
+
 def parse_retry_after(raw: str | None, now: datetime) -> float | None:
-    """Retry-After as seconds from now: delta-seconds or an HTTP date."""
+    """Retry-After as seconds from now: delta-seconds or an HTTP date; None for anything else."""
     if not raw:
         return None
     raw = raw.strip()
-    if raw.isdigit():
+    if _DELTA_SECONDS.fullmatch(raw):
         return float(raw)
     from email.utils import parsedate_to_datetime
 
     try:
         when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
+    if when.tzinfo is None:  # "-0000" reads as naive; HTTP dates are always GMT
+        when = when.replace(tzinfo=UTC)
     return max(0.0, (when - now).total_seconds())

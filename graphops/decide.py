@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .schedule import PollSchedule, whole_delay
+from .schedule import MAX_QUEUE_DELAY, PollSchedule, whole_delay
 from .tracking import ErrorInfo, Outcome, Tracking
 
 THROTTLED = frozenset({429, 503, 504})  # wait at least Retry-After
@@ -28,10 +28,16 @@ class GraphAnswer:
     location: str | None = None  # a 202's Location header, when Graph starts an operation
 
 
+# Once Graph has shown an operation, a 404 is a glitch of its replicas, not the operation's end: only this
+# many 404 answers in a row end the tracking as notFound.
+NOT_FOUND_STREAK_AFTER_SEEN = 3
+
+
 @dataclass(frozen=True)
 class PollAgain:
-    delay: int
+    delay: int  # seconds, never more than a queue message can wait (MAX_QUEUE_DELAY)
     reason: str
+    wait: int | None = None  # the whole wait, when it is longer than one queue delay
 
 
 @dataclass(frozen=True)
@@ -52,7 +58,7 @@ class Policy:
 def observe(tracking: Tracking, answer: GraphAnswer) -> Tracking:
     """The tracking after one poll: counts it, keeps Graph's body when it is an operation."""
     status = tracking.kind.status_of(answer.body) if answer.status_code == 200 else None
-    return tracking.seen(status, answer.body, None if status else _problem(answer))
+    return tracking.seen(status, answer.body, None if status else _problem(answer), not_found=answer.status_code == 404)
 
 
 def decide(tracking: Tracking, answer: GraphAnswer, now: datetime, policy: Policy, rng: random.Random) -> Decision:
@@ -75,7 +81,10 @@ def decide(tracking: Tracking, answer: GraphAnswer, now: datetime, policy: Polic
             ),
         )
     elapsed = (now - tracking.tracked_since).total_seconds()
-    if code == 404 and elapsed >= policy.not_found_grace_seconds:
+    seen = tracking.last_status is not None
+    if code == 404 and (
+        tracking.not_found_streak >= NOT_FOUND_STREAK_AFTER_SEEN if seen else elapsed >= policy.not_found_grace_seconds
+    ):
         return Finish(
             Outcome.NOT_FOUND, _graph_error(answer.body) or ErrorInfo("NotFound", "Graph does not know this operation")
         )
@@ -90,9 +99,11 @@ def decide(tracking: Tracking, answer: GraphAnswer, now: datetime, policy: Polic
     delay = whole_delay(policy.schedule.next_delay(elapsed, rng), not_before=not_before, remaining=remaining)
     if delay is None:
         return Finish(Outcome.TIMED_OUT, _timeout_error(tracking, throttled=True))
-    if code == 404 and policy.not_found_grace_seconds - elapsed < delay:
+    if code == 404 and not seen and policy.not_found_grace_seconds - elapsed < delay:
         # Look once more right at the end of the grace period rather than well after it.
         delay = max(delay if not_before else 0, int(policy.not_found_grace_seconds - elapsed) + 1)
+    if delay > MAX_QUEUE_DELAY:
+        return PollAgain(MAX_QUEUE_DELAY, status or _reason(answer), wait=delay)
     return PollAgain(delay, status or _reason(answer))
 
 

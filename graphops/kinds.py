@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from .errors import Rejected
 from .urls import url_text
@@ -124,6 +124,9 @@ def resolve_operation_url(raw: object, graph_endpoint: str) -> OperationRef:
             raise Rejected(field, "malformed percent-encoding in the path")
     segments = [unquote(seg) for seg in raw_segments[1:]]
     version, rest = segments[0], segments[1:]
+    # Scheme and host are compared without case; from here on they are spelled as the endpoint spells them,
+    # so every later check (the Graph client's among them) compares exactly.
+    url = urlunsplit((base.scheme, base.netloc, parts.path, parts.query, ""))
     for kind in KINDS.values():
         if kind.matches(version, rest):
             return OperationRef(url=url, kind=kind)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 GROWTH_HORIZON = 300.0  # seconds; the delay equals the elapsed time once elapsed reaches this (before the cap)
 JITTER = 0.1  # poll up to 10% early, so trackings started together drift apart
 MAX_DELIVERY_DELAY = 10 * 3600
+# A queue message can stay invisible for 7 days at most; a longer delay is refused and the step would fail.
+MAX_QUEUE_DELAY = 7 * 24 * 3600 - 60
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,10 @@ import hashlib
 import json
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
@@ -28,6 +29,7 @@ log = logging.getLogger("graphops.state")
 ROW = "state"
 DEDUPE_PARTITION = "dedupe"
 MAX_PROPERTY_CHARS = 30_000  # a table string property holds 64 KiB of UTF-16
+T = TypeVar("T")
 
 
 def table_client(
@@ -50,6 +52,20 @@ class StepGate:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class Claim:
+    """The answer to "may this request start a tracking?" for a dedupe key."""
+
+    tracking_id: str  # the tracking the key stands for: this request's, or the earlier one's
+    first: bool  # this call claimed the key
+    conflict: bool = False  # the key stands for another, still running request (Idempotency-Key reused)
+    unfinished: bool = False  # claimed earlier, but no state yet: the earlier call may have died before queuing
+
+
+class StateUnavailable(AzureError):
+    """A state write a step cannot go without failed; the host retries the step."""
+
+
 class StateStore:
     """Reads and merges tracking state; counts its table operations so tests can hold it to budget."""
 
@@ -70,13 +86,23 @@ class StateStore:
             self._table.create_table()
         self._ensured = True
 
+    def _creating_table(self, write: Callable[[], T]) -> T:
+        """Run ``write``; on a fresh account (Azurite, a first start) create the table once and try again."""
+        try:
+            return write()
+        except ResourceNotFoundError as exc:
+            if _error_code(exc) != "TableNotFound":
+                raise
+        self._ensured = False
+        self.ensure_table()
+        return write()
+
     # -- API side ------------------------------------------------------------------------------
 
     def create(self, tracking: Tracking, extra: dict[str, Any] | None = None) -> None:
-        self.ensure_table()
         self._count()
         entity = {"PartitionKey": tracking.tracking_id, "RowKey": ROW, **entity_of(tracking), **(extra or {})}
-        self._table.create_entity(entity)
+        self._creating_table(lambda: self._table.create_entity(entity))
 
     def read(self, tracking_id: str) -> dict[str, Any] | None:
         """The tracking's entity (a TableEntity: its ``metadata`` has the ETag), or None."""
@@ -88,29 +114,45 @@ class StateStore:
         return entity
 
     def cancel(self, tracking_id: str, now: datetime) -> dict[str, Any] | None:
-        """Mark a tracking cancelled (idempotent). Returns its state, or None when it is unknown."""
-        entity = self.read(tracking_id)
-        if entity is None:
-            return None
-        if entity.get("phase") == Phase.DONE:
-            return entity  # finished (or already cancelled): nothing to stop
-        change = {"PartitionKey": tracking_id, "RowKey": ROW, "cancelled": True, "phase": str(Phase.DONE),
-                  "outcome": "cancelled", "finishedAt": iso(now)}  # fmt: skip
-        self._count()
-        self._table.update_entity(change, mode=UpdateMode.MERGE)
-        return {**entity, **change}
+        """Mark a tracking cancelled (idempotent). Returns its state, or None when it is unknown.
 
-    def claim_dedupe(self, key: str, tracking_id: str, deadline: datetime, now: datetime) -> str:
-        """The tracking id for a subscribe key: ``tracking_id`` if this call is the first (or the earlier one
-        has run out), else the id an earlier subscribe claimed. Atomic across concurrent callers."""
-        self.ensure_table()
+        Conditional on the version read: a delivery that ends the tracking meanwhile stands, and the
+        cancel reads again and finds it done.
+        """
+        for _ in range(5):
+            entity = self.read(tracking_id)
+            if entity is None:
+                return None
+            if entity.get("phase") == Phase.DONE:
+                return entity  # finished (or already cancelled): nothing to stop
+            change = {"PartitionKey": tracking_id, "RowKey": ROW, "cancelled": True, "phase": str(Phase.DONE),
+                      "outcome": "cancelled", "finishedAt": iso(now), "nextPollAt": ""}  # fmt: skip
+            self._count()
+            try:
+                self._table.update_entity(
+                    change, mode=UpdateMode.MERGE, etag=_etag(entity), match_condition=_if_not_modified()
+                )
+            except ResourceModifiedError:
+                continue  # a step wrote in between: read what it wrote
+            return {**entity, **change}
+        raise AzureError(f"the state of {tracking_id} kept changing; cancel again")
+
+    def claim(
+        self, key: str, tracking_id: str, deadline: datetime, now: datetime, fingerprint: str | None = None
+    ) -> Claim:
+        """Claim a dedupe key for ``tracking_id``, atomically across concurrent callers.
+
+        The key stays with the earlier tracking while that one runs. ``fingerprint`` (a digest of the whole
+        request) binds an Idempotency-Key to its request: the same key with another request is a conflict.
+        """
         row = hashlib.sha256(key.encode()).hexdigest()
-        claim = {"PartitionKey": DEDUPE_PARTITION, "RowKey": row, "trackingId": tracking_id, "deadline": iso(deadline)}
+        claim = {"PartitionKey": DEDUPE_PARTITION, "RowKey": row, "trackingId": tracking_id, "deadline": iso(deadline),
+                 "fingerprint": fingerprint or ""}  # fmt: skip
         for _ in range(3):
             try:
                 self._count()
-                self._table.create_entity(claim)
-                return tracking_id
+                self._creating_table(lambda: self._table.create_entity(claim))
+                return Claim(tracking_id, first=True)
             except ResourceExistsError:
                 pass
             self._count()
@@ -118,21 +160,26 @@ class StateStore:
                 existing = self._table.get_entity(DEDUPE_PARTITION, row)
             except ResourceNotFoundError:
                 continue
-            alive = existing.get("deadline", "") > iso(now)
-            state = self.read(existing["trackingId"]) if alive else None
-            if alive and state is not None and state.get("phase") != Phase.DONE:
-                return str(existing["trackingId"])
+            earlier = str(existing["trackingId"])
+            if existing.get("deadline", "") > iso(now):
+                state = self.read(earlier)
+                if state is None:
+                    # Claimed, but its state row is not written yet: the earlier call is still at work, or died
+                    # before queuing. Either way it is the same tracking; the caller completes it.
+                    return Claim(earlier, first=False, conflict=_differs(existing, fingerprint), unfinished=True)
+                if state.get("phase") != Phase.DONE:
+                    return Claim(earlier, first=False, conflict=_differs(existing, fingerprint))
             try:
                 self._count()
-                self._table.update_entity(claim, mode=UpdateMode.REPLACE, etag=existing.metadata["etag"],
+                self._table.update_entity(claim, mode=UpdateMode.REPLACE, etag=_etag(existing),
                                           match_condition=_if_not_modified())  # fmt: skip
-                return tracking_id
+                return Claim(tracking_id, first=True)
             except (ResourceExistsError, AzureError):
                 continue
         raise AzureError("could not claim the subscribe key")
 
     def claimed(self, key: str) -> str | None:
-        """The tracking id a subscribe key points to, if any."""
+        """The tracking id a dedupe key points to, if any."""
         self._count()
         try:
             entity = self._table.get_entity(DEDUPE_PARTITION, hashlib.sha256(key.encode()).hexdigest())
@@ -140,10 +187,21 @@ class StateStore:
             return None
         return str(entity["trackingId"])
 
+    def point(self, key: str, tracking_id: str, deadline: datetime) -> None:
+        """Let ``key`` name ``tracking_id`` (the callback URL an unsubscribe names), whoever had it before."""
+        row = {"PartitionKey": DEDUPE_PARTITION, "RowKey": hashlib.sha256(key.encode()).hexdigest(),
+               "trackingId": tracking_id, "deadline": iso(deadline), "fingerprint": ""}  # fmt: skip
+        self._count()
+        self._creating_table(lambda: self._table.upsert_entity(row, mode=UpdateMode.REPLACE))
+
     # -- tracker side --------------------------------------------------------------------------
 
     def gate(self, tracking: Tracking) -> tuple[StepGate, str | None]:
-        """Read once: may this step run? Not if cancelled, nor if the state names another live message."""
+        """Read once: may this step run? Not if cancelled, nor if the state names another live message.
+
+        The state names the one live message by its step id. A message whose predecessor is the one named
+        runs too: its predecessor queued it and then failed to record it (a storage write that failed once).
+        """
         try:
             entity = self.read(tracking.tracking_id)
         except AzureError as exc:
@@ -151,17 +209,27 @@ class StateStore:
             return StepGate(True, "state unavailable"), None
         if entity is None:
             return StepGate(True, "no state"), None
-        etag = getattr(entity, "metadata", {}).get("etag")
+        etag = _etag(entity)
         if entity.get("cancelled"):
             return StepGate(False, "cancelled"), etag
-        if entity.get("stepId") not in (None, tracking.step_id):
-            return StepGate(False, "stale"), etag
-        return StepGate(True), etag
+        live = entity.get("stepId")
+        if live in (None, tracking.step_id):
+            return StepGate(True), etag
+        if tracking.previous_step_id is not None and live == tracking.previous_step_id:
+            return StepGate(True, "predecessor not recorded"), etag
+        return StepGate(False, "stale"), etag
 
-    def record(self, tracking: Tracking, next_poll_at: datetime | None, now: datetime) -> None:
-        """Merge once, after the step's effect: never fails the step."""
+    def record(self, tracking: Tracking, next_poll_at: datetime | None, now: datetime, *, final: bool = False) -> None:
+        """Merge once, after the step's effect.
+
+        A step that queued its successor goes on when this fails (the successor's gate lets it run); a final
+        write (delivered, dead-lettered) raises :class:`StateUnavailable` instead, so the host runs the step
+        again rather than leave the state saying "polling" forever.
+        """
         change = {"PartitionKey": tracking.tracking_id, "RowKey": ROW, **entity_of(tracking),
                   "nextPollAt": iso(next_poll_at) if next_poll_at else None, "lastPollAt": iso(now)}  # fmt: skip
+        # The table drops None on a merge, which would leave the old value standing: clear with "" instead.
+        change = {name: "" if value is None else value for name, value in change.items()}
         try:
             self._count()
             if tracking.state_etag:
@@ -169,24 +237,28 @@ class StateStore:
                     change, mode=UpdateMode.MERGE, etag=tracking.state_etag, match_condition=_if_not_modified()
                 )
             else:
-                self._table.upsert_entity(change, mode=UpdateMode.MERGE)
+                self._creating_table(lambda: self._table.upsert_entity(change, mode=UpdateMode.MERGE))
         except ResourceModifiedError:
             # Changed since this step read it: a cancel (or a duplicate step) came first and stands.
             log.info("state of %s changed during the step; left as it is", tracking.tracking_id)
         except AzureError as exc:
-            log.warning(
-                "state not recorded for %s: %s; it catches up at the next step",
-                tracking.tracking_id,
-                type(exc).__name__,
-            )
+            log.warning("state not recorded for %s: %s", tracking.tracking_id, type(exc).__name__)
+            if final:
+                raise StateUnavailable(f"the final state of {tracking.tracking_id} was not recorded") from exc
 
     def remove_finished(self, before: datetime) -> int:
         """Delete finished trackings (and spent subscribe keys) older than ``before``. Returns how many."""
         cutoff = iso(before)
         removed = 0
-        finished = self._table.query_entities(
-            "phase eq @done and finishedAt lt @cutoff", parameters={"done": "done", "cutoff": cutoff}
-        )
+        try:
+            finished = list(
+                self._table.query_entities(
+                    "phase eq @done and finishedAt lt @cutoff", parameters={"done": "done", "cutoff": cutoff}
+                )
+            )
+        except ResourceNotFoundError:
+            self.ensure_table()  # a fresh account: nothing to remove, and the table is there for next time
+            return 0
         spent = self._table.query_entities(
             "PartitionKey eq @p and deadline lt @cutoff", parameters={"p": DEDUPE_PARTITION, "cutoff": cutoff}
         )
@@ -194,6 +266,24 @@ class StateStore:
             self._table.delete_entity(entity["PartitionKey"], entity["RowKey"])
             removed += 1
         return removed
+
+
+def _error_code(exc: AzureError) -> str | None:
+    code = getattr(exc, "error_code", None)
+    response = getattr(exc, "response", None)
+    if not code and response is not None:
+        code = response.headers.get("x-ms-error-code")
+    return str(code) if code else None
+
+
+def _differs(claim: dict[str, Any], fingerprint: str | None) -> bool:
+    return bool(fingerprint) and claim.get("fingerprint") not in ("", None, fingerprint)
+
+
+def _etag(entity: dict[str, Any]) -> str | None:
+    metadata = getattr(entity, "metadata", None) or {}
+    etag = metadata.get("etag")
+    return str(etag) if etag else None
 
 
 def entity_of(tracking: Tracking) -> dict[str, Any]:
@@ -226,24 +316,28 @@ def public_view(tracking_id: str, entity: dict[str, Any]) -> dict[str, Any]:
         raw = entity.get(name)
         return json.loads(raw) if isinstance(raw, str) and raw else None
 
+    def value(name: str) -> Any:
+        raw = entity.get(name)
+        return None if raw == "" else raw  # "" is how a merge clears a property
+
     return {
         "trackingId": tracking_id,
-        "phase": entity.get("phase"),
-        "outcome": entity.get("outcome"),
-        "kind": entity.get("kind"),
-        "operationUrl": entity.get("operationUrl"),
-        "correlationId": entity.get("correlationId"),
-        "lastStatus": entity.get("lastStatus"),
+        "phase": value("phase"),
+        "outcome": value("outcome"),
+        "kind": value("kind"),
+        "operationUrl": value("operationUrl"),
+        "correlationId": value("correlationId"),
+        "lastStatus": value("lastStatus"),
         "operation": parsed("operation"),
         "error": parsed("error"),
         "polls": entity.get("polls", 0),
-        "lastPollAt": entity.get("lastPollAt"),
-        "nextPollAt": entity.get("nextPollAt"),
+        "lastPollAt": value("lastPollAt"),
+        "nextPollAt": value("nextPollAt"),
         "deliveryAttempts": entity.get("deliveryAttempts", 0),
-        "lastDeliveryError": entity.get("lastDeliveryError"),
-        "trackedSince": entity.get("trackedSince"),
-        "deadline": entity.get("deadline"),
-        "finishedAt": entity.get("finishedAt"),
+        "lastDeliveryError": value("lastDeliveryError"),
+        "trackedSince": value("trackedSince"),
+        "deadline": value("deadline"),
+        "finishedAt": value("finishedAt"),
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -15,9 +16,20 @@ from .errors import QueueUnavailable, Rejected
 from .graph import GraphClient
 from .logs import event, redact_url
 from .queues import TrackingQueue
-from .schedule import delivery_delay
+from .schedule import MAX_QUEUE_DELAY, delivery_delay
 from .state import StateStore
-from .tracking import Limits, Outcome, Phase, Tracking, from_request, from_wire, iso, next_step, parse_body
+from .tracking import (
+    Limits,
+    Outcome,
+    Phase,
+    Tracking,
+    from_request,
+    from_wire,
+    is_tracking_id,
+    iso,
+    next_step,
+    parse_body,
+)
 
 MAX_DEAD_LETTER_CHARS = 45_000  # base64 of this still fits in a 64 KiB queue message
 
@@ -90,6 +102,11 @@ class Tracker:
             tracking = replace(tracking, state_etag=etag)
         if tracking.phase is Phase.DELIVERING:
             return self._deliver(tracking)
+        if tracking.not_before is not None and now < tracking.not_before:
+            # Woken early by the queue's 7-day limit: Graph's Retry-After has not passed yet.
+            delay = min(MAX_QUEUE_DELAY, math.ceil((tracking.not_before - now).total_seconds()))
+            following = self._next(tracking, delay, now)
+            return StepResult(tracking.tracking_id, "pollAgain", following, delay, "waiting for Retry-After")
         return self._poll(tracking)
 
     def _poll(self, tracking: Tracking) -> StepResult:
@@ -114,6 +131,8 @@ class Tracker:
         )
         if isinstance(decision, Finish):
             return self._deliver(tracking.finish(decision.outcome, decision.error, now))
+        if decision.wait is not None:
+            tracking = replace(tracking, not_before=now + timedelta(seconds=decision.wait))
         following = self._next(tracking, decision.delay, now)
         return StepResult(tracking.tracking_id, "pollAgain", following, decision.delay, decision.reason)
 
@@ -125,9 +144,9 @@ class Tracker:
         self._record(following, now + timedelta(seconds=delay), now)
         return following
 
-    def _record(self, tracking: Tracking, next_poll_at: datetime | None, now: datetime) -> None:
+    def _record(self, tracking: Tracking, next_poll_at: datetime | None, now: datetime, *, final: bool = False) -> None:
         if tracking.stateful and self._state is not None:
-            self._state.record(tracking, next_poll_at, now)
+            self._state.record(tracking, next_poll_at, now, final=final)
 
     def _deliver(self, tracking: Tracking) -> StepResult:
         now = self._clock()
@@ -150,7 +169,9 @@ class Tracker:
         if result.delivered:
             # One step further, so a duplicate of this message is stale and calls back no second time.
             tracking = replace(next_step(tracking), phase=Phase.DONE)
-            self._record(tracking, None, now)
+            # If this write fails the step fails, and the host runs it again: one more callback with the same
+            # webhook-id, rather than a status that says "delivering" for ever.
+            self._record(tracking, None, now, final=True)
             return StepResult(tracking.tracking_id, "delivered", tracking, detail=result.detail)
         if result.retryable and tracking.delivery_attempts < self._max_delivery_attempts:
             delay = delivery_delay(
@@ -165,7 +186,7 @@ class Tracker:
         )
         self._dead_letter(tracking.tracking_id, f"callback not delivered: {reason}", "callbackUrl", tracking.to_wire())
         # The step stays where it is: requeued from the poison queue, this envelope must not look stale.
-        self._record(replace(tracking, last_delivery_error=f"dead-lettered: {reason}"), None, now)
+        self._record(replace(tracking, last_delivery_error=f"dead-lettered: {reason}"), None, now, final=True)
         return StepResult(tracking.tracking_id, "deadLettered", tracking, detail=reason)
 
     def _reject(
@@ -217,6 +238,4 @@ class Tracker:
 
 def _tracking_id_of(doc: dict[str, Any] | None, message_id: str) -> str:
     given = doc.get("trackingId") if doc else None
-    if isinstance(given, str) and 0 < len(given) <= 64 and all(c.isalnum() or c in "-_" for c in given):
-        return given
-    return message_id
+    return given if isinstance(given, str) and is_tracking_id(given) else message_id

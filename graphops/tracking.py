@@ -8,6 +8,7 @@ versioned envelope (``"v": 1``). Both forms are parsed here and nowhere else.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -83,15 +84,24 @@ class Tracking:
     delivery_attempts: int = 0
     last_delivery_error: str | None = None
     stateful: bool = False  # subscribed over HTTP: its state is kept in the table
+    not_found_streak: int = 0  # Graph's 404 answers in a row, up to the last poll
+    # A wait longer than a queue message can stay invisible (Graph's Retry-After of days): the step wakes up
+    # early, sees this, and goes back to sleep without asking Graph.
+    not_before: datetime | None = None
     step: int = 0  # how many steps ran before this one (for people reading the state)
     # Names this step's message. The state holds the id of the one live message; a message with
     # another id is a duplicate or the orphan of a crash, and is dropped (see StateStore.gate).
     step_id: str = field(default_factory=new_step_id)
+    # The id of the step that sent this message. A step whose predecessor is the one the state names may run
+    # even though the state does not name it: the predecessor's state write failed after it had queued us.
+    previous_step_id: str | None = None
     # The version of the state this step read (an ETag), so its merge cannot overwrite a cancel that came
     # in meanwhile. In memory only: never on the wire.
     state_etag: str | None = field(default=None, compare=False, repr=False)
 
-    def seen(self, status: str | None, operation: Any, problem: ErrorInfo | None) -> Tracking:
+    def seen(
+        self, status: str | None, operation: Any, problem: ErrorInfo | None, *, not_found: bool = False
+    ) -> Tracking:
         """This tracking after one more poll: Graph's status and body when it gave one, else the problem."""
         return replace(
             self,
@@ -99,6 +109,8 @@ class Tracking:
             last_status=status or self.last_status,
             operation=_bounded_operation(operation) if status else self.operation,
             last_error=problem,
+            not_found_streak=self.not_found_streak + 1 if not_found else 0,
+            not_before=None,
         )
 
     def finish(self, outcome: Outcome, error: ErrorInfo | None, now: datetime) -> Tracking:
@@ -142,9 +154,12 @@ class Tracking:
             "finishedAt": iso(self.finished_at) if self.finished_at else None,
             "deliveryAttempts": self.delivery_attempts,
             "lastDeliveryError": self.last_delivery_error,
+            "notFoundStreak": self.not_found_streak,
+            "notBefore": iso(self.not_before) if self.not_before else None,
             "stateful": self.stateful,
             "step": self.step,
             "stepId": self.step_id,
+            "previousStepId": self.previous_step_id,
         }
         return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
@@ -181,7 +196,7 @@ def parse_body(body: bytes | str) -> dict[str, Any]:
 
 def next_step(tracking: Tracking) -> Tracking:
     """The tracking as the message after this one carries it."""
-    return replace(tracking, step=tracking.step + 1, step_id=new_step_id())
+    return replace(tracking, step=tracking.step + 1, step_id=new_step_id(), previous_step_id=tracking.step_id)
 
 
 def request_problems(doc: dict[str, Any], limits: Limits) -> tuple[dict[str, Any], list[Rejected]]:
@@ -279,17 +294,29 @@ def from_wire(doc: dict[str, Any], limits: Limits) -> Tracking:
             finished_at=_parse_time(doc["finishedAt"]) if doc.get("finishedAt") else None,
             delivery_attempts=int(doc.get("deliveryAttempts", 0)),
             last_delivery_error=doc.get("lastDeliveryError"),
+            not_found_streak=int(doc.get("notFoundStreak") or 0),
+            not_before=_parse_time(doc["notBefore"]) if doc.get("notBefore") else None,
             stateful=bool(doc.get("stateful", False)),
             step=int(doc.get("step", 0)),
             step_id=str(doc.get("stepId") or new_step_id()),
+            previous_step_id=str(doc["previousStepId"]) if doc.get("previousStepId") else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise Rejected("message", f"damaged envelope ({type(exc).__name__}: {exc})") from None
 
 
+# ASCII only: the id travels in the webhook-id header, which HTTP carries as Latin-1 at best.
+TRACKING_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def is_tracking_id(raw: object) -> bool:
+    return isinstance(raw, str) and TRACKING_ID.fullmatch(raw) is not None
+
+
 def _tracking_id(raw: object) -> str:
-    if not isinstance(raw, str) or not 1 <= len(raw) <= 64 or not all(c.isalnum() or c in "-_" for c in raw):
-        raise Rejected("trackingId", "must be 1-64 letters, digits, '-' or '_'")
+    if not is_tracking_id(raw):
+        raise Rejected("trackingId", "must be 1-64 ASCII letters, digits, '-' or '_'")
+    assert isinstance(raw, str)
     return raw
 
 

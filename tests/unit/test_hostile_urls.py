@@ -71,7 +71,8 @@ def test_delivery_resolves_once_and_connects_to_that_address() -> None:
 
     with CallbackReceiver(secret=None) as receiver:
         allowed = f"callback.test:{receiver.port}"
-        deliverer = Deliverer(CallbackPolicy((allowed,), allow_http=True, resolver=resolver), None)
+        policy = CallbackPolicy((allowed,), allow_http=True, resolver=resolver, is_public=lambda address: True)
+        deliverer = Deliverer(policy, None)
         from datetime import UTC, datetime
 
         result = deliverer.deliver(f"http://{allowed}/hook?sig=s", "t1", {"outcome": "succeeded"}, datetime.now(UTC))

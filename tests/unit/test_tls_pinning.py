@@ -57,7 +57,7 @@ def tls(tmp_path: Path) -> Iterator[tuple[str, ssl.SSLContext]]:
 
 def deliver(receiver: CallbackReceiver, ca: str, name: str) -> tuple[bool, str]:
     allowed = f"{name}:{receiver.port}"
-    policy = CallbackPolicy((allowed,), resolver=lambda host, port: ["127.0.0.1"])
+    policy = CallbackPolicy((allowed,), resolver=lambda host, port: ["127.0.0.1"], is_public=lambda address: True)
     result = Deliverer(policy, None, ca_certs=ca).deliver(
         f"https://{allowed}/cb?sig=s", "t1", {"outcome": "succeeded"}, NOW
     )
