@@ -259,8 +259,10 @@ class Deliverer:
         max_pools: int = 64,
         pool_size: int = 16,
         ca_certs: str | None = None,
+        secret_pending: str | None = None,
     ) -> None:
         self._policy = policy
+        self._secret_pending = secret_pending  # a secret is configured but not readable yet: send nothing
         self._ca_certs = ca_certs  # None: the system's trust store
         self._signer = Webhook(secret) if secret else None
         self._timeout = timeout or urllib3.Timeout(connect=5.0, read=15.0)
@@ -281,6 +283,8 @@ class Deliverer:
             return DeliveryResult(False, False, f"unexpected error while delivering: {detail}")
 
     def _post(self, url: str, webhook_id: str, body: Mapping[str, Any], now: datetime) -> DeliveryResult:
+        if self._secret_pending is not None:
+            return DeliveryResult(False, True, f"not sent: {self._secret_pending}")
         try:
             target = self._policy.target(url)
         except Rejected as exc:

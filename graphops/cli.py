@@ -284,7 +284,7 @@ def poison_show(obj: Context, message_id: str, as_json: bool) -> None:
 
     def human() -> None:
         click.echo(f"id:       {entry.message_id}\nreason:   {entry.reason}\ntracking: {entry.tracking_id or '-'}")
-        click.echo(f"field:    {entry.field or '-'}\noriginal:\n{entry.original}")
+        click.echo(f"field:    {entry.field or '-'}\noriginal:\n{entry.shown}")
 
     emit(as_json, entry.to_json(), human)
 

@@ -8,6 +8,7 @@ the SDK clients are imported on first use instead, so a cold start pays only for
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -25,7 +26,12 @@ if TYPE_CHECKING:
 
 def check_settings() -> Settings:
     """Read the app settings; a bad value fails at start-up with a message naming the setting."""
-    return Settings.from_env(os.environ)
+    settings = Settings.from_env(os.environ)
+    if settings.callback_secret_pending:
+        # Not fatal: the API and the polling work without it, and deliveries wait for it.
+        event("settingPending", level=logging.WARNING, setting="GRAPHOPS_CALLBACK_SECRET",
+              reason=settings.callback_secret_pending)  # fmt: skip
+    return settings
 
 
 @functools.cache

@@ -45,8 +45,16 @@ def _strip_query(text: str) -> str:
 _REDACTION = _DropQueryStrings()
 
 
-def redact_http_client_logs() -> None:
-    """Keep query strings out of the HTTP client's debug lines. Safe to call more than once."""
+# The Azure SDK logs every storage request and response (URL and headers) at INFO, and the Functions
+# Python worker passes INFO on to Application Insights: one paid trace per queue or table call.
+QUIET_LOGGERS = ("azure.core.pipeline.policies.http_logging_policy", "azure.identity", "azure.monitor")
+
+
+def quiet_http_client_logs() -> None:
+    """Keep query strings out of the HTTP client's debug lines, and the SDK's per-request lines out of the
+    traces. Safe to call more than once."""
     logger = logging.getLogger("urllib3.connectionpool")
     if _REDACTION not in logger.filters:
         logger.addFilter(_REDACTION)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -10,11 +10,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from azure.storage.queue import QueueClient, QueueMessage
+
+from .logs import redact_url
 
 PEEK_LIMIT = 32  # what the queue service lets one peek see
 
@@ -29,6 +32,11 @@ class PoisonEntry:
     original: str  # the message to put back, decoded
     record: dict[str, Any] | None  # graphops' dead-letter record, or None for a host copy
 
+    @property
+    def shown(self) -> str:
+        """The original fit for a screen: callback URLs without their query (Logic Apps' ``sig=`` is a key)."""
+        return redact_callbacks(self.original)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.message_id,
@@ -36,8 +44,23 @@ class PoisonEntry:
             "reason": self.reason,
             "trackingId": self.tracking_id,
             "field": self.field,
-            "original": self.original,
+            "original": self.shown,
         }
+
+
+_URL_QUERY = re.compile(r"(https?://[^\s\"'?#]*)\?[^\s\"'#]*")
+
+
+def redact_callbacks(text: str) -> str:
+    """``text`` with every URL's query string cut: the JSON's callbackUrl, or any URL in text that is not JSON."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and isinstance(doc.get("callbackUrl"), str):
+        doc["callbackUrl"] = redact_url(doc["callbackUrl"])
+        return json.dumps(doc, ensure_ascii=False)
+    return _URL_QUERY.sub(lambda m: m.group(1) + "?…", text)
 
 
 def entry_from(message_id: str, inserted_on: datetime | None, content: str) -> PoisonEntry:

@@ -48,9 +48,11 @@ def send_creating(queue: QueueClient, text: str, **options: Any) -> Any:
 class TrackingQueue:
     """Sends the next step of a tracking, and dead-letters what cannot go on."""
 
-    def __init__(self, main: QueueClient, poison: QueueClient) -> None:
+    def __init__(self, main: QueueClient, poison: QueueClient, dead_letter_ttl: int = NEVER_EXPIRE) -> None:
         self._main = main
         self._poison = poison
+        # Dead letters hold callback URLs with their keys: they expire with the retention period.
+        self._dead_letter_ttl = dead_letter_ttl
 
     @property
     def name(self) -> str:
@@ -59,13 +61,13 @@ class TrackingQueue:
     def send(self, text: str, delay_seconds: int) -> None:
         try:
             # Each step is a new message; it must not expire before the tracking's own deadline does.
-            self._main.send_message(text, visibility_timeout=delay_seconds, time_to_live=NEVER_EXPIRE)
+            send_creating(self._main, text, visibility_timeout=delay_seconds, time_to_live=NEVER_EXPIRE)
         except AzureError as exc:
             raise QueueUnavailable(f"could not re-enqueue on {self._main.queue_name}: {type(exc).__name__}") from exc
 
     def dead_letter(self, record: dict[str, Any]) -> None:
         text = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
         try:
-            send_creating(self._poison, text, time_to_live=NEVER_EXPIRE)
+            send_creating(self._poison, text, time_to_live=self._dead_letter_ttl)
         except AzureError as exc:
             raise QueueUnavailable(f"could not dead-letter to {self._poison.queue_name}: {type(exc).__name__}") from exc

@@ -21,6 +21,25 @@ MAX_TIMEOUT_SECONDS = 30 * 24 * 3600
 
 
 @dataclass(frozen=True)
+class WholeNumber:
+    """A whole-number setting: its default and the range the app accepts (infra's bounds are the same)."""
+
+    default: int
+    low: int
+    high: int
+
+
+WHOLE_NUMBERS = {
+    "GRAPHOPS_MIN_DELAY_SECONDS": WholeNumber(5, 1, 3600),
+    "GRAPHOPS_MAX_DELAY_SECONDS": WholeNumber(60, 1, 6 * 3600),
+    "GRAPHOPS_DEFAULT_TIMEOUT_SECONDS": WholeNumber(86400, 1, MAX_TIMEOUT_SECONDS),
+    "GRAPHOPS_MAX_DELIVERY_ATTEMPTS": WholeNumber(12, 1, 50),
+    "GRAPHOPS_NOT_FOUND_GRACE_SECONDS": WholeNumber(120, 0, 24 * 3600),
+    "GRAPHOPS_STATE_RETENTION_DAYS": WholeNumber(7, 1, 365),
+}
+
+
+@dataclass(frozen=True)
 class StorageConnection:
     """How to reach the storage account that holds the queue: a connection string or an identity."""
 
@@ -83,13 +102,16 @@ class Settings:
     callback_allowed_hosts: tuple[str, ...] = CLOUDS["global"].logic_apps_hosts
     allow_http_callbacks: bool = False
     callback_secret: str | None = field(default=None, repr=False)
-    min_delay_seconds: int = 5
-    max_delay_seconds: int = 60
-    default_timeout_seconds: int = 86400
-    max_delivery_attempts: int = 12
-    not_found_grace_seconds: int = 120
+    # Why a configured secret cannot be used yet (a Key Vault reference the platform has not resolved):
+    # callbacks then wait, rather than go out unsigned or stop the whole app.
+    callback_secret_pending: str | None = None
+    min_delay_seconds: int = WHOLE_NUMBERS["GRAPHOPS_MIN_DELAY_SECONDS"].default
+    max_delay_seconds: int = WHOLE_NUMBERS["GRAPHOPS_MAX_DELAY_SECONDS"].default
+    default_timeout_seconds: int = WHOLE_NUMBERS["GRAPHOPS_DEFAULT_TIMEOUT_SECONDS"].default
+    max_delivery_attempts: int = WHOLE_NUMBERS["GRAPHOPS_MAX_DELIVERY_ATTEMPTS"].default
+    not_found_grace_seconds: int = WHOLE_NUMBERS["GRAPHOPS_NOT_FOUND_GRACE_SECONDS"].default
     state_table: str = "graphopsstate"
-    state_retention_days: int = 7
+    state_retention_days: int = WHOLE_NUMBERS["GRAPHOPS_STATE_RETENTION_DAYS"].default
     client_id: str | None = None  # AZURE_CLIENT_ID: the user-assigned identity that reads Graph
     credential: str = "managedidentity"  # or "default": DefaultAzureCredential, for running locally
 
@@ -104,12 +126,14 @@ class Settings:
         if cloud_name not in CLOUDS:
             raise SettingsError("GRAPHOPS_GRAPH_CLOUD", f"unknown cloud {cloud_name!r}; use one of {', '.join(CLOUDS)}")
         cloud = CLOUDS[cloud_name]
-        min_delay = _int(env, "GRAPHOPS_MIN_DELAY_SECONDS", 5, 1, 3600)
-        max_delay = _int(env, "GRAPHOPS_MAX_DELAY_SECONDS", 60, 1, 6 * 3600)
+        min_delay = _int(env, "GRAPHOPS_MIN_DELAY_SECONDS")
+        max_delay = _int(env, "GRAPHOPS_MAX_DELAY_SECONDS")
         if max_delay < min_delay:
             raise SettingsError(
                 "GRAPHOPS_MAX_DELAY_SECONDS", f"must be at least GRAPHOPS_MIN_DELAY_SECONDS ({min_delay})"
             )
+        raw_secret = env.get("GRAPHOPS_CALLBACK_SECRET", "").strip() or None
+        secret_pending = _unresolved_reference("GRAPHOPS_CALLBACK_SECRET", raw_secret)
         return cls(
             storage=StorageConnection.from_env(env) if need_storage else StorageConnection(),
             queue_name=_queue_name(_required(env, "GRAPHOPS_QUEUE_NAME") if need_storage else DEFAULT_QUEUE_NAME),
@@ -117,14 +141,15 @@ class Settings:
             graph_endpoint=_graph_endpoint(env.get("GRAPHOPS_GRAPH_ENDPOINT", "").strip(), cloud),
             callback_allowed_hosts=_allowed_hosts(env.get("GRAPHOPS_CALLBACK_ALLOWED_HOSTS", ""), cloud),
             allow_http_callbacks=_bool(env, "GRAPHOPS_ALLOW_HTTP_CALLBACKS", default=False),
-            callback_secret=_secret(env.get("GRAPHOPS_CALLBACK_SECRET", "").strip() or None),
+            callback_secret=None if secret_pending else _secret(raw_secret),
+            callback_secret_pending=secret_pending,
             min_delay_seconds=min_delay,
             max_delay_seconds=max_delay,
-            default_timeout_seconds=_int(env, "GRAPHOPS_DEFAULT_TIMEOUT_SECONDS", 86400, 1, MAX_TIMEOUT_SECONDS),
-            max_delivery_attempts=_int(env, "GRAPHOPS_MAX_DELIVERY_ATTEMPTS", 12, 1, 50),
-            not_found_grace_seconds=_int(env, "GRAPHOPS_NOT_FOUND_GRACE_SECONDS", 120, 0, 24 * 3600),
+            default_timeout_seconds=_int(env, "GRAPHOPS_DEFAULT_TIMEOUT_SECONDS"),
+            max_delivery_attempts=_int(env, "GRAPHOPS_MAX_DELIVERY_ATTEMPTS"),
+            not_found_grace_seconds=_int(env, "GRAPHOPS_NOT_FOUND_GRACE_SECONDS"),
             state_table=_table_name(env.get("GRAPHOPS_STATE_TABLE", "").strip() or "graphopsstate"),
-            state_retention_days=_int(env, "GRAPHOPS_STATE_RETENTION_DAYS", 7, 1, 365),
+            state_retention_days=_int(env, "GRAPHOPS_STATE_RETENTION_DAYS"),
             client_id=env.get("AZURE_CLIENT_ID", "").strip() or None,
             credential=_choice(env, "GRAPHOPS_CREDENTIAL", ("managedidentity", "default")),
         )
@@ -144,16 +169,17 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     return value
 
 
-def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+def _int(env: Mapping[str, str], name: str) -> int:
+    bounds = WHOLE_NUMBERS[name]
     raw = env.get(name, "").strip()
     if not raw:
-        return default
+        return bounds.default
     try:
         value = int(raw)
     except ValueError:
         raise SettingsError(name, f"must be a whole number, not {raw!r}") from None
-    if not low <= value <= high:
-        raise SettingsError(name, f"must be between {low} and {high}, not {value}")
+    if not bounds.low <= value <= bounds.high:
+        raise SettingsError(name, f"must be between {bounds.low} and {bounds.high}, not {value}")
     return value
 
 
@@ -208,6 +234,21 @@ def _allowed_hosts(raw: str, cloud: Cloud) -> tuple[str, ...]:
                 f"{entry!r}: a wildcard may only be a leading '*.' before at least two labels",
             )
     return entries or cloud.logic_apps_hosts
+
+
+def _unresolved_reference(name: str, raw: str | None) -> str | None:
+    """Why ``raw`` is not a value yet, when it is a Key Vault reference the platform left as it was.
+
+    App Service replaces ``@Microsoft.KeyVault(...)`` with the secret when it can read it; on a first start
+    the identity's role on the vault may be seconds old, and the literal text reaches the app.
+    """
+    if raw is None or not raw.startswith("@Microsoft.KeyVault("):
+        return None
+    return (
+        f"{name} is a Key Vault reference the platform has not resolved (yet): the app's identity cannot read "
+        "the secret, or its role assignment is still propagating. Callbacks wait and retry; the value is read "
+        "again when the app restarts (the platform retries the reference too)."
+    )
 
 
 def _secret(raw: str | None) -> str | None:

@@ -12,7 +12,7 @@ from requests.adapters import HTTPAdapter
 from .callbacks import CallbackPolicy, Deliverer
 from .decide import Policy
 from .graph import GraphClient
-from .logs import redact_http_client_logs
+from .logs import quiet_http_client_logs
 from .queues import TrackingQueue, queue_client
 from .schedule import PollSchedule
 from .settings import MAX_TIMEOUT_SECONDS, Settings
@@ -103,7 +103,7 @@ def storage_transport(pool_size: int = 32) -> Any:
 
 
 def build_services(settings: Settings, credential: TokenCredential | None = None) -> Services:
-    redact_http_client_logs()
+    quiet_http_client_logs()
     credential = credential or graph_credential(settings)
     storage = storage_credential(settings, credential)
     limits = limits_for(settings)
@@ -115,9 +115,15 @@ def build_services(settings: Settings, credential: TokenCredential | None = None
         queue=TrackingQueue(
             queue_client(settings.storage, settings.queue_name, storage, transport),
             queue_client(settings.storage, settings.poison_queue_name, storage, transport),
+            dead_letter_ttl=settings.state_retention_days * 24 * 3600,
         ),
         state=StateStore(table_client(settings.storage, settings.state_table, storage, transport)),
-        deliverer=Deliverer(limits.callbacks, settings.callback_secret, user_agent=USER_AGENT),
+        deliverer=Deliverer(
+            limits.callbacks,
+            settings.callback_secret,
+            user_agent=USER_AGENT,
+            secret_pending=settings.callback_secret_pending,
+        ),
     )
 
 

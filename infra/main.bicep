@@ -15,6 +15,10 @@ param location string
 @description('Object id of a developer who may enqueue trackings and read state (for local runs); empty for none.')
 param principalId string = ''
 
+@description('What principalId is: User for a person, ServicePrincipal when CI signs in as an app.')
+@allowed(['User', 'ServicePrincipal', 'Group'])
+param principalType string = 'User'
+
 @secure()
 @minLength(38)
 @description('Standard Webhooks signing secret: whsec_ + base64 of 24-64 random bytes. Stored in Key Vault only.')
@@ -33,34 +37,54 @@ param grantGraphPermissions bool = false
 @description('Also grant RoleManagementAlert.ReadWrite.Directory, which starting an alert refresh needs.')
 param enableStartAndTrack bool = false
 
-@description('GRAPHOPS_QUEUE_NAME')
+// The bounds below are graphops/settings.py's, so a value the app would refuse never deploys
+// (tests/unit/test_infra.py holds them together). What Bicep cannot express (lower-case queue names,
+// max delay >= min delay) the preprovision hook checks.
+@description('GRAPHOPS_QUEUE_NAME: 3-56 lower-case letters, digits and single dashes ("-poison" is appended).')
+@minLength(3)
+@maxLength(56)
 param queueName string = 'graph-operations'
 
 @description('GRAPHOPS_MIN_DELAY_SECONDS')
 @minValue(1)
+@maxValue(3600)
 param minDelaySeconds int = 5
 
-@description('GRAPHOPS_MAX_DELAY_SECONDS')
+@description('GRAPHOPS_MAX_DELAY_SECONDS (at least minDelaySeconds)')
 @minValue(1)
+@maxValue(21600)
 param maxDelaySeconds int = 60
 
 @description('GRAPHOPS_DEFAULT_TIMEOUT_SECONDS')
 @minValue(1)
+@maxValue(2592000)
 param defaultTimeoutSeconds int = 86400
 
 @description('GRAPHOPS_MAX_DELIVERY_ATTEMPTS')
 @minValue(1)
+@maxValue(50)
 param maxDeliveryAttempts int = 12
 
 @description('GRAPHOPS_NOT_FOUND_GRACE_SECONDS')
 @minValue(0)
+@maxValue(86400)
 param notFoundGraceSeconds int = 120
 
-@description('GRAPHOPS_STATE_RETENTION_DAYS: how long finished trackings stay readable in the state table.')
+@description('GRAPHOPS_STATE_RETENTION_DAYS: how long finished trackings (and dead letters) stay.')
 @minValue(1)
+@maxValue(365)
 param stateRetentionDays int = 7
 
+@description('Key Vault purge protection. Off by default so `azd down --purge` frees the vault name; turn it on for production (a deleted vault then holds its name for 90 days: redeploy with keyVaultCreateMode recover).')
+param keyVaultPurgeProtection bool = false
+
+@description('default, or recover: bring back this environment\'s soft-deleted vault (after `azd down` without --purge).')
+@allowed(['default', 'recover'])
+param keyVaultCreateMode string = 'default'
+
 @description('Most instances Flex Consumption may scale the app to.')
+@minValue(1)
+@maxValue(1000)
 param maximumInstanceCount int = 40
 
 var abbrs = loadJsonContent('abbreviations.json')
@@ -125,6 +149,8 @@ module vault 'core/keyvault.bicep' = {
     location: location
     tags: tags
     callbackSecret: callbackSecret
+    enablePurgeProtection: keyVaultPurgeProtection
+    createMode: keyVaultCreateMode
   }
 }
 
@@ -137,6 +163,7 @@ module rbac 'app/rbac.bicep' = {
     keyVaultName: vault.outputs.name
     identityPrincipalId: identity.outputs.principalId
     developerPrincipalId: principalId
+    developerPrincipalType: principalType
   }
 }
 
@@ -147,7 +174,8 @@ module app 'app/function.bicep' = {
     name: functionAppName
     planName: '${abbrs.webServerFarms}${resourceToken}'
     location: location
-    tags: union(tags, { 'azd-service-name': 'api' })
+    tags: tags
+    serviceName: 'api' // azd finds the service by this tag: the site carries it, nothing else
     identityId: identity.outputs.id
     identityClientId: identity.outputs.clientId
     storageAccountName: storage.outputs.name
@@ -172,7 +200,11 @@ module app 'app/function.bicep' = {
   dependsOn: [rbac] // the host needs its storage roles before its first start
 }
 
-module graphPermissions 'app/graph-permissions.bicep' = if (grantGraphPermissions) {
+// The Microsoft Graph Bicep extension exists in the global cloud only: elsewhere the grants are skipped and
+// the output GRAPHOPS_GRAPH_PERMISSIONS says what to do instead (the README's commands).
+var grantsPossible = resolvedGraphCloud == 'global' && environment().name == 'AzureCloud'
+
+module graphPermissions 'app/graph-permissions.bicep' = if (grantGraphPermissions && grantsPossible) {
   name: 'graph-permissions'
   scope: rg
   params: {
@@ -189,3 +221,8 @@ output GRAPHOPS_QUEUE_URL string = '${storage.outputs.queueEndpoint}${queueName}
 output GRAPHOPS_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output GRAPHOPS_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output GRAPHOPS_GRAPH_CLOUD string = resolvedGraphCloud
+output GRAPHOPS_GRAPH_PERMISSIONS string = !grantGraphPermissions
+  ? 'not granted by this deployment (GRAPHOPS_GRANT_GRAPH_PERMISSIONS is false): grant them as the README says'
+  : grantsPossible
+      ? 'granted'
+      : 'NOT granted: the Microsoft Graph Bicep extension works in the global cloud only; grant them with the README commands'

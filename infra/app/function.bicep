@@ -3,6 +3,8 @@ param name string
 param planName string
 param location string
 param tags object
+@description('The azd service this site is: only the site carries the azd-service-name tag (azd refuses two).')
+param serviceName string
 param identityId string
 param identityClientId string
 param storageAccountName string
@@ -38,7 +40,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 resource app 'Microsoft.Web/sites@2024-04-01' = {
   name: name
   location: location
-  tags: tags
+  tags: union(tags, { 'azd-service-name': serviceName })
   kind: 'functionapp,linux'
   identity: {
     type: 'UserAssigned'

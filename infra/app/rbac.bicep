@@ -5,6 +5,9 @@ param keyVaultName string
 param identityPrincipalId string
 @description('A developer who may enqueue trackings (graphops track) against this account; empty for none.')
 param developerPrincipalId string = ''
+@description('User for a person; ServicePrincipal when CI signs in as an app.')
+@allowed(['User', 'ServicePrincipal', 'Group'])
+param developerPrincipalType string = 'User'
 
 // Built-in role definition ids (tests/unit/test_infra.py checks each against its name).
 var roles = {
@@ -91,6 +94,17 @@ resource developerQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' = i
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
     principalId: developerPrincipalId
-    principalType: 'User'
+    principalType: developerPrincipalType
+  }
+}
+
+// ...and running the app locally against this account (graphops run): the HTTP API keeps state in a table.
+resource developerTable 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(developerPrincipalId)) {
+  name: guid(storage.id, developerPrincipalId, roles.storageTableDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
+    principalId: developerPrincipalId
+    principalType: developerPrincipalType
   }
 }

@@ -4,6 +4,11 @@ param location string
 param tags object
 @secure()
 param callbackSecret string
+@description('Purge protection: a deleted vault keeps its name for the retention period, even from its owner.')
+param enablePurgeProtection bool = false
+@description('recover brings back a soft-deleted vault of the same name (after `azd down` without --purge).')
+@allowed(['default', 'recover'])
+param createMode string = 'default'
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
@@ -15,7 +20,9 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enableRbacAuthorization: true
     enableSoftDelete: true
     softDeleteRetentionInDays: 90
-    enablePurgeProtection: true
+    // true or absent: the service refuses false once it was on, and a dev environment must be purgeable.
+    enablePurgeProtection: enablePurgeProtection ? true : null
+    createMode: createMode
     publicNetworkAccess: 'Enabled'
   }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -169,7 +170,6 @@ def test_application_insights_and_key_vault_use_entra_id_only() -> None:
     assert prop(insights, "properties.DisableLocalAuth") == "true"
     [(_, vault)] = resources("Microsoft.KeyVault/vaults@")
     assert prop(vault, "properties.enableRbacAuthorization") == "true"
-    assert prop(vault, "properties.enablePurgeProtection") == "true"
     function = (INFRA / "app" / "function.bicep").read_text()
     assert "GRAPHOPS_CALLBACK_SECRET: '@Microsoft.KeyVault(SecretUri=${callbackSecretUri})'" in function
     assert "APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'" in function
@@ -183,7 +183,7 @@ def test_role_ids_match_their_names_and_every_assignment_uses_one() -> None:
     }
     assert table == BUILT_IN_ROLES
     assignments = resources("Microsoft.Authorization/roleAssignments@")
-    assert len(assignments) == 6
+    assert len(assignments) == 7
     for _, node in assignments:
         definition = prop(node, "properties.roleDefinitionId") or ""
         assert re.fullmatch(
@@ -233,9 +233,155 @@ def test_graph_permissions_are_least_privilege_and_granted_by_name() -> None:
 def test_azd_wiring() -> None:
     azure_yaml = (ROOT / "azure.yaml").read_text()
     assert "host: function" in azure_yaml and "language: python" in azure_yaml
-    params = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
-    declared = {
-        text(n.children[1]) for n in walk(tree(INFRA / "main.bicep").root_node) if n.type == "parameter_declaration"
+    assert re.search(r'requiredVersions:\n\s+azd: ">= 1\.\d+\.\d+"', azure_yaml)
+    assert "./infra/hooks/preprovision.sh" in azure_yaml and (INFRA / "hooks" / "preprovision.sh").exists()
+
+
+def tagged_with_service_name() -> list[str]:
+    """Every declared resource that carries azd's service tag, as file:line."""
+    found = []
+    for path in BICEP_FILES:
+        for node in walk(tree(path).root_node):
+            if node.type == "resource_declaration" and "azd-service-name" in (prop(node, "tags") or ""):
+                found.append(f"{path.name}:{node.start_point[0] + 1}")
+    return found
+
+
+def test_exactly_one_resource_carries_the_azd_service_tag() -> None:
+    # azd deploy refuses a service with two tagged resources ("expecting only '1' resource tagged").
+    assert tagged_with_service_name() == ["function.bicep:40"]
+    [(_, site)] = resources("Microsoft.Web/sites@")
+    assert prop(site, "tags") == "union(tags, { 'azd-service-name': serviceName })"
+    [(_, plan)] = resources("Microsoft.Web/serverfarms@")
+    assert prop(plan, "tags") == "tags"
+    main = (INFRA / "main.bicep").read_text()
+    assert "azd-service-name" not in main and "serviceName: 'api'" in main
+    assert "union(tags" not in main
+
+
+def main_parameters() -> dict[str, tree_sitter.Node]:
+    root = tree(INFRA / "main.bicep").root_node
+    return {text(n.children[1]): n for n in walk(root) if n.type == "parameter_declaration"}
+
+
+def decorator(node: tree_sitter.Node, name: str) -> str | None:
+    """The argument of ``@name(...)`` on a parameter declaration (decorators precede it in the source)."""
+    source = (INFRA / "main.bicep").read_text().splitlines()
+    line = node.start_point[0]
+    while line > 0 and source[line - 1].startswith("@"):
+        line -= 1
+        match = re.fullmatch(rf"@{name}\((.*)\)", source[line])
+        if match:
+            return match.group(1)
+    return None
+
+
+def default_of(node: tree_sitter.Node) -> str:
+    return text(node).split("=", 1)[1].strip().strip("'")
+
+
+def test_every_parameter_reaches_azd_env_with_the_bicep_default() -> None:
+    mapped = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    declared = main_parameters()
+    assert set(mapped) == set(declared), "every parameter is mapped, so `azd env set` reaches it"
+    for name, node in declared.items():
+        value = mapped[name]["value"]
+        match = re.fullmatch(r"\$\{(\w+)(?:=(.*))?\}", value)
+        assert match, f"{name}: {value}"
+        if "=" in text(node) and name != "principalId":  # a default: azd's fallback is the same value
+            assert match.group(2) == default_of(node), f"{name}: azd default {match.group(2)!r} != {default_of(node)!r}"
+
+
+def test_bicep_bounds_are_the_bounds_the_app_accepts() -> None:
+    from graphops.settings import WHOLE_NUMBERS
+
+    main = (INFRA / "main.bicep").read_text()
+    declared = main_parameters()
+    for setting, bounds in WHOLE_NUMBERS.items():
+        param = re.search(rf"{setting}: string\((\w+)\)", main)
+        assert param, f"{setting} is not set from a parameter"
+        node = declared[param.group(1)]
+        in_bicep = (default_of(node), decorator(node, "minValue"), decorator(node, "maxValue"))
+        assert in_bicep == (str(bounds.default), str(bounds.low), str(bounds.high)), setting
+    queue = declared["queueName"]
+    assert (decorator(queue, "minLength"), decorator(queue, "maxLength")) == ("3", "56")
+
+
+def test_key_vault_can_be_redeployed_after_azd_down() -> None:
+    declared = main_parameters()
+    assert default_of(declared["keyVaultPurgeProtection"]) == "false"  # azd down --purge frees the name
+    assert decorator(declared["keyVaultCreateMode"], "allowed") == "['default', 'recover']"
+    [(_, vault)] = resources("Microsoft.KeyVault/vaults@")
+    assert prop(vault, "properties.enablePurgeProtection") == "enablePurgeProtection ? true : null"
+    assert prop(vault, "properties.createMode") == "createMode"
+
+
+def test_graph_grants_only_where_the_graph_extension_exists() -> None:
+    config = json.loads((INFRA / "bicepconfig.json").read_text())
+    assert "experimentalFeaturesEnabled" not in config  # the retired extensibility flag
+    assert config["extensions"]["microsoftGraphV1"] == "br:mcr.microsoft.com/bicep/extensions/microsoftgraph/v1.0:1.0.0"
+    main = (INFRA / "main.bicep").read_text()
+    assert "var grantsPossible = resolvedGraphCloud == 'global' && environment().name == 'AzureCloud'" in main
+    assert "= if (grantGraphPermissions && grantsPossible) {" in main
+    assert "output GRAPHOPS_GRAPH_PERMISSIONS string" in main
+
+
+def test_the_developer_role_takes_a_principal_type_and_reaches_the_state_table() -> None:
+    rbac = (INFRA / "app" / "rbac.bicep").read_text()
+    developer = [
+        node
+        for _, node in resources("Microsoft.Authorization/roleAssignments@")
+        if "developerPrincipalId" in text(node)
+    ]
+    assert {prop(n, "properties.roleDefinitionId") for n in developer} == {
+        "subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)",
+        "subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)",
     }
-    assert set(params) <= declared
-    assert "'azd-service-name': 'api'" in (INFRA / "main.bicep").read_text()
+    assert all(prop(n, "properties.principalType") == "developerPrincipalType" for n in developer)
+    assert "@allowed(['User', 'ServicePrincipal', 'Group'])" in rbac
+    params = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert params["principalType"]["value"] == "${AZURE_PRINCIPAL_TYPE=User}"
+
+
+HOOK = INFRA / "hooks" / "preprovision.sh"
+
+
+def run_hook(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """The preprovision hook as azd runs it: the environment's values exported, `azd` on the PATH."""
+    fake_azd = tmp_path / "azd"
+    fake_azd.write_text('#!/bin/sh\n[ "$1 $2" = "env get-value" ] && echo whsec_already-made\n')
+    fake_azd.chmod(0o755)
+    return subprocess.run(
+        ["sh", str(HOOK)], env={"PATH": f"{tmp_path}:/usr/bin:/bin", **env}, capture_output=True, text=True, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "complaint"),
+    [
+        ({"GRAPHOPS_QUEUE_NAME": "Graph-Operations"}, "GRAPHOPS_QUEUE_NAME"),
+        ({"GRAPHOPS_QUEUE_NAME": "graph--ops"}, "GRAPHOPS_QUEUE_NAME"),
+        ({"GRAPHOPS_QUEUE_NAME": "graph-ops-"}, "GRAPHOPS_QUEUE_NAME"),
+        ({"GRAPHOPS_MIN_DELAY_SECONDS": "30", "GRAPHOPS_MAX_DELAY_SECONDS": "10"}, "GRAPHOPS_MAX_DELAY_SECONDS"),
+        ({"GRAPHOPS_GRANT_GRAPH_PERMISSIONS": "true", "GRAPHOPS_GRAPH_CLOUD": "usgov"}, "global cloud only"),
+    ],
+)
+def test_the_preprovision_hook_refuses_what_the_app_would_refuse(
+    tmp_path: Path, env: dict[str, str], complaint: str
+) -> None:
+    from graphops.errors import SettingsError
+    from graphops.settings import Settings
+
+    done = run_hook(tmp_path, **env)
+    assert done.returncode == 1 and complaint in done.stderr, done.stderr
+    if "GRANT" not in complaint and "global" not in complaint:  # the app itself agrees with the hook
+        with pytest.raises(SettingsError, match=complaint):
+            Settings.from_env(
+                {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "GRAPHOPS_QUEUE_NAME": "graph-operations", **env}
+            )
+
+
+def test_the_preprovision_hook_passes_the_defaults_and_keeps_the_secret(tmp_path: Path) -> None:
+    done = run_hook(tmp_path)
+    assert done.returncode == 0 and done.stderr == "" and "generated" not in done.stdout
+    assert run_hook(tmp_path, GRAPHOPS_GRANT_GRAPH_PERMISSIONS="true", GRAPHOPS_GRAPH_CLOUD="global").returncode == 0
