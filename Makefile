@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST := $(BIN)/pytest
 
-.PHONY: demo test lint unit integration infra-check test-slow bench run clean help
+.PHONY: demo test lint unit integration checkov test-slow bench run clean help
 
 help:
 	@echo "make demo         run the whole loop locally (Azurite, local runner, Graph stand-in)"
@@ -25,8 +25,16 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# checkov (an independent IaC scanner) has pins of its own: it lives in a virtualenv beside the project's.
+.venv-checkov/.installed:
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install --quiet --upgrade pip
+	.venv-checkov/bin/pip install --quiet 'checkov>=3.2,<4'
+	@touch $@
+
 venv: $(BIN)/.installed
 node: node_modules/.installed
+checkov: .venv-checkov/.installed
 
 demo: $(BIN)/.installed node_modules/.installed
 	$(BIN)/graphops demo
@@ -39,7 +47,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-unit: $(BIN)/.installed
+unit: $(BIN)/.installed .venv-checkov/.installed
 	$(PYTEST) -q tests/unit
 
 integration: $(BIN)/.installed node_modules/.installed
@@ -58,4 +66,4 @@ bench: $(BIN)/.installed node_modules/.installed
 	$(BIN)/python bench/cost.py
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-checkov node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis

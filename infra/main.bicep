@@ -200,8 +200,7 @@ module app 'app/function.bicep' = {
   dependsOn: [rbac] // the host needs its storage roles before its first start
 }
 
-// The Microsoft Graph Bicep extension exists in the global cloud only: elsewhere the grants are skipped and
-// the output GRAPHOPS_GRAPH_PERMISSIONS says what to do instead (the README's commands).
+// The Graph Bicep extension exists in the global cloud only; elsewhere GRAPHOPS_GRAPH_PERMISSIONS says what to do.
 var grantsPossible = resolvedGraphCloud == 'global' && environment().name == 'AzureCloud'
 
 module graphPermissions 'app/graph-permissions.bicep' = if (grantGraphPermissions && grantsPossible) {
@@ -221,8 +220,6 @@ output GRAPHOPS_QUEUE_URL string = '${storage.outputs.queueEndpoint}${queueName}
 output GRAPHOPS_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output GRAPHOPS_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output GRAPHOPS_GRAPH_CLOUD string = resolvedGraphCloud
-output GRAPHOPS_GRAPH_PERMISSIONS string = !grantGraphPermissions
-  ? 'not granted by this deployment (GRAPHOPS_GRANT_GRAPH_PERMISSIONS is false): grant them as the README says'
-  : grantsPossible
-      ? 'granted'
-      : 'NOT granted: the Microsoft Graph Bicep extension works in the global cloud only; grant them with the README commands'
+var grantsNotAsked = 'not granted by this deployment (GRAPHOPS_GRANT_GRAPH_PERMISSIONS is false): grant them as the README says'
+var grantsImpossible = 'NOT granted: the Microsoft Graph Bicep extension works in the global cloud only; grant them with the README commands'
+output GRAPHOPS_GRAPH_PERMISSIONS string = grantGraphPermissions ? (grantsPossible ? 'granted' : grantsImpossible) : grantsNotAsked
