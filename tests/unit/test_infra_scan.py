@@ -23,7 +23,7 @@ ACCEPTED = {
     "CKV_AZURE_110": "purge protection is a parameter (GRAPHOPS_KEY_VAULT_PURGE_PROTECTION), off so a dev environment "
     "can be deleted and deployed again; turn it on for production",
     "CKV_AZURE_42": "as CKV_AZURE_110 (soft delete is on)",
-    "CKV_AZURE_41": "the signing secret is shared with receivers and rotated on purpose; an expiry would stop deliveries",
+    "CKV_AZURE_41": "the signing secret is shared with receivers and rotated on purpose; expiry would stop deliveries",
     "CKV_AZURE_225": "zone redundancy on Flex Consumption needs always-ready instances; a cost the user opts into",
     "CKV_AZURE_212": "the app scales to zero by design: the queue holds the work while no instance runs",
     "CKV_AZURE_222": "the HTTP API is called by Logic Apps over the internet (function keys)",
