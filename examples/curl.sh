@@ -16,9 +16,12 @@ curl -sS -X POST "$BASE/api/operations" -H "x-functions-key: $KEY" -H 'Content-T
 # Read its state while it runs.
 curl -sS "$BASE/api/operations/$TRACKING_ID" -H "x-functions-key: $KEY"
 
-# Cancel (no callback will be sent); by id, or by the Idempotency-Key the subscribe sent.
+# Cancel (no callback will be sent); by id, by the subscribe's callbackUrl, or by the Idempotency-Key it sent
+# (a key is bound to its request: the same key with another body is refused with 422).
 curl -sS -X DELETE "$BASE/api/operations/$TRACKING_ID" -H "x-functions-key: $KEY"
 curl -sS -X DELETE "$BASE/api/operations?idempotencyKey=reset-2026-11-28-adele" -H "x-functions-key: $KEY"
+curl -sS -X DELETE "$BASE/api/operations" -H "x-functions-key: $KEY" -H 'Content-Type: application/json' \
+  -d '{"callbackUrl": "https://prod-00.westeurope.logic.azure.com/workflows/abc/triggers/manual/paths/invoke?api-version=2016-10-01&sig=..."}'
 
 # Start a role management alert refresh with graphops' own identity, and track it.
 curl -sS -X POST "$BASE/api/role-management-alerts/refresh" -H "x-functions-key: $KEY" -H 'Content-Type: application/json' \

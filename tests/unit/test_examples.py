@@ -23,4 +23,8 @@ def test_the_logic_app_example_subscribes_and_unsubscribes_where_the_api_listens
     required = api["components"]["schemas"]["StartRefreshRequest"]["required"]
     assert set(required) <= set(subscribe["body"])
     assert set(subscribe["body"]) <= set(api["components"]["schemas"]["StartRefreshRequest"]["properties"])
-    assert "Idempotency-Key" in subscribe["headers"] and "idempotencyKey=" in unsubscribe["uri"]
+    # No workflow-wide Idempotency-Key: a for-each would collapse into one tracking. listCallbackUrl() is
+    # unique per action instance and the same on Logic Apps' retries, so it names the subscription.
+    assert "Idempotency-Key" not in subscribe["headers"]
+    assert unsubscribe["body"] == {"callbackUrl": "@{listCallbackUrl()}"} and "?" not in unsubscribe["uri"]
+    assert "requestBody" in api["paths"][unsub_path]["delete"]
