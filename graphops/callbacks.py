@@ -240,7 +240,9 @@ class DeliveryResult:
     retry_after: float | None = None
 
 
-RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+# Asking again may help: a timeout, "too early", throttling, and every server error (5xx, 501 and 505-511
+# included: a receiver behind a gateway answers with any of them while it is being deployed).
+RETRYABLE_STATUS = frozenset({408, 425, 429, *range(500, 600)})
 
 
 class Deliverer:

@@ -247,7 +247,7 @@ class StateStore:
                 raise StateUnavailable(f"the final state of {tracking.tracking_id} was not recorded") from exc
 
     def remove_finished(self, before: datetime) -> int:
-        """Delete finished trackings (and spent subscribe keys) older than ``before``. Returns how many."""
+        """Delete finished trackings (and spent dedupe keys) older than ``before``. Returns how many trackings."""
         cutoff = iso(before)
         removed = 0
         try:
@@ -262,9 +262,11 @@ class StateStore:
         spent = self._table.query_entities(
             "PartitionKey eq @p and deadline lt @cutoff", parameters={"p": DEDUPE_PARTITION, "cutoff": cutoff}
         )
-        for entity in [*finished, *spent]:
+        for entity in finished:
             self._table.delete_entity(entity["PartitionKey"], entity["RowKey"])
             removed += 1
+        for entity in spent:
+            self._table.delete_entity(entity["PartitionKey"], entity["RowKey"])
         return removed
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import ssl
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +24,7 @@ class Received:
     body: Any
     status: int  # what the receiver answered
     authorization: str | None  # must always be None: no token ever goes to a callback
+    headers: dict[str, str] = field(default_factory=dict)  # as sent, names in lower case
 
 
 class CallbackReceiver(StandIn):
@@ -80,8 +81,9 @@ class CallbackReceiver(StandIn):
             script = self._scripts.get(route)
             status, extra = script.pop(0) if script else (200, {})
             item = Received(
-                time.monotonic(), route, lower.get("webhook-id"), verified, doc, status, lower.get("authorization")
-            )
+                time.monotonic(), route, lower.get("webhook-id"), verified, doc, status, lower.get("authorization"),
+                lower,
+            )  # fmt: skip
             self.received.append(item)
         if self._save_to is not None and 200 <= status < 300 and item.webhook_id:
             self._save_to.mkdir(parents=True, exist_ok=True)

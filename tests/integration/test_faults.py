@@ -92,13 +92,23 @@ def test_azurite_down_for_a_while_then_back_loses_nothing(make_harness: Any, tmp
             for path in paths:
                 h.graph.script(path, [Reply(200, RUNNING)] * 3 + [Reply(200, DONE)])
             ids = {h.track(path) for path in paths}
+            hit: list[str] = []
+            down = threading.Event()
+
+            def storage_goes_away(point: str) -> None:
+                # Storage goes away mid-step, after Graph answered and before the step re-enqueues.
+                if point == "afterGraph" and not hit:
+                    hit.append(point)
+                    azurite.stop(keep_data=True)
+                    down.set()
+
+            functions.tracker().checkpoint = storage_goes_away
             stop = threading.Event()
             runner = threading.Thread(target=h.host.serve, args=(stop,))
             runner.start()
             try:
-                time.sleep(1.5)
-                azurite.stop(keep_data=True)  # storage goes away mid-run...
-                time.sleep(4)
+                assert down.wait(60), "no step reached the point where storage was to go away"
+                time.sleep(4)  # the outage itself
                 azurite.start()  # ...and comes back with its data
                 deadline = time.monotonic() + 90
                 while set(h.receiver.by_id()) != ids and time.monotonic() < deadline:
@@ -108,6 +118,7 @@ def test_azurite_down_for_a_while_then_back_loses_nothing(make_harness: Any, tmp
                 runner.join()
             assert set(h.receiver.by_id()) == ids
             assert all(r.body["outcome"] == "succeeded" for r in h.receiver.delivered())
+            assert hit == ["afterGraph"]  # the outage hit a step in flight (its re-enqueue rode it out or failed)
         finally:
             GRAPH_HOSTS.discard(graph)
             azurite.stop()

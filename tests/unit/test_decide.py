@@ -9,7 +9,7 @@ from graphops.callbacks import CallbackPolicy
 from graphops.decide import Finish, GraphAnswer, Policy, PollAgain, decide, observe
 from graphops.local import seed
 from graphops.schedule import PollSchedule
-from graphops.tracking import Limits, Outcome, Tracking, from_request
+from graphops.tracking import ErrorInfo, Limits, Outcome, Tracking, from_request
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 POLICY = Policy(PollSchedule(5, 60), not_found_grace_seconds=120)
@@ -34,6 +34,14 @@ def step(answer: GraphAnswer, after: float = 1.0, t: Tracking | None = None) -> 
     return t, decide(t, answer, T0 + timedelta(seconds=after), POLICY, random.Random(1))
 
 
+def test_a_failed_operation_carries_graphs_error() -> None:
+    body = {**seed.alert_refresh("failed"), "error": {"code": "generalException", "message": "the copy broke"}}
+    _, d = step(GraphAnswer(200, body))
+    assert d == Finish(Outcome.FAILED, ErrorInfo("generalException", "the copy broke"))
+    _, d = step(GraphAnswer(200, seed.alert_refresh("failed")))
+    assert d == Finish(Outcome.FAILED, ErrorInfo("failed", "Graph reports the operation failed"))
+
+
 def test_terminal_statuses_finish() -> None:
     t, d = step(GraphAnswer(200, seed.alert_refresh("succeeded")))
     assert d == Finish(Outcome.SUCCEEDED) and t.operation == seed.alert_refresh("succeeded") and t.polls == 1
@@ -44,11 +52,13 @@ def test_terminal_statuses_finish() -> None:
 @pytest.mark.parametrize("status", ["notStarted", "running", "unknownFutureValue", "brandNewValue"])
 def test_any_other_status_polls_again_within_the_schedule(status: str) -> None:
     t, d = step(GraphAnswer(200, seed.alert_refresh(status)))
-    assert isinstance(d, PollAgain) and 5 <= d.delay <= 60 and t.last_status == status
+    # One second in, the schedule asks for its minimum: exactly 5 s (the jitter never goes below the minimum).
+    assert isinstance(d, PollAgain) and d.delay == 5 and t.last_status == status
 
 
-def test_forbidden_names_the_permission() -> None:
-    _, d = step(GraphAnswer(403, seed.graph_error("Authorization_RequestDenied", "Insufficient privileges")))
+@pytest.mark.parametrize("code", [401, 403])
+def test_forbidden_names_the_permission(code: int) -> None:
+    _, d = step(GraphAnswer(code, seed.graph_error("Authorization_RequestDenied", "Insufficient privileges")))
     assert isinstance(d, Finish) and d.outcome is Outcome.FORBIDDEN and d.error
     assert "RoleManagementAlert.Read.Directory" in d.error.message and "Insufficient privileges" in d.error.message
 
@@ -89,6 +99,6 @@ def test_other_client_errors_and_redirects_end_in_error(code: int) -> None:
 def test_the_deadline_ends_tracking_and_no_poll_is_scheduled_past_it() -> None:
     t = tracking(timeout=100)
     _, d = step(GraphAnswer(200, seed.alert_refresh("running")), after=97, t=t)
-    assert isinstance(d, PollAgain) and d.delay <= 3
+    assert isinstance(d, PollAgain) and d.delay == 3  # the schedule wants 5 s; only 3 are left
     t2, d = step(GraphAnswer(200, seed.alert_refresh("running")), after=100, t=t)
     assert isinstance(d, Finish) and d.outcome is Outcome.TIMED_OUT and t2.operation == seed.alert_refresh("running")

@@ -1,0 +1,79 @@
+"""The README's tables are promises: each row is read from the README and held against the code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from graphops.clouds import CLOUDS
+from graphops.errors import Rejected
+from graphops.settings import MAX_TIMEOUT_SECONDS, WHOLE_NUMBERS, Settings
+from graphops.tracking import Outcome, from_request
+from graphops.wiring import limits_for
+
+from .test_decide import T0
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
+MINIMAL = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "GRAPHOPS_QUEUE_NAME": "graph-operations"}
+
+
+def table_after(header: str) -> dict[str, list[str]]:
+    """A Markdown table's rows after ``header``, keyed by the first cell's code span."""
+    start = README.index(header)
+    rows: dict[str, list[str]] = {}
+    for line in README[start:].splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        key = re.fullmatch(r"`([^`]+)`", cells[0])
+        if key:
+            rows[key.group(1)] = cells[1:]
+    return rows
+
+
+def test_the_outcomes_table_lists_every_outcome_a_callback_can_carry() -> None:
+    documented = set(table_after("| outcome | when |"))
+    assert documented == {str(o) for o in Outcome} - {"cancelled"}  # a cancelled tracking is never called back
+
+
+# The attribute each documented default is read into, and how the README writes it.
+DEFAULTS = {
+    "GRAPHOPS_GRAPH_CLOUD": ("cloud", lambda s: s.cloud.name),
+    "GRAPHOPS_CREDENTIAL": ("credential", lambda s: s.credential),
+    "GRAPHOPS_ALLOW_HTTP_CALLBACKS": ("allow_http_callbacks", lambda s: str(s.allow_http_callbacks).lower()),
+    "GRAPHOPS_STATE_TABLE": ("state_table", lambda s: s.state_table),
+}
+
+
+def test_every_documented_default_is_the_one_the_app_uses() -> None:
+    rows = table_after("| setting | default | meaning |")
+    settings = Settings.from_env(MINIMAL)
+    for name, bounds in WHOLE_NUMBERS.items():
+        assert rows[name][0] == f"`{bounds.default}`", name
+        attribute = name.removeprefix("GRAPHOPS_").lower()
+        assert getattr(settings, attribute) == bounds.default, name
+    for name, (_, read) in DEFAULTS.items():
+        assert rows[name][0] == f"`{read(settings)}`", name
+    assert "`*.logic.azure.com`" in rows["GRAPHOPS_CALLBACK_ALLOWED_HOSTS"][0]
+    assert settings.callback_allowed_hosts == CLOUDS["global"].logic_apps_hosts == ("*.logic.azure.com",)
+    documented = {name for name in rows if name.startswith("GRAPHOPS_")}
+    assert set(WHOLE_NUMBERS) | set(DEFAULTS) <= documented
+
+
+def test_the_longest_timeout_is_the_documented_thirty_days() -> None:
+    row = table_after("| field | rules |")["timeoutSeconds"][0]
+    documented = re.search(r"1 to ([\d,]+) \(30 days\)", row)
+    assert documented and int(documented.group(1).replace(",", "")) == MAX_TIMEOUT_SECONDS == 30 * 24 * 3600
+    limits = limits_for(Settings.from_env(MINIMAL))
+    doc = {"operationUrl": "/v1.0/users/u/authentication/operations/o", "callbackUrl": "https://a.logic.azure.com/cb"}
+    assert from_request({**doc, "timeoutSeconds": MAX_TIMEOUT_SECONDS}, "t", T0, limits).deadline > T0
+    with pytest.raises(Rejected, match="timeoutSeconds"):
+        from_request({**doc, "timeoutSeconds": MAX_TIMEOUT_SECONDS + 1}, "t", T0, limits)
+
+
+def test_the_documented_callback_headers() -> None:
+    for header in ("Content-Type: application/json", "`webhook-id`", "`webhook-timestamp`", "`webhook-signature`"):
+        assert header in README

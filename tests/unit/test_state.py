@@ -1,0 +1,92 @@
+"""StateStore.gate: which step of a subscribed tracking may run, decided from the one read it makes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from azure.core.exceptions import ResourceNotFoundError, ServiceRequestError
+
+from graphops.state import StateStore
+from graphops.tracking import Tracking, from_request, next_step
+
+from .test_decide import LIMITS, T0
+from .test_step import CALLBACK
+
+
+class Entity(dict[str, Any]):
+    """What TableClient.get_entity returns: a dict with the ETag in ``metadata``."""
+
+    def __init__(self, values: dict[str, Any], etag: str = 'W/"1"') -> None:
+        super().__init__(values)
+        self.metadata = {"etag": etag}
+
+
+class OneRowTable:
+    def __init__(self, row: dict[str, Any] | None = None, *, down: bool = False) -> None:
+        self.row = row
+        self.down = down
+
+    def get_entity(self, partition_key: str, row_key: str) -> Entity:
+        if self.down:
+            raise ServiceRequestError("table down")
+        if self.row is None:
+            raise ResourceNotFoundError("no such entity")
+        return Entity(self.row)
+
+
+def subscribed() -> Tracking:
+    doc = {"operationUrl": "/beta/identityGovernance/roleManagementAlerts/operations/op", "callbackUrl": CALLBACK}
+    return replace(from_request(doc, "t-1", T0, LIMITS), stateful=True)
+
+
+def gate(row: dict[str, Any] | None, tracking: Tracking, **table: Any) -> tuple[bool, str, str | None]:
+    decision, etag = StateStore(OneRowTable(row, **table)).gate(tracking)  # type: ignore[arg-type]
+    return decision.go, decision.reason, etag
+
+
+def test_the_live_step_runs_with_the_version_it_read() -> None:
+    t = subscribed()
+    assert gate({"stepId": t.step_id, "step": 0}, t) == (True, "", 'W/"1"')
+
+
+def test_a_step_the_state_does_not_name_is_stale() -> None:
+    t = subscribed()
+    live = next_step(t)
+    assert gate({"stepId": live.step_id, "step": live.step}, t)[:2] == (False, "stale")  # a duplicate of the past
+
+
+def test_step_numbers_do_not_decide_only_ids_do() -> None:
+    t = subscribed()
+    named = next_step(t)
+    twin = replace(named, step_id="twin-of-the-named-step", previous_step_id="a-duplicate-run")  # same number
+    assert gate({"stepId": named.step_id, "step": named.step}, twin)[:2] == (False, "stale")
+    ahead = replace(next_step(named), previous_step_id="a-forked-chain")  # a step number past the state's
+    assert gate({"stepId": named.step_id, "step": named.step}, ahead)[:2] == (False, "stale")
+    behind = replace(named, step=0)  # the named id with any number runs
+    assert gate({"stepId": named.step_id, "step": named.step}, behind)[0] is True
+
+
+def test_the_successor_of_the_named_step_runs_when_its_record_failed() -> None:
+    t = subscribed()
+    successor = next_step(t)  # queued by t, whose state write then failed: the state still names t
+    assert gate({"stepId": t.step_id, "step": t.step}, successor)[:2] == (True, "predecessor not recorded")
+    grandchild = next_step(successor)
+    assert gate({"stepId": t.step_id, "step": t.step}, grandchild)[:2] == (False, "stale")
+
+
+def test_a_cancelled_tracking_stops_whatever_step_arrives() -> None:
+    t = subscribed()
+    assert gate({"stepId": t.step_id, "cancelled": True}, t)[:2] == (False, "cancelled")
+
+
+def test_missing_or_unreadable_state_never_stops_a_step() -> None:
+    t = subscribed()
+    assert gate(None, t) == (True, "no state", None)
+    assert gate(None, t, down=True) == (True, "state unavailable", None)
+
+
+@pytest.mark.parametrize("legacy", [{}, {"stepId": None}])
+def test_state_without_a_step_id_lets_the_step_run(legacy: dict[str, Any]) -> None:
+    assert gate(legacy, subscribed())[0] is True
