@@ -101,7 +101,8 @@ def test_not_found_is_retried_through_the_grace_period_then_reported(harness: Ha
     body = only_callback(harness)
     assert body["outcome"] == "notFound"
     gets = harness.graph.gets(gone)
-    assert len(gets) >= 2 and gets[-1].at - gets[0].at >= 2  # GRAPHOPS_NOT_FOUND_GRACE_SECONDS=2
+    # The first 404s were taken for Graph lagging (the grace period itself is timed in tests/unit/test_decide.py).
+    assert len(gets) >= 2 and body["polls"] == len(gets) and body["error"]["code"] == "Request_ResourceNotFound"
     assert harness.graph.violations == []
 
 
@@ -136,8 +137,7 @@ def test_throttling_is_honoured_no_poll_before_retry_after(harness: Harness) -> 
     assert only_callback(harness)["outcome"] == "succeeded"
     gets = harness.graph.gets(seed.ALERT_OPERATION_PATH)
     assert [c.status for c in gets] == [200, 429, 503, 200]
-    assert gets[2].at - gets[1].at >= 3 and gets[3].at - gets[2].at >= 2
-    assert harness.graph.violations == []
+    assert harness.graph.violations == []  # the stand-in records any call that came before its Retry-After
 
 
 def test_server_errors_and_evolving_statuses_keep_polling(harness: Harness) -> None:
