@@ -19,6 +19,9 @@ $(BIN)/.installed: pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# Microsoft's Python worker library, to index function_app.py as the platform does. It declares
+	# Python 3.13 but is pure Python and runs on the app's 3.11.
+	$(BIN)/pip install --quiet --ignore-requires-python 'azure-functions-runtime>=1.3,<2'
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
