@@ -22,7 +22,7 @@ from azure.core.exceptions import AzureError, ResourceExistsError
 from .errors import QueueUnavailable, Rejected
 from .kinds import RoleManagementAlertRefresh, resolve_operation_url
 from .logs import event
-from .state import public_view
+from .state import Claim, public_view
 from .tracking import MAX_REQUEST_BYTES, Tracking, from_request, request_problems
 from .wiring import Services
 
@@ -96,16 +96,27 @@ class Api:
             # Logic Apps' listCallbackUrl() differs per action instance (each for-each iteration, each run) and
             # stays the same across its retries of one subscribe call: with the operation, it names the request.
             key, fingerprint = f"pair:{tracking.operation_url}\n{tracking.callback_url}", None
+        claim, answered = self._claim(key, tracking, now, fingerprint, req)
+        if answered is not None:
+            return answered
+        assert claim is not None
+        return self._enqueue(replace(tracking, tracking_id=claim.tracking_id), req)
+
+    def _claim(
+        self, key: str, tracking: Tracking, now: datetime, fingerprint: str | None, req: func.HttpRequest
+    ) -> tuple[Claim | None, func.HttpResponse | None]:
+        """Claim ``key`` for ``tracking``. Answers here (with the response) when the call ends: storage down,
+        the key reused for another request, or a repeat of a request whose tracking is under way."""
         try:
             claim = self._s.state.claim(key, tracking.tracking_id, tracking.deadline, now, fingerprint)
         except AzureError as exc:
-            return problem(503, "State storage is unavailable; try again", detail=type(exc).__name__)
+            return None, problem(503, "State storage is unavailable; try again", detail=type(exc).__name__)
         if claim.conflict:
-            return key_reused()
+            return None, key_reused()
         if not claim.first and not claim.unfinished:
-            event("subscribeRepeated", trackingId=claim.tracking_id)
-            return self._accepted(claim.tracking_id, req, status=200)
-        return self._enqueue(replace(tracking, tracking_id=claim.tracking_id), req)
+            event("requestRepeated", trackingId=claim.tracking_id)
+            return None, self._accepted(claim.tracking_id, req, status=200)
+        return claim, None
 
     def _enqueue(self, tracking: Tracking, req: func.HttpRequest) -> func.HttpResponse:
         """Queue a claimed tracking's first step, then write its state and the callback URL's pointer.
@@ -204,15 +215,10 @@ class Api:
         idempotency_key = req.headers.get("Idempotency-Key")
         fingerprint = request_fingerprint(doc)
         key = f"idem:{idempotency_key}" if idempotency_key else f"start:{fingerprint}"
-        try:
-            claim = self._s.state.claim(key, pending.tracking_id, pending.deadline, now, fingerprint)
-        except AzureError as exc:
-            return problem(503, "State storage is unavailable; try again", detail=type(exc).__name__)
-        if claim.conflict:
-            return key_reused()
-        if not claim.first and not claim.unfinished:
-            event("startRepeated", trackingId=claim.tracking_id)
-            return self._accepted(claim.tracking_id, req, status=200)
+        claim, answered = self._claim(key, pending, now, fingerprint, req)
+        if answered is not None:
+            return answered
+        assert claim is not None
         # First, or an earlier call that died before it queued anything: a refresh is harmless to ask for again.
         target = f"{ALERTS_PATH}/{alert_id}/refresh" if alert_id else f"{ALERTS_PATH}/refresh"
         answer = self._s.graph.post(
