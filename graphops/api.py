@@ -229,7 +229,9 @@ class Api:
         if answer.status_code != 202 or not answer.location:
             return _graph_refusal(answer.status_code, answer.body, answer.retry_after)
         try:
-            operation = resolve_operation_url(answer.location, self._s.settings.graph_endpoint)
+            operation = resolve_operation_url(
+                answer.location, self._s.settings.graph_endpoint, self._s.settings.cloud.name
+            )
         except Rejected as exc:
             return problem(502, "Graph answered with an operation graphops cannot track", detail=str(exc))
         if operation.kind is not RoleManagementAlertRefresh:

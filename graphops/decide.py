@@ -69,6 +69,8 @@ def decide(tracking: Tracking, answer: GraphAnswer, now: datetime, policy: Polic
     if status is not None and kind.is_terminal(status):
         if status in kind.succeeded_states:
             return Finish(Outcome.SUCCEEDED)
+        if status in kind.partial_states:
+            return Finish(Outcome.PARTIALLY_SUCCEEDED, _operation_error(answer.body, status, required=False))
         return Finish(Outcome.FAILED, _operation_error(answer.body, status))
     if code in {401, 403}:
         graph = _graph_error(answer.body)
@@ -76,8 +78,8 @@ def decide(tracking: Tracking, answer: GraphAnswer, now: datetime, policy: Polic
             Outcome.FORBIDDEN,
             ErrorInfo(
                 graph.code if graph else "Authorization_RequestDenied",
-                f"Graph answered {code}: the app's identity needs the application permission {kind.permission}"
-                + (f" ({graph.message})" if graph and graph.message else ""),
+                f"Graph answered {code}: the app's identity needs the application permission "
+                f"{kind.permission} ({kind.name})" + (f" ({graph.message})" if graph and graph.message else ""),
             ),
         )
     elapsed = (now - tracking.tracked_since).total_seconds()
@@ -132,14 +134,14 @@ def _graph_error(body: Any) -> ErrorInfo | None:
     return None
 
 
-def _operation_error(body: Any, status: str) -> ErrorInfo:
+def _operation_error(body: Any, status: str, *, required: bool = True) -> ErrorInfo | None:
     if isinstance(body, dict):
         if isinstance(body.get("error"), dict):  # richLongRunningOperation carries a publicError
             return ErrorInfo(str(body["error"].get("code", status)), str(body["error"].get("message", "")))
         detail = body.get("statusDetail")
         if isinstance(detail, str) and detail:
             return ErrorInfo(status, detail)
-    return ErrorInfo(status, "Graph reports the operation failed")
+    return ErrorInfo(status, "Graph reports the operation failed") if required else None
 
 
 def _timeout_error(tracking: Tracking, *, throttled: bool = False) -> ErrorInfo:

@@ -38,6 +38,7 @@ class Phase(StrEnum):
 
 class Outcome(StrEnum):
     SUCCEEDED = "succeeded"
+    PARTIALLY_SUCCEEDED = "partiallySucceeded"  # eDiscovery: some of the work succeeded
     FAILED = "failed"
     TIMED_OUT = "timedOut"
     NOT_FOUND = "notFound"
@@ -122,7 +123,10 @@ class Tracking:
         return {
             "trackingId": self.tracking_id,
             "outcome": str(self.outcome),
+            "kind": self.kind.name,
             "operationUrl": self.operation_url,
+            "resource": self.kind.resource_of(self.operation),
+            "progress": self.kind.progress_of(self.operation),
             "operation": self.operation,
             "error": self.error.to_json() if self.error else None,
             "correlationId": self.correlation_id,
@@ -172,6 +176,7 @@ class Limits:
     callbacks: CallbackPolicy
     default_timeout_seconds: int
     max_timeout_seconds: int
+    cloud: str = "global"  # the Graph cloud: some kinds exist in the global cloud only
 
 
 def parse_body(body: bytes | str) -> dict[str, Any]:
@@ -214,7 +219,7 @@ def request_problems(doc: dict[str, Any], limits: Limits) -> tuple[dict[str, Any
         problems.append(Rejected(unknown, f"unknown field; expected some of {', '.join(sorted(REQUEST_FIELDS))}"))
     if len(json.dumps(doc, ensure_ascii=False).encode()) > MAX_REQUEST_BYTES:
         problems.append(Rejected("message", f"larger than {MAX_REQUEST_BYTES} bytes of JSON"))
-    check("operationUrl", lambda: resolve_operation_url(doc.get("operationUrl"), limits.graph_endpoint))
+    check("operationUrl", lambda: resolve_operation_url(doc.get("operationUrl"), limits.graph_endpoint, limits.cloud))
     check("callbackUrl", lambda: limits.callbacks.check_syntax(doc.get("callbackUrl")))
     check("correlationId", lambda: _correlation_id(doc.get("correlationId")))
     check("context", lambda: _context(doc.get("context")))
@@ -271,7 +276,7 @@ def from_wire(doc: dict[str, Any], limits: Limits) -> Tracking:
     if doc.get("v") != WIRE_VERSION:
         raise Rejected("v", f"unsupported envelope version {doc.get('v')!r}; this graphops reads {WIRE_VERSION}")
     try:
-        ref = resolve_operation_url(doc["operationUrl"], limits.graph_endpoint)
+        ref = resolve_operation_url(doc["operationUrl"], limits.graph_endpoint, limits.cloud)
         if KINDS.get(doc["kind"]) is not ref.kind:
             raise Rejected("kind", f"{doc['kind']!r} does not match the operation URL")
         return Tracking(

@@ -37,7 +37,7 @@ def watch(
     sleep: Callable[[float], None] = time.sleep,
 ) -> Tracking:
     """Poll until the operation ends or the timeout passes; returns the finished tracking."""
-    ref = resolve_operation_url(operation_url, settings.graph_endpoint)
+    ref = resolve_operation_url(operation_url, settings.graph_endpoint, settings.cloud.name)
     now = datetime.now(UTC)
     tracking = Tracking(
         tracking_id="watch", operation_url=ref.url, kind=ref.kind, callback_url="",

@@ -29,6 +29,7 @@ def limits_for(settings: Settings) -> Limits:
         callbacks=CallbackPolicy(settings.callback_allowed_hosts, allow_http=settings.allow_http_callbacks),
         default_timeout_seconds=settings.default_timeout_seconds,
         max_timeout_seconds=MAX_TIMEOUT_SECONDS,
+        cloud=settings.cloud.name,
     )
 
 

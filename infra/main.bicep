@@ -37,6 +37,9 @@ param grantGraphPermissions bool = false
 @description('Also grant RoleManagementAlert.ReadWrite.Directory, which starting an alert refresh needs.')
 param enableStartAndTrack bool = false
 
+@description('Comma-separated operation kinds this deployment tracks; the grants cover exactly these (README: kinds).')
+param trackedKinds string = 'roleManagementAlertRefresh,authenticationMethodOperation'
+
 // The bounds below are graphops/settings.py's, so a value the app would refuse never deploys
 // (tests/unit/test_infra.py holds them together). What Bicep cannot express (lower-case queue names,
 // max delay >= min delay) the preprovision hook checks.
@@ -208,6 +211,7 @@ module graphPermissions 'app/graph-permissions.bicep' = if (grantGraphPermission
   scope: rg
   params: {
     principalId: identity.outputs.principalId
+    kinds: split(trackedKinds, ',')
     includeStartAndTrack: enableStartAndTrack
   }
 }

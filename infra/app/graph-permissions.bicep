@@ -6,24 +6,43 @@ extension microsoftGraphV1
 @description('The managed identity\'s service principal object id.')
 param principalId string
 
+@description('The operation kinds this deployment tracks (graphops/kinds): each gets the read permission it needs.')
+param kinds array = ['roleManagementAlertRefresh', 'authenticationMethodOperation']
+
 @description('Also grant RoleManagementAlert.ReadWrite.Directory, needed to start alert refreshes.')
 param includeStartAndTrack bool = false
 
-// Least privilege: read-only permissions to read the two operation kinds.
-var readPermissions = [
-  'RoleManagementAlert.Read.Directory' // role management alert refresh operations
-  'UserAuthenticationMethod.Read.All' // authentication method (password reset) operations
+// Least privilege: each read permission, with the kinds whose GET needs it, as Graph's reference pages name
+// them (tests/unit/test_infra.py holds this table to graphops/kinds).
+var readPermissionKinds = [
+  { permission: 'RoleManagementAlert.Read.Directory', kinds: ['roleManagementAlertRefresh'] }
+  { permission: 'UserAuthenticationMethod.Read.All', kinds: ['authenticationMethodOperation'] }
+  { permission: 'Team.ReadBasic.All', kinds: ['teamsAsyncOperation'] }
+  { permission: 'Chat.ReadBasic.All', kinds: ['chatAsyncOperation'] }
+  { permission: 'Sites.Read.All', kinds: ['siteOperation', 'listOperation'] }
+  { permission: 'User.Export.All', kinds: ['dataPolicyOperation'] }
+  { permission: 'User.Read.All', kinds: ['dataPolicyOperation'] }
+  { permission: 'eDiscovery.ReadWrite.All', kinds: ['ediscoveryCaseOperation'] }
+  { permission: 'AttackSimulation.Read.All', kinds: ['attackSimulationOperation'] }
+  { permission: 'ExternalConnection.ReadWrite.OwnedBy', kinds: ['externalConnectionOperation'] }
+  { permission: 'Notes.Read.All', kinds: ['onenoteOperation'] }
+  { permission: 'DelegatedAdminRelationship.Read.All', kinds: ['delegatedAdminRelationshipOperation'] }
 ]
-var permissions = includeStartAndTrack ? concat(readPermissions, ['RoleManagementAlert.ReadWrite.Directory']) : readPermissions
-
 resource graph 'Microsoft.Graph/servicePrincipals@v1.0' existing = {
   appId: '00000003-0000-0000-c000-000000000000' // Microsoft Graph's application id, the same in every tenant
 }
 
-resource grants 'Microsoft.Graph/appRoleAssignedTo@v1.0' = [
-  for permission in permissions: {
+// One grant per permission whose kinds this deployment tracks: nothing else.
+resource readGrants 'Microsoft.Graph/appRoleAssignedTo@v1.0' = [
+  for entry in readPermissionKinds: if (length(intersection(entry.kinds, kinds)) > 0) {
     principalId: principalId
     resourceId: graph.id
-    appRoleId: filter(graph.appRoles, role => role.value == permission)[0].id
+    appRoleId: filter(graph.appRoles, role => role.value == entry.permission)[0].id
   }
 ]
+
+resource startGrant 'Microsoft.Graph/appRoleAssignedTo@v1.0' = if (includeStartAndTrack) {
+  principalId: principalId
+  resourceId: graph.id
+  appRoleId: filter(graph.appRoles, role => role.value == 'RoleManagementAlert.ReadWrite.Directory')[0].id
+}

@@ -220,12 +220,24 @@ def test_graph_permissions_are_least_privilege_and_granted_by_name() -> None:
     grants = (INFRA / "app" / "graph-permissions.bicep").read_text()
     assert "extension microsoftGraphV1" in grants
     assert "Microsoft.Graph/appRoleAssignedTo@v1.0" in grants
-    granted = set(re.findall(r"'([A-Za-z]+\.[A-Za-z.]+)'", grants))
-    assert granted == {"RoleManagementAlert.Read.Directory", "UserAuthenticationMethod.Read.All",
-                       "RoleManagementAlert.ReadWrite.Directory"}  # fmt: skip
     from graphops.kinds import KINDS
 
-    assert {kind.permission for kind in KINDS.values()} <= granted
+    rows = re.findall(r"\{ permission: '([A-Za-z.]+)', kinds: \[(.*)\] \}", grants)
+    assert rows, "the grants read a table of permission -> kinds"
+    in_bicep: dict[str, set[str]] = {}
+    for permission, kinds in rows:
+        for kind in re.findall(r"'(\w+)'", kinds):
+            in_bicep.setdefault(kind, set()).add(permission)
+    in_code = {name: set(kind.permission.split(" and ")) for name, kind in KINDS.items()}
+    assert in_bicep == in_code
+    # Nothing widens silently: by default the grants cover today's two kinds, as before.
+    default = re.search(r"param kinds array = \[(.*)\]", grants)
+    assert default and set(re.findall(r"'(\w+)'", default.group(1))) == {
+        "roleManagementAlertRefresh", "authenticationMethodOperation"
+    }  # fmt: skip
+    main_default = default_of(main_parameters()["trackedKinds"])
+    assert set(main_default.split(",")) == set(re.findall(r"'(\w+)'", default.group(1)))
+    assert "'RoleManagementAlert.ReadWrite.Directory'" in grants  # only with includeStartAndTrack
     config = json.loads((INFRA / "bicepconfig.json").read_text())
     assert "microsoftGraphV1" in config["extensions"]
 

@@ -98,3 +98,119 @@ def test_select_names_are_checked() -> None:
         with pytest.raises(Rejected) as raised:
             validate_select(bad)
         assert raised.value.field == "select"
+
+
+# -- every kind ---------------------------------------------------------------------------------------
+
+from graphops.kinds import KINDS  # noqa: E402
+from graphops.local import seed  # noqa: E402
+
+DOCUMENTED = {
+    "teamsAsyncOperation": [seed.TEAM_LOCATION, f"/v1.0/teams/{seed.TEAM_ID}/operations/{seed.TEAM_OPERATION_ID}",
+                            f"/beta/teams('{seed.TEAM_ID}')/operations('{seed.TEAM_OPERATION_ID}')"],
+    "chatAsyncOperation": ["/beta/chats/19:c253a29b5f694b55a6baad8e83510af7@thread.v2/operations/2432b57b-0abd"],
+    "siteOperation": [seed.SITE_OPERATION_PATH],
+    "listOperation": ["/v1.0/sites/root/lists/0f3c5e3a/operations/copy,1"],
+    "dataPolicyOperation": [seed.EXPORT_PATH, GRAPH + seed.EXPORT_PATH],
+    "ediscoveryCaseOperation": [seed.CASE_OPERATION_PATH],
+    "externalConnectionOperation": [seed.CONNECTION_OPERATION_PATH],
+    "onenoteOperation": [seed.ONENOTE_OPERATION_PATH, "/v1.0/groups/g1/onenote/operations/op",
+                         "/v1.0/sites/s1/onenote/operations/op"],
+    "attackSimulationOperation": [seed.SIMULATION_OPERATION_PATH],
+    "delegatedAdminRelationshipOperation": [seed.GDAP_OPERATION_PATH],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "url"), [(n, u) for n, urls in DOCUMENTED.items() for u in urls])
+def test_each_kinds_documented_shapes_are_accepted(name: str, url: str) -> None:
+    assert resolve_operation_url(url, GRAPH).kind is KINDS[name]
+
+
+def test_every_kind_has_a_documented_shape_here() -> None:
+    assert set(DOCUMENTED) | {"roleManagementAlertRefresh", "authenticationMethodOperation"} == set(KINDS)
+
+
+def test_a_teams_location_without_a_version_reads_as_v1() -> None:
+    ref = resolve_operation_url(seed.TEAM_LOCATION, GRAPH)
+    assert ref.url == GRAPH + "/v1.0" + seed.TEAM_LOCATION
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/teams('a/b')/operations('c')",  # a separator inside the key
+        "/teams('a')/operations('c')/extra",
+        "/teams('a'')/operations('c')",
+        "/teams('..')/operations('c')",
+        "/teams('a%2Fb')/operations('c')",
+        "/teams(a)/operations(c)",  # OData keys are quoted
+        "/sites/root/operations/x",  # only teams answers without a version
+        "/v1.0/dataPolicyOperations/x/extra",
+        "/beta/dataPolicyOperations/x",  # v1.0 only
+        "/v1.0/me/onenote/operations/x",  # delegated only
+        "/v1.0/drives/d/onenote/operations/x",
+        "/v1.0/security/cases/ediscoveryCases/c/operations",
+    ],
+)
+def test_new_shapes_refuse_their_tricks(url: str) -> None:
+    with pytest.raises(Rejected) as raised:
+        resolve_operation_url(url, GRAPH)
+    assert raised.value.field == "operationUrl"
+
+
+@pytest.mark.parametrize(
+    ("url", "cloud"),
+    [(seed.EXPORT_PATH, "usgov"), (seed.ONENOTE_OPERATION_PATH, "china"),
+     (seed.SIMULATION_OPERATION_PATH, "usgovdod"), (seed.CASE_OPERATION_PATH, "china"),
+     (seed.CONNECTION_OPERATION_PATH, "china"), (seed.GDAP_OPERATION_PATH, "china")],
+)  # fmt: skip
+def test_kinds_outside_their_clouds_are_refused_with_the_reason(url: str, cloud: str) -> None:
+    with pytest.raises(Rejected, match=f"not {cloud}"):
+        resolve_operation_url(url, GRAPH, cloud)
+    assert resolve_operation_url(url, GRAPH, "global").kind.clouds >= {"global"}
+
+
+@pytest.mark.parametrize(
+    ("name", "running", "succeeded", "partial", "failed"),
+    [
+        ("teamsAsyncOperation", ["notStarted", "inProgress"], ["succeeded"], [], ["failed", "invalid"]),
+        ("dataPolicyOperation", ["notStarted", "running"], ["complete"], [], ["failed"]),
+        ("ediscoveryCaseOperation", ["notStarted", "running"], ["succeeded"], ["partiallySucceeded"],
+         ["failed", "submissionFailed"]),
+        ("externalConnectionOperation", ["unspecified", "inprogress"], ["completed"], [], ["failed"]),
+        ("onenoteOperation", ["NotStarted", "Running"], ["Completed"], [], ["Failed"]),
+        ("siteOperation", ["notStarted", "running"], ["succeeded"], [], ["failed"]),
+    ],
+)  # fmt: skip
+def test_states_compare_as_each_service_spells_them(
+    name: str, running: list[str], succeeded: list[str], partial: list[str], failed: list[str]
+) -> None:
+    kind = KINDS[name]
+    for status in [*running, "unknownFutureValue", "brandNew"]:
+        assert not kind.is_terminal(status), status
+    assert set(succeeded) <= kind.succeeded_states and set(partial) == kind.partial_states
+    assert set(failed) <= kind.failed_states
+    assert not kind.is_terminal("Succeeded") or name == "onenoteOperation"  # exact spelling
+
+
+def test_resource_and_progress_come_from_each_kinds_own_fields() -> None:
+    assert KINDS["teamsAsyncOperation"].resource_of(seed.teams_operation("succeeded")) == f"/teams('{seed.CLONE_ID}')"
+    assert KINDS["siteOperation"].progress_of(seed.rich_operation("running", 40)) == 40.0
+    assert KINDS["onenoteOperation"].progress_of(seed.onenote_operation("Running")) == 50.0  # a string in Graph
+    assert KINDS["dataPolicyOperation"].resource_of(seed.data_export("complete")).startswith("https://contoso.blob")
+    assert KINDS["ediscoveryCaseOperation"].resource_of(seed.case_operation("succeeded", 100)) is None
+    assert KINDS["siteOperation"].progress_of({"percentageComplete": 140}) is None
+    assert KINDS["siteOperation"].progress_of({"percentageComplete": True}) is None
+
+
+def test_the_readme_lists_every_kind_with_its_permission_and_clouds() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for name, kind in KINDS.items():
+        row = next((line for line in readme.splitlines() if line.startswith(f"| `{name}` |")), None)
+        assert row, f"no README row for {name}"
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[3] == kind.permission, name
+        clouds = "all" if kind.clouds == {"global", "usgov", "usgovdod", "china"} else ", ".join(sorted(kind.clouds))
+        assert cells[4] == clouds, name

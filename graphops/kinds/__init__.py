@@ -1,0 +1,152 @@
+"""Operation kinds: which Graph URLs graphops will poll, and how to read their answers.
+
+One small class per kind (see :mod:`.base`), grouped by Graph family, registered in :data:`KINDS`.
+:func:`resolve_operation_url` is the only way an operation URL gets into a tracking: it accepts a URL only
+when its host is the configured Graph host and its path is one of the kinds' shapes, in no other spelling.
+Adding a kind is one class in its family's module and one line below.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from ..errors import Rejected
+from ..urls import url_text
+from .base import ID, OperationKind
+from .compliance import AttackSimulationOperation, DataPolicyOperation, EdiscoveryCaseOperation
+from .identity import AuthenticationMethodOperation, RoleManagementAlertRefresh
+from .sharepoint import ListOperation, SiteOperation
+from .teams import ChatAsyncOperation, TeamsAsyncOperation
+from .tenant import DelegatedAdminRelationshipOperation, ExternalConnectionOperation, OnenoteOperation
+
+__all__ = [
+    "KINDS",
+    "AttackSimulationOperation",
+    "AuthenticationMethodOperation",
+    "ChatAsyncOperation",
+    "DataPolicyOperation",
+    "DelegatedAdminRelationshipOperation",
+    "EdiscoveryCaseOperation",
+    "ExternalConnectionOperation",
+    "ListOperation",
+    "OnenoteOperation",
+    "OperationKind",
+    "OperationRef",
+    "RoleManagementAlertRefresh",
+    "SiteOperation",
+    "TeamsAsyncOperation",
+    "resolve_operation_url",
+    "validate_select",
+]
+
+KINDS: dict[str, type[OperationKind]] = {
+    kind.name: kind
+    for kind in (
+        RoleManagementAlertRefresh,
+        AuthenticationMethodOperation,
+        TeamsAsyncOperation,
+        ChatAsyncOperation,
+        SiteOperation,
+        ListOperation,
+        DataPolicyOperation,
+        EdiscoveryCaseOperation,
+        AttackSimulationOperation,
+        ExternalConnectionOperation,
+        OnenoteOperation,
+        DelegatedAdminRelationshipOperation,
+    )
+}
+
+MAX_URL_LENGTH = 2048
+_VERSIONS = frozenset({"v1.0", "beta"})
+UNVERSIONED_DEFAULT = "v1.0"
+_SELECT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+# OData key syntax, as teams writes its Locations: `teams('dbd8…')` is the two segments `teams` and `dbd8…`.
+_ODATA_KEY = re.compile(r"([A-Za-z]+)\('([^']*)'\)")
+
+
+@dataclass(frozen=True)
+class OperationRef:
+    """An operation URL that passed the rules, with the kind it belongs to."""
+
+    url: str
+    kind: type[OperationKind]
+
+
+def resolve_operation_url(raw: object, graph_endpoint: str, cloud: str = "global") -> OperationRef:
+    """Check an operation URL (absolute, or a path starting with /v1.0/, /beta/ or, for kinds that answer
+    with unversioned Locations, the kind's own first segment) and name its kind.
+
+    Raises :class:`Rejected` naming ``operationUrl`` with the reason.
+    """
+    field = "operationUrl"
+    raw = url_text(raw, field, MAX_URL_LENGTH)
+    if raw.startswith("//"):
+        raise Rejected(field, "a relative URL must start with /v1.0/, /beta/ or a known unversioned path")
+    url = graph_endpoint + raw if raw.startswith("/") else raw
+    parts = urlsplit(url)
+    base = urlsplit(graph_endpoint)
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise Rejected(field, "must not carry user information")
+    if parts.fragment:
+        raise Rejected(field, "must not have a fragment")
+    if parts.netloc.lower() != base.netloc:
+        raise Rejected(field, f"host must be the configured Graph host {base.netloc}")
+    if parts.scheme.lower() != base.scheme:
+        raise Rejected(field, f"must use {base.scheme}")
+    raw_segments = parts.path.split("/")
+    if len(raw_segments) < 3 or raw_segments[0] != "":
+        raise Rejected(field, "not a known operation path")
+    for seg in raw_segments[1:]:
+        if "%" in seg and re.search(r"%(?![0-9A-Fa-f]{2})", seg):
+            raise Rejected(field, "malformed percent-encoding in the path")
+    segments = _split_keys([unquote(seg) for seg in raw_segments[1:]])
+    path = parts.path
+    if segments[0] not in _VERSIONS:
+        # An unversioned Location (teams) reads as v1.0; only kinds that answer that way accept it.
+        segments = [UNVERSIONED_DEFAULT, *segments]
+        path = f"/{UNVERSIONED_DEFAULT}{parts.path}"
+        candidates = [kind for kind in KINDS.values() if kind.unversioned]
+    else:
+        candidates = list(KINDS.values())
+    version, rest = segments[0], segments[1:]
+    for kind in candidates:
+        if kind.matches(version, rest):
+            if cloud not in kind.clouds:
+                where = ", ".join(sorted(kind.clouds))
+                raise Rejected(field, f"{kind.name} operations exist only in the Graph cloud(s) {where}, not {cloud}")
+            # Scheme and host are compared without case; from here on they are spelled as the endpoint spells
+            # them, so every later check (the Graph client's among them) compares exactly.
+            return OperationRef(url=urlunsplit((base.scheme, base.netloc, path, parts.query, "")), kind=kind)
+    raise Rejected(field, "not a known operation path; the README lists the operation kinds graphops tracks")
+
+
+def _split_keys(segments: list[str]) -> list[str]:
+    """`teams('a')` -> `teams`, `a`. A key must be a plain id: no quotes, separators or encoded tricks."""
+    out: list[str] = []
+    for seg in segments:
+        key = _ODATA_KEY.fullmatch(seg)
+        if key is None:
+            out.append(seg)
+            continue
+        if ID.fullmatch(key.group(2)) is None:
+            raise Rejected("operationUrl", f"{seg!r} is not a valid OData key")
+        out.extend(key.groups())
+    return out
+
+
+def validate_select(raw: object) -> tuple[str, ...]:
+    """The `select` field: Graph property names to ask for; `status` is always included."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or len(raw) > 32:
+        raise Rejected("select", "must be a list of at most 32 property names")
+    names: list[str] = []
+    for item in raw:
+        if not isinstance(item, str) or not _SELECT_NAME.fullmatch(item):
+            raise Rejected("select", f"{item!r} is not a property name")
+        if item not in names:
+            names.append(item)
+    return tuple(names)

@@ -1,0 +1,100 @@
+"""What every operation kind is: a path shape, a status field, the states that end it, a permission.
+
+A kind is a small class with class attributes only; :class:`OperationKind` holds the behaviour they share.
+Kinds are grouped by Graph family in the modules beside this one and registered in :mod:`graphops.kinds`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import ClassVar
+
+ALL_CLOUDS = frozenset({"global", "usgov", "usgovdod", "china"})
+GLOBAL_ONLY = frozenset({"global"})
+LONG_RUNNING_STATUS_END = frozenset({"succeeded", "failed"})  # longRunningOperationStatus
+
+# After one round of percent-decoding, an id may hold anything but separators, controls, blanks, quotes and
+# '%' (a '%' left after decoding means double encoding, a classic way to smuggle a separator past a check).
+ID = re.compile(r"[^\x00-\x20\x7f/\\?#%']+")
+
+
+class OperationKind:
+    """A kind of Graph long-running operation. Subclasses set the class attributes."""
+
+    name: ClassVar[str]
+    #: The path after the version segment; "{id}" marks one id segment, "a|b" one of these names, others are
+    #: literal.
+    path_template: ClassVar[tuple[str, ...]]
+    versions: ClassVar[frozenset[str]] = frozenset({"v1.0", "beta"})
+    #: A Location may come without a version (teams answers `/teams('…')/operations('…')`): read as v1.0.
+    unversioned: ClassVar[bool] = False
+    clouds: ClassVar[frozenset[str]] = ALL_CLOUDS
+    status_field: ClassVar[str] = "status"
+    succeeded_states: ClassVar[frozenset[str]] = frozenset({"succeeded"})
+    partial_states: ClassVar[frozenset[str]] = frozenset()
+    failed_states: ClassVar[frozenset[str]] = frozenset({"failed"})
+    #: The least-privileged application permission(s) that can read this operation, as Graph names them.
+    permission: ClassVar[str]
+    #: Where the created or affected resource is named, first present wins.
+    resource_fields: ClassVar[tuple[str, ...]] = ("resourceLocation",)
+    #: The field with a percentage of progress, when the kind reports one.
+    progress_field: ClassVar[str | None] = None
+    #: Graph's own polling guidance for this service, in seconds: (shortest, longest) delay between polls.
+    poll_delays: ClassVar[tuple[int, int] | None] = None
+
+    @classmethod
+    def matches(cls, version: str, segments: Sequence[str]) -> bool:
+        if version not in cls.versions or len(segments) != len(cls.path_template):
+            return False
+        return all(_segment_matches(want, seg) for want, seg in zip(cls.path_template, segments, strict=True))
+
+    @classmethod
+    def status_of(cls, body: object) -> str | None:
+        """The operation's status from Graph's JSON body, or None when the body has none."""
+        if isinstance(body, dict):
+            status = body.get(cls.status_field)
+            if isinstance(status, str) and status:
+                return status
+        return None
+
+    @classmethod
+    def terminal_states(cls) -> frozenset[str]:
+        return cls.succeeded_states | cls.partial_states | cls.failed_states
+
+    @classmethod
+    def is_terminal(cls, status: str) -> bool:
+        # Evolvable enums: any value we do not know as terminal (unknownFutureValue included) is still running.
+        # Compared exactly as the kind's Graph service spells it.
+        return status in cls.terminal_states()
+
+    @classmethod
+    def resource_of(cls, body: object) -> str | None:
+        """The created or affected resource's location (or id) when Graph names one."""
+        if isinstance(body, dict):
+            for name in cls.resource_fields:
+                value = body.get(name)
+                if isinstance(value, str) and value:
+                    return value
+        return None
+
+    @classmethod
+    def progress_of(cls, body: object) -> float | None:
+        """Percent complete, 0 to 100, when the kind reports it (some send it as a string)."""
+        if cls.progress_field is None or not isinstance(body, dict):
+            return None
+        raw = body.get(cls.progress_field)
+        if isinstance(raw, bool):
+            return None
+        try:
+            value = float(raw) if isinstance(raw, int | float | str) else None
+        except ValueError:
+            return None
+        return value if value is not None and 0 <= value <= 100 else None
+
+
+def _segment_matches(want: str, seg: str) -> bool:
+    """``{id}``: one id; ``a|b``: one of these names; anything else: that name (names without case)."""
+    if want == "{id}":
+        return ID.fullmatch(seg) is not None and seg not in {".", ".."}
+    return seg.lower() in {alternative.lower() for alternative in want.split("|")}

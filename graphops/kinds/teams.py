@@ -1,0 +1,35 @@
+"""Microsoft Teams: teamsAsyncOperation (create, clone, archive, unarchive a team; chat operations).
+
+Teams answers `202` with a relative Location in OData key syntax and no version:
+`/teams('{id}')/operations('{id}')`. Its resource page asks for more than 30 s between checks.
+"""
+
+from __future__ import annotations
+
+from .base import OperationKind
+
+TEAMS_END_FAILED = frozenset({"failed", "invalid"})
+
+
+class TeamsAsyncOperation(OperationKind):
+    name = "teamsAsyncOperation"
+    path_template = ("teams", "{id}", "operations", "{id}")
+    unversioned = True
+    failed_states = TEAMS_END_FAILED
+    # Graph documents no permission for GET /teams/{id}/operations/{id}; reading the team is Team.ReadBasic.All.
+    permission = "Team.ReadBasic.All"
+    resource_fields = ("targetResourceLocation", "targetResourceId")
+    poll_delays = (30, 120)
+
+
+class ChatAsyncOperation(OperationKind):
+    """An async operation on a chat (beta)."""
+
+    name = "chatAsyncOperation"
+    path_template = ("chats", "{id}", "operations", "{id}")
+    versions = frozenset({"beta"})
+    failed_states = TEAMS_END_FAILED
+    # The least privileged, ChatSettings.Read.Chat, is resource-specific consent: it cannot be granted tenant-wide.
+    permission = "Chat.ReadBasic.All"
+    resource_fields = ("targetResourceLocation", "targetResourceId")
+    poll_delays = (30, 120)

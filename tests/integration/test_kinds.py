@@ -1,0 +1,99 @@
+"""Every operation kind tracked end to end: the queue trigger on Azurite, the Graph stand-in answering with
+the kind's documented body, the signed callback carrying the kind, its resource and progress."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from graphops.local import seed
+from graphops.local.graph import Reply
+
+from .conftest import Harness
+
+GDAP_UPDATE = "delegatedAdminAccessAssignmentUpdate"
+RUNNING_THEN_END = {
+    # kind: (path polled, path handed over, running body, final body, outcome, resource, progress)
+    "teamsAsyncOperation": (
+        "/v1.0" + seed.TEAM_LOCATION, seed.TEAM_LOCATION, seed.teams_operation("inProgress"),
+        seed.teams_operation("succeeded"), "succeeded", f"/teams('{seed.CLONE_ID}')", None,
+    ),
+    "siteOperation": (
+        seed.SITE_OPERATION_PATH, None, seed.rich_operation("running", 40), seed.rich_operation("succeeded", 100),
+        "succeeded", "https://graph.microsoft.com/v1.0/sites/root/contentTypes/0x0101", 100.0,
+    ),
+    "dataPolicyOperation": (
+        seed.EXPORT_PATH, None, seed.data_export("running"), seed.data_export("complete"), "succeeded",
+        "https://contoso.blob.core.windows.net/exports/adele", 100.0,
+    ),
+    "ediscoveryCaseOperation": (
+        seed.CASE_OPERATION_PATH, None, seed.case_operation("running", 30),
+        seed.case_operation("partiallySucceeded", 100), "partiallySucceeded", None, 100.0,
+    ),
+    "externalConnectionOperation": (
+        seed.CONNECTION_OPERATION_PATH, None, seed.connection_operation("inprogress"),
+        seed.connection_operation("completed"), "succeeded", None, None,
+    ),
+    "onenoteOperation": (
+        seed.ONENOTE_OPERATION_PATH, None, seed.onenote_operation("Running"), seed.onenote_operation("Completed"),
+        "succeeded", f"{seed.NOTEBOOKS}/1-f4c8", 100.0,
+    ),
+    "attackSimulationOperation": (
+        seed.SIMULATION_OPERATION_PATH, None, {"id": "f1b1", "status": "running", "percentageCompleted": 10},
+        {"id": "f1b1", "status": "failed", "percentageCompleted": 10,
+         "statusDetail": "The simulation could not be created"}, "failed", None, 10.0,
+    ),
+    "delegatedAdminRelationshipOperation": (
+        seed.GDAP_OPERATION_PATH, None, {"id": "0b1f", "status": "running", "operationType": GDAP_UPDATE},
+        {"id": "0b1f", "status": "succeeded", "operationType": GDAP_UPDATE}, "succeeded", None, None,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", sorted(RUNNING_THEN_END))
+def test_each_kind_is_tracked_to_its_documented_end(harness: Harness, kind: str) -> None:
+    polled, handed, running, final, outcome, resource, progress = RUNNING_THEN_END[kind]
+    harness.graph.script(polled, [Reply(200, running), Reply(200, final)])
+    location = handed or harness.graph_url(polled)
+    tracking_id = harness.client.track(location, harness.stack.callback_url(), correlation_id=kind)
+    harness.run()
+
+    [callback] = harness.receiver.delivered()
+    body: dict[str, Any] = callback.body
+    assert callback.webhook_id == tracking_id and callback.verified
+    assert (body["kind"], body["outcome"], body["resource"], body["progress"]) == (kind, outcome, resource, progress)
+    assert body["operation"] == final and body["polls"] == 2
+    assert body["operationUrl"] == harness.graph_url(polled)  # a relative Location, resolved once
+    assert len(harness.graph.gets(polled)) == 2
+    if outcome == "failed":
+        assert body["error"]["message"] == final["statusDetail"]
+
+
+def test_a_forbidden_kind_names_its_permission(harness: Harness) -> None:
+    denied = seed.graph_error("Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+    harness.graph.script(seed.EXPORT_PATH, [Reply(403, denied)])
+    harness.track(seed.EXPORT_PATH)
+    harness.run()
+    [callback] = harness.receiver.delivered()
+    assert callback.body["outcome"] == "forbidden" and callback.body["kind"] == "dataPolicyOperation"
+    assert "User.Export.All and User.Read.All" in callback.body["error"]["message"]
+
+
+def test_a_global_only_kind_is_refused_in_another_cloud(make_harness: Any) -> None:
+    import json
+
+    from graphops.errors import Rejected
+
+    h: Harness = make_harness(GRAPHOPS_GRAPH_CLOUD="usgov")
+    with pytest.raises(Rejected, match="not usgov"):  # graphops track refuses it before it is queued...
+        h.track(seed.ONENOTE_OPERATION_PATH)
+    # ...and the queue trigger refuses a message a producer put there itself.
+    h.send_raw(
+        json.dumps({"operationUrl": h.graph_url(seed.ONENOTE_OPERATION_PATH), "callbackUrl": h.stack.callback_url()})
+    )
+    h.run()
+    [dead] = h.poison()
+    assert dead["field"] == "operationUrl" and "only in the Graph cloud(s) global, not usgov" in dead["reason"]
+    [notice] = h.receiver.delivered()
+    assert notice.body["outcome"] == "rejected" and h.graph.total_calls() == 0
