@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .kinds import OperationKind
 from .schedule import MAX_QUEUE_DELAY, PollSchedule, whole_delay
 from .tracking import ErrorInfo, Outcome, Tracking
 
@@ -51,8 +53,13 @@ Decision = PollAgain | Finish
 
 @dataclass(frozen=True)
 class Policy:
-    schedule: PollSchedule
+    schedule: PollSchedule  # the deployment's own (GRAPHOPS_MIN/MAX_DELAY_SECONDS)
     not_found_grace_seconds: int
+    #: A kind's own schedule, where its service asks for one (teams: >30 s between checks) or settings say so.
+    kind_schedules: Mapping[str, PollSchedule] = field(default_factory=dict)
+
+    def schedule_for(self, kind: type[OperationKind]) -> PollSchedule:
+        return self.kind_schedules.get(kind.name, self.schedule)
 
 
 def observe(tracking: Tracking, answer: GraphAnswer) -> Tracking:
@@ -98,7 +105,7 @@ def decide(tracking: Tracking, answer: GraphAnswer, now: datetime, policy: Polic
     if remaining <= 0:
         return Finish(Outcome.TIMED_OUT, _timeout_error(tracking))
     not_before = answer.retry_after if code in THROTTLED or code is None or (code or 0) >= 500 else None
-    delay = whole_delay(policy.schedule.next_delay(elapsed, rng), not_before=not_before, remaining=remaining)
+    delay = whole_delay(policy.schedule_for(kind).next_delay(elapsed, rng), not_before=not_before, remaining=remaining)
     if delay is None:
         return Finish(Outcome.TIMED_OUT, _timeout_error(tracking, throttled=True))
     if code == 404 and not seen and policy.not_found_grace_seconds - elapsed < delay:

@@ -42,13 +42,16 @@ class GraphClient:
         if select:
             fields = ",".join(dict.fromkeys(("status", *select)))
             url += ("&" if urlsplit(url).query else "?") + f"$select={fields}"
-        return self._send("GET", url)
+        # Graph throttles low-priority requests first: a status poll can wait, a person's request cannot.
+        return self._send("GET", url, headers={"x-ms-throttle-priority": "low"})
 
     def post(self, url: str, body: Mapping[str, Any]) -> GraphAnswer:
         """POST to Graph (starting an operation); the answer carries the Location of a 202."""
         return self._send("POST", url, body)
 
-    def _send(self, method: str, url: str, body: Mapping[str, Any] | None = None) -> GraphAnswer:
+    def _send(
+        self, method: str, url: str, body: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None
+    ) -> GraphAnswer:
         if urlsplit(url).netloc != self._netloc:
             # URLs are checked on the way in; this is the last line that keeps the token home.
             raise ValueError(f"refusing to send the Graph token to {urlsplit(url).netloc}")
@@ -57,15 +60,16 @@ class GraphClient:
         except AzureError as exc:
             return GraphAnswer(None, failure=f"could not get a token for Graph: {type(exc).__name__}: {exc.message}")
         client_request_id = str(uuid.uuid4())
-        headers = {
+        sent = {
             "Authorization": f"Bearer {token}",
             "Accept": "application/json",
             "client-request-id": client_request_id,
             "return-client-request-id": "true",
+            **(headers or {}),
         }
         try:
             response = self._session.request(
-                method, url, headers=headers, json=body, timeout=self._timeout, allow_redirects=False
+                method, url, headers=sent, json=body, timeout=self._timeout, allow_redirects=False
             )
         except requests.RequestException as exc:
             return GraphAnswer(None, failure=f"Graph did not answer: {type(exc).__name__}")

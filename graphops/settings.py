@@ -112,6 +112,8 @@ class Settings:
     not_found_grace_seconds: int = WHOLE_NUMBERS["GRAPHOPS_NOT_FOUND_GRACE_SECONDS"].default
     state_table: str = "graphopsstate"
     state_retention_days: int = WHOLE_NUMBERS["GRAPHOPS_STATE_RETENTION_DAYS"].default
+    # GRAPHOPS_KIND_POLL_DELAYS: (kind or "*", min, max) overriding a kind's own polling schedule.
+    kind_poll_delays: tuple[tuple[str, int, int], ...] = ()
     client_id: str | None = None  # AZURE_CLIENT_ID: the user-assigned identity that reads Graph
     credential: str = "managedidentity"  # or "default": DefaultAzureCredential, for running locally
 
@@ -150,6 +152,7 @@ class Settings:
             not_found_grace_seconds=_int(env, "GRAPHOPS_NOT_FOUND_GRACE_SECONDS"),
             state_table=_table_name(env.get("GRAPHOPS_STATE_TABLE", "").strip() or "graphopsstate"),
             state_retention_days=_int(env, "GRAPHOPS_STATE_RETENTION_DAYS"),
+            kind_poll_delays=_kind_poll_delays(env.get("GRAPHOPS_KIND_POLL_DELAYS", "")),
             client_id=env.get("AZURE_CLIENT_ID", "").strip() or None,
             credential=_choice(env, "GRAPHOPS_CREDENTIAL", ("managedidentity", "default")),
         )
@@ -264,6 +267,24 @@ def _secret(raw: str | None) -> str | None:
     if not 24 <= len(key) <= 64:
         raise SettingsError("GRAPHOPS_CALLBACK_SECRET", f"{problem} (it has {len(key)} bytes)")
     return raw
+
+
+def _kind_poll_delays(raw: str) -> tuple[tuple[str, int, int], ...]:
+    """``kind=min:max,...`` (``*`` for every kind): seconds between polls, overriding the kinds' own."""
+    from .kinds import KINDS
+
+    name = "GRAPHOPS_KIND_POLL_DELAYS"
+    bounds = WHOLE_NUMBERS["GRAPHOPS_MAX_DELAY_SECONDS"]
+    entries = []
+    for entry in (e.strip() for e in raw.split(",") if e.strip()):
+        kind, _, delays = entry.partition("=")
+        low, _, high = delays.partition(":")
+        if kind not in KINDS and kind != "*":
+            raise SettingsError(name, f"{kind!r} is not an operation kind; use one of {', '.join(KINDS)} or *")
+        if not (low.isdecimal() and high.isdecimal() and 1 <= int(low) <= int(high) <= bounds.high):
+            raise SettingsError(name, f"{entry!r}: give kind=min:max in seconds, 1 <= min <= max <= {bounds.high}")
+        entries.append((kind, int(low), int(high)))
+    return tuple(entries)
 
 
 def _require_https(name: str, uri: str) -> None:

@@ -8,12 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from .decide import Finish, Policy, decide, observe
+from .decide import Finish, decide, observe
 from .graph import GraphClient
 from .kinds import resolve_operation_url
-from .schedule import PollSchedule
 from .settings import Settings
 from .tracking import Outcome, Tracking
+from .wiring import policy_for
 
 
 @dataclass(frozen=True)
@@ -43,9 +43,7 @@ def watch(
         tracking_id="watch", operation_url=ref.url, kind=ref.kind, callback_url="",
         tracked_since=now, deadline=now + timedelta(seconds=timeout_seconds),
     )  # fmt: skip
-    policy = Policy(
-        PollSchedule(settings.min_delay_seconds, settings.max_delay_seconds), settings.not_found_grace_seconds
-    )
+    policy = policy_for(settings)
     rng = random.Random()
     shown: tuple[str | None, str | None] = (None, None)
     while True:

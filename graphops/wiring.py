@@ -128,13 +128,23 @@ def build_services(settings: Settings, credential: TokenCredential | None = None
     )
 
 
+def policy_for(settings: Settings) -> Policy:
+    """The polling policy: the deployment's schedule, and each kind's where its service asks for its own."""
+    from .kinds import KINDS
+
+    default = PollSchedule(settings.min_delay_seconds, settings.max_delay_seconds)
+    schedules = {name: PollSchedule(*kind.poll_delays) for name, kind in KINDS.items() if kind.poll_delays}
+    for kind, low, high in settings.kind_poll_delays:
+        for name in KINDS if kind == "*" else (kind,):
+            schedules[name] = PollSchedule(low, high)
+    return Policy(default, settings.not_found_grace_seconds, schedules)
+
+
 def build_tracker(services: Services) -> Tracker:
     settings = services.settings
     return Tracker(
         limits=services.limits,
-        policy=Policy(
-            PollSchedule(settings.min_delay_seconds, settings.max_delay_seconds), settings.not_found_grace_seconds
-        ),
+        policy=policy_for(settings),
         graph=services.graph,
         queue=services.queue,
         deliverer=services.deliverer,

@@ -58,6 +58,9 @@ param minDelaySeconds int = 5
 @maxValue(21600)
 param maxDelaySeconds int = 60
 
+@description('GRAPHOPS_KIND_POLL_DELAYS: kind=min:max,... overriding the kinds\' own polling schedules; empty keeps them.')
+param kindPollDelays string = ''
+
 @description('GRAPHOPS_DEFAULT_TIMEOUT_SECONDS')
 @minValue(1)
 @maxValue(2592000)
@@ -192,6 +195,7 @@ module app 'app/function.bicep' = {
       GRAPHOPS_CALLBACK_ALLOWED_HOSTS: callbackAllowedHosts
       GRAPHOPS_MIN_DELAY_SECONDS: string(minDelaySeconds)
       GRAPHOPS_MAX_DELAY_SECONDS: string(maxDelaySeconds)
+      GRAPHOPS_KIND_POLL_DELAYS: kindPollDelays
       GRAPHOPS_DEFAULT_TIMEOUT_SECONDS: string(defaultTimeoutSeconds)
       GRAPHOPS_MAX_DELIVERY_ATTEMPTS: string(maxDeliveryAttempts)
       GRAPHOPS_NOT_FOUND_GRACE_SECONDS: string(notFoundGraceSeconds)

@@ -44,6 +44,7 @@ class Call:
     query: str
     status: int
     client_request_id: str | None
+    priority: str | None = None  # x-ms-throttle-priority
 
 
 class GraphStandIn(StandIn):
@@ -83,7 +84,10 @@ class GraphStandIn(StandIn):
         if reply.delay:
             time.sleep(reply.delay)
         with self.lock:
-            self.calls[key].append(Call(now, method, key, parts.query, reply.status, lower.get("client-request-id")))
+            self.calls[key].append(
+                Call(now, method, key, parts.query, reply.status, lower.get("client-request-id"),
+                     lower.get("x-ms-throttle-priority"))
+            )  # fmt: skip
             retry_after = reply.headers.get("Retry-After")
             if retry_after and retry_after.isdigit():
                 self._not_before[key] = time.monotonic() + int(retry_after)

@@ -73,6 +73,7 @@ class LocalStack:
             "GRAPHOPS_CALLBACK_SECRET": self.secret,
             "GRAPHOPS_MIN_DELAY_SECONDS": "1",
             "GRAPHOPS_MAX_DELAY_SECONDS": "2",
+            "GRAPHOPS_KIND_POLL_DELAYS": "*=1:2",  # a local run does not wait out teams' 30 s between checks
             "GRAPHOPS_NOT_FOUND_GRACE_SECONDS": "2",
             **self.identity.environment(),
         }

@@ -44,6 +44,7 @@ def test_one_trackings_wire_and_log_lines_keep_the_documented_shape(
     calls = harness.graph.gets(seed.ALERT_OPERATION_PATH)
     sent = [c.client_request_id for c in calls]
     assert len(sent) == 2 and all(s and uuid.UUID(s) for s in sent) and len(set(sent)) == 2
+    assert {c.priority for c in calls} == {"low"}  # polls give way to interactive traffic under throttling
 
     # The log: one JSON line per step with the documented fields.
     polls = [e for e in events(caplog, tracking_id) if e["event"] == "poll"]

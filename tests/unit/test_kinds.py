@@ -214,3 +214,39 @@ def test_the_readme_lists_every_kind_with_its_permission_and_clouds() -> None:
         assert cells[3] == kind.permission, name
         clouds = "all" if kind.clouds == {"global", "usgov", "usgovdod", "china"} else ", ".join(sorted(kind.clouds))
         assert cells[4] == clouds, name
+
+
+def test_each_kind_polls_at_its_services_pace_unless_settings_say_otherwise() -> None:
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from graphops.callbacks import CallbackPolicy
+    from graphops.decide import GraphAnswer, PollAgain, decide, observe
+    from graphops.errors import SettingsError
+    from graphops.settings import Settings
+    from graphops.tracking import Limits, from_request
+    from graphops.wiring import policy_for
+
+    env = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "GRAPHOPS_QUEUE_NAME": "graph-operations"}
+    policy = policy_for(Settings.from_env(env))
+    limits = Limits(GRAPH, CallbackPolicy(("*.logic.azure.com",)), 86400, 30 * 86400)
+    t0 = datetime(2026, 11, 28, tzinfo=UTC)
+
+    def first_delay(path: str, body: dict[str, object], chosen: object = policy) -> int:
+        doc = {"operationUrl": path, "callbackUrl": "https://a.logic.azure.com/cb"}
+        tracking = observe(from_request(doc, "t", t0, limits), GraphAnswer(200, body))
+        decision = decide(tracking, GraphAnswer(200, body), t0 + timedelta(seconds=1), chosen, random.Random(0))  # type: ignore[arg-type]
+        assert isinstance(decision, PollAgain)
+        return decision.delay
+
+    assert first_delay(seed.TEAM_LOCATION, seed.teams_operation("inProgress")) == 30  # ">30 s between checks"
+    assert first_delay(seed.EXPORT_PATH, seed.data_export("running")) == 60
+    assert first_delay(seed.CASE_OPERATION_PATH, seed.case_operation("running", 1)) == 30
+    assert first_delay(seed.SITE_OPERATION_PATH, seed.rich_operation("running", 1)) == 5  # the deployment's own
+    quick = policy_for(Settings.from_env({**env, "GRAPHOPS_KIND_POLL_DELAYS": "teamsAsyncOperation=2:10"}))
+    assert first_delay(seed.TEAM_LOCATION, seed.teams_operation("inProgress"), quick) == 2
+    everything = policy_for(Settings.from_env({**env, "GRAPHOPS_KIND_POLL_DELAYS": "*=1:2"}))
+    assert first_delay(seed.EXPORT_PATH, seed.data_export("running"), everything) == 1
+    for bad in ("teams=1:2", "teamsAsyncOperation=5", "teamsAsyncOperation=9:3", "teamsAsyncOperation=0:3"):
+        with pytest.raises(SettingsError, match="GRAPHOPS_KIND_POLL_DELAYS"):
+            Settings.from_env({**env, "GRAPHOPS_KIND_POLL_DELAYS": bad})
