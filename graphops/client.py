@@ -47,6 +47,7 @@ class GraphOpsClient:
         context: Mapping[str, Any] | None = None,
         timeout_seconds: int | None = None,
         select: list[str] | None = None,
+        wait_for_resource: bool = False,
     ) -> dict[str, Any]:
         """The queue message for these arguments, checked by the same rules the function applies.
 
@@ -60,6 +61,8 @@ class GraphOpsClient:
             "select": select,
         }
         doc.update({k: v for k, v in optional.items() if v is not None})
+        if wait_for_resource:
+            doc["waitForResource"] = True
         tracking = from_request(doc, "check", datetime.now(UTC), self._limits)
         self._limits.callbacks.target(tracking.callback_url)
         return doc

@@ -52,6 +52,13 @@ Decision = PollAgain | Finish
 
 
 @dataclass(frozen=True)
+class ResourceSeen:
+    """The wait for a created resource is over: it answered 200 (ready), or it never will in time."""
+
+    ready: bool
+
+
+@dataclass(frozen=True)
 class Policy:
     schedule: PollSchedule  # the deployment's own (GRAPHOPS_MIN/MAX_DELAY_SECONDS)
     not_found_grace_seconds: int
@@ -156,3 +163,28 @@ def _timeout_error(tracking: Tracking, *, throttled: bool = False) -> ErrorInfo:
     why = "; Graph's Retry-After reaches past the deadline" if throttled else ""
     problem = f"; last problem: {tracking.last_error.message}" if tracking.last_error else ""
     return ErrorInfo("timedOut", f"not finished by the deadline (last status: {last}){why}{problem}")
+
+
+def decide_resource(
+    tracking: Tracking, answer: GraphAnswer, now: datetime, policy: Policy, rng: random.Random
+) -> PollAgain | ResourceSeen:
+    """After success, with ``waitForResource``: is the created resource readable yet?
+
+    404 (the team that "succeeded" but is not there yet), throttling and server errors wait and ask again
+    until the tracking's deadline; 200 is ready; any other answer will not change, so the wait ends there.
+    """
+    code = answer.status_code
+    if code == 200:
+        return ResourceSeen(ready=True)
+    if code is not None and code < 500 and code not in ASK_AGAIN:
+        return ResourceSeen(ready=False)
+    remaining = (tracking.deadline - now).total_seconds()
+    if remaining <= 0:
+        return ResourceSeen(ready=False)
+    since = (now - (tracking.finished_at or tracking.tracked_since)).total_seconds()
+    not_before = answer.retry_after if code is None or code in THROTTLED or code >= 500 else None
+    wanted = policy.schedule_for(tracking.kind).next_delay(since, rng)
+    delay = whole_delay(wanted, not_before=not_before, remaining=remaining)
+    if delay is None:
+        return ResourceSeen(ready=False)
+    return PollAgain(min(delay, MAX_QUEUE_DELAY), f"resource http{code}" if code else "resource unreachable")

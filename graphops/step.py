@@ -11,9 +11,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .callbacks import Deliverer
-from .decide import Finish, GraphAnswer, Policy, decide, observe
+from .decide import Finish, GraphAnswer, Policy, ResourceSeen, decide, decide_resource, observe
 from .errors import QueueUnavailable, Rejected
 from .graph import GraphClient
+from .kinds import resource_url
 from .logs import event, redact_url
 from .queues import TrackingQueue
 from .schedule import MAX_QUEUE_DELAY, delivery_delay
@@ -102,6 +103,8 @@ class Tracker:
             tracking = replace(tracking, state_etag=etag)
         if tracking.phase is Phase.DELIVERING:
             return self._deliver(tracking)
+        if tracking.phase is Phase.AWAITING_RESOURCE:
+            return self._await_resource(tracking)
         if tracking.not_before is not None and now < tracking.not_before:
             # Woken early by the queue's 7-day limit: Graph's Retry-After has not passed yet.
             delay = min(MAX_QUEUE_DELAY, math.ceil((tracking.not_before - now).total_seconds()))
@@ -130,11 +133,51 @@ class Tracker:
             nextPollSeconds=getattr(decision, "delay", None),
         )
         if isinstance(decision, Finish):
-            return self._deliver(tracking.finish(decision.outcome, decision.error, now))
+            finished = tracking.finish(decision.outcome, decision.error, now)
+            if decision.outcome is Outcome.SUCCEEDED and tracking.wait_for_resource:
+                return self._start_waiting_for_resource(finished, now)
+            return self._deliver(finished)
         if decision.wait is not None:
             tracking = replace(tracking, not_before=now + timedelta(seconds=decision.wait))
         following = self._next(tracking, decision.delay, now)
         return StepResult(tracking.tracking_id, "pollAgain", following, decision.delay, decision.reason)
+
+    def _start_waiting_for_resource(self, tracking: Tracking, now: datetime) -> StepResult:
+        """Succeeded, and the caller asked to hear only once the created resource answers: wait for it."""
+        if self._resource_url(tracking) is None:
+            return self._deliver(tracking)  # the kind names no resource graphops can read: say so (null)
+        remaining = (tracking.deadline - now).total_seconds()
+        if remaining <= 0:
+            return self._deliver(replace(tracking, resource_ready=False))
+        delay = min(self._policy.schedule_for(tracking.kind).min_delay, int(remaining))
+        following = self._next(replace(tracking, phase=Phase.AWAITING_RESOURCE), delay, now)
+        return StepResult(tracking.tracking_id, "awaitResource", following, delay, "succeeded; waiting for resource")
+
+    def _resource_url(self, tracking: Tracking) -> str | None:
+        location = tracking.kind.resource_of(tracking.operation)
+        return resource_url(tracking.kind, location, self._limits.graph_endpoint)
+
+    def _await_resource(self, tracking: Tracking) -> StepResult:
+        url = self._resource_url(tracking)
+        if url is None:
+            return self._deliver(replace(tracking, phase=Phase.DELIVERING))
+        answer = self._graph.get_operation(url)
+        now = self._clock()
+        decision = decide_resource(tracking, answer, now, self._policy, self._rng)
+        event(
+            "resource",
+            trackingId=tracking.tracking_id,
+            kind=tracking.kind.name,
+            httpStatus=answer.status_code,
+            graphRequestId=answer.request_id,
+            clientRequestId=answer.client_request_id,
+            ready=decision.ready if isinstance(decision, ResourceSeen) else None,
+            nextPollSeconds=getattr(decision, "delay", None),
+        )
+        if isinstance(decision, ResourceSeen):
+            return self._deliver(replace(tracking, phase=Phase.DELIVERING, resource_ready=decision.ready))
+        following = self._next(tracking, decision.delay, now)
+        return StepResult(tracking.tracking_id, "awaitResource", following, decision.delay, decision.reason)
 
     def _next(self, tracking: Tracking, delay: int, now: datetime) -> Tracking:
         """Queue the next step, then record it: the queue is the truth, the state follows it."""

@@ -27,11 +27,14 @@ MAX_REQUEST_BYTES = 32 * 1024
 MAX_CONTEXT_BYTES = 16 * 1024
 MAX_OPERATION_BYTES = 8 * 1024
 MAX_CORRELATION_ID_LENGTH = 256
-REQUEST_FIELDS = frozenset({"operationUrl", "callbackUrl", "correlationId", "context", "timeoutSeconds", "select"})
+REQUEST_FIELDS = frozenset(
+    {"operationUrl", "callbackUrl", "correlationId", "context", "timeoutSeconds", "select", "waitForResource"}
+)
 
 
 class Phase(StrEnum):
     POLLING = "polling"
+    AWAITING_RESOURCE = "awaitingResource"  # succeeded; waiting until the created resource answers
     DELIVERING = "delivering"
     DONE = "done"
 
@@ -74,6 +77,8 @@ class Tracking:
     correlation_id: str | None = None
     context: dict[str, Any] | None = None
     select: tuple[str, ...] = ()
+    wait_for_resource: bool = False  # after success, poll the created resource until it answers 200
+    resource_ready: bool | None = None  # what that wait found; None when nobody asked
     phase: Phase = Phase.POLLING
     polls: int = 0
     last_status: str | None = None
@@ -127,6 +132,7 @@ class Tracking:
             "operationUrl": self.operation_url,
             "resource": self.kind.resource_of(self.operation),
             "progress": self.kind.progress_of(self.operation),
+            "resourceReady": self.resource_ready,
             "operation": self.operation,
             "error": self.error.to_json() if self.error else None,
             "correlationId": self.correlation_id,
@@ -146,6 +152,8 @@ class Tracking:
             "correlationId": self.correlation_id,
             "context": self.context,
             "select": list(self.select),
+            "waitForResource": self.wait_for_resource,
+            "resourceReady": self.resource_ready,
             "trackedSince": iso(self.tracked_since),
             "deadline": iso(self.deadline),
             "phase": str(self.phase),
@@ -225,6 +233,7 @@ def request_problems(doc: dict[str, Any], limits: Limits) -> tuple[dict[str, Any
     check("context", lambda: _context(doc.get("context")))
     check("timeoutSeconds", lambda: _timeout(doc.get("timeoutSeconds", limits.default_timeout_seconds), limits))
     check("select", lambda: validate_select(doc.get("select")))
+    check("waitForResource", lambda: _flag("waitForResource", doc.get("waitForResource", False)))
     if doc.get("trackingId") is not None:
         check("trackingId", lambda: _tracking_id(doc["trackingId"]))
     return values, problems
@@ -246,7 +255,14 @@ def from_request(doc: dict[str, Any], tracking_id: str, now: datetime, limits: L
         correlation_id=values["correlationId"],
         context=values["context"],
         select=values["select"],
+        wait_for_resource=values["waitForResource"],
     )
+
+
+def _flag(name: str, raw: object) -> bool:
+    if not isinstance(raw, bool):
+        raise Rejected(name, "must be true or false")
+    return raw
 
 
 def _correlation_id(raw: object) -> str | None:
@@ -287,6 +303,8 @@ def from_wire(doc: dict[str, Any], limits: Limits) -> Tracking:
             correlation_id=doc.get("correlationId"),
             context=doc.get("context"),
             select=validate_select(doc.get("select") or None),
+            wait_for_resource=bool(doc.get("waitForResource", False)),
+            resource_ready=doc.get("resourceReady") if isinstance(doc.get("resourceReady"), bool) else None,
             tracked_since=_parse_time(doc["trackedSince"]),
             deadline=_parse_time(doc["deadline"]),
             phase=Phase(doc["phase"]),

@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..errors import Rejected
 from ..urls import url_text
-from .base import ID, OperationKind
+from .base import ID, OperationKind, segment_matches
 from .compliance import AttackSimulationOperation, DataPolicyOperation, EdiscoveryCaseOperation
 from .identity import AuthenticationMethodOperation, RoleManagementAlertRefresh
 from .sharepoint import ListOperation, SiteOperation
@@ -38,6 +38,7 @@ __all__ = [
     "SiteOperation",
     "TeamsAsyncOperation",
     "resolve_operation_url",
+    "resource_url",
     "validate_select",
 ]
 
@@ -121,6 +122,34 @@ def resolve_operation_url(raw: object, graph_endpoint: str, cloud: str = "global
             # them, so every later check (the Graph client's among them) compares exactly.
             return OperationRef(url=urlunsplit((base.scheme, base.netloc, path, parts.query, "")), kind=kind)
     raise Rejected(field, "not a known operation path; the README lists the operation kinds graphops tracks")
+
+
+def resource_url(kind: type[OperationKind], location: str | None, graph_endpoint: str) -> str | None:
+    """The URL to read to see whether an operation's resource is ready, when the kind names one of the expected
+    shape on the Graph host (`/teams('{id}')`, as teams writes it); None for anything else."""
+    if kind.resource_path is None or not location:
+        return None
+    try:
+        text = url_text(location, "resource", MAX_URL_LENGTH)
+    except Rejected:
+        return None
+    parts = urlsplit(graph_endpoint + text if text.startswith("/") and not text.startswith("//") else text)
+    base = urlsplit(graph_endpoint)
+    if (parts.scheme.lower(), parts.netloc.lower()) != (base.scheme, base.netloc) or parts.query or parts.fragment:
+        return None
+    if "@" in parts.netloc or re.search(r"%", parts.path):
+        return None
+    try:
+        segments = _split_keys(parts.path.split("/")[1:])
+    except Rejected:
+        return None
+    path = parts.path if segments[0] in _VERSIONS else f"/{UNVERSIONED_DEFAULT}{parts.path}"
+    rest = segments[1:] if segments[0] in _VERSIONS else segments
+    if len(rest) != len(kind.resource_path) or not all(
+        segment_matches(want, seg) for want, seg in zip(kind.resource_path, rest, strict=True)
+    ):
+        return None
+    return urlunsplit((base.scheme, base.netloc, path, "", ""))
 
 
 def _split_keys(segments: list[str]) -> list[str]:

@@ -40,6 +40,9 @@ class OperationKind:
     resource_fields: ClassVar[tuple[str, ...]] = ("resourceLocation",)
     #: The field with a percentage of progress, when the kind reports one.
     progress_field: ClassVar[str | None] = None
+    #: The Graph path of the resource an operation creates, when it can be read to see that it is ready
+    #: (``waitForResource``): "{id}" segments as in ``path_template``. None: the kind cannot wait for it.
+    resource_path: ClassVar[tuple[str, ...] | None] = None
     #: Graph's own polling guidance for this service, in seconds: (shortest, longest) delay between polls.
     poll_delays: ClassVar[tuple[int, int] | None] = None
 
@@ -47,7 +50,7 @@ class OperationKind:
     def matches(cls, version: str, segments: Sequence[str]) -> bool:
         if version not in cls.versions or len(segments) != len(cls.path_template):
             return False
-        return all(_segment_matches(want, seg) for want, seg in zip(cls.path_template, segments, strict=True))
+        return all(segment_matches(want, seg) for want, seg in zip(cls.path_template, segments, strict=True))
 
     @classmethod
     def status_of(cls, body: object) -> str | None:
@@ -93,7 +96,7 @@ class OperationKind:
         return value if value is not None and 0 <= value <= 100 else None
 
 
-def _segment_matches(want: str, seg: str) -> bool:
+def segment_matches(want: str, seg: str) -> bool:
     """``{id}``: one id; ``a|b``: one of these names; anything else: that name (names without case)."""
     if want == "{id}":
         return ID.fullmatch(seg) is not None and seg not in {".", ".."}

@@ -19,6 +19,8 @@ class TeamsAsyncOperation(OperationKind):
     # Graph documents no permission for GET /teams/{id}/operations/{id}; reading the team is Team.ReadBasic.All.
     permission = "Team.ReadBasic.All"
     resource_fields = ("targetResourceLocation", "targetResourceId")
+    # A cloned or created team can answer 404 for minutes after the operation succeeded.
+    resource_path = ("teams", "{id}")
     poll_delays = (30, 120)
 
 

@@ -97,3 +97,41 @@ def test_a_global_only_kind_is_refused_in_another_cloud(make_harness: Any) -> No
     assert dead["field"] == "operationUrl" and "only in the Graph cloud(s) global, not usgov" in dead["reason"]
     [notice] = h.receiver.delivered()
     assert notice.body["outcome"] == "rejected" and h.graph.total_calls() == 0
+
+
+def test_wait_for_resource_waits_out_the_404s_of_a_fresh_team(harness: Harness) -> None:
+    team = f"/v1.0/teams('{seed.CLONE_ID}')"
+    harness.graph.script("/v1.0" + seed.TEAM_LOCATION, [Reply(200, seed.teams_operation("succeeded"))])
+    not_yet = Reply(404, seed.graph_error("NotFound", "No team found with Group Id"))
+    harness.graph.script(team, [not_yet, not_yet, Reply(200, {"id": seed.CLONE_ID, "displayName": "Clone"})])
+    tracking_id = harness.client.track(seed.TEAM_LOCATION, harness.stack.callback_url(), wait_for_resource=True)
+    harness.run()
+    [callback] = harness.receiver.delivered()
+    assert callback.webhook_id == tracking_id and callback.verified
+    body = callback.body
+    assert (body["outcome"], body["resourceReady"], body["resource"]) == (
+        "succeeded",
+        True,
+        f"/teams('{seed.CLONE_ID}')",
+    )
+    assert [c.status for c in harness.graph.gets(team)] == [404, 404, 200]
+    assert len(harness.graph.gets("/v1.0" + seed.TEAM_LOCATION)) == 1  # the operation was not asked again
+
+
+def test_wait_for_resource_gives_up_at_the_deadline_and_still_says_succeeded(harness: Harness) -> None:
+    team = f"/v1.0/teams('{seed.CLONE_ID}')"
+    harness.graph.script("/v1.0" + seed.TEAM_LOCATION, [Reply(200, seed.teams_operation("succeeded"))])
+    harness.graph.script(team, [Reply(404, seed.graph_error("NotFound", "No team found"))])
+    harness.client.track(seed.TEAM_LOCATION, harness.stack.callback_url(), wait_for_resource=True, timeout_seconds=4)
+    harness.run()
+    [callback] = harness.receiver.delivered()
+    assert (callback.body["outcome"], callback.body["resourceReady"]) == ("succeeded", False)
+    assert len(harness.graph.gets(team)) >= 1
+
+
+def test_without_wait_for_resource_the_callback_says_nothing_about_it(harness: Harness) -> None:
+    harness.graph.script("/v1.0" + seed.TEAM_LOCATION, [Reply(200, seed.teams_operation("succeeded"))])
+    harness.client.track(seed.TEAM_LOCATION, harness.stack.callback_url())
+    harness.run()
+    [callback] = harness.receiver.delivered()
+    assert callback.body["resourceReady"] is None and harness.graph.gets(f"/v1.0/teams('{seed.CLONE_ID}')") == []

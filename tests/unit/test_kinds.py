@@ -250,3 +250,48 @@ def test_each_kind_polls_at_its_services_pace_unless_settings_say_otherwise() ->
     for bad in ("teams=1:2", "teamsAsyncOperation=5", "teamsAsyncOperation=9:3", "teamsAsyncOperation=0:3"):
         with pytest.raises(SettingsError, match="GRAPHOPS_KIND_POLL_DELAYS"):
             Settings.from_env({**env, "GRAPHOPS_KIND_POLL_DELAYS": bad})
+
+
+def test_only_a_resource_of_the_expected_shape_on_the_graph_host_is_waited_for() -> None:
+    from graphops.kinds import resource_url
+
+    teams = KINDS["teamsAsyncOperation"]
+    assert resource_url(teams, f"/teams('{seed.CLONE_ID}')", GRAPH) == f"{GRAPH}/v1.0/teams('{seed.CLONE_ID}')"
+    assert resource_url(teams, f"{GRAPH}/beta/teams/{seed.CLONE_ID}", GRAPH) == f"{GRAPH}/beta/teams/{seed.CLONE_ID}"
+    for odd in (
+        f"https://evil.example/teams('{seed.CLONE_ID}')",
+        "/teams('a')/members",
+        "/teams('a%2Fb')",
+        "/users('a')",
+        "/teams('a')?$expand=x",
+        "//evil.example/teams('a')",
+        "",
+        None,
+        "/teams('..')",
+    ):
+        assert resource_url(teams, odd, GRAPH) is None, odd  # fmt: skip
+    assert resource_url(KINDS["siteOperation"], "https://graph.microsoft.com/v1.0/sites/root", GRAPH) is None
+
+
+def test_waiting_for_a_resource_asks_again_on_404_until_the_deadline() -> None:
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from graphops.callbacks import CallbackPolicy
+    from graphops.decide import GraphAnswer, Policy, PollAgain, ResourceSeen, decide_resource
+    from graphops.schedule import PollSchedule
+    from graphops.tracking import Limits, Outcome, from_request
+
+    t0 = datetime(2026, 11, 28, tzinfo=UTC)
+    limits = Limits(GRAPH, CallbackPolicy(("*.logic.azure.com",)), 86400, 30 * 86400)
+    doc = {"operationUrl": seed.TEAM_LOCATION, "callbackUrl": "https://a.logic.azure.com/cb", "timeoutSeconds": 600,
+           "waitForResource": True}  # fmt: skip
+    tracking = from_request(doc, "t", t0, limits).finish(Outcome.SUCCEEDED, None, t0 + timedelta(seconds=60))
+    policy, rng = Policy(PollSchedule(5, 60), 120), random.Random(0)
+    at = t0 + timedelta(seconds=65)
+    assert decide_resource(tracking, GraphAnswer(200, {"id": "x"}), at, policy, rng) == ResourceSeen(True)
+    assert isinstance(decide_resource(tracking, GraphAnswer(404), at, policy, rng), PollAgain)
+    throttled = decide_resource(tracking, GraphAnswer(429, retry_after=40), at, policy, rng)
+    assert isinstance(throttled, PollAgain) and throttled.delay >= 40
+    assert decide_resource(tracking, GraphAnswer(403), at, policy, rng) == ResourceSeen(False)
+    assert decide_resource(tracking, GraphAnswer(404), t0 + timedelta(seconds=600), policy, rng) == ResourceSeen(False)
