@@ -20,7 +20,7 @@ import azure.functions as func
 from azure.core.exceptions import AzureError, ResourceExistsError
 
 from .errors import QueueUnavailable, Rejected
-from .kinds import RoleManagementAlertRefresh, resolve_operation_url
+from .kinds import RoleManagementAlertRefresh
 from .logs import event
 from .state import Claim, public_view
 from .tracking import MAX_REQUEST_BYTES, Tracking, from_request, request_problems
@@ -229,9 +229,7 @@ class Api:
         if answer.status_code != 202 or not answer.location:
             return _graph_refusal(answer.status_code, answer.body, answer.retry_after)
         try:
-            operation = resolve_operation_url(
-                answer.location, self._s.settings.graph_endpoint, self._s.settings.cloud.name
-            )
+            operation = self._s.limits.resolve(answer.location)
         except Rejected as exc:
             return problem(502, "Graph answered with an operation graphops cannot track", detail=str(exc))
         if operation.kind is not RoleManagementAlertRefresh:

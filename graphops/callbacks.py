@@ -92,7 +92,13 @@ class CallbackPolicy:
         allow_http: bool = False,
         resolver: Resolver = system_resolver,
         is_public: Callable[[str], bool] | None = None,
+        field: str = "callbackUrl",
+        setting: str = "GRAPHOPS_CALLBACK_ALLOWED_HOSTS",
     ) -> None:
+        # The same rules guard every URL graphops calls that a caller chose: callbacks, and the drive-copy
+        # monitors it polls without a token (field="operationUrl", setting="GRAPHOPS_MONITOR_ALLOWED_HOSTS").
+        self._field = field
+        self._setting = setting
         self._allowed = tuple(AllowedHost.parse(entry) for entry in allowed_hosts)
         self._allow_http = allow_http
         self._resolve = resolver
@@ -106,7 +112,7 @@ class CallbackPolicy:
         return raw
 
     def _parse(self, raw: object) -> tuple[str, str, int, AllowedHost]:
-        field = "callbackUrl"
+        field = self._field
         raw = url_text(raw, field, MAX_CALLBACK_URL_LENGTH)
         try:
             parts = urlsplit(raw)
@@ -125,14 +131,14 @@ class CallbackPolicy:
         host = (parts.hostname or "").lower()
         if not host:
             raise Rejected(field, "has no host")
-        _check_host_spelling(host)
+        _check_host_spelling(host, field)
         default_port = _DEFAULT_PORTS[scheme]
         port = default_port if port is None else port
         for allowed in self._allowed:
             if allowed.matches(host, port, default_port):
                 return scheme, host, port, allowed
         shown = host if port == default_port else f"{host}:{port}"
-        raise Rejected(field, f"host {shown} is not in GRAPHOPS_CALLBACK_ALLOWED_HOSTS")
+        raise Rejected(field, f"host {shown} is not in {self._setting}")
 
     def target(self, raw: str) -> CallbackTarget:
         """Resolve the callback host once and pick the address to connect to.
@@ -155,12 +161,12 @@ class CallbackPolicy:
         for address in addresses:
             if is_platform_address(address):
                 raise Rejected(
-                    "callbackUrl", f"host {host} resolves to a non-public address ({address}: link-local or platform)"
+                    self._field, f"host {host} resolves to a non-public address ({address}: link-local or platform)"
                 )
             if host == "localhost" and not _ip(address).is_loopback:
-                raise Rejected("callbackUrl", f"localhost resolves to a non-loopback address ({address})")
+                raise Rejected(self._field, f"localhost resolves to a non-loopback address ({address})")
             if not exempt and not self._is_public(address):
-                raise Rejected("callbackUrl", f"host {host} resolves to a non-public address ({address})")
+                raise Rejected(self._field, f"host {host} resolves to a non-public address ({address})")
         return CallbackTarget(url=raw, scheme=scheme, host=host, port=port, address=addresses[0])
 
 
@@ -210,8 +216,7 @@ def is_public_address(address: str) -> bool:
     return ip.is_global and not ip.is_multicast and ip not in _PLATFORM_ADDRESSES
 
 
-def _check_host_spelling(host: str) -> None:
-    field = "callbackUrl"
+def _check_host_spelling(host: str, field: str) -> None:
     if host.startswith("[") or ":" in host:
         return  # an IPv6 literal; urlsplit has already checked its form
     if host.endswith("."):
@@ -265,14 +270,12 @@ class Deliverer:
     ) -> None:
         self._policy = policy
         self._secret_pending = secret_pending  # a secret is configured but not readable yet: send nothing
-        self._ca_certs = ca_certs  # None: the system's trust store
         self._signer = Webhook(secret) if secret else None
-        self._timeout = timeout or urllib3.Timeout(connect=5.0, read=15.0)
         self._user_agent = user_agent
-        self._pools: OrderedDict[tuple[str, str, str, int], urllib3.HTTPConnectionPool] = OrderedDict()
-        self._max_pools = max_pools
-        self._pool_size = pool_size  # as many connections per host as steps run at once (host.json batchSize)
-        self._lock = threading.Lock()
+        self._pools = PinnedPools(
+            timeout or urllib3.Timeout(connect=5.0, read=15.0), max_pools=max_pools, pool_size=pool_size,
+            ca_certs=ca_certs,
+        )  # fmt: skip
 
     def deliver(self, url: str, webhook_id: str, body: Mapping[str, Any], now: datetime) -> DeliveryResult:
         """POST ``body`` once. Never raises: whatever goes wrong is a failed delivery with its reason."""
@@ -306,7 +309,7 @@ class Deliverer:
         parts = urlsplit(url)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
-            response = self._pool(target).urlopen(
+            response = self._pools.get(target).urlopen(
                 "POST",
                 path,
                 body=payload.encode(),
@@ -328,7 +331,25 @@ class Deliverer:
             return DeliveryResult(False, True, f"callback answered {status}", status, retry_after)
         return DeliveryResult(False, False, f"callback answered {status}", status)
 
-    def _pool(self, target: CallbackTarget) -> urllib3.HTTPConnectionPool:
+
+class PinnedPools:
+    """Connection pools to the address a URL's host was resolved to (and checked) once, per (host, address).
+
+    https still verifies the certificate against the host's name, not the address. Least recently used pools
+    are closed beyond ``max_pools``.
+    """
+
+    def __init__(
+        self, timeout: urllib3.Timeout, *, max_pools: int = 64, pool_size: int = 16, ca_certs: str | None = None
+    ) -> None:
+        self._timeout = timeout
+        self._ca_certs = ca_certs  # None: the system's trust store
+        self._pools: OrderedDict[tuple[str, str, str, int], urllib3.HTTPConnectionPool] = OrderedDict()
+        self._max_pools = max_pools
+        self._pool_size = pool_size  # as many connections per host as steps run at once (host.json batchSize)
+        self._lock = threading.Lock()
+
+    def get(self, target: CallbackTarget) -> urllib3.HTTPConnectionPool:
         key = (target.scheme, target.host, target.address, target.port)
         with self._lock:
             pool = self._pools.get(key)

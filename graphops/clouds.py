@@ -13,6 +13,7 @@ class Cloud:
     graph_host: str
     authority_host: str
     logic_apps_hosts: tuple[str, ...]
+    sharepoint_hosts: tuple[str, ...]  # where drive-copy monitors live (polled without a token)
 
     @property
     def graph_endpoint(self) -> str:
@@ -27,9 +28,23 @@ class Cloud:
 CLOUDS: dict[str, Cloud] = {
     cloud.name: cloud
     for cloud in (
-        Cloud("global", "graph.microsoft.com", "login.microsoftonline.com", ("*.logic.azure.com",)),
-        Cloud("usgov", "graph.microsoft.us", "login.microsoftonline.us", ("*.logic.azure.us",)),
-        Cloud("usgovdod", "dod-graph.microsoft.us", "login.microsoftonline.us", ("*.logic.azure.us",)),
-        Cloud("china", "microsoftgraph.chinacloudapi.cn", "login.chinacloudapi.cn", ("*.logic.azure.cn",)),
+        Cloud(
+            "global", "graph.microsoft.com", "login.microsoftonline.com", ("*.logic.azure.com",), ("*.sharepoint.com",)
+        ),
+        Cloud("usgov", "graph.microsoft.us", "login.microsoftonline.us", ("*.logic.azure.us",), ("*.sharepoint.us",)),
+        Cloud(
+            "usgovdod",
+            "dod-graph.microsoft.us",
+            "login.microsoftonline.us",
+            ("*.logic.azure.us",),
+            ("*.sharepoint-mil.us",),
+        ),
+        Cloud(
+            "china",
+            "microsoftgraph.chinacloudapi.cn",
+            "login.chinacloudapi.cn",
+            ("*.logic.azure.cn",),
+            ("*.sharepoint.cn",),
+        ),
     )
 }

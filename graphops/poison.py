@@ -51,14 +51,20 @@ class PoisonEntry:
 _URL_QUERY = re.compile(r"(https?://[^\s\"'?#]*)\?[^\s\"'#]*")
 
 
+_URL_FIELDS = ("callbackUrl", "operationUrl")
+
+
 def redact_callbacks(text: str) -> str:
     """``text`` with every URL's query string cut: the JSON's callbackUrl, or any URL in text that is not JSON."""
     try:
         doc = json.loads(text)
     except ValueError:
         doc = None
-    if isinstance(doc, dict) and isinstance(doc.get("callbackUrl"), str):
-        doc["callbackUrl"] = redact_url(doc["callbackUrl"])
+    if isinstance(doc, dict) and any(isinstance(doc.get(k), str) for k in _URL_FIELDS):
+        # Callback keys (Logic Apps' sig=) and drive-copy monitor credentials (tempauth=) both ride in queries.
+        for name in _URL_FIELDS:
+            if isinstance(doc.get(name), str):
+                doc[name] = redact_url(doc[name])
         return json.dumps(doc, ensure_ascii=False)
     return _URL_QUERY.sub(lambda m: m.group(1) + "?…", text)
 

@@ -100,6 +100,7 @@ class Settings:
     cloud: Cloud = CLOUDS["global"]
     graph_endpoint: str = CLOUDS["global"].graph_endpoint
     callback_allowed_hosts: tuple[str, ...] = CLOUDS["global"].logic_apps_hosts
+    monitor_allowed_hosts: tuple[str, ...] = CLOUDS["global"].sharepoint_hosts
     allow_http_callbacks: bool = False
     callback_secret: str | None = field(default=None, repr=False)
     # Why a configured secret cannot be used yet (a Key Vault reference the platform has not resolved):
@@ -141,7 +142,8 @@ class Settings:
             queue_name=_queue_name(_required(env, "GRAPHOPS_QUEUE_NAME") if need_storage else DEFAULT_QUEUE_NAME),
             cloud=cloud,
             graph_endpoint=_graph_endpoint(env.get("GRAPHOPS_GRAPH_ENDPOINT", "").strip(), cloud),
-            callback_allowed_hosts=_allowed_hosts(env.get("GRAPHOPS_CALLBACK_ALLOWED_HOSTS", ""), cloud),
+            callback_allowed_hosts=_allowed_hosts(env, "GRAPHOPS_CALLBACK_ALLOWED_HOSTS", cloud.logic_apps_hosts),
+            monitor_allowed_hosts=_allowed_hosts(env, "GRAPHOPS_MONITOR_ALLOWED_HOSTS", cloud.sharepoint_hosts),
             allow_http_callbacks=_bool(env, "GRAPHOPS_ALLOW_HTTP_CALLBACKS", default=False),
             callback_secret=None if secret_pending else _secret(raw_secret),
             callback_secret_pending=secret_pending,
@@ -227,16 +229,17 @@ def _graph_endpoint(raw: str, cloud: Cloud) -> str:
     return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
-def _allowed_hosts(raw: str, cloud: Cloud) -> tuple[str, ...]:
+def _allowed_hosts(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = env.get(name, "")
     entries = tuple(entry.strip().lower().rstrip(".") for entry in raw.split(",") if entry.strip())
     for entry in entries:
         host = entry.rsplit(":", 1)[0] if entry.count(":") == 1 else entry
         if "*" in host and not (host.startswith("*.") and "*" not in host[2:] and host.count(".") >= 2):
             raise SettingsError(
-                "GRAPHOPS_CALLBACK_ALLOWED_HOSTS",
+                name,
                 f"{entry!r}: a wildcard may only be a leading '*.' before at least two labels",
             )
-    return entries or cloud.logic_apps_hosts
+    return entries or default
 
 
 def _unresolved_reference(name: str, raw: str | None) -> str | None:

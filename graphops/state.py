@@ -295,7 +295,7 @@ def entity_of(tracking: Tracking) -> dict[str, Any]:
         "phase": str(tracking.phase),
         "step": tracking.step,
         "stepId": tracking.step_id,
-        "operationUrl": tracking.operation_url,
+        "operationUrl": tracking.shown_operation_url,
         "kind": tracking.kind.name,
         "resource": tracking.kind.resource_of(tracking.operation),
         "progress": tracking.kind.progress_of(tracking.operation),

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from .callbacks import Deliverer
 from .decide import Finish, GraphAnswer, Policy, ResourceSeen, decide, decide_resource, observe
@@ -33,6 +33,10 @@ from .tracking import (
 )
 
 MAX_DEAD_LETTER_CHARS = 45_000  # base64 of this still fits in a 64 KiB queue message
+
+
+class OperationReader(Protocol):
+    def get_operation(self, url: str, select: Sequence[str] = ()) -> GraphAnswer: ...
 
 
 def utcnow() -> datetime:
@@ -65,6 +69,7 @@ class Tracker:
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
         state: StateStore | None = None,
+        monitor: OperationReader | None = None,
     ) -> None:
         self._limits = limits
         self._policy = policy
@@ -75,6 +80,7 @@ class Tracker:
         self._clock = clock
         self._rng = rng or random.Random()
         self._state = state
+        self._monitor = monitor  # drive-copy monitors: no token, a caller's URL under the callbacks' rules
         #: Called with the name of each point a host could die at ("beforeGraph", "afterGraph",
         #: "afterEnqueue", "afterDeliver"): a seam for fault tests, a no-op otherwise.
         self.checkpoint: Callable[[str], None] = lambda point: None
@@ -114,7 +120,7 @@ class Tracker:
 
     def _poll(self, tracking: Tracking) -> StepResult:
         self.checkpoint("beforeGraph")
-        answer: GraphAnswer = self._graph.get_operation(tracking.operation_url, tracking.select)
+        answer: GraphAnswer = self._reader(tracking).get_operation(tracking.operation_url, tracking.select)
         self.checkpoint("afterGraph")
         now = self._clock()
         tracking = observe(tracking, answer)
@@ -141,6 +147,14 @@ class Tracker:
             tracking = replace(tracking, not_before=now + timedelta(seconds=decision.wait))
         following = self._next(tracking, decision.delay, now)
         return StepResult(tracking.tracking_id, "pollAgain", following, decision.delay, decision.reason)
+
+    def _reader(self, tracking: Tracking) -> OperationReader:
+        """The Graph client, with its token, for Graph URLs; the monitor client, with none, for the others."""
+        if tracking.kind.needs_token:
+            return self._graph
+        if self._monitor is None:
+            raise RuntimeError("no monitor client configured for token-less operation kinds")
+        return self._monitor
 
     def _start_waiting_for_resource(self, tracking: Tracking, now: datetime) -> StepResult:
         """Succeeded, and the caller asked to hear only once the created resource answers: wait for it."""

@@ -18,7 +18,8 @@ from typing import Any
 
 from .callbacks import CallbackPolicy
 from .errors import Rejected
-from .kinds import KINDS, OperationKind, resolve_operation_url, validate_select
+from .kinds import KINDS, OperationKind, OperationRef, resolve_operation_url, validate_select
+from .logs import redact_url
 
 WIRE_VERSION = 1
 # A queue message holds 64 KiB once base64-encoded: about 48 KiB of JSON. Keep requests well inside that,
@@ -119,6 +120,11 @@ class Tracking:
             not_before=None,
         )
 
+    @property
+    def shown_operation_url(self) -> str:
+        """The operation URL fit for a callback or a status view: a monitor's credentials cut from it."""
+        return redact_url(self.operation_url) if self.kind.secret_query else self.operation_url
+
     def finish(self, outcome: Outcome, error: ErrorInfo | None, now: datetime) -> Tracking:
         return replace(self, phase=Phase.DELIVERING, outcome=outcome, error=error, finished_at=now)
 
@@ -129,7 +135,7 @@ class Tracking:
             "trackingId": self.tracking_id,
             "outcome": str(self.outcome),
             "kind": self.kind.name,
-            "operationUrl": self.operation_url,
+            "operationUrl": self.shown_operation_url,
             "resource": self.kind.resource_of(self.operation),
             "progress": self.kind.progress_of(self.operation),
             "resourceReady": self.resource_ready,
@@ -185,6 +191,11 @@ class Limits:
     default_timeout_seconds: int
     max_timeout_seconds: int
     cloud: str = "global"  # the Graph cloud: some kinds exist in the global cloud only
+    monitors: CallbackPolicy | None = None  # where drive-copy monitors may be polled (without a token)
+
+    def resolve(self, raw: object) -> OperationRef:
+        """An operation URL checked against this deployment: its Graph host and cloud, its monitor hosts."""
+        return resolve_operation_url(raw, self.graph_endpoint, self.cloud, self.monitors)
 
 
 def parse_body(body: bytes | str) -> dict[str, Any]:
@@ -227,7 +238,10 @@ def request_problems(doc: dict[str, Any], limits: Limits) -> tuple[dict[str, Any
         problems.append(Rejected(unknown, f"unknown field; expected some of {', '.join(sorted(REQUEST_FIELDS))}"))
     if len(json.dumps(doc, ensure_ascii=False).encode()) > MAX_REQUEST_BYTES:
         problems.append(Rejected("message", f"larger than {MAX_REQUEST_BYTES} bytes of JSON"))
-    check("operationUrl", lambda: resolve_operation_url(doc.get("operationUrl"), limits.graph_endpoint, limits.cloud))
+    check(
+        "operationUrl",
+        lambda: limits.resolve(doc.get("operationUrl")),
+    )
     check("callbackUrl", lambda: limits.callbacks.check_syntax(doc.get("callbackUrl")))
     check("correlationId", lambda: _correlation_id(doc.get("correlationId")))
     check("context", lambda: _context(doc.get("context")))
@@ -292,7 +306,7 @@ def from_wire(doc: dict[str, Any], limits: Limits) -> Tracking:
     if doc.get("v") != WIRE_VERSION:
         raise Rejected("v", f"unsupported envelope version {doc.get('v')!r}; this graphops reads {WIRE_VERSION}")
     try:
-        ref = resolve_operation_url(doc["operationUrl"], limits.graph_endpoint, limits.cloud)
+        ref = limits.resolve(doc["operationUrl"])
         if KINDS.get(doc["kind"]) is not ref.kind:
             raise Rejected("kind", f"{doc['kind']!r} does not match the operation URL")
         return Tracking(

@@ -10,10 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 from .decide import Finish, decide, observe
 from .graph import GraphClient
-from .kinds import resolve_operation_url
 from .settings import Settings
 from .tracking import Outcome, Tracking
-from .wiring import policy_for
+from .wiring import limits_for, policy_for
 
 
 @dataclass(frozen=True)
@@ -37,7 +36,7 @@ def watch(
     sleep: Callable[[float], None] = time.sleep,
 ) -> Tracking:
     """Poll until the operation ends or the timeout passes; returns the finished tracking."""
-    ref = resolve_operation_url(operation_url, settings.graph_endpoint, settings.cloud.name)
+    ref = limits_for(settings).resolve(operation_url)
     now = datetime.now(UTC)
     tracking = Tracking(
         tracking_id="watch", operation_url=ref.url, kind=ref.kind, callback_url="",

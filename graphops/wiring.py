@@ -13,6 +13,7 @@ from .callbacks import CallbackPolicy, Deliverer
 from .decide import Policy
 from .graph import GraphClient
 from .logs import quiet_http_client_logs
+from .monitor import MonitorClient
 from .queues import TrackingQueue, queue_client
 from .schedule import PollSchedule
 from .settings import MAX_TIMEOUT_SECONDS, Settings
@@ -30,6 +31,17 @@ def limits_for(settings: Settings) -> Limits:
         default_timeout_seconds=settings.default_timeout_seconds,
         max_timeout_seconds=MAX_TIMEOUT_SECONDS,
         cloud=settings.cloud.name,
+        monitors=monitor_policy(settings),
+    )
+
+
+def monitor_policy(settings: Settings) -> CallbackPolicy:
+    """The rules for drive-copy monitor URLs: a caller's URL graphops fetches, so a callback's SSRF rules."""
+    return CallbackPolicy(
+        settings.monitor_allowed_hosts,
+        allow_http=settings.allow_http_callbacks,
+        field="operationUrl",
+        setting="GRAPHOPS_MONITOR_ALLOWED_HOSTS",
     )
 
 
@@ -90,6 +102,7 @@ class Services:
     queue: TrackingQueue
     state: StateStore
     deliverer: Deliverer
+    monitor: MonitorClient
 
 
 def storage_transport(pool_size: int = 32) -> Any:
@@ -119,6 +132,7 @@ def build_services(settings: Settings, credential: TokenCredential | None = None
             dead_letter_ttl=settings.state_retention_days * 24 * 3600,
         ),
         state=StateStore(table_client(settings.storage, settings.state_table, storage, transport)),
+        monitor=MonitorClient(limits.monitors or monitor_policy(settings), user_agent=USER_AGENT),
         deliverer=Deliverer(
             limits.callbacks,
             settings.callback_secret,
@@ -150,4 +164,5 @@ def build_tracker(services: Services) -> Tracker:
         deliverer=services.deliverer,
         max_delivery_attempts=settings.max_delivery_attempts,
         state=services.state,
+        monitor=services.monitor,
     )

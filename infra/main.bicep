@@ -31,6 +31,9 @@ param graphCloud string = ''
 @description('GRAPHOPS_CALLBACK_ALLOWED_HOSTS. Empty: the Logic Apps hosts of the Graph cloud.')
 param callbackAllowedHosts string = ''
 
+@description('GRAPHOPS_MONITOR_ALLOWED_HOSTS: where drive-copy monitors may be read. Empty: the cloud\'s SharePoint hosts.')
+param monitorAllowedHosts string = ''
+
 @description('Grant the identity its Microsoft Graph application permissions (needs a directory admin; global cloud only).')
 param grantGraphPermissions bool = false
 
@@ -193,6 +196,7 @@ module app 'app/function.bicep' = {
       GRAPHOPS_QUEUE_NAME: queueName
       GRAPHOPS_GRAPH_CLOUD: resolvedGraphCloud
       GRAPHOPS_CALLBACK_ALLOWED_HOSTS: callbackAllowedHosts
+      GRAPHOPS_MONITOR_ALLOWED_HOSTS: monitorAllowedHosts
       GRAPHOPS_MIN_DELAY_SECONDS: string(minDelaySeconds)
       GRAPHOPS_MAX_DELAY_SECONDS: string(maxDelaySeconds)
       GRAPHOPS_KIND_POLL_DELAYS: kindPollDelays

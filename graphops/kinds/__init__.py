@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..errors import Rejected
 from ..urls import url_text
 from .base import ID, OperationKind, segment_matches
 from .compliance import AttackSimulationOperation, DataPolicyOperation, EdiscoveryCaseOperation
+from .drives import DriveItemCopy
 from .identity import AuthenticationMethodOperation, RoleManagementAlertRefresh
 from .sharepoint import ListOperation, SiteOperation
 from .teams import ChatAsyncOperation, TeamsAsyncOperation
@@ -28,6 +30,7 @@ __all__ = [
     "ChatAsyncOperation",
     "DataPolicyOperation",
     "DelegatedAdminRelationshipOperation",
+    "DriveItemCopy",
     "EdiscoveryCaseOperation",
     "ExternalConnectionOperation",
     "ListOperation",
@@ -57,6 +60,7 @@ KINDS: dict[str, type[OperationKind]] = {
         ExternalConnectionOperation,
         OnenoteOperation,
         DelegatedAdminRelationshipOperation,
+        DriveItemCopy,
     )
 }
 
@@ -76,9 +80,18 @@ class OperationRef:
     kind: type[OperationKind]
 
 
-def resolve_operation_url(raw: object, graph_endpoint: str, cloud: str = "global") -> OperationRef:
+class HostRule(Protocol):
+    """What resolving needs of the monitor host policy (a :class:`graphops.callbacks.CallbackPolicy`)."""
+
+    def check_syntax(self, raw: object) -> str: ...
+
+
+def resolve_operation_url(
+    raw: object, graph_endpoint: str, cloud: str = "global", monitors: HostRule | None = None
+) -> OperationRef:
     """Check an operation URL (absolute, or a path starting with /v1.0/, /beta/ or, for kinds that answer
-    with unversioned Locations, the kind's own first segment) and name its kind.
+    with unversioned Locations, the kind's own first segment) and name its kind. A drive-copy monitor URL on a
+    host ``monitors`` allows is the one kind not on the Graph host.
 
     Raises :class:`Rejected` naming ``operationUrl`` with the reason.
     """
@@ -94,7 +107,7 @@ def resolve_operation_url(raw: object, graph_endpoint: str, cloud: str = "global
     if parts.fragment:
         raise Rejected(field, "must not have a fragment")
     if parts.netloc.lower() != base.netloc:
-        raise Rejected(field, f"host must be the configured Graph host {base.netloc}")
+        return _monitor_ref(url, parts.path, monitors, field, base.netloc)
     if parts.scheme.lower() != base.scheme:
         raise Rejected(field, f"must use {base.scheme}")
     raw_segments = parts.path.split("/")
@@ -122,6 +135,19 @@ def resolve_operation_url(raw: object, graph_endpoint: str, cloud: str = "global
             # them, so every later check (the Graph client's among them) compares exactly.
             return OperationRef(url=urlunsplit((base.scheme, base.netloc, path, parts.query, "")), kind=kind)
     raise Rejected(field, "not a known operation path; the README lists the operation kinds graphops tracks")
+
+
+def _monitor_ref(url: str, path: str, monitors: HostRule | None, field: str, graph_host: str) -> OperationRef:
+    """A URL off the Graph host: a drive-copy monitor on an allowed host, or refused."""
+    segments = [unquote(seg) for seg in path.split("/")[1:]]
+    monitor_kinds = [kind for kind in KINDS.values() if not kind.needs_token]
+    kind = next((k for k in monitor_kinds if k.matches_monitor(segments)), None)
+    if kind is None or monitors is None or re.search(r"%(?![0-9A-Fa-f]{2})", path):
+        raise Rejected(field, f"host must be the configured Graph host {graph_host}")
+    if any(seg in {".", ".."} or ID.fullmatch(seg) is None for seg in segments):
+        raise Rejected(field, "not a known operation path")
+    monitors.check_syntax(url)  # https, an allowed SharePoint host, no user info: raises naming operationUrl
+    return OperationRef(url=url, kind=kind)
 
 
 def resource_url(kind: type[OperationKind], location: str | None, graph_endpoint: str) -> str | None:

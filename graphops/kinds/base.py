@@ -38,6 +38,10 @@ class OperationKind:
     permission: ClassVar[str]
     #: Where the created or affected resource is named, first present wins.
     resource_fields: ClassVar[tuple[str, ...]] = ("resourceLocation",)
+    #: False: polled without any token, on the hosts GRAPHOPS_MONITOR_ALLOWED_HOSTS allows (drive copies).
+    needs_token: ClassVar[bool] = True
+    #: The URL's query values are credentials: never shown in a status view or a callback.
+    secret_query: ClassVar[bool] = False
     #: The field with a percentage of progress, when the kind reports one.
     progress_field: ClassVar[str | None] = None
     #: The Graph path of the resource an operation creates, when it can be read to see that it is ready
@@ -51,6 +55,11 @@ class OperationKind:
         if version not in cls.versions or len(segments) != len(cls.path_template):
             return False
         return all(segment_matches(want, seg) for want, seg in zip(cls.path_template, segments, strict=True))
+
+    @classmethod
+    def matches_monitor(cls, segments: Sequence[str]) -> bool:
+        """A path off the Graph host (the kinds polled without a token say which)."""
+        return False
 
     @classmethod
     def status_of(cls, body: object) -> str | None:

@@ -127,7 +127,54 @@ def test_each_kinds_documented_shapes_are_accepted(name: str, url: str) -> None:
 
 
 def test_every_kind_has_a_documented_shape_here() -> None:
-    assert set(DOCUMENTED) | {"roleManagementAlertRefresh", "authenticationMethodOperation"} == set(KINDS)
+    known = {"roleManagementAlertRefresh", "authenticationMethodOperation", "driveItemCopy"}
+    assert set(DOCUMENTED) | known == set(KINDS)
+
+
+def sharepoint() -> object:
+    from graphops.callbacks import CallbackPolicy
+
+    return CallbackPolicy(("*.sharepoint.com",), field="operationUrl", setting="GRAPHOPS_MONITOR_ALLOWED_HOSTS")
+
+
+MONITOR = "https://contoso.sharepoint.com/_api/v2.0/monitor/4A3407B5-88FC-4504-8B21-0AABD3412717"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        MONITOR,
+        "https://contoso-my.sharepoint.com/personal/adele_contoso_com/_api/v2.0/monitor/4A34",
+        "https://contoso.sharepoint.com/sites/finance/_api/v2.1/drives/b!x9/operations/1e5b?c=Yzpm&tempauth=eyJ0eXAi",
+    ],
+)
+def test_a_drive_copy_monitor_on_an_allowed_sharepoint_host_is_accepted(url: str) -> None:
+    ref = resolve_operation_url(url, GRAPH, monitors=sharepoint())  # type: ignore[arg-type]
+    assert ref.kind is KINDS["driveItemCopy"] and ref.url == url  # the query (its credential) is kept to poll
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        (MONITOR.replace("contoso.sharepoint.com", "evil.example"), "GRAPHOPS_MONITOR_ALLOWED_HOSTS"),
+        (MONITOR.replace("https", "http"), "https"),
+        (MONITOR.replace("https://", "https://user@"), "user information"),
+        (GRAPH + "/_api/v2.0/monitor/abc", "not a known operation path"),  # a monitor path on the Graph host
+        ("https://contoso.sharepoint.com/v1.0/users/u/authentication/operations/o", "Graph host"),  # Graph on SP
+        ("https://contoso.sharepoint.com/_api/v2.0/monitor/a/../b", "Graph host"),
+        ("https://contoso.sharepoint.com/_api/v2.0/monitor/%2e%2e", "Graph host"),
+        ("https://contoso.sharepoint.com/_layouts/15/download.aspx", "Graph host"),
+    ],
+)
+def test_monitor_urls_refuse_their_tricks(url: str, why: str) -> None:
+    with pytest.raises(Rejected, match=why) as raised:
+        resolve_operation_url(url, GRAPH, monitors=sharepoint())  # type: ignore[arg-type]
+    assert raised.value.field == "operationUrl"
+
+
+def test_without_monitor_hosts_no_monitor_is_accepted() -> None:
+    with pytest.raises(Rejected, match="Graph host"):
+        resolve_operation_url(MONITOR, GRAPH)
 
 
 def test_a_teams_location_without_a_version_reads_as_v1() -> None:
