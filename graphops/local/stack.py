@@ -17,6 +17,7 @@ from .azurite import Azurite
 from .graph import GraphStandIn
 from .identity import IdentityEndpoint
 from .receiver import CallbackReceiver
+from .sharepoint import MonitorStandIn
 
 QUEUE_NAME = "graph-operations"
 
@@ -45,6 +46,7 @@ class LocalStack:
             self.identity = self._exit.enter_context(IdentityEndpoint())
             self.graph = self._exit.enter_context(GraphStandIn(self.identity.audience_of, CLOUDS["global"].token_scope))
             self.receiver = self._exit.enter_context(CallbackReceiver(self.secret, self._save_to))
+            self.sharepoint = self._exit.enter_context(MonitorStandIn())
         except BaseException:
             self._exit.close()
             raise
@@ -69,6 +71,7 @@ class LocalStack:
             "GRAPHOPS_QUEUE_NAME": self.queue_name,
             "GRAPHOPS_GRAPH_ENDPOINT": self.graph.url,
             "GRAPHOPS_CALLBACK_ALLOWED_HOSTS": f"127.0.0.1:{self.receiver.port}",
+            "GRAPHOPS_MONITOR_ALLOWED_HOSTS": f"127.0.0.1:{self.sharepoint.port}",
             "GRAPHOPS_ALLOW_HTTP_CALLBACKS": "true",
             "GRAPHOPS_CALLBACK_SECRET": self.secret,
             "GRAPHOPS_MIN_DELAY_SECONDS": "1",

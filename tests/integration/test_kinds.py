@@ -3,6 +3,7 @@ the kind's documented body, the signed callback carrying the kind, its resource 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -135,3 +136,54 @@ def test_without_wait_for_resource_the_callback_says_nothing_about_it(harness: H
     harness.run()
     [callback] = harness.receiver.delivered()
     assert callback.body["resourceReady"] is None and harness.graph.gets(f"/v1.0/teams('{seed.CLONE_ID}')") == []
+
+
+MONITOR_PATH = "/_api/v2.1/drives/b!x9/operations/1e5b"
+MONITOR_SECRET = "tempauth=eyJ0eXAiOiJKV1QiLCJhbGciOiJub25lIn0-monitor-credential"
+
+
+def test_a_drive_copy_is_read_from_its_monitor_without_a_token_and_never_shows_its_credential(
+    harness: Harness,
+) -> None:
+    from ..conftest import SECRETS
+
+    SECRETS.add(MONITOR_SECRET)
+    sharepoint = harness.stack.sharepoint
+    running = {"operation": "itemCopy", "percentageComplete": 37.5, "status": "inProgress"}
+    done = {"operation": "itemCopy", "percentageComplete": 100.0, "resourceId": "01MOWKYVJML57KN2ANMBA3JZJS2MBGC7KM",
+            "status": "completed"}  # fmt: skip
+    sharepoint.script(MONITOR_PATH, [Reply(200, running), Reply(200, done)])
+    monitor = f"{sharepoint.url}{MONITOR_PATH}?c=Yzpm&{MONITOR_SECRET}"
+    tracking_id = harness.client.track(monitor, harness.stack.callback_url())
+    harness.run()
+
+    [callback] = harness.receiver.delivered()
+    body = callback.body
+    assert callback.webhook_id == tracking_id and callback.verified
+    assert (body["kind"], body["outcome"], body["resource"], body["progress"]) == (
+        "driveItemCopy", "succeeded", "01MOWKYVJML57KN2ANMBA3JZJS2MBGC7KM", 100.0,
+    )  # fmt: skip
+    assert [(c.query, c.authorization) for c in sharepoint.calls] == [(f"c=Yzpm&{MONITOR_SECRET}", None)] * 2
+    assert harness.graph.total_calls() == 0  # nothing went to Graph, so no token was ever fetched for it
+    assert MONITOR_SECRET not in json.dumps(body) and body["operationUrl"] == f"{sharepoint.url}{MONITOR_PATH}?…"
+
+
+def test_a_monitor_redirect_is_read_as_done_and_never_followed(harness: Harness) -> None:
+    sharepoint = harness.stack.sharepoint
+    item = "https://contoso.sharepoint.com/sites/finance/_api/v2.0/drives/b!x9/items/01MOWKYV"
+    sharepoint.script(MONITOR_PATH, [Reply(303, None, {"Location": item})])
+    harness.client.track(f"{sharepoint.url}{MONITOR_PATH}", harness.stack.callback_url())
+    harness.run()
+    [callback] = harness.receiver.delivered()
+    assert (callback.body["outcome"], callback.body["resource"]) == ("succeeded", item)
+    assert [c.path for c in sharepoint.calls] == [MONITOR_PATH]  # the Location was not fetched
+
+
+def test_a_failed_copy_carries_the_monitors_error(harness: Harness) -> None:
+    sharepoint = harness.stack.sharepoint
+    failed = {"status": "failed", "error": {"code": "nameAlreadyExists", "message": "The name is already used"}}
+    sharepoint.script(MONITOR_PATH, [Reply(200, failed)])
+    harness.client.track(f"{sharepoint.url}{MONITOR_PATH}", harness.stack.callback_url())
+    harness.run()
+    [callback] = harness.receiver.delivered()
+    assert callback.body["outcome"] == "failed" and callback.body["error"]["code"] == "nameAlreadyExists"
