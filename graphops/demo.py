@@ -33,6 +33,10 @@ class Scenario:
     expected: str
     timeout: int | None = None
     query: str = ""
+    handed: str | None = None  # the URL as a caller hands it over, when not the stand-in's absolute one
+    on_sharepoint: bool = False  # a drive-copy monitor, served by the SharePoint stand-in
+    wait_for_resource: bool = False
+    resource: tuple[str, list[Reply]] | None = None  # the created resource's path and answers
 
 
 @dataclass
@@ -54,6 +58,10 @@ def scenarios(fast: bool) -> list[Scenario]:
     user = "48d31887-5fad-4d73-a9f5-3c356e68a038"
     throttle = Reply(429, seed.graph_error("TooManyRequests", "Too many requests"), {"Retry-After": "2"})
     denied = seed.graph_error("Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+    team_missing = Reply(404, seed.graph_error("NotFound", "No team found with Group Id"))
+    team = {"id": seed.CLONE_ID, "displayName": "Contoso Sales (clone)"}
+    copy_running = {"operation": "itemCopy", "percentageComplete": 42.0, "status": "inProgress"}
+    copied = "https://contoso.sharepoint.com/sites/finance/_api/v2.0/drives/b!x9/items/01MOWKYV"
     return [
         Scenario("alert refresh", seed.ALERT_OPERATION_PATH, [Reply(200, alert_running)] * 2 + [Reply(200, alert_done)],
                  "succeeded"),
@@ -69,6 +77,15 @@ def scenarios(fast: bool) -> list[Scenario]:
                  "forbidden"),
         Scenario("never finishes", alert_path + stuck_id, [Reply(200, seed.alert_refresh("running", stuck_id))],
                  "timedOut", timeout=5 if fast else 12),
+        Scenario("team clone", "/v1.0" + seed.TEAM_LOCATION,
+                 [Reply(200, seed.teams_operation(s)) for s in ("notStarted", "inProgress", "succeeded")], "succeeded",
+                 handed=seed.TEAM_LOCATION, wait_for_resource=True,
+                 resource=(f"/v1.0/teams('{seed.CLONE_ID}')", [team_missing, team_missing, Reply(200, team)])),
+        Scenario("data export", seed.EXPORT_PATH,
+                 [Reply(200, seed.data_export(s)) for s in ("notStarted", "running", "complete")], "succeeded"),
+        Scenario("drive copy", "/_api/v2.1/drives/b!x9/operations/1e5b",
+                 [Reply(200, copy_running), Reply(303, None, {"Location": copied})], "succeeded",
+                 query="?c=Yzpm&tempauth=demo-credential", on_sharepoint=True),
     ]  # fmt: skip
 
 
@@ -94,6 +111,11 @@ class EventView(logging.Handler):
                 row.polls = event.get("polls", row.polls)
                 http = event.get("httpStatus")
                 row.status = event.get("status") or (f"HTTP {http}" if http else "no answer")
+                delay = event.get("nextPollSeconds")
+                row.next_poll_at = time.monotonic() + delay if delay is not None else None
+            elif event["event"] == "resource":
+                http = event.get("httpStatus")
+                row.status = "resource ready" if event.get("ready") else f"waiting for resource (HTTP {http})"
                 delay = event.get("nextPollSeconds")
                 row.next_poll_at = time.monotonic() + delay if delay is not None else None
             elif event["event"] == "deliver":
@@ -122,7 +144,9 @@ def run_demo(*, save_to: Path, fast: bool, live: bool, console: Console | None =
         functions.reset()
         plan = scenarios(fast)
         for item in plan:
-            stack.graph.script(item.path, item.replies)
+            (stack.sharepoint if item.on_sharepoint else stack.graph).script(item.path, item.replies)
+            if item.resource:
+                stack.graph.script(*item.resource)
         host = LocalHost.for_connection_string(
             load_app(APP_DIR), env, QueueOptions.from_host_json(APP_DIR / "host.json")
         )
@@ -137,9 +161,10 @@ def run_demo(*, save_to: Path, fast: bool, live: bool, console: Console | None =
         try:
             for item in plan:
                 callback = stack.callback_url(f"/callbacks/{item.name.replace(' ', '-')}")
+                host_url = stack.sharepoint.url if item.on_sharepoint else stack.graph.url
                 tracking_id = client.track(
-                    stack.graph.url + item.path + item.query, callback,
-                    correlation_id=item.name, context={"demo": True}, timeout_seconds=item.timeout,
+                    item.handed or host_url + item.path + item.query, callback, correlation_id=item.name,
+                    context={"demo": True}, timeout_seconds=item.timeout, wait_for_resource=item.wait_for_resource,
                 )  # fmt: skip
                 rows[tracking_id] = Row(item)
             finished = _serve(host, view, rows, live, console)

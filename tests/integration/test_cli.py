@@ -215,7 +215,10 @@ def test_the_demo_runs_every_scenario_to_its_expected_outcome(tmp_path: Path) ->
     assert {name: doc["body"]["outcome"] for name, doc in saved.items()} == {
         "alert refresh": "succeeded", "password reset": "succeeded", "refresh that fails": "failed",
         "throttled reset": "succeeded", "no permission": "forbidden", "never finishes": "timedOut",
+        "team clone": "succeeded", "data export": "succeeded", "drive copy": "succeeded",
     }  # fmt: skip
+    assert saved["team clone"]["body"]["resourceReady"] is True  # waited out the new team's 404s
+    assert saved["drive copy"]["body"]["kind"] == "driveItemCopy" and "tempauth" not in json.dumps(saved)
     assert all(doc["signatureVerified"] for doc in saved.values())
     assert "summary" in result.stdout and "every part stopped" in result.stdout
     assert processes_mentioning(str(own_tmp)) == [], "the demo left its Azurite running"
