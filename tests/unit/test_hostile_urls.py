@@ -36,8 +36,10 @@ def test_every_hostile_callback_is_refused(entry: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("entry", CORPUS["operations"], ids=lambda e: e["why"])
 def test_every_hostile_operation_url_is_refused(entry: dict[str, str]) -> None:
+    # As a default deployment reads them: the global Graph host, and drive-copy monitors on *.sharepoint.com.
+    monitors = CallbackPolicy(("*.sharepoint.com",), field="operationUrl", setting="GRAPHOPS_MONITOR_ALLOWED_HOSTS")
     with pytest.raises(Rejected) as raised:
-        resolve_operation_url(entry["url"], GRAPH)
+        resolve_operation_url(entry["url"], GRAPH, monitors=monitors)
     assert raised.value.field == "operationUrl"
 
 

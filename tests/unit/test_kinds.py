@@ -261,6 +261,8 @@ def test_the_readme_lists_every_kind_with_its_permission_and_clouds() -> None:
         assert cells[3] == kind.permission, name
         clouds = "all" if kind.clouds == {"global", "usgov", "usgovdod", "china"} else ", ".join(sorted(kind.clouds))
         assert cells[4] == clouds, name
+        schedule = f"{kind.poll_delays[0]}–{kind.poll_delays[1]}" if kind.poll_delays else "5–60 (the deployment’s)"
+        assert cells[5] == schedule, name
 
 
 def test_each_kind_polls_at_its_services_pace_unless_settings_say_otherwise() -> None:
