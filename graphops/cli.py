@@ -150,11 +150,12 @@ def run(obj: Context, app_dir: Path, queue_service_uri: str | None, workers: int
 @click.option("--context", "context_json", help="A JSON object echoed back in the callback.")
 @click.option("--timeout", "timeout_seconds", type=int, help="Seconds to wait before the outcome is timedOut.")
 @click.option("--select", multiple=True, help="Graph property to ask for ($select); repeatable.")
+@click.option("--wait-for-resource", is_flag=True, help="After success, wait until the created resource answers.")
 @json_option
 @pass_context
 def track(
     obj: Context, operation_url: str, callback_url: str, correlation_id: str | None, context_json: str | None,
-    timeout_seconds: int | None, select: tuple[str, ...], as_json: bool,
+    timeout_seconds: int | None, select: tuple[str, ...], wait_for_resource: bool, as_json: bool,
 ) -> None:  # fmt: skip
     """Start tracking OPERATION_URL (Graph's Location URL, or a /v1.0/ or /beta/ path); prints the tracking id."""
     from .client import GraphOpsClient
@@ -169,7 +170,7 @@ def track(
         client = GraphOpsClient.from_env(obj.env())
         tracking_id = client.track(
             operation_url, callback_url, correlation_id=correlation_id, context=context,
-            timeout_seconds=timeout_seconds, select=list(select) or None,
+            timeout_seconds=timeout_seconds, select=list(select) or None, wait_for_resource=wait_for_resource,
         )  # fmt: skip
     emit(as_json, {"trackingId": tracking_id}, lambda: click.echo(tracking_id))
 

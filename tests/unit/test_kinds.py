@@ -344,3 +344,29 @@ def test_waiting_for_a_resource_asks_again_on_404_until_the_deadline() -> None:
     assert isinstance(throttled, PollAgain) and throttled.delay >= 40
     assert decide_resource(tracking, GraphAnswer(403), at, policy, rng) == ResourceSeen(False)
     assert decide_resource(tracking, GraphAnswer(404), t0 + timedelta(seconds=600), policy, rng) == ResourceSeen(False)
+
+
+def test_watching_a_drive_copy_reads_its_monitor_and_never_the_graph_client() -> None:
+    from graphops import watch as watching
+    from graphops.local.graph import Reply
+    from graphops.local.sharepoint import MonitorStandIn
+    from graphops.settings import Settings
+
+    class NoGraph:
+        def get_operation(self, url: str, select: object = ()) -> object:
+            raise AssertionError("the Graph client (and its token) must not read a monitor")
+
+    with MonitorStandIn() as sharepoint:
+        path = "/_api/v2.0/monitor/4A34"
+        sharepoint.script(path, [Reply(200, {"status": "inProgress", "percentageComplete": 5}),
+                                 Reply(200, {"status": "completed", "resourceId": "01MOW"})])  # fmt: skip
+        env = {
+            "GRAPHOPS_MONITOR_ALLOWED_HOSTS": f"127.0.0.1:{sharepoint.port}",
+            "GRAPHOPS_ALLOW_HTTP_CALLBACKS": "true",
+        }
+        settings = Settings.from_env(env, need_storage=False)
+        finished = watching.watch(
+            f"{sharepoint.url}{path}", settings, NoGraph(), timeout_seconds=60,  # type: ignore[arg-type]
+            on_change=lambda change: None, sleep=lambda seconds: None,
+        )  # fmt: skip
+    assert str(finished.outcome) == "succeeded" and [c.authorization for c in sharepoint.calls] == [None, None]
