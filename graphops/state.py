@@ -239,6 +239,17 @@ class StateStore:
             else:
                 self._creating_table(lambda: self._table.upsert_entity(change, mode=UpdateMode.MERGE))
         except ResourceModifiedError:
+            if (
+                final
+                and tracking.outcome is not None
+                and tracking.delivery_attempts
+                and not tracking.last_delivery_error
+            ):
+                # The callback went out: that is what happened, even if a cancel landed during the POST.
+                self._count()
+                self._table.update_entity(change, mode=UpdateMode.MERGE)
+                log.info("state of %s changed during its delivery; the delivered outcome stands", tracking.tracking_id)
+                return
             # Changed since this step read it: a cancel (or a duplicate step) came first and stands.
             log.info("state of %s changed during the step; left as it is", tracking.tracking_id)
         except AzureError as exc:

@@ -308,3 +308,19 @@ def test_dead_letters_expire_with_the_retention_period(make_harness: Any) -> Non
     [message] = h.queue(f"{h.stack.queue_name}-poison").peek_messages()
     assert message.expires_on is not None and message.inserted_on is not None
     assert message.expires_on - message.inserted_on == timedelta(days=3)
+
+
+def test_a_cancel_during_the_callbacks_post_does_not_hide_that_it_was_delivered(harness: Harness) -> None:
+    harness.graph.script(seed.ALERT_OPERATION_PATH, [Reply(200, SUCCEEDED)])
+    tracking_id = subscribe(harness, seed.ALERT_OPERATION_PATH, harness.stack.callback_url()).json()["trackingId"]
+    cancels: list[int] = []
+
+    def cancel_after_the_post(point: str) -> None:
+        if point == "afterDeliver" and not cancels:  # the receiver has the callback; the state is not written yet
+            cancels.append(requests.delete(harness.api(f"operations/{tracking_id}"), timeout=10).status_code)
+
+    functions.tracker().checkpoint = cancel_after_the_post
+    harness.run()
+    assert cancels == [200] and len(harness.receiver.delivered()) == 1
+    view = status(harness, tracking_id)
+    assert (view["phase"], view["outcome"], view["deliveryAttempts"]) == ("done", "succeeded", 1)
