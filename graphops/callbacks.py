@@ -306,19 +306,8 @@ class Deliverer:
         }
         if self._signer is not None:
             headers["webhook-signature"] = self._signer.sign(webhook_id, now.astimezone(UTC), payload)
-        parts = urlsplit(url)
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
-            response = self._pools.get(target).urlopen(
-                "POST",
-                path,
-                body=payload.encode(),
-                headers=headers,
-                redirect=False,
-                retries=False,
-                assert_same_host=False,
-                preload_content=True,
-            )
+            response = self._pools.send(target, "POST", url, headers, payload.encode())
         except urllib3.exceptions.HTTPError as exc:
             return DeliveryResult(False, True, f"callback not reachable: {type(exc).__name__}")
         status = response.status
@@ -348,6 +337,22 @@ class PinnedPools:
         self._max_pools = max_pools
         self._pool_size = pool_size  # as many connections per host as steps run at once (host.json batchSize)
         self._lock = threading.Lock()
+
+    def send(
+        self, target: CallbackTarget, method: str, url: str, headers: Mapping[str, str], body: bytes | None = None
+    ) -> urllib3.BaseHTTPResponse:
+        """One request to the pinned address: no redirect followed, no retry, the whole answer read."""
+        parts = urlsplit(url)
+        return self.get(target).urlopen(
+            method,
+            (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+            body=body,
+            headers=dict(headers),
+            redirect=False,
+            retries=False,
+            assert_same_host=False,
+            preload_content=True,
+        )
 
     def get(self, target: CallbackTarget) -> urllib3.HTTPConnectionPool:
         key = (target.scheme, target.host, target.address, target.port)

@@ -53,15 +53,7 @@ class MonitorClient:
             "Host": target.host if parts.port is None else f"{target.host}:{target.port}",
         }
         try:
-            response = self._pools.get(target).urlopen(
-                "GET",
-                (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
-                headers=headers,
-                redirect=False,
-                retries=False,
-                assert_same_host=False,
-                preload_content=True,
-            )
+            response = self._pools.send(target, "GET", url, headers)
         except urllib3.exceptions.HTTPError as exc:
             return GraphAnswer(None, failure=f"monitor did not answer: {type(exc).__name__}")
         location = response.headers.get("Location")
