@@ -258,7 +258,11 @@ class Tracker:
             body_json = {
                 "trackingId": tracking_id,
                 "outcome": str(Outcome.REJECTED),
+                "kind": None,  # the same keys as every other callback, so receivers need one shape
                 "operationUrl": None,
+                "resource": None,
+                "progress": None,
+                "resourceReady": None,
                 "operation": None,
                 "error": {"code": "rejected", "message": str(exc)},
                 "correlationId": doc.get("correlationId")

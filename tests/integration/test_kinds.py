@@ -10,9 +10,11 @@ import pytest
 
 from graphops.local import seed
 from graphops.local.graph import Reply
+from graphops.settings import Settings
 
 from .conftest import Harness
 
+MINIMAL = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "GRAPHOPS_QUEUE_NAME": "graph-operations"}
 GDAP_UPDATE = "delegatedAdminAccessAssignmentUpdate"
 RUNNING_THEN_END = {
     # kind: (path polled, path handed over, running body, final body, outcome, resource, progress)
@@ -108,6 +110,16 @@ def test_a_global_only_kind_is_refused_in_another_cloud(make_harness: Any) -> No
     assert dead["field"] == "operationUrl" and "only in the Graph cloud(s) global, not usgov" in dead["reason"]
     [notice] = h.receiver.delivered()
     assert notice.body["outcome"] == "rejected" and h.graph.total_calls() == 0
+    from datetime import UTC, datetime
+
+    from graphops.tracking import Outcome, from_request
+    from graphops.wiring import limits_for
+
+    now = datetime.now(UTC)
+    request = {"operationUrl": seed.ALERT_OPERATION_PATH, "callbackUrl": "https://a.logic.azure.com/c"}
+    limits = limits_for(Settings.from_env(MINIMAL))
+    ordinary = from_request(request, "t", now, limits).finish(Outcome.SUCCEEDED, None, now)
+    assert set(notice.body) == set(ordinary.callback_body())  # one shape for every callback, rejected ones included
 
 
 def test_wait_for_resource_waits_out_the_404s_of_a_fresh_team(harness: Harness) -> None:
