@@ -198,10 +198,15 @@ def test_oversized_bodies_and_keys_are_refused(harness: Harness) -> None:
     assert private.status_code == 400 and private.json()["errors"][0]["field"] == "callbackUrl"
 
 
-def test_each_step_costs_at_most_two_table_operations_and_queue_producers_none(harness: Harness) -> None:
+def test_each_step_costs_two_table_operations_a_subscribe_three_and_queue_producers_none(harness: Harness) -> None:
     harness.graph.script(seed.ALERT_OPERATION_PATH, [Reply(200, RUNNING)] * 3 + [Reply(200, SUCCEEDED)])
-    subscribe(harness)
     state = functions.services().state
+    before = state.operations
+    subscribe(harness)
+    assert state.operations - before == 3  # the dedupe claim, the state row, the unsubscribe pointer
+    repeat = state.operations
+    subscribe(harness)  # Logic Apps' retry
+    assert state.operations - repeat == 3  # the claim refused, the claim read, the state read: no write
     before, steps_before = state.operations, harness.host.invocations
     harness.run()
     steps = harness.host.invocations - steps_before
