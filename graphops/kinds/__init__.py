@@ -186,7 +186,7 @@ def _split_keys(segments: list[str]) -> list[str]:
         if key is None:
             out.append(seg)
             continue
-        if ID.fullmatch(key.group(2)) is None:
+        if ID.fullmatch(key.group(2)) is None or "'" in key.group(2):
             raise Rejected("operationUrl", f"{seg!r} is not a valid OData key")
         out.extend(key.groups())
     return out

@@ -14,9 +14,10 @@ ALL_CLOUDS = frozenset({"global", "usgov", "usgovdod", "china"})
 GLOBAL_ONLY = frozenset({"global"})
 LONG_RUNNING_STATUS_END = frozenset({"succeeded", "failed"})  # longRunningOperationStatus
 
-# After one round of percent-decoding, an id may hold anything but separators, controls, blanks, quotes and
-# '%' (a '%' left after decoding means double encoding, a classic way to smuggle a separator past a check).
-ID = re.compile(r"[^\x00-\x20\x7f/\\?#%']+")
+# After one round of percent-decoding, an id may hold anything but separators, controls, blanks and '%' (a '%'
+# left after decoding means double encoding, a classic way to smuggle a separator past a check). A quote is
+# fine in a plain segment (a UPN like o'brien@contoso.com); inside an OData key `('…')` it is not.
+ID = re.compile(r"[^\x00-\x20\x7f/\\?#%]+")
 
 
 class OperationKind:

@@ -177,6 +177,11 @@ def test_without_monitor_hosts_no_monitor_is_accepted() -> None:
         resolve_operation_url(MONITOR, GRAPH)
 
 
+def test_a_upn_with_an_apostrophe_is_a_plain_id() -> None:
+    url = "/v1.0/users/o'brien@contoso.com/authentication/operations/2d497bb"
+    assert resolve_operation_url(url, GRAPH).kind is KINDS["authenticationMethodOperation"]
+
+
 def test_a_teams_location_without_a_version_reads_as_v1() -> None:
     ref = resolve_operation_url(seed.TEAM_LOCATION, GRAPH)
     assert ref.url == GRAPH + "/v1.0" + seed.TEAM_LOCATION
