@@ -111,7 +111,7 @@ def decide(tracking: Tracking, answer: GraphAnswer, now: datetime, policy: Polic
     remaining = (tracking.deadline - now).total_seconds()
     if remaining <= 0:
         return Finish(Outcome.TIMED_OUT, _timeout_error(tracking))
-    not_before = answer.retry_after if code in THROTTLED or code is None or (code or 0) >= 500 else None
+    not_before = _retry_after(answer)
     delay = whole_delay(policy.schedule_for(kind).next_delay(elapsed, rng), not_before=not_before, remaining=remaining)
     if delay is None:
         return Finish(Outcome.TIMED_OUT, _timeout_error(tracking, throttled=True))
@@ -121,6 +121,12 @@ def decide(tracking: Tracking, answer: GraphAnswer, now: datetime, policy: Polic
     if delay > MAX_QUEUE_DELAY:
         return PollAgain(MAX_QUEUE_DELAY, status or _reason(answer), wait=delay)
     return PollAgain(delay, status or _reason(answer))
+
+
+def _retry_after(answer: GraphAnswer) -> float | None:
+    """The wait Graph asked for, where it binds: throttling, server errors and no answer at all."""
+    code = answer.status_code
+    return answer.retry_after if code is None or code in THROTTLED or code >= 500 else None
 
 
 def _reason(answer: GraphAnswer) -> str:
@@ -182,9 +188,8 @@ def decide_resource(
     if remaining <= 0:
         return ResourceSeen(ready=False)
     since = (now - (tracking.finished_at or tracking.tracked_since)).total_seconds()
-    not_before = answer.retry_after if code is None or code in THROTTLED or code >= 500 else None
     wanted = policy.schedule_for(tracking.kind).next_delay(since, rng)
-    delay = whole_delay(wanted, not_before=not_before, remaining=remaining)
+    delay = whole_delay(wanted, not_before=_retry_after(answer), remaining=remaining)
     if delay is None:
         return ResourceSeen(ready=False)
     return PollAgain(min(delay, MAX_QUEUE_DELAY), f"resource http{code}" if code else "resource unreachable")

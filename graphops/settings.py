@@ -274,7 +274,9 @@ def _secret(raw: str | None) -> str | None:
 
 def _kind_poll_delays(raw: str) -> tuple[tuple[str, int, int], ...]:
     """``kind=min:max,...`` (``*`` for every kind): seconds between polls, overriding the kinds' own."""
-    from .kinds import KINDS
+    if not raw.strip():
+        return ()
+    from .kinds import KINDS  # only when set: the kinds are not needed to start otherwise
 
     name = "GRAPHOPS_KIND_POLL_DELAYS"
     bounds = WHOLE_NUMBERS["GRAPHOPS_MAX_DELAY_SECONDS"]

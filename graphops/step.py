@@ -24,6 +24,7 @@ from .tracking import (
     Outcome,
     Phase,
     Tracking,
+    callback_document,
     from_request,
     from_wire,
     is_tracking_id,
@@ -255,24 +256,15 @@ class Tracker:
         callback = doc.get("callbackUrl") if doc else None
         if exc.field != "callbackUrl" and isinstance(callback, str):
             # Tell the caller, when we safely can; the dead letter already holds the request either way.
-            body_json = {
-                "trackingId": tracking_id,
-                "outcome": str(Outcome.REJECTED),
-                "kind": None,  # the same keys as every other callback, so receivers need one shape
-                "operationUrl": None,
-                "resource": None,
-                "progress": None,
-                "resourceReady": None,
-                "operation": None,
-                "error": {"code": "rejected", "message": str(exc)},
-                "correlationId": doc.get("correlationId")
-                if doc and isinstance(doc.get("correlationId"), str)
-                else None,
-                "context": None,
-                "polls": 0,
-                "trackedSince": None,
-                "finishedAt": iso(now),
-            }
+            correlation = doc.get("correlationId") if doc else None
+            body_json = callback_document(
+                trackingId=tracking_id,
+                outcome=str(Outcome.REJECTED),
+                error={"code": "rejected", "message": str(exc)},
+                correlationId=correlation if isinstance(correlation, str) else None,
+                polls=0,
+                finishedAt=iso(now),
+            )
             result = self._deliverer.deliver(callback, tracking_id, body_json, now)
             event("rejectNotice", trackingId=tracking_id, callback=redact_url(callback), result=result.detail)
         return StepResult(tracking_id, "deadLettered", detail=str(exc))

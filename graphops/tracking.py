@@ -131,22 +131,22 @@ class Tracking:
     def callback_body(self) -> dict[str, Any]:
         """The JSON POSTed to the callback URL; identical on every attempt."""
         assert self.outcome is not None and self.finished_at is not None
-        return {
-            "trackingId": self.tracking_id,
-            "outcome": str(self.outcome),
-            "kind": self.kind.name,
-            "operationUrl": self.shown_operation_url,
-            "resource": self.kind.resource_of(self.operation),
-            "progress": self.kind.progress_of(self.operation),
-            "resourceReady": self.resource_ready,
-            "operation": self.operation,
-            "error": self.error.to_json() if self.error else None,
-            "correlationId": self.correlation_id,
-            "context": self.context,
-            "polls": self.polls,
-            "trackedSince": iso(self.tracked_since),
-            "finishedAt": iso(self.finished_at),
-        }
+        return callback_document(
+            trackingId=self.tracking_id,
+            outcome=str(self.outcome),
+            kind=self.kind.name,
+            operationUrl=self.shown_operation_url,
+            resource=self.kind.resource_of(self.operation),
+            progress=self.kind.progress_of(self.operation),
+            resourceReady=self.resource_ready,
+            operation=self.operation,
+            error=self.error.to_json() if self.error else None,
+            correlationId=self.correlation_id,
+            context=self.context,
+            polls=self.polls,
+            trackedSince=iso(self.tracked_since),
+            finishedAt=iso(self.finished_at),
+        )
 
     def to_wire(self) -> str:
         doc: dict[str, Any] = {
@@ -180,6 +180,17 @@ class Tracking:
             "previousStepId": self.previous_step_id,
         }
         return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+
+
+CALLBACK_FIELDS = ("trackingId", "outcome", "kind", "operationUrl", "resource", "progress", "resourceReady",
+                   "operation", "error", "correlationId", "context", "polls", "trackedSince", "finishedAt")  # fmt: skip
+
+
+def callback_document(**values: Any) -> dict[str, Any]:
+    """A callback's JSON: every field present, in one order, null where this outcome has nothing to say."""
+    unknown = set(values) - set(CALLBACK_FIELDS)
+    assert not unknown, f"not callback fields: {unknown}"
+    return {name: values.get(name) for name in CALLBACK_FIELDS}
 
 
 @dataclass(frozen=True)
