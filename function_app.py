@@ -34,6 +34,11 @@ def cancel_by_key(req: func.HttpRequest) -> func.HttpResponse:
     return functions.cancel(req)
 
 
+@app.route(route="start", methods=["POST"])
+def start(req: func.HttpRequest) -> func.HttpResponse:
+    return functions.start(req)
+
+
 @app.route(route="role-management-alerts/refresh", methods=["POST"])
 def start_alert_refresh(req: func.HttpRequest) -> func.HttpResponse:
     return functions.start_alert_refresh(req)

@@ -17,21 +17,31 @@ from importlib import resources
 from typing import Any
 
 import azure.functions as func
-from azure.core.exceptions import AzureError, ResourceExistsError
+from azure.core.exceptions import AzureError
 
+from .actions import ActionNotEnabled, StartAction
 from .errors import QueueUnavailable, Rejected
-from .kinds import RoleManagementAlertRefresh
 from .logs import event
+from .starting import (
+    Accepted,
+    DoneAtOnce,
+    InFlight,
+    MayHaveStarted,
+    NotNow,
+    Refused,
+    StartDecision,
+    Unknown,
+    Untrackable,
+)
 from .state import Claim, public_view
-from .tracking import MAX_REQUEST_BYTES, Tracking, from_request, request_problems
+from .step import first_delay, queue_first_step
+from .tracking import MAX_REQUEST_BYTES, Outcome, Tracking, from_request, from_start_request, request_problems
 from .wiring import Services
 
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_IDEMPOTENCY_KEY = 200
-ALERTS_PATH = "/beta/identityGovernance/roleManagementAlerts/alerts"
-# Start-and-track checks the caller's fields before Graph is asked; the operation URL comes from Graph's 202.
-_PENDING_ALERT_OPERATION = "/beta/identityGovernance/roleManagementAlerts/operations/pending"
-START_FIELDS = frozenset(
+ALERTS_PATH = "/beta/identityGovernance/roleManagementAlerts/alerts"  # the refresh route's action
+REFRESH_FIELDS = frozenset(
     {"scopeId", "scopeType", "alertId", "callbackUrl", "correlationId", "context", "timeoutSeconds"}
 )
 
@@ -118,35 +128,28 @@ class Api:
             return None, self._accepted(claim.tracking_id, req, status=200)
         return claim, None
 
-    def _enqueue(self, tracking: Tracking, req: func.HttpRequest) -> func.HttpResponse:
+    def _enqueue(self, tracking: Tracking, req: func.HttpRequest, delay: int = 0, **answer: Any) -> func.HttpResponse:
         """Queue a claimed tracking's first step, then write its state and the callback URL's pointer.
 
-        In this order, a state row means the first step is queued: a retry that finds the key claimed but
-        no state row queues it (again) under the same tracking id, and the step gate drops whichever first
-        message the state does not name.
+        A retry that finds the key claimed but no state row queues it (again) under the same tracking id; see
+        :func:`graphops.step.queue_first_step`. ``answer`` adds fields to the 202's body.
         """
         try:
-            self._s.queue.send(tracking.to_wire(), 0)
+            queue_first_step(self._s.queue, self._s.state, tracking, delay)
         except QueueUnavailable as exc:
             return problem(503, "The queue is unavailable; try again", detail=str(exc))
-        try:
-            self._s.state.create(tracking)
-        except ResourceExistsError:
-            pass  # a retry of this call, or the first step, wrote it first
-        except AzureError as exc:
-            logging.getLogger("graphops.api").warning("state not created for %s: %s", tracking.tracking_id, exc)
         try:
             self._s.state.point(f"callback:{tracking.callback_url}", tracking.tracking_id, tracking.deadline)
         except AzureError as exc:
             logging.getLogger("graphops.api").warning("unsubscribe pointer not written for %s: %s",
                                                       tracking.tracking_id, type(exc).__name__)  # fmt: skip
         event("subscribed", trackingId=tracking.tracking_id, kind=tracking.kind.name)
-        return self._accepted(tracking.tracking_id, req, status=202)
+        return self._accepted(tracking.tracking_id, req, 202, **answer)
 
-    def _accepted(self, tracking_id: str, req: func.HttpRequest, status: int) -> func.HttpResponse:
+    def _accepted(self, tracking_id: str, req: func.HttpRequest, status: int, **answer: Any) -> func.HttpResponse:
         path = f"/api/operations/{tracking_id}"
         base = req.url.split("/api/", 1)[0]
-        return ok(status, {"trackingId": tracking_id, "statusUrl": base + path}, {"Location": path})
+        return ok(status, {"trackingId": tracking_id, "statusUrl": base + path, **answer}, {"Location": path})
 
     # -- GET / DELETE /api/operations/{trackingId} ---------------------------------------------
 
@@ -185,57 +188,88 @@ class Api:
         event("cancelled", trackingId=tracking_id)
         return ok(200, public_view(tracking_id, entity))
 
-    # -- POST /api/role-management-alerts/refresh ----------------------------------------------
+    # -- POST /api/start and POST /api/role-management-alerts/refresh ---------------------------
 
-    def start_alert_refresh(self, req: func.HttpRequest) -> func.HttpResponse:
+    def start(self, req: func.HttpRequest) -> func.HttpResponse:
+        """Send a caller's Graph request with graphops' identity (an enabled start action) and track it."""
         doc, failure = _json_body(req)
         if failure is not None:
             return failure
         assert doc is not None
-        problems = [Rejected(name, "unknown field") for name in sorted(set(doc) - START_FIELDS)]
+        problems = [Rejected(name, "assigned by graphops, not by the caller")
+                    for name in ("trackingId", "startAttempts") if name in doc]  # fmt: skip
+        idempotency_key = req.headers.get("Idempotency-Key")
+        if not idempotency_key or len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
+            why = f"required, 1 to {MAX_IDEMPOTENCY_KEY} characters: a retry with the same key never starts it twice"
+            problems.append(Rejected("Idempotency-Key", why))
+        values, field_problems = request_problems(doc, self._s.limits, "request")
+        problems += field_problems + self._unsafe_callback(values)
+        if problems:
+            status = 403 if any(isinstance(p, ActionNotEnabled) for p in problems) else 400
+            return problem(status, "The request cannot be started", problems)
+        assert idempotency_key is not None
+        return self._start(doc, "request", f"idem:{idempotency_key}", req)
+
+    def start_alert_refresh(self, req: func.HttpRequest) -> func.HttpResponse:
+        """The alert refresh's own route (it predates /api/start): the roleManagementAlertRefresh action."""
+        doc, failure = _json_body(req)
+        if failure is not None:
+            return failure
+        assert doc is not None
+        if "roleManagementAlertRefresh" not in self._s.limits.start_actions:
+            return problem(403, "Starting alert refreshes is not enabled", [Rejected(
+                "GRAPHOPS_START_ACTIONS", "does not name roleManagementAlertRefresh; enabling it lets graphops start "
+                "refreshes with its identity (RoleManagementAlert.ReadWrite.Directory)")])  # fmt: skip
+        problems = [Rejected(name, "unknown field") for name in sorted(set(doc) - REFRESH_FIELDS)]
         for name in ("scopeId", "scopeType"):
             if not isinstance(doc.get(name), str) or not doc[name] or len(doc[name]) > 256:
                 problems.append(Rejected(name, "required, a string of at most 256 characters"))
         alert_id = doc.get("alertId")
         if alert_id is not None and (not isinstance(alert_id, str) or not _ID.fullmatch(alert_id)):
             problems.append(Rejected("alertId", "must be an alert id (letters, digits, '-', '_')"))
-        request: dict[str, Any] = {
-            k: doc[k] for k in ("callbackUrl", "correlationId", "context", "timeoutSeconds") if k in doc
-        }
-        values, field_problems = request_problems({**request, "operationUrl": _PENDING_ALERT_OPERATION}, self._s.limits)
-        problems += field_problems + self._unsafe_callback(values)
         if problems:
             return problem(400, "The refresh cannot be started", problems)
-        # The key is claimed before Graph is asked, so a retried start does not start a second refresh.
-        now = datetime.now(UTC)
-        pending = replace(
-            from_request({**request, "operationUrl": _PENDING_ALERT_OPERATION}, str(uuid.uuid4()), now,
-                         self._s.limits), stateful=True,
-        )  # fmt: skip
+        target = f"{ALERTS_PATH}/{alert_id}/refresh" if alert_id else f"{ALERTS_PATH}/refresh"
+        started: dict[str, Any] = {k: doc[k] for k in REFRESH_FIELDS - {"scopeId", "scopeType", "alertId"} if k in doc}
+        started["request"] = {"method": "POST", "url": target, "body": {k: doc[k] for k in ("scopeId", "scopeType")}}
+        values, field_problems = request_problems(started, self._s.limits, "request")
+        field_problems += self._unsafe_callback(values)
+        if field_problems:
+            return problem(400, "The refresh cannot be started", field_problems)
         idempotency_key = req.headers.get("Idempotency-Key")
-        fingerprint = request_fingerprint(doc)
-        key = f"idem:{idempotency_key}" if idempotency_key else f"start:{fingerprint}"
-        claim, answered = self._claim(key, pending, now, fingerprint, req)
+        key = f"idem:{idempotency_key}" if idempotency_key else f"start:{request_fingerprint(doc)}"
+        return self._start(started, "request", key, req, fingerprint_of=doc)
+
+    def _start(
+        self, doc: dict[str, Any], field: str, key: str, req: func.HttpRequest, fingerprint_of: Any = None
+    ) -> func.HttpResponse:
+        """Claim ``key`` (before Graph is asked, so a retry never starts twice), send the request, and answer
+        with what Graph's answer means."""
+        now = datetime.now(UTC)
+        pending, request = from_start_request(doc, str(uuid.uuid4()), now, self._s.limits, field)
+        pending = replace(pending, stateful=True)
+        claim, answered = self._claim(key, pending, now, request_fingerprint(fingerprint_of or doc), req)
         if answered is not None:
             return answered
         assert claim is not None
-        # First, or an earlier call that died before it queued anything: a refresh is harmless to ask for again.
-        target = f"{ALERTS_PATH}/{alert_id}/refresh" if alert_id else f"{ALERTS_PATH}/refresh"
-        answer = self._s.graph.post(
-            self._s.settings.graph_endpoint + target, {"scopeId": doc["scopeId"], "scopeType": doc["scopeType"]}
-        )
-        event("startRefresh", httpStatus=answer.status_code, graphRequestId=answer.request_id,
-              clientRequestId=answer.client_request_id)  # fmt: skip
-        if answer.status_code != 202 or not answer.location:
-            return _graph_refusal(answer.status_code, answer.body, answer.retry_after)
+        tracking = replace(pending, tracking_id=claim.tracking_id)
         try:
-            operation = self._s.limits.resolve(answer.location)
-        except Rejected as exc:
-            return problem(502, "Graph answered with an operation graphops cannot track", detail=str(exc))
-        if operation.kind is not RoleManagementAlertRefresh:
-            return problem(502, "Graph answered with an operation of another kind", detail=operation.kind.name)
-        tracking = replace(pending, tracking_id=claim.tracking_id, operation_url=operation.url, kind=operation.kind)
-        return self._enqueue(tracking, req)
+            started = self._s.starter.start(tracking.tracking_id, request, tracking.deadline, concurrent_callers=True)
+        except AzureError as exc:
+            return problem(503, "State storage is unavailable; try again", detail=type(exc).__name__)
+        decision = started.decision
+        event("start", trackingId=tracking.tracking_id, action=request.action.name, httpStatus=started.status,
+              decision=type(decision).__name__, replayed=not started.sent, graphRequestId=started.graph_request_id,
+              clientRequestId=started.client_request_id)  # fmt: skip
+        if isinstance(decision, Accepted):
+            tracking = replace(tracking, operation_url=decision.operation.url, kind=decision.operation.kind,
+                               not_before=decision.not_before)  # fmt: skip
+            return self._enqueue(tracking, req, first_delay(decision, now), operationUrl=tracking.shown_operation_url)
+        if isinstance(decision, DoneAtOnce):
+            done = replace(tracking, operation=decision.body).finish(Outcome.SUCCEEDED, None, now)
+            return self._enqueue(done, req, 0, operationUrl=None, outcome=str(Outcome.SUCCEEDED),
+                                 graphStatus=decision.status)  # fmt: skip
+        return _not_started(request.action, decision, started.client_request_id)
 
     # -- GET /api/openapi.json -----------------------------------------------------------------
 
@@ -293,19 +327,31 @@ def _json_body(req: func.HttpRequest) -> tuple[dict[str, Any] | None, func.HttpR
     return doc, None
 
 
-def _graph_refusal(status: int | None, body: Any, retry_after: float | None) -> func.HttpResponse:
-    error = body.get("error") if isinstance(body, dict) else None
-    graph = {"code": error.get("code"), "message": error.get("message")} if isinstance(error, dict) else None
-    if status is None or status >= 500 or (200 <= status < 300):
-        return problem(502, "Graph could not start the refresh", graphError=graph, graphStatus=status)
-    if status in {401, 403}:
-        return problem(
-            403, "graphops' identity may not start alert refreshes: it needs RoleManagementAlert.ReadWrite.Directory",
-            graphError=graph, graphStatus=status,
-        )  # fmt: skip
-    if status == 429:
-        wait = {"Retry-After": str(int(retry_after or 30))}
-        return problem(429, "Graph is throttling; try again later", headers=wait, graphError=graph, graphStatus=status)
-    return problem(
-        status if 400 <= status < 500 else 502, "Graph refused the refresh", graphError=graph, graphStatus=status
-    )
+def _not_started(action: StartAction, decision: StartDecision, client_request_id: str | None) -> func.HttpResponse:
+    """The answer when Graph did not start a tracked operation: its refusal, passed on, or why graphops stopped."""
+    if isinstance(decision, InFlight):
+        return problem(409, "A start with this Idempotency-Key is under way; try again shortly",
+                       headers={"Retry-After": "10"}, clientRequestId=client_request_id)  # fmt: skip
+    if isinstance(decision, MayHaveStarted):
+        return problem(409, f"{action.name} may have started; it is not sent again under this Idempotency-Key",
+                       detail=decision.error.message, clientRequestId=client_request_id)  # fmt: skip
+    if isinstance(decision, Untrackable):
+        return problem(502, "Graph answered with an operation graphops cannot track", detail=decision.error.message,
+                       clientRequestId=client_request_id)  # fmt: skip
+    if isinstance(decision, Unknown):
+        again = ("a retry with this Idempotency-Key sends it again" if action.repeatable
+                 else "a retry with this Idempotency-Key does not send it again: it may have started")  # fmt: skip
+        return problem(502, f"Graph did not say whether {action.name} started; {again}", detail=decision.error.message,
+                       graphStatus=decision.status, clientRequestId=client_request_id)  # fmt: skip
+    assert isinstance(decision, Refused | NotNow), decision
+    graph = decision.error.to_json()
+    if isinstance(decision, NotNow):
+        wait = {"Retry-After": str(int(decision.wait or 30))}
+        busy = "throttling" if decision.status == 429 else "unavailable"
+        return problem(decision.status, f"Graph is {busy}; nothing was started, try again later", headers=wait,
+                       graphError=graph, graphStatus=decision.status)  # fmt: skip
+    if decision.status in {401, 403}:
+        return problem(403, f"graphops' identity may not start {action.name}: it needs {action.permission}",
+                       graphError=graph, graphStatus=decision.status)  # fmt: skip
+    status = decision.status if 400 <= decision.status < 500 else 502
+    return problem(status, f"Graph refused {action.name}", graphError=graph, graphStatus=decision.status)

@@ -143,35 +143,78 @@ def run(obj: Context, app_dir: Path, queue_service_uri: str | None, workers: int
     click.echo("graphops runner: stopped.", err=True)
 
 
+def tracking_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every way of starting a tracking takes."""
+    options: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
+        click.option("--callback", "callback_url", required=True, help="Where to POST the outcome (https)."),
+        click.option("--correlation-id", help="Echoed back in the callback."),
+        click.option("--context", "context_json", help="A JSON object echoed back in the callback."),
+        click.option("--timeout", "timeout_seconds", type=int, help="Seconds to wait before the outcome is timedOut."),
+        click.option("--select", multiple=True, help="Graph property to ask for ($select); repeatable."),
+        click.option("--wait-for-resource", is_flag=True, help="After success, wait for the created resource."),
+        json_option,
+        pass_context,
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def tracking_arguments(options: dict[str, Any]) -> dict[str, Any]:
+    """The client's keyword arguments from the shared options."""
+    context = None
+    if options["context_json"] is not None:
+        try:
+            context = json.loads(options["context_json"])
+        except ValueError:
+            fail("context: not valid JSON")
+    return {
+        "correlation_id": options["correlation_id"],
+        "context": context,
+        "timeout_seconds": options["timeout_seconds"],
+        "select": list(options["select"]) or None,
+        "wait_for_resource": options["wait_for_resource"],
+    }
+
+
 @cli.command()
 @click.argument("operation_url")
-@click.option("--callback", "callback_url", required=True, help="Where to POST the outcome (https).")
-@click.option("--correlation-id", help="Echoed back in the callback.")
-@click.option("--context", "context_json", help="A JSON object echoed back in the callback.")
-@click.option("--timeout", "timeout_seconds", type=int, help="Seconds to wait before the outcome is timedOut.")
-@click.option("--select", multiple=True, help="Graph property to ask for ($select); repeatable.")
-@click.option("--wait-for-resource", is_flag=True, help="After success, wait until the created resource answers.")
-@json_option
-@pass_context
-def track(
-    obj: Context, operation_url: str, callback_url: str, correlation_id: str | None, context_json: str | None,
-    timeout_seconds: int | None, select: tuple[str, ...], wait_for_resource: bool, as_json: bool,
-) -> None:  # fmt: skip
+@tracking_options
+def track(obj: Context, operation_url: str, callback_url: str, as_json: bool, **options: Any) -> None:
     """Start tracking OPERATION_URL (Graph's Location URL, or a /v1.0/ or /beta/ path); prints the tracking id."""
     from .client import GraphOpsClient
 
-    context = None
-    if context_json is not None:
-        try:
-            context = json.loads(context_json)
-        except ValueError:
-            fail("context: not valid JSON")
     with clear_errors():
         client = GraphOpsClient.from_env(obj.env())
-        tracking_id = client.track(
-            operation_url, callback_url, correlation_id=correlation_id, context=context,
-            timeout_seconds=timeout_seconds, select=list(select) or None, wait_for_resource=wait_for_resource,
-        )  # fmt: skip
+        tracking_id = client.track(operation_url, callback_url, **tracking_arguments(options))
+    emit(as_json, {"trackingId": tracking_id}, lambda: click.echo(tracking_id))
+
+
+@cli.command()
+@click.argument("method", type=click.Choice(["POST", "PATCH"], case_sensitive=False))
+@click.argument("url")
+@click.option("--body", "body_text", help="The request's JSON body, or @file.json (@- reads stdin).")
+@tracking_options
+def start(
+    obj: Context, method: str, url: str, body_text: str | None, callback_url: str, as_json: bool, **options: Any
+) -> None:
+    """Have graphops send METHOD URL with its identity (an enabled start action), once, and track what it starts.
+
+    URL is a /v1.0/ or /beta/ path, or an absolute URL on the Graph host. Prints the tracking id.
+    """
+    from .client import GraphOpsClient
+
+    body = None
+    if body_text is not None:
+        try:
+            body = json.loads(click.open_file(body_text[1:]).read() if body_text.startswith("@") else body_text)
+        except OSError as exc:
+            fail(f"body: {exc}")
+        except ValueError:
+            fail("body: not valid JSON")
+    with clear_errors():
+        client = GraphOpsClient.from_env(obj.env())
+        tracking_id = client.start(method, url, callback_url, body, **tracking_arguments(options))
     emit(as_json, {"trackingId": tracking_id}, lambda: click.echo(tracking_id))
 
 

@@ -3,6 +3,7 @@
 from graphops.client import GraphOpsClient
 client = GraphOpsClient.from_env(os.environ)
 tracking_id = client.track(location_url, callback_url, correlation_id="run-42")
+tracking_id = client.start("POST", "/v1.0/teams/{id}/clone", callback_url, body={...})
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from azure.storage.queue import QueueClient
 
 from .queues import NEVER_EXPIRE, queue_client, send_creating
 from .settings import Settings
-from .tracking import Limits, from_request
+from .tracking import Limits, from_request, from_start_request
 from .wiring import graph_credential, limits_for, storage_credential
 
 
@@ -38,37 +39,61 @@ class GraphOpsClient:
     def from_env(cls, env: Mapping[str, str], credential: TokenCredential | None = None) -> GraphOpsClient:
         return cls.from_settings(Settings.from_env(env), credential)
 
-    def request(
-        self,
-        operation_url: str,
-        callback_url: str,
-        *,
-        correlation_id: str | None = None,
-        context: Mapping[str, Any] | None = None,
-        timeout_seconds: int | None = None,
-        select: list[str] | None = None,
-        wait_for_resource: bool = False,
-    ) -> dict[str, Any]:
+    def request(self, operation_url: str, callback_url: str, **options: Any) -> dict[str, Any]:
         """The queue message for these arguments, checked by the same rules the function applies.
 
+        Options: ``correlation_id``, ``context``, ``timeout_seconds``, ``select``, ``wait_for_resource``.
         Raises :class:`graphops.errors.Rejected` naming the field at fault.
         """
-        doc: dict[str, Any] = {"operationUrl": operation_url, "callbackUrl": callback_url}
-        optional = {
-            "correlationId": correlation_id,
-            "context": dict(context) if context is not None else None,
-            "timeoutSeconds": timeout_seconds,
-            "select": select,
-        }
-        doc.update({k: v for k, v in optional.items() if v is not None})
-        if wait_for_resource:
-            doc["waitForResource"] = True
+        doc = _message({"operationUrl": operation_url, "callbackUrl": callback_url}, **options)
         tracking = from_request(doc, "check", datetime.now(UTC), self._limits)
+        self._limits.callbacks.target(tracking.callback_url)
+        return doc
+
+    def start_request(
+        self, method: str, url: str, callback_url: str, body: Mapping[str, Any] | None = None, **options: Any
+    ) -> dict[str, Any]:
+        """The queue message that has graphops send ``method url`` (an enabled start action) and track it."""
+        start: dict[str, Any] = {"method": method, "url": url}
+        if body is not None:
+            start["body"] = dict(body)
+        doc = _message({"start": start, "callbackUrl": callback_url}, **options)
+        tracking, _ = from_start_request(doc, "check", datetime.now(UTC), self._limits)
         self._limits.callbacks.target(tracking.callback_url)
         return doc
 
     def track(self, operation_url: str, callback_url: str, **options: Any) -> str:
         """Enqueue a tracking request; returns its tracking id (the queue message's id)."""
-        doc = self.request(operation_url, callback_url, **options)
+        return self._send(self.request(operation_url, callback_url, **options))
+
+    def start(
+        self, method: str, url: str, callback_url: str, body: Mapping[str, Any] | None = None, **options: Any
+    ) -> str:
+        """Enqueue a start: graphops sends the request with its identity, once, and tracks what Graph started.
+        Returns the tracking id (the queue message's id)."""
+        return self._send(self.start_request(method, url, callback_url, body, **options))
+
+    def _send(self, doc: dict[str, Any]) -> str:
         sent = send_creating(self._queue, json.dumps(doc), time_to_live=NEVER_EXPIRE)
         return str(sent.id)
+
+
+def _message(
+    doc: dict[str, Any],
+    *,
+    correlation_id: str | None = None,
+    context: Mapping[str, Any] | None = None,
+    timeout_seconds: int | None = None,
+    select: list[str] | None = None,
+    wait_for_resource: bool = False,
+) -> dict[str, Any]:
+    optional = {
+        "correlationId": correlation_id,
+        "context": dict(context) if context is not None else None,
+        "timeoutSeconds": timeout_seconds,
+        "select": select,
+    }
+    doc.update({k: v for k, v in optional.items() if v is not None})
+    if wait_for_resource:
+        doc["waitForResource"] = True
+    return doc

@@ -28,6 +28,9 @@ class GraphAnswer:
     client_request_id: str | None = None  # ours, sent as client-request-id
     failure: str | None = None
     location: str | None = None  # a 202's Location header, when Graph starts an operation
+    #: The headers that can name an operation Graph started (Location, Operation-Location, Content-Location),
+    #: by lower-case name.
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 # Once Graph has shown an operation, a 404 is a glitch of its replicas, not the operation's end: only this
@@ -87,7 +90,7 @@ def decide(tracking: Tracking, answer: GraphAnswer, now: datetime, policy: Polic
             return Finish(Outcome.PARTIALLY_SUCCEEDED, _operation_error(answer.body, status, required=False))
         return Finish(Outcome.FAILED, _operation_error(answer.body, status))
     if code in {401, 403}:
-        graph = _graph_error(answer.body)
+        graph = graph_error(answer.body)
         return Finish(
             Outcome.FORBIDDEN,
             ErrorInfo(
@@ -102,11 +105,11 @@ def decide(tracking: Tracking, answer: GraphAnswer, now: datetime, policy: Polic
         tracking.not_found_streak >= NOT_FOUND_STREAK_AFTER_SEEN if seen else elapsed >= policy.not_found_grace_seconds
     ):
         return Finish(
-            Outcome.NOT_FOUND, _graph_error(answer.body) or ErrorInfo("NotFound", "Graph does not know this operation")
+            Outcome.NOT_FOUND, graph_error(answer.body) or ErrorInfo("NotFound", "Graph does not know this operation")
         )
     if code is not None and code != 200 and code < 500 and code not in ASK_AGAIN:
         # 3xx (never followed) and the other 4xx: asking again will not change the answer.
-        graph = _graph_error(answer.body)
+        graph = graph_error(answer.body)
         return Finish(Outcome.ERROR, graph or ErrorInfo(f"http{code}", f"Graph answered {code}"))
     remaining = (tracking.deadline - now).total_seconds()
     if remaining <= 0:
@@ -144,10 +147,10 @@ def _problem(answer: GraphAnswer) -> ErrorInfo | None:
         return ErrorInfo(
             "noStatus", "Graph's answer had no status" + ("" if answer.body is not None else " (not JSON)")
         )
-    return _graph_error(answer.body) or ErrorInfo(f"http{answer.status_code}", f"Graph answered {answer.status_code}")
+    return graph_error(answer.body) or ErrorInfo(f"http{answer.status_code}", f"Graph answered {answer.status_code}")
 
 
-def _graph_error(body: Any) -> ErrorInfo | None:
+def graph_error(body: Any) -> ErrorInfo | None:
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         error = body["error"]
         return ErrorInfo(str(error.get("code", "")), str(error.get("message", "")))

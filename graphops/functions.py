@@ -79,6 +79,10 @@ def cancel(req: func.HttpRequest) -> func.HttpResponse:
     return api().cancel(req)
 
 
+def start(req: func.HttpRequest) -> func.HttpResponse:
+    return api().start(req)
+
+
 def start_alert_refresh(req: func.HttpRequest) -> func.HttpResponse:
     return api().start_alert_refresh(req)
 

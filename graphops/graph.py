@@ -18,6 +18,7 @@ from .decide import GraphAnswer
 
 log = logging.getLogger("graphops.graph")
 MAX_BODY_BYTES = 1024 * 1024
+OPERATION_HEADERS = ("Location", "Operation-Location", "Content-Location")
 
 
 class GraphClient:
@@ -45,12 +46,24 @@ class GraphClient:
         # Graph throttles low-priority requests first: a status poll can wait, a person's request cannot.
         return self._send("GET", url, headers={"x-ms-throttle-priority": "low"})
 
-    def post(self, url: str, body: Mapping[str, Any]) -> GraphAnswer:
-        """POST to Graph (starting an operation); the answer carries the Location of a 202."""
-        return self._send("POST", url, body)
+    def send(
+        self, method: str, url: str, body: Mapping[str, Any] | None = None, *, client_request_id: str | None = None
+    ) -> GraphAnswer:
+        """Send a request that starts an operation; the answer carries the headers that name it.
+
+        ``client_request_id`` is chosen (and recorded) by the caller, so support can find a request whose answer
+        never arrived.
+        """
+        return self._send(method, url, body, client_request_id=client_request_id)
 
     def _send(
-        self, method: str, url: str, body: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None
+        self,
+        method: str,
+        url: str,
+        body: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        client_request_id: str | None = None,
     ) -> GraphAnswer:
         if urlsplit(url).netloc != self._netloc:
             # URLs are checked on the way in; this is the last line that keeps the token home.
@@ -59,7 +72,7 @@ class GraphClient:
             token = self._credential.get_token(self._scope).token
         except AzureError as exc:
             return GraphAnswer(None, failure=f"could not get a token for Graph: {type(exc).__name__}: {exc.message}")
-        client_request_id = str(uuid.uuid4())
+        client_request_id = client_request_id or str(uuid.uuid4())
         sent = {
             "Authorization": f"Bearer {token}",
             "Accept": "application/json",
@@ -89,4 +102,5 @@ class GraphClient:
             request_id=request_id,
             client_request_id=client_request_id,
             location=response.headers.get("Location"),
+            headers={name.lower(): response.headers[name] for name in OPERATION_HEADERS if name in response.headers},
         )

@@ -115,6 +115,8 @@ class Settings:
     state_retention_days: int = WHOLE_NUMBERS["GRAPHOPS_STATE_RETENTION_DAYS"].default
     # GRAPHOPS_KIND_POLL_DELAYS: (kind or "*", min, max) overriding a kind's own polling schedule.
     kind_poll_delays: tuple[tuple[str, int, int], ...] = ()
+    # GRAPHOPS_START_ACTIONS: the Graph requests graphops may send with its own identity (none by default).
+    start_actions: frozenset[str] = frozenset()
     client_id: str | None = None  # AZURE_CLIENT_ID: the user-assigned identity that reads Graph
     credential: str = "managedidentity"  # or "default": DefaultAzureCredential, for running locally
 
@@ -155,6 +157,7 @@ class Settings:
             state_table=_table_name(env.get("GRAPHOPS_STATE_TABLE", "").strip() or "graphopsstate"),
             state_retention_days=_int(env, "GRAPHOPS_STATE_RETENTION_DAYS"),
             kind_poll_delays=_kind_poll_delays(env.get("GRAPHOPS_KIND_POLL_DELAYS", "")),
+            start_actions=_start_actions(env.get("GRAPHOPS_START_ACTIONS", "")),
             client_id=env.get("AZURE_CLIENT_ID", "").strip() or None,
             credential=_choice(env, "GRAPHOPS_CREDENTIAL", ("managedidentity", "default")),
         )
@@ -290,6 +293,14 @@ def _kind_poll_delays(raw: str) -> tuple[tuple[str, int, int], ...]:
             raise SettingsError(name, f"{entry!r}: give kind=min:max in seconds, 1 <= min <= max <= {bounds.high}")
         entries.append((kind, int(low), int(high)))
     return tuple(entries)
+
+
+def _start_actions(raw: str) -> frozenset[str]:
+    if not raw.strip():
+        return frozenset()
+    from .actions import parse_enabled  # only when set, like the kinds above
+
+    return parse_enabled(raw, "GRAPHOPS_START_ACTIONS")
 
 
 def _require_https(name: str, uri: str) -> None:

@@ -27,6 +27,7 @@ from .tracking import Phase, Tracking, iso
 
 log = logging.getLogger("graphops.state")
 ROW = "state"
+START_ROW = "start"  # beside a tracking's state: what graphops sent to start it, and what Graph answered
 DEDUPE_PARTITION = "dedupe"
 MAX_PROPERTY_CHARS = 30_000  # a table string property holds 64 KiB of UTF-16
 T = TypeVar("T")
@@ -60,6 +61,16 @@ class Claim:
     first: bool  # this call claimed the key
     conflict: bool = False  # the key stands for another, still running request (Idempotency-Key reused)
     unfinished: bool = False  # claimed earlier, but no state yet: the earlier call may have died before queuing
+
+
+@dataclass(frozen=True)
+class StartRecord:
+    """What a start sent to Graph. ``answer`` is None while the request is out (or its sender died)."""
+
+    action: str
+    client_request_id: str
+    sent_at: str
+    answer: dict[str, Any] | None = None
 
 
 class StateUnavailable(AzureError):
@@ -194,6 +205,55 @@ class StateStore:
         self._count()
         self._creating_table(lambda: self._table.upsert_entity(row, mode=UpdateMode.REPLACE))
 
+    # -- starts: recorded before Graph is asked, and after it answered ----------------------------
+
+    def start_record(self, tracking_id: str) -> StartRecord | None:
+        self._count()
+        try:
+            entity = self._table.get_entity(tracking_id, START_ROW)
+        except ResourceNotFoundError:
+            return None
+        answer = entity.get("answer")
+        return StartRecord(
+            action=str(entity.get("action", "")),
+            client_request_id=str(entity.get("clientRequestId", "")),
+            sent_at=str(entity.get("sentAt", "")),
+            answer=json.loads(answer) if isinstance(answer, str) and answer else None,
+        )
+
+    def begin_start(
+        self, tracking_id: str, action: str, client_request_id: str, now: datetime, deadline: datetime, *, again: bool
+    ) -> None:
+        """Record that the request is about to go out. Raises ResourceExistsError when another call recorded
+        one first (unless ``again``: a repeatable action sent once more)."""
+        row = {"PartitionKey": tracking_id, "RowKey": START_ROW, "action": action, "clientRequestId": client_request_id,
+               "sentAt": iso(now), "deadline": iso(deadline), "answer": ""}  # fmt: skip
+        self._count()
+        if again:
+            self._creating_table(lambda: self._table.upsert_entity(row, mode=UpdateMode.REPLACE))
+        else:
+            self._creating_table(lambda: self._table.create_entity(row))
+
+    def answered_start(self, tracking_id: str, answer: dict[str, Any]) -> bool:
+        """Record Graph's answer; False when the write failed (the start goes on, and says so in the log)."""
+        text = json.dumps(answer, ensure_ascii=False)
+        change = {"PartitionKey": tracking_id, "RowKey": START_ROW, "answer": text[:MAX_PROPERTY_CHARS]}
+        try:
+            self._count()
+            self._table.update_entity(change, mode=UpdateMode.MERGE)
+        except AzureError as exc:
+            log.warning("start answer not recorded for %s: %s", tracking_id, type(exc).__name__)
+            return False
+        return True
+
+    def forget_start(self, tracking_id: str) -> None:
+        """Graph did nothing (refused, throttled): nothing to remember, a retry may send the request again."""
+        try:
+            self._count()
+            self._table.delete_entity(tracking_id, START_ROW)
+        except AzureError as exc:
+            log.warning("start record of %s not removed: %s", tracking_id, type(exc).__name__)
+
     # -- tracker side --------------------------------------------------------------------------
 
     def gate(self, tracking: Tracking) -> tuple[StepGate, str | None]:
@@ -258,7 +318,8 @@ class StateStore:
                 raise StateUnavailable(f"the final state of {tracking.tracking_id} was not recorded") from exc
 
     def remove_finished(self, before: datetime) -> int:
-        """Delete finished trackings (and spent dedupe keys) older than ``before``. Returns how many trackings."""
+        """Delete finished trackings (and spent dedupe keys and start records) older than ``before``. Returns how many
+        trackings."""
         cutoff = iso(before)
         removed = 0
         try:
@@ -271,7 +332,8 @@ class StateStore:
             self.ensure_table()  # a fresh account: nothing to remove, and the table is there for next time
             return 0
         spent = self._table.query_entities(
-            "PartitionKey eq @p and deadline lt @cutoff", parameters={"p": DEDUPE_PARTITION, "cutoff": cutoff}
+            "(PartitionKey eq @p or RowKey eq @start) and deadline lt @cutoff",
+            parameters={"p": DEDUPE_PARTITION, "start": START_ROW, "cutoff": cutoff},
         )
         for entity in finished:
             self._table.delete_entity(entity["PartitionKey"], entity["RowKey"])

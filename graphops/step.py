@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
@@ -10,6 +11,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from azure.core.exceptions import AzureError, ResourceExistsError
+
+from .actions import StartRequest
 from .callbacks import Deliverer
 from .decide import Finish, GraphAnswer, Policy, ResourceSeen, decide, decide_resource, observe
 from .errors import QueueUnavailable, Rejected
@@ -18,19 +22,34 @@ from .kinds import resource_url
 from .logs import event, redact_url
 from .queues import TrackingQueue
 from .schedule import MAX_QUEUE_DELAY, delivery_delay
+from .starting import (
+    Accepted,
+    DoneAtOnce,
+    InFlight,
+    MayHaveStarted,
+    NotNow,
+    Refused,
+    Started,
+    Starter,
+    Unknown,
+    Untrackable,
+)
 from .state import StateStore
 from .tracking import (
+    ErrorInfo,
     Limits,
     Outcome,
     Phase,
     Tracking,
     callback_document,
     from_request,
+    from_start_request,
     from_wire,
     is_tracking_id,
     iso,
     next_step,
     parse_body,
+    start_attempts,
 )
 
 MAX_DEAD_LETTER_CHARS = 45_000  # base64 of this still fits in a 64 KiB queue message
@@ -71,6 +90,7 @@ class Tracker:
         rng: random.Random | None = None,
         state: StateStore | None = None,
         monitor: OperationReader | None = None,
+        starter: Starter | None = None,
     ) -> None:
         self._limits = limits
         self._policy = policy
@@ -82,6 +102,7 @@ class Tracker:
         self._rng = rng or random.Random()
         self._state = state
         self._monitor = monitor  # drive-copy monitors: no token, a caller's URL under the callbacks' rules
+        self._starter = starter  # sends start actions' requests (messages with "start")
         #: Called with the name of each point a host could die at ("beforeGraph", "afterGraph",
         #: "afterEnqueue", "afterDeliver"): a seam for fault tests, a no-op otherwise.
         self.checkpoint: Callable[[str], None] = lambda point: None
@@ -90,18 +111,25 @@ class Tracker:
         """Run one step for a queue message. Raises only when the host must retry the message."""
         now = self._clock()
         doc: dict[str, Any] | None = None
+        start: StartRequest | None = None
         try:
             doc = parse_body(body)
             if "v" in doc:
                 tracking = from_wire(doc, self._limits)
             else:
-                tracking = from_request(doc, message_id, now, self._limits)
+                if "start" in doc:
+                    tracking, start = from_start_request(doc, message_id, now, self._limits)
+                else:
+                    tracking = from_request(doc, message_id, now, self._limits)
                 # A name that resolves to a private address is refused now, not after hours of polling.
                 self._limits.callbacks.target(tracking.callback_url)
         except Rejected as exc:
             return self._reject(body, doc, message_id, exc, now)
         except OSError:
             pass  # DNS did not answer: not a reason to refuse; delivery resolves again and retries
+        if start is not None:
+            assert doc is not None
+            return self._start(replace(tracking, stateful=True), start, doc)
         if tracking.stateful and self._state is not None:
             gate, etag = self._state.gate(tracking)
             if not gate.go:
@@ -119,7 +147,74 @@ class Tracker:
             return StepResult(tracking.tracking_id, "pollAgain", following, delay, "waiting for Retry-After")
         return self._poll(tracking)
 
+    # -- start messages: graphops sends the Graph request, then tracks what it started ------------
+
+    def _start(self, pending: Tracking, request: StartRequest, doc: dict[str, Any]) -> StepResult:
+        if self._starter is None or self._state is None:
+            raise RuntimeError("start messages need the state table and a starter")
+        if self._state.read(pending.tracking_id) is not None:
+            # A redelivered start whose tracking is under way (or over): its own steps carry on.
+            event("dropped", trackingId=pending.tracking_id, reason="started already")
+            return StepResult(pending.tracking_id, "dropped", pending, detail="started already")
+        started = self._starter.start(pending.tracking_id, request, pending.deadline, concurrent_callers=False)
+        event(
+            "start",
+            trackingId=pending.tracking_id,
+            action=request.action.name,
+            httpStatus=started.status,
+            decision=type(started.decision).__name__,
+            replayed=not started.sent,
+            graphRequestId=started.graph_request_id,
+            clientRequestId=started.client_request_id,
+        )
+        return self._after_start(pending, request, started, doc)
+
+    def _after_start(
+        self, pending: Tracking, request: StartRequest, started: Started, doc: dict[str, Any]
+    ) -> StepResult:
+        decision, now = started.decision, self._clock()
+        if isinstance(decision, Accepted):
+            tracking = replace(pending, operation_url=decision.operation.url, kind=decision.operation.kind,
+                               not_before=decision.not_before)  # fmt: skip
+            delay = first_delay(decision, now)
+            assert self._state is not None  # checked in _start
+            queue_first_step(self._queue, self._state, tracking, delay)
+            return StepResult(tracking.tracking_id, "started", tracking, delay, request.action.name)
+        if isinstance(decision, DoneAtOnce):
+            return self._deliver(replace(pending, operation=decision.body).finish(Outcome.SUCCEEDED, None, now))
+        if isinstance(decision, Refused):
+            return self._deliver(pending.finish(decision.outcome, decision.error, now))
+        if isinstance(decision, MayHaveStarted | Untrackable):
+            return self._deliver(pending.finish(Outcome.ERROR, decision.error, now))
+        if isinstance(decision, Unknown) and not request.action.repeatable:
+            answered = f"Graph answered {decision.status}" if decision.status else "Graph did not answer"
+            message = (f"{request.action.name} may have started; not repeated: {answered} "
+                       f"(client-request-id {started.client_request_id}): {decision.error.message}")  # fmt: skip
+            return self._deliver(pending.finish(Outcome.ERROR, ErrorInfo("mayHaveStarted", message), now))
+        # Throttled, unavailable, under way elsewhere, or unanswered and harmless to repeat: ask again later.
+        return self._start_again(pending, request, decision, doc, now)
+
+    def _start_again(
+        self, pending: Tracking, request: StartRequest, decision: NotNow | Unknown | InFlight, doc: dict[str, Any],
+        now: datetime,
+    ) -> StepResult:  # fmt: skip
+        attempts = start_attempts(doc) + 1
+        problem = decision.error.message if not isinstance(decision, InFlight) else "another start was under way"
+        if attempts >= self._max_delivery_attempts:
+            error = ErrorInfo(
+                "notStarted", f"Graph did not start {request.action.name} in {attempts} attempts: {problem}"
+            )
+            return self._deliver(pending.finish(Outcome.ERROR, error, now))
+        wait = decision.wait if isinstance(decision, NotNow) else None
+        delay = delivery_delay(attempts, self._policy.schedule.min_delay, wait, self._rng)
+        again = {**doc, "trackingId": pending.tracking_id, "startAttempts": attempts}
+        self._queue.send(json.dumps(again, separators=(",", ":"), ensure_ascii=False), delay)
+        return StepResult(pending.tracking_id, "retryStart", pending, delay, problem)
+
+    # -- polling ----------------------------------------------------------------------------------
+
     def _poll(self, tracking: Tracking) -> StepResult:
+        assert tracking.operation_url is not None, "a tracking without an operation URL has finished"
         self.checkpoint("beforeGraph")
         answer: GraphAnswer = self._reader(tracking).get_operation(tracking.operation_url, tracking.select)
         self.checkpoint("afterGraph")
@@ -287,6 +382,31 @@ class Tracker:
                 "original": original,
             }
         )
+
+
+def first_delay(accepted: Accepted, now: datetime) -> int:
+    """The first poll's delay: none, or what the 202's Retry-After asked for (a longer wait wakes up early and
+    sleeps again: see ``Tracking.not_before``)."""
+    if accepted.not_before is None or accepted.not_before <= now:
+        return 0
+    return min(MAX_QUEUE_DELAY, math.ceil((accepted.not_before - now).total_seconds()))
+
+
+def queue_first_step(queue: TrackingQueue, state: StateStore, tracking: Tracking, delay: int) -> None:
+    """Queue a stateful tracking's first step, then write its state.
+
+    In this order, a state row means the first step is queued: a retry that finds no state row queues it again
+    under the same tracking id, and the step gate drops whichever first message the state does not name.
+    Raises QueueUnavailable when the queue did not take it (nothing is written then).
+    """
+    queue.send(tracking.to_wire(), delay)
+    try:
+        state.create(tracking)
+    except ResourceExistsError:
+        pass  # a retry of this call, or the first step, wrote it first
+    except AzureError as exc:
+        logging.getLogger("graphops.state").warning("state not created for %s: %s", tracking.tracking_id,
+                                                    type(exc).__name__)  # fmt: skip
 
 
 def _tracking_id_of(doc: dict[str, Any] | None, message_id: str) -> str:

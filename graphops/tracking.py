@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from .actions import StartRequest, parse_start
 from .callbacks import CallbackPolicy
 from .errors import Rejected
 from .kinds import KINDS, OperationKind, OperationRef, resolve_operation_url, validate_select
@@ -31,6 +32,9 @@ MAX_CORRELATION_ID_LENGTH = 256
 REQUEST_FIELDS = frozenset(
     {"operationUrl", "callbackUrl", "correlationId", "context", "timeoutSeconds", "select", "waitForResource"}
 )
+# A start message names the Graph request graphops sends (``start``) instead of an operation URL; the
+# attempts count is graphops' own, for a start Graph throttled.
+START_FIELDS = (REQUEST_FIELDS - {"operationUrl"}) | {"start", "startAttempts"}
 
 
 class Phase(StrEnum):
@@ -70,7 +74,7 @@ class Tracking:
     """One operation being waited on, from its first step to its delivered outcome."""
 
     tracking_id: str
-    operation_url: str
+    operation_url: str | None  # None: Graph finished at once when graphops started it (nothing to poll)
     kind: type[OperationKind]
     callback_url: str = field(repr=False)  # its query string is a credential (Logic Apps' sig=)
     tracked_since: datetime
@@ -121,9 +125,11 @@ class Tracking:
         )
 
     @property
-    def shown_operation_url(self) -> str:
+    def shown_operation_url(self) -> str | None:
         """The operation URL fit for a callback or a status view: a monitor's credentials cut from it."""
-        return redact_url(self.operation_url) if self.kind.secret_query else self.operation_url
+        if self.operation_url is None or not self.kind.secret_query:
+            return self.operation_url
+        return redact_url(self.operation_url)
 
     def finish(self, outcome: Outcome, error: ErrorInfo | None, now: datetime) -> Tracking:
         return replace(self, phase=Phase.DELIVERING, outcome=outcome, error=error, finished_at=now)
@@ -203,10 +209,15 @@ class Limits:
     max_timeout_seconds: int
     cloud: str = "global"  # the Graph cloud: some kinds exist in the global cloud only
     monitors: CallbackPolicy | None = None  # where drive-copy monitors may be polled (without a token)
+    start_actions: frozenset[str] = frozenset()  # GRAPHOPS_START_ACTIONS: what graphops may start itself
 
     def resolve(self, raw: object) -> OperationRef:
         """An operation URL checked against this deployment: its Graph host and cloud, its monitor hosts."""
         return resolve_operation_url(raw, self.graph_endpoint, self.cloud, self.monitors)
+
+    def start(self, raw: object, field_name: str = "start") -> StartRequest:
+        """A start request checked against this deployment: a known action, enabled here, on its Graph host."""
+        return parse_start(raw, self.graph_endpoint, self.cloud, self.start_actions, field_name)
 
 
 def parse_body(body: bytes | str) -> dict[str, Any]:
@@ -234,8 +245,13 @@ def next_step(tracking: Tracking) -> Tracking:
     return replace(tracking, step=tracking.step + 1, step_id=new_step_id(), previous_step_id=tracking.step_id)
 
 
-def request_problems(doc: dict[str, Any], limits: Limits) -> tuple[dict[str, Any], list[Rejected]]:
-    """Check every field of a request; returns the parsed values and one :class:`Rejected` per bad field."""
+def request_problems(
+    doc: dict[str, Any], limits: Limits, start_field: str | None = None
+) -> tuple[dict[str, Any], list[Rejected]]:
+    """Check every field of a request; returns the parsed values and one :class:`Rejected` per bad field.
+
+    With ``start_field`` the request names a Graph request to start (under that name) instead of an operation URL.
+    """
     values: dict[str, Any] = {}
     problems: list[Rejected] = []
 
@@ -245,14 +261,16 @@ def request_problems(doc: dict[str, Any], limits: Limits) -> tuple[dict[str, Any
         except Rejected as exc:
             problems.append(exc)
 
-    for unknown in sorted(set(doc) - REQUEST_FIELDS - {"trackingId"}):
-        problems.append(Rejected(unknown, f"unknown field; expected some of {', '.join(sorted(REQUEST_FIELDS))}"))
+    fields = REQUEST_FIELDS if start_field is None else (START_FIELDS - {"start"}) | {start_field}
+    for unknown in sorted(set(doc) - fields - {"trackingId"}):
+        problems.append(Rejected(unknown, f"unknown field; expected some of {', '.join(sorted(fields))}"))
     if len(json.dumps(doc, ensure_ascii=False).encode()) > MAX_REQUEST_BYTES:
         problems.append(Rejected("message", f"larger than {MAX_REQUEST_BYTES} bytes of JSON"))
-    check(
-        "operationUrl",
-        lambda: limits.resolve(doc.get("operationUrl")),
-    )
+    if start_field is None:
+        check("operationUrl", lambda: limits.resolve(doc.get("operationUrl")))
+    else:
+        check(start_field, lambda: limits.start(doc.get(start_field), start_field))
+        check("startAttempts", lambda: _attempts(doc.get("startAttempts", 0)))
     check("callbackUrl", lambda: limits.callbacks.check_syntax(doc.get("callbackUrl")))
     check("correlationId", lambda: _correlation_id(doc.get("correlationId")))
     check("context", lambda: _context(doc.get("context")))
@@ -270,10 +288,34 @@ def from_request(doc: dict[str, Any], tracking_id: str, now: datetime, limits: L
     if problems:
         raise problems[0]
     ref = values["operationUrl"]
+    return _tracking(values, tracking_id, now, ref.url, ref.kind)
+
+
+def from_start_request(
+    doc: dict[str, Any], tracking_id: str, now: datetime, limits: Limits, start_field: str = "start"
+) -> tuple[Tracking, StartRequest]:
+    """Validate a request to start a Graph operation: the tracking (its operation URL not known until Graph
+    answers) and the Graph request to send."""
+    values, problems = request_problems(doc, limits, start_field)
+    if problems:
+        raise problems[0]
+    start: StartRequest = values[start_field]
+    return _tracking(values, tracking_id, now, None, start.action.kind), start
+
+
+def start_attempts(doc: dict[str, Any]) -> int:
+    """How many times a start message was already sent to Graph and throttled (graphops' own count)."""
+    raw = doc.get("startAttempts", 0)
+    return raw if isinstance(raw, int) and not isinstance(raw, bool) else 0
+
+
+def _tracking(
+    values: dict[str, Any], tracking_id: str, now: datetime, operation_url: str | None, kind: type[OperationKind]
+) -> Tracking:
     return Tracking(
         tracking_id=values.get("trackingId", tracking_id),
-        operation_url=ref.url,
-        kind=ref.kind,
+        operation_url=operation_url,
+        kind=kind,
         callback_url=values["callbackUrl"],
         tracked_since=now,
         deadline=now + timedelta(seconds=values["timeoutSeconds"]),
@@ -282,6 +324,12 @@ def from_request(doc: dict[str, Any], tracking_id: str, now: datetime, limits: L
         select=values["select"],
         wait_for_resource=values["waitForResource"],
     )
+
+
+def _attempts(raw: object) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= 100:
+        raise Rejected("startAttempts", "must be a whole number from 0 to 100")
+    return raw
 
 
 def _flag(name: str, raw: object) -> bool:
@@ -317,13 +365,11 @@ def from_wire(doc: dict[str, Any], limits: Limits) -> Tracking:
     if doc.get("v") != WIRE_VERSION:
         raise Rejected("v", f"unsupported envelope version {doc.get('v')!r}; this graphops reads {WIRE_VERSION}")
     try:
-        ref = limits.resolve(doc["operationUrl"])
-        if KINDS.get(doc["kind"]) is not ref.kind:
-            raise Rejected("kind", f"{doc['kind']!r} does not match the operation URL")
+        operation_url, kind = _operation_of(doc, limits)
         return Tracking(
             tracking_id=_tracking_id(doc["trackingId"]),
-            operation_url=ref.url,
-            kind=ref.kind,
+            operation_url=operation_url,
+            kind=kind,
             callback_url=limits.callbacks.check_syntax(doc["callbackUrl"]),
             correlation_id=doc.get("correlationId"),
             context=doc.get("context"),
@@ -351,6 +397,20 @@ def from_wire(doc: dict[str, Any], limits: Limits) -> Tracking:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise Rejected("message", f"damaged envelope ({type(exc).__name__}: {exc})") from None
+
+
+def _operation_of(doc: dict[str, Any], limits: Limits) -> tuple[str | None, type[OperationKind]]:
+    """An envelope's operation URL (checked again) and kind. Only a finished tracking may have no URL: Graph did
+    the work at once when graphops started it."""
+    if doc["operationUrl"] is None:
+        kind = KINDS.get(doc["kind"])
+        if kind is None or Phase(doc["phase"]) not in {Phase.DELIVERING, Phase.DONE} or not doc.get("outcome"):
+            raise Rejected("operationUrl", "missing; only a tracking that finished when it started has none")
+        return None, kind
+    ref = limits.resolve(doc["operationUrl"])
+    if KINDS.get(doc["kind"]) is not ref.kind:
+        raise Rejected("kind", f"{doc['kind']!r} does not match the operation URL")
+    return ref.url, ref.kind
 
 
 # ASCII only: the id travels in the webhook-id header, which HTTP carries as Latin-1 at best.

@@ -50,7 +50,7 @@ def watch(
     rng = random.Random()
     shown: tuple[str | None, str | None] = (None, None)
     while True:
-        answer = reader.get_operation(tracking.operation_url, ())
+        answer = reader.get_operation(ref.url, ())
         now = datetime.now(UTC)
         tracking = observe(tracking, answer)
         decision = decide(tracking, answer, now, policy, rng)

@@ -17,8 +17,9 @@ from .monitor import MonitorClient
 from .queues import TrackingQueue, queue_client
 from .schedule import PollSchedule
 from .settings import MAX_TIMEOUT_SECONDS, Settings
+from .starting import Starter
 from .state import StateStore, table_client
-from .step import Tracker
+from .step import Tracker, utcnow
 from .tracking import Limits
 
 USER_AGENT = "graphops/0.1"
@@ -32,6 +33,7 @@ def limits_for(settings: Settings) -> Limits:
         max_timeout_seconds=MAX_TIMEOUT_SECONDS,
         cloud=settings.cloud.name,
         monitors=monitor_policy(settings),
+        start_actions=settings.start_actions,
     )
 
 
@@ -103,6 +105,7 @@ class Services:
     state: StateStore
     deliverer: Deliverer
     monitor: MonitorClient
+    starter: Starter
 
 
 def storage_transport(pool_size: int = 32) -> Any:
@@ -122,16 +125,19 @@ def build_services(settings: Settings, credential: TokenCredential | None = None
     storage = storage_credential(settings, credential)
     limits = limits_for(settings)
     transport = storage_transport()
+    graph = GraphClient(graph_session(), credential, settings.cloud.token_scope, settings.graph_endpoint)
+    state = StateStore(table_client(settings.storage, settings.state_table, storage, transport))
     return Services(
         settings=settings,
         limits=limits,
-        graph=GraphClient(graph_session(), credential, settings.cloud.token_scope, settings.graph_endpoint),
+        graph=graph,
         queue=TrackingQueue(
             queue_client(settings.storage, settings.queue_name, storage, transport),
             queue_client(settings.storage, settings.poison_queue_name, storage, transport),
             dead_letter_ttl=settings.state_retention_days * 24 * 3600,
         ),
-        state=StateStore(table_client(settings.storage, settings.state_table, storage, transport)),
+        state=state,
+        starter=Starter(graph, state, limits, utcnow),
         monitor=MonitorClient(limits.monitors or monitor_policy(settings), user_agent=USER_AGENT),
         deliverer=Deliverer(
             limits.callbacks,
@@ -165,4 +171,5 @@ def build_tracker(services: Services) -> Tracker:
         max_delivery_attempts=settings.max_delivery_attempts,
         state=services.state,
         monitor=services.monitor,
+        starter=services.starter,
     )

@@ -37,8 +37,8 @@ param monitorAllowedHosts string = ''
 @description('Grant the identity its Microsoft Graph application permissions (needs a directory admin; global cloud only).')
 param grantGraphPermissions bool = false
 
-@description('Also grant RoleManagementAlert.ReadWrite.Directory, which starting an alert refresh needs.')
-param enableStartAndTrack bool = false
+@description('GRAPHOPS_START_ACTIONS: comma-separated start actions graphops may send with its identity (README: start actions). Empty: none. The grants add exactly their write permissions.')
+param startActions string = ''
 
 @description('Comma-separated operation kinds this deployment tracks; the grants cover exactly these (README: kinds).')
 param trackedKinds string = 'roleManagementAlertRefresh,authenticationMethodOperation'
@@ -200,6 +200,7 @@ module app 'app/function.bicep' = {
       GRAPHOPS_MIN_DELAY_SECONDS: string(minDelaySeconds)
       GRAPHOPS_MAX_DELAY_SECONDS: string(maxDelaySeconds)
       GRAPHOPS_KIND_POLL_DELAYS: kindPollDelays
+      GRAPHOPS_START_ACTIONS: startActions
       GRAPHOPS_DEFAULT_TIMEOUT_SECONDS: string(defaultTimeoutSeconds)
       GRAPHOPS_MAX_DELIVERY_ATTEMPTS: string(maxDeliveryAttempts)
       GRAPHOPS_NOT_FOUND_GRACE_SECONDS: string(notFoundGraceSeconds)
@@ -220,7 +221,7 @@ module graphPermissions 'app/graph-permissions.bicep' = if (grantGraphPermission
   params: {
     principalId: identity.outputs.principalId
     kinds: split(trackedKinds, ',')
-    includeStartAndTrack: enableStartAndTrack
+    startActions: empty(startActions) ? [] : split(startActions, ',')
   }
 }
 

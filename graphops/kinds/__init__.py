@@ -19,6 +19,7 @@ from .base import ID, OperationKind, segment_matches
 from .compliance import AttackSimulationOperation, DataPolicyOperation, EdiscoveryCaseOperation
 from .drives import DriveItemCopy
 from .identity import AuthenticationMethodOperation, RoleManagementAlertRefresh
+from .odata import split_keys
 from .sharepoint import ListOperation, SiteOperation
 from .teams import ChatAsyncOperation, TeamsAsyncOperation
 from .tenant import DelegatedAdminRelationshipOperation, ExternalConnectionOperation, OnenoteOperation
@@ -68,8 +69,6 @@ MAX_URL_LENGTH = 2048
 _VERSIONS = frozenset({"v1.0", "beta"})
 UNVERSIONED_DEFAULT = "v1.0"
 _SELECT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
-# OData key syntax, as teams writes its Locations: `teams('dbd8…')` is the two segments `teams` and `dbd8…`.
-_ODATA_KEY = re.compile(r"([A-Za-z]+)\('([^']*)'\)")
 
 
 @dataclass(frozen=True)
@@ -116,7 +115,7 @@ def resolve_operation_url(
     for seg in raw_segments[1:]:
         if "%" in seg and re.search(r"%(?![0-9A-Fa-f]{2})", seg):
             raise Rejected(field, "malformed percent-encoding in the path")
-    segments = _split_keys([unquote(seg) for seg in raw_segments[1:]])
+    segments = split_keys([unquote(seg) for seg in raw_segments[1:]])
     path = parts.path
     if segments[0] not in _VERSIONS:
         # An unversioned Location (teams) reads as v1.0; only kinds that answer that way accept it.
@@ -166,7 +165,7 @@ def resource_url(kind: type[OperationKind], location: str | None, graph_endpoint
     if "@" in parts.netloc or re.search(r"%", parts.path):
         return None
     try:
-        segments = _split_keys(parts.path.split("/")[1:])
+        segments = split_keys(parts.path.split("/")[1:])
     except Rejected:
         return None
     path = parts.path if segments[0] in _VERSIONS else f"/{UNVERSIONED_DEFAULT}{parts.path}"
@@ -176,20 +175,6 @@ def resource_url(kind: type[OperationKind], location: str | None, graph_endpoint
     ):
         return None
     return urlunsplit((base.scheme, base.netloc, path, "", ""))
-
-
-def _split_keys(segments: list[str]) -> list[str]:
-    """`teams('a')` -> `teams`, `a`. A key must be a plain id: no quotes, separators or encoded tricks."""
-    out: list[str] = []
-    for seg in segments:
-        key = _ODATA_KEY.fullmatch(seg)
-        if key is None:
-            out.append(seg)
-            continue
-        if ID.fullmatch(key.group(2)) is None or "'" in key.group(2):
-            raise Rejected("operationUrl", f"{seg!r} is not a valid OData key")
-        out.extend(key.groups())
-    return out
 
 
 def validate_select(raw: object) -> tuple[str, ...]:

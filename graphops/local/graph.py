@@ -53,7 +53,7 @@ class GraphStandIn(StandIn):
         self._audience_of = token_audience
         self.expected_audience = expected_audience.removesuffix("/.default")
         self._scripts: dict[str, list[Reply]] = {}
-        self._actions: dict[str, Callable[[dict[str, Any]], Reply]] = {}
+        self._actions: dict[tuple[str, str], Callable[[dict[str, Any]], Reply]] = {}
         self.calls: defaultdict[str, list[Call]] = defaultdict(list)
         self.violations: list[str] = []
         self._not_before: dict[str, float] = {}
@@ -64,8 +64,16 @@ class GraphStandIn(StandIn):
             self._scripts[unquote(path)] = list(replies)
 
     def on_post(self, path: str, action: Callable[[dict[str, Any]], Reply]) -> None:
+        self.on("POST", path, action)
+
+    def on(self, method: str, path: str, action: Callable[[dict[str, Any]], Reply]) -> None:
+        """Answer ``method`` requests to ``path`` with ``action(body)`` (the JSON body, {} when there is none)."""
         with self.lock:
-            self._actions[unquote(path)] = action
+            self._actions[(method, unquote(path))] = action
+
+    def requests(self, method: str, path: str) -> list[Call]:
+        with self.lock:
+            return [c for c in self.calls[unquote(path)] if c.method == method]
 
     def gets(self, path: str) -> list[Call]:
         with self.lock:
@@ -108,8 +116,8 @@ class GraphStandIn(StandIn):
             due = self._not_before.get(key)
             if due is not None and now < due:
                 self.violations.append(f"{method} {key}: {due - now:.2f}s before Retry-After")
-            if method == "POST" and key in self._actions:
-                action = self._actions[key]
+            if (method, key) in self._actions:
+                action = self._actions[(method, key)]
             elif method == "GET" and key in self._scripts:
                 script = self._scripts[key]
                 return script.pop(0) if len(script) > 1 else script[0]

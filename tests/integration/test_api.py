@@ -100,7 +100,14 @@ def test_unsubscribe_by_the_idempotency_key_the_subscribe_sent(harness: Harness)
     assert requests.get(harness.api("operations/unknown-id"), timeout=10).status_code == 404
 
 
-def test_start_and_track_an_alert_refresh(harness: Harness) -> None:
+@pytest.fixture
+def refreshing(make_harness: Any) -> Harness:
+    """An app that may start alert refreshes (GRAPHOPS_START_ACTIONS names the action)."""
+    return make_harness(GRAPHOPS_START_ACTIONS="roleManagementAlertRefresh")  # type: ignore[no-any-return]
+
+
+def test_start_and_track_an_alert_refresh(refreshing: Harness) -> None:
+    harness = refreshing
     started: list[dict[str, Any]] = []
 
     def refresh(body: dict[str, Any]) -> Reply:
@@ -138,11 +145,13 @@ def test_start_and_track_an_alert_refresh(harness: Harness) -> None:
         ),
         (Reply(400, seed.graph_error("BadRequest", "scopeType is invalid")), 400, "scopeType is invalid"),
         (Reply(429, seed.graph_error("TooManyRequests", "slow"), {"Retry-After": "7"}), 429, "throttling"),
-        (Reply(503, seed.graph_error("ServiceUnavailable", "busy")), 502, "could not start"),
+        (Reply(503, seed.graph_error("ServiceUnavailable", "busy")), 503, "nothing was started"),
+        (Reply(500, seed.graph_error("InternalServerError", "oops")), 502, "sends it again"),
         (Reply(202, None, {"Location": "https://evil.example/x"}), 502, "cannot track"),
     ],
 )
-def test_graphs_refusals_come_back_clearly(harness: Harness, graph_reply: Reply, status: int, text: str) -> None:
+def test_graphs_refusals_come_back_clearly(refreshing: Harness, graph_reply: Reply, status: int, text: str) -> None:
+    harness = refreshing
     harness.graph.on_post("/beta/identityGovernance/roleManagementAlerts/alerts/a1/refresh", lambda body: graph_reply)
     answer = requests.post(
         harness.api("role-management-alerts/refresh"),
@@ -158,6 +167,17 @@ def test_graphs_refusals_come_back_clearly(harness: Harness, graph_reply: Reply,
     assert text in answer.text
     if status == 429:
         assert answer.headers["Retry-After"] == "7"
+
+
+def test_the_refresh_route_is_off_unless_its_action_is_enabled(harness: Harness) -> None:
+    harness.graph.on_post("/beta/identityGovernance/roleManagementAlerts/alerts/refresh", lambda body: Reply(202))
+    answer = requests.post(
+        harness.api("role-management-alerts/refresh"),
+        json={"scopeId": "/", "scopeType": "DirectoryRole", "callbackUrl": harness.stack.callback_url()},
+        timeout=10,
+    )
+    assert answer.status_code == 403 and "GRAPHOPS_START_ACTIONS" in answer.text
+    assert harness.graph.total_calls() == 0
 
 
 @pytest.mark.parametrize(

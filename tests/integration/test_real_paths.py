@@ -212,7 +212,8 @@ def test_a_dead_lettered_delivery_requeued_and_delivered_shows_no_old_error(harn
 
 
 @pytest.mark.parametrize("headers", [{}, {"Idempotency-Key": "start-1"}], ids=["no key", "with key"])
-def test_a_retried_alert_refresh_start_asks_graph_once(harness: Harness, headers: dict[str, str]) -> None:
+def test_a_retried_alert_refresh_start_asks_graph_once(make_harness: Any, headers: dict[str, str]) -> None:
+    harness = make_harness(GRAPHOPS_START_ACTIONS="roleManagementAlertRefresh")
     started: list[dict[str, Any]] = []
 
     def refresh(body: dict[str, Any]) -> Reply:

@@ -222,22 +222,32 @@ def test_graph_permissions_are_least_privilege_and_granted_by_name() -> None:
     assert "Microsoft.Graph/appRoleAssignedTo@v1.0" in grants
     from graphops.kinds import KINDS
 
-    rows = re.findall(r"\{ permission: '([A-Za-z.]+)', kinds: \[(.*)\] \}", grants)
-    assert rows, "the grants read a table of permission -> kinds"
-    in_bicep: dict[str, set[str]] = {}
-    for permission, kinds in rows:
+    from graphops.actions import ACTIONS
+
+    rows = re.findall(r"\{ permission: '([A-Za-z.]+)', kinds: \[(.*)\], actions: \[(.*)\] \}", grants)
+    assert rows, "the grants read a table of permission -> kinds, actions"
+    kinds_in_bicep: dict[str, set[str]] = {}
+    actions_in_bicep: dict[str, set[str]] = {}
+    for permission, kinds, actions in rows:
         for kind in re.findall(r"'(\w+)'", kinds):
-            in_bicep.setdefault(kind, set()).add(permission)
+            kinds_in_bicep.setdefault(kind, set()).add(permission)
+        for action in re.findall(r"'(\w+)'", actions):
+            actions_in_bicep.setdefault(action, set()).add(permission)
     in_code = {name: set(kind.permission.split(" and ")) for name, kind in KINDS.items() if kind.needs_token}
-    assert in_bicep == in_code
-    # Nothing widens silently: by default the grants cover today's two kinds, as before.
+    assert kinds_in_bicep == in_code
+    # An action is granted its own write permission and the read permission of the kind it starts.
+    reads = {name: in_code.get(action.kind.name, set()) for name, action in ACTIONS.items()}
+    writes = {name: set(action.permission.split(" and ")) for name, action in ACTIONS.items()}
+    assert actions_in_bicep == {name: reads[name] | writes[name] for name in ACTIONS}
+    # Nothing widens silently: by default the grants cover today's two kinds, as before, and no action.
     default = re.search(r"param kinds array = \[(.*)\]", grants)
     assert default and set(re.findall(r"'(\w+)'", default.group(1))) == {
         "roleManagementAlertRefresh", "authenticationMethodOperation"
     }  # fmt: skip
     main_default = default_of(main_parameters()["trackedKinds"])
     assert set(main_default.split(",")) == set(re.findall(r"'(\w+)'", default.group(1)))
-    assert "'RoleManagementAlert.ReadWrite.Directory'" in grants  # only with includeStartAndTrack
+    assert default_of(main_parameters()["startActions"]) == ""
+    assert "param startActions array = []" in grants
     config = json.loads((INFRA / "bicepconfig.json").read_text())
     assert "microsoftGraphV1" in config["extensions"]
 

@@ -1,0 +1,234 @@
+"""Start actions: the Graph requests graphops may send with its own identity to start an operation.
+
+Each action says which requests it is (method and path shapes), which kind of operation Graph's `202` names
+and in which header, the application permission it needs, and whether sending it twice is harmless. Nothing
+is sent unless the deployment names the action in ``GRAPHOPS_START_ACTIONS``; a request that matches no
+enabled action is refused here, before Graph is asked. Every entry is checked against its Graph reference
+page (``reference``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+
+from .errors import Rejected
+from .kinds import (
+    DataPolicyOperation,
+    DriveItemCopy,
+    EdiscoveryCaseOperation,
+    ExternalConnectionOperation,
+    ListOperation,
+    OperationKind,
+    RoleManagementAlertRefresh,
+    SiteOperation,
+    TeamsAsyncOperation,
+)
+from .kinds.base import segment_matches
+from .kinds.odata import split_keys
+from .urls import url_text
+
+V1_AND_BETA = frozenset({"v1.0", "beta"})
+MAX_BODY_BYTES = 16 * 1024
+MAX_URL_LENGTH = 2048
+METHODS = frozenset({"POST", "PATCH"})
+
+
+class ActionNotEnabled(Rejected):
+    """The request is a known start action this deployment has not enabled."""
+
+
+@dataclass(frozen=True)
+class StartAction:
+    """One Graph request that starts a long-running operation."""
+
+    name: str
+    method: str
+    #: Path shapes after the version segment ("{id}": one id, "a|b": one of these names).
+    paths: tuple[tuple[str, ...], ...]
+    kind: type[OperationKind]  # what the operation URL in Graph's 202 must resolve to
+    permission: str  # the least privileged application permission, as Graph's reference page names it
+    repeatable: bool  # sending it twice is harmless (archive again: yes; a second clone: no)
+    reference: str  # the Graph reference page, under learn.microsoft.com/graph/api/
+    versions: frozenset[str] = V1_AND_BETA
+    #: Where Graph's 202 names the operation, first present wins.
+    operation_headers: tuple[str, ...] = ("Location",)
+    query: frozenset[str] = frozenset()  # query parameters the request may carry
+
+    @property
+    def clouds(self) -> frozenset[str]:
+        return self.kind.clouds
+
+    def matches(self, method: str, version: str, segments: Sequence[str]) -> bool:
+        if method != self.method or version not in self.versions:
+            return False
+        return any(
+            len(path) == len(segments) and all(segment_matches(w, s) for w, s in zip(path, segments, strict=True))
+            for path in self.paths
+        )
+
+
+_SEARCH = ("security", "cases", "ediscoveryCases", "{id}", "searches", "{id}")
+_DRIVE_ITEM = ("items", "{id}", "copy")
+
+ACTIONS: dict[str, StartAction] = {
+    action.name: action
+    for action in (
+        StartAction(
+            "roleManagementAlertRefresh", "POST",
+            (("identityGovernance", "roleManagementAlerts", "alerts", "refresh"),
+             ("identityGovernance", "roleManagementAlerts", "alerts", "{id}", "refresh")),
+            RoleManagementAlertRefresh, "RoleManagementAlert.ReadWrite.Directory", repeatable=True,
+            reference="unifiedrolemanagementalert-refresh", versions=frozenset({"beta"}),
+        ),
+        StartAction("teamCreate", "POST", (("teams",),), TeamsAsyncOperation, "Team.Create", repeatable=False,
+                    reference="team-post"),
+        StartAction("teamClone", "POST", (("teams", "{id}", "clone"),), TeamsAsyncOperation, "Team.Create",
+                    repeatable=False, reference="team-clone"),
+        StartAction("teamArchive", "POST", (("teams", "{id}", "archive"),), TeamsAsyncOperation,
+                    "TeamSettings.ReadWrite.All", repeatable=True, reference="team-archive"),
+        StartAction("teamUnarchive", "POST", (("teams", "{id}", "unarchive"),), TeamsAsyncOperation,
+                    "TeamSettings.ReadWrite.All", repeatable=True, reference="team-unarchive"),
+        StartAction(
+            "personalDataExport", "POST", (("users", "{id}", "exportPersonalData"),), DataPolicyOperation,
+            "User.Export.All and User.Read.All", repeatable=False, reference="user-exportpersonaldata",
+            versions=frozenset({"v1.0"}),
+        ),
+        # An estimate only counts: a second one gives the same numbers.
+        StartAction("ediscoveryEstimate", "POST", ((*_SEARCH, "estimateStatistics"),), EdiscoveryCaseOperation,
+                    "eDiscovery.ReadWrite.All", repeatable=True,
+                    reference="security-ediscoverysearch-estimatestatistics"),
+        StartAction("ediscoveryExportResult", "POST", ((*_SEARCH, "exportResult"),), EdiscoveryCaseOperation,
+                    "eDiscovery.ReadWrite.All", repeatable=False, reference="security-ediscoverysearch-exportresult"),
+        StartAction("ediscoveryExportReport", "POST", ((*_SEARCH, "exportReport"),), EdiscoveryCaseOperation,
+                    "eDiscovery.ReadWrite.All", repeatable=False, reference="security-ediscoverysearch-exportreport"),
+        StartAction(
+            "ediscoveryAddToReviewSet", "POST",
+            (("security", "cases", "ediscoveryCases", "{id}", "reviewSets", "{id}", "addToReviewSet"),),
+            EdiscoveryCaseOperation, "eDiscovery.ReadWrite.All", repeatable=False,
+            reference="security-ediscoveryreviewset-addtoreviewset",
+        ),
+        StartAction(
+            "driveItemCopy", "POST",
+            (("drives", "{id}", *_DRIVE_ITEM), ("sites", "{id}", "drive", *_DRIVE_ITEM),
+             ("users", "{id}", "drive", *_DRIVE_ITEM), ("groups", "{id}", "drive", *_DRIVE_ITEM)),
+            DriveItemCopy, "Files.ReadWrite.All", repeatable=False, reference="driveitem-copy",
+            query=frozenset({"@microsoft.graph.conflictBehavior"}),
+        ),
+        # Adding (or syncing) a hub content type a second time leaves the same content type.
+        StartAction("siteContentTypeCopy", "POST", (("sites", "{id}", "contentTypes", "addCopyFromContentTypeHub"),),
+                    SiteOperation, "Sites.Manage.All", repeatable=True,
+                    reference="contenttype-addcopyfromcontenttypehub"),
+        StartAction(
+            "listContentTypeCopy", "POST",
+            (("sites", "{id}", "lists", "{id}", "contentTypes", "addCopyFromContentTypeHub"),),
+            ListOperation, "Sites.Manage.All", repeatable=True, reference="contenttype-addcopyfromcontenttypehub",
+        ),
+        # PATCH sets the schema: sending the same schema again asks for the same state.
+        StartAction("externalConnectionSchema", "PATCH", (("external", "connections", "{id}", "schema"),),
+                    ExternalConnectionOperation, "ExternalConnection.ReadWrite.OwnedBy", repeatable=True,
+                    reference="externalconnectors-schema-update"),
+    )
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    """A caller's Graph request that matched an enabled action: what graphops will send."""
+
+    action: StartAction
+    method: str
+    url: str  # absolute, on the Graph host, spelled as the endpoint spells it
+    body: dict[str, Any] | None = field(default=None, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"method": self.method, "url": self.url}
+        if self.body is not None:
+            doc["body"] = self.body
+        return doc
+
+
+def parse_start(
+    raw: object, graph_endpoint: str, cloud: str, enabled: Collection[str], field_name: str = "start"
+) -> StartRequest:
+    """Check a start request ``{"method", "url", "body"}`` and name its action.
+
+    Raises :class:`Rejected` naming ``<field_name>.method``, ``.url`` or ``.body``; :class:`ActionNotEnabled` when
+    the request is a known action the deployment has not enabled.
+    """
+    if not isinstance(raw, dict):
+        raise Rejected(field_name, "required, an object with method, url and (optionally) body")
+    unknown = sorted(set(raw) - {"method", "url", "body"})
+    if unknown:
+        raise Rejected(f"{field_name}.{unknown[0]}", "unknown field; expected method, url, body")
+    method = raw.get("method")
+    if not isinstance(method, str) or method.upper() not in METHODS:
+        raise Rejected(f"{field_name}.method", f"must be one of {', '.join(sorted(METHODS))}")
+    method = method.upper()
+    url, version, segments, query = _graph_path(raw.get("url"), graph_endpoint, f"{field_name}.url")
+    body = raw.get("body")
+    if body is not None and not isinstance(body, dict):
+        raise Rejected(f"{field_name}.body", "must be a JSON object")
+    if body is not None and len(json.dumps(body, ensure_ascii=False).encode()) > MAX_BODY_BYTES:
+        raise Rejected(f"{field_name}.body", f"larger than {MAX_BODY_BYTES} bytes of JSON")
+    action = next((a for a in ACTIONS.values() if a.matches(method, version, segments)), None)
+    if action is None:
+        raise Rejected(f"{field_name}.url", f"{method} {urlsplit(url).path} is not a start action graphops knows; "
+                                            "the README lists them")  # fmt: skip
+    bad_query = sorted({name for name, _ in query} - action.query)
+    if bad_query:
+        raise Rejected(f"{field_name}.url", f"{action.name} takes no query parameter {bad_query[0]!r}")
+    if cloud not in action.clouds:
+        raise Rejected(f"{field_name}.url", f"{action.name} exists only in the Graph cloud(s) "
+                                            f"{', '.join(sorted(action.clouds))}, not {cloud}")  # fmt: skip
+    if action.name not in enabled:
+        raise ActionNotEnabled(
+            f"{field_name}.url",
+            f"{action.name} is not enabled in this deployment (GRAPHOPS_START_ACTIONS); enabling it lets graphops "
+            f"{action.method} with its own identity, which needs {action.permission}",
+        )
+    return StartRequest(action, method, url, body)
+
+
+def _graph_path(raw: object, graph_endpoint: str, field_name: str) -> tuple[str, str, list[str], list[tuple[str, str]]]:
+    """A Graph URL (absolute on the Graph host, or a path starting with its version): the URL to send, its
+    version, its path segments (decoded once, OData keys split) and its query."""
+    text = url_text(raw, field_name, MAX_URL_LENGTH)
+    if text.startswith("//") or not (text.startswith("/") or "://" in text):
+        raise Rejected(field_name, "must be a path starting with /v1.0/ or /beta/, or a URL on the Graph host")
+    parts = urlsplit(graph_endpoint + text if text.startswith("/") else text)
+    base = urlsplit(graph_endpoint)
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise Rejected(field_name, "must not carry user information")
+    if (parts.scheme.lower(), parts.netloc.lower()) != (base.scheme, base.netloc):
+        raise Rejected(field_name, f"must be on the configured Graph host {base.netloc}")
+    if parts.fragment:
+        raise Rejected(field_name, "must not have a fragment")
+    raw_segments = parts.path.split("/")
+    if re.search(r"%(?![0-9A-Fa-f]{2})", parts.path):
+        raise Rejected(field_name, "malformed percent-encoding in the path")
+    segments = split_keys([unquote(seg) for seg in raw_segments[1:]], field_name)
+    if len(segments) < 2 or segments[0] not in V1_AND_BETA:
+        raise Rejected(field_name, "must start with /v1.0/ or /beta/")
+    try:
+        query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+    except ValueError:
+        raise Rejected(field_name, "malformed query string") from None
+    url = urlunsplit((base.scheme, base.netloc, parts.path, parts.query, ""))
+    return url, segments[0], segments[1:], query
+
+
+def parse_enabled(raw: str, setting: str = "GRAPHOPS_START_ACTIONS") -> frozenset[str]:
+    """The setting's comma-separated action names. Each must be a known action: there is no wildcard, so a
+    deployment grants exactly what it names."""
+    from .errors import SettingsError
+
+    names = frozenset(name.strip() for name in raw.split(",") if name.strip())
+    for name in sorted(names):
+        if name not in ACTIONS:
+            raise SettingsError(setting, f"{name!r} is not a start action; use some of {', '.join(ACTIONS)}")
+    return names
