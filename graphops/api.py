@@ -254,7 +254,7 @@ class Api:
         assert claim is not None
         tracking = replace(pending, tracking_id=claim.tracking_id)
         try:
-            started = self._s.starter.start(tracking.tracking_id, request, tracking.deadline, concurrent_callers=True)
+            started = self._s.starter.start(tracking.tracking_id, request, tracking.deadline)
         except AzureError as exc:
             return problem(503, "State storage is unavailable; try again", detail=type(exc).__name__)
         decision = started.decision
@@ -269,6 +269,8 @@ class Api:
             done = replace(tracking, operation=decision.body).finish(Outcome.SUCCEEDED, None, now)
             return self._enqueue(done, req, 0, operationUrl=None, outcome=str(Outcome.SUCCEEDED),
                                  graphStatus=decision.status)  # fmt: skip
+        if isinstance(decision, Refused | NotNow):
+            self._s.state.release(key, tracking.tracking_id)  # nothing started: the key may be used again
         return _not_started(request.action, decision, started.client_request_id)
 
     # -- GET /api/openapi.json -----------------------------------------------------------------
@@ -344,7 +346,7 @@ def _not_started(action: StartAction, decision: StartDecision, client_request_id
         return problem(502, f"Graph did not say whether {action.name} started; {again}", detail=decision.error.message,
                        graphStatus=decision.status, clientRequestId=client_request_id)  # fmt: skip
     assert isinstance(decision, Refused | NotNow), decision
-    graph = decision.error.to_json()
+    graph = (decision.graph if isinstance(decision, Refused) else decision.error).to_json()
     if isinstance(decision, NotNow):
         wait = {"Retry-After": str(int(decision.wait or 30))}
         busy = "throttling" if decision.status == 429 else "unavailable"

@@ -25,7 +25,8 @@ from .kinds import OperationRef
 from .state import StartRecord, StateStore
 from .tracking import ErrorInfo, Limits, Outcome, iso
 
-# A start recorded as sent this recently may still be waiting for Graph (the client gives up after 35 s).
+# A start recorded as sent this recently may still be waiting for Graph (the client gives up after 35 s). A
+# queue message whose host died comes back after its lease (minutes), so it is never mistaken for one.
 IN_FLIGHT_SECONDS = 60
 MAX_RECORDED_BODY_BYTES = 8 * 1024
 
@@ -51,8 +52,9 @@ class Refused:
     """Graph said no, and started nothing."""
 
     status: int
-    error: ErrorInfo
+    error: ErrorInfo  # for the callback
     outcome: Outcome
+    graph: ErrorInfo  # Graph's own code and message, passed on to an HTTP caller as they were
 
 
 @dataclass(frozen=True)
@@ -109,12 +111,12 @@ def read_start_answer(action: StartAction, answer: GraphAnswer, limits: Limits, 
         return NotNow(code, error, answer.retry_after)
     if code in {401, 403}:
         why = f"Graph answered {code}: the app's identity needs {action.permission} to start {action.name}"
-        return Refused(code, ErrorInfo(error.code, f"{why} ({error.message})"), Outcome.FORBIDDEN)
+        return Refused(code, ErrorInfo(error.code, f"{why} ({error.message})"), Outcome.FORBIDDEN, error)
     if code == 404:
-        return Refused(code, error, Outcome.NOT_FOUND)
+        return Refused(code, error, Outcome.NOT_FOUND, error)
     if code >= 500 or code == 408:
         return Unknown(code, error)
-    return Refused(code, error, Outcome.FAILED)
+    return Refused(code, error, Outcome.FAILED, error)
 
 
 def _accepted(action: StartAction, answer: GraphAnswer, limits: Limits, now: datetime) -> StartDecision:
@@ -185,21 +187,21 @@ class Starter:
         self._state = state
         self._limits = limits
         self._clock = clock
+        self.in_flight_seconds = IN_FLIGHT_SECONDS
         #: Called at "beforeGraph" and "afterGraph": a seam for crash tests, a no-op otherwise.
         self.checkpoint: Callable[[str], None] = lambda point: None
 
-    def start(
-        self, tracking_id: str, request: StartRequest, deadline: datetime, *, concurrent_callers: bool
-    ) -> Started:
+    def start(self, tracking_id: str, request: StartRequest, deadline: datetime) -> Started:
         """Start ``request`` for ``tracking_id``, or tell what an earlier attempt did.
 
-        ``concurrent_callers``: retries may overlap (HTTP); a start sent moments ago is then still under way,
-        not lost. Raises AzureError when the record cannot be read or written: then nothing was sent.
+        Attempts overlap (an HTTP retry, a queue message delivered twice at once): a start sent moments ago
+        is still under way, not lost. Raises AzureError when the record cannot be read or written: then
+        nothing was sent.
         """
         now = self._clock()
         record = self._state.start_record(tracking_id)
         if record is not None:
-            earlier = self._earlier(record, request, now, concurrent_callers)
+            earlier = self._earlier(record, request, now)
             if earlier is not None:
                 return earlier
         client_request_id = str(uuid.uuid4())
@@ -219,14 +221,12 @@ class Starter:
         # Unknown: the record still says "sent, no answer"; what a retry does depends on the action.
         return Started(decision, client_request_id, True, answer.request_id, answer.status_code)
 
-    def _earlier(
-        self, record: StartRecord, request: StartRequest, now: datetime, concurrent_callers: bool
-    ) -> Started | None:
+    def _earlier(self, record: StartRecord, request: StartRequest, now: datetime) -> Started | None:
         """What an earlier attempt's record means for this one; None: send the request (again)."""
         if record.answer is not None:
             return Started(replay(record.answer, self._limits), record.client_request_id)
         sent_at = datetime.fromisoformat(record.sent_at.replace("Z", "+00:00")) if record.sent_at else None
-        if concurrent_callers and sent_at is not None and (now - sent_at).total_seconds() < IN_FLIGHT_SECONDS:
+        if sent_at is not None and (now - sent_at).total_seconds() < self.in_flight_seconds:
             return Started(InFlight(), record.client_request_id)
         if request.action.repeatable:
             return None

@@ -198,6 +198,18 @@ class StateStore:
             return None
         return str(entity["trackingId"])
 
+    def release(self, key: str, tracking_id: str) -> None:
+        """Give up a claim whose request started nothing (Graph refused it): the key may be used again."""
+        row = hashlib.sha256(key.encode()).hexdigest()
+        try:
+            self._count()
+            entity = self._table.get_entity(DEDUPE_PARTITION, row)
+            if entity.get("trackingId") == tracking_id:
+                self._count()
+                self._table.delete_entity(DEDUPE_PARTITION, row, etag=_etag(entity), match_condition=_if_not_modified())
+        except AzureError as exc:
+            log.info("claim not released for %s: %s; it expires with its deadline", tracking_id, type(exc).__name__)
+
     def point(self, key: str, tracking_id: str, deadline: datetime) -> None:
         """Let ``key`` name ``tracking_id`` (the callback URL an unsubscribe names), whoever had it before."""
         row = {"PartitionKey": DEDUPE_PARTITION, "RowKey": hashlib.sha256(key.encode()).hexdigest(),

@@ -104,7 +104,7 @@ class Tracker:
         self._monitor = monitor  # drive-copy monitors: no token, a caller's URL under the callbacks' rules
         self._starter = starter  # sends start actions' requests (messages with "start")
         #: Called with the name of each point a host could die at ("beforeGraph", "afterGraph",
-        #: "afterEnqueue", "afterDeliver"): a seam for fault tests, a no-op otherwise.
+        #: "afterEnqueue", "afterDeliver", "beforeFirstStep"): a seam for fault tests, a no-op otherwise.
         self.checkpoint: Callable[[str], None] = lambda point: None
 
     def handle(self, body: bytes | str, message_id: str) -> StepResult:
@@ -156,7 +156,7 @@ class Tracker:
             # A redelivered start whose tracking is under way (or over): its own steps carry on.
             event("dropped", trackingId=pending.tracking_id, reason="started already")
             return StepResult(pending.tracking_id, "dropped", pending, detail="started already")
-        started = self._starter.start(pending.tracking_id, request, pending.deadline, concurrent_callers=False)
+        started = self._starter.start(pending.tracking_id, request, pending.deadline)
         event(
             "start",
             trackingId=pending.tracking_id,
@@ -178,6 +178,7 @@ class Tracker:
                                not_before=decision.not_before)  # fmt: skip
             delay = first_delay(decision, now)
             assert self._state is not None  # checked in _start
+            self.checkpoint("beforeFirstStep")
             queue_first_step(self._queue, self._state, tracking, delay)
             return StepResult(tracking.tracking_id, "started", tracking, delay, request.action.name)
         if isinstance(decision, DoneAtOnce):

@@ -220,9 +220,8 @@ def test_graph_permissions_are_least_privilege_and_granted_by_name() -> None:
     grants = (INFRA / "app" / "graph-permissions.bicep").read_text()
     assert "extension microsoftGraphV1" in grants
     assert "Microsoft.Graph/appRoleAssignedTo@v1.0" in grants
-    from graphops.kinds import KINDS
-
     from graphops.actions import ACTIONS
+    from graphops.kinds import KINDS
 
     rows = re.findall(r"\{ permission: '([A-Za-z.]+)', kinds: \[(.*)\], actions: \[(.*)\] \}", grants)
     assert rows, "the grants read a table of permission -> kinds, actions"

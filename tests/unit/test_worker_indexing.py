@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # (BindingInfo.Direction and BindingInfo.DataType, as numbered in the Functions protocol).
 PROTOS = SimpleNamespace(BindingInfo=SimpleNamespace(in_=0, out=1, inout=2, undefined=0, string=1, binary=2, stream=3))
 SETTINGS = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "GRAPHOPS_QUEUE_NAME": "graph-operations"}
-FUNCTIONS = {"track_operation", "subscribe", "status", "cancel", "cancel_by_key", "start", "start_alert_refresh", "openapi",
-             "remove_finished"}  # fmt: skip
+FUNCTIONS = {"track_operation", "subscribe", "status", "cancel", "cancel_by_key", "start", "start_alert_refresh",
+             "openapi", "remove_finished"}  # fmt: skip
 
 
 @pytest.fixture

@@ -1,0 +1,454 @@
+"""Start actions end to end: graphops sends the Graph request with its identity, keeps the operation URL from
+Graph's answer (in each header shape the reference pages show), and tracks it to a signed callback, through
+POST /api/start and through start messages on the queue. Then what Graph refuses, and where a host can die."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pytest
+import requests
+
+from graphops import functions
+from graphops.actions import ACTIONS
+from graphops.local import seed
+from graphops.local.graph import Reply
+from graphops.runner import QueueOptions
+
+from .conftest import ROOT, Harness
+
+TEAM, CASE, SEARCH = seed.TEAM_ID, seed.CASE_ID, "c61a5860-d634-4d14-aea7-d82b6f4eb7af"
+USER = "48d31887-5fad-4d73-a9f5-3c356e68a038"
+LIST_OPERATION = "/v1.0/sites/root/lists/Documents/operations/contentTypeCopy,0x0101"
+MONITOR_PATH = "/_api/v2.0/monitor/4A3407B5-88FC-4504-8B21-0AABD3412717"
+ALERT_PATH = seed.ALERT_OPERATION_PATH
+
+
+@dataclass(frozen=True)
+class Case:
+    """One start action as its Graph reference page shows it: the request, the 202, and the operation."""
+
+    method: str
+    url: str
+    body: dict[str, Any] | None
+    headers: dict[str, str]  # of Graph's 202 ({graph} and {monitor} stand for the stand-ins' origins)
+    polled: str  # the operation's path, as graphops polls it
+    running: Any
+    final: Any
+    outcome: str = "succeeded"
+    on_monitor: bool = False  # polled on the SharePoint monitor, without a token
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def team(status: str) -> dict[str, Any]:
+    return seed.teams_operation(status)
+
+
+def case_operation(operation: str) -> str:
+    return f"/v1.0/security/cases/ediscoveryCases/{CASE}/operations/{operation}"
+
+
+def team_operation(operation: str) -> str:
+    """A teams Location as Teams writes it (relative, unversioned, OData keys): one per action here."""
+    return f"/teams('{TEAM}')/operations('{operation}')"
+
+
+CASES: dict[str, Case] = {
+    # The refresh's Location is absolute, on the Graph host.
+    "roleManagementAlertRefresh": Case(
+        "POST", "/beta/identityGovernance/roleManagementAlerts/alerts/refresh",
+        {"scopeId": "/", "scopeType": "DirectoryRole"}, {"Location": "{graph}" + ALERT_PATH}, ALERT_PATH,
+        seed.alert_refresh("running"), seed.alert_refresh("succeeded"),
+    ),
+    # Teams: relative, unversioned, OData keys; a create also names the team in Content-Location.
+    "teamCreate": Case(
+        "POST", "/v1.0/teams", {"displayName": "Library Assist", "template@odata.bind": "standard"},
+        {"Location": team_operation("op-create"), "Content-Location": f"/teams('{TEAM}')"},
+        "/v1.0" + team_operation("op-create"), team("inProgress"), team("succeeded"),
+    ),
+    "teamClone": Case(
+        "POST", f"/v1.0/teams/{TEAM}/clone", {"displayName": "Library Assist", "partsToClone": "apps,tabs"},
+        {"Location": team_operation("op-clone")}, "/v1.0" + team_operation("op-clone"), team("notStarted"),
+        team("succeeded"),
+    ),
+    "teamArchive": Case(
+        "POST", f"/v1.0/teams/{TEAM}/archive", None, {"Location": team_operation("op-archive")},
+        "/v1.0" + team_operation("op-archive"), team("inProgress"), team("succeeded"),
+    ),
+    "teamUnarchive": Case(
+        "POST", f"/beta/teams('{TEAM}')/unarchive", None, {"Location": team_operation("op-unarchive")},
+        "/v1.0" + team_operation("op-unarchive"), team("inProgress"), {**team("failed"), "error": {"code": "Conflict"}},
+        outcome="failed",
+    ),
+    # The export's 202 asks for a wait (Retry-After); the stand-in checks the first poll honours it.
+    "personalDataExport": Case(
+        "POST", f"/v1.0/users/{USER}/exportPersonalData", {"storageLocation": "https://contoso.blob.core.windows.net/x"},
+        {"Location": "{graph}" + seed.EXPORT_PATH, "Retry-After": "1"}, seed.EXPORT_PATH,
+        seed.data_export("running"), seed.data_export("complete"),
+    ),
+    # eDiscovery writes its Location in lower case with OData keys, as its reference page shows.
+    "ediscoveryEstimate": Case(
+        "POST", f"/v1.0/security/cases/ediscoveryCases/{CASE}/searches/{SEARCH}/estimateStatistics", None,
+        {"Location": f"{{graph}}/v1.0/security/cases/ediscoverycases('{CASE}')/operations('{seed.CASE_OPERATION_ID}')"},
+        f"/v1.0/security/cases/ediscoverycases('{CASE}')/operations('{seed.CASE_OPERATION_ID}')",
+        seed.case_operation("running", 20), seed.case_operation("succeeded", 100),
+    ),
+    "ediscoveryExportResult": Case(
+        "POST", f"/v1.0/security/cases/ediscoveryCases/{CASE}/searches/{SEARCH}/exportResult",
+        {"displayName": "Export 1", "exportCriteria": "searchHits", "additionalOptions": "none", "exportFormat": "pst"},
+        {"Location": "{graph}" + case_operation("op-result")}, case_operation("op-result"),
+        seed.case_operation("running", 20), seed.case_operation("partiallySucceeded", 100),
+        outcome="partiallySucceeded",
+    ),
+    "ediscoveryExportReport": Case(
+        "POST", f"/beta/security/cases/ediscoveryCases/{CASE}/searches/{SEARCH}/exportReport",
+        {"displayName": "Report", "exportCriteria": "searchHits"},
+        {"Location": "{graph}" + case_operation("op-report")}, case_operation("op-report"),
+        seed.case_operation("running", 20), seed.case_operation("succeeded", 100),
+    ),
+    "ediscoveryAddToReviewSet": Case(
+        "POST", f"/v1.0/security/cases/ediscoveryCases/{CASE}/reviewSets/63ef0fd7/addToReviewSet",
+        {"search": {"id": SEARCH}, "additionalDataOptions": "linkedFiles"},
+        {"Location": "{graph}" + case_operation("op-review")}, case_operation("op-review"),
+        seed.case_operation("notStarted", 0), seed.case_operation("succeeded", 100),
+    ),
+    # A drive copy's monitor is on SharePoint, read without a token.
+    "driveItemCopy": Case(
+        "POST", "/v1.0/drives/b!x9/items/01MOWKYV/copy?@microsoft.graph.conflictBehavior=rename",
+        {"parentReference": {"driveId": "b!x9", "id": "01FOLDER"}, "name": "plan (copy).txt"},
+        {"Location": "{monitor}" + MONITOR_PATH}, MONITOR_PATH,
+        {"status": "inProgress", "percentageComplete": 40.0}, {"status": "completed", "resourceId": "01COPY"},
+        on_monitor=True,
+    ),
+    # SharePoint writes the header name in lower case.
+    "siteContentTypeCopy": Case(
+        "POST", "/v1.0/sites/root/contentTypes/addCopyFromContentTypeHub", {"contentTypeId": "0x0101"},
+        {"location": "{graph}" + seed.SITE_OPERATION_PATH}, seed.SITE_OPERATION_PATH,
+        seed.rich_operation("running", 10), seed.rich_operation("succeeded", 100),
+    ),
+    "listContentTypeCopy": Case(
+        "POST", "/v1.0/sites/root/lists/Documents/contentTypes/addCopyFromContentTypeHub", {"contentTypeId": "0x0101"},
+        {"location": "{graph}" + LIST_OPERATION}, LIST_OPERATION,
+        seed.rich_operation("running", 10), seed.rich_operation("succeeded", 100),
+    ),
+    "externalConnectionSchema": Case(
+        "PATCH", "/v1.0/external/connections/contosohr/schema",
+        {"baseType": "microsoft.graph.externalItem", "properties": [{"name": "title", "type": "String"}]},
+        {"Location": "{graph}" + seed.CONNECTION_OPERATION_PATH}, seed.CONNECTION_OPERATION_PATH,
+        seed.connection_operation("inprogress"), seed.connection_operation("completed"),
+    ),
+}  # fmt: skip
+ALL_ACTIONS = ",".join(ACTIONS)
+
+
+def test_every_action_in_the_registry_has_a_case() -> None:
+    assert set(CASES) == set(ACTIONS)
+
+
+def script(harness: Harness, name: str, case: Case) -> list[dict[str, Any]]:
+    """Graph (or SharePoint) answers the start with the case's 202 and the operation with its script; returns
+    the list the bodies Graph received go to."""
+    received: list[dict[str, Any]] = []
+    origins = {"{graph}": harness.graph.url, "{monitor}": harness.stack.sharepoint.url}
+
+    def answer(body: dict[str, Any]) -> Reply:
+        received.append(body)
+        headers = {k: _fill(v, origins) for k, v in case.headers.items()}
+        return Reply(202, None, headers)
+
+    harness.graph.on(case.method, case.url.split("?")[0], answer)
+    polled = harness.stack.sharepoint if case.on_monitor else harness.graph
+    polled.script(case.polled, [Reply(200, case.running), Reply(200, case.final)])
+    return received
+
+
+def _fill(value: str, origins: dict[str, str]) -> str:
+    for placeholder, origin in origins.items():
+        value = value.replace(placeholder, origin)
+    return value
+
+
+def api_start(harness: Harness, case: Case, key: str, **fields: Any) -> requests.Response:
+    request: dict[str, Any] = {"method": case.method, "url": case.url}
+    if case.body is not None:
+        request["body"] = case.body
+    doc = {"request": request, "callbackUrl": harness.stack.callback_url(), **fields}
+    # Keys are per test (the state table outlives one): each test's stack has its own queue name.
+    key = f"{harness.stack.queue_name}-{key}"
+    return requests.post(harness.api("start"), json=doc, headers={"Idempotency-Key": key}, timeout=10)
+
+
+def check_callbacks(harness: Harness, sent: dict[str, list[dict[str, Any]]]) -> None:
+    by_action = {c.body["correlationId"]: c for c in harness.receiver.delivered()}
+    assert set(by_action) == set(CASES)
+    for name, case in CASES.items():
+        callback = by_action[name]
+        assert callback.verified, name
+        body = callback.body
+        expected = (ACTIONS[name].kind.name, case.outcome, case.final)
+        assert (body["kind"], body["outcome"], body["operation"]) == expected, name
+        assert sent[name] == [case.body or {}], f"{name}: Graph got {sent[name]}"
+    assert harness.graph.violations == []  # every token for Graph, no poll before a Retry-After
+
+
+def test_each_action_is_started_and_tracked_through_the_api(make_harness: Any) -> None:
+    harness = make_harness(GRAPHOPS_START_ACTIONS=ALL_ACTIONS)
+    sent = {name: script(harness, name, case) for name, case in CASES.items()}
+    answers = {name: api_start(harness, case, f"key-{name}", correlationId=name) for name, case in CASES.items()}
+    for name, answer in answers.items():
+        assert answer.status_code == 202, (name, answer.text)
+        assert answer.json()["operationUrl"].endswith(CASES[name].polled), name
+    harness.run()
+    check_callbacks(harness, sent)
+    assert all(c.authorization is None for c in harness.stack.sharepoint.calls)  # the monitor never sees a token
+
+
+def test_each_action_is_started_and_tracked_through_the_queue(make_harness: Any) -> None:
+    harness = make_harness(GRAPHOPS_START_ACTIONS=ALL_ACTIONS)
+    sent = {name: script(harness, name, case) for name, case in CASES.items()}
+    ids = {
+        name: harness.client.start(case.method, case.url, harness.stack.callback_url(), case.body, correlation_id=name)
+        for name, case in CASES.items()
+    }
+    harness.run()
+    check_callbacks(harness, sent)
+    view = requests.get(harness.api(f"operations/{ids['teamClone']}"), timeout=10).json()
+    assert (view["phase"], view["outcome"], view["kind"]) == ("done", "succeeded", "teamsAsyncOperation")
+
+
+# -- Graph did it at once, Graph refused, Graph throttled ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "reply"),
+    [
+        # The content type is added synchronously when the hub allows it (200 and the content type).
+        ("siteContentTypeCopy", Reply(200, {"id": "0x0101", "name": "Document", "isBuiltIn": True})),
+        ("roleManagementAlertRefresh", Reply(204)),  # the refresh's own reference page shows 204 No Content
+    ],
+)
+def test_an_answer_with_the_work_done_is_delivered_as_succeeded(make_harness: Any, name: str, reply: Reply) -> None:
+    harness = make_harness(GRAPHOPS_START_ACTIONS=name)
+    case = CASES[name]
+    harness.graph.on(case.method, case.url, lambda body: reply)
+    answer = api_start(harness, case, "sync-api", correlationId="api")
+    assert answer.status_code == 202 and answer.json()["outcome"] == "succeeded", answer.text
+    assert answer.json()["operationUrl"] is None
+    harness.client.start(case.method, case.url, harness.stack.callback_url(), case.body, correlation_id="queue")
+    harness.run()
+    callbacks = {c.body["correlationId"]: c.body for c in harness.receiver.delivered()}
+    assert set(callbacks) == {"api", "queue"}
+    for body in callbacks.values():
+        assert (body["outcome"], body["operationUrl"], body["polls"]) == ("succeeded", None, 0)
+        assert body["operation"] == reply.body
+    assert len(harness.graph.requests(case.method, case.url)) == 2  # once per start, nothing polled
+
+
+REFUSALS = [
+    (Reply(403, seed.graph_error("Authorization_RequestDenied", "Insufficient privileges")), 403, "forbidden"),
+    (Reply(400, seed.graph_error("BadRequest", "partsToClone is invalid")), 400, "failed"),
+    (Reply(404, seed.graph_error("NotFound", "No team found with Group Id")), 404, "notFound"),
+]
+
+
+@pytest.mark.parametrize(("reply", "status", "outcome"), REFUSALS, ids=["403", "400", "404"])
+def test_graphs_refusal_is_passed_on_and_nothing_is_tracked(
+    make_harness: Any, reply: Reply, status: int, outcome: str
+) -> None:
+    harness = make_harness(GRAPHOPS_START_ACTIONS="teamClone")
+    case = CASES["teamClone"]
+    harness.graph.on(case.method, case.url, lambda body: reply)
+    answer = api_start(harness, case, "refused")
+    assert answer.status_code == status and answer.headers["Content-Type"] == "application/problem+json"
+    error = reply.body["error"]
+    assert answer.json()["graphError"] == {"code": error["code"], "message": error["message"]}
+    if status == 403:
+        assert "Team.Create" in answer.json()["title"]
+    harness.client.start(case.method, case.url, harness.stack.callback_url(), case.body)
+    harness.run()
+    [callback] = harness.receiver.delivered()
+    assert callback.body["outcome"] == outcome and callback.body["operationUrl"] is None
+    assert callback.body["error"]["message"].endswith(reply.body["error"]["message"] + (")" if status == 403 else ""))
+
+
+def test_a_throttled_start_through_the_api_says_when_to_come_back(make_harness: Any) -> None:
+    harness = make_harness(GRAPHOPS_START_ACTIONS="teamClone")
+    case = CASES["teamClone"]
+    throttled = Reply(429, seed.graph_error("TooManyRequests", "slow down"), {"Retry-After": "2"})
+    harness.graph.on(case.method, case.url, lambda body: throttled)
+    answer = api_start(harness, case, "throttled")
+    assert (answer.status_code, answer.headers["Retry-After"]) == (429, "2")
+    assert "nothing was started" in answer.json()["title"] and answer.json()["graphStatus"] == 429
+    again = api_start(harness, case, "throttled")  # nothing started: the same key may try again
+    assert again.status_code == 429 and len(harness.graph.requests(case.method, case.url)) == 2
+
+
+def test_a_throttled_start_message_comes_back_after_retry_after(make_harness: Any) -> None:
+    harness = make_harness(GRAPHOPS_START_ACTIONS="teamClone")
+    case = CASES["teamClone"]
+    replies = [Reply(429, seed.graph_error("TooManyRequests", "slow down"), {"Retry-After": "2"}),
+               Reply(202, None, {"Location": team_operation("op-clone")})]  # fmt: skip
+    harness.graph.on(case.method, case.url, lambda body: replies.pop(0) if len(replies) > 1 else replies[0])
+    harness.graph.script(case.polled, [Reply(200, case.final)])
+    tracking_id = harness.client.start(case.method, case.url, harness.stack.callback_url(), case.body)
+    harness.run()
+    [callback] = harness.receiver.delivered()
+    assert callback.body["outcome"] == "succeeded" and callback.webhook_id == tracking_id
+    calls = harness.graph.requests(case.method, case.url)
+    assert [c.status for c in calls] == [429, 202]
+    assert calls[1].at - calls[0].at >= 2 and harness.graph.violations == []
+
+
+# -- Refused before Graph is asked ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("settings", "request_doc", "status", "field"),
+    [
+        ("", {"method": "POST", "url": f"/v1.0/teams/{TEAM}/clone"}, 403, "request.url"),  # off by default
+        ("teamClone", {"method": "POST", "url": f"/v1.0/teams/{TEAM}/archive"}, 403, "request.url"),
+        ("teamClone", {"method": "DELETE", "url": f"/v1.0/teams/{TEAM}"}, 400, "request.method"),
+        ("teamClone", {"method": "POST", "url": "/v1.0/users/x/authentication/methods/y/resetPassword"}, 400,
+         "request.url"),
+        ("teamClone", {"method": "POST", "url": "https://evil.example/v1.0/teams/x/clone"}, 400, "request.url"),
+        ("teamClone", {"method": "POST", "url": "/v1.0/teams/..%2F..%2Fusers/clone"}, 400, "request.url"),
+        ("teamClone", {"method": "POST", "url": f"/v1.0/teams/{TEAM}/clone?$expand=x"}, 400, "request.url"),
+        ("teamClone", {"method": "POST", "url": f"/v1.0/teams/{TEAM}/clone", "body": [1]}, 400, "request.body"),
+    ],
+    ids=["off by default", "another action", "method", "unknown request", "other host", "traversal", "query",
+         "body"],
+)  # fmt: skip
+def test_requests_outside_the_enabled_actions_never_reach_graph(
+    make_harness: Any, settings: str, request_doc: dict[str, Any], status: int, field: str
+) -> None:
+    harness = make_harness(GRAPHOPS_START_ACTIONS=settings)
+    doc = {"request": request_doc, "callbackUrl": harness.stack.callback_url()}
+    answer = requests.post(harness.api("start"), json=doc, headers={"Idempotency-Key": "k"}, timeout=10)
+    assert answer.status_code == status, answer.text
+    assert field in [e["field"] for e in answer.json()["errors"]]
+    harness.send_raw(json.dumps({"start": request_doc, "callbackUrl": doc["callbackUrl"]}))
+    harness.run()
+    assert harness.graph.total_calls() == 0  # neither way asked Graph anything
+    [dead] = harness.poison()
+    assert dead["field"] == field.replace("request", "start")
+
+
+def test_a_start_needs_an_idempotency_key(make_harness: Any) -> None:
+    harness = make_harness(GRAPHOPS_START_ACTIONS="teamClone")
+    doc = {
+        "request": {"method": "POST", "url": f"/v1.0/teams/{TEAM}/clone"},
+        "callbackUrl": harness.stack.callback_url(),
+    }
+    answer = requests.post(harness.api("start"), json=doc, timeout=10)
+    assert answer.status_code == 400 and [e["field"] for e in answer.json()["errors"]] == ["Idempotency-Key"]
+    assert harness.graph.total_calls() == 0
+
+
+def test_a_retried_start_is_sent_once_and_a_reused_key_is_refused(make_harness: Any) -> None:
+    harness = make_harness(GRAPHOPS_START_ACTIONS="teamClone")
+    case = CASES["teamClone"]
+    sent = script(harness, "teamClone", case)
+    first, again = (api_start(harness, case, "run-1-clone") for _ in range(2))
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert first.json()["trackingId"] == again.json()["trackingId"] and len(sent) == 1
+    other = api_start(harness, case, "run-1-clone", correlationId="another request")
+    assert other.status_code == 422 and len(sent) == 1
+
+
+# -- Where a host can die ---------------------------------------------------------------------------------------
+
+
+class HostDied(Exception):
+    """The host went away at this point: the function never returned, the message comes back."""
+
+
+def dies_once_at(point: str) -> Any:
+    died: list[str] = []
+
+    def checkpoint(name: str) -> None:
+        if name == point and not died:
+            died.append(name)
+            raise HostDied(name)
+
+    return checkpoint
+
+
+@pytest.mark.parametrize(
+    ("name", "point", "graph_asked", "outcome"),
+    [
+        ("teamClone", "afterGraph", 1, "error"),  # accepted, not recorded: not repeatable, so not sent again
+        ("teamArchive", "afterGraph", 2, "succeeded"),  # harmless to repeat: sent again
+        ("teamClone", "beforeGraph", 0, "error"),  # recorded as sending: graphops cannot know it was not sent
+        ("teamClone", "beforeFirstStep", 1, "succeeded"),  # recorded: the recorded operation is tracked
+    ],
+    ids=["after Graph accepted, not repeatable", "after Graph accepted, repeatable", "before Graph",
+         "after the answer was recorded"],
+)  # fmt: skip
+def test_a_start_message_survives_the_host_dying(
+    make_harness: Any, name: str, point: str, graph_asked: int, outcome: str
+) -> None:
+    # host.json's visibilityTimeout, shortened: the failed message is back after 1 s rather than 10.
+    options = replace(QueueOptions.from_host_json(ROOT / "host.json"), visibility_timeout=1.0)
+    harness = make_harness(GRAPHOPS_START_ACTIONS=name, options=options)
+    case = CASES[name]
+    sent = script(harness, name, case)
+    starter = functions.services().starter
+    # The message of a host that died comes back after its lease (minutes): long after any start in flight.
+    starter.in_flight_seconds = 0
+    if point == "beforeFirstStep":
+        functions.tracker().checkpoint = dies_once_at(point)
+    else:
+        starter.checkpoint = dies_once_at(point)
+    tracking_id = harness.client.start(case.method, case.url, harness.stack.callback_url(), case.body)
+    harness.run()
+    assert len(sent) == graph_asked
+    [callback] = harness.receiver.delivered()
+    assert callback.webhook_id == tracking_id and callback.body["outcome"] == outcome
+    if outcome == "error":
+        message = callback.body["error"]["message"]
+        assert callback.body["error"]["code"] == "mayHaveStarted" and "not repeated" in message
+        calls = harness.graph.requests(case.method, case.url)
+        # Support can find the request Graph did get by the id graphops sent it with.
+        assert all(c.client_request_id in message for c in calls)
+
+
+def test_a_start_message_delivered_twice_starts_once(harness: Harness, make_harness: Any) -> None:
+    harness = make_harness(GRAPHOPS_START_ACTIONS="teamClone")
+    case = CASES["teamClone"]
+    sent = script(harness, "teamClone", case)
+    message = harness.client.start_request(case.method, case.url, harness.stack.callback_url(), case.body)
+    # The queue delivers at least once: the same message (same id) side by side, then once more after the end.
+    text = json.dumps({**message, "trackingId": f"{harness.stack.queue_name}-dup"})
+    harness.send_raw(text)
+    harness.send_raw(text)
+    harness.run()
+    harness.send_raw(text)
+    harness.run()
+    assert len(sent) == 1
+    [callback] = harness.receiver.delivered()
+    assert callback.body["outcome"] == "succeeded"
+
+
+def test_an_api_start_whose_answer_was_lost_is_not_sent_again(make_harness: Any) -> None:
+    harness = make_harness(GRAPHOPS_START_ACTIONS="teamClone,teamArchive")
+    for name in ("teamClone", "teamArchive"):
+        script(harness, name, CASES[name])
+    starter = functions.services().starter
+    starter.checkpoint = dies_once_at("afterGraph")
+    assert api_start(harness, CASES["teamClone"], "lost").status_code == 500
+    under_way = api_start(harness, CASES["teamClone"], "lost")
+    assert under_way.status_code == 409 and under_way.headers["Retry-After"]  # it may still be on its way
+    starter.in_flight_seconds = 0  # ...and once the first call cannot be waiting for Graph any more:
+    not_again = api_start(harness, CASES["teamClone"], "lost")
+    assert not_again.status_code == 409 and "may have started" in not_again.json()["title"]
+    assert (
+        not_again.json()["clientRequestId"]
+        == harness.graph.requests("POST", CASES["teamClone"].url)[0].client_request_id
+    )
+    starter.checkpoint = dies_once_at("afterGraph")
+    assert api_start(harness, CASES["teamArchive"], "lost-archive").status_code == 500
+    assert api_start(harness, CASES["teamArchive"], "lost-archive").status_code == 202  # harmless: sent again
+    assert len(harness.graph.requests("POST", CASES["teamArchive"].url)) == 2
+    assert len(harness.graph.requests("POST", CASES["teamClone"].url)) == 1
