@@ -452,3 +452,33 @@ def test_an_api_start_whose_answer_was_lost_is_not_sent_again(make_harness: Any)
     assert api_start(harness, CASES["teamArchive"], "lost-archive").status_code == 202  # harmless: sent again
     assert len(harness.graph.requests("POST", CASES["teamArchive"].url)) == 2
     assert len(harness.graph.requests("POST", CASES["teamClone"].url)) == 1
+
+
+def test_the_readme_team_clone_recipe_runs_as_logic_apps_runs_it(make_harness: Any) -> None:
+    """The example workflow's HTTP Webhook action, its expressions filled in as Logic Apps would, retried once."""
+    harness = make_harness(GRAPHOPS_START_ACTIONS="teamClone")
+    workflow = json.loads((ROOT / "examples" / "logic-app-team-clone.json").read_text())
+    subscribe = workflow["definition"]["actions"]["Clone_team_and_wait"]["inputs"]["subscribe"]
+    values = {
+        "@{parameters('graphopsBaseUrl')}/api/": harness.api(),
+        "@{parameters('graphopsFunctionKey')}": "key",
+        "@{listCallbackUrl()}": harness.stack.callback_url(),
+        "@{workflow().run.name}": f"08584{harness.stack.queue_name}",
+        "@{triggerBody()?['teamId']}": TEAM,
+        "@{triggerBody()?['displayName']}": "Library Assist",
+        "@{triggerBody()?['mailNickname']}": "libassist",
+    }
+    text = json.dumps(subscribe)
+    for expression, value in values.items():
+        text = text.replace(expression, value)
+    call = json.loads(text)
+    sent = script(harness, "teamClone", CASES["teamClone"])
+    new_team = f"/v1.0/teams('{seed.CLONE_ID}')"
+    harness.graph.script(new_team, [Reply(404, seed.graph_error("NotFound", "not yet")), Reply(200, {"id": "x"})])
+    answers = [requests.post(call["uri"], json=call["body"], headers=call["headers"], timeout=10) for _ in range(2)]
+    assert [a.status_code for a in answers] == [202, 200] and len(sent) == 1  # a retried subscribe: one clone
+    assert sent == [call["body"]["request"]["body"]]
+    harness.run()
+    [callback] = harness.receiver.delivered()
+    assert (callback.body["outcome"], callback.body["resourceReady"]) == ("succeeded", True)
+    assert callback.body["resource"] == f"/teams('{seed.CLONE_ID}')"

@@ -28,3 +28,28 @@ def test_the_logic_app_example_subscribes_and_unsubscribes_where_the_api_listens
     assert "Idempotency-Key" not in subscribe["headers"]
     assert unsubscribe["body"] == {"callbackUrl": "@{listCallbackUrl()}"} and "?" not in unsubscribe["uri"]
     assert "requestBody" in api["paths"][unsub_path]["delete"]
+
+
+def test_the_team_clone_example_starts_and_awaits_in_one_webhook_action() -> None:
+    from graphops.actions import parse_start
+    from graphops.tracking import REQUEST_FIELDS
+
+    workflow = json.loads((ROOT / "examples" / "logic-app-team-clone.json").read_text())
+    api = json.loads((ROOT / "graphops" / "openapi.json").read_text())
+    [webhook] = [a for a in workflow["definition"]["actions"].values() if a["type"] == "HttpWebhook"]
+    subscribe, unsubscribe = webhook["inputs"]["subscribe"], webhook["inputs"]["unsubscribe"]
+    assert subscribe["uri"] == "@{parameters('graphopsBaseUrl')}/api/start" and "post" in api["paths"]["/start"]
+    body = subscribe["body"]
+    schema = api["components"]["schemas"]["StartRequest"]
+    assert (
+        set(schema["required"]) <= set(body) <= set(schema["properties"]) and set(body) - {"request"} <= REQUEST_FIELDS
+    )
+    # The request, with the trigger's team id filled in, is the teamClone action; the callback comes once the new
+    # team answers; the key is the run's and the action's, so Logic Apps' retries of this call start one clone.
+    request = json.loads(json.dumps(body["request"]).replace("@{triggerBody()?['teamId']}", "dbd8de4f"))
+    assert parse_start(request, "https://graph.microsoft.com", "global", {"teamClone"}).action.name == "teamClone"
+    assert body["waitForResource"] is True and body["callbackUrl"] == "@{listCallbackUrl()}"
+    assert subscribe["headers"]["Idempotency-Key"] == "@{workflow().run.name}-Clone_team_and_wait"
+    assert unsubscribe == {**unsubscribe, "method": "DELETE", "body": {"callbackUrl": "@{listCallbackUrl()}"}}
+    # Logic Apps gives up at its own timeout: a little after graphops' deadline, which always calls back.
+    assert webhook["limit"]["timeout"] == "PT2H30M" and body["timeoutSeconds"] == 7200

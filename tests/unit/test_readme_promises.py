@@ -77,3 +77,26 @@ def test_the_longest_timeout_is_the_documented_thirty_days() -> None:
 def test_the_documented_callback_headers() -> None:
     for header in ("Content-Type: application/json", "`webhook-id`", "`webhook-timestamp`", "`webhook-signature`"):
         assert header in README
+
+
+def test_the_start_actions_table_is_the_registry() -> None:
+    from graphops.actions import ACTIONS
+
+    rows = table_after("| action | request | starts | permission it adds | harmless to repeat |")
+    assert set(rows) == set(ACTIONS)
+    checked = set()
+    for name, (request, starts, permission, repeat) in rows.items():
+        action = ACTIONS[name]
+        assert request.startswith(f"`{action.method} "), name
+        assert (starts, permission, repeat) == (f"`{action.kind.name}`", action.permission,
+                                                "yes" if action.repeatable else "no"), name  # fmt: skip
+        # Each documented path shape is one the action accepts (ids filled in, one version); the drive copy's
+        # four prefixes are held by tests/unit/test_actions.py.
+        for shape in re.findall(r"`[A-Z]+ ([^`]+)`", request):
+            path = shape.replace("{v1.0,beta}", "v1.0" if "v1.0" in action.versions else "beta")
+            path = path.replace("{id}", "x")
+            if path.startswith("/") and "{" not in path:
+                segments = path.strip("/").split("/")
+                assert action.matches(action.method, segments[0], segments[1:]), (name, shape)
+                checked.add(name)
+    assert checked == set(ACTIONS) - {"driveItemCopy"}

@@ -1,0 +1,262 @@
+"""Start actions without servers: which requests match which action, what is refused before Graph is asked,
+and what Graph's answer to a start means."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from graphops.actions import ACTIONS, ActionNotEnabled, StartRequest, parse_enabled, parse_start
+from graphops.callbacks import CallbackPolicy
+from graphops.decide import GraphAnswer
+from graphops.errors import Rejected, SettingsError
+from graphops.kinds import KINDS
+from graphops.schedule import MAX_QUEUE_DELAY
+from graphops.starting import (
+    Accepted,
+    DoneAtOnce,
+    NotNow,
+    Refused,
+    Unknown,
+    Untrackable,
+    answer_record,
+    read_start_answer,
+    replay,
+)
+from graphops.step import first_delay
+from graphops.tracking import Limits, Outcome
+
+GRAPH = "https://graph.microsoft.com"
+ALL = frozenset(ACTIONS)
+NOW = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
+LIMITS = Limits(
+    GRAPH, CallbackPolicy(("*.logic.azure.com",)), 86400, 86400,
+    monitors=CallbackPolicy(("*.sharepoint.com",), field="operationUrl", setting="GRAPHOPS_MONITOR_ALLOWED_HOSTS"),
+    start_actions=ALL,
+)  # fmt: skip
+TEAM = "dbd8de4f-5d40-4f2d-a4b3-d2a8f3b1c2ea"
+
+
+def start(method: str, url: str, enabled: frozenset[str] = ALL, cloud: str = "global", **body: Any) -> StartRequest:
+    raw: dict[str, Any] = {"method": method, "url": url}
+    if body:
+        raw["body"] = body
+    return parse_start(raw, GRAPH, cloud, enabled)
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "action"),
+    [
+        ("POST", "/beta/identityGovernance/roleManagementAlerts/alerts/refresh", "roleManagementAlertRefresh"),
+        ("POST", "/beta/identityGovernance/roleManagementAlerts/alerts/DirectoryRole_1_Stale/refresh",
+         "roleManagementAlertRefresh"),
+        ("POST", "/v1.0/teams", "teamCreate"),
+        ("post", f"/v1.0/teams/{TEAM}/clone", "teamClone"),
+        ("POST", f"/beta/teams('{TEAM}')/archive", "teamArchive"),
+        ("POST", f"{GRAPH}/v1.0/teams/{TEAM}/unarchive", "teamUnarchive"),
+        ("POST", "/v1.0/users/adele@contoso.com/exportPersonalData", "personalDataExport"),
+        ("POST", "/v1.0/security/cases/ediscoveryCases/c1/searches/s1/estimateStatistics", "ediscoveryEstimate"),
+        ("POST", "/beta/security/cases/ediscoveryCases/c1/searches/s1/exportResult", "ediscoveryExportResult"),
+        ("POST", "/v1.0/security/cases/ediscoveryCases/c1/searches/s1/exportReport", "ediscoveryExportReport"),
+        ("POST", "/v1.0/security/cases/ediscoveryCases/c1/reviewSets/r1/addToReviewSet", "ediscoveryAddToReviewSet"),
+        ("POST", "/v1.0/drives/b!x9/items/01AB/copy", "driveItemCopy"),
+        ("POST", "/v1.0/sites/contoso.sharepoint.com,1,2/drive/items/01AB/copy?@microsoft.graph.conflictBehavior=fail",
+         "driveItemCopy"),
+        ("POST", "/v1.0/users/u1/drive/items/01AB/copy", "driveItemCopy"),
+        ("POST", "/v1.0/groups/g1/drive/items/01AB/copy", "driveItemCopy"),
+        ("POST", "/v1.0/sites/root/contentTypes/addCopyFromContentTypeHub", "siteContentTypeCopy"),
+        ("POST", "/v1.0/sites/root/lists/Documents/contentTypes/addCopyFromContentTypeHub", "listContentTypeCopy"),
+        ("PATCH", "/v1.0/external/connections/contosohr/schema", "externalConnectionSchema"),
+    ],
+)  # fmt: skip
+def test_each_documented_request_is_its_action(method: str, url: str, action: str) -> None:
+    request = start(method, url)
+    assert request.action.name == action and request.method == method.upper()
+    assert request.url.startswith(GRAPH + "/")
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (None, "start"),
+        ({"method": "POST"}, "start.url"),
+        ({"method": "GET", "url": f"/v1.0/teams/{TEAM}/clone"}, "start.method"),
+        ({"method": "DELETE", "url": f"/v1.0/teams/{TEAM}"}, "start.method"),
+        ({"method": "PATCH", "url": f"/v1.0/teams/{TEAM}/clone"}, "start.url"),  # right path, wrong method
+        ({"method": "POST", "url": "/v1.0/users/u/authentication/methods/m/resetPassword"}, "start.url"),  # delegated
+        ({"method": "POST", "url": "/v1.0/users/u/onenote/notebooks/n/copyNotebook"}, "start.url"),  # no app-only
+        ({"method": "POST", "url": "/v1.0/identityGovernance/roleManagementAlerts/alerts/refresh"}, "start.url"),
+        ({"method": "POST", "url": "/v2/teams/x/clone"}, "start.url"),
+        ({"method": "POST", "url": "teams/x/clone"}, "start.url"),
+        ({"method": "POST", "url": "//evil.example/v1.0/teams/x/clone"}, "start.url"),
+        ({"method": "POST", "url": "https://graph.microsoft.com.evil.example/v1.0/teams/x/clone"}, "start.url"),
+        ({"method": "POST", "url": "https://user@graph.microsoft.com/v1.0/teams/x/clone"}, "start.url"),
+        ({"method": "POST", "url": "http://graph.microsoft.com/v1.0/teams/x/clone"}, "start.url"),
+        ({"method": "POST", "url": "/v1.0/teams/x/clone#frag"}, "start.url"),
+        ({"method": "POST", "url": "/v1.0/teams/..%2Fusers/clone"}, "start.url"),
+        ({"method": "POST", "url": "/v1.0/teams/%252e%252e/clone"}, "start.url"),
+        ({"method": "POST", "url": "/v1.0/teams/x%/clone"}, "start.url"),
+        ({"method": "POST", "url": "/v1.0/teams/../clone"}, "start.url"),
+        ({"method": "POST", "url": "/v1.0/teams('a'b')/clone"}, "start.url"),
+        ({"method": "POST", "url": "/v1.0/teams/x/clone?$select=id"}, "start.url"),  # this action takes no query
+        ({"method": "POST", "url": "/v1.0/drives/d/items/i/copy?other=1"}, "start.url"),
+        ({"method": "POST", "url": "/v1.0/teams/x/clone", "body": "text"}, "start.body"),
+        ({"method": "POST", "url": "/v1.0/teams/x/clone", "body": {"a": "x" * 20000}}, "start.body"),
+        ({"method": "POST", "url": "/v1.0/teams/x/clone", "headers": {"Authorization": "x"}}, "start.headers"),
+        ({"method": "POST", "url": "/v1.0/teams/x/clone\n"}, "start.url"),
+        ({"method": "POST", "url": "/v1.0/téams/x/clone"}, "start.url"),
+    ],
+)
+def test_anything_else_is_refused_naming_the_field(raw: Any, field: str) -> None:
+    with pytest.raises(Rejected) as refused:
+        parse_start(raw, GRAPH, "global", ALL)
+    assert refused.value.field == field and not isinstance(refused.value, ActionNotEnabled)
+
+
+def test_nothing_is_enabled_by_default_and_the_refusal_says_what_enabling_grants() -> None:
+    with pytest.raises(ActionNotEnabled) as refused:
+        start("POST", f"/v1.0/teams/{TEAM}/clone", enabled=frozenset())
+    assert refused.value.field == "start.url"
+    assert "GRAPHOPS_START_ACTIONS" in str(refused.value) and "Team.Create" in str(refused.value)
+    with pytest.raises(ActionNotEnabled):
+        start("POST", f"/v1.0/teams/{TEAM}/archive", enabled=frozenset({"teamClone"}))
+
+
+def test_an_action_outside_its_cloud_is_refused() -> None:
+    with pytest.raises(Rejected, match="global"):
+        start("POST", "/v1.0/users/u/exportPersonalData", cloud="usgov")
+    assert start("POST", f"/v1.0/teams/{TEAM}/clone", cloud="usgov").action.name == "teamClone"
+
+
+def test_the_setting_names_known_actions_only_and_has_no_wildcard() -> None:
+    assert parse_enabled(" teamClone , teamArchive,") == {"teamClone", "teamArchive"}
+    for bad in ("*", "teamclone", "teamClone,resetPassword"):
+        with pytest.raises(SettingsError, match="GRAPHOPS_START_ACTIONS"):
+            parse_enabled(bad)
+
+
+def test_every_action_starts_a_tracked_kind_in_the_clouds_it_claims() -> None:
+    for action in ACTIONS.values():
+        assert KINDS[action.kind.name] is action.kind
+        assert action.clouds <= action.kind.clouds
+        assert action.reference and action.permission and action.method in {"POST", "PATCH"}
+    # What repeating does, as the issue and the reference pages say: creating things is not harmless.
+    assert {n for n, a in ACTIONS.items() if not a.repeatable} == {
+        "teamCreate", "teamClone", "personalDataExport", "ediscoveryExportResult", "ediscoveryExportReport",
+        "ediscoveryAddToReviewSet", "driveItemCopy",
+    }  # fmt: skip
+
+
+# -- What Graph's answer to a start means -------------------------------------------------------------
+
+
+def answer(status: int | None, body: Any = None, retry_after: float | None = None, **headers: str) -> GraphAnswer:
+    return GraphAnswer(status, body, retry_after=retry_after, headers={k.replace("_", "-").lower(): v
+                                                                       for k, v in headers.items()})  # fmt: skip
+
+
+def graph_error(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+CLONE = ACTIONS["teamClone"]
+
+
+@pytest.mark.parametrize(
+    ("action", "reply", "url"),
+    [
+        (CLONE, answer(202, Location=f"/teams('{TEAM}')/operations('op1')"),
+         f"{GRAPH}/v1.0/teams('{TEAM}')/operations('op1')"),
+        (ACTIONS["personalDataExport"], answer(202, Location=f"{GRAPH}/v1.0/dataPolicyOperations/d1"),
+         f"{GRAPH}/v1.0/dataPolicyOperations/d1"),
+        (ACTIONS["driveItemCopy"], answer(202, Location="https://contoso.sharepoint.com/_api/v2.0/monitor/4A34"),
+         "https://contoso.sharepoint.com/_api/v2.0/monitor/4A34"),
+        (ACTIONS["ediscoveryExportResult"],
+         answer(202, Location=f"{GRAPH}/beta/security/cases/ediscoverycases('c1')/operations('o1')"),
+         f"{GRAPH}/beta/security/cases/ediscoverycases('c1')/operations('o1')"),
+    ],
+)  # fmt: skip
+def test_a_202_names_the_operation_to_track(action: Any, reply: GraphAnswer, url: str) -> None:
+    decision = read_start_answer(action, reply, LIMITS, NOW)
+    assert isinstance(decision, Accepted) and decision.operation.url == url
+    assert decision.operation.kind is action.kind and decision.not_before is None
+
+
+def test_the_operation_comes_from_the_actions_own_header_not_content_location() -> None:
+    reply = answer(202, Location=f"/teams('{TEAM}')/operations('op1')", Content_Location=f"/teams('{TEAM}')")
+    decision = read_start_answer(ACTIONS["teamCreate"], reply, LIMITS, NOW)
+    assert isinstance(decision, Accepted) and decision.operation.url.endswith("operations('op1')")
+
+
+def test_an_operation_location_header_is_read_where_an_action_names_it() -> None:
+    from dataclasses import replace
+
+    onenote_style = replace(ACTIONS["siteContentTypeCopy"], operation_headers=("Operation-Location", "Location"))
+    reply = answer(202, Operation_Location=f"{GRAPH}/v1.0/sites/root/operations/copy,1")
+    decision = read_start_answer(onenote_style, reply, LIMITS, NOW)
+    assert isinstance(decision, Accepted) and decision.operation.url.endswith("/operations/copy,1")
+    assert isinstance(read_start_answer(ACTIONS["siteContentTypeCopy"], reply, LIMITS, NOW), Untrackable)
+
+
+def test_the_first_poll_waits_for_the_202s_retry_after() -> None:
+    reply = answer(202, retry_after=60, Location=f"{GRAPH}/v1.0/dataPolicyOperations/d1")
+    decision = read_start_answer(ACTIONS["personalDataExport"], reply, LIMITS, NOW)
+    assert isinstance(decision, Accepted) and decision.not_before == NOW + timedelta(seconds=60)
+    assert first_delay(decision, NOW) == 60 and first_delay(decision, NOW + timedelta(seconds=59.5)) == 1
+    assert first_delay(decision, NOW + timedelta(seconds=61)) == 0
+    far = Accepted(decision.operation, NOW + timedelta(days=9))
+    assert first_delay(far, NOW) == MAX_QUEUE_DELAY  # the step wakes early and sleeps again (not_before)
+
+
+@pytest.mark.parametrize(
+    ("reply", "why"),
+    [
+        (answer(202), "no Location"),
+        (answer(202, Location="https://evil.example/v1.0/dataPolicyOperations/d1"), "host"),
+        (answer(202, Location=f"{GRAPH}/v1.0/sites/root/operations/x"), "names a siteOperation"),
+    ],
+)
+def test_a_202_without_a_trackable_operation_is_untrackable(reply: GraphAnswer, why: str) -> None:
+    decision = read_start_answer(ACTIONS["personalDataExport"], reply, LIMITS, NOW)
+    assert isinstance(decision, Untrackable) and why.rsplit(maxsplit=1)[-1] in decision.error.message
+
+
+@pytest.mark.parametrize("status", [200, 201, 204])
+def test_graph_doing_it_at_once_is_done(status: int) -> None:
+    body = {"id": "0x0101"} if status != 204 else None
+    assert read_start_answer(CLONE, answer(status, body), LIMITS, NOW) == DoneAtOnce(status, body)
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "outcome"),
+    [(400, Refused, Outcome.FAILED), (409, Refused, Outcome.FAILED), (403, Refused, Outcome.FORBIDDEN),
+     (401, Refused, Outcome.FORBIDDEN), (404, Refused, Outcome.NOT_FOUND), (302, Refused, Outcome.FAILED),
+     (429, NotNow, None), (503, NotNow, None), (500, Unknown, None), (502, Unknown, None), (504, Unknown, None),
+     (408, Unknown, None), (None, Unknown, None)],
+)  # fmt: skip
+def test_what_each_refusal_means(status: int | None, kind: type, outcome: Outcome | None) -> None:
+    decision = read_start_answer(
+        CLONE, answer(status, graph_error("Code", "Graph's words"), retry_after=7), LIMITS, NOW
+    )
+    assert isinstance(decision, kind)
+    if isinstance(decision, Refused):
+        assert decision.outcome is outcome and decision.graph.message == "Graph's words"
+        assert ("Team.Create" in decision.error.message) == (status in {401, 403})
+    if isinstance(decision, NotNow):
+        assert decision.wait == 7
+
+
+def test_a_recorded_answer_replays_as_the_same_decision() -> None:
+    accepted = read_start_answer(
+        ACTIONS["personalDataExport"],
+        answer(202, retry_after=60, Location=f"{GRAPH}/v1.0/dataPolicyOperations/d1"), LIMITS, NOW,
+    )  # fmt: skip
+    done = DoneAtOnce(200, {"id": "0x0101"})
+    untrackable = read_start_answer(CLONE, answer(202), LIMITS, NOW)
+    for decision in (accepted, done, untrackable):
+        assert isinstance(decision, Accepted | DoneAtOnce | Untrackable)
+        assert replay(answer_record(decision), LIMITS) == decision
+    huge = answer_record(DoneAtOnce(200, {"blob": "x" * 20000}))
+    assert huge["body"] == {"@graphops.truncated": True}
