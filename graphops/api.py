@@ -19,20 +19,10 @@ from typing import Any
 import azure.functions as func
 from azure.core.exceptions import AzureError
 
+from . import starting
 from .actions import ActionNotEnabled, StartAction
 from .errors import QueueUnavailable, Rejected
 from .logs import event
-from .starting import (
-    Accepted,
-    DoneAtOnce,
-    InFlight,
-    MayHaveStarted,
-    NotNow,
-    Refused,
-    StartDecision,
-    Unknown,
-    Untrackable,
-)
 from .state import Claim, public_view
 from .step import first_delay, queue_first_step
 from .tracking import MAX_REQUEST_BYTES, Outcome, Tracking, from_request, from_start_request, request_problems
@@ -261,15 +251,15 @@ class Api:
         event("start", trackingId=tracking.tracking_id, action=request.action.name, httpStatus=started.status,
               decision=type(decision).__name__, replayed=not started.sent, graphRequestId=started.graph_request_id,
               clientRequestId=started.client_request_id)  # fmt: skip
-        if isinstance(decision, Accepted):
+        if isinstance(decision, starting.Accepted):
             tracking = replace(tracking, operation_url=decision.operation.url, kind=decision.operation.kind,
                                not_before=decision.not_before)  # fmt: skip
             return self._enqueue(tracking, req, first_delay(decision, now), operationUrl=tracking.shown_operation_url)
-        if isinstance(decision, DoneAtOnce):
+        if isinstance(decision, starting.DoneAtOnce):
             done = replace(tracking, operation=decision.body).finish(Outcome.SUCCEEDED, None, now)
             return self._enqueue(done, req, 0, operationUrl=None, outcome=str(Outcome.SUCCEEDED),
                                  graphStatus=decision.status)  # fmt: skip
-        if isinstance(decision, Refused | NotNow):
+        if isinstance(decision, starting.Refused | starting.NotNow):
             self._s.state.release(key, tracking.tracking_id)  # nothing started: the key may be used again
         return _not_started(request.action, decision, started.client_request_id)
 
@@ -329,25 +319,27 @@ def _json_body(req: func.HttpRequest) -> tuple[dict[str, Any] | None, func.HttpR
     return doc, None
 
 
-def _not_started(action: StartAction, decision: StartDecision, client_request_id: str | None) -> func.HttpResponse:
+def _not_started(
+    action: StartAction, decision: starting.StartDecision, client_request_id: str | None
+) -> func.HttpResponse:
     """The answer when Graph did not start a tracked operation: its refusal, passed on, or why graphops stopped."""
-    if isinstance(decision, InFlight):
+    if isinstance(decision, starting.InFlight):
         return problem(409, "A start with this Idempotency-Key is under way; try again shortly",
                        headers={"Retry-After": "10"}, clientRequestId=client_request_id)  # fmt: skip
-    if isinstance(decision, MayHaveStarted):
+    if isinstance(decision, starting.MayHaveStarted):
         return problem(409, f"{action.name} may have started; it is not sent again under this Idempotency-Key",
                        detail=decision.error.message, clientRequestId=client_request_id)  # fmt: skip
-    if isinstance(decision, Untrackable):
+    if isinstance(decision, starting.Untrackable):
         return problem(502, "Graph answered with an operation graphops cannot track", detail=decision.error.message,
                        clientRequestId=client_request_id)  # fmt: skip
-    if isinstance(decision, Unknown):
+    if isinstance(decision, starting.Unknown):
         again = ("a retry with this Idempotency-Key sends it again" if action.repeatable
                  else "a retry with this Idempotency-Key does not send it again: it may have started")  # fmt: skip
         return problem(502, f"Graph did not say whether {action.name} started; {again}", detail=decision.error.message,
                        graphStatus=decision.status, clientRequestId=client_request_id)  # fmt: skip
-    assert isinstance(decision, Refused | NotNow), decision
-    graph = (decision.graph if isinstance(decision, Refused) else decision.error).to_json()
-    if isinstance(decision, NotNow):
+    assert isinstance(decision, starting.Refused | starting.NotNow), decision
+    graph = (decision.graph if isinstance(decision, starting.Refused) else decision.error).to_json()
+    if isinstance(decision, starting.NotNow):
         wait = {"Retry-After": str(int(decision.wait or 30))}
         busy = "throttling" if decision.status == 429 else "unavailable"
         return problem(decision.status, f"Graph is {busy}; nothing was started, try again later", headers=wait,

@@ -343,8 +343,9 @@ class StateStore:
         except ResourceNotFoundError:
             self.ensure_table()  # a fresh account: nothing to remove, and the table is there for next time
             return 0
+        # The SDK finds @parameters by splitting on spaces: no parenthesis may touch one.
         spent = self._table.query_entities(
-            "(PartitionKey eq @p or RowKey eq @start) and deadline lt @cutoff",
+            "( PartitionKey eq @p or RowKey eq @start ) and deadline lt @cutoff",
             parameters={"p": DEDUPE_PARTITION, "start": START_ROW, "cutoff": cutoff},
         )
         for entity in finished:

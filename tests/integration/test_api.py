@@ -270,11 +270,15 @@ def test_the_daily_clean_up_removes_finished_trackings_past_retention_only(make_
     state = functions.services().state
     assert state.read(finished)["phase"] == "done" and state.read(running)["phase"] == "polling"
 
+    now = datetime.now(UTC)
+    state.begin_start("started-long-ago", "teamClone", "c1", now, now + timedelta(hours=1), again=False)
     functions.remove_finished(None)  # type: ignore[arg-type]  # the timer's argument is not used
     assert state.read(finished) is not None  # finished today: kept for GRAPHOPS_STATE_RETENTION_DAYS
+    assert state.start_record("started-long-ago") is not None
 
     removed = state.remove_finished(datetime.now(UTC) + timedelta(days=1))  # as if a day had passed
     assert removed == 1 and state.read(finished) is None
+    assert state.start_record("started-long-ago") is None  # a start's record goes once its deadline is past
     assert state.read(running) is not None  # a tracking still polling is never removed
     assert requests.get(harness.api(f"operations/{finished}"), timeout=10).status_code == 404
 
