@@ -482,3 +482,42 @@ def test_the_readme_team_clone_recipe_runs_as_logic_apps_runs_it(make_harness: A
     [callback] = harness.receiver.delivered()
     assert (callback.body["outcome"], callback.body["resourceReady"]) == ("succeeded", True)
     assert callback.body["resource"] == f"/teams('{seed.CLONE_ID}')"
+
+
+@pytest.mark.parametrize("answer", ["done at once (201)", "forbidden (403)", "throttled (429), then 202"])
+def test_every_action_takes_each_kind_of_answer(make_harness: Any, answer: str) -> None:
+    """Every action, through the API and the queue (throttling: the queue, which comes back on its own)."""
+    harness = make_harness(GRAPHOPS_START_ACTIONS=ALL_ACTIONS)
+    origins = {"{graph}": harness.graph.url, "{monitor}": harness.stack.sharepoint.url}
+    forbidden = Reply(403, seed.graph_error("Authorization_RequestDenied", "Insufficient privileges"))
+    for name, case in CASES.items():
+        accepted = Reply(202, None, {k: _fill(v, origins) for k, v in case.headers.items()})
+        replies = {
+            "done at once (201)": [Reply(201, {"id": name})],
+            "forbidden (403)": [forbidden],
+            "throttled (429), then 202": [Reply(429, seed.graph_error("TooManyRequests", "wait"), {"Retry-After": "1"}),
+                                          accepted],
+        }[answer]  # fmt: skip
+        harness.graph.on(case.method, case.url.split("?")[0], lambda body, r=replies: r.pop(0) if len(r) > 1 else r[0])
+        (harness.stack.sharepoint if case.on_monitor else harness.graph).script(case.polled, [Reply(200, case.final)])
+        if not answer.startswith("throttled"):
+            response = api_start(harness, case, f"each-{name}", correlationId=f"api {name}")
+            expected = (202, "succeeded") if answer.startswith("done") else (403, None)
+            assert (response.status_code, response.json().get("outcome")) == expected, (name, response.text)
+            if response.status_code == 403:
+                assert ACTIONS[name].permission in response.json()["title"], name
+        harness.client.start(case.method, case.url, harness.stack.callback_url(), case.body,
+                             correlation_id=f"queue {name}")  # fmt: skip
+    harness.run()
+    callbacks = {c.body["correlationId"]: c.body for c in harness.receiver.delivered()}
+    for name, case in CASES.items():
+        body = callbacks.pop(f"queue {name}")
+        if answer.startswith("done"):
+            assert (body["outcome"], body["operation"]) == ("succeeded", {"id": name}), name
+            assert callbacks.pop(f"api {name}")["outcome"] == "succeeded", name
+        elif answer.startswith("forbidden"):
+            assert body["outcome"] == "forbidden" and ACTIONS[name].permission in body["error"]["message"], name
+        else:
+            assert (body["outcome"], body["operation"]) == (case.outcome, case.final), name
+            assert [c.status for c in harness.graph.requests(case.method, case.url.split("?")[0])] == [429, 202]
+    assert callbacks == {} and harness.graph.violations == []
