@@ -7,8 +7,10 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -37,6 +39,9 @@ class Scenario:
     on_sharepoint: bool = False  # a drive-copy monitor, served by the SharePoint stand-in
     wait_for_resource: bool = False
     resource: tuple[str, list[Reply]] | None = None  # the created resource's path and answers
+    #: graphops sends this Graph request itself (a start action: method, path, body) and Graph answers 202
+    #: with ``handed`` as its Location.
+    start: tuple[str, str, dict[str, str]] | None = None
 
 
 @dataclass
@@ -80,7 +85,9 @@ def scenarios(fast: bool) -> list[Scenario]:
         Scenario("team clone", "/v1.0" + seed.TEAM_LOCATION,
                  [Reply(200, seed.teams_operation(s)) for s in ("notStarted", "inProgress", "succeeded")], "succeeded",
                  handed=seed.TEAM_LOCATION, wait_for_resource=True,
-                 resource=(f"/v1.0/teams('{seed.CLONE_ID}')", [team_missing, team_missing, Reply(200, team)])),
+                 resource=(f"/v1.0/teams('{seed.CLONE_ID}')", [team_missing, team_missing, Reply(200, team)]),
+                 start=("POST", f"/v1.0/teams/{seed.TEAM_ID}/clone", {"displayName": "Contoso Sales (clone)",
+                                                                       "partsToClone": "apps,tabs,channels"})),
         Scenario("data export", seed.EXPORT_PATH,
                  [Reply(200, seed.data_export(s)) for s in ("notStarted", "running", "complete")], "succeeded"),
         Scenario("drive copy", "/_api/v2.1/drives/b!x9/operations/1e5b",
@@ -139,7 +146,7 @@ def run_demo(*, save_to: Path, fast: bool, live: bool, console: Console | None =
         "[bold]graphops demo[/]: Azurite, the local runner, and stand-ins for Graph and the identity endpoint"
     )
     with LocalStack(save_callbacks_to=save_to) as stack:
-        env = stack.environment(GRAPHOPS_MAX_DELAY_SECONDS="2" if fast else "3")
+        env = stack.environment(GRAPHOPS_MAX_DELAY_SECONDS="2" if fast else "3", GRAPHOPS_START_ACTIONS="teamClone")
         os.environ.update(env)
         functions.reset()
         plan = scenarios(fast)
@@ -147,6 +154,10 @@ def run_demo(*, save_to: Path, fast: bool, live: bool, console: Console | None =
             (stack.sharepoint if item.on_sharepoint else stack.graph).script(item.path, item.replies)
             if item.resource:
                 stack.graph.script(*item.resource)
+            if item.start:
+                stack.graph.on(
+                    item.start[0], item.start[1], _answers(Reply(202, None, {"Location": item.handed or item.path}))
+                )
         host = LocalHost.for_connection_string(
             load_app(APP_DIR), env, QueueOptions.from_host_json(APP_DIR / "host.json")
         )
@@ -162,10 +173,13 @@ def run_demo(*, save_to: Path, fast: bool, live: bool, console: Console | None =
             for item in plan:
                 callback = stack.callback_url(f"/callbacks/{item.name.replace(' ', '-')}")
                 host_url = stack.sharepoint.url if item.on_sharepoint else stack.graph.url
-                tracking_id = client.track(
-                    item.handed or host_url + item.path + item.query, callback, correlation_id=item.name,
-                    context={"demo": True}, timeout_seconds=item.timeout, wait_for_resource=item.wait_for_resource,
-                )  # fmt: skip
+                options = {"correlation_id": item.name, "context": {"demo": True}, "timeout_seconds": item.timeout,
+                           "wait_for_resource": item.wait_for_resource}  # fmt: skip
+                if item.start:  # graphops sends the request and keeps the Location of Graph's 202
+                    method, path, body = item.start
+                    tracking_id = client.start(method, path, callback, body, **options)
+                else:
+                    tracking_id = client.track(item.handed or host_url + item.path + item.query, callback, **options)
                 rows[tracking_id] = Row(item)
             finished = _serve(host, view, rows, live, console)
         finally:
@@ -175,6 +189,10 @@ def run_demo(*, save_to: Path, fast: bool, live: bool, console: Console | None =
         ok = _summary(console, rows, stack, save_to) and finished
     console.print(f"done in {time.monotonic() - started:.1f}s; every part stopped.")
     return ok
+
+
+def _answers(reply: Reply) -> Callable[[dict[str, Any]], Reply]:
+    return lambda body: reply
 
 
 def _serve(host: LocalHost, view: EventView, rows: dict[str, Row], live: bool, console: Console) -> bool:
