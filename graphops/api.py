@@ -77,7 +77,7 @@ class Api:
         return self._track(doc, req, idempotency_key)
 
     def _unsafe_callback(self, values: dict[str, Any]) -> list[Rejected]:
-        if "callbackUrl" not in values:
+        if values.get("callbackUrl") is None:
             return []
         try:
             self._s.limits.callbacks.target(values["callbackUrl"])
@@ -95,7 +95,8 @@ class Api:
         else:
             # Logic Apps' listCallbackUrl() differs per action instance (each for-each iteration, each run) and
             # stays the same across its retries of one subscribe call: with the operation, it names the request.
-            key, fingerprint = f"pair:{tracking.operation_url}\n{tracking.callback_url}", None
+            callback = tracking.callback_url or "\n" + ",".join(tracking.notify)  # no callback: the sinks it names
+            key, fingerprint = f"pair:{tracking.operation_url}\n{callback}", None
         claim, answered = self._claim(key, tracking, now, fingerprint, req)
         if answered is not None:
             return answered
@@ -129,7 +130,8 @@ class Api:
         except QueueUnavailable as exc:
             return problem(503, "The queue is unavailable; try again", detail=str(exc))
         try:
-            self._s.state.point(f"callback:{tracking.callback_url}", tracking.tracking_id, tracking.deadline)
+            if tracking.callback_url is not None:
+                self._s.state.point(f"callback:{tracking.callback_url}", tracking.tracking_id, tracking.deadline)
         except AzureError as exc:
             logging.getLogger("graphops.api").warning("unsubscribe pointer not written for %s: %s",
                                                       tracking.tracking_id, type(exc).__name__)  # fmt: skip

@@ -39,36 +39,41 @@ class GraphOpsClient:
     def from_env(cls, env: Mapping[str, str], credential: TokenCredential | None = None) -> GraphOpsClient:
         return cls.from_settings(Settings.from_env(env), credential)
 
-    def request(self, operation_url: str, callback_url: str, **options: Any) -> dict[str, Any]:
+    def request(self, operation_url: str, callback_url: str | None = None, **options: Any) -> dict[str, Any]:
         """The queue message for these arguments, checked by the same rules the function applies.
 
-        Options: ``correlation_id``, ``context``, ``timeout_seconds``, ``select``, ``wait_for_resource``.
+        Options: ``correlation_id``, ``context``, ``timeout_seconds``, ``select``, ``wait_for_resource``, ``notify``
+        (the sinks: "callback", "events", "queue"). Without a callback URL the deployment's other sinks are used.
         Raises :class:`graphops.errors.Rejected` naming the field at fault.
         """
         doc = _message({"operationUrl": operation_url, "callbackUrl": callback_url}, **options)
         tracking = from_request(doc, "check", datetime.now(UTC), self._limits)
-        self._limits.callbacks.target(tracking.callback_url)
+        if tracking.callback_url is not None:
+            self._limits.callbacks.target(tracking.callback_url)
         return doc
 
     def start_request(
-        self, method: str, url: str, callback_url: str, body: Mapping[str, Any] | None = None, **options: Any
-    ) -> dict[str, Any]:
+        self, method: str, url: str, callback_url: str | None = None, body: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:  # fmt: skip
         """The queue message that has graphops send ``method url`` (an enabled start action) and track it."""
         start: dict[str, Any] = {"method": method, "url": url}
         if body is not None:
             start["body"] = dict(body)
         doc = _message({"start": start, "callbackUrl": callback_url}, **options)
         tracking, _ = from_start_request(doc, "check", datetime.now(UTC), self._limits)
-        self._limits.callbacks.target(tracking.callback_url)
+        if tracking.callback_url is not None:
+            self._limits.callbacks.target(tracking.callback_url)
         return doc
 
-    def track(self, operation_url: str, callback_url: str, **options: Any) -> str:
+    def track(self, operation_url: str, callback_url: str | None = None, **options: Any) -> str:
         """Enqueue a tracking request; returns its tracking id (the queue message's id)."""
         return self._send(self.request(operation_url, callback_url, **options))
 
     def start(
-        self, method: str, url: str, callback_url: str, body: Mapping[str, Any] | None = None, **options: Any
-    ) -> str:
+        self, method: str, url: str, callback_url: str | None = None, body: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> str:  # fmt: skip
         """Enqueue a start: graphops sends the request with its identity, once, and tracks what Graph started.
         Returns the tracking id (the queue message's id)."""
         return self._send(self.start_request(method, url, callback_url, body, **options))
@@ -86,8 +91,12 @@ def _message(
     timeout_seconds: int | None = None,
     select: list[str] | None = None,
     wait_for_resource: bool = False,
+    notify: list[str] | None = None,
 ) -> dict[str, Any]:
+    if doc.get("callbackUrl") is None:
+        doc.pop("callbackUrl", None)
     optional = {
+        "notify": notify,
         "correlationId": correlation_id,
         "context": dict(context) if context is not None else None,
         "timeoutSeconds": timeout_seconds,

@@ -146,7 +146,13 @@ def run_demo(*, save_to: Path, fast: bool, live: bool, console: Console | None =
         "[bold]graphops demo[/]: Azurite, the local runner, and stand-ins for Graph and the identity endpoint"
     )
     with LocalStack(save_callbacks_to=save_to) as stack:
-        env = stack.environment(GRAPHOPS_MAX_DELAY_SECONDS="2" if fast else "3", GRAPHOPS_START_ACTIONS="teamClone")
+        env = stack.environment(
+            GRAPHOPS_MAX_DELAY_SECONDS="2" if fast else "3",
+            GRAPHOPS_START_ACTIONS="teamClone",
+            # Every result is also published to Event Grid (the TLS stand-in) and put on a results queue.
+            GRAPHOPS_EVENT_GRID_ENDPOINT=stack.eventgrid.endpoint,
+            GRAPHOPS_RESULTS_QUEUE=f"{stack.queue_name}-results",
+        )
         os.environ.update(env)
         functions.reset()
         plan = scenarios(fast)
@@ -186,9 +192,18 @@ def run_demo(*, save_to: Path, fast: bool, live: bool, console: Console | None =
             tracker_log.removeHandler(view)
             tracker_log.propagate = True
             host.close()
-        ok = _summary(console, rows, stack, save_to) and finished
+        ok = _summary(console, rows, stack, save_to, _queued(env)) and finished
     console.print(f"done in {time.monotonic() - started:.1f}s; every part stopped.")
     return ok
+
+
+def _queued(env: dict[str, str]) -> set[str]:
+    """The tracking ids on the results queue (each message one CloudEvent, base64 as a queue trigger reads it)."""
+    from azure.storage.queue import QueueClient, TextBase64DecodePolicy
+
+    queue = QueueClient.from_connection_string(env["AzureWebJobsStorage"], env["GRAPHOPS_RESULTS_QUEUE"],
+                                               message_decode_policy=TextBase64DecodePolicy())  # fmt: skip
+    return {json.loads(m.content)["id"] for m in queue.peek_messages(max_messages=32)}
 
 
 def _answers(reply: Reply) -> Callable[[dict[str, Any]], Reply]:
@@ -228,22 +243,29 @@ def _serve(host: LocalHost, view: EventView, rows: dict[str, Row], live: bool, c
     return bool(result and result[0])
 
 
-def _summary(console: Console, rows: dict[str, Row], stack: LocalStack, save_to: Path) -> bool:
+def _summary(console: Console, rows: dict[str, Row], stack: LocalStack, save_to: Path, queued: set[str]) -> bool:
     received = stack.receiver.by_id()
-    table = Table("tracking", "expected", "outcome", "polls", "callbacks", "signature", title="summary")
+    events = {e["id"]: e["type"].removeprefix("graphops.operation.") for e in stack.eventgrid.events}
+    table = Table("tracking", "outcome", "polls", "callback", "event", "queued", title="summary")
     ok = True
     for tracking_id, row in rows.items():
         got = [r for r in received.get(tracking_id, []) if 200 <= r.status < 300]
         outcome = got[0].body["outcome"] if got else "(none)"
         verified = bool(got) and all(r.verified for r in got)
-        good = outcome == row.scenario.expected and verified
+        published, on_queue = events.get(tracking_id) == outcome, tracking_id in queued
+        good = outcome == row.scenario.expected and verified and published and on_queue
         ok &= good
+        shown = outcome if outcome == row.scenario.expected else f"{outcome} (expected {row.scenario.expected})"
         table.add_row(
-            row.scenario.name, row.scenario.expected, f"[{'green' if good else 'red'}]{outcome}[/]",
-            str(got[0].body["polls"] if got else row.polls), str(len(got)), "verified" if verified else "MISSING",
+            row.scenario.name, f"[{'green' if good else 'red'}]{shown}[/]",
+            str(got[0].body["polls"] if got else row.polls),
+            f"{len(got)}, signed" if verified else "MISSING", "yes" if published else "MISSING",
+            "yes" if on_queue else "MISSING",
         )  # fmt: skip
     console.print(table)
     console.print(f"callbacks saved in {save_to}/ (one JSON file per tracking, signature checked on receipt)")
+    console.print(f"{len(stack.eventgrid.events)} CloudEvents published to Event Grid (TLS, an Entra ID token), "
+                  f"{len(queued)} on the results queue")  # fmt: skip
     if stack.graph.violations:
         ok = False
         console.print(f"[red]Graph stand-in saw violations:[/] {stack.graph.violations}")

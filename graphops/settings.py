@@ -117,6 +117,10 @@ class Settings:
     kind_poll_delays: tuple[tuple[str, int, int], ...] = ()
     # GRAPHOPS_START_ACTIONS: the Graph requests graphops may send with its own identity (none by default).
     start_actions: frozenset[str] = frozenset()
+    # Sinks beside (or instead of) callbacks: an Event Grid topic (CloudEvents 1.0, Entra ID) and a results queue.
+    event_grid_endpoint: str | None = None
+    event_source: str = "/graphops/local"  # CloudEvents `source`: this deployment
+    results_queue: str | None = None
     client_id: str | None = None  # AZURE_CLIENT_ID: the user-assigned identity that reads Graph
     credential: str = "managedidentity"  # or "default": DefaultAzureCredential, for running locally
 
@@ -158,6 +162,9 @@ class Settings:
             state_retention_days=_int(env, "GRAPHOPS_STATE_RETENTION_DAYS"),
             kind_poll_delays=_kind_poll_delays(env.get("GRAPHOPS_KIND_POLL_DELAYS", "")),
             start_actions=_start_actions(env.get("GRAPHOPS_START_ACTIONS", "")),
+            event_grid_endpoint=_event_grid_endpoint(env.get("GRAPHOPS_EVENT_GRID_ENDPOINT", "").strip()),
+            event_source=_event_source(env),
+            results_queue=_results_queue(env, need_storage),
             client_id=env.get("AZURE_CLIENT_ID", "").strip() or None,
             credential=_choice(env, "GRAPHOPS_CREDENTIAL", ("managedidentity", "default")),
         )
@@ -202,13 +209,11 @@ def _bool(env: Mapping[str, str], name: str, *, default: bool) -> bool:
     raise SettingsError(name, f"must be true or false, not {raw!r}")
 
 
-def _queue_name(name: str) -> str:
+def _queue_name(name: str, setting: str = "GRAPHOPS_QUEUE_NAME") -> str:
     # Azure queue names: 3-63 lowercase letters, digits and single dashes; "-poison" must still fit.
     ok = 3 <= len(name) <= 56 and name[0].isalnum() and name[-1].isalnum() and "--" not in name
     if not ok or any(not (c.islower() or c.isdigit() or c == "-") for c in name):
-        raise SettingsError(
-            "GRAPHOPS_QUEUE_NAME", f"{name!r} is not a valid queue name (3-56 lowercase letters, digits, dashes)"
-        )
+        raise SettingsError(setting, f"{name!r} is not a valid queue name (3-56 lowercase letters, digits, dashes)")
     return name
 
 
@@ -301,6 +306,37 @@ def _start_actions(raw: str) -> frozenset[str]:
     from .actions import parse_enabled  # only when set, like the kinds above
 
     return parse_enabled(raw, "GRAPHOPS_START_ACTIONS")
+
+
+def _event_grid_endpoint(raw: str) -> str | None:
+    """An Event Grid topic's endpoint: https only (the token for Event Grid travels with every event)."""
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme != "https" or not parts.hostname or parts.username or parts.password or parts.fragment:
+        raise SettingsError("GRAPHOPS_EVENT_GRID_ENDPOINT", f"must be the topic's https endpoint, not {raw!r}")
+    return raw
+
+
+def _event_source(env: Mapping[str, str]) -> str:
+    """CloudEvents `source`: the setting, or this Function App's name (the platform sets WEBSITE_SITE_NAME)."""
+    raw = env.get("GRAPHOPS_EVENT_SOURCE", "").strip()
+    if raw:
+        if any(c.isspace() for c in raw) or not raw.isascii():
+            raise SettingsError("GRAPHOPS_EVENT_SOURCE", "must be a URI reference (ASCII, no blanks)")
+        return raw
+    return f"/graphops/{env.get('WEBSITE_SITE_NAME', '').strip() or 'local'}"
+
+
+def _results_queue(env: Mapping[str, str], need_storage: bool) -> str | None:
+    raw = env.get("GRAPHOPS_RESULTS_QUEUE", "").strip()
+    if not raw:
+        return None
+    name = _queue_name(raw, "GRAPHOPS_RESULTS_QUEUE")
+    tracked = env.get("GRAPHOPS_QUEUE_NAME", "").strip()
+    if need_storage and name in {tracked, f"{tracked}-poison"}:
+        raise SettingsError("GRAPHOPS_RESULTS_QUEUE", "must not be the tracking queue or its poison queue")
+    return name
 
 
 def _require_https(name: str, uri: str) -> None:

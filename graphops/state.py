@@ -311,13 +311,8 @@ class StateStore:
             else:
                 self._creating_table(lambda: self._table.upsert_entity(change, mode=UpdateMode.MERGE))
         except ResourceModifiedError:
-            if (
-                final
-                and tracking.outcome is not None
-                and tracking.delivery_attempts
-                and not tracking.last_delivery_error
-            ):
-                # The callback went out: that is what happened, even if a cancel landed during the POST.
+            if final and tracking.outcome is not None and tracking.delivered_somewhere:
+                # The result went out: that is what happened, even if a cancel landed during the delivery.
                 self._count()
                 self._table.update_entity(change, mode=UpdateMode.MERGE)
                 log.info("state of %s changed during its delivery; the delivered outcome stands", tracking.tracking_id)
@@ -394,6 +389,7 @@ def entity_of(tracking: Tracking) -> dict[str, Any]:
         "error": json.dumps(tracking.error.to_json()) if tracking.error else None,
         "deliveryAttempts": tracking.delivery_attempts,
         "lastDeliveryError": tracking.last_delivery_error,
+        "deliveries": json.dumps({sink: tracking.delivery(sink).to_json() for sink in tracking.notify}),
         "trackedSince": iso(tracking.tracked_since),
         "deadline": iso(tracking.deadline),
         "finishedAt": iso(tracking.finished_at) if tracking.finished_at else None,
@@ -429,6 +425,7 @@ def public_view(tracking_id: str, entity: dict[str, Any]) -> dict[str, Any]:
         "nextPollAt": value("nextPollAt"),
         "deliveryAttempts": entity.get("deliveryAttempts", 0),
         "lastDeliveryError": value("lastDeliveryError"),
+        "deliveries": parsed("deliveries"),
         "trackedSince": value("trackedSince"),
         "deadline": value("deadline"),
         "finishedAt": value("finishedAt"),

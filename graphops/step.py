@@ -6,7 +6,7 @@ import json
 import logging
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from azure.core.exceptions import AzureError, ResourceExistsError
 
 from .actions import StartRequest
-from .callbacks import Deliverer
+from .callbacks import Deliverer, DeliveryResult
 from .decide import Finish, GraphAnswer, Policy, ResourceSeen, decide, decide_resource, observe
 from .errors import QueueUnavailable, Rejected
 from .graph import GraphClient
@@ -22,6 +22,8 @@ from .kinds import resource_url
 from .logs import event, redact_url
 from .queues import TrackingQueue
 from .schedule import MAX_QUEUE_DELAY, delivery_delay
+from .sinks import Sink
+from .sinks.callback import CallbackSink
 from .starting import (
     Accepted,
     DoneAtOnce,
@@ -36,6 +38,9 @@ from .starting import (
 )
 from .state import StateStore
 from .tracking import (
+    SINK_SETTINGS,
+    Delivery,
+    DeliveryState,
     ErrorInfo,
     Limits,
     Outcome,
@@ -53,6 +58,8 @@ from .tracking import (
 )
 
 MAX_DEAD_LETTER_CHARS = 45_000  # base64 of this still fits in a 64 KiB queue message
+DEAD_LETTER_REASONS = {"callback": "callback not delivered", "events": "event not published",
+                       "queue": "result not queued"}  # fmt: skip
 
 
 class OperationReader(Protocol):
@@ -91,6 +98,7 @@ class Tracker:
         state: StateStore | None = None,
         monitor: OperationReader | None = None,
         starter: Starter | None = None,
+        sinks: Mapping[str, Sink] | None = None,
     ) -> None:
         self._limits = limits
         self._policy = policy
@@ -103,6 +111,7 @@ class Tracker:
         self._state = state
         self._monitor = monitor  # drive-copy monitors: no token, a caller's URL under the callbacks' rules
         self._starter = starter  # sends start actions' requests (messages with "start")
+        self._sinks: Mapping[str, Sink] = sinks or {"callback": CallbackSink(deliverer)}
         #: Called with the name of each point a host could die at ("beforeGraph", "afterGraph",
         #: "afterEnqueue", "afterDeliver", "beforeFirstStep"): a seam for fault tests, a no-op otherwise.
         self.checkpoint: Callable[[str], None] = lambda point: None
@@ -122,7 +131,8 @@ class Tracker:
                 else:
                     tracking = from_request(doc, message_id, now, self._limits)
                 # A name that resolves to a private address is refused now, not after hours of polling.
-                self._limits.callbacks.target(tracking.callback_url)
+                if tracking.callback_url is not None:
+                    self._limits.callbacks.target(tracking.callback_url)
         except Rejected as exc:
             return self._reject(body, doc, message_id, exc, now)
         except OSError:
@@ -303,45 +313,64 @@ class Tracker:
             self._state.record(tracking, next_poll_at, now, final=final)
 
     def _deliver(self, tracking: Tracking) -> StepResult:
+        """Deliver to every sink still pending; each sink's result is its own, and one that fails is retried
+        (with the callbacks' back-off and attempt limit) without repeating the others."""
         now = self._clock()
-        result = self._deliverer.deliver(tracking.callback_url, tracking.tracking_id, tracking.callback_body(), now)
-        self.checkpoint("afterDeliver")
-        tracking = replace(
-            tracking,
-            delivery_attempts=tracking.delivery_attempts + 1,
-            last_delivery_error=None if result.delivered else result.detail,
-        )
-        event(
-            "deliver",
-            trackingId=tracking.tracking_id,
-            outcome=str(tracking.outcome),
-            callback=redact_url(tracking.callback_url),
-            attempt=tracking.delivery_attempts,
-            result=result.detail,
-            level=logging.INFO if result.delivered else logging.WARNING,
-        )
-        if result.delivered:
-            # One step further, so a duplicate of this message is stale and calls back no second time.
-            tracking = replace(next_step(tracking), phase=Phase.DONE)
-            # If this write fails the step fails, and the host runs it again: one more callback with the same
-            # webhook-id, rather than a status that says "delivering" for ever.
-            self._record(tracking, None, now, final=True)
-            return StepResult(tracking.tracking_id, "delivered", tracking, detail=result.detail)
-        if result.retryable and tracking.delivery_attempts < self._max_delivery_attempts:
-            delay = delivery_delay(
-                tracking.delivery_attempts, self._policy.schedule.min_delay, result.retry_after, self._rng
+        body = tracking.callback_body()
+        deliveries = dict(tracking.deliveries)
+        waits: list[float] = []
+        for name in tracking.pending_sinks():
+            sink = self._sinks.get(name)
+            missing = f"not configured in this deployment ({SINK_SETTINGS[name]})"
+            result = sink.deliver(tracking, body, now) if sink is not None else DeliveryResult(False, False, missing)
+            self.checkpoint("afterDeliver")
+            deliveries[name] = self._delivery(tracking.delivery(name), result)
+            if result.retry_after is not None:
+                waits.append(result.retry_after)
+            event(
+                "deliver",
+                trackingId=tracking.tracking_id,
+                sink=name,
+                outcome=str(tracking.outcome),
+                target=sink.describe(tracking) if sink is not None else None,
+                attempt=deliveries[name].attempts,
+                result=result.detail,
+                level=logging.INFO if result.delivered else logging.WARNING,
             )
+        tracking = replace(tracking, deliveries=deliveries)
+        pending = tracking.pending_sinks()
+        if pending:
+            attempts = max(tracking.delivery(s).attempts for s in pending)
+            delay = delivery_delay(attempts, self._policy.schedule.min_delay, max(waits, default=None), self._rng)
             following = self._next(tracking, delay, now)
-            return StepResult(tracking.tracking_id, "retryDelivery", following, delay, result.detail)
-        reason = (
-            result.detail
-            if not result.retryable
-            else f"gave up after {tracking.delivery_attempts} attempts: {result.detail}"
-        )
-        self._dead_letter(tracking.tracking_id, f"callback not delivered: {reason}", "callbackUrl", tracking.to_wire())
-        # The step stays where it is: requeued from the poison queue, this envelope must not look stale.
-        self._record(replace(tracking, last_delivery_error=f"dead-lettered: {reason}"), None, now, final=True)
+            detail = "; ".join(f"{s}: {tracking.delivery(s).error}" for s in pending)
+            return StepResult(tracking.tracking_id, "retryDelivery", following, delay, detail)
+        dead = [s for s in tracking.notify if tracking.delivery(s).state is DeliveryState.DEAD_LETTERED]
+        if not dead:
+            # One step further, so a duplicate of this message is stale and delivers no second time.
+            tracking = replace(next_step(tracking), phase=Phase.DONE)
+            # If this write fails the step fails, and the host runs it again: delivered once more with the same
+            # id, rather than a status that says "delivering" for ever.
+            self._record(tracking, None, now, final=True)
+            return StepResult(tracking.tracking_id, "delivered", tracking, detail="delivered")
+        # Dead letters wait for the end of the delivery, so the one copy in the poison queue is this step: put
+        # back, it is not stale, and it delivers only to the sinks that gave up (the others are done).
+        retry = {s: replace(tracking.delivery(s), state=DeliveryState.PENDING) for s in dead}
+        copy = replace(tracking, deliveries={**tracking.deliveries, **retry})
+        reason = "; ".join(f"{DEAD_LETTER_REASONS[s]}: {tracking.delivery(s).error}" for s in dead)
+        self._dead_letter(tracking.tracking_id, reason, ",".join(SINK_SETTINGS[s] for s in dead), copy.to_wire())
+        self._record(tracking, None, now, final=True)
         return StepResult(tracking.tracking_id, "deadLettered", tracking, detail=reason)
+
+    def _delivery(self, before: Delivery, result: DeliveryResult) -> Delivery:
+        """A sink's delivery after one more attempt."""
+        attempts = before.attempts + 1
+        if result.delivered:
+            return Delivery(attempts, DeliveryState.DELIVERED)
+        if result.retryable and attempts < self._max_delivery_attempts:
+            return Delivery(attempts, DeliveryState.PENDING, result.detail)
+        reason = result.detail if not result.retryable else f"gave up after {attempts} attempts: {result.detail}"
+        return Delivery(attempts, DeliveryState.DEAD_LETTERED, reason)
 
     def _reject(
         self, body: bytes | str, doc: dict[str, Any] | None, message_id: str, exc: Rejected, now: datetime

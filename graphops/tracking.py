@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -30,8 +30,12 @@ MAX_CONTEXT_BYTES = 16 * 1024
 MAX_OPERATION_BYTES = 8 * 1024
 MAX_CORRELATION_ID_LENGTH = 256
 REQUEST_FIELDS = frozenset(
-    {"operationUrl", "callbackUrl", "correlationId", "context", "timeoutSeconds", "select", "waitForResource"}
-)
+    {"operationUrl", "callbackUrl", "correlationId", "context", "timeoutSeconds", "select", "waitForResource",
+     "notify"}
+)  # fmt: skip
+# Where a finished tracking is delivered, and the setting that configures each (the callback: the message).
+SINKS = ("callback", "events", "queue")
+SINK_SETTINGS = {"callback": "callbackUrl", "events": "GRAPHOPS_EVENT_GRID_ENDPOINT", "queue": "GRAPHOPS_RESULTS_QUEUE"}
 # A start message names the Graph request graphops sends (``start``) instead of an operation URL; the
 # attempts count is graphops' own, for a start Graph throttled.
 START_FIELDS = (REQUEST_FIELDS - {"operationUrl"}) | {"start", "startAttempts"}
@@ -65,6 +69,30 @@ class ErrorInfo:
         return {"code": self.code, "message": self.message}
 
 
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD_LETTERED = "deadLettered"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Where one sink's delivery of a tracking stands."""
+
+    attempts: int = 0
+    state: DeliveryState = DeliveryState.PENDING
+    error: str | None = None  # the last failure's reason
+
+    def to_json(self) -> dict[str, Any]:
+        return {"state": str(self.state), "attempts": self.attempts, "error": self.error}
+
+    @classmethod
+    def from_json(cls, raw: Any) -> Delivery:
+        if not isinstance(raw, dict):
+            raise ValueError(f"not a delivery: {raw!r}")
+        return cls(int(raw.get("attempts", 0)), DeliveryState(raw.get("state", "pending")), raw.get("error"))
+
+
 def new_step_id() -> str:
     return secrets.token_hex(8)
 
@@ -76,7 +104,7 @@ class Tracking:
     tracking_id: str
     operation_url: str | None  # None: Graph finished at once when graphops started it (nothing to poll)
     kind: type[OperationKind]
-    callback_url: str = field(repr=False)  # its query string is a credential (Logic Apps' sig=)
+    callback_url: str | None = field(repr=False)  # its query string is a credential (Logic Apps' sig=)
     tracked_since: datetime
     deadline: datetime
     correlation_id: str | None = None
@@ -92,8 +120,8 @@ class Tracking:
     outcome: Outcome | None = None
     error: ErrorInfo | None = None
     finished_at: datetime | None = None
-    delivery_attempts: int = 0
-    last_delivery_error: str | None = None
+    notify: tuple[str, ...] = ("callback",)  # the sinks this tracking is delivered to (see SINKS)
+    deliveries: Mapping[str, Delivery] = field(default_factory=dict)  # by sink; a sink not here is pending
     stateful: bool = False  # subscribed over HTTP: its state is kept in the table
     not_found_streak: int = 0  # Graph's 404 answers in a row, up to the last poll
     # A wait longer than a queue message can stay invisible (Graph's Retry-After of days): the step wakes up
@@ -123,6 +151,31 @@ class Tracking:
             not_found_streak=self.not_found_streak + 1 if not_found else 0,
             not_before=None,
         )
+
+    def delivery(self, sink: str) -> Delivery:
+        return self.deliveries.get(sink, Delivery())
+
+    def pending_sinks(self) -> tuple[str, ...]:
+        return tuple(s for s in self.notify if self.delivery(s).state is DeliveryState.PENDING)
+
+    @property
+    def delivery_attempts(self) -> int:
+        """Attempts over every sink."""
+        return sum(self.delivery(s).attempts for s in self.notify)
+
+    @property
+    def last_delivery_error(self) -> str | None:
+        """The reason a sink is not delivered yet (or never will be), the first such in ``notify``'s order."""
+        for delivery in map(self.delivery, self.notify):
+            if delivery.state is DeliveryState.DEAD_LETTERED:
+                return f"dead-lettered: {delivery.error}"
+            if delivery.state is DeliveryState.PENDING and delivery.error:
+                return delivery.error
+        return None
+
+    @property
+    def delivered_somewhere(self) -> bool:
+        return any(self.delivery(s).state is DeliveryState.DELIVERED for s in self.notify)
 
     @property
     def shown_operation_url(self) -> str | None:
@@ -176,8 +229,8 @@ class Tracking:
             "outcome": str(self.outcome) if self.outcome else None,
             "error": self.error.to_json() if self.error else None,
             "finishedAt": iso(self.finished_at) if self.finished_at else None,
-            "deliveryAttempts": self.delivery_attempts,
-            "lastDeliveryError": self.last_delivery_error,
+            "notify": list(self.notify),
+            "deliveries": {sink: delivery.to_json() for sink, delivery in self.deliveries.items()},
             "notFoundStreak": self.not_found_streak,
             "notBefore": iso(self.not_before) if self.not_before else None,
             "stateful": self.stateful,
@@ -208,6 +261,7 @@ class Limits:
     default_timeout_seconds: int
     max_timeout_seconds: int
     cloud: str = "global"  # the Graph cloud: some kinds exist in the global cloud only
+    sinks: frozenset[str] = frozenset({"callback"})  # the sinks this deployment can deliver to
     monitors: CallbackPolicy | None = None  # where drive-copy monitors may be polled (without a token)
     start_actions: frozenset[str] = frozenset()  # GRAPHOPS_START_ACTIONS: what graphops may start itself
 
@@ -271,7 +325,8 @@ def request_problems(
     else:
         check(start_field, lambda: limits.start(doc.get(start_field), start_field))
         check("startAttempts", lambda: _attempts(doc.get("startAttempts", 0)))
-    check("callbackUrl", lambda: limits.callbacks.check_syntax(doc.get("callbackUrl")))
+    check("callbackUrl", lambda: _callback(doc.get("callbackUrl"), doc.get("notify"), limits))
+    check("notify", lambda: _notify(doc.get("notify"), doc.get("callbackUrl") is not None, limits.sinks))
     check("correlationId", lambda: _correlation_id(doc.get("correlationId")))
     check("context", lambda: _context(doc.get("context")))
     check("timeoutSeconds", lambda: _timeout(doc.get("timeoutSeconds", limits.default_timeout_seconds), limits))
@@ -317,6 +372,7 @@ def _tracking(
         operation_url=operation_url,
         kind=kind,
         callback_url=values["callbackUrl"],
+        notify=values["notify"],
         tracked_since=now,
         deadline=now + timedelta(seconds=values["timeoutSeconds"]),
         correlation_id=values["correlationId"],
@@ -324,6 +380,34 @@ def _tracking(
         select=values["select"],
         wait_for_resource=values["waitForResource"],
     )
+
+
+def _callback(raw: object, notify: object, limits: Limits) -> str | None:
+    """The callback URL: required unless another sink is configured (and ``notify`` does not name callback)."""
+    named = isinstance(notify, list) and "callback" in notify
+    if raw is None and not named and (isinstance(notify, list) or limits.sinks - {"callback"}):
+        return None  # another sink is asked for (a notify without callback is checked on its own)
+    url = limits.callbacks.check_syntax(raw)
+    if isinstance(notify, list) and "callback" not in notify:
+        raise Rejected("callbackUrl", "given, but notify does not name callback")
+    return url
+
+
+def _notify(raw: object, has_callback: bool, configured: frozenset[str]) -> tuple[str, ...]:
+    """The sinks to deliver to: as the request names them, or every configured one (the callback if given)."""
+    if raw is None:
+        chosen = [s for s in SINKS if s in configured and (s != "callback" or has_callback)]
+        if not chosen:
+            raise Rejected("notify", "no sink: give a callbackUrl, or configure events or a results queue")
+        return tuple(chosen)
+    if not isinstance(raw, list) or not raw or not all(isinstance(s, str) for s in raw):
+        raise Rejected("notify", f"must be a non-empty list of {', '.join(SINKS)}")
+    for sink in raw:
+        if sink not in SINKS:
+            raise Rejected("notify", f"{sink!r} is not a sink; use some of {', '.join(SINKS)}")
+        if sink not in configured:
+            raise Rejected("notify", f"{sink}: not configured in this deployment ({SINK_SETTINGS[sink]})")
+    return tuple(dict.fromkeys(raw))
 
 
 def _attempts(raw: object) -> int:
@@ -370,7 +454,7 @@ def from_wire(doc: dict[str, Any], limits: Limits) -> Tracking:
             tracking_id=_tracking_id(doc["trackingId"]),
             operation_url=operation_url,
             kind=kind,
-            callback_url=limits.callbacks.check_syntax(doc["callbackUrl"]),
+            callback_url=limits.callbacks.check_syntax(doc["callbackUrl"]) if doc.get("callbackUrl") else None,
             correlation_id=doc.get("correlationId"),
             context=doc.get("context"),
             select=validate_select(doc.get("select") or None),
@@ -386,8 +470,8 @@ def from_wire(doc: dict[str, Any], limits: Limits) -> Tracking:
             outcome=Outcome(doc["outcome"]) if doc.get("outcome") else None,
             error=_error(doc.get("error")),
             finished_at=_parse_time(doc["finishedAt"]) if doc.get("finishedAt") else None,
-            delivery_attempts=int(doc.get("deliveryAttempts", 0)),
-            last_delivery_error=doc.get("lastDeliveryError"),
+            notify=_wire_notify(doc),
+            deliveries=_wire_deliveries(doc),
             not_found_streak=int(doc.get("notFoundStreak") or 0),
             not_before=_parse_time(doc["notBefore"]) if doc.get("notBefore") else None,
             stateful=bool(doc.get("stateful", False)),
@@ -397,6 +481,23 @@ def from_wire(doc: dict[str, Any], limits: Limits) -> Tracking:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise Rejected("message", f"damaged envelope ({type(exc).__name__}: {exc})") from None
+
+
+def _wire_notify(doc: dict[str, Any]) -> tuple[str, ...]:
+    notify = tuple(doc.get("notify") or ("callback",))
+    if not notify or any(sink not in SINKS for sink in notify):
+        raise ValueError(f"notify: {notify!r}")
+    if "callback" in notify and not doc.get("callbackUrl"):
+        raise ValueError("notify names callback, but there is no callbackUrl")
+    return notify
+
+
+def _wire_deliveries(doc: dict[str, Any]) -> dict[str, Delivery]:
+    if "deliveries" in doc:
+        return {str(sink): Delivery.from_json(raw) for sink, raw in (doc["deliveries"] or {}).items()}
+    # Envelopes written before there were sinks: the callback's attempts, as they were counted then.
+    error = doc.get("lastDeliveryError")
+    return {"callback": Delivery(int(doc.get("deliveryAttempts") or 0), error=error)}
 
 
 def _operation_of(doc: dict[str, Any], limits: Limits) -> tuple[str | None, type[OperationKind]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,10 @@ from .monitor import MonitorClient
 from .queues import TrackingQueue, queue_client
 from .schedule import PollSchedule
 from .settings import MAX_TIMEOUT_SECONDS, Settings
+from .sinks import Sink
+from .sinks.callback import CallbackSink
+from .sinks.events import EventGridSink
+from .sinks.results import ResultsQueueSink
 from .starting import Starter
 from .state import StateStore, table_client
 from .step import Tracker, utcnow
@@ -34,7 +39,15 @@ def limits_for(settings: Settings) -> Limits:
         cloud=settings.cloud.name,
         monitors=monitor_policy(settings),
         start_actions=settings.start_actions,
+        sinks=configured_sinks(settings),
     )
+
+
+def configured_sinks(settings: Settings) -> frozenset[str]:
+    """The sinks this deployment can deliver to: the callback always (a message may bring one), and the others
+    when their settings are there."""
+    return frozenset({"callback"} | ({"events"} if settings.event_grid_endpoint else set())
+                     | ({"queue"} if settings.results_queue else set()))  # fmt: skip
 
 
 def monitor_policy(settings: Settings) -> CallbackPolicy:
@@ -106,6 +119,7 @@ class Services:
     deliverer: Deliverer
     monitor: MonitorClient
     starter: Starter
+    sinks: Mapping[str, Sink]
 
 
 def storage_transport(pool_size: int = 32) -> Any:
@@ -127,6 +141,18 @@ def build_services(settings: Settings, credential: TokenCredential | None = None
     transport = storage_transport()
     graph = GraphClient(graph_session(), credential, settings.cloud.token_scope, settings.graph_endpoint)
     state = StateStore(table_client(settings.storage, settings.state_table, storage, transport))
+    deliverer = Deliverer(
+        limits.callbacks,
+        settings.callback_secret,
+        user_agent=USER_AGENT,
+        secret_pending=settings.callback_secret_pending,
+    )
+    sinks: dict[str, Sink] = {"callback": CallbackSink(deliverer)}
+    if settings.event_grid_endpoint:
+        sinks["events"] = EventGridSink(settings.event_grid_endpoint, credential, settings.event_source)
+    if settings.results_queue:
+        results = queue_client(settings.storage, settings.results_queue, storage, transport)
+        sinks["queue"] = ResultsQueueSink(results, settings.event_source)
     return Services(
         settings=settings,
         limits=limits,
@@ -139,12 +165,8 @@ def build_services(settings: Settings, credential: TokenCredential | None = None
         state=state,
         starter=Starter(graph, state, limits, utcnow),
         monitor=MonitorClient(limits.monitors or monitor_policy(settings), user_agent=USER_AGENT),
-        deliverer=Deliverer(
-            limits.callbacks,
-            settings.callback_secret,
-            user_agent=USER_AGENT,
-            secret_pending=settings.callback_secret_pending,
-        ),
+        deliverer=deliverer,
+        sinks=sinks,
     )
 
 
@@ -172,4 +194,5 @@ def build_tracker(services: Services) -> Tracker:
         state=services.state,
         monitor=services.monitor,
         starter=services.starter,
+        sinks=services.sinks,
     )

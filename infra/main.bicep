@@ -43,6 +43,12 @@ param startActions string = ''
 @description('Comma-separated operation kinds this deployment tracks; the grants cover exactly these (README: kinds).')
 param trackedKinds string = 'roleManagementAlertRefresh,authenticationMethodOperation'
 
+@description('Publish every finished tracking as a CloudEvent to a new Event Grid topic (GRAPHOPS_EVENT_GRID_ENDPOINT).')
+param enableEvents bool = false
+
+@description('GRAPHOPS_RESULTS_QUEUE: a storage queue that receives every finished tracking\'s CloudEvent; empty for none.')
+param resultsQueueName string = ''
+
 // The bounds below are graphops/settings.py's, so a value the app would refuse never deploys
 // (tests/unit/test_infra.py holds them together). What Bicep cannot express (lower-case queue names,
 // max delay >= min delay) the preprovision hook checks.
@@ -135,7 +141,19 @@ module storage 'core/storage.bicep' = {
     tags: tags
     deploymentContainerName: deploymentContainerName
     queueName: queueName
+    resultsQueueName: resultsQueueName
     stateTableName: stateTableName
+  }
+}
+
+module events 'app/events.bicep' = if (enableEvents) {
+  name: 'events'
+  scope: rg
+  params: {
+    name: '${abbrs.eventGridDomainsTopics}graphops-${resourceToken}'
+    location: location
+    tags: tags
+    senderPrincipalId: identity.outputs.principalId
   }
 }
 
@@ -201,6 +219,8 @@ module app 'app/function.bicep' = {
       GRAPHOPS_MAX_DELAY_SECONDS: string(maxDelaySeconds)
       GRAPHOPS_KIND_POLL_DELAYS: kindPollDelays
       GRAPHOPS_START_ACTIONS: startActions
+      GRAPHOPS_EVENT_GRID_ENDPOINT: enableEvents ? events.outputs.endpoint : ''
+      GRAPHOPS_RESULTS_QUEUE: resultsQueueName
       GRAPHOPS_DEFAULT_TIMEOUT_SECONDS: string(defaultTimeoutSeconds)
       GRAPHOPS_MAX_DELIVERY_ATTEMPTS: string(maxDeliveryAttempts)
       GRAPHOPS_NOT_FOUND_GRACE_SECONDS: string(notFoundGraceSeconds)
@@ -233,6 +253,8 @@ output GRAPHOPS_QUEUE_URL string = '${storage.outputs.queueEndpoint}${queueName}
 output GRAPHOPS_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output GRAPHOPS_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output GRAPHOPS_GRAPH_CLOUD string = resolvedGraphCloud
+output GRAPHOPS_EVENT_GRID_TOPIC string = enableEvents ? events.outputs.name : ''
+output GRAPHOPS_RESULTS_QUEUE string = resultsQueueName
 var grantsNotAsked = 'not granted by this deployment (GRAPHOPS_GRANT_GRAPH_PERMISSIONS is false): grant them as the README says'
 var grantsImpossible = 'NOT granted: the Microsoft Graph Bicep extension works in the global cloud only; grant them with the README commands'
 output GRAPHOPS_GRAPH_PERMISSIONS string = grantGraphPermissions ? (grantsPossible ? 'granted' : grantsImpossible) : grantsNotAsked

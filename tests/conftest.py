@@ -1,5 +1,5 @@
-"""Suite-wide promises, checked over every test that runs: secrets stay out of logs, and the Graph token
-goes to the Graph host only."""
+"""Suite-wide promises, checked over every test that runs: secrets stay out of logs, the Graph token goes
+to the Graph host only, and an Event Grid token to the Event Grid topic only."""
 
 from __future__ import annotations
 
@@ -15,7 +15,12 @@ SECRETS: set[str] = set()  # signing secrets and callback signatures the fixture
 # host:port of the Graph stand-ins running now. Checked when each request is sent, because a port freed
 # by one test's stand-in may serve another kind of server in a later test.
 GRAPH_HOSTS: set[str] = set()
-SENT: list[tuple[str, str, bool]] = []  # (host:port, Authorization prefix, went to a Graph stand-in)
+EVENT_GRID_HOSTS: set[str] = set()  # likewise, the Event Grid stand-ins
+# Every identity stand-in that issued tokens (they remember each token's audience).
+IDENTITIES: list[Any] = []
+# (host:port, Authorization header, the kind of stand-in there when it was sent: "graph", "eventgrid" or "").
+SENT: list[tuple[str, str, str]] = []
+AUDIENCE_HOSTS = {"https://graph.microsoft.com": "graph", "https://eventgrid.azure.net": "eventgrid"}
 
 
 class _Capture(logging.Handler):
@@ -46,7 +51,8 @@ def no_secret_leaves_and_tokens_stay_home() -> Iterator[None]:
         headers = kwargs.get("headers") or (args[1] if len(args) > 1 else None) or {}
         auth = next((v for k, v in dict(headers).items() if k.lower() == "authorization"), "")
         destination = f"{self.host}:{self.port}"
-        SENT.append((destination, str(auth)[:16], destination in GRAPH_HOSTS))
+        there = "graph" if destination in GRAPH_HOSTS else "eventgrid" if destination in EVENT_GRID_HOSTS else ""
+        SENT.append((destination, str(auth), there))
         return original(self, method, url, *args, **kwargs)
 
     urllib3.connectionpool.HTTPConnectionPool.urlopen = recording_urlopen  # type: ignore[method-assign]
@@ -58,6 +64,13 @@ def no_secret_leaves_and_tokens_stay_home() -> Iterator[None]:
         root.setLevel(level)
     leaked = [line for line in capture.lines if any(secret in line for secret in SECRETS) or "standin-" in line]
     assert not leaked, f"secrets or tokens in the logs: {leaked[:3]}"
-    strays = sorted({host for host, auth, to_graph in SENT if auth.startswith("Bearer ") and not to_graph})
-    assert not strays, f"a Graph token went to {strays}"
-    assert all(auth.startswith("Bearer ") for _, auth, to_graph in SENT if to_graph), "Graph was called without a token"
+    strays = sorted({(host, _audience(auth)) for host, auth, there in SENT
+                     if auth.startswith("Bearer ") and AUDIENCE_HOSTS.get(_audience(auth) or "") != there})  # fmt: skip
+    assert not strays, f"a token went where its audience is not: {strays}"
+    assert all(auth.startswith("Bearer ") for _, auth, there in SENT if there), "a service was called without a token"
+
+
+def _audience(authorization: str) -> str | None:
+    token = authorization.removeprefix("Bearer ")
+    found = (identity.audience_of(token) for identity in IDENTITIES)
+    return next((audience.rstrip("/") for audience in found if audience), None)

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import base64
 import secrets
+import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+import trustme
+
 from ..clouds import CLOUDS
 from .azurite import Azurite
+from .eventgrid import EventGridStandIn, write_ca
 from .graph import GraphStandIn
 from .identity import IdentityEndpoint
 from .receiver import CallbackReceiver
@@ -47,6 +51,12 @@ class LocalStack:
             self.graph = self._exit.enter_context(GraphStandIn(self.identity.audience_of, CLOUDS["global"].token_scope))
             self.receiver = self._exit.enter_context(CallbackReceiver(self.secret, self._save_to))
             self.sharepoint = self._exit.enter_context(MonitorStandIn())
+            # Event Grid only speaks TLS: a CA made here, trusted by this process's HTTP clients through
+            # REQUESTS_CA_BUNDLE (the environment below), as a private CA would be in production.
+            ca = trustme.CA()
+            self.ca_folder = Path(self._exit.enter_context(tempfile.TemporaryDirectory(prefix="graphops-ca-")))
+            self.ca_bundle = write_ca(ca, self.ca_folder)
+            self.eventgrid = self._exit.enter_context(EventGridStandIn(self.identity.audience_of, ca))
         except BaseException:
             self._exit.close()
             raise
@@ -78,6 +88,7 @@ class LocalStack:
             "GRAPHOPS_MAX_DELAY_SECONDS": "2",
             "GRAPHOPS_KIND_POLL_DELAYS": "*=1:2",  # a local run does not wait out teams' 30 s between checks
             "GRAPHOPS_NOT_FOUND_GRACE_SECONDS": "2",
+            "REQUESTS_CA_BUNDLE": str(self.ca_bundle),
             **self.identity.environment(),
         }
         env.update(overrides)

@@ -5,6 +5,8 @@ param location string
 param tags object
 param deploymentContainerName string
 param queueName string
+@description('The results queue (GRAPHOPS_RESULTS_QUEUE); empty for none.')
+param resultsQueueName string = ''
 param stateTableName string
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
@@ -57,3 +59,9 @@ output name string = account.name
 output blobEndpoint string = account.properties.primaryEndpoints.blob
 output queueEndpoint string = account.properties.primaryEndpoints.queue
 output tableEndpoint string = account.properties.primaryEndpoints.table
+
+// The results queue (off by default), beside the tracking queues.
+resource resultsQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = if (!empty(resultsQueueName)) {
+  parent: account::queues
+  name: resultsQueueName
+}

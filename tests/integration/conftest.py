@@ -4,14 +4,17 @@ callback receiver, and the local runner driving ``function_app.py`` as the Funct
 from __future__ import annotations
 
 import base64
+import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.queue import QueueClient
 
 from graphops import functions
@@ -20,7 +23,7 @@ from graphops.local.azurite import Azurite
 from graphops.local.stack import LocalStack
 from graphops.runner import Faults, LocalHost, QueueOptions, load_app
 
-from ..conftest import GRAPH_HOSTS, SECRETS
+from ..conftest import EVENT_GRID_HOSTS, GRAPH_HOSTS, IDENTITIES, SECRETS
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
@@ -32,15 +35,34 @@ def azurite() -> Iterator[Azurite]:
         yield az
 
 
+@contextmanager
+def watched(stack: LocalStack) -> Iterator[LocalStack]:
+    """Tell the suite-wide checks about a running stack: its secrets, its token issuer and its services' hosts."""
+    SECRETS.update({stack.secret, "sig=local-secret-signature"})
+    IDENTITIES.append(stack.identity)
+    hosts = [(GRAPH_HOSTS, f"127.0.0.1:{stack.graph.port}"), (EVENT_GRID_HOSTS, f"127.0.0.1:{stack.eventgrid.port}")]
+    for kind, host in hosts:
+        kind.add(host)
+    try:
+        yield stack
+    finally:
+        for kind, host in hosts:
+            kind.discard(host)
+
+
+def sink_settings(stack: LocalStack) -> dict[str, str]:
+    """Settings that add the Event Grid stand-in and a results queue of the stack's own to the callback."""
+    return {"GRAPHOPS_EVENT_GRID_ENDPOINT": stack.eventgrid.endpoint, "GRAPHOPS_RESULTS_QUEUE": results_queue(stack)}
+
+
+def results_queue(stack: LocalStack) -> str:
+    return f"{stack.queue_name}-results"
+
+
 @pytest.fixture
 def stack(azurite: Azurite) -> Iterator[LocalStack]:
-    with LocalStack(azurite=azurite, queue_name=f"ops-{uuid.uuid4().hex[:12]}") as st:
-        SECRETS.update({st.secret, "sig=local-secret-signature"})
-        GRAPH_HOSTS.add(f"127.0.0.1:{st.graph.port}")
-        try:
-            yield st
-        finally:
-            GRAPH_HOSTS.discard(f"127.0.0.1:{st.graph.port}")
+    with LocalStack(azurite=azurite, queue_name=f"ops-{uuid.uuid4().hex[:12]}") as st, watched(st):
+        yield st
 
 
 @dataclass
@@ -105,6 +127,23 @@ class Harness:
                 entry = entry_from(m.id, m.inserted_on, str(m.content))
                 seen[m.id] = entry.record or {"raw": entry.original, "trackingId": entry.tracking_id}
             messages = list(queue.receive_messages(max_messages=32, messages_per_page=32, visibility_timeout=30))
+        return list(seen.values())
+
+    def results(self, *, receive: bool = False) -> list[dict[str, Any]]:
+        """The results queue's messages, decoded as a queue-triggered consumer reads them (base64 JSON): the
+        first 32, left where they are, or (``receive``) all of them, hidden for a minute."""
+        queue = self.queue(results_queue(self.stack))
+        seen: dict[str, dict[str, Any]] = {}
+        try:
+            if not receive:
+                return [json.loads(base64.b64decode(m.content)) for m in queue.peek_messages(max_messages=32)]
+            messages = list(queue.receive_messages(max_messages=32, messages_per_page=32, visibility_timeout=60))
+        except ResourceNotFoundError:
+            return []  # created with the first result
+        while messages:
+            for m in messages:
+                seen[m.id] = json.loads(base64.b64decode(m.content))
+            messages = list(queue.receive_messages(max_messages=32, messages_per_page=32, visibility_timeout=60))
         return list(seen.values())
 
     def outcomes(self) -> dict[str, str]:

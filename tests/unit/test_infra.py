@@ -25,11 +25,14 @@ BUILT_IN_ROLES = {
     "storageTableDataContributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
     "monitoringMetricsPublisher": "3913510d-42f4-4e42-8a64-420c390055eb",
     "keyVaultSecretsUser": "4633458b-17de-408a-b874-0445c86b69e6",
+    "eventGridDataSender": "d5a91429-5739-47e2-a06b-3470a27159e7",
 }
 # Settings the code reads that infra leaves to their defaults on purpose.
 LEFT_TO_DEFAULT = {
     "GRAPHOPS_ALLOW_HTTP_CALLBACKS": "http callbacks are for local development only",
     "GRAPHOPS_GRAPH_ENDPOINT": "overrides the Graph host for local stand-ins only",
+    "GRAPHOPS_EVENT_SOURCE": "defaults to /graphops/<the app's name>, which the platform sets (WEBSITE_SITE_NAME)",
+    "WEBSITE_SITE_NAME": "set by the platform",
 }
 # Settings infra sets for the platform rather than for graphops' code.
 PLATFORM_SETTINGS = {
@@ -176,14 +179,20 @@ def test_application_insights_and_key_vault_use_entra_id_only() -> None:
 
 
 def test_role_ids_match_their_names_and_every_assignment_uses_one() -> None:
-    rbac = tree(INFRA / "app" / "rbac.bicep").root_node
-    roles_var = next(n for n in walk(rbac) if n.type == "variable_declaration" and text(n.children[1]) == "roles")
-    table = {
-        text(p.children[0]): text(p.children[-1]).strip("'") for p in walk(roles_var) if p.type == "object_property"
-    }
+    table = {}
+    for path in (INFRA / "app" / "rbac.bicep", INFRA / "app" / "events.bicep"):
+        root = tree(path).root_node
+        roles_var = next(n for n in walk(root) if n.type == "variable_declaration" and text(n.children[1]) == "roles")
+        table.update(
+            {
+                text(p.children[0]): text(p.children[-1]).strip("'")
+                for p in walk(roles_var)
+                if p.type == "object_property"
+            }
+        )
     assert table == BUILT_IN_ROLES
     assignments = resources("Microsoft.Authorization/roleAssignments@")
-    assert len(assignments) == 7
+    assert len(assignments) == 8
     for _, node in assignments:
         definition = prop(node, "properties.roleDefinitionId") or ""
         assert re.fullmatch(
@@ -406,3 +415,25 @@ def test_the_preprovision_hook_passes_the_defaults_and_keeps_the_secret(tmp_path
     done = run_hook(tmp_path)
     assert done.returncode == 0 and done.stderr == "" and "generated" not in done.stdout
     assert run_hook(tmp_path, GRAPHOPS_GRANT_GRAPH_PERMISSIONS="true", GRAPHOPS_GRAPH_CLOUD="global").returncode == 0
+
+
+def test_the_optional_event_grid_topic_takes_cloudevents_from_the_apps_identity_only() -> None:
+    [(path, topic)] = resources("Microsoft.EventGrid/topics@")
+    assert path.name == "events.bicep"
+    assert prop(topic, "properties.inputSchema") == "'CloudEventSchemaV1_0'"
+    assert prop(topic, "properties.disableLocalAuth") == "true"  # no access keys, no SAS
+    [(_, sender)] = [(p, n) for p, n in resources("Microsoft.Authorization/roleAssignments@") if p.name == "events.bicep"]
+    assert prop(sender, "scope") == "topic" and prop(sender, "properties.principalId") == "senderPrincipalId"
+    assert prop(sender, "properties.roleDefinitionId") == (
+        "subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.eventGridDataSender)"
+    )
+    main = (INFRA / "main.bicep").read_text()
+    # Off by default; when on, the app is told the topic's endpoint and the sender is graphops' identity.
+    assert default_of(main_parameters()["enableEvents"]) == "false"
+    assert default_of(main_parameters()["resultsQueueName"]) == ""
+    assert "module events 'app/events.bicep' = if (enableEvents)" in main
+    assert "senderPrincipalId: identity.outputs.principalId" in main
+    assert "GRAPHOPS_EVENT_GRID_ENDPOINT: enableEvents ? events.outputs.endpoint : ''" in main
+    assert "GRAPHOPS_RESULTS_QUEUE: resultsQueueName" in main
+    storage = (INFRA / "core" / "storage.bicep").read_text()
+    assert "if (!empty(resultsQueueName))" in storage
