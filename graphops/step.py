@@ -327,12 +327,14 @@ class Tracker:
             deliveries[name] = self._delivery(tracking.delivery(name), result)
             if result.retry_after is not None:
                 waits.append(result.retry_after)
+            # The callback's host and path under "callback", as the log has always had it; other sinks' "target".
+            where = {"callback" if name == "callback" else "target": sink.describe(tracking) if sink else None}
             event(
                 "deliver",
                 trackingId=tracking.tracking_id,
                 sink=name,
                 outcome=str(tracking.outcome),
-                target=sink.describe(tracking) if sink is not None else None,
+                **where,
                 attempt=deliveries[name].attempts,
                 result=result.detail,
                 level=logging.INFO if result.delivered else logging.WARNING,

@@ -396,10 +396,8 @@ def _callback(raw: object, notify: object, limits: Limits) -> str | None:
 def _notify(raw: object, has_callback: bool, configured: frozenset[str]) -> tuple[str, ...]:
     """The sinks to deliver to: as the request names them, or every configured one (the callback if given)."""
     if raw is None:
-        chosen = [s for s in SINKS if s in configured and (s != "callback" or has_callback)]
-        if not chosen:
-            raise Rejected("notify", "no sink: give a callbackUrl, or configure events or a results queue")
-        return tuple(chosen)
+        # Nothing chosen happens only without a callbackUrl and without other sinks: callbackUrl says so.
+        return tuple(s for s in SINKS if s in configured and (s != "callback" or has_callback))
     if not isinstance(raw, list) or not raw or not all(isinstance(s, str) for s in raw):
         raise Rejected("notify", f"must be a non-empty list of {', '.join(SINKS)}")
     for sink in raw:

@@ -422,7 +422,9 @@ def test_the_optional_event_grid_topic_takes_cloudevents_from_the_apps_identity_
     assert path.name == "events.bicep"
     assert prop(topic, "properties.inputSchema") == "'CloudEventSchemaV1_0'"
     assert prop(topic, "properties.disableLocalAuth") == "true"  # no access keys, no SAS
-    [(_, sender)] = [(p, n) for p, n in resources("Microsoft.Authorization/roleAssignments@") if p.name == "events.bicep"]
+    [(_, sender)] = [
+        (p, n) for p, n in resources("Microsoft.Authorization/roleAssignments@") if p.name == "events.bicep"
+    ]
     assert prop(sender, "scope") == "topic" and prop(sender, "properties.principalId") == "senderPrincipalId"
     assert prop(sender, "properties.roleDefinitionId") == (
         "subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.eventGridDataSender)"
