@@ -121,6 +121,8 @@ class Settings:
     event_grid_endpoint: str | None = None
     event_source: str = "/graphops/local"  # CloudEvents `source`: this deployment
     results_queue: str | None = None
+    # Trackings put straight on the queue get a state too (status view, stale duplicates dropped).
+    record_queue_trackings: bool = True
     client_id: str | None = None  # AZURE_CLIENT_ID: the user-assigned identity that reads Graph
     credential: str = "managedidentity"  # or "default": DefaultAzureCredential, for running locally
 
@@ -165,6 +167,7 @@ class Settings:
             event_grid_endpoint=_event_grid_endpoint(env.get("GRAPHOPS_EVENT_GRID_ENDPOINT", "").strip()),
             event_source=_event_source(env),
             results_queue=_results_queue(env, need_storage),
+            record_queue_trackings=_bool(env, "GRAPHOPS_RECORD_QUEUE_TRACKINGS", default=True),
             client_id=env.get("AZURE_CLIENT_ID", "").strip() or None,
             credential=_choice(env, "GRAPHOPS_CREDENTIAL", ("managedidentity", "default")),
         )

@@ -47,10 +47,12 @@ def table_client(
 
 @dataclass(frozen=True)
 class StepGate:
-    """What the state says about a step before it runs."""
+    """What the state says about a step before it runs, and what the step needs of it to record itself."""
 
     go: bool
     reason: str = ""
+    etag: str | None = None  # the version read: the step's merge is conditional on it
+    history: tuple[dict[str, Any], ...] | None = None  # None: not read (the state was unavailable)
 
 
 @dataclass(frozen=True)
@@ -268,7 +270,7 @@ class StateStore:
 
     # -- tracker side --------------------------------------------------------------------------
 
-    def gate(self, tracking: Tracking) -> tuple[StepGate, str | None]:
+    def gate(self, tracking: Tracking) -> StepGate:
         """Read once: may this step run? Not if cancelled, nor if the state names another live message.
 
         The state names the one live message by its step id. A message whose predecessor is the one named
@@ -278,18 +280,18 @@ class StateStore:
             entity = self.read(tracking.tracking_id)
         except AzureError as exc:
             log.warning("state unavailable for %s: %s; going on without it", tracking.tracking_id, type(exc).__name__)
-            return StepGate(True, "state unavailable"), None
+            return StepGate(True, "state unavailable")
         if entity is None:
-            return StepGate(True, "no state"), None
-        etag = _etag(entity)
+            return StepGate(True, "no state", history=())
+        etag, history = _etag(entity), _history(entity)
         if entity.get("cancelled"):
-            return StepGate(False, "cancelled"), etag
+            return StepGate(False, "cancelled", etag, history)
         live = entity.get("stepId")
         if live in (None, tracking.step_id):
-            return StepGate(True), etag
+            return StepGate(True, "", etag, history)
         if tracking.previous_step_id is not None and live == tracking.previous_step_id:
-            return StepGate(True, "predecessor not recorded"), etag
-        return StepGate(False, "stale"), etag
+            return StepGate(True, "predecessor not recorded", etag, history)
+        return StepGate(False, "stale", etag, history)
 
     def record(self, tracking: Tracking, next_poll_at: datetime | None, now: datetime, *, final: bool = False) -> None:
         """Merge once, after the step's effect.
@@ -351,12 +353,31 @@ class StateStore:
         return removed
 
 
+def _history(entity: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    raw = entity.get("history")
+    try:
+        entries = json.loads(raw) if isinstance(raw, str) and raw else []
+    except ValueError:
+        return ()  # damaged: start again rather than stop the step
+    return tuple(e for e in entries if isinstance(e, dict)) if isinstance(entries, list) else ()
+
+
+def history_json(history: tuple[dict[str, Any], ...]) -> str:
+    """The history as stored: its newest entries, as many as fit in one table property."""
+    for start in range(len(history)):
+        text = json.dumps(history[start:], separators=(",", ":"), ensure_ascii=False)
+        if len(text) <= MAX_PROPERTY_CHARS:
+            return text
+    return "[]"
+
+
 def _error_code(exc: AzureError) -> str | None:
     code = getattr(exc, "error_code", None)
     response = getattr(exc, "response", None)
     if not code and response is not None:
         code = response.headers.get("x-ms-error-code")
-    return str(code) if code else None
+    # The SDK gives an enum member for codes it knows (TableErrorCode.TABLE_NOT_FOUND): its value is the code.
+    return str(getattr(code, "value", code)) if code else None
 
 
 def _differs(claim: dict[str, Any], fingerprint: str | None) -> bool:
@@ -372,7 +393,9 @@ def _etag(entity: dict[str, Any]) -> str | None:
 def entity_of(tracking: Tracking) -> dict[str, Any]:
     """The table's view of a tracking (what GET /api/operations/{id} shows)."""
     operation = json.dumps(tracking.operation, ensure_ascii=False) if tracking.operation is not None else None
+    history = {"history": history_json(tracking.history)} if tracking.history is not None else {}
     return {
+        **history,
         "phase": str(tracking.phase),
         "step": tracking.step,
         "stepId": tracking.step_id,
@@ -426,6 +449,7 @@ def public_view(tracking_id: str, entity: dict[str, Any]) -> dict[str, Any]:
         "deliveryAttempts": entity.get("deliveryAttempts", 0),
         "lastDeliveryError": value("lastDeliveryError"),
         "deliveries": parsed("deliveries"),
+        "history": parsed("history") or [],
         "trackedSince": value("trackedSince"),
         "deadline": value("deadline"),
         "finishedAt": value("finishedAt"),

@@ -99,6 +99,7 @@ class Tracker:
         monitor: OperationReader | None = None,
         starter: Starter | None = None,
         sinks: Mapping[str, Sink] | None = None,
+        record_all: bool = True,
     ) -> None:
         self._limits = limits
         self._policy = policy
@@ -112,6 +113,7 @@ class Tracker:
         self._monitor = monitor  # drive-copy monitors: no token, a caller's URL under the callbacks' rules
         self._starter = starter  # sends start actions' requests (messages with "start")
         self._sinks: Mapping[str, Sink] = sinks or {"callback": CallbackSink(deliverer)}
+        self._record_all = record_all  # GRAPHOPS_RECORD_QUEUE_TRACKINGS: queue trackings get a state too
         #: Called with the name of each point a host could die at ("beforeGraph", "afterGraph",
         #: "afterEnqueue", "afterDeliver", "beforeFirstStep"): a seam for fault tests, a no-op otherwise.
         self.checkpoint: Callable[[str], None] = lambda point: None
@@ -129,7 +131,9 @@ class Tracker:
                 if "start" in doc:
                     tracking, start = from_start_request(doc, message_id, now, self._limits)
                 else:
-                    tracking = from_request(doc, message_id, now, self._limits)
+                    # Recorded like a subscribed one (unless the deployment turned that off): its stale
+                    # duplicates are dropped, and the status view knows it.
+                    tracking = replace(from_request(doc, message_id, now, self._limits), stateful=self._record_all)
                 # A name that resolves to a private address is refused now, not after hours of polling.
                 if tracking.callback_url is not None:
                     self._limits.callbacks.target(tracking.callback_url)
@@ -141,11 +145,11 @@ class Tracker:
             assert doc is not None
             return self._start(replace(tracking, stateful=True), start, doc)
         if tracking.stateful and self._state is not None:
-            gate, etag = self._state.gate(tracking)
+            gate = self._state.gate(tracking)
             if not gate.go:
                 event("dropped", trackingId=tracking.tracking_id, reason=gate.reason, step=tracking.step)
                 return StepResult(tracking.tracking_id, "dropped", tracking, detail=gate.reason)
-            tracking = replace(tracking, state_etag=etag)
+            tracking = replace(tracking, state_etag=gate.etag, history=gate.history)
         if tracking.phase is Phase.DELIVERING:
             return self._deliver(tracking)
         if tracking.phase is Phase.AWAITING_RESOURCE:
@@ -166,6 +170,7 @@ class Tracker:
             # A redelivered start whose tracking is under way (or over): its own steps carry on.
             event("dropped", trackingId=pending.tracking_id, reason="started already")
             return StepResult(pending.tracking_id, "dropped", pending, detail="started already")
+        pending = replace(pending, history=())  # no state yet: its history starts here
         started = self._starter.start(pending.tracking_id, request, pending.deadline)
         event(
             "start",
@@ -177,7 +182,9 @@ class Tracker:
             graphRequestId=started.graph_request_id,
             clientRequestId=started.client_request_id,
         )
-        return self._after_start(pending, request, started, doc)
+        noted = pending.noted(at=iso(self._clock()), start=request.action.name, http=started.status,
+                              decision=type(started.decision).__name__)  # fmt: skip
+        return self._after_start(noted, request, started, doc)
 
     def _after_start(
         self, pending: Tracking, request: StartRequest, started: Started, doc: dict[str, Any]
@@ -245,6 +252,11 @@ class Tracker:
             decision=type(decision).__name__,
             nextPollSeconds=getattr(decision, "delay", None),
         )
+        tracking = tracking.noted(
+            at=iso(now), http=answer.status_code, status=tracking.last_status if answer.status_code == 200 else None,
+            retryAfter=answer.retry_after, next=getattr(decision, "delay", None),
+            outcome=str(decision.outcome) if isinstance(decision, Finish) else None,
+        )  # fmt: skip
         if isinstance(decision, Finish):
             finished = tracking.finish(decision.outcome, decision.error, now)
             if decision.outcome is Outcome.SUCCEEDED and tracking.wait_for_resource:
@@ -295,6 +307,7 @@ class Tracker:
             ready=decision.ready if isinstance(decision, ResourceSeen) else None,
             nextPollSeconds=getattr(decision, "delay", None),
         )
+        tracking = tracking.noted(at=iso(now), resource=answer.status_code, next=getattr(decision, "delay", None))
         if isinstance(decision, ResourceSeen):
             return self._deliver(replace(tracking, phase=Phase.DELIVERING, resource_ready=decision.ready))
         following = self._next(tracking, decision.delay, now)
@@ -325,6 +338,7 @@ class Tracker:
             result = sink.deliver(tracking, body, now) if sink is not None else DeliveryResult(False, False, missing)
             self.checkpoint("afterDeliver")
             deliveries[name] = self._delivery(tracking.delivery(name), result)
+            tracking = tracking.noted(at=iso(now), sink=name, attempt=deliveries[name].attempts, result=result.detail)
             if result.retry_after is not None:
                 waits.append(result.retry_after)
             # The callback's host and path under "callback", as the log has always had it; other sinks' "target".

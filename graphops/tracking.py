@@ -29,6 +29,7 @@ MAX_REQUEST_BYTES = 32 * 1024
 MAX_CONTEXT_BYTES = 16 * 1024
 MAX_OPERATION_BYTES = 8 * 1024
 MAX_CORRELATION_ID_LENGTH = 256
+MAX_HISTORY = 100  # entries per tracking in its state (each step adds one, each delivery attempt one)
 REQUEST_FIELDS = frozenset(
     {"operationUrl", "callbackUrl", "correlationId", "context", "timeoutSeconds", "select", "waitForResource",
      "notify"}
@@ -137,6 +138,16 @@ class Tracking:
     # The version of the state this step read (an ETag), so its merge cannot overwrite a cancel that came
     # in meanwhile. In memory only: never on the wire.
     state_etag: str | None = field(default=None, compare=False, repr=False)
+    # What each step saw and did (time, HTTP status, Graph status, delay, deliveries), kept in the state for
+    # people reading it, never on the wire. None: the state was not read, so this step writes none.
+    history: tuple[dict[str, Any], ...] | None = field(default=None, compare=False, repr=False)
+
+    def noted(self, **entry: Any) -> Tracking:
+        """This tracking with one more history entry (the newest MAX_HISTORY are kept)."""
+        if self.history is None:
+            return self
+        compact = {k: v for k, v in entry.items() if v is not None}
+        return replace(self, history=(*self.history, compact)[-MAX_HISTORY:])
 
     def seen(
         self, status: str | None, operation: Any, problem: ErrorInfo | None, *, not_found: bool = False

@@ -195,4 +195,5 @@ def build_tracker(services: Services) -> Tracker:
         monitor=services.monitor,
         starter=services.starter,
         sinks=services.sinks,
+        record_all=settings.record_queue_trackings,
     )

@@ -49,6 +49,9 @@ param enableEvents bool = false
 @description('GRAPHOPS_RESULTS_QUEUE: a storage queue that receives every finished tracking\'s CloudEvent; empty for none.')
 param resultsQueueName string = ''
 
+@description('GRAPHOPS_RECORD_QUEUE_TRACKINGS: keep a state (status view, stale duplicates dropped) for trackings put straight on the queue too.')
+param recordQueueTrackings bool = true
+
 // The bounds below are graphops/settings.py's, so a value the app would refuse never deploys
 // (tests/unit/test_infra.py holds them together). What Bicep cannot express (lower-case queue names,
 // max delay >= min delay) the preprovision hook checks.
@@ -221,6 +224,7 @@ module app 'app/function.bicep' = {
       GRAPHOPS_START_ACTIONS: startActions
       GRAPHOPS_EVENT_GRID_ENDPOINT: enableEvents ? events.outputs.endpoint : ''
       GRAPHOPS_RESULTS_QUEUE: resultsQueueName
+      GRAPHOPS_RECORD_QUEUE_TRACKINGS: string(recordQueueTrackings)
       GRAPHOPS_DEFAULT_TIMEOUT_SECONDS: string(defaultTimeoutSeconds)
       GRAPHOPS_MAX_DELIVERY_ATTEMPTS: string(maxDeliveryAttempts)
       GRAPHOPS_NOT_FOUND_GRACE_SECONDS: string(notFoundGraceSeconds)

@@ -299,3 +299,30 @@ def test_a_cancel_that_arrives_during_a_step_is_not_overwritten_by_it(harness: H
     state = requests.get(url, timeout=10).json()
     assert (state["phase"], state["outcome"]) == ("done", "cancelled")  # the step's merge did not undo it
     assert harness.receiver.received == [] and len(harness.graph.gets(seed.ALERT_OPERATION_PATH)) == 1
+
+
+def test_a_tracking_put_on_the_queue_has_a_status_with_its_history(harness: Harness) -> None:
+    harness.graph.script(seed.ALERT_OPERATION_PATH, [Reply(200, RUNNING), Reply(429, None, {"Retry-After": "1"}),
+                                                     Reply(200, SUCCEEDED)])  # fmt: skip
+    tracking_id = harness.track(seed.ALERT_OPERATION_PATH)  # straight on the queue, not subscribed
+    harness.run()
+    view = requests.get(harness.api(f"operations/{tracking_id}"), timeout=10).json()
+    assert (view["phase"], view["outcome"], view["polls"]) == ("done", "succeeded", 3)
+    history = view["history"]
+    assert [(h.get("http"), h.get("status")) for h in history[:3]] == [
+        (200, "running"),
+        (429, None),
+        (200, "succeeded"),
+    ]
+    assert history[0]["next"] >= 1 and history[1]["retryAfter"] == 1 and history[2]["outcome"] == "succeeded"
+    assert [(h["sink"], h["attempt"], h["result"]) for h in history[3:]] == [("callback", 1, "delivered (200)")]
+    assert all(h["at"] for h in history)
+
+
+def test_recording_queue_trackings_can_be_turned_off(make_harness: Any) -> None:
+    harness = make_harness(GRAPHOPS_RECORD_QUEUE_TRACKINGS="false")
+    harness.graph.script(seed.ALERT_OPERATION_PATH, [Reply(200, SUCCEEDED)])
+    tracking_id = harness.track(seed.ALERT_OPERATION_PATH)
+    harness.run()
+    assert len(harness.receiver.delivered()) == 1
+    assert requests.get(harness.api(f"operations/{tracking_id}"), timeout=10).status_code == 404

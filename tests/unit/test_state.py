@@ -42,7 +42,8 @@ def subscribed() -> Tracking:
 
 
 def gate(row: dict[str, Any] | None, tracking: Tracking, **table: Any) -> tuple[bool, str, str | None]:
-    decision, etag = StateStore(OneRowTable(row, **table)).gate(tracking)  # type: ignore[arg-type]
+    decision = StateStore(OneRowTable(row, **table)).gate(tracking)  # type: ignore[arg-type]
+    etag = decision.etag
     return decision.go, decision.reason, etag
 
 
@@ -90,3 +91,16 @@ def test_missing_or_unreadable_state_never_stops_a_step() -> None:
 @pytest.mark.parametrize("legacy", [{}, {"stepId": None}])
 def test_state_without_a_step_id_lets_the_step_run(legacy: dict[str, Any]) -> None:
     assert gate(legacy, subscribed())[0] is True
+
+
+def test_the_sdks_error_code_enum_reads_as_the_service_code() -> None:
+    # The SDK gives TableErrorCode.TABLE_NOT_FOUND, whose str() is not "TableNotFound": a fresh table was
+    # never created on an upsert (trackings put on the queue first write their state that way).
+    from azure.core.exceptions import ResourceNotFoundError
+    from azure.data.tables import TableErrorCode
+
+    from graphops.state import _error_code
+
+    missing = ResourceNotFoundError("The table specified does not exist.")
+    missing.error_code = TableErrorCode.TABLE_NOT_FOUND  # type: ignore[attr-defined]
+    assert _error_code(missing) == "TableNotFound"
