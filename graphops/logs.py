@@ -48,6 +48,9 @@ _REDACTION = _DropQueryStrings()
 # The Azure SDK logs every storage request and response (URL and headers) at INFO, and the Functions
 # Python worker passes INFO on to Application Insights: one paid trace per queue or table call.
 QUIET_LOGGERS = ("azure.core.pipeline.policies.http_logging_policy", "azure.identity", "azure.monitor")
+# azure-eventgrid hands a send's per-call options (no retries, no redirects, timeouts: graphops/sinks/events.py)
+# to its event model too, which warns once per option and event that it ignores them: noise, not news.
+SILENCED_LOGGERS = ("azure.eventgrid._legacy._generated._serialization",)
 
 
 def quiet_http_client_logs() -> None:
@@ -58,3 +61,5 @@ def quiet_http_client_logs() -> None:
         logger.addFilter(_REDACTION)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    for name in SILENCED_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
