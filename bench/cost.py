@@ -58,7 +58,8 @@ def main() -> None:
         ours_cost = stateless + 1000 * state_tx * price
         durable_cost = 1000 * (durable_tx * price + durable_exec * exec_price)
         print(f"| {bucket} | {polls:.1f} | {ours_tx:.0f} | {state_tx:.0f} | {ours_exec:.0f} | {durable_polls:.1f} | "
-              f"{durable_tx:.0f} | {durable_exec:.0f} | {ours_cost:.4f} | {stateless:.4f} | {durable_cost:.4f} |")  # fmt: skip
+              f"{durable_tx:.0f} | {durable_exec:.0f} | {ours_cost:.4f} | {stateless:.4f} "
+              f"| {durable_cost:.4f} |")  # fmt: skip
 
 
 if __name__ == "__main__":
