@@ -218,7 +218,8 @@ def test_oversized_bodies_and_keys_are_refused(harness: Harness) -> None:
     assert private.status_code == 400 and private.json()["errors"][0]["field"] == "callbackUrl"
 
 
-def test_each_step_costs_two_table_operations_a_subscribe_three_and_queue_producers_none(harness: Harness) -> None:
+def test_each_step_costs_two_table_operations_a_subscribe_three_and_queue_producers_none(make_harness: Any) -> None:
+    harness = make_harness(GRAPHOPS_RECORD_QUEUE_TRACKINGS="false")  # the cheapest path, for the last part
     harness.graph.script(seed.ALERT_OPERATION_PATH, [Reply(200, RUNNING)] * 3 + [Reply(200, SUCCEEDED)])
     state = functions.services().state
     before = state.operations
@@ -239,7 +240,21 @@ def test_each_step_costs_two_table_operations_a_subscribe_three_and_queue_produc
     harness.track(path)
     before = state.operations
     harness.run()
-    assert state.operations == before  # a tracking nobody subscribed to over HTTP skips the table
+    assert state.operations == before  # with the state off, a tracking put on the queue skips the table
+
+
+def test_a_queue_tracking_costs_two_table_operations_a_step_with_the_state_kept(harness: Harness) -> None:
+    path = seed.reset_path("u", "queue-recorded")
+    harness.graph.script(
+        path, [Reply(200, seed.password_reset("running")), Reply(200, seed.password_reset("succeeded"))]
+    )
+    state = functions.services().state
+    harness.track(path)
+    before, steps_before = state.operations, harness.host.invocations
+    harness.run()
+    steps = harness.host.invocations - steps_before
+    # One read and one merge per step; the first step creates the table's row with its merge.
+    assert steps == 2 and state.operations - before == 2 * steps
 
 
 def test_a_step_run_twice_does_not_fork_the_tracking(make_harness: Any) -> None:
