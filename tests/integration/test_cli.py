@@ -261,3 +261,31 @@ def test_requeue_of_a_failed_delivery_delivers_without_asking_graph_again(
     h.run()  # the receivers answer 200 now
     assert {c.body["outcome"] for c in h.receiver.delivered()} == {"succeeded"} and len(h.receiver.delivered()) == 3
     assert [len(h.graph.gets(p)) for p in paths] == [1, 1, 1]  # delivered again; Graph was not asked again
+
+
+def test_start_puts_a_start_message_on_the_queue_and_refuses_what_is_not_enabled(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    from azure.storage.queue import QueueClient, TextBase64DecodePolicy
+
+    settings = tmp_path / "local.settings.json"
+    settings.write_text(json.dumps({"Values": stack.environment(GRAPHOPS_START_ACTIONS="teamClone")}))
+    body = tmp_path / "clone.json"
+    body.write_text(json.dumps({"displayName": "Library Assist", "partsToClone": "apps,tabs"}))
+    url = f"/v1.0/teams/{seed.TEAM_ID}/clone"
+    started = graphops(settings, "start", "POST", url, "--body", f"@{body}", "--callback", stack.callback_url(),
+                       "--wait-for-resource", "--json")  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    tracking_id = json.loads(started.stdout)["trackingId"]
+    queue = QueueClient.from_connection_string(stack.azurite.connection_string, stack.queue_name,
+                                               message_decode_policy=TextBase64DecodePolicy())  # fmt: skip
+    [message] = queue.peek_messages(max_messages=32)
+    assert message.id == tracking_id
+    assert json.loads(message.content) == {
+        "start": {"method": "POST", "url": url, "body": {"displayName": "Library Assist", "partsToClone": "apps,tabs"}},
+        "callbackUrl": stack.callback_url(), "waitForResource": True,
+    }  # fmt: skip
+    refused = graphops(settings, "start", "POST", f"/v1.0/teams/{seed.TEAM_ID}/archive", "--callback",
+                       stack.callback_url())  # fmt: skip
+    assert refused.returncode == 2 and refused.stderr.startswith("error: start.url: teamArchive is not enabled")
+    assert len(queue.peek_messages(max_messages=32)) == 1  # nothing more was queued
