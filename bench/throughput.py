@@ -1,6 +1,7 @@
 """Throughput of one worker: N trackings, each needing two polls, through the local runner with Azurite and
 the Graph stand-in, against a baseline app that does only the unavoidable I/O per step with the same clients
-(receive, GET with a token, re-enqueue or POST the callback, delete), run by the same runner.
+(receive, read and merge the tracking's state row, GET with a token, re-enqueue or POST the callback,
+delete), run by the same runner.
 
     python bench/throughput.py [--trackings 2000] [--profile]
 """
@@ -8,6 +9,7 @@ the Graph stand-in, against a baseline app that does only the unavoidable I/O pe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -30,13 +32,21 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def baseline_app() -> func.FunctionApp:
     """The least a step can do: the same clients graphops builds, none of its decisions."""
+    from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+    from azure.data.tables import UpdateMode
+
     from graphops.queues import queue_client
     from graphops.settings import Settings
+    from graphops.state import table_client
     from graphops.wiring import graph_credential, graph_session, storage_transport
 
     settings = Settings.from_env(os.environ)
     session, credential = graph_session(), graph_credential(settings)
-    queue = queue_client(settings.storage, settings.queue_name, None, storage_transport())
+    transport = storage_transport()
+    queue = queue_client(settings.storage, settings.queue_name, None, transport)
+    table = table_client(settings.storage, settings.state_table, None, transport)
+    with contextlib.suppress(ResourceExistsError):
+        table.create_table()
     import urllib3
 
     callbacks = urllib3.PoolManager(maxsize=16)
@@ -45,6 +55,10 @@ def baseline_app() -> func.FunctionApp:
     @app.queue_trigger(arg_name="msg", queue_name="%GRAPHOPS_QUEUE_NAME%", connection="AzureWebJobsStorage")
     def step(msg: func.QueueMessage) -> None:
         doc = json.loads(msg.get_body())
+        # Every tracking keeps a state: one read before the step, one merge after it.
+        with contextlib.suppress(ResourceNotFoundError):
+            table.get_entity(doc["id"], "state")
+        table.upsert_entity({"PartitionKey": doc["id"], "RowKey": "state", "n": doc["n"]}, mode=UpdateMode.MERGE)
         token = credential.get_token(settings.cloud.token_scope).token
         session.get(doc["url"], headers={"Authorization": f"Bearer {token}"}, timeout=(5, 30)).json()
         if doc["n"] == 0:
@@ -118,7 +132,7 @@ def main() -> None:
                 "queue", queue_client(Settings.from_env(env).storage, env["GRAPHOPS_QUEUE_NAME"], None)
             )
             url = stack.graph.url + seed.reset_path(f"bench{i}", f"op{i}") + "b"
-            queue.send_message(json.dumps({"url": url, "cb": stack.callback_url(), "n": 0}))
+            queue.send_message(json.dumps({"url": url, "cb": stack.callback_url(), "n": 0, "id": f"b{i}"}))
 
         base = run(stack, "baseline", baseline_app, baseline_message, n)
         profiler = None
@@ -140,7 +154,7 @@ def main() -> None:
         )
     ratio = ours["per_second"] / base["per_second"]
     print(f"peak memory (whole process, stand-ins and Azurite client included): {peak_mb:.0f} MiB")
-    print(f"{'PASS' if ratio >= 0.8 else 'FAIL'}  graphops reaches {ratio:.2f} of the baseline (goal 0.8)")
+    print(f"{'PASS' if ratio >= 0.9 else 'FAIL'}  graphops reaches {ratio:.2f} of the baseline (goal 0.9)")
 
 
 if __name__ == "__main__":
