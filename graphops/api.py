@@ -250,9 +250,6 @@ class Api:
         except AzureError as exc:
             return problem(503, "State storage is unavailable; try again", detail=type(exc).__name__)
         decision = started.decision
-        event("start", trackingId=tracking.tracking_id, action=request.action.name, httpStatus=started.status,
-              decision=type(decision).__name__, replayed=not started.sent, graphRequestId=started.graph_request_id,
-              clientRequestId=started.client_request_id)  # fmt: skip
         if isinstance(decision, starting.Accepted):
             tracking = replace(tracking, operation_url=decision.operation.url, kind=decision.operation.kind,
                                not_before=decision.not_before)  # fmt: skip

@@ -22,6 +22,7 @@ from .actions import StartAction, StartRequest
 from .decide import GraphAnswer, graph_error
 from .errors import Rejected
 from .kinds import OperationRef
+from .logs import event
 from .state import StartRecord, StateStore
 from .tracking import ErrorInfo, Limits, Outcome, iso
 
@@ -192,12 +193,19 @@ class Starter:
         self.checkpoint: Callable[[str], None] = lambda point: None
 
     def start(self, tracking_id: str, request: StartRequest, deadline: datetime) -> Started:
-        """Start ``request`` for ``tracking_id``, or tell what an earlier attempt did.
+        """Start ``request`` for ``tracking_id``, or tell what an earlier attempt did; logs a ``start`` line.
 
         Attempts overlap (an HTTP retry, a queue message delivered twice at once): a start sent moments ago
         is still under way, not lost. Raises AzureError when the record cannot be read or written: then
         nothing was sent.
         """
+        started = self._start(tracking_id, request, deadline)
+        event("start", trackingId=tracking_id, action=request.action.name, httpStatus=started.status,
+              decision=type(started.decision).__name__, replayed=not started.sent,
+              graphRequestId=started.graph_request_id, clientRequestId=started.client_request_id)  # fmt: skip
+        return started
+
+    def _start(self, tracking_id: str, request: StartRequest, deadline: datetime) -> Started:
         now = self._clock()
         record = self._state.start_record(tracking_id)
         if record is not None:

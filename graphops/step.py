@@ -172,16 +172,6 @@ class Tracker:
             return StepResult(pending.tracking_id, "dropped", pending, detail="started already")
         pending = replace(pending, history=())  # no state yet: its history starts here
         started = self._starter.start(pending.tracking_id, request, pending.deadline)
-        event(
-            "start",
-            trackingId=pending.tracking_id,
-            action=request.action.name,
-            httpStatus=started.status,
-            decision=type(started.decision).__name__,
-            replayed=not started.sent,
-            graphRequestId=started.graph_request_id,
-            clientRequestId=started.client_request_id,
-        )
         noted = pending.noted(at=iso(self._clock()), start=request.action.name, http=started.status,
                               decision=type(started.decision).__name__)  # fmt: skip
         return self._after_start(noted, request, started, doc)
