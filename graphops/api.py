@@ -23,8 +23,9 @@ from . import starting
 from .actions import ActionNotEnabled, StartAction
 from .errors import QueueUnavailable, Rejected
 from .logs import event
+from .schedule import delay_until
 from .state import Claim, public_view
-from .step import first_delay, queue_first_step
+from .step import queue_first_step
 from .tracking import MAX_REQUEST_BYTES, Outcome, Tracking, from_request, from_start_request, request_problems
 from .wiring import Services
 
@@ -253,7 +254,9 @@ class Api:
         if isinstance(decision, starting.Accepted):
             tracking = replace(tracking, operation_url=decision.operation.url, kind=decision.operation.kind,
                                not_before=decision.not_before)  # fmt: skip
-            return self._enqueue(tracking, req, first_delay(decision, now), operationUrl=tracking.shown_operation_url)
+            return self._enqueue(
+                tracking, req, delay_until(decision.not_before, now), operationUrl=tracking.shown_operation_url
+            )
         if isinstance(decision, starting.DoneAtOnce):
             done = replace(tracking, operation=decision.body).finish(Outcome.SUCCEEDED, None, now)
             return self._enqueue(done, req, 0, operationUrl=None, outcome=str(Outcome.SUCCEEDED),

@@ -11,12 +11,21 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+from datetime import datetime
 
 GROWTH_HORIZON = 300.0  # seconds; the delay equals the elapsed time once elapsed reaches this (before the cap)
 JITTER = 0.1  # poll up to 10% early, so trackings started together drift apart
 MAX_DELIVERY_DELAY = 10 * 3600
 # A queue message can stay invisible for 7 days at most; a longer delay is refused and the step would fail.
 MAX_QUEUE_DELAY = 7 * 24 * 3600 - 60
+
+
+def delay_until(moment: datetime | None, now: datetime) -> int:
+    """Whole seconds from ``now`` until ``moment`` (none when it has passed), at most what a queue message can
+    wait: a longer wait wakes the step early, and it sleeps again (see ``Tracking.not_before``)."""
+    if moment is None or moment <= now:
+        return 0
+    return min(MAX_QUEUE_DELAY, math.ceil((moment - now).total_seconds()))
 
 
 @dataclass(frozen=True)

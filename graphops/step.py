@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -21,7 +20,7 @@ from .graph import GraphClient
 from .kinds import resource_url
 from .logs import event, redact_url
 from .queues import TrackingQueue
-from .schedule import MAX_QUEUE_DELAY, delivery_delay
+from .schedule import delay_until, delivery_delay
 from .sinks import Sink
 from .sinks.callback import CallbackSink
 from .starting import (
@@ -156,7 +155,7 @@ class Tracker:
             return self._await_resource(tracking)
         if tracking.not_before is not None and now < tracking.not_before:
             # Woken early by the queue's 7-day limit: Graph's Retry-After has not passed yet.
-            delay = min(MAX_QUEUE_DELAY, math.ceil((tracking.not_before - now).total_seconds()))
+            delay = delay_until(tracking.not_before, now)
             following = self._next(tracking, delay, now)
             return StepResult(tracking.tracking_id, "pollAgain", following, delay, "waiting for Retry-After")
         return self._poll(tracking)
@@ -183,7 +182,7 @@ class Tracker:
         if isinstance(decision, Accepted):
             tracking = replace(pending, operation_url=decision.operation.url, kind=decision.operation.kind,
                                not_before=decision.not_before)  # fmt: skip
-            delay = first_delay(decision, now)
+            delay = delay_until(decision.not_before, now)  # the 202's Retry-After
             assert self._state is not None  # checked in _start
             self.checkpoint("beforeFirstStep")
             queue_first_step(self._queue, self._state, tracking, delay)
@@ -418,14 +417,6 @@ class Tracker:
                 "original": original,
             }
         )
-
-
-def first_delay(accepted: Accepted, now: datetime) -> int:
-    """The first poll's delay: none, or what the 202's Retry-After asked for (a longer wait wakes up early and
-    sleeps again: see ``Tracking.not_before``)."""
-    if accepted.not_before is None or accepted.not_before <= now:
-        return 0
-    return min(MAX_QUEUE_DELAY, math.ceil((accepted.not_before - now).total_seconds()))
 
 
 def queue_first_step(queue: TrackingQueue, state: StateStore, tracking: Tracking, delay: int) -> None:

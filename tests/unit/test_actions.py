@@ -13,7 +13,7 @@ from graphops.callbacks import CallbackPolicy
 from graphops.decide import GraphAnswer
 from graphops.errors import Rejected, SettingsError
 from graphops.kinds import KINDS
-from graphops.schedule import MAX_QUEUE_DELAY
+from graphops.schedule import MAX_QUEUE_DELAY, delay_until
 from graphops.starting import (
     Accepted,
     DoneAtOnce,
@@ -25,7 +25,6 @@ from graphops.starting import (
     read_start_answer,
     replay,
 )
-from graphops.step import first_delay
 from graphops.tracking import Limits, Outcome
 
 GRAPH = "https://graph.microsoft.com"
@@ -204,10 +203,11 @@ def test_the_first_poll_waits_for_the_202s_retry_after() -> None:
     reply = answer(202, retry_after=60, Location=f"{GRAPH}/v1.0/dataPolicyOperations/d1")
     decision = read_start_answer(ACTIONS["personalDataExport"], reply, LIMITS, NOW)
     assert isinstance(decision, Accepted) and decision.not_before == NOW + timedelta(seconds=60)
-    assert first_delay(decision, NOW) == 60 and first_delay(decision, NOW + timedelta(seconds=59.5)) == 1
-    assert first_delay(decision, NOW + timedelta(seconds=61)) == 0
+    assert delay_until(decision.not_before, NOW) == 60
+    assert delay_until(decision.not_before, NOW + timedelta(seconds=59.5)) == 1
+    assert delay_until(decision.not_before, NOW + timedelta(seconds=61)) == 0
     far = Accepted(decision.operation, NOW + timedelta(days=9))
-    assert first_delay(far, NOW) == MAX_QUEUE_DELAY  # the step wakes early and sleeps again (not_before)
+    assert delay_until(far.not_before, NOW) == MAX_QUEUE_DELAY  # the step wakes early and sleeps again (not_before)
 
 
 @pytest.mark.parametrize(
