@@ -521,3 +521,36 @@ def test_every_action_takes_each_kind_of_answer(make_harness: Any, answer: str) 
             assert (body["outcome"], body["operation"]) == (case.outcome, case.final), name
             assert [c.status for c in harness.graph.requests(case.method, case.url.split("?")[0])] == [429, 202]
     assert callbacks == {} and harness.graph.violations == []
+
+
+def test_a_parallel_for_each_of_clones_each_retried_starts_one_clone_per_iteration(make_harness: Any) -> None:
+    """Logic Apps runs for-each iterations side by side and retries a subscribe call: the recipe's key
+    (run name, action, iteration index) makes each iteration one clone, whatever the retries."""
+    import threading
+
+    harness = make_harness(GRAPHOPS_START_ACTIONS="teamClone")
+    sent: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    def clone(body: dict[str, Any]) -> Reply:
+        with lock:
+            sent.append(body)
+            operation = f"op-{len(sent)}"
+        return Reply(202, None, {"Location": team_operation(operation)})
+
+    harness.graph.on("POST", CASES["teamClone"].url, clone)
+    answers: list[requests.Response] = []
+
+    def iteration(index: int) -> None:
+        for _ in range(2):  # the call, and Logic Apps' retry of it
+            answers.append(api_start(harness, CASES["teamClone"], f"08584-Clone_team_and_wait-{index}",
+                                     correlationId=f"iteration {index}"))  # fmt: skip
+
+    threads = [threading.Thread(target=iteration, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(a.status_code for a in answers) == [200] * 6 + [202] * 6, [a.text for a in answers]
+    assert len(sent) == 6  # one clone per iteration
+    assert len({a.json()["trackingId"] for a in answers}) == 6
