@@ -49,6 +49,13 @@ def openapi(req: func.HttpRequest) -> func.HttpResponse:
     return functions.openapi(req)
 
 
+# The console's pages: never behind a function key (a key in a browser leaks); App Service authentication
+# signs operators in, and graphops checks who they are (graphops/console/access.py). Off by default.
+@app.route(route="console/{*path}", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def console(req: func.HttpRequest) -> func.HttpResponse:
+    return functions.console(req)
+
+
 @app.timer_trigger(arg_name="timer", schedule="0 17 3 * * *")
 def remove_finished(timer: func.TimerRequest) -> None:
     functions.remove_finished(timer)

@@ -268,22 +268,16 @@ def poison() -> None:
 
 
 def _poison_queues(obj: Context) -> tuple[Any, Any]:
-    from azure.storage.queue import QueueClient
-
+    """The poison queue and the tracking queue, read as their messages lie (no decoding)."""
+    from .queues import queue_client
     from .settings import Settings
     from .wiring import graph_credential, storage_credential
 
     settings = Settings.from_env(obj.env())
     storage = settings.storage
     credential = None if storage.connection_string else storage_credential(settings, graph_credential(settings))
-
-    def raw(name: str) -> QueueClient:  # no encode/decode policy: entries are read as they lie
-        if storage.connection_string:
-            return QueueClient.from_connection_string(storage.connection_string, name)
-        assert storage.queue_service_uri is not None
-        return QueueClient(storage.queue_service_uri, name, credential=credential)
-
-    return raw(settings.poison_queue_name), raw(settings.queue_name)
+    return (queue_client(storage, settings.poison_queue_name, credential, encoded=False),
+            queue_client(storage, settings.queue_name, credential, encoded=False))  # fmt: skip
 
 
 @poison.command("list")
@@ -351,6 +345,70 @@ def poison_requeue(obj: Context, message_ids: tuple[str, ...], everything: bool,
     emit(as_json, {"requeued": moved, "notFound": missing}, lambda: click.echo(f"requeued {len(moved)}"))
     if missing:
         fail(f"message_id: not in the poison queue: {', '.join(missing)}", code=1)
+
+
+@poison.command("discard")
+@click.argument("message_ids", nargs=-1, required=True)
+@json_option
+@pass_context
+def poison_discard(obj: Context, message_ids: tuple[str, ...], as_json: bool) -> None:
+    """Delete dead-lettered messages for good (by id)."""
+    from .poison import discard
+
+    with clear_errors():
+        gone = discard(_poison_queues(obj)[0], set(message_ids))
+    missing = sorted(set(message_ids) - set(gone))
+    emit(as_json, {"discarded": gone, "notFound": missing}, lambda: click.echo(f"discarded {len(gone)}"))
+    if missing:
+        fail(f"message_id: not in the poison queue: {', '.join(missing)}", code=1)
+
+
+@cli.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=7072, show_default=True, help="Loopback port.")
+@click.option(
+    "--account", help="A real storage account's name, read with your sign-in (az login); default: the settings' "
+    "AzureWebJobsStorage (Azurite)."
+)  # fmt: skip
+@pass_context
+def console(obj: Context, port: int, account: str | None) -> None:
+    """The operations console on http://127.0.0.1:PORT/: trackings, timelines, the poison queue.
+
+    It listens on loopback only. With --account it reads a real storage account as you: your account needs
+    Storage Table Data Reader and Storage Queue Data Contributor there (requeue and discard change the queues).
+    """
+    env = obj.env()
+    if account:
+        suffix = _storage_suffix(env)
+        env = {k: v for k, v in env.items() if k != "AzureWebJobsStorage"}
+        env.update({"AzureWebJobsStorage__queueServiceUri": f"https://{account}.queue.{suffix}",
+                    "AzureWebJobsStorage__tableServiceUri": f"https://{account}.table.{suffix}",
+                    "GRAPHOPS_CREDENTIAL": "default"})  # fmt: skip
+    with clear_errors():
+        server = _console_server(env, port)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with server:
+        click.echo(f"graphops console: {server.url}/ (loopback only). Ctrl-C stops.", err=True)
+        stop.wait()
+
+
+def _storage_suffix(env: dict[str, str]) -> str:
+    from .settings import Settings
+
+    return Settings.from_env(env, need_storage=False).cloud.storage_suffix
+
+
+def _console_server(env: dict[str, str], port: int) -> Any:
+    """The loopback console over the storage ``env`` names (Azurite, or an account read with a sign-in)."""
+    from .console import build_console
+    from .console.local import LocalConsole
+    from .settings import Settings
+    from .wiring import developer_credential
+
+    settings = Settings.from_env(env)
+    credential = None if settings.storage.connection_string else developer_credential(settings)
+    return LocalConsole(lambda authorize: build_console(settings, credential, root="/", authorize=authorize), port)
 
 
 @cli.command()

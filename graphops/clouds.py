@@ -14,6 +14,7 @@ class Cloud:
     authority_host: str
     logic_apps_hosts: tuple[str, ...]
     sharepoint_hosts: tuple[str, ...]  # where drive-copy monitors live (polled without a token)
+    storage_suffix: str = "core.windows.net"  # <account>.queue.<suffix>: the tools name an account by its name
 
     @property
     def graph_endpoint(self) -> str:
@@ -31,13 +32,21 @@ CLOUDS: dict[str, Cloud] = {
         Cloud(
             "global", "graph.microsoft.com", "login.microsoftonline.com", ("*.logic.azure.com",), ("*.sharepoint.com",)
         ),
-        Cloud("usgov", "graph.microsoft.us", "login.microsoftonline.us", ("*.logic.azure.us",), ("*.sharepoint.us",)),
+        Cloud(
+            "usgov",
+            "graph.microsoft.us",
+            "login.microsoftonline.us",
+            ("*.logic.azure.us",),
+            ("*.sharepoint.us",),
+            "core.usgovcloudapi.net",
+        ),
         Cloud(
             "usgovdod",
             "dod-graph.microsoft.us",
             "login.microsoftonline.us",
             ("*.logic.azure.us",),
             ("*.sharepoint-mil.us",),
+            "core.usgovcloudapi.net",
         ),
         Cloud(
             "china",
@@ -45,6 +54,7 @@ CLOUDS: dict[str, Cloud] = {
             "login.chinacloudapi.cn",
             ("*.logic.azure.cn",),
             ("*.sharepoint.cn",),
+            "core.chinacloudapi.cn",
         ),
     )
 }

@@ -20,6 +20,7 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from .api import Api
+    from .console import Console
     from .step import Tracker
     from .wiring import Services
 
@@ -56,9 +57,26 @@ def api() -> Api:
     return Api(services())
 
 
+CONSOLE_ROOT = "/api/console/"
+SIGN_IN = "/.auth/login/aad?post_login_redirect_uri="  # App Service authentication's Entra ID sign-in
+
+
+@functools.cache
+def console_pages() -> Console:
+    from .console import build_console
+    from .console.access import platform_operator
+
+    built, settings = services(), services().settings
+    return build_console(
+        settings, built.storage_credential, root=CONSOLE_ROOT, sign_in_url=SIGN_IN,
+        authorize=lambda headers: platform_operator(
+            headers, auth_enabled=settings.platform_auth_enabled, operators=settings.console_operators),
+    )  # fmt: skip
+
+
 def reset() -> None:
     """Forget the parts built so far (the local runner and the tests start afresh with new settings)."""
-    for cached in (services, tracker, api):
+    for cached in (services, tracker, api, console_pages):
         cached.cache_clear()
 
 
@@ -89,6 +107,22 @@ def start_alert_refresh(req: func.HttpRequest) -> func.HttpResponse:
 
 def openapi(req: func.HttpRequest) -> func.HttpResponse:
     return api().openapi(req)
+
+
+def console(req: func.HttpRequest) -> func.HttpResponse:
+    """The operations console's pages: 404 unless GRAPHOPS_CONSOLE_ENABLED, then for signed-in operators only."""
+    if not services().settings.console_enabled:
+        return func.HttpResponse("The console is off in this deployment (GRAPHOPS_CONSOLE_ENABLED).\n",
+                                 status_code=404, mimetype="text/plain")  # fmt: skip
+    from .console import ConsoleRequest
+
+    page = console_pages().handle(ConsoleRequest(
+        method=req.method.upper(), path=req.route_params.get("path") or "", query=dict(req.params),
+        headers={name.lower(): value for name, value in req.headers.items()},
+    ))  # fmt: skip
+    mimetype, _, charset = page.content_type.partition("; charset=")
+    return func.HttpResponse(page.body, status_code=page.status, headers=dict(page.headers), mimetype=mimetype,
+                             charset=charset or "utf-8")  # fmt: skip
 
 
 def remove_finished(timer: func.TimerRequest) -> None:

@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -109,14 +110,29 @@ def revived(entry: PoisonEntry) -> str:
 
 
 def requeue(poison: QueueClient, main: QueueClient, ids: set[str] | None) -> list[str]:
-    """Move entries (all when ``ids`` is None) back to the main queue. Returns the ids moved.
+    """Move entries (all when ``ids`` is None) back to the main queue. Returns the ids moved."""
+
+    def send_back(message: QueueMessage) -> None:
+        entry = entry_from(message.id, message.inserted_on, str(message.content))
+        main.send_message(base64.b64encode(revived(entry).encode()).decode(), time_to_live=-1)
+
+    return _take(poison, ids, send_back)
+
+
+def discard(poison: QueueClient, ids: set[str]) -> list[str]:
+    """Delete entries for good (a tracking nobody wants any more). Returns the ids deleted."""
+    return _take(poison, ids, lambda message: None)
+
+
+def _take(poison: QueueClient, ids: set[str] | None, handle: Callable[[QueueMessage], None]) -> list[str]:
+    """Handle, then delete, the entries asked for (all when ``ids`` is None). Returns their ids.
 
     Entries that are not asked for stay hidden while the queue is searched, then show again at once.
     """
-    moved: list[str] = []
+    taken: list[str] = []
     skipped: list[QueueMessage] = []
     try:
-        while ids is None or not ids <= set(moved):
+        while ids is None or not ids <= set(taken):
             batch = list(poison.receive_messages(max_messages=32, visibility_timeout=60))
             if not batch:
                 break
@@ -124,11 +140,10 @@ def requeue(poison: QueueClient, main: QueueClient, ids: set[str] | None) -> lis
                 if ids is not None and message.id not in ids:
                     skipped.append(message)
                     continue
-                entry = entry_from(message.id, message.inserted_on, str(message.content))
-                main.send_message(base64.b64encode(revived(entry).encode()).decode(), time_to_live=-1)
+                handle(message)
                 poison.delete_message(message)
-                moved.append(message.id)
+                taken.append(message.id)
     finally:
         for message in skipped:
             poison.update_message(message, visibility_timeout=0)
-    return moved
+    return taken

@@ -20,13 +20,21 @@ NEVER_EXPIRE = -1
 
 
 def queue_client(
-    storage: StorageConnection, queue_name: str, credential: TokenCredential | None, transport: Any = None
+    storage: StorageConnection,
+    queue_name: str,
+    credential: TokenCredential | None,
+    transport: Any = None,
+    *,
+    encoded: bool = True,
 ) -> QueueClient:
-    """A client for one queue, base64-encoding as the Functions queue trigger expects."""
-    policies: dict[str, Any] = {
-        "message_encode_policy": TextBase64EncodePolicy(),
-        "message_decode_policy": TextBase64DecodePolicy(),
-    }
+    """A client for one queue, base64-encoding as the Functions queue trigger expects (``encoded=False``: as
+    the messages lie, for tools that must read what a producer got wrong)."""
+    policies: dict[str, Any] = {}
+    if encoded:
+        policies = {
+            "message_encode_policy": TextBase64EncodePolicy(),
+            "message_decode_policy": TextBase64DecodePolicy(),
+        }
     if transport is not None:
         policies["transport"] = transport
     if storage.connection_string:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -123,6 +124,11 @@ class Settings:
     results_queue: str | None = None
     # Trackings put straight on the queue get a state too (status view, stale duplicates dropped).
     record_queue_trackings: bool = True
+    # The operations console in the Function App (/api/console): off unless enabled, and then only for the
+    # operators named, signed in through App Service authentication (which the platform reports on).
+    console_enabled: bool = False
+    console_operators: frozenset[str] = frozenset()
+    platform_auth_enabled: bool = False  # WEBSITE_AUTH_ENABLED, set by App Service when its authentication is on
     client_id: str | None = None  # AZURE_CLIENT_ID: the user-assigned identity that reads Graph
     credential: str = "managedidentity"  # or "default": DefaultAzureCredential, for running locally
 
@@ -168,6 +174,9 @@ class Settings:
             event_source=_event_source(env),
             results_queue=_results_queue(env, need_storage),
             record_queue_trackings=_bool(env, "GRAPHOPS_RECORD_QUEUE_TRACKINGS", default=True),
+            console_enabled=_bool(env, "GRAPHOPS_CONSOLE_ENABLED", default=False),
+            console_operators=_object_ids(env, "GRAPHOPS_CONSOLE_OPERATORS"),
+            platform_auth_enabled=env.get("WEBSITE_AUTH_ENABLED", "").strip().lower() == "true",
             client_id=env.get("AZURE_CLIENT_ID", "").strip() or None,
             credential=_choice(env, "GRAPHOPS_CREDENTIAL", ("managedidentity", "default")),
         )
@@ -210,6 +219,17 @@ def _bool(env: Mapping[str, str], name: str, *, default: bool) -> bool:
     if raw in {"false", "0", "no"}:
         return False
     raise SettingsError(name, f"must be true or false, not {raw!r}")
+
+
+def _object_ids(env: Mapping[str, str], name: str) -> frozenset[str]:
+    """Entra object ids, separated by commas or blanks."""
+    ids = frozenset(part.lower() for part in env.get(name, "").replace(",", " ").split())
+    for value in ids:
+        try:
+            uuid.UUID(value)
+        except ValueError:
+            raise SettingsError(name, f"{value!r} is not an Entra object id (a GUID)") from None
+    return ids
 
 
 def _queue_name(name: str, setting: str = "GRAPHOPS_QUEUE_NAME") -> str:

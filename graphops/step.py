@@ -327,7 +327,8 @@ class Tracker:
             result = sink.deliver(tracking, body, now) if sink is not None else DeliveryResult(False, False, missing)
             self.checkpoint("afterDeliver")
             deliveries[name] = self._delivery(tracking.delivery(name), result)
-            tracking = tracking.noted(at=iso(now), sink=name, attempt=deliveries[name].attempts, result=result.detail)
+            tracking = tracking.noted(at=iso(now), sink=name, attempt=deliveries[name].attempts,
+                                      delivered=result.delivered, result=result.detail)  # fmt: skip
             if result.retry_after is not None:
                 waits.append(result.retry_after)
             # The callback's host and path under "callback", as the log has always had it; other sinks' "target".

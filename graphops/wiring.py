@@ -120,6 +120,7 @@ class Services:
     monitor: MonitorClient
     starter: Starter
     sinks: Mapping[str, Sink]
+    storage_credential: TokenCredential | None = None  # None with a connection string (Azurite)
 
 
 def storage_transport(pool_size: int = 32) -> Any:
@@ -167,6 +168,7 @@ def build_services(settings: Settings, credential: TokenCredential | None = None
         monitor=MonitorClient(limits.monitors or monitor_policy(settings), user_agent=USER_AGENT),
         deliverer=deliverer,
         sinks=sinks,
+        storage_credential=storage,
     )
 
 

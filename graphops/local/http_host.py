@@ -30,9 +30,14 @@ class HttpFunction:
     def match(self, path: str) -> dict[str, str] | None:
         """Route parameters when ``path`` (after /api/) fits the route template, else None."""
         want, got = self.route.strip("/").split("/"), path.strip("/").split("/")
+        params: dict[str, str] = {}
+        catch_all = re.fullmatch(r"\{\*(\w+)\}", want[-1])
+        if catch_all:  # {*rest}: the rest of the path, empty included, as ASP.NET routing takes it
+            rest = got[len(want) - 1 :]
+            want, got = want[:-1], got[: len(want) - 1]
+            params[catch_all.group(1)] = "/".join(rest)
         if len(want) != len(got):
             return None
-        params: dict[str, str] = {}
         for template, segment in zip(want, got, strict=True):
             variable = re.fullmatch(r"\{(\w+)(?::\w+)?\}", template)
             if variable:

@@ -192,3 +192,53 @@ def make_harness(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator
 @pytest.fixture
 def harness(make_harness: Callable[..., Harness]) -> Harness:
     return make_harness()
+
+
+@dataclass(frozen=True)
+class ConsoleData:
+    """Trackings the console tests look at: what each one went through is known exactly."""
+
+    harness: Harness
+    refreshed: str  # alert refresh: running, 429 (Retry-After: 2), running, succeeded; correlation id wf-console
+    failed: str  # password reset: failed at the first poll
+    dead: str  # succeeded, but its callback answered 410: dead-lettered
+    dead_message: str  # the dead letter's message id in the poison queue
+
+
+@pytest.fixture
+def console_data(harness: Harness) -> ConsoleData:
+    from graphops.local import seed
+    from graphops.local.graph import Reply
+
+    graph = harness.graph
+    throttled = Reply(429, seed.graph_error("TooManyRequests", "slow down"), {"Retry-After": "2"})
+    graph.script(seed.ALERT_OPERATION_PATH, [Reply(200, seed.alert_refresh("running")), throttled,
+                                             Reply(200, seed.alert_refresh("running")),
+                                             Reply(200, seed.alert_refresh("succeeded"))])  # fmt: skip
+    graph.script(seed.reset_path("u1", "r1"), [Reply(200, seed.password_reset("failed", "r1"))])
+    graph.script(seed.reset_path("u2", "r2"), [Reply(200, seed.password_reset("succeeded", "r2"))])
+    harness.receiver.answer("/gone", 410)
+    refreshed = harness.track(seed.ALERT_OPERATION_PATH, correlation_id="wf-console")
+    failed = harness.track(seed.reset_path("u1", "r1"), correlation_id="wf-other")
+    dead = harness.track(seed.reset_path("u2", "r2"), callback_url=harness.stack.callback_url("/gone"))
+    harness.run()
+    [entry] = [e for e in _poison_entries(harness) if e.tracking_id == dead]
+    return ConsoleData(harness, refreshed, failed, dead, entry.message_id)
+
+
+def _poison_entries(harness: Harness) -> list[Any]:
+    from graphops.poison import list_entries
+
+    return list_entries(harness.queue(f"{harness.stack.queue_name}-poison"))
+
+
+@pytest.fixture
+def local_console(console_data: ConsoleData) -> Iterator[Any]:
+    """``graphops console``'s server over the test's Azurite, on loopback."""
+    from graphops.console import build_console
+    from graphops.console.local import LocalConsole
+    from graphops.settings import Settings
+
+    settings = Settings.from_env(console_data.harness.env)
+    with LocalConsole(lambda authorize: build_console(settings, None, root="/", authorize=authorize)) as server:
+        yield server

@@ -1,0 +1,41 @@
+"""The operations console: every tracking, its timeline, and the poison queue, as web pages.
+
+Served by ``graphops console`` on loopback (a developer's sign-in, or Azurite) and, where a deployment
+enables it, by the Function App at ``/api/console`` behind App Service authentication.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from azure.core.credentials import TokenCredential
+
+from ..queues import queue_client
+from ..settings import Settings
+from ..state import table_client
+from ..step import utcnow
+from .access import Operator, Refusal
+from .pages import Console, ConsoleRequest, Page
+
+__all__ = ["Console", "ConsoleRequest", "Page", "build_console"]
+
+
+def build_console(
+    settings: Settings,
+    credential: TokenCredential | None,
+    *,
+    root: str,
+    authorize: Callable[[Mapping[str, str]], Operator | Refusal],
+    sign_in_url: str | None = None,
+) -> Console:
+    """The console over the deployment's state table and queues (read as their messages lie)."""
+    storage = settings.storage
+    return Console(
+        table_client(storage, settings.state_table, credential),
+        queue_client(storage, settings.poison_queue_name, credential, encoded=False),
+        queue_client(storage, settings.queue_name, credential, encoded=False),
+        root=root,
+        authorize=authorize,
+        clock=utcnow,
+        sign_in_url=sign_in_url,
+    )

@@ -1,0 +1,75 @@
+"""Who may use the console, decided from a request's headers alone (pure: tested without a platform).
+
+Deployed, the console sits behind App Service's built-in authentication (Entra ID). The platform signs
+the user in and puts who they are in ``X-MS-CLIENT-PRINCIPAL-*`` headers, which it strips from what
+clients send; so the headers are believed only when the platform says its authentication is on
+(``WEBSITE_AUTH_ENABLED``), and then only for the operators named in ``GRAPHOPS_CONSOLE_OPERATORS``.
+Locally the console listens on loopback and answers only requests addressed to loopback (a page on
+another site cannot reach it through a DNS name it rebinds to 127.0.0.1).
+
+Either way a change (requeue, discard) must come from the console's own page: htmx's header (a
+cross-site form cannot set it without a CORS preflight, which the console never grants) and, when the
+browser sends them, a same-origin ``Origin`` and ``Sec-Fetch-Site``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "[::1]"})
+
+
+@dataclass(frozen=True)
+class Operator:
+    principal_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Refusal:
+    status: int  # 401: sign in; 403: signed in, not allowed; 400: not the console's own page
+    reason: str
+    sign_in: bool = False  # a browser is sent to the platform's sign-in page
+
+
+def platform_operator(
+    headers: Mapping[str, str], *, auth_enabled: bool, operators: frozenset[str]
+) -> Operator | Refusal:
+    """The signed-in operator behind a request to the deployed console, or why it is refused.
+
+    ``headers`` with lower-case names."""
+    if not auth_enabled:
+        return Refusal(403, "the console needs App Service authentication (WEBSITE_AUTH_ENABLED is not True): "
+                            "deploy with consoleClientId set")  # fmt: skip
+    principal = headers.get("x-ms-client-principal-id", "").strip().lower()
+    if not principal:
+        return Refusal(401, "sign in with Entra ID to use the console", sign_in=True)
+    if principal not in operators:
+        return Refusal(403, f"{principal} is not in GRAPHOPS_CONSOLE_OPERATORS")
+    return Operator(principal, headers.get("x-ms-client-principal-name", "").strip() or principal)
+
+
+def loopback_operator(headers: Mapping[str, str], port: int) -> Operator | Refusal:
+    """The developer at this machine, if the request was addressed to loopback on the console's port."""
+    host = headers.get("host", "")
+    name, _, given_port = host.rpartition(":")
+    if name.lower() not in LOOPBACK_NAMES or given_port != str(port):
+        return Refusal(400, f"the local console answers only http://127.0.0.1:{port}/ (Host was {host!r})")
+    return Operator("local", "local developer")
+
+
+def same_page_change(headers: Mapping[str, str]) -> Refusal | None:
+    """None when a POST comes from the console's own page; else why not."""
+    if headers.get("hx-request", "").lower() != "true":
+        return Refusal(400, "changes are made from the console's pages (HX-Request header missing)")
+    site = headers.get("sec-fetch-site")
+    if site is not None and site != "same-origin":
+        return Refusal(400, f"changes are made from the console's pages (Sec-Fetch-Site: {site})")
+    origin = headers.get("origin")
+    # Behind the platform's front end the name the browser used may be in a forwarding header instead.
+    names = {headers.get(h, "").lower() for h in ("host", "x-forwarded-host", "disguised-host")} - {""}
+    if origin is not None and urlsplit(origin).netloc.lower() not in names:
+        return Refusal(400, "changes are made from the console's pages (Origin differs from Host)")
+    return None

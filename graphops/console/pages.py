@@ -1,0 +1,197 @@
+"""The console's pages: a request in, a page out, whatever serves them (the Function App or the CLI).
+
+Server-rendered HTML (Jinja2, autoescaped), htmx for the filters and the poison queue's buttons, Chart.js
+for the timeline; both scripts are served from this package, so the console works offline and under a
+strict Content-Security-Policy (no inline script or style, nothing from another origin).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import mimetypes
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote
+
+from azure.core.exceptions import AzureError
+from azure.data.tables import TableClient
+from azure.storage.queue import QueueClient
+
+from .. import poison
+from ..errors import Rejected
+from ..kinds import KINDS
+from ..logs import event, redact_url
+from ..state import StateStore, public_view
+from ..tracking import TRACKING_ID
+from .access import Operator, Refusal, same_page_change
+from .listing import OUTCOMES, PHASES, Filters, list_trackings
+from .timeline import timeline
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+log = logging.getLogger("graphops.console")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+STATIC_FILES = frozenset({"console.css", "console.js", "favicon.svg", "vendor/htmx-2.0.11.min.js", "vendor/chart-4.6.1.umd.min.js"})
+
+
+@dataclass(frozen=True)
+class ConsoleRequest:
+    method: str
+    path: str  # below the console's root, without a leading slash: "", "poison", "trackings/abc"
+    query: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
+
+
+@dataclass(frozen=True)
+class Page:
+    status: int
+    body: bytes
+    content_type: str = "text/html; charset=utf-8"
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class Console:
+    """The pages, over the state table and the queues. ``authorize`` decides who may see them."""
+
+    def __init__(
+        self,
+        table: TableClient,
+        poison_queue: QueueClient,
+        main_queue: QueueClient,
+        *,
+        root: str,
+        authorize: Callable[[Mapping[str, str]], Operator | Refusal],
+        clock: Callable[[], datetime],
+        sign_in_url: str | None = None,
+    ) -> None:
+        self._table, self._state = table, StateStore(table)
+        self._poison, self._main = poison_queue, main_queue  # raw clients: entries are read as they lie
+        self._root = root.rstrip("/") + "/"
+        self._authorize, self._clock = authorize, clock
+        self._sign_in_url = sign_in_url
+        self._templates: Environment | None = None
+
+    def handle(self, request: ConsoleRequest) -> Page:
+        path = request.path.strip("/")
+        if path.startswith("static/") and request.method == "GET":
+            return self._static(path.removeprefix("static/"))  # no data in them: served before sign-in
+        who = self._authorize(request.headers)
+        if isinstance(who, Refusal):
+            return self._refused(who, request)
+        parts = path.split("/") if path else []
+        try:
+            if request.method == "GET" and not parts:
+                return self._list(request, who)
+            if request.method == "GET" and parts == ["poison"]:
+                return self._poison_page(who)
+            if request.method == "GET" and len(parts) == 2 and parts[0] == "trackings":
+                return self._tracking(unquote(parts[1]), who)
+            if request.method == "POST" and len(parts) == 3 and parts[0] == "poison":
+                return self._poison_action(unquote(parts[1]), parts[2], request, who)
+        except Rejected as exc:
+            return self._render("error.html", 400, who=who, title="Not understood", message=str(exc))
+        except AzureError as exc:
+            log.warning("console: storage unavailable: %s", type(exc).__name__)
+            return self._render("error.html", 503, who=who, title="Storage unavailable",
+                                message=f"{type(exc).__name__}: try again in a moment")  # fmt: skip
+        return self._render("error.html", 404, who=who, title="Not found", message=f"nothing at /{path}")
+
+    # -- pages ----------------------------------------------------------------------------------------
+
+    def _list(self, request: ConsoleRequest, who: Operator) -> Page:
+        filters = Filters.from_query(request.query, self._clock(), KINDS)
+        listing = list_trackings(self._table, filters)
+        chips = [(name, count, filters.query_string(outcome=name if name in OUTCOMES else None,
+                                                    phase=None if name in OUTCOMES else name))
+                 for name, count in listing.counts.items()]  # fmt: skip
+        return self._render("list.html", 200, who=who, title="Trackings", filters=filters.form(), listing=listing,
+                            chips=chips, phases=PHASES, outcomes=OUTCOMES, kinds=sorted(KINDS),
+                            everything=filters.query_string(outcome=None, phase=None))  # fmt: skip
+
+    def _tracking(self, tracking_id: str, who: Operator) -> Page:
+        entity = self._state.read(tracking_id) if TRACKING_ID.fullmatch(tracking_id) else None
+        if entity is None:
+            why = ("finished ones are kept for GRAPHOPS_STATE_RETENTION_DAYS; with "
+                   "GRAPHOPS_RECORD_QUEUE_TRACKINGS=false trackings put straight on the queue have none")  # fmt: skip
+            return self._render("error.html", 404, who=who, title="No such tracking",
+                                message=f"no state for {tracking_id!r} ({why})")  # fmt: skip
+        view = public_view(tracking_id, entity)
+        dead = [e for e in poison.list_entries(self._poison) if e.tracking_id == tracking_id]
+        plot = timeline(view["history"])
+        return self._render("tracking.html", 200, who=who, title=f"Tracking {tracking_id}", view=view,
+                            facts=_facts(view), deliveries=view["deliveries"] or {}, dead=dead, plot=plot,
+                            plot_json=json.dumps(plot.to_json()), history=view["history"])  # fmt: skip
+
+    def _poison_page(self, who: Operator) -> Page:
+        entries = poison.list_entries(self._poison)
+        return self._render("poison.html", 200, who=who, title="Poison queue", entries=entries,
+                            limit=poison.PEEK_LIMIT)  # fmt: skip
+
+    def _poison_action(self, message_id: str, action: str, request: ConsoleRequest, who: Operator) -> Page:
+        refused = same_page_change(request.headers)
+        if refused is not None:
+            return self._refused(refused, request)
+        if action == "requeue":
+            done = poison.requeue(self._poison, self._main, {message_id})
+        elif action == "discard":
+            done = poison.discard(self._poison, {message_id})
+        else:
+            return self._render("error.html", 404, who=who, title="Not found", message=f"no action {action!r}")
+        event("console", action=action, messageId=message_id, operator=who.principal_id, done=bool(done))
+        return self._render("poison_done.html", 200 if done else 404, who=who, action=action,
+                            message_id=message_id, done=bool(done))  # fmt: skip
+
+    # -- plumbing -------------------------------------------------------------------------------------
+
+    def _refused(self, refusal: Refusal, request: ConsoleRequest) -> Page:
+        if refusal.sign_in and self._sign_in_url and request.method == "GET":
+            back = quote(self._root + request.path.lstrip("/"), safe="/")
+            return Page(302, b"", headers={**SECURITY_HEADERS, "Location": f"{self._sign_in_url}{back}"})
+        return self._render("error.html", refusal.status, who=None, title="Not allowed", message=refusal.reason)
+
+    def _static(self, name: str) -> Page:
+        if name not in STATIC_FILES:
+            return Page(404, b"not found", "text/plain; charset=utf-8", SECURITY_HEADERS)
+        body = resources.files(__package__).joinpath("static", *name.split("/")).read_bytes()
+        kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        kind = "text/javascript" if name.endswith(".js") else kind  # some systems map .js to text/plain
+        return Page(200, body, f"{kind}; charset=utf-8",
+                    {**SECURITY_HEADERS, "Cache-Control": "public, max-age=86400"})  # fmt: skip
+
+    def _render(self, template: str, status: int, **context: Any) -> Page:
+        if self._templates is None:
+            from jinja2 import Environment, PackageLoader, select_autoescape
+
+            self._templates = Environment(
+                loader=PackageLoader(__package__ or "graphops.console", "templates"),
+                autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True,
+            )  # fmt: skip
+            self._templates.filters["no_query"] = lambda url: redact_url(url) if url else ""
+        body = self._templates.get_template(template).render(root=self._root, **context)
+        return Page(status, body.encode(), headers=SECURITY_HEADERS)
+
+
+def _facts(view: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The tracking's facts in the order an operator reads them."""
+    error = view.get("error") or {}
+    names = [("phase", "phase"), ("outcome", "outcome"), ("kind", "kind"), ("operation URL", "operationUrl"),
+             ("correlation id", "correlationId"), ("Graph status", "lastStatus"), ("progress", "progress"),
+             ("resource", "resource"), ("resource ready", "resourceReady"), ("polls", "polls"),
+             ("tracked since", "trackedSince"), ("last poll", "lastPollAt"), ("next poll", "nextPollAt"),
+             ("deadline", "deadline"), ("finished", "finishedAt"), ("delivery attempts", "deliveryAttempts"),
+             ("last delivery error", "lastDeliveryError")]  # fmt: skip
+    facts = [(label, view.get(key)) for label, key in names if view.get(key) not in (None, "")]
+    if error:
+        facts.append(("error", f"{error.get('code')}: {error.get('message')}"))
+    return facts
