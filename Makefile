@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST := $(BIN)/pytest
 
-.PHONY: demo test lint unit integration checkov test-slow bench run clean help
+.PHONY: demo test lint unit integration checkov browser screenshots console test-slow bench run clean help
 
 help:
 	@echo "make demo         run the whole loop locally (Azurite, local runner, Graph stand-in)"
@@ -14,6 +14,7 @@ help:
 	@echo "make test-slow    the long fault runs as well"
 	@echo "make bench        benchmarks into docs/performance.md figures"
 	@echo "make run          the local runner against local.settings.json"
+	@echo "make console      the operations console on loopback, against local.settings.json's storage"
 
 $(BIN)/.installed: pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,15 +36,32 @@ node_modules/.installed: package.json package-lock.json
 	.venv-checkov/bin/pip install --quiet 'checkov>=3.2,<4'
 	@touch $@
 
+# The console's page tests run in Debian's Chromium (driven by Playwright, which downloads nothing).
+CHROMIUM ?= /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "the console's page tests need Chromium: sudo apt-get install chromium (or set CHROMIUM=/path)"; exit 1; \
+	fi
+
 venv: $(BIN)/.installed
 node: node_modules/.installed
 checkov: .venv-checkov/.installed
+browser: $(CHROMIUM)
 
 demo: $(BIN)/.installed node_modules/.installed
 	$(BIN)/graphops demo
 
 run: $(BIN)/.installed node_modules/.installed
 	$(BIN)/graphops run
+
+console: $(BIN)/.installed
+	$(BIN)/graphops console
+
+# The README's pictures of the console, taken by its page tests.
+screenshots: $(BIN)/.installed node_modules/.installed $(CHROMIUM)
+	GRAPHOPS_CHROMIUM=$(CHROMIUM) GRAPHOPS_SCREENSHOTS=docs $(PYTEST) -q tests/integration/test_console_browser.py
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -53,8 +71,8 @@ lint: $(BIN)/.installed
 unit: $(BIN)/.installed .venv-checkov/.installed
 	$(PYTEST) -q tests/unit
 
-integration: $(BIN)/.installed node_modules/.installed
-	$(PYTEST) -q tests/integration -m "not slow"
+integration: $(BIN)/.installed node_modules/.installed $(CHROMIUM)
+	GRAPHOPS_CHROMIUM=$(CHROMIUM) $(PYTEST) -q tests/integration -m "not slow"
 
 test: lint unit integration
 

@@ -417,13 +417,22 @@ def _console_server(env: dict[str, str], port: int) -> Any:
     "--save-to", type=click.Path(file_okay=False, path_type=Path), default="demo-callbacks", show_default=True
 )
 @click.option("--plain", is_flag=True, help="No live view: one line per event.")
-def demo(fast: bool, save_to: Path, plain: bool) -> None:
+@click.option(
+    "--console/--no-console", "show_console", default=None,
+    help="Keep the operations console on loopback for the demo's trackings until Ctrl-C. Default: when run from a "
+    "terminal.",
+)  # fmt: skip
+@click.option("--console-port", type=click.IntRange(0, 65535), default=7072, show_default=True)
+def demo(fast: bool, save_to: Path, plain: bool, show_console: bool | None, console_port: int) -> None:
     """Run the whole loop on this machine: Azurite, the runner, Graph and identity stand-ins, a receiver."""
     from .demo import run_demo
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so every child process is stopped
+    if show_console is None:
+        show_console = sys.stdin.isatty() and sys.stdout.isatty()
     with clear_errors():
-        ok = run_demo(save_to=save_to, fast=fast, live=not plain and sys.stdout.isatty())
+        ok = run_demo(save_to=save_to, fast=fast, live=not plain and sys.stdout.isatty(),
+                      console_port=console_port if show_console else None)  # fmt: skip
     sys.exit(0 if ok else 1)
 
 

@@ -139,7 +139,11 @@ class EventView(logging.Handler):
         return out
 
 
-def run_demo(*, save_to: Path, fast: bool, live: bool, console: Console | None = None) -> bool:
+def run_demo(
+    *, save_to: Path, fast: bool, live: bool, console: Console | None = None, console_port: int | None = None
+) -> bool:
+    """The scenarios, start to end. With ``console_port``, the operations console then shows the demo's
+    trackings on loopback until Ctrl-C, before every part is stopped."""
     console = console or Console()
     started = time.monotonic()
     console.print(
@@ -193,8 +197,25 @@ def run_demo(*, save_to: Path, fast: bool, live: bool, console: Console | None =
             tracker_log.propagate = True
             host.close()
         ok = _summary(console, rows, stack, save_to, _queued(env)) and finished
+        if console_port is not None:
+            _show_console(console, env, console_port)
     console.print(f"done in {time.monotonic() - started:.1f}s; every part stopped.")
     return ok
+
+
+def _show_console(console: Console, env: dict[str, str], port: int) -> None:
+    from .console import build_console
+    from .console.local import LocalConsole
+    from .settings import Settings
+
+    settings = Settings.from_env(env)
+    with LocalConsole(lambda authorize: build_console(settings, None, root="/", authorize=authorize), port) as pages:
+        # One line a script can wait for, and a person can click.
+        console.print(f"console: {pages.url}/ (the demo's trackings; Ctrl-C stops it and the demo)", soft_wrap=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            console.print("console stopped.")
 
 
 def _queued(env: dict[str, str]) -> set[str]:

@@ -52,6 +52,12 @@ param resultsQueueName string = ''
 @description('GRAPHOPS_RECORD_QUEUE_TRACKINGS: keep a state (status view, stale duplicates dropped) for trackings put straight on the queue too.')
 param recordQueueTrackings bool = true
 
+@description('The operations console at /api/console: client id of an Entra ID app registration (ID tokens enabled, redirect URI https://<app>.azurewebsites.net/.auth/login/aad/callback). Empty: no console.')
+param consoleClientId string = ''
+
+@description('GRAPHOPS_CONSOLE_OPERATORS: comma-separated Entra object ids of the operators allowed into the console.')
+param consoleOperators string = ''
+
 // The bounds below are graphops/settings.py's, so a value the app would refuse never deploys
 // (tests/unit/test_infra.py holds them together). What Bicep cannot express (lower-case queue names,
 // max delay >= min delay) the preprovision hook checks.
@@ -213,6 +219,8 @@ module app 'app/function.bicep' = {
     appInsightsName: monitoring.outputs.appInsightsName
     callbackSecretUri: vault.outputs.callbackSecretUri
     maximumInstanceCount: maximumInstanceCount
+    consoleClientId: consoleClientId
+    consoleOperators: empty(consoleOperators) ? [] : split(replace(consoleOperators, ' ', ''), ',')
     graphopsSettings: {
       GRAPHOPS_QUEUE_NAME: queueName
       GRAPHOPS_GRAPH_CLOUD: resolvedGraphCloud
@@ -225,6 +233,8 @@ module app 'app/function.bicep' = {
       GRAPHOPS_EVENT_GRID_ENDPOINT: enableEvents ? events.outputs.endpoint : ''
       GRAPHOPS_RESULTS_QUEUE: resultsQueueName
       GRAPHOPS_RECORD_QUEUE_TRACKINGS: string(recordQueueTrackings)
+      GRAPHOPS_CONSOLE_ENABLED: string(!empty(consoleClientId))
+      GRAPHOPS_CONSOLE_OPERATORS: consoleOperators
       GRAPHOPS_DEFAULT_TIMEOUT_SECONDS: string(defaultTimeoutSeconds)
       GRAPHOPS_MAX_DELIVERY_ATTEMPTS: string(maxDeliveryAttempts)
       GRAPHOPS_NOT_FOUND_GRACE_SECONDS: string(notFoundGraceSeconds)
@@ -259,6 +269,7 @@ output GRAPHOPS_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output GRAPHOPS_GRAPH_CLOUD string = resolvedGraphCloud
 output GRAPHOPS_EVENT_GRID_TOPIC string = enableEvents ? events.outputs.name : ''
 output GRAPHOPS_RESULTS_QUEUE string = resultsQueueName
+output GRAPHOPS_CONSOLE_URL string = app.outputs.consoleUrl
 var grantsNotAsked = 'not granted by this deployment (GRAPHOPS_GRANT_GRAPH_PERMISSIONS is false): grant them as the README says'
 var grantsImpossible = 'NOT granted: the Microsoft Graph Bicep extension works in the global cloud only; grant them with the README commands'
 output GRAPHOPS_GRAPH_PERMISSIONS string = grantGraphPermissions ? (grantsPossible ? 'granted' : grantsImpossible) : grantsNotAsked

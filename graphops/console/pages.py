@@ -42,7 +42,9 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-STATIC_FILES = frozenset({"console.css", "console.js", "favicon.svg", "vendor/htmx-2.0.11.min.js", "vendor/chart-4.6.1.umd.min.js"})
+STATIC_FILES = frozenset(
+    {"console.css", "console.js", "favicon.svg", "vendor/htmx-2.0.11.min.js", "vendor/chart-4.6.1.umd.min.js"}
+)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,12 @@ param maximumInstanceCount int
 @description('The GRAPHOPS_* settings, from main.bicep parameters.')
 param graphopsSettings object
 
+@description('Client id of the Entra ID app registration operators sign in to the console with; empty: no console.')
+param consoleClientId string = ''
+
+@description('Entra object ids of the operators allowed into the console.')
+param consoleOperators array = []
+
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
 }
@@ -110,5 +116,44 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   }
 }
 
+// The operations console (/api/console) behind App Service authentication with Entra ID. Anonymous requests
+// still reach the app: the API keeps its function keys (Logic Apps), and the console itself sends anyone
+// unsigned to the sign-in page and refuses anyone not in GRAPHOPS_CONSOLE_OPERATORS. The platform strips
+// identity headers that clients send, so the app can believe the ones it finds.
+resource auth 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(consoleClientId)) {
+  parent: app
+  name: 'authsettingsV2'
+  properties: {
+    platform: { enabled: true }
+    globalValidation: {
+      requireAuthentication: false
+      unauthenticatedClientAction: 'AllowAnonymous'
+    }
+    httpSettings: {
+      requireHttps: true
+      forwardProxy: { convention: 'NoProxy' } // no forwarded host names are believed
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: consoleClientId
+          openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+        }
+        validation: {
+          defaultAuthorizationPolicy: {
+            allowedPrincipals: { identities: consoleOperators }
+          }
+        }
+      }
+    }
+    login: {
+      tokenStore: { enabled: false } // the console needs no user tokens: nothing of theirs is stored
+    }
+  }
+}
+
 output name string = app.name
 output defaultHostName string = app.properties.defaultHostName
+output consoleUrl string = empty(consoleClientId) ? '' : 'https://${app.properties.defaultHostName}/api/console/'
+

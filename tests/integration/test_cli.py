@@ -7,11 +7,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from graphops.local import seed
 from graphops.local.graph import Reply
@@ -186,6 +188,31 @@ def test_poison_list_show_and_requeue(make_harness: Any, settings_file: Path) ->
     unknown = graphops(settings_file, "poison", "show", "no-such-id")
     assert unknown.returncode == 2
 
+    [left] = json.loads(graphops(settings_file, "poison", "list", "--json").stdout)
+    gone = graphops(settings_file, "poison", "discard", left["id"], "no-such-id", "--json")
+    assert gone.returncode == 1 and json.loads(gone.stdout) == {"discarded": [left["id"]], "notFound": ["no-such-id"]}
+    assert json.loads(graphops(settings_file, "poison", "list", "--json").stdout) == []
+
+
+def test_graphops_console_serves_the_pages_on_loopback_until_ctrl_c(make_harness: Any, settings_file: Path) -> None:
+    h: Harness = make_harness()
+    h.graph.script(seed.ALERT_OPERATION_PATH, [Reply(200, seed.alert_refresh("succeeded"))])
+    tracking = h.track(seed.ALERT_OPERATION_PATH, correlation_id="from-the-cli")
+    h.run()
+    server = subprocess.Popen([*GRAPHOPS, "--settings", str(settings_file), "console", "--port", "0"],
+                              stderr=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
+    try:
+        assert server.stderr is not None
+        line = server.stderr.readline()
+        assert line.startswith("graphops console: http://127.0.0.1:") and "loopback only" in line, line
+        url = line.split()[2]
+        page = requests.get(f"{url}trackings/{tracking}", timeout=10)
+        assert page.status_code == 200 and "from-the-cli" in page.text
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=20)
+    assert server.returncode == 0
+
 
 def processes_mentioning(text: str) -> list[int]:
     """Live processes whose command line mentions ``text``."""
@@ -199,15 +226,35 @@ def processes_mentioning(text: str) -> list[int]:
     return found
 
 
-def test_the_demo_runs_every_scenario_to_its_expected_outcome(tmp_path: Path) -> None:
+def test_the_demo_runs_every_scenario_to_its_expected_outcome_and_shows_them_in_the_console(tmp_path: Path) -> None:
     own_tmp = tmp_path / "tmp"  # the demo's Azurite keeps its data here, so its process can be told apart
     own_tmp.mkdir()
-    result = subprocess.run(
-        [*GRAPHOPS, "demo", "--fast", "--plain", "--save-to", str(tmp_path / "callbacks")],
-        capture_output=True, text=True, timeout=120, cwd=ROOT, check=False, env={**os.environ, "TMPDIR": str(own_tmp)},
+    demo = subprocess.Popen(
+        [*GRAPHOPS, "demo", "--fast", "--plain", "--console", "--console-port", "0", "--save-to",
+         str(tmp_path / "callbacks")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "TMPDIR": str(own_tmp)},
     )  # fmt: skip
+    timer = threading.Timer(120, demo.kill)
+    timer.start()
+    assert demo.stdout is not None
+    printed = []
+    for line in demo.stdout:  # until the console's line: the demo then waits for Ctrl-C
+        printed.append(line)
+        if line.startswith("console: http://127.0.0.1:"):
+            break
+    console_url = printed[-1].split()[1]
+    listed = requests.get(console_url, timeout=10)
+    poison_page = requests.get(f"{console_url}poison", timeout=10)
+    demo.send_signal(signal.SIGINT)  # Ctrl-C
+    rest, errors = demo.communicate(timeout=60)
+    timer.cancel()
+    result = subprocess.CompletedProcess(demo.args, demo.returncode, "".join(printed) + rest, errors)
     assert any(own_tmp.iterdir()), "the demo's Azurite did not use its own temporary folder"
     assert result.returncode == 0, result.stdout + result.stderr
+    assert listed.status_code == 200 and poison_page.status_code == 200
+    for scenario in ("alert refresh", "no permission", "never finishes", "team clone", "drive copy"):
+        assert f"<td>{scenario}</td>" in listed.text  # each tracking's correlation id, in its row
+    assert "console stopped." in result.stdout
     saved = {
         json.loads(p.read_text())["body"]["correlationId"]: json.loads(p.read_text())
         for p in (tmp_path / "callbacks").glob("*.json")

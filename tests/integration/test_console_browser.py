@@ -40,7 +40,9 @@ def page(browser: Browser) -> Iterator[Page]:
     opened = context.new_page()
     problems: list[str] = []
     opened.on("pageerror", lambda error: problems.append(f"script error: {error}"))
-    opened.on("console", lambda m: problems.append(f"{m.text} ({m.location.get('url')})") if m.type == "error" else None)
+    opened.on(
+        "console", lambda m: problems.append(f"{m.text} ({m.location.get('url')})") if m.type == "error" else None
+    )
     yield opened
     context.close()
     assert problems == [], "the page reported errors (a CSP violation shows here too)"

@@ -279,8 +279,8 @@ def tagged_with_service_name() -> list[str]:
 
 def test_exactly_one_resource_carries_the_azd_service_tag() -> None:
     # azd deploy refuses a service with two tagged resources ("expecting only '1' resource tagged").
-    assert tagged_with_service_name() == ["function.bicep:40"]
     [(_, site)] = resources("Microsoft.Web/sites@")
+    assert tagged_with_service_name() == [f"function.bicep:{site.start_point[0] + 1}"]
     assert prop(site, "tags") == "union(tags, { 'azd-service-name': serviceName })"
     [(_, plan)] = resources("Microsoft.Web/serverfarms@")
     assert prop(plan, "tags") == "tags"
@@ -439,3 +439,28 @@ def test_the_optional_event_grid_topic_takes_cloudevents_from_the_apps_identity_
     assert "GRAPHOPS_RESULTS_QUEUE: resultsQueueName" in main
     storage = (INFRA / "core" / "storage.bicep").read_text()
     assert "if (!empty(resultsQueueName))" in storage
+
+
+def test_the_console_is_behind_entra_id_sign_in_for_the_named_operators_only() -> None:
+    [(path, auth)] = resources("Microsoft.Web/sites/config@")
+    assert path.name == "function.bicep" and "if (!empty(consoleClientId))" in text(auth)
+    assert prop(auth, "name") == "'authsettingsV2'" and prop(auth, "parent") == "app"
+    assert prop(auth, "properties.platform.enabled") == "true"
+    # Anonymous requests still reach the app (the API's callers hold function keys); the console refuses them.
+    assert prop(auth, "properties.globalValidation.unauthenticatedClientAction") == "'AllowAnonymous'"
+    assert prop(auth, "properties.httpSettings.requireHttps") == "true"
+    assert prop(auth, "properties.httpSettings.forwardProxy.convention") == "'NoProxy'"
+    entra = "properties.identityProviders.azureActiveDirectory"
+    assert prop(auth, f"{entra}.registration.clientId") == "consoleClientId"
+    assert prop(auth, f"{entra}.registration.openIdIssuer") == (
+        "'${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'")  # fmt: skip
+    assert prop(auth, f"{entra}.validation.defaultAuthorizationPolicy.allowedPrincipals.identities") == (
+        "consoleOperators")  # fmt: skip
+    assert prop(auth, f"{entra}.registration.clientSecretSettingName") is None  # no secret to keep
+    assert prop(auth, "properties.login.tokenStore.enabled") == "false"
+    main = (INFRA / "main.bicep").read_text()
+    assert default_of(main_parameters()["consoleClientId"]) == ""  # off by default
+    # The app's own check follows the same parameters: on with the sign-in, for the same operators.
+    assert "GRAPHOPS_CONSOLE_ENABLED: string(!empty(consoleClientId))" in main
+    assert "GRAPHOPS_CONSOLE_OPERATORS: consoleOperators" in main
+    assert "consoleOperators: empty(consoleOperators) ? [] : split(replace(consoleOperators, ' ', ''), ',')" in main

@@ -4,6 +4,7 @@ not usable yet, and must refuse to load, naming the setting, when one it cannot 
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PROTOS = SimpleNamespace(BindingInfo=SimpleNamespace(in_=0, out=1, inout=2, undefined=0, string=1, binary=2, stream=3))
 SETTINGS = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "GRAPHOPS_QUEUE_NAME": "graph-operations"}
 FUNCTIONS = {"track_operation", "subscribe", "status", "cancel", "cancel_by_key", "start", "start_alert_refresh",
-             "openapi", "remove_finished"}  # fmt: skip
+             "openapi", "remove_finished", "console"}  # fmt: skip
 
 
 @pytest.fixture
@@ -57,3 +58,14 @@ def test_a_wrong_setting_stops_the_app_naming_it(worker: pytest.MonkeyPatch) -> 
     worker.setenv("GRAPHOPS_MIN_DELAY_SECONDS", "soon")
     with pytest.raises(SettingsError, match="GRAPHOPS_MIN_DELAY_SECONDS"):
         index()
+
+
+def test_the_console_is_never_behind_a_function_key(worker: pytest.MonkeyPatch) -> None:
+    # A key in a browser's address bar leaks (history, screenshots, proxies): App Service authentication
+    # protects the console, and the app checks who the platform signed in.
+    meta.load_binding_registry()
+    [console] = [f for f in loader.index_function_app(str(ROOT / "function_app.py")) if f.get_function_name() ==
+                 "console"]  # fmt: skip
+    [trigger] = [json.loads(b) for b in console.get_raw_bindings() if json.loads(b)["type"] == "httpTrigger"]
+    assert (trigger["route"], trigger["authLevel"], sorted(trigger["methods"])) == (
+        "console/{*path}", "ANONYMOUS", ["GET", "POST"])  # fmt: skip

@@ -1,0 +1,128 @@
+"""The console over HTTP: the Function App's /api/console behind App Service authentication (what the app itself
+checks of the platform's identity headers), and the local console's loopback rules. Pages in a browser:
+test_console_browser.py."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import requests
+
+from graphops.local import seed
+
+from .conftest import ConsoleData, Harness
+
+OPERATOR = str(uuid.uuid4())
+SIGNED_IN = {"X-MS-CLIENT-PRINCIPAL-ID": OPERATOR, "X-MS-CLIENT-PRINCIPAL-NAME": "oncall@contoso.example",
+             "X-MS-CLIENT-PRINCIPAL-IDP": "aad"}  # fmt: skip
+CONSOLE_ON = {"GRAPHOPS_CONSOLE_ENABLED": "true", "GRAPHOPS_CONSOLE_OPERATORS": OPERATOR,
+              "WEBSITE_AUTH_ENABLED": "True"}  # fmt: skip
+
+
+def get(h: Harness, path: str = "", headers: dict[str, str] | None = None) -> requests.Response:
+    return requests.get(h.api(f"console/{path}"), headers=headers, timeout=10, allow_redirects=False)
+
+
+def test_the_console_is_off_unless_enabled(harness: Harness) -> None:
+    answer = get(harness, headers=SIGNED_IN)
+    assert answer.status_code == 404 and "GRAPHOPS_CONSOLE_ENABLED" in answer.text
+
+
+def test_the_deployed_console_refuses_anyone_the_platform_did_not_sign_in(make_harness: Any) -> None:
+    h = make_harness(**CONSOLE_ON)
+    h.graph.script(seed.ALERT_OPERATION_PATH, [seed_reply("succeeded")])
+    tracking = h.track(seed.ALERT_OPERATION_PATH)
+    h.run()
+
+    anonymous = get(h)  # a browser with no session: to the platform's Entra ID sign-in, and back here after
+    assert anonymous.status_code == 302
+    assert anonymous.headers["Location"] == "/.auth/login/aad?post_login_redirect_uri=/api/console/"
+    assert tracking not in anonymous.text
+    assert get(h, f"trackings/{tracking}").headers["Location"].endswith(f"/api/console/trackings/{tracking}")
+    posted = requests.post(h.api("console/poison/x/requeue"), headers={"HX-Request": "true"}, timeout=10)
+    assert posted.status_code == 401
+
+    stranger = get(h, headers={**SIGNED_IN, "X-MS-CLIENT-PRINCIPAL-ID": str(uuid.uuid4())})
+    assert stranger.status_code == 403 and "GRAPHOPS_CONSOLE_OPERATORS" in stranger.text
+    assert tracking not in stranger.text
+
+    operator = get(h, headers=SIGNED_IN)
+    assert operator.status_code == 200 and tracking in operator.text and "oncall@contoso.example" in operator.text
+    assert "script-src 'self'" in operator.headers["Content-Security-Policy"]
+    assert operator.headers["Cache-Control"] == "no-store"
+
+    script = get(h, "static/console.js")  # the page's own files need no sign-in: they hold no data
+    assert script.status_code == 200 and script.headers["Content-Type"].startswith("text/javascript")
+    assert get(h, "static/pages.py").status_code == 404  # only the files the pages use are served
+
+
+def test_identity_headers_are_not_believed_without_the_platforms_authentication(make_harness: Any) -> None:
+    # Without App Service authentication nothing strips the headers a client sends: they prove nothing.
+    h = make_harness(**{**CONSOLE_ON, "WEBSITE_AUTH_ENABLED": ""})
+    answer = get(h, headers=SIGNED_IN)
+    assert answer.status_code == 403 and "WEBSITE_AUTH_ENABLED" in answer.text
+
+
+def test_changes_come_only_from_the_consoles_own_pages(make_harness: Any) -> None:
+    h = make_harness(**CONSOLE_ON)
+    h.receiver.answer("/gone", 410)
+    h.graph.script(seed.ALERT_OPERATION_PATH, [seed_reply("succeeded")])
+    h.track(seed.ALERT_OPERATION_PATH, callback_url=h.stack.callback_url("/gone"))
+    h.run()
+    [entry] = _poison(h)
+    url = h.api(f"console/poison/{entry.message_id}/requeue")
+    host = url.split("/")[2]
+
+    plain_form = requests.post(url, headers=SIGNED_IN, timeout=10)  # what a cross-site form can send
+    assert plain_form.status_code == 400 and "HX-Request" in plain_form.text
+    cross_site = requests.post(url, headers={**SIGNED_IN, "HX-Request": "true", "Origin": "https://evil.example",
+                                             "Sec-Fetch-Site": "cross-site"}, timeout=10)  # fmt: skip
+    assert cross_site.status_code == 400
+    assert [e.message_id for e in _poison(h)] == [entry.message_id]
+
+    own_page = requests.post(url, headers={**SIGNED_IN, "HX-Request": "true", "Origin": f"http://{host}",
+                                           "Sec-Fetch-Site": "same-origin"}, timeout=10)  # fmt: skip
+    assert own_page.status_code == 200 and 'data-result="requeue"' in own_page.text
+    assert _poison(h) == []
+    h.run()
+    assert [r.status for r in h.receiver.received if r.path == "/gone"] == [410, 200]
+
+
+def test_the_local_console_answers_only_requests_addressed_to_loopback(
+    local_console: Any, console_data: ConsoleData
+) -> None:
+    port = local_console.port
+    ok = requests.get(f"{local_console.url}/", timeout=10)
+    assert ok.status_code == 200 and console_data.refreshed in ok.text
+    rebound = requests.get(f"{local_console.url}/", headers={"Host": f"graphops.attacker.example:{port}"}, timeout=10)
+    assert rebound.status_code == 400 and console_data.refreshed not in rebound.text
+    assert local_console._server.server_address[0] == "127.0.0.1"
+
+
+def test_pages_show_no_secrets(local_console: Any, console_data: ConsoleData) -> None:
+    pages = ["", "poison", f"trackings/{console_data.dead}", f"trackings/{console_data.refreshed}"]
+    for path in pages:
+        text = requests.get(f"{local_console.url}/{path}", timeout=10).text
+        assert "local-secret-signature" not in text and "sig=" not in text, path
+
+
+def test_bad_filters_are_named(local_console: Any, console_data: ConsoleData) -> None:
+    for query, field in (("outcome=done", "outcome"), ("kind=nope", "kind"), ("from=yesterday", "from"),
+                         ("from=2026-01-02T00:00&to=2026-01-01T00:00", "to")):  # fmt: skip
+        answer = requests.get(f"{local_console.url}/?{query}", timeout=10)
+        assert answer.status_code == 400 and f"{field}:" in answer.text, query
+    missing = requests.get(f"{local_console.url}/trackings/no-such-tracking", timeout=10)
+    assert missing.status_code == 404
+
+
+def seed_reply(status: str) -> Any:
+    from graphops.local.graph import Reply
+
+    return Reply(200, seed.alert_refresh(status))
+
+
+def _poison(h: Harness) -> list[Any]:
+    from graphops.poison import list_entries
+
+    return list_entries(h.queue(f"{h.stack.queue_name}-poison"))
