@@ -205,11 +205,17 @@ class ConsoleData:
     dead_message: str  # the dead letter's message id in the poison queue
 
 
+def own_state_table() -> str:
+    """A state table for one test: Azurite is shared by the session, and the console lists a whole table."""
+    return f"state{uuid.uuid4().hex[:16]}"
+
+
 @pytest.fixture
-def console_data(harness: Harness) -> ConsoleData:
+def console_data(make_harness: Callable[..., Harness]) -> ConsoleData:
     from graphops.local import seed
     from graphops.local.graph import Reply
 
+    harness = make_harness(GRAPHOPS_STATE_TABLE=own_state_table())
     graph = harness.graph
     throttled = Reply(429, seed.graph_error("TooManyRequests", "slow down"), {"Retry-After": "2"})
     graph.script(seed.ALERT_OPERATION_PATH, [Reply(200, seed.alert_refresh("running")), throttled,

@@ -11,7 +11,7 @@ import requests
 
 from graphops.local import seed
 
-from .conftest import ConsoleData, Harness
+from .conftest import ConsoleData, Harness, own_state_table
 
 OPERATOR = str(uuid.uuid4())
 SIGNED_IN = {"X-MS-CLIENT-PRINCIPAL-ID": OPERATOR, "X-MS-CLIENT-PRINCIPAL-NAME": "oncall@contoso.example",
@@ -30,7 +30,7 @@ def test_the_console_is_off_unless_enabled(harness: Harness) -> None:
 
 
 def test_the_deployed_console_refuses_anyone_the_platform_did_not_sign_in(make_harness: Any) -> None:
-    h = make_harness(**CONSOLE_ON)
+    h = make_harness(**CONSOLE_ON, GRAPHOPS_STATE_TABLE=own_state_table())
     h.graph.script(seed.ALERT_OPERATION_PATH, [seed_reply("succeeded")])
     tracking = h.track(seed.ALERT_OPERATION_PATH)
     h.run()
