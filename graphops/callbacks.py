@@ -23,6 +23,7 @@ import urllib3
 from standardwebhooks.webhooks import Webhook
 
 from .errors import Rejected
+from .telemetry import inject
 from .urls import url_text
 
 MAX_CALLBACK_URL_LENGTH = 4096
@@ -306,6 +307,7 @@ class Deliverer:
         }
         if self._signer is not None:
             headers["webhook-signature"] = self._signer.sign(webhook_id, now.astimezone(UTC), payload)
+        inject(headers)  # traceparent: the receiver's trace (a Logic Apps run) continues graphops' delivery span
         try:
             response = self._pools.send(target, "POST", url, headers, payload.encode())
         except urllib3.exceptions.HTTPError as exc:

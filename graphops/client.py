@@ -18,6 +18,7 @@ from azure.storage.queue import QueueClient
 
 from .queues import NEVER_EXPIRE, queue_client, send_creating
 from .settings import Settings
+from .telemetry import current_traceparent
 from .tracking import Limits, from_request, from_start_request
 from .wiring import graph_credential, limits_for, storage_credential
 
@@ -101,6 +102,8 @@ def _message(
         "context": dict(context) if context is not None else None,
         "timeoutSeconds": timeout_seconds,
         "select": select,
+        # A producer that traces (OpenTelemetry) gets the tracking's steps in its own trace.
+        "traceparent": current_traceparent(),
     }
     doc.update({k: v for k, v in optional.items() if v is not None})
     if wait_for_resource:

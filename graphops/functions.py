@@ -7,13 +7,17 @@ the SDK clients are imported on first use instead, so a cold start pays only for
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import azure.functions as func
+from opentelemetry.trace import SpanKind
 
 from .logs import event
 from .settings import Settings
@@ -35,12 +39,23 @@ def check_settings() -> Settings:
     return settings
 
 
+# Whether traces and metrics go to Application Insights, decided once per process: OpenTelemetry's providers
+# belong to the process, so reset() leaves this as it is.
+TELEMETRY: list[bool] = []
+
+
 @functools.cache
 def services() -> Services:
     """The process's parts, built on first use: one credential and one HTTP pool per worker."""
+    from .telemetry import configure
     from .wiring import build_services
 
-    return build_services(check_settings())
+    built = build_services(check_settings())
+    if not TELEMETRY:
+        settings = built.settings
+        TELEMETRY.append(configure(settings.app_insights_connection_string, built.credential,
+                                   settings.telemetry_sampling_ratio))  # fmt: skip
+    return built
 
 
 @functools.cache
@@ -82,11 +97,12 @@ def reset() -> None:
 
 def track_operation(msg: func.QueueMessage) -> None:
     """Queue trigger: one step of one tracking. Raising hands the message back to the host to retry."""
-    tracker().handle(msg.get_body(), msg.id or "")
+    tracker().handle(msg.get_body(), msg.id or "", msg.insertion_time)
 
 
 def subscribe(req: func.HttpRequest) -> func.HttpResponse:
-    return api().subscribe(req)
+    with api_span("subscribe", req):
+        return api().subscribe(req)
 
 
 def status(req: func.HttpRequest) -> func.HttpResponse:
@@ -98,15 +114,28 @@ def cancel(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def start(req: func.HttpRequest) -> func.HttpResponse:
-    return api().start(req)
+    with api_span("start", req):
+        return api().start(req)
 
 
 def start_alert_refresh(req: func.HttpRequest) -> func.HttpResponse:
-    return api().start_alert_refresh(req)
+    with api_span("start_alert_refresh", req):
+        return api().start_alert_refresh(req)
 
 
 def openapi(req: func.HttpRequest) -> func.HttpResponse:
     return api().openapi(req)
+
+
+@contextlib.contextmanager
+def api_span(name: str, req: func.HttpRequest) -> Iterator[None]:
+    """The span of an API call that starts trackings: their traces' root (under the host's request span)."""
+    services()  # telemetry is configured with the process's parts, before the first span
+    from .telemetry import client_span
+
+    with client_span(f"graphops {name}", {"http.request.method": req.method, "url.path": urlsplit(req.url).path},
+                     SpanKind.SERVER):  # fmt: skip
+        yield
 
 
 def console(req: func.HttpRequest) -> func.HttpResponse:

@@ -15,6 +15,7 @@ from azure.core.exceptions import AzureError
 
 from .callbacks import parse_retry_after
 from .decide import GraphAnswer
+from .telemetry import answered, client_span, http_attributes
 
 log = logging.getLogger("graphops.graph")
 MAX_BODY_BYTES = 1024 * 1024
@@ -73,6 +74,23 @@ class GraphClient:
         except AzureError as exc:
             return GraphAnswer(None, failure=f"could not get a token for Graph: {type(exc).__name__}: {exc.message}")
         client_request_id = client_request_id or str(uuid.uuid4())
+        attributes = {**http_attributes(method, url), "graphops.client_request_id": client_request_id}
+        with client_span(f"{method} Graph", attributes) as span:
+            answer = self._exchange(method, url, token, client_request_id, body, headers)
+            answered(span, answer.status_code)
+            if answer.request_id:
+                span.set_attribute("graphops.graph_request_id", answer.request_id)
+            return answer
+
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        token: str,
+        client_request_id: str,
+        body: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+    ) -> GraphAnswer:
         sent = {
             "Authorization": f"Bearer {token}",
             "Accept": "application/json",

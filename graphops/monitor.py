@@ -18,6 +18,7 @@ import urllib3
 from .callbacks import CallbackPolicy, PinnedPools, parse_retry_after
 from .decide import GraphAnswer
 from .errors import Rejected
+from .telemetry import answered, client_span, http_attributes
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -40,6 +41,12 @@ class MonitorClient:
 
     def get_operation(self, url: str, select: Sequence[str] = ()) -> GraphAnswer:
         """GET the monitor. A redirect means the copy is done: its Location names the new item."""
+        with client_span("GET monitor", http_attributes("GET", url)) as span:  # the query (tempauth) is cut
+            answer = self._get(url)
+            answered(span, answer.status_code)
+            return answer
+
+    def _get(self, url: str) -> GraphAnswer:
         try:
             target = self._policy.target(url)
         except Rejected as exc:

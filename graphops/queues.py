@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+from contextlib import AbstractContextManager
 from typing import Any
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+from opentelemetry.trace import SpanKind
 
 from .errors import QueueUnavailable
 from .settings import StorageConnection
+from .telemetry import client_span
 
 # host.json's messageEncoding is "base64": what we send must be what the trigger decodes, or every
 # message silently ends in the poison queue. tests/unit/test_host_json.py keeps the two in step.
@@ -67,15 +70,26 @@ class TrackingQueue:
         return self._main.queue_name
 
     def send(self, text: str, delay_seconds: int) -> None:
-        try:
-            # Each step is a new message; it must not expire before the tracking's own deadline does.
-            send_creating(self._main, text, visibility_timeout=delay_seconds, time_to_live=NEVER_EXPIRE)
-        except AzureError as exc:
-            raise QueueUnavailable(f"could not re-enqueue on {self._main.queue_name}: {type(exc).__name__}") from exc
+        with queue_span(self._main, delay_seconds):
+            try:
+                # Each step is a new message; it must not expire before the tracking's own deadline does.
+                send_creating(self._main, text, visibility_timeout=delay_seconds, time_to_live=NEVER_EXPIRE)
+            except AzureError as exc:
+                problem = f"could not re-enqueue on {self._main.queue_name}: {type(exc).__name__}"
+                raise QueueUnavailable(problem) from exc
 
     def dead_letter(self, record: dict[str, Any]) -> None:
         text = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
-        try:
-            send_creating(self._poison, text, time_to_live=self._dead_letter_ttl)
-        except AzureError as exc:
-            raise QueueUnavailable(f"could not dead-letter to {self._poison.queue_name}: {type(exc).__name__}") from exc
+        with queue_span(self._poison, 0):
+            try:
+                send_creating(self._poison, text, time_to_live=self._dead_letter_ttl)
+            except AzureError as exc:
+                raise QueueUnavailable(
+                    f"could not dead-letter to {self._poison.queue_name}: {type(exc).__name__}"
+                ) from exc
+
+
+def queue_span(queue: QueueClient, delay_seconds: int) -> AbstractContextManager[Any]:
+    attributes = {"messaging.system": "azure_storage_queues", "messaging.operation.type": "send",
+                  "messaging.destination.name": queue.queue_name, "graphops.delay_seconds": delay_seconds}  # fmt: skip
+    return client_span(f"send {queue.queue_name}", attributes, SpanKind.PRODUCER)

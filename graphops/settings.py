@@ -129,6 +129,9 @@ class Settings:
     console_enabled: bool = False
     console_operators: frozenset[str] = frozenset()
     platform_auth_enabled: bool = False  # WEBSITE_AUTH_ENABLED, set by App Service when its authentication is on
+    # Traces and metrics to Application Insights (graphops.telemetry): off without a connection string.
+    app_insights_connection_string: str | None = field(default=None, repr=False)
+    telemetry_sampling_ratio: float = 1.0  # GRAPHOPS_TELEMETRY_SAMPLING_RATIO: share of traces kept (metrics: all)
     client_id: str | None = None  # AZURE_CLIENT_ID: the user-assigned identity that reads Graph
     credential: str = "managedidentity"  # or "default": DefaultAzureCredential, for running locally
 
@@ -177,6 +180,8 @@ class Settings:
             console_enabled=_bool(env, "GRAPHOPS_CONSOLE_ENABLED", default=False),
             console_operators=_object_ids(env, "GRAPHOPS_CONSOLE_OPERATORS"),
             platform_auth_enabled=env.get("WEBSITE_AUTH_ENABLED", "").strip().lower() == "true",
+            app_insights_connection_string=env.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip() or None,
+            telemetry_sampling_ratio=_ratio(env, "GRAPHOPS_TELEMETRY_SAMPLING_RATIO", default=1.0),
             client_id=env.get("AZURE_CLIENT_ID", "").strip() or None,
             credential=_choice(env, "GRAPHOPS_CREDENTIAL", ("managedidentity", "default")),
         )
@@ -219,6 +224,19 @@ def _bool(env: Mapping[str, str], name: str, *, default: bool) -> bool:
     if raw in {"false", "0", "no"}:
         return False
     raise SettingsError(name, f"must be true or false, not {raw!r}")
+
+
+def _ratio(env: Mapping[str, str], name: str, *, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(name, f"must be a number from 0 to 1, not {raw!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise SettingsError(name, f"must be from 0 to 1, not {value}")
+    return value
 
 
 def _object_ids(env: Mapping[str, str], name: str) -> frozenset[str]:

@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -23,6 +24,7 @@ from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModif
 from azure.data.tables import TableClient, UpdateMode
 
 from .settings import StorageConnection
+from .telemetry import client_span
 from .tracking import Phase, Tracking, iso
 
 log = logging.getLogger("graphops.state")
@@ -277,7 +279,8 @@ class StateStore:
         runs too: its predecessor queued it and then failed to record it (a storage write that failed once).
         """
         try:
-            entity = self.read(tracking.tracking_id)
+            with table_span("read", self._table):
+                entity = self.read(tracking.tracking_id)
         except AzureError as exc:
             log.warning("state unavailable for %s: %s; going on without it", tracking.tracking_id, type(exc).__name__)
             return StepGate(True, "state unavailable")
@@ -300,6 +303,10 @@ class StateStore:
         write (delivered, dead-lettered) raises :class:`StateUnavailable` instead, so the host runs the step
         again rather than leave the state saying "polling" forever.
         """
+        with table_span("merge", self._table):
+            self._merge(tracking, next_poll_at, now, final=final)
+
+    def _merge(self, tracking: Tracking, next_poll_at: datetime | None, now: datetime, *, final: bool) -> None:
         change = {"PartitionKey": tracking.tracking_id, "RowKey": ROW, **entity_of(tracking),
                   "nextPollAt": iso(next_poll_at) if next_poll_at else None, "lastPollAt": iso(now)}  # fmt: skip
         # The table drops None on a merge, which would leave the old value standing: clear with "" instead.
@@ -351,6 +358,12 @@ class StateStore:
         for entity in spent:
             self._table.delete_entity(entity["PartitionKey"], entity["RowKey"])
         return removed
+
+
+def table_span(operation: str, table: TableClient) -> AbstractContextManager[Any]:
+    attributes = {"db.system.name": "azure.tables", "db.operation.name": operation,
+                  "db.collection.name": table.table_name}  # fmt: skip
+    return client_span(f"{operation} {table.table_name}", attributes)
 
 
 def _history(entity: dict[str, Any]) -> tuple[dict[str, Any], ...]:

@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from azure.core.exceptions import AzureError, ResourceExistsError
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from .actions import StartRequest
 from .callbacks import Deliverer, DeliveryResult
@@ -36,8 +38,10 @@ from .starting import (
     Untrackable,
 )
 from .state import StateStore
+from .telemetry import answered, client_span, current_traceparent, instruments, seconds_between, step_span
 from .tracking import (
     SINK_SETTINGS,
+    TRACEPARENT,
     Delivery,
     DeliveryState,
     ErrorInfo,
@@ -117,8 +121,20 @@ class Tracker:
         #: "afterEnqueue", "afterDeliver", "beforeFirstStep"): a seam for fault tests, a no-op otherwise.
         self.checkpoint: Callable[[str], None] = lambda point: None
 
-    def handle(self, body: bytes | str, message_id: str) -> StepResult:
-        """Run one step for a queue message. Raises only when the host must retry the message."""
+    def handle(self, body: bytes | str, message_id: str, inserted_at: datetime | None = None) -> StepResult:
+        """Run one step for a queue message. Raises only when the host must retry the message.
+
+        ``inserted_at`` (the queue's insertion time) measures how long a due message waited for a worker."""
+        root, previous, due = wire_trace(body)
+        with step_span("graphops step", root, previous, {"messaging.message.id": message_id}) as span:
+            late = seconds_between(due or inserted_at, self._clock())
+            if late is not None:
+                instruments().queue_lag.record(max(late, 0.0), {"messaging.destination.name": self._queue.name})
+            result = self._handle(body, message_id)
+            describe_step(span, result)
+            return result
+
+    def _handle(self, body: bytes | str, message_id: str) -> StepResult:
         now = self._clock()
         doc: dict[str, Any] | None = None
         start: StartRequest | None = None
@@ -140,6 +156,9 @@ class Tracker:
             return self._reject(body, doc, message_id, exc, now)
         except OSError:
             pass  # DNS did not answer: not a reason to refuse; delivery resolves again and retries
+        if tracking.traceparent is None:
+            # Nobody upstream gave a trace: this step's span is the tracking's root, and the next steps its children.
+            tracking = replace(tracking, traceparent=current_traceparent())
         if start is not None:
             assert doc is not None
             return self._start(replace(tracking, stateful=True), start, doc)
@@ -246,6 +265,7 @@ class Tracker:
             retryAfter=answer.retry_after, next=getattr(decision, "delay", None),
             outcome=str(decision.outcome) if isinstance(decision, Finish) else None,
         )  # fmt: skip
+        polled(tracking, answer.status_code, decision, now)
         if isinstance(decision, Finish):
             finished = tracking.finish(decision.outcome, decision.error, now)
             if decision.outcome is Outcome.SUCCEEDED and tracking.wait_for_resource:
@@ -304,7 +324,7 @@ class Tracker:
 
     def _next(self, tracking: Tracking, delay: int, now: datetime) -> Tracking:
         """Queue the next step, then record it: the queue is the truth, the state follows it."""
-        following = next_step(tracking)
+        following = replace(next_step(tracking), step_span=current_traceparent(), due_at=now + timedelta(seconds=delay))
         self._queue.send(following.to_wire(), delay)
         self.checkpoint("afterEnqueue")
         self._record(following, now + timedelta(seconds=delay), now)
@@ -323,8 +343,11 @@ class Tracker:
         waits: list[float] = []
         for name in tracking.pending_sinks():
             sink = self._sinks.get(name)
-            missing = f"not configured in this deployment ({SINK_SETTINGS[name]})"
-            result = sink.deliver(tracking, body, now) if sink is not None else DeliveryResult(False, False, missing)
+            missing = DeliveryResult(False, False, f"not configured in this deployment ({SINK_SETTINGS[name]})")
+            attempt = {"graphops.sink": name, "graphops.attempt": tracking.delivery(name).attempts + 1}
+            with client_span(f"deliver {name}", attempt, SpanKind.PRODUCER) as span:
+                result = sink.deliver(tracking, body, now) if sink is not None else missing
+                delivered(span, name, result)
             self.checkpoint("afterDeliver")
             deliveries[name] = self._delivery(tracking.delivery(name), result)
             tracking = tracking.noted(at=iso(now), sink=name, attempt=deliveries[name].attempts,
@@ -402,6 +425,9 @@ class Tracker:
 
     def _dead_letter(self, tracking_id: str, reason: str, field: str, original: str) -> None:
         event("deadLetter", level=logging.WARNING, trackingId=tracking_id, reason=reason, queue=self._queue.name)
+        # By kind of reason and the field or setting at fault: few values, so a metric can count them.
+        category = "rejected" if reason.startswith("rejected") else "undeliverable"
+        instruments().dead_letters.add(1, {"graphops.reason": category, "graphops.field": field})
         if len(original) > MAX_DEAD_LETTER_CHARS:
             # Too large to carry with its reason: failing lets the host move the message itself, intact.
             raise QueueUnavailable(
@@ -435,6 +461,79 @@ def queue_first_step(queue: TrackingQueue, state: StateStore, tracking: Tracking
     except AzureError as exc:
         logging.getLogger("graphops.state").warning("state not created for %s: %s", tracking.tracking_id,
                                                     type(exc).__name__)  # fmt: skip
+
+
+def wire_trace(body: bytes | str) -> tuple[str | None, str | None, datetime | None]:
+    """The trace context and due time an envelope carries, read leniently before the step parses it properly:
+    a message that cannot be read still gets its span (under which it is dead-lettered)."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None, None, None
+    if not isinstance(doc, dict):
+        return None, None, None
+    root, previous = (raw if isinstance(raw := doc.get(name), str) and TRACEPARENT.fullmatch(raw) else None
+                      for name in ("traceparent", "stepSpan"))  # fmt: skip
+    due = doc.get("dueAt")
+    try:
+        due_at = datetime.fromisoformat(due.replace("Z", "+00:00")) if isinstance(due, str) else None
+    except ValueError:
+        due_at = None
+    return root, previous, due_at
+
+
+def describe_step(span: Span, result: StepResult) -> None:
+    """What a query groups steps by: the tracking, its kind, the step, what was decided and how it ended."""
+    tracking = result.tracking
+    span.set_attribute("graphops.tracking_id", result.tracking_id)
+    span.set_attribute("graphops.decision", result.action)
+    if tracking is not None:
+        span.set_attribute("graphops.kind", tracking.kind.name)
+        span.set_attribute("graphops.step", tracking.step)
+        span.set_attribute("graphops.phase", str(tracking.phase))
+        if tracking.outcome is not None:
+            span.set_attribute("graphops.outcome", str(tracking.outcome))
+    if result.delay is not None:
+        span.set_attribute("graphops.next_delay_seconds", result.delay)
+
+
+def polled(tracking: Tracking, http_status: int | None, decision: object, now: datetime) -> None:
+    """A poll's span attributes and metrics: the count by kind and status, and for a finished tracking its
+    duration and how long after Graph's own end of the work graphops saw it."""
+    kind = tracking.kind.name
+    span = trace.get_current_span()
+    span.set_attribute("graphops.http_status", http_status or 0)
+    if tracking.last_status:
+        span.set_attribute("graphops.graph_status", tracking.last_status)
+    meters = instruments()
+    meters.polls.add(1, {"graphops.kind": kind, "http.response.status_code": http_status or 0})
+    if not isinstance(decision, Finish):
+        return
+    meters.duration.record((now - tracking.tracked_since).total_seconds(),
+                           {"graphops.kind": kind, "graphops.outcome": str(decision.outcome)})  # fmt: skip
+    ended = _graph_ended_at(tracking.operation)
+    if ended is not None and ended <= now:
+        meters.detection_lag.record((now - ended).total_seconds(), {"graphops.kind": kind})
+
+
+def delivered(span: Span, sink: str, result: DeliveryResult) -> None:
+    outcome = "delivered" if result.delivered else "retry" if result.retryable else "failed"
+    span.set_attribute("graphops.result", outcome)
+    if result.status_code is not None:
+        answered(span, result.status_code)
+    if not result.delivered:
+        span.set_status(Status(StatusCode.ERROR, result.detail))
+    instruments().deliveries.add(1, {"graphops.sink": sink, "graphops.result": outcome})
+
+
+def _graph_ended_at(operation: Any) -> datetime | None:
+    """Graph's ``lastActionDateTime`` where the kind reports one (and in a form that parses)."""
+    raw = operation.get("lastActionDateTime") if isinstance(operation, dict) else None
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00")) if isinstance(raw, str) else None
+    except ValueError:
+        return None
+    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _tracking_id_of(doc: dict[str, Any] | None, message_id: str) -> str:

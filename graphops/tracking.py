@@ -32,8 +32,10 @@ MAX_CORRELATION_ID_LENGTH = 256
 MAX_HISTORY = 100  # entries per tracking in its state (each step adds one, each delivery attempt one)
 REQUEST_FIELDS = frozenset(
     {"operationUrl", "callbackUrl", "correlationId", "context", "timeoutSeconds", "select", "waitForResource",
-     "notify"}
+     "notify", "traceparent"}
 )  # fmt: skip
+# W3C Trace Context, version 00: the producer's span, which the tracking's trace continues.
+TRACEPARENT = re.compile(r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}")
 # Where a finished tracking is delivered, and the setting that configures each (the callback: the message).
 SINKS = ("callback", "events", "queue")
 SINK_SETTINGS = {"callback": "callbackUrl", "events": "GRAPHOPS_EVENT_GRID_ENDPOINT", "queue": "GRAPHOPS_RESULTS_QUEUE"}
@@ -138,6 +140,12 @@ class Tracking:
     # The version of the state this step read (an ETag), so its merge cannot overwrite a cancel that came
     # in meanwhile. In memory only: never on the wire.
     state_etag: str | None = field(default=None, compare=False, repr=False)
+    # The tracking's trace: its root span's W3C traceparent (the API call or the producer that asked for it, or
+    # else its first step), and the span of the step that queued this message (a link, for the next step).
+    traceparent: str | None = None
+    step_span: str | None = None
+    # When this message was meant to run (sent with a visibility delay): how late it ran is the queue's backlog.
+    due_at: datetime | None = None
     # What each step saw and did (time, HTTP status, Graph status, delay, deliveries), kept in the state for
     # people reading it, never on the wire. None: the state was not read, so this step writes none.
     history: tuple[dict[str, Any], ...] | None = field(default=None, compare=False, repr=False)
@@ -248,6 +256,9 @@ class Tracking:
             "step": self.step,
             "stepId": self.step_id,
             "previousStepId": self.previous_step_id,
+            "traceparent": self.traceparent,
+            "stepSpan": self.step_span,
+            "dueAt": iso(self.due_at) if self.due_at else None,
         }
         return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
@@ -343,6 +354,7 @@ def request_problems(
     check("timeoutSeconds", lambda: _timeout(doc.get("timeoutSeconds", limits.default_timeout_seconds), limits))
     check("select", lambda: validate_select(doc.get("select")))
     check("waitForResource", lambda: _flag("waitForResource", doc.get("waitForResource", False)))
+    check("traceparent", lambda: _traceparent(doc.get("traceparent")))
     if doc.get("trackingId") is not None:
         check("trackingId", lambda: _tracking_id(doc["trackingId"]))
     return values, problems
@@ -390,7 +402,21 @@ def _tracking(
         context=values["context"],
         select=values["select"],
         wait_for_resource=values["waitForResource"],
+        traceparent=values["traceparent"],
     )
+
+
+def _traceparent(raw: object) -> str | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not TRACEPARENT.fullmatch(raw):
+        raise Rejected("traceparent", "must be a W3C traceparent: 00-<32 hex trace id>-<16 hex span id>-<2 hex flags>")
+    return raw
+
+
+def _traceparent_or_none(raw: object) -> str | None:
+    """An envelope's trace context: a damaged one costs the trace, never the tracking."""
+    return raw if isinstance(raw, str) and TRACEPARENT.fullmatch(raw) else None
 
 
 def _callback(raw: object, notify: object, limits: Limits) -> str | None:
@@ -487,6 +513,9 @@ def from_wire(doc: dict[str, Any], limits: Limits) -> Tracking:
             step=int(doc.get("step", 0)),
             step_id=str(doc.get("stepId") or new_step_id()),
             previous_step_id=str(doc["previousStepId"]) if doc.get("previousStepId") else None,
+            traceparent=_traceparent_or_none(doc.get("traceparent")),
+            step_span=_traceparent_or_none(doc.get("stepSpan")),
+            due_at=_parse_time(doc["dueAt"]) if doc.get("dueAt") else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise Rejected("message", f"damaged envelope ({type(exc).__name__}: {exc})") from None

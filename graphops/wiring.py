@@ -121,6 +121,7 @@ class Services:
     starter: Starter
     sinks: Mapping[str, Sink]
     storage_credential: TokenCredential | None = None  # None with a connection string (Azurite)
+    credential: TokenCredential | None = None  # the app's identity: Graph, Event Grid, Application Insights
 
 
 def storage_transport(pool_size: int = 32) -> Any:
@@ -169,6 +170,7 @@ def build_services(settings: Settings, credential: TokenCredential | None = None
         deliverer=deliverer,
         sinks=sinks,
         storage_credential=storage,
+        credential=credential,
     )
 
 

@@ -1,5 +1,5 @@
-"""Suite-wide promises, checked over every test that runs: secrets stay out of logs, the Graph token goes
-to the Graph host only, and an Event Grid token to the Event Grid topic only."""
+"""Suite-wide promises, checked over every test that runs: secrets stay out of logs and off spans, the Graph
+token goes to the Graph host only, and an Event Grid token to the Event Grid topic only."""
 
 from __future__ import annotations
 
@@ -10,6 +10,12 @@ from typing import Any
 
 import pytest
 import urllib3
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider
+from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 SECRETS: set[str] = set()  # signing secrets and callback signatures the fixtures handed out
 # host:port of the Graph stand-ins running now. Checked when each request is sent, because a port freed
@@ -21,6 +27,34 @@ IDENTITIES: list[Any] = []
 # (host:port, Authorization header, the kind of stand-in there when it was sent: "graph", "eventgrid" or "").
 SENT: list[tuple[str, str, str]] = []
 AUDIENCE_HOSTS = {"https://graph.microsoft.com": "graph", "https://eventgrid.azure.net": "eventgrid"}
+
+
+# OpenTelemetry's SDK in memory, as the Azure Monitor distro would be in Azure: every span and measurement the
+# code makes is kept for the tests to read (test_telemetry.py), and every span is checked for secrets.
+SPANS = InMemorySpanExporter()
+METRICS = InMemoryMetricReader(
+    preferred_temporality={Counter: AggregationTemporality.DELTA, Histogram: AggregationTemporality.DELTA}
+)
+SPAN_LEAKS: list[str] = []
+NEVER_ON_SPANS = ("sig=", "tempauth", "standin-", "Bearer ")  # a callback key, a monitor credential, tokens
+
+
+class _SecretWatch(SpanProcessor):
+    """Looks at every span as it ends: its name, attributes, events and links must hold no secret."""
+
+    def on_end(self, span: ReadableSpan) -> None:
+        attributes = [span.attributes, *(e.attributes for e in span.events), *(link.attributes for link in span.links)]
+        parts = [span.name, str(span.status.description or ""), *(repr(dict(a or {})) for a in attributes)]
+        text = " ".join(parts)
+        if any(secret in text for secret in (*SECRETS, *NEVER_ON_SPANS)):
+            SPAN_LEAKS.append(text[:300])
+
+
+_provider = TracerProvider()
+_provider.add_span_processor(_SecretWatch())
+_provider.add_span_processor(SimpleSpanProcessor(SPANS))
+trace.set_tracer_provider(_provider)
+metrics.set_meter_provider(MeterProvider(metric_readers=[METRICS]))
 
 
 class _Capture(logging.Handler):
@@ -64,6 +98,7 @@ def no_secret_leaves_and_tokens_stay_home() -> Iterator[None]:
         root.setLevel(level)
     leaked = [line for line in capture.lines if any(secret in line for secret in SECRETS) or "standin-" in line]
     assert not leaked, f"secrets or tokens in the logs: {leaked[:3]}"
+    assert not SPAN_LEAKS, f"secrets or tokens on spans: {SPAN_LEAKS[:3]}"
     strays = sorted({(host, _audience(auth)) for host, auth, there in SENT
                      if auth.startswith("Bearer ") and AUDIENCE_HOSTS.get(_audience(auth) or "") != there})  # fmt: skip
     assert not strays, f"a token went where its audience is not: {strays}"
@@ -74,3 +109,12 @@ def _audience(authorization: str) -> str | None:
     token = authorization.removeprefix("Bearer ")
     found = (identity.audience_of(token) for identity in IDENTITIES)
     return next((audience.rstrip("/") for audience in found if audience), None)
+
+
+@pytest.fixture(autouse=True)
+def fresh_telemetry() -> Iterator[None]:
+    """Each test reads the spans and measurements it made, no earlier ones (spans are not kept after it)."""
+    SPANS.clear()
+    METRICS.collect()  # delta temporality: what was counted before this test is taken now and dropped
+    yield
+    SPANS.clear()

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from azure.core.credentials import TokenCredential
 
 from ..callbacks import RETRYABLE_STATUS, DeliveryResult, parse_retry_after
+from ..telemetry import current_traceparent
 from ..tracking import Tracking, iso
 
 #: Events are typed ``graphops.operation.<outcome>``: graphops.operation.succeeded, ….failed, ….timedOut...
@@ -24,7 +25,9 @@ EVENT_TYPE_PREFIX = "graphops.operation."
 _SEND_OPTIONS = {"retry_total": 0, "permit_redirects": False, "connection_timeout": 5, "read_timeout": 15}
 
 
-def cloud_event(tracking: Tracking, body: Mapping[str, Any], source: str) -> dict[str, Any]:
+def cloud_event(
+    tracking: Tracking, body: Mapping[str, Any], source: str, traceparent: str | None = None
+) -> dict[str, Any]:
     """The structured-mode CloudEvents 1.0 JSON of a finished tracking.
 
     ``subject`` is the operation's path (Graph's, or a drive-copy monitor's, without its query), so an Event
@@ -44,6 +47,8 @@ def cloud_event(tracking: Tracking, body: Mapping[str, Any], source: str) -> dic
     }
     if tracking.shown_operation_url:
         event["subject"] = urlsplit(tracking.shown_operation_url).path
+    if traceparent:
+        event["traceparent"] = traceparent  # the CloudEvents distributed tracing extension
     return event
 
 
@@ -61,7 +66,7 @@ class EventGridSink:
         from azure.core.exceptions import AzureError, HttpResponseError
         from azure.core.messaging import CloudEvent
 
-        event: CloudEvent[Any] = CloudEvent.from_dict(cloud_event(tracking, body, self._source))
+        event: CloudEvent[Any] = CloudEvent.from_dict(cloud_event(tracking, body, self._source, current_traceparent()))
         try:
             self.client().send([event], **_SEND_OPTIONS)
         except HttpResponseError as exc:

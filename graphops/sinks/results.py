@@ -13,6 +13,7 @@ from azure.storage.queue import QueueClient
 
 from ..callbacks import RETRYABLE_STATUS, DeliveryResult
 from ..queues import NEVER_EXPIRE, send_creating
+from ..telemetry import current_traceparent
 from ..tracking import Tracking
 from .events import cloud_event
 
@@ -26,7 +27,9 @@ class ResultsQueueSink:
         self._source = source
 
     def deliver(self, tracking: Tracking, body: Mapping[str, Any], now: datetime) -> DeliveryResult:
-        text = json.dumps(cloud_event(tracking, body, self._source), separators=(",", ":"), ensure_ascii=False)
+        text = json.dumps(
+            cloud_event(tracking, body, self._source, current_traceparent()), separators=(",", ":"), ensure_ascii=False
+        )
         try:
             # A result waits for its consumer as long as it takes: it does not expire.
             send_creating(self._queue, text, time_to_live=NEVER_EXPIRE)

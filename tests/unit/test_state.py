@@ -24,6 +24,8 @@ class Entity(dict[str, Any]):
 
 
 class OneRowTable:
+    table_name = "graphopsstate"
+
     def __init__(self, row: dict[str, Any] | None = None, *, down: bool = False) -> None:
         self.row = row
         self.down = down
