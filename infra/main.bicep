@@ -58,6 +58,17 @@ param consoleClientId string = ''
 @description('GRAPHOPS_CONSOLE_OPERATORS: comma-separated Entra object ids of the operators allowed into the console.')
 param consoleOperators string = ''
 
+@description('GRAPHOPS_TELEMETRY_SAMPLING_RATIO: the share of traces kept, 0 to 1 (metrics are never sampled).')
+param telemetrySamplingRatio string = '1'
+
+@description('Email address that receives graphops\' alerts; empty: the alerts fire in the portal only.')
+param alertEmail string = ''
+
+@description('Alert when a due message waits longer than this many seconds for a worker.')
+@minValue(60)
+@maxValue(86400)
+param alertQueueLagSeconds int = 300
+
 // The bounds below are graphops/settings.py's, so a value the app would refuse never deploys
 // (tests/unit/test_infra.py holds them together). What Bicep cannot express (lower-case queue names,
 // max delay >= min delay) the preprovision hook checks.
@@ -177,6 +188,19 @@ module monitoring 'core/monitoring.bicep' = {
   }
 }
 
+module alerts 'app/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    namePrefix: 'graphops-${resourceToken}'
+    location: location
+    tags: tags
+    appInsightsName: monitoring.outputs.appInsightsName
+    alertEmail: alertEmail
+    queueLagSeconds: alertQueueLagSeconds
+  }
+}
+
 module vault 'core/keyvault.bicep' = {
   name: 'keyvault'
   scope: rg
@@ -233,6 +257,9 @@ module app 'app/function.bicep' = {
       GRAPHOPS_EVENT_GRID_ENDPOINT: enableEvents ? events.outputs.endpoint : ''
       GRAPHOPS_RESULTS_QUEUE: resultsQueueName
       GRAPHOPS_RECORD_QUEUE_TRACKINGS: string(recordQueueTrackings)
+      GRAPHOPS_TELEMETRY_SAMPLING_RATIO: telemetrySamplingRatio
+      // The Python worker hands each invocation the host's trace context: graphops' spans join the host's.
+      PYTHON_ENABLE_OPENTELEMETRY: 'true'
       GRAPHOPS_CONSOLE_ENABLED: string(!empty(consoleClientId))
       GRAPHOPS_CONSOLE_OPERATORS: consoleOperators
       GRAPHOPS_DEFAULT_TIMEOUT_SECONDS: string(defaultTimeoutSeconds)

@@ -10,6 +10,10 @@ if ($queue -cnotmatch '^[a-z0-9][a-z0-9-]{1,54}[a-z0-9]$' -or $queue.Contains('-
 $min = if ($env:GRAPHOPS_MIN_DELAY_SECONDS) { [int]$env:GRAPHOPS_MIN_DELAY_SECONDS } else { 5 }
 $max = if ($env:GRAPHOPS_MAX_DELAY_SECONDS) { [int]$env:GRAPHOPS_MAX_DELAY_SECONDS } else { 60 }
 if ($max -lt $min) { Fail "GRAPHOPS_MAX_DELAY_SECONDS ($max) must be at least GRAPHOPS_MIN_DELAY_SECONDS ($min)" }
+$ratio = if ($env:GRAPHOPS_TELEMETRY_SAMPLING_RATIO) { $env:GRAPHOPS_TELEMETRY_SAMPLING_RATIO } else { '1' }
+if ($ratio -notmatch '^(0(\.[0-9]+)?|1(\.0+)?|\.[0-9]+)$') {
+  Fail "GRAPHOPS_TELEMETRY_SAMPLING_RATIO must be from 0 to 1, not '$ratio'"
+}
 $cloud = if ($env:GRAPHOPS_GRAPH_CLOUD) { $env:GRAPHOPS_GRAPH_CLOUD } else { 'global' }
 if ($env:GRAPHOPS_GRANT_GRAPH_PERMISSIONS -eq 'true' -and $cloud -ne 'global') {
   Fail "GRAPHOPS_GRANT_GRAPH_PERMISSIONS works in the global cloud only: set it to false and grant the permissions with the README's commands"

@@ -16,6 +16,10 @@ max="${GRAPHOPS_MAX_DELAY_SECONDS:-60}"
 printf '%s' "$min$max" | grep -Eq '^[0-9]+$' || fail "GRAPHOPS_MIN_DELAY_SECONDS and GRAPHOPS_MAX_DELAY_SECONDS must be whole numbers"
 [ "$max" -ge "$min" ] || fail "GRAPHOPS_MAX_DELAY_SECONDS ($max) must be at least GRAPHOPS_MIN_DELAY_SECONDS ($min)"
 
+ratio="${GRAPHOPS_TELEMETRY_SAMPLING_RATIO:-1}"
+printf '%s' "$ratio" | grep -Eq '^(0(\.[0-9]+)?|1(\.0+)?|\.[0-9]+)$' ||
+  fail "GRAPHOPS_TELEMETRY_SAMPLING_RATIO must be from 0 to 1, not '$ratio'"
+
 if [ "${GRAPHOPS_GRANT_GRAPH_PERMISSIONS:-false}" = "true" ]; then
   cloud="${GRAPHOPS_GRAPH_CLOUD:-global}"
   [ "$cloud" = "global" ] ||

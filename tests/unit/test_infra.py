@@ -39,6 +39,7 @@ PLATFORM_SETTINGS = {
     "AzureWebJobsStorage__blobServiceUri",
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+    "PYTHON_ENABLE_OPENTELEMETRY",  # read by the Python worker: it hands graphops the host's trace context
 }
 
 
@@ -394,6 +395,8 @@ def run_hook(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
         ({"GRAPHOPS_QUEUE_NAME": "graph-ops-"}, "GRAPHOPS_QUEUE_NAME"),
         ({"GRAPHOPS_MIN_DELAY_SECONDS": "30", "GRAPHOPS_MAX_DELAY_SECONDS": "10"}, "GRAPHOPS_MAX_DELAY_SECONDS"),
         ({"GRAPHOPS_GRANT_GRAPH_PERMISSIONS": "true", "GRAPHOPS_GRAPH_CLOUD": "usgov"}, "global cloud only"),
+        ({"GRAPHOPS_TELEMETRY_SAMPLING_RATIO": "1.5"}, "GRAPHOPS_TELEMETRY_SAMPLING_RATIO"),
+        ({"GRAPHOPS_TELEMETRY_SAMPLING_RATIO": "half"}, "GRAPHOPS_TELEMETRY_SAMPLING_RATIO"),
     ],
 )
 def test_the_preprovision_hook_refuses_what_the_app_would_refuse(
@@ -464,3 +467,24 @@ def test_the_console_is_behind_entra_id_sign_in_for_the_named_operators_only() -
     assert "GRAPHOPS_CONSOLE_ENABLED: string(!empty(consoleClientId))" in main
     assert "GRAPHOPS_CONSOLE_OPERATORS: consoleOperators" in main
     assert "consoleOperators: empty(consoleOperators) ? [] : split(replace(consoleOperators, ' ', ''), ',')" in main
+
+
+def test_alert_rules_and_the_workbook_read_the_apps_own_application_insights() -> None:
+    rules = [(p, n) for p, n in resources("Microsoft.Insights/scheduledQueryRules@") if p.name == "alerts.bicep"]
+    [(_, rule)] = rules  # one declaration, one rule per entry of `rules`
+    assert "for rule in rules" in text(rule)
+    assert prop(rule, "properties.scopes") == "[appInsights.id]"
+    assert prop(rule, "properties.actions.actionGroups") == "empty(alertEmail) ? [] : [oncall.id]"
+    alerts = (INFRA / "app" / "alerts.bicep").read_text()
+    assert "resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {\n  name: appInsightsName" in alerts
+    keys = re.findall(r"^    key: '([\w-]+)'$", alerts, re.MULTILINE)
+    assert keys == ["dead-letters", "callback-failures", "forbidden", "graph-throttling", "queue-lag"]
+    [(_, group)] = resources("Microsoft.Insights/actionGroups@")
+    assert "if (!empty(alertEmail))" in text(group)
+    assert prop(group, "properties.emailReceivers") is not None
+    [(_, workbook)] = resources("Microsoft.Insights/workbooks@")
+    assert prop(workbook, "properties.sourceId") == "appInsights.id"
+    assert prop(workbook, "name") == "guid(appInsights.id, 'graphops-workbook')"
+    main = (INFRA / "main.bicep").read_text()
+    assert "appInsightsName: monitoring.outputs.appInsightsName" in main.split("module alerts")[1].split("\n}")[0]
+    assert default_of(main_parameters()["alertEmail"]) == ""
