@@ -476,7 +476,10 @@ def test_alert_rules_and_the_workbook_read_the_apps_own_application_insights() -
     assert prop(rule, "properties.scopes") == "[appInsights.id]"
     assert prop(rule, "properties.actions.actionGroups") == "empty(alertEmail) ? [] : [oncall.id]"
     alerts = (INFRA / "app" / "alerts.bicep").read_text()
-    assert "resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {\n  name: appInsightsName" in alerts
+    assert (
+        "resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {\n  name: appInsightsName"
+        in alerts
+    )
     keys = re.findall(r"^    key: '([\w-]+)'$", alerts, re.MULTILINE)
     assert keys == ["dead-letters", "callback-failures", "forbidden", "graph-throttling", "queue-lag"]
     [(_, group)] = resources("Microsoft.Insights/actionGroups@")
