@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import azure.functions as func
-from opentelemetry.trace import SpanKind
 
 from .logs import event
 from .settings import Settings
@@ -130,11 +129,13 @@ def openapi(req: func.HttpRequest) -> func.HttpResponse:
 @contextlib.contextmanager
 def api_span(name: str, req: func.HttpRequest) -> Iterator[None]:
     """The span of an API call that starts trackings: their traces' root (under the host's request span)."""
-    services()  # telemetry is configured with the process's parts, before the first span
+    from opentelemetry.trace import SpanKind
+
     from .telemetry import client_span
 
-    with client_span(f"graphops {name}", {"http.request.method": req.method, "url.path": urlsplit(req.url).path},
-                     SpanKind.SERVER):  # fmt: skip
+    services()  # telemetry is configured with the process's parts, before the first span
+    attributes = {"http.request.method": req.method, "url.path": urlsplit(req.url).path}
+    with client_span(f"graphops {name}", attributes, SpanKind.INTERNAL):  # the host records the request itself
         yield
 
 
