@@ -84,6 +84,7 @@ bench: $(BIN)/.installed node_modules/.installed
 	$(BIN)/python bench/schedule.py
 	$(BIN)/python bench/coldstart.py
 	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/telemetry.py
 	$(BIN)/python bench/cost.py
 
 clean:
