@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -123,16 +122,17 @@ def span_context_of(traceparent: str | None) -> trace.SpanContext | None:
 
 @contextmanager
 def step_span(name: str, root: str | None, previous: str | None, attributes: Mapping[str, Any]) -> Iterator[Span]:
-    """One step of a tracking: a child of the tracking's root (``root``, a traceparent) when there is one,
-    linked to the step before it and to whatever span the host runs the function under."""
+    """One step of a tracking: a child of the tracking's root (``root``, a traceparent) when there is one, and
+    linked to the span the host runs the function under; without a root, a child of that span (the host's
+    invocation, when the worker passes it on). Linked to the step before it either way."""
     links = []
     host = trace.get_current_span().get_span_context()
-    if host.is_valid:
+    if root and host.is_valid:
         links.append(Link(host, {"graphops.link": "invocation"}))
     before = span_context_of(previous)
     if before is not None:
         links.append(Link(before, {"graphops.link": "previousStep"}))
-    parent = _PROPAGATOR.extract({"traceparent": root}) if root else otel_context.Context()
+    parent = _PROPAGATOR.extract({"traceparent": root}) if root else None
     with tracer().start_as_current_span(name, context=parent, kind=SpanKind.CONSUMER, links=links,
                                         attributes=dict(attributes)) as span:  # fmt: skip
         yield span

@@ -3,6 +3,7 @@ trackings: tests/integration/test_telemetry.py."""
 
 from __future__ import annotations
 
+import contextvars
 import json
 import sys
 import types
@@ -112,3 +113,26 @@ def test_the_alert_rules_query_the_metrics_graphops_records() -> None:
     for name in telemetry.METRIC_NAMES:
         if name != "graphops.detection.lag":  # on the workbook, not an alert
             assert name in alerts, name
+
+
+def test_the_workers_invocation_context_is_the_parent_of_a_first_step_and_a_link_of_the_others() -> None:
+    # What azure-functions-runtime does per invocation with PYTHON_ENABLE_OPENTELEMETRY (Microsoft's own code).
+    from types import SimpleNamespace
+
+    from azure_functions_runtime import otel
+
+    host = "00-11111111111111111111111111111111-2222222222222222-01"
+    invocation = SimpleNamespace(trace_context=SimpleNamespace(trace_parent=host, trace_state=""))
+
+    def step(root: str | None) -> Any:
+        otel.update_opentelemetry_status()
+        otel.configure_opentelemetry(invocation)  # attaches the host's context, as before each function call
+        with telemetry.step_span("graphops step", root, None, {}) as span:
+            return span
+
+    first = contextvars.copy_context().run(step, None)  # a copy: the attached context stays in it
+    assert first.parent is not None and first.parent.span_id == 0x2222222222222222 and first.links == ()
+    later = contextvars.copy_context().run(step, PARENT)
+    assert later.parent is not None and later.parent.span_id == 0x00F067AA0BA902B7
+    [link] = later.links
+    assert link.context.span_id == 0x2222222222222222 and dict(link.attributes or {}) == {"graphops.link": "invocation"}
