@@ -125,21 +125,28 @@ class Tracker:
         """Run one step for a queue message. Raises only when the host must retry the message.
 
         ``inserted_at`` (the queue's insertion time) measures how long a due message waited for a worker."""
-        root, previous, due = wire_trace(body)
+        try:
+            doc, unreadable = parse_body(body), None
+        except Rejected as exc:
+            doc, unreadable = None, exc  # still a step, with its span: the message is dead-lettered under it
+        root, previous, due = wire_trace(doc)
         with step_span("graphops step", root, previous, {"messaging.message.id": message_id}) as span:
             late = seconds_between(due or inserted_at, self._clock())
             if late is not None:
                 instruments().queue_lag.record(max(late, 0.0), {"messaging.destination.name": self._queue.name})
-            result = self._handle(body, message_id)
+            result = self._handle(body, message_id, doc, unreadable)
             describe_step(span, result)
             return result
 
-    def _handle(self, body: bytes | str, message_id: str) -> StepResult:
+    def _handle(
+        self, body: bytes | str, message_id: str, doc: dict[str, Any] | None, unreadable: Rejected | None
+    ) -> StepResult:
         now = self._clock()
-        doc: dict[str, Any] | None = None
         start: StartRequest | None = None
         try:
-            doc = parse_body(body)
+            if unreadable is not None:
+                raise unreadable
+            assert doc is not None
             if "v" in doc:
                 tracking = from_wire(doc, self._limits)
             else:
@@ -463,14 +470,10 @@ def queue_first_step(queue: TrackingQueue, state: StateStore, tracking: Tracking
                                                     type(exc).__name__)  # fmt: skip
 
 
-def wire_trace(body: bytes | str) -> tuple[str | None, str | None, datetime | None]:
-    """The trace context and due time an envelope carries, read leniently before the step parses it properly:
-    a message that cannot be read still gets its span (under which it is dead-lettered)."""
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        return None, None, None
-    if not isinstance(doc, dict):
+def wire_trace(doc: dict[str, Any] | None) -> tuple[str | None, str | None, datetime | None]:
+    """The trace context and due time a message carries, read leniently before the step checks it: a damaged
+    trace costs the trace, never the step."""
+    if doc is None:
         return None, None, None
     root, previous = (raw if isinstance(raw := doc.get(name), str) and TRACEPARENT.fullmatch(raw) else None
                       for name in ("traceparent", "stepSpan"))  # fmt: skip
