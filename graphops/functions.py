@@ -80,7 +80,8 @@ def console_pages() -> Console:
     from .console import build_console
     from .console.access import platform_operator
 
-    built, settings = services(), services().settings
+    built = services()
+    settings = built.settings
     return build_console(
         settings, built.storage_credential, root=CONSOLE_ROOT, sign_in_url=SIGN_IN,
         authorize=lambda headers: platform_operator(

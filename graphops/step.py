@@ -41,7 +41,6 @@ from .state import StateStore
 from .telemetry import answered, client_span, current_traceparent, instruments, seconds_between, step_span
 from .tracking import (
     SINK_SETTINGS,
-    TRACEPARENT,
     Delivery,
     DeliveryState,
     ErrorInfo,
@@ -55,9 +54,11 @@ from .tracking import (
     from_wire,
     is_tracking_id,
     iso,
+    moment_or_none,
     next_step,
     parse_body,
     start_attempts,
+    traceparent_or_none,
 )
 
 MAX_DEAD_LETTER_CHARS = 45_000  # base64 of this still fits in a 64 KiB queue message
@@ -475,14 +476,11 @@ def wire_trace(doc: dict[str, Any] | None) -> tuple[str | None, str | None, date
     trace costs the trace, never the step."""
     if doc is None:
         return None, None, None
-    root, previous = (raw if isinstance(raw := doc.get(name), str) and TRACEPARENT.fullmatch(raw) else None
-                      for name in ("traceparent", "stepSpan"))  # fmt: skip
-    due = doc.get("dueAt")
-    try:
-        due_at = datetime.fromisoformat(due.replace("Z", "+00:00")) if isinstance(due, str) else None
-    except ValueError:
-        due_at = None
-    return root, previous, due_at
+    return (
+        traceparent_or_none(doc.get("traceparent")),
+        traceparent_or_none(doc.get("stepSpan")),
+        moment_or_none(doc.get("dueAt")),
+    )
 
 
 def describe_step(span: Span, result: StepResult) -> None:
@@ -531,12 +529,7 @@ def delivered(span: Span, sink: str, result: DeliveryResult) -> None:
 
 def _graph_ended_at(operation: Any) -> datetime | None:
     """Graph's ``lastActionDateTime`` where the kind reports one (and in a form that parses)."""
-    raw = operation.get("lastActionDateTime") if isinstance(operation, dict) else None
-    try:
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00")) if isinstance(raw, str) else None
-    except ValueError:
-        return None
-    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment_or_none(operation.get("lastActionDateTime")) if isinstance(operation, dict) else None
 
 
 def _tracking_id_of(doc: dict[str, Any] | None, message_id: str) -> str:

@@ -414,7 +414,7 @@ def _traceparent(raw: object) -> str | None:
     return raw
 
 
-def _traceparent_or_none(raw: object) -> str | None:
+def traceparent_or_none(raw: object) -> str | None:
     """An envelope's trace context: a damaged one costs the trace, never the tracking."""
     return raw if isinstance(raw, str) and TRACEPARENT.fullmatch(raw) else None
 
@@ -513,9 +513,9 @@ def from_wire(doc: dict[str, Any], limits: Limits) -> Tracking:
             step=int(doc.get("step", 0)),
             step_id=str(doc.get("stepId") or new_step_id()),
             previous_step_id=str(doc["previousStepId"]) if doc.get("previousStepId") else None,
-            traceparent=_traceparent_or_none(doc.get("traceparent")),
-            step_span=_traceparent_or_none(doc.get("stepSpan")),
-            due_at=_parse_time(doc["dueAt"]) if doc.get("dueAt") else None,
+            traceparent=traceparent_or_none(doc.get("traceparent")),
+            step_span=traceparent_or_none(doc.get("stepSpan")),
+            due_at=moment_or_none(doc.get("dueAt")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise Rejected("message", f"damaged envelope ({type(exc).__name__}: {exc})") from None
@@ -586,6 +586,18 @@ def _bounded_operation(body: Any) -> Any:
 
 def iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def moment_or_none(raw: object) -> datetime | None:
+    """A time in a document not trusted to be well formed (a history entry, Graph's body, an envelope's
+    ``dueAt``): ISO 8601, ``Z`` allowed, read as UTC when it has no zone; None when it is not one."""
+    if not isinstance(raw, str):
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _parse_time(raw: str) -> datetime:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
+
+from ..tracking import moment_or_none
 
 DELIVERED_PREFIXES = ("delivered", "published", "queued")  # entries written before `delivered` was kept
 
@@ -62,7 +63,7 @@ class Timeline:
 
 
 def timeline(history: Iterable[Mapping[str, Any]]) -> Timeline:
-    entries = [(moment, entry) for entry in history if (moment := _moment(entry.get("at"))) is not None]
+    entries = [(moment, entry) for entry in history if (moment := moment_or_none(entry.get("at"))) is not None]
     if not entries:
         return Timeline(started_at=None)
     origin = min(moment for moment, _ in entries)
@@ -126,12 +127,3 @@ def _look(minutes: float, entry: Mapping[str, Any]) -> Point:
 def _delivery(minutes: float, entry: Mapping[str, Any]) -> Point:
     label = f"{entry.get('sink')} attempt {entry.get('attempt')}: {entry.get('result')}"
     return Point(minutes, lane_of(entry), label, delivered(entry))
-
-
-def _moment(raw: Any) -> datetime | None:
-    if not isinstance(raw, str):
-        return None
-    try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        return None

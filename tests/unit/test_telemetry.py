@@ -67,6 +67,8 @@ def test_a_producers_traceparent_is_checked_and_carried_on() -> None:
     assert tracking.traceparent == PARENT
     again = from_wire(json.loads(tracking.to_wire()), limits)
     assert again.traceparent == PARENT
+    damaged = {**json.loads(tracking.to_wire()), "traceparent": "junk", "dueAt": "soon"}
+    assert (from_wire(damaged, limits).traceparent, from_wire(damaged, limits).due_at) == (None, None)
     zero_trace = "00-" + "0" * 32 + "-00f067aa0ba902b7-01"
     for bad in ("", "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", zero_trace, PARENT.upper(), 42):
         with pytest.raises(Rejected) as raised:
@@ -79,6 +81,7 @@ def test_a_damaged_envelope_trace_costs_the_trace_not_the_step() -> None:
     assert wire_trace({"traceparent": 7, "dueAt": 12}) == (None, None, None)
     assert wire_trace(None) == (None, None, None)  # a message that is not a JSON object
     assert wire_trace({"dueAt": "2026-11-29T12:00:00.000Z"})[2] == NOW
+    assert wire_trace({"dueAt": "2026-11-29T12:00:00"})[2] == NOW  # no zone: UTC, never a naive time to trip on
 
 
 def test_an_event_carries_the_distributed_tracing_extension() -> None:
