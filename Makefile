@@ -6,15 +6,22 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST := $(BIN)/pytest
 
-.PHONY: demo test lint unit integration checkov browser screenshots console test-slow bench run clean help
+.PHONY: demo test lint unit integration checkov browser screenshots console test-slow bench run azurite venv node clean help
 
 help:
 	@echo "make demo         run the whole loop locally (Azurite, local runner, Graph stand-in)"
 	@echo "make test         lint + unit + integration + infra checks (what CI runs)"
+	@echo "make lint         ruff and mypy (strict)"
+	@echo "make unit         the unit tests and the Bicep checks (checkov)"
+	@echo "make integration  the integration tests against Azurite, the stand-ins and Chromium"
 	@echo "make test-slow    the long fault runs as well"
 	@echo "make bench        benchmarks into docs/performance.md figures"
-	@echo "make run          the local runner against local.settings.json"
+	@echo "make azurite      Azurite on its default ports (UseDevelopmentStorage=true), in the foreground"
+	@echo "make run          the local runner against local.settings.json (start Azurite first)"
 	@echo "make console      the operations console on loopback, against local.settings.json's storage"
+	@echo "make screenshots  the README's pictures of the console, taken by its page tests"
+	@echo "make venv         the .venv with graphops and its development tools (every target makes it)"
+	@echo "make clean        remove the .venv, node_modules and caches"
 
 $(BIN)/.installed: pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +62,10 @@ demo: $(BIN)/.installed node_modules/.installed
 
 run: $(BIN)/.installed node_modules/.installed
 	$(BIN)/graphops run
+
+# Where `UseDevelopmentStorage=true` looks (local.settings.example.json): data kept in .azurite/.
+azurite: node_modules/.installed
+	npx azurite --silent --location .azurite --skipApiVersionCheck
 
 console: $(BIN)/.installed
 	$(BIN)/graphops console

@@ -15,7 +15,8 @@ from typing import Any, NoReturn
 
 import click
 
-from .errors import GraphOpsError
+from .errors import GraphOpsError, SettingsError
+from .settings import STORAGE_SETTING
 
 LOCAL_SETTINGS = "local.settings.json"
 
@@ -40,15 +41,27 @@ def fail(message: str, code: int = 2) -> NoReturn:
     sys.exit(code)
 
 
+NOT_SIGNED_IN = "not signed in: run `az login` (graphops signs in as you, with DefaultAzureCredential)"
+NO_STORAGE_SETTING = "copy local.settings.example.json to local.settings.json (it points at Azurite), or set it"
+
+
 @contextmanager
 def clear_errors() -> Iterator[None]:
-    """Wrong input and bad settings are one line and exit 2; the rest is a one-line failure, exit 1."""
-    from azure.core.exceptions import AzureError
+    """The user's mistakes and the world's state (no sign-in, no storage) are one line naming the cause and the way
+    out, exit 2; any other failure of a service is one line too, exit 1."""
+    from azure.core.exceptions import AzureError, ClientAuthenticationError, ServiceRequestError
 
     try:
         yield
+    except SettingsError as exc:
+        missing_storage = exc.setting == STORAGE_SETTING and exc.problem.startswith("not set")
+        fail(f"{exc} - {NO_STORAGE_SETTING}" if missing_storage else str(exc))
     except GraphOpsError as exc:
         fail(str(exc))
+    except ClientAuthenticationError:
+        fail(NOT_SIGNED_IN)
+    except ServiceRequestError as exc:  # storage stopped answering after the command's first request
+        fail(f"cannot reach storage: {type(exc).__name__} - is it running, and reachable from here?")
     except AzureError as exc:
         fail(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", code=1)
 
@@ -85,6 +98,9 @@ def cli(ctx: click.Context, settings_path: Path) -> None:
     Settings come from the environment and from local.settings.json; the environment wins.
     """
     ctx.obj = Context(settings_path)
+    # Without a handler, Python prints azure's warnings (DefaultAzureCredential's 50-line account of each
+    # credential it tried) on stderr; the commands say in one line what went wrong. `graphops run` logs them.
+    logging.getLogger("azure").addHandler(logging.NullHandler())
     # Like the Core Tools, make the file's values environment variables, so that libraries which read the
     # environment themselves (azure-identity's IDENTITY_ENDPOINT, AZURE_CLIENT_ID) see them too.
     for name, value in load_local_settings(settings_path).items():
@@ -93,7 +109,11 @@ def cli(ctx: click.Context, settings_path: Path) -> None:
 
 @cli.command()
 @click.option(
-    "--app-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=".", show_default=True
+    "--app-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=".",
+    show_default=True,
+    help="The folder with function_app.py and host.json.",
 )
 @click.option(
     "--queue-service-uri", help="A real storage account's queue endpoint, signed in with DefaultAzureCredential."
@@ -146,7 +166,10 @@ def run(obj: Context, app_dir: Path, queue_service_uri: str | None, workers: int
 def tracking_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options every way of starting a tracking takes."""
     options: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
-        click.option("--callback", "callback_url", required=True, help="Where to POST the outcome (https)."),
+        click.option("--callback", "callback_url", help="Where to POST the outcome (https). Without it the "
+                     "deployment's other sinks (events, results queue) are told."),
+        click.option("--notify", multiple=True, type=click.Choice(["callback", "events", "queue"]),
+                     help="Only these sinks are told (repeatable); default: every sink the deployment has."),
         click.option("--correlation-id", help="Echoed back in the callback."),
         click.option("--context", "context_json", help="A JSON object echoed back in the callback."),
         click.option("--timeout", "timeout_seconds", type=int, help="Seconds to wait before the outcome is timedOut."),
@@ -174,18 +197,19 @@ def tracking_arguments(options: dict[str, Any]) -> dict[str, Any]:
         "timeout_seconds": options["timeout_seconds"],
         "select": list(options["select"]) or None,
         "wait_for_resource": options["wait_for_resource"],
+        "notify": list(options["notify"]) or None,
     }
 
 
 @cli.command()
 @click.argument("operation_url")
 @tracking_options
-def track(obj: Context, operation_url: str, callback_url: str, as_json: bool, **options: Any) -> None:
+def track(obj: Context, operation_url: str, callback_url: str | None, as_json: bool, **options: Any) -> None:
     """Start tracking OPERATION_URL (Graph's Location URL, or a /v1.0/ or /beta/ path); prints the tracking id."""
     from .client import GraphOpsClient
 
     with clear_errors():
-        client = GraphOpsClient.from_env(obj.env())
+        client = GraphOpsClient.from_settings(*_reach_storage(obj))
         tracking_id = client.track(operation_url, callback_url, **tracking_arguments(options))
     emit(as_json, {"trackingId": tracking_id}, lambda: click.echo(tracking_id))
 
@@ -196,7 +220,13 @@ def track(obj: Context, operation_url: str, callback_url: str, as_json: bool, **
 @click.option("--body", "body_text", help="The request's JSON body, or @file.json (@- reads stdin).")
 @tracking_options
 def start(
-    obj: Context, method: str, url: str, body_text: str | None, callback_url: str, as_json: bool, **options: Any
+    obj: Context,
+    method: str,
+    url: str,
+    body_text: str | None,
+    callback_url: str | None,
+    as_json: bool,
+    **options: Any,
 ) -> None:
     """Have graphops send METHOD URL with its identity (an enabled start action), once, and track what it starts.
 
@@ -213,14 +243,17 @@ def start(
         except ValueError:
             fail("body: not valid JSON")
     with clear_errors():
-        client = GraphOpsClient.from_env(obj.env())
+        client = GraphOpsClient.from_settings(*_reach_storage(obj))
         tracking_id = client.start(method, url, callback_url, body, **tracking_arguments(options))
     emit(as_json, {"trackingId": tracking_id}, lambda: click.echo(tracking_id))
 
 
 @cli.command()
 @click.argument("operation_url")
-@click.option("--timeout", "timeout_seconds", type=click.IntRange(1), default=3600, show_default=True)
+@click.option(
+    "--timeout", "timeout_seconds", type=click.IntRange(1), default=3600, show_default=True,
+    help="Seconds to follow it before giving up (the outcome is then timedOut).",
+)  # fmt: skip
 @json_option
 @pass_context
 def watch(obj: Context, operation_url: str, timeout_seconds: int, as_json: bool) -> None:
@@ -238,9 +271,10 @@ def watch(obj: Context, operation_url: str, timeout_seconds: int, as_json: bool)
         settings = Settings.from_env(env, need_storage=False)
         from .graph import GraphClient
 
-        graph = GraphClient(
-            graph_session(), graph_credential(settings), settings.cloud.token_scope, settings.graph_endpoint
-        )
+        credential = graph_credential(settings)
+        # One token now: without a sign-in every poll would fail alike until the timeout.
+        credential.get_token(settings.cloud.token_scope)
+        graph = GraphClient(graph_session(), credential, settings.cloud.token_scope, settings.graph_endpoint)
 
         def show(change: watching.Change) -> None:
             line = {"at": change.at.isoformat(), "polls": change.polls, "status": change.status,
@@ -262,22 +296,118 @@ def watch(obj: Context, operation_url: str, timeout_seconds: int, as_json: bool)
     sys.exit(watching.exit_code(finished.outcome))
 
 
+@cli.command()
+@click.argument("tracking_id")
+@json_option
+@pass_context
+def status(obj: Context, tracking_id: str, as_json: bool) -> None:
+    """What graphops knows of one tracking: the status view the API answers (GET /api/operations/ID)."""
+    from .state import StateStore, public_view, table_client
+    from .tracking import is_tracking_id
+
+    if not is_tracking_id(tracking_id):
+        fail(f"tracking_id: {tracking_id!r} is not a tracking id (the id `track`, `start` or the API printed)")
+    with clear_errors():
+        settings, credential = _reach_storage(obj)
+        entity = StateStore(table_client(settings.storage, settings.state_table, credential)).read(tracking_id)
+    if entity is None:
+        fail(f"tracking_id: {tracking_id} is not recorded here (unknown, or removed after "
+             "GRAPHOPS_STATE_RETENTION_DAYS)")  # fmt: skip
+    view = public_view(tracking_id, entity)
+    emit(as_json, view, lambda: _print_status(view))
+
+
+def _print_status(view: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = Table(show_header=False, box=None)
+    out.add_column(style="bold", no_wrap=True)
+    out.add_column(overflow="fold")
+    for name, value in view.items():
+        if name == "history" or value in (None, "", []):
+            continue
+        shown = value if isinstance(value, str | int) else json.dumps(value, separators=(", ", ": "))
+        out.add_row(name, escape(str(shown)))  # Graph's and callers' text is shown as written, never as markup
+    history = view["history"]
+    out.add_row("history", f"{len(history)} steps" + (", the last:" if history else ""))
+    for step in history[-5:]:
+        out.add_row("", escape(json.dumps(step, separators=(", ", ": "))))
+    Console().print(out)
+
+
+@cli.command("list")
+@click.option("--phase", help="Only trackings in this phase (polling, delivering, done...).")
+@click.option("--outcome", help="Only trackings with this outcome (succeeded, failed, timedOut...).")
+@click.option("--kind", help="Only trackings of this operation kind.")
+@click.option("--correlation-id", help="Only trackings with this correlation id.")
+@click.option("--from", "since", help="Tracked since (UTC, YYYY-MM-DDTHH:MM). Default: the last 24 hours; '' for all.")
+@click.option("--to", "until", help="Tracked before (UTC, YYYY-MM-DDTHH:MM).")
+@json_option
+@pass_context
+def list_command(obj: Context, /, as_json: bool, **chosen: str | None) -> None:
+    """Trackings, newest first, with counts per outcome: the console's list, with the same filters."""
+    from datetime import UTC, datetime
+
+    from .console.listing import Filters, list_trackings
+    from .kinds import KINDS
+    from .state import table_client
+
+    names = {"since": "from", "until": "to", "correlation_id": "correlationId"}
+    query = {names.get(name, name): value for name, value in chosen.items() if value is not None}
+    with clear_errors():
+        filters = Filters.from_query(query, datetime.now(UTC), KINDS)
+        settings, credential = _reach_storage(obj)
+        listing = list_trackings(table_client(settings.storage, settings.state_table, credential), filters)
+    data = {"counts": listing.counts, "matching": listing.matching, "capped": listing.capped,
+            "trackings": [vars(row) for row in listing.rows]}  # fmt: skip
+    emit(as_json, data, lambda: _print_listing(listing))
+
+
+def _print_listing(listing: Any) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    counts = ", ".join(f"{name} {count}" for name, count in listing.counts.items()) or "none"
+    more = f" (the first {len(listing.rows)} shown)" if listing.matching > len(listing.rows) else ""
+    out = Table(title=f"{listing.matching} trackings{more} - {counts}")
+    for name in ("correlation id", "tracking", "state", "kind", "polls", "since (UTC)"):
+        out.add_column(name, no_wrap=name != "correlation id", overflow="fold")
+    for row in listing.rows:
+        out.add_row(*(escape(text or "") for text in (row.correlation_id, row.tracking_id, row.shown_as, row.kind,
+                                                      str(row.polls), row.tracked_since[:19])))  # fmt: skip
+    if listing.capped:
+        out.caption = "more trackings than one listing reads: narrow the time range"
+    Console().print(out)
+
+
 @cli.group()
 def poison() -> None:
     """Look at dead-lettered messages and their reasons; put them back once the cause is fixed."""
 
 
-def _poison_queues(obj: Context) -> tuple[Any, Any]:
-    """The poison queue and the tracking queue, read as their messages lie (no decoding)."""
-    from .queues import queue_client
+def _reach_storage(obj: Context) -> tuple[Any, Any]:
+    """The settings and the storage credential, once the account has answered: in seconds, or one line why not."""
+    from .queues import probe, queue_client
     from .settings import Settings
     from .wiring import graph_credential, storage_credential
 
     settings = Settings.from_env(obj.env())
     storage = settings.storage
     credential = None if storage.connection_string else storage_credential(settings, graph_credential(settings))
-    return (queue_client(storage, settings.poison_queue_name, credential, encoded=False),
-            queue_client(storage, settings.queue_name, credential, encoded=False))  # fmt: skip
+    probe(queue_client(storage, settings.queue_name, credential, encoded=False), storage)
+    return settings, credential
+
+
+def _poison_queues(obj: Context) -> tuple[Any, Any]:
+    """The poison queue and the tracking queue, read as their messages lie (no decoding)."""
+    from .queues import queue_client
+
+    settings, credential = _reach_storage(obj)
+    return (queue_client(settings.storage, settings.poison_queue_name, credential, encoded=False),
+            queue_client(settings.storage, settings.queue_name, credential, encoded=False))  # fmt: skip
 
 
 @poison.command("list")
@@ -292,6 +422,7 @@ def poison_list(obj: Context, as_json: bool) -> None:
 
     def table() -> None:
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         out = Table(title=f"{len(entries)} dead-lettered")
@@ -300,7 +431,8 @@ def poison_list(obj: Context, as_json: bool) -> None:
         out.add_column("reason", overflow="fold")
         for e in entries:
             when = f"{e.inserted_on:%Y-%m-%d %H:%M:%S}" if e.inserted_on else ""
-            out.add_row(e.message_id, when, e.tracking_id or "", e.field or "", e.reason)
+            cells = (e.message_id, when, e.tracking_id or "", e.field or "", e.reason)
+            out.add_row(*(escape(cell) for cell in cells))  # a producer's text, never rich markup
         Console().print(out)
 
     emit(as_json, [e.to_json() for e in entries], table)
@@ -414,7 +546,11 @@ def _console_server(env: dict[str, str], port: int) -> Any:
 @cli.command()
 @click.option("--fast", is_flag=True, help="A shorter run, with shorter timeouts (for tests).")
 @click.option(
-    "--save-to", type=click.Path(file_okay=False, path_type=Path), default="demo-callbacks", show_default=True
+    "--save-to",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="demo-callbacks",
+    show_default=True,
+    help="Folder where each callback the demo's receiver gets is saved, as <tracking id>.json.",
 )
 @click.option("--plain", is_flag=True, help="No live view: one line per event.")
 @click.option(
@@ -422,7 +558,13 @@ def _console_server(env: dict[str, str], port: int) -> Any:
     help="Keep the operations console on loopback for the demo's trackings until Ctrl-C. Default: when run from a "
     "terminal.",
 )  # fmt: skip
-@click.option("--console-port", type=click.IntRange(0, 65535), default=7072, show_default=True)
+@click.option(
+    "--console-port",
+    type=click.IntRange(0, 65535),
+    default=7072,
+    show_default=True,
+    help="Loopback port of the demo's console.",
+)
 def demo(fast: bool, save_to: Path, plain: bool, show_console: bool | None, console_port: int) -> None:
     """Run the whole loop on this machine: Azurite, the runner, Graph and identity stand-ins, a receiver."""
     from .demo import run_demo

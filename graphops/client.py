@@ -12,10 +12,12 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from azure.core.credentials import TokenCredential
 from azure.storage.queue import QueueClient
 
+from .errors import Rejected
 from .queues import NEVER_EXPIRE, queue_client, send_creating
 from .settings import Settings
 from .telemetry import current_traceparent
@@ -48,9 +50,7 @@ class GraphOpsClient:
         Raises :class:`graphops.errors.Rejected` naming the field at fault.
         """
         doc = _message({"operationUrl": operation_url, "callbackUrl": callback_url}, **options)
-        tracking = from_request(doc, "check", datetime.now(UTC), self._limits)
-        if tracking.callback_url is not None:
-            self._limits.callbacks.target(tracking.callback_url)
+        self._check_callback(from_request(doc, "check", datetime.now(UTC), self._limits).callback_url)
         return doc
 
     def start_request(
@@ -62,10 +62,19 @@ class GraphOpsClient:
         if body is not None:
             start["body"] = dict(body)
         doc = _message({"start": start, "callbackUrl": callback_url}, **options)
-        tracking, _ = from_start_request(doc, "check", datetime.now(UTC), self._limits)
-        if tracking.callback_url is not None:
-            self._limits.callbacks.target(tracking.callback_url)
+        self._check_callback(from_start_request(doc, "check", datetime.now(UTC), self._limits)[0].callback_url)
         return doc
+
+    def _check_callback(self, callback_url: str | None) -> None:
+        """The callback's host must resolve, to public addresses, now: a typo is said before anything is queued."""
+        if callback_url is None:
+            return
+        try:
+            self._limits.callbacks.target(callback_url)
+        except OSError as exc:
+            host = urlsplit(callback_url).hostname
+            problem = exc.strerror or str(exc)
+            raise Rejected("callbackUrl", f"host {host} does not resolve ({problem}): check its spelling") from None
 
     def track(self, operation_url: str, callback_url: str | None = None, **options: Any) -> str:
         """Enqueue a tracking request; returns its tracking id (the queue message's id)."""

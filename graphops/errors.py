@@ -27,3 +27,7 @@ class Rejected(GraphOpsError):
 
 class QueueUnavailable(GraphOpsError):
     """The queue could not take a message; the host must retry the step so nothing is lost."""
+
+
+class StorageUnreachable(GraphOpsError):
+    """The storage account did not answer at all (no HTTP reply): the message says where, and what to check."""

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
 from azure.core.credentials import TokenCredential
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError, ServiceRequestError
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 from opentelemetry.trace import SpanKind
 
-from .errors import QueueUnavailable
+from .errors import QueueUnavailable, StorageUnreachable
 from .settings import StorageConnection
 from .telemetry import client_span
 
@@ -20,6 +21,9 @@ from .telemetry import client_span
 # message silently ends in the poison queue. tests/unit/test_host_json.py keeps the two in step.
 MESSAGE_ENCODING = "base64"
 NEVER_EXPIRE = -1
+# For a person waiting on a page: a refused connection is said at once (the clients' backoff before a retry
+# starts at 15 s), every other transient failure is still retried.
+INTERACTIVE: dict[str, Any] = {"retry_connect": 0, "connection_timeout": 5}
 
 
 def queue_client(
@@ -29,6 +33,7 @@ def queue_client(
     transport: Any = None,
     *,
     encoded: bool = True,
+    options: Mapping[str, Any] | None = None,
 ) -> QueueClient:
     """A client for one queue, base64-encoding as the Functions queue trigger expects (``encoded=False``: as
     the messages lie, for tools that must read what a producer got wrong)."""
@@ -40,10 +45,26 @@ def queue_client(
         }
     if transport is not None:
         policies["transport"] = transport
+    policies.update(options or {})
     if storage.connection_string:
         return QueueClient.from_connection_string(storage.connection_string, queue_name, **policies)
     assert storage.queue_service_uri is not None and credential is not None
     return QueueClient(storage.queue_service_uri, queue_name, credential=credential, **policies)
+
+
+def probe(queue: QueueClient, storage: StorageConnection) -> None:
+    """One request without retries, before a command's work: storage that is not there is said in seconds.
+
+    The clients' own retries would take over a minute to give up on an Azurite that is not running.
+    Raises :class:`StorageUnreachable`; a refused sign-in comes through as azure-core's
+    ``ClientAuthenticationError``.
+    """
+    try:
+        queue.get_queue_properties(retry_total=0, connection_timeout=5)
+    except ResourceNotFoundError:
+        return  # the account answered; the queue comes with the first message
+    except ServiceRequestError as exc:
+        raise StorageUnreachable(storage.unreachable()) from exc
 
 
 def send_creating(queue: QueueClient, text: str, **options: Any) -> Any:

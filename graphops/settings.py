@@ -50,6 +50,25 @@ class StorageConnection:
     client_id: str | None = None  # user-assigned managed identity; None means system-assigned
     developer_credential: bool = False  # no __credential setting: a developer's sign-in (az login), as Core Tools do
 
+    @property
+    def queue_endpoint(self) -> str:
+        """The queue service's address, for messages: never the connection string, which holds the key."""
+        if self.connection_string is None:
+            return self.queue_service_uri or ""
+        parts = dict(part.split("=", 1) for part in self.connection_string.split(";") if "=" in part)
+        if "QueueEndpoint" in parts:
+            return parts["QueueEndpoint"]
+        suffix = parts.get("EndpointSuffix", "core.windows.net")
+        return f"{parts.get('DefaultEndpointsProtocol', 'https')}://{parts.get('AccountName', '?')}.queue.{suffix}"
+
+    def unreachable(self) -> str:
+        """What to say when storage does not answer: on loopback it is Azurite, which `make run` starts."""
+        where = self.queue_endpoint
+        host = (urlsplit(where).hostname or "").lower()
+        if host in ("127.0.0.1", "localhost", "::1"):
+            return f"cannot reach storage at {where} - is Azurite running? (`make azurite` starts it)"
+        return f"cannot reach storage at {where} - check the network path to the account and its firewall"
+
     @classmethod
     def from_env(cls, env: Mapping[str, str], prefix: str = STORAGE_SETTING) -> StorageConnection:
         conn = env.get(prefix, "").strip()

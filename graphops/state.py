@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,15 +36,20 @@ T = TypeVar("T")
 
 
 def table_client(
-    storage: StorageConnection, table: str, credential: TokenCredential | None, transport: Any = None
+    storage: StorageConnection,
+    table: str,
+    credential: TokenCredential | None,
+    transport: Any = None,
+    *,
+    options: Mapping[str, Any] | None = None,
 ) -> TableClient:
-    options: dict[str, Any] = {"transport": transport} if transport is not None else {}
+    chosen = {**(options or {}), **({"transport": transport} if transport is not None else {})}
     if storage.connection_string:
-        return TableClient.from_connection_string(storage.connection_string, table, **options)
+        return TableClient.from_connection_string(storage.connection_string, table, **chosen)
     if not storage.table_service_uri:
         raise ValueError("AzureWebJobsStorage__tableServiceUri is needed for the state table")
     assert credential is not None
-    return TableClient(storage.table_service_uri, table, credential=credential, **options)
+    return TableClient(storage.table_service_uri, table, credential=credential, **chosen)
 
 
 @dataclass(frozen=True)

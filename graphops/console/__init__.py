@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 
 from azure.core.credentials import TokenCredential
 
-from ..queues import queue_client
+from ..queues import INTERACTIVE, queue_client
 from ..settings import Settings
 from ..state import table_client
 from ..step import utcnow
@@ -31,11 +31,12 @@ def build_console(
     """The console over the deployment's state table and queues (read as their messages lie)."""
     storage = settings.storage
     return Console(
-        table_client(storage, settings.state_table, credential),
-        queue_client(storage, settings.poison_queue_name, credential, encoded=False),
-        queue_client(storage, settings.queue_name, credential, encoded=False),
+        table_client(storage, settings.state_table, credential, options=INTERACTIVE),
+        queue_client(storage, settings.poison_queue_name, credential, encoded=False, options=INTERACTIVE),
+        queue_client(storage, settings.queue_name, credential, encoded=False, options=INTERACTIVE),
         root=root,
         authorize=authorize,
         clock=utcnow,
         sign_in_url=sign_in_url,
+        unreachable=storage.unreachable(),
     )

@@ -17,7 +17,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
-from azure.core.exceptions import AzureError
+from azure.core.exceptions import AzureError, ServiceRequestError
 from azure.data.tables import TableClient
 from azure.storage.queue import QueueClient
 
@@ -76,12 +76,14 @@ class Console:
         authorize: Callable[[Mapping[str, str]], Operator | Refusal],
         clock: Callable[[], datetime],
         sign_in_url: str | None = None,
+        unreachable: str = "cannot reach storage",
     ) -> None:
         self._table, self._state = table, StateStore(table)
         self._poison, self._main = poison_queue, main_queue  # raw clients: entries are read as they lie
         self._root = root.rstrip("/") + "/"
         self._authorize, self._clock = authorize, clock
         self._sign_in_url = sign_in_url
+        self._unreachable = unreachable  # what to say when storage does not answer at all
         self._templates: Environment | None = None
 
     def handle(self, request: ConsoleRequest) -> Page:
@@ -105,8 +107,9 @@ class Console:
             return self._render("error.html", 400, who=who, title="Not understood", message=str(exc))
         except AzureError as exc:
             log.warning("console: storage unavailable: %s", type(exc).__name__)
+            said = self._unreachable if isinstance(exc, ServiceRequestError) else "try again in a moment"
             return self._render("error.html", 503, who=who, title="Storage unavailable",
-                                message=f"{type(exc).__name__}: try again in a moment")  # fmt: skip
+                                message=f"{type(exc).__name__}: {said}")  # fmt: skip
         return self._render("error.html", 404, who=who, title="Not found", message=f"nothing at /{path}")
 
     # -- pages ----------------------------------------------------------------------------------------

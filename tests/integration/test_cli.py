@@ -122,11 +122,6 @@ def test_track_refuses_a_callback_outside_the_allowed_hosts(settings_file: Path)
     )
 
 
-def test_a_missing_option_is_a_usage_error(settings_file: Path) -> None:
-    result = graphops(settings_file, "track", "/v1.0/users/u/authentication/operations/o")
-    assert result.returncode == 2 and "--callback" in result.stderr
-
-
 def test_a_bad_setting_is_named(stack: LocalStack, tmp_path: Path) -> None:
     path = tmp_path / "bad.settings.json"
     path.write_text(json.dumps({"Values": {**stack.environment(), "GRAPHOPS_MAX_DELAY_SECONDS": "soon"}}))
