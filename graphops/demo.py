@@ -42,6 +42,13 @@ class Scenario:
     #: graphops sends this Graph request itself (a start action: method, path, body) and Graph answers 202
     #: with ``handed`` as its Location.
     start: tuple[str, str, dict[str, str]] | None = None
+    #: What the callback's receiver answers (then 200); a permanent refusal such as 410 dead-letters the
+    #: delivery, and the console's poison page shows it.
+    callback_answers: tuple[int, ...] = ()
+
+    @property
+    def callback_expected(self) -> bool:
+        return not any(400 <= status < 500 and status not in (408, 425, 429) for status in self.callback_answers)
 
 
 @dataclass
@@ -93,6 +100,9 @@ def scenarios(fast: bool) -> list[Scenario]:
         Scenario("drive copy", "/_api/v2.1/drives/b!x9/operations/1e5b",
                  [Reply(200, copy_running), Reply(303, None, {"Location": copied})], "succeeded",
                  query="?c=Yzpm&tempauth=demo-credential", on_sharepoint=True),
+        Scenario("callback gone", seed.reset_path(user, "5d2e-receiver-gone"),
+                 [Reply(200, seed.password_reset("running")), Reply(200, seed.password_reset("succeeded"))],
+                 "succeeded", callback_answers=(410,)),
     ]  # fmt: skip
 
 
@@ -181,7 +191,10 @@ def run_demo(
         tracker_log.propagate = False
         try:
             for item in plan:
-                callback = stack.callback_url(f"/callbacks/{item.name.replace(' ', '-')}")
+                route = f"/callbacks/{item.name.replace(' ', '-')}"
+                if item.callback_answers:
+                    stack.receiver.answer(route, *item.callback_answers)
+                callback = stack.callback_url(route)
                 host_url = stack.sharepoint.url if item.on_sharepoint else stack.graph.url
                 options = {"correlation_id": item.name, "context": {"demo": True}, "timeout_seconds": item.timeout,
                            "wait_for_resource": item.wait_for_resource}  # fmt: skip
@@ -196,7 +209,7 @@ def run_demo(
             tracker_log.removeHandler(view)
             tracker_log.propagate = True
             host.close()
-        ok = _summary(console, rows, stack, save_to, _queued(env)) and finished
+        ok = _summary(console, rows, stack, save_to, _queued(env), _dead_letters(env)) and finished
         if console_port is not None:
             _show_console(console, env, console_port)
     console.print(f"done in {time.monotonic() - started:.1f}s; every part stopped.")
@@ -225,6 +238,16 @@ def _queued(env: dict[str, str]) -> set[str]:
     queue = QueueClient.from_connection_string(env["AzureWebJobsStorage"], env["GRAPHOPS_RESULTS_QUEUE"],
                                                message_decode_policy=TextBase64DecodePolicy())  # fmt: skip
     return {json.loads(m.content)["id"] for m in queue.peek_messages(max_messages=32)}
+
+
+def _dead_letters(env: dict[str, str]) -> dict[str, str]:
+    """Tracking id -> the reason of its dead letter, from the poison queue the console shows."""
+    from .poison import list_entries
+    from .queues import queue_client
+    from .settings import StorageConnection
+
+    poison = queue_client(StorageConnection.from_env(env), f"{env['GRAPHOPS_QUEUE_NAME']}-poison", None, encoded=False)
+    return {e.tracking_id: e.reason for e in list_entries(poison) if e.tracking_id}
 
 
 def _answers(reply: Reply) -> Callable[[dict[str, Any]], Reply]:
@@ -264,27 +287,38 @@ def _serve(host: LocalHost, view: EventView, rows: dict[str, Row], live: bool, c
     return bool(result and result[0])
 
 
-def _summary(console: Console, rows: dict[str, Row], stack: LocalStack, save_to: Path, queued: set[str]) -> bool:
+def _summary(
+    console: Console, rows: dict[str, Row], stack: LocalStack, save_to: Path, queued: set[str], dead: dict[str, str]
+) -> bool:
     received = stack.receiver.by_id()
     events = {e["id"]: e["type"].removeprefix("graphops.operation.") for e in stack.eventgrid.events}
     table = Table("tracking", "outcome", "polls", "callback", "event", "queued", title="summary")
     ok = True
     for tracking_id, row in rows.items():
         got = [r for r in received.get(tracking_id, []) if 200 <= r.status < 300]
-        outcome = got[0].body["outcome"] if got else "(none)"
+        # The event carries the outcome whether or not the callback was taken.
+        outcome = got[0].body["outcome"] if got else events.get(tracking_id, "(none)")
         verified = bool(got) and all(r.verified for r in got)
         published, on_queue = events.get(tracking_id) == outcome, tracking_id in queued
-        good = outcome == row.scenario.expected and verified and published and on_queue
+        if row.scenario.callback_expected:
+            callback_ok, callback = verified, f"{len(got)}, signed" if verified else "MISSING"
+        else:  # refused for good by its receiver: dead-lettered, on the console's poison page
+            callback_ok = not got and "callback" in dead.get(tracking_id, "")
+            callback = "dead-lettered" if callback_ok else "NOT DEAD-LETTERED"
+        good = outcome == row.scenario.expected and callback_ok and published and on_queue
         ok &= good
         shown = outcome if outcome == row.scenario.expected else f"{outcome} (expected {row.scenario.expected})"
         table.add_row(
             row.scenario.name, f"[{'green' if good else 'red'}]{shown}[/]",
-            str(got[0].body["polls"] if got else row.polls),
-            f"{len(got)}, signed" if verified else "MISSING", "yes" if published else "MISSING",
-            "yes" if on_queue else "MISSING",
+            str(got[0].body["polls"] if got else row.polls), callback,
+            "yes" if published else "MISSING", "yes" if on_queue else "MISSING",
         )  # fmt: skip
     console.print(table)
-    console.print(f"callbacks saved in {save_to}/ (one JSON file per tracking, signature checked on receipt)")
+    console.print(f"callbacks saved in {save_to}/ as <tracking id>.json, signature checked on receipt:")
+    for tracking_id, row in rows.items():  # whole ids, to find each file and each tracking in the console
+        console.print(f"  {row.scenario.name:<20} {tracking_id}", soft_wrap=True)
+    if dead:
+        console.print(f"{len(dead)} dead-lettered (`graphops poison list`, or the console's poison page)")
     console.print(f"{len(stack.eventgrid.events)} CloudEvents published to Event Grid (TLS, an Entra ID token), "
                   f"{len(queued)} on the results queue")  # fmt: skip
     if stack.graph.violations:

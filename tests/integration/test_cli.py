@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -263,6 +264,12 @@ def test_the_demo_runs_every_scenario_to_its_expected_outcome_and_shows_them_in_
     assert saved["drive copy"]["body"]["kind"] == "driveItemCopy" and "tempauth" not in json.dumps(saved)
     assert all(doc["signatureVerified"] for doc in saved.values())
     assert "summary" in result.stdout and "every part stopped" in result.stdout
+    # Each tracking's whole id beside its name: the file its callback was saved in, its console page.
+    ids = dict(re.findall(r"^  (\S.*?) +([0-9a-f-]{36})$", result.stdout, re.MULTILINE))
+    assert {f"{ids[name]}.json" for name in saved} == {p.name for p in (tmp_path / "callbacks").glob("*.json")}
+    # The receiver that answers 410 leaves a dead letter: the poison page has something to show.
+    assert "callback gone" not in saved and ids["callback gone"] in poison_page.text
+    assert "1 dead-lettered" in result.stdout
     assert processes_mentioning(str(own_tmp)) == [], "the demo left its Azurite running"
 
 
