@@ -95,8 +95,10 @@ def decide(tracking: Tracking, answer: GraphAnswer, now: datetime, policy: Polic
             Outcome.FORBIDDEN,
             ErrorInfo(
                 graph.code if graph else "Authorization_RequestDenied",
-                f"Graph answered {code}: the app's identity needs the application permission "
-                f"{kind.permission} ({kind.name})" + (f" ({graph.message})" if graph and graph.message else ""),
+                f"Graph answered {code}: "
+                + (kind.refuses_apps or f"the app's identity needs the application permission {kind.permission}")
+                + f" ({kind.name})"
+                + (f" ({graph.message})" if graph and graph.message else ""),
             ),
         )
     elapsed = (now - tracking.tracked_since).total_seconds()

@@ -7,8 +7,44 @@ targetScope = 'subscription'
 @description('Name of the azd environment; it seeds every resource name.')
 param environmentName string
 
+// The regions that offer Flex Consumption (as the Azure-Samples Flex templates list them): azd's prompt
+// offers only these, and a region without Flex is refused before anything is created. The README lists the
+// same (tests/unit/test_infra.py holds them together).
 @minLength(1)
-@description('Region for every resource (it must offer Flex Consumption).')
+@description('Region for every resource: one that offers Flex Consumption.')
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
 @metadata({ azd: { type: 'location' } })
 param location string
 
@@ -34,7 +70,7 @@ param callbackAllowedHosts string = ''
 @description('GRAPHOPS_MONITOR_ALLOWED_HOSTS: where drive-copy monitors may be read. Empty: the cloud\'s SharePoint hosts.')
 param monitorAllowedHosts string = ''
 
-@description('Grant the identity its Microsoft Graph application permissions (needs a directory admin; global cloud only).')
+@description('Grant the identity its Microsoft Graph application permissions (needs a directory admin; graphops grants in the global cloud only).')
 param grantGraphPermissions bool = false
 
 @description('GRAPHOPS_START_ACTIONS: comma-separated start actions graphops may send with its identity (README: start actions). Empty: none. The grants add exactly their write permissions.')
@@ -121,6 +157,10 @@ param keyVaultCreateMode string = 'default'
 @minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 40
+
+// The comma-separated settings as names, spaces dropped (the hooks refuse an empty name before this runs).
+var trackedKindNames = split(replace(trackedKinds, ' ', ''), ',')
+var startActionNames = empty(trim(startActions)) ? [] : split(replace(startActions, ' ', ''), ',')
 
 var abbrs = loadJsonContent('abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
@@ -273,7 +313,8 @@ module app 'app/function.bicep' = {
   dependsOn: [rbac] // the host needs its storage roles before its first start
 }
 
-// The Graph Bicep extension exists in the global cloud only; elsewhere GRAPHOPS_GRAPH_PERMISSIONS says what to do.
+// graphops grants with the Microsoft Graph Bicep extension in the global cloud only (its resources are Graph's
+// global endpoint's here); elsewhere GRAPHOPS_GRAPH_PERMISSIONS says what to do, and the README's commands grant.
 var grantsPossible = resolvedGraphCloud == 'global' && environment().name == 'AzureCloud'
 
 module graphPermissions 'app/graph-permissions.bicep' = if (grantGraphPermissions && grantsPossible) {
@@ -281,8 +322,8 @@ module graphPermissions 'app/graph-permissions.bicep' = if (grantGraphPermission
   scope: rg
   params: {
     principalId: identity.outputs.principalId
-    kinds: split(trackedKinds, ',')
-    startActions: empty(startActions) ? [] : split(startActions, ',')
+    kinds: trackedKindNames
+    startActions: startActionNames
   }
 }
 
@@ -298,5 +339,5 @@ output GRAPHOPS_EVENT_GRID_TOPIC string = enableEvents ? events.outputs.name : '
 output GRAPHOPS_RESULTS_QUEUE string = resultsQueueName
 output GRAPHOPS_CONSOLE_URL string = app.outputs.consoleUrl
 var grantsNotAsked = 'not granted by this deployment (GRAPHOPS_GRANT_GRAPH_PERMISSIONS is false): grant them as the README says'
-var grantsImpossible = 'NOT granted: the Microsoft Graph Bicep extension works in the global cloud only; grant them with the README commands'
+var grantsImpossible = 'NOT granted: graphops grants Graph permissions in the global cloud only; grant them with the README commands'
 output GRAPHOPS_GRAPH_PERMISSIONS string = grantGraphPermissions ? (grantsPossible ? 'granted' : grantsImpossible) : grantsNotAsked

@@ -37,6 +37,8 @@ class OperationKind:
     failed_states: ClassVar[frozenset[str]] = frozenset({"failed"})
     #: The least-privileged application permission(s) that can read this operation, as Graph names them.
     permission: ClassVar[str]
+    #: Why no permission helps, when none does (a service that refuses app-only tokens): said on a 401/403.
+    refuses_apps: ClassVar[str | None] = None
     #: Where the created or affected resource is named, first present wins.
     resource_fields: ClassVar[tuple[str, ...]] = ("resourceLocation",)
     #: False: polled without any token, on the hosts GRAPHOPS_MONITOR_ALLOWED_HOSTS allows (drive copies).

@@ -28,7 +28,8 @@ class OnenoteOperation(OperationKind):
     clouds = GLOBAL_ONLY
     succeeded_states = frozenset({"Completed", "completed"})
     failed_states = frozenset({"Failed", "failed"})
-    permission = "Notes.Read.All"
+    permission = "Notes.Read.All"  # delegated only now: graphops grants nothing for this kind
+    refuses_apps = "OneNote refuses app-only tokens since 31 March 2025: no application permission reads its operations"
     resource_fields = ("resourceLocation", "resourceId")
     progress_field = "percentComplete"
 

@@ -89,7 +89,7 @@ var rules = [
   }
 ]
 
-resource alerts 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = [for rule in rules: {
+resource alerts 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [for rule in rules: {
   name: '${namePrefix}-${rule.key}'
   location: location
   tags: tags
@@ -190,7 +190,7 @@ resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
   properties: {
     displayName: 'graphops'
     category: 'workbook'
-    sourceId: appInsights.id
+    sourceId: toLower(appInsights.id) // the portal matches workbooks to their resource by the lower-cased id
     serializedData: string(workbookContent)
   }
 }

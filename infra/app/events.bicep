@@ -19,9 +19,7 @@ resource topic 'Microsoft.EventGrid/topics@2025-02-15' = {
   name: name
   location: location
   tags: tags
-  identity: {
-    type: 'SystemAssigned'
-  }
+  // No identity of its own: the topic delivers to no destination that needs one (graphops only publishes).
   properties: {
     inputSchema: 'CloudEventSchemaV1_0'
     disableLocalAuth: true // no access keys or SAS: a publisher needs an Entra ID token and the role below

@@ -1,6 +1,6 @@
 // Microsoft Graph application permissions for graphops' identity. Deploying this needs a directory
-// admin (Privileged Role Administrator or Global Administrator), and the Microsoft Graph Bicep
-// extension works in the global cloud only: elsewhere use the commands in the README.
+// admin (Privileged Role Administrator or Global Administrator). main.bicep deploys it only where Graph is
+// the global cloud's: the Microsoft Graph Bicep extension's resources are Graph's global endpoint's.
 extension microsoftGraphV1
 
 @description('The managed identity\'s service principal object id.')
@@ -13,27 +13,12 @@ param kinds array = ['roleManagementAlertRefresh', 'authenticationMethodOperatio
 param startActions array = []
 
 // Least privilege: each permission, with the kinds whose GET needs it and the start actions whose request
-// needs it, as Graph's reference pages name them (tests/unit/test_infra.py holds this table to graphops/kinds
-// and graphops/actions). An action also needs the read permission of the kind it starts.
-var permissionTable = [
-  { permission: 'RoleManagementAlert.Read.Directory', kinds: ['roleManagementAlertRefresh'], actions: ['roleManagementAlertRefresh'] }
-  { permission: 'UserAuthenticationMethod.Read.All', kinds: ['authenticationMethodOperation'], actions: [] }
-  { permission: 'Team.ReadBasic.All', kinds: ['teamsAsyncOperation'], actions: ['teamCreate', 'teamClone', 'teamArchive', 'teamUnarchive'] }
-  { permission: 'Chat.ReadBasic.All', kinds: ['chatAsyncOperation'], actions: [] }
-  { permission: 'Sites.Read.All', kinds: ['siteOperation', 'listOperation'], actions: ['siteContentTypeCopy', 'listContentTypeCopy'] }
-  { permission: 'User.Export.All', kinds: ['dataPolicyOperation'], actions: ['personalDataExport'] }
-  { permission: 'User.Read.All', kinds: ['dataPolicyOperation'], actions: ['personalDataExport'] }
-  { permission: 'eDiscovery.ReadWrite.All', kinds: ['ediscoveryCaseOperation'], actions: ['ediscoveryEstimate', 'ediscoveryExportResult', 'ediscoveryExportReport', 'ediscoveryAddToReviewSet'] }
-  { permission: 'AttackSimulation.Read.All', kinds: ['attackSimulationOperation'], actions: [] }
-  { permission: 'ExternalConnection.ReadWrite.OwnedBy', kinds: ['externalConnectionOperation'], actions: ['externalConnectionSchema'] }
-  { permission: 'Notes.Read.All', kinds: ['onenoteOperation'], actions: [] }
-  { permission: 'DelegatedAdminRelationship.Read.All', kinds: ['delegatedAdminRelationshipOperation'], actions: [] }
-  { permission: 'RoleManagementAlert.ReadWrite.Directory', kinds: [], actions: ['roleManagementAlertRefresh'] }
-  { permission: 'Team.Create', kinds: [], actions: ['teamCreate', 'teamClone'] }
-  { permission: 'TeamSettings.ReadWrite.All', kinds: [], actions: ['teamArchive', 'teamUnarchive'] }
-  { permission: 'Files.ReadWrite.All', kinds: [], actions: ['driveItemCopy'] }
-  { permission: 'Sites.Manage.All', kinds: [], actions: ['siteContentTypeCopy', 'listContentTypeCopy'] }
-]
+// needs it, as Graph's reference pages name them. The table is graphops/grants.json, which the preprovision
+// hooks read for the names a deployment may give and tests/unit/test_infra.py holds to graphops/kinds and
+// graphops/actions. An action also needs the read permission of the kind it starts. OneNote's operations are
+// in no row: OneNote refuses app-only tokens since 31 March 2025.
+var permissionTable = loadJsonContent('../../graphops/grants.json').permissions
+
 resource graph 'Microsoft.Graph/servicePrincipals@v1.0' existing = {
   appId: '00000003-0000-0000-c000-000000000000' // Microsoft Graph's application id, the same in every tenant
 }

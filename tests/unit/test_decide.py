@@ -63,6 +63,15 @@ def test_forbidden_names_the_permission(code: int) -> None:
     assert "RoleManagementAlert.Read.Directory" in d.error.message and "Insufficient privileges" in d.error.message
 
 
+def test_a_onenote_refusal_names_the_retirement_not_a_permission() -> None:
+    request = {"operationUrl": "/v1.0/users/u1/onenote/operations/op1", "callbackUrl": "https://x.logic.azure.com/c"}
+    onenote = from_request(request, "t2", T0, LIMITS)
+    _, d = step(GraphAnswer(401, seed.graph_error("40004", "Unauthorized")), t=onenote)
+    assert isinstance(d, Finish) and d.outcome is Outcome.FORBIDDEN and d.error
+    assert "OneNote refuses app-only tokens since 31 March 2025" in d.error.message
+    assert "needs the application permission" not in d.error.message
+
+
 @pytest.mark.parametrize("code", [429, 503, 504])
 def test_throttling_waits_at_least_retry_after(code: int) -> None:
     _, d = step(GraphAnswer(code, None, retry_after=37.2))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -156,7 +155,6 @@ def test_the_function_app_is_locked_down_and_runs_the_apps_python() -> None:
     assert prop(site, "properties.httpsOnly") == "true"
     assert prop(site, "properties.siteConfig.minTlsVersion") == "'1.2'"
     assert prop(site, "properties.siteConfig.remoteDebuggingEnabled") == "false"
-    assert prop(site, "properties.siteConfig.ftpsState") == "'Disabled'"
     assert prop(site, "identity.type") == "'UserAssigned'"
     assert prop(site, "properties.functionAppConfig.runtime.name") == "'python'"
     requires = re.search(r'requires-python = ">=(\d+\.\d+)"', (ROOT / "pyproject.toml").read_text())
@@ -167,6 +165,45 @@ def test_the_function_app_is_locked_down_and_runs_the_apps_python() -> None:
     publishing = [n for n in nested if "'basicPublishingCredentialsPolicies'" in text(n)]
     assert sorted(prop(n, "name") or "" for n in publishing) == ["'ftp'", "'scm'"]
     assert all(prop(n, "properties.allow") == "false" for n in publishing)
+
+
+# Site properties Flex Consumption refuses though the Bicep types allow them (its documentation's list of
+# deprecated properties; ARM error 51021 names them: "Site.SiteConfig.FtpsState ... for Flex Consumption
+# sites is invalid"), and the app settings it manages itself or refuses.
+FLEX_REFUSED_SITE_CONFIG = frozenset({
+    "ftpsState", "alwaysOn", "use32BitWorkerProcess", "linuxFxVersion", "windowsFxVersion", "javaVersion",
+    "netFrameworkVersion", "nodeVersion", "phpVersion", "powerShellVersion", "pythonVersion",
+    "functionAppScaleLimit", "minimumElasticInstanceCount", "preWarmedInstanceCount",
+    "functionsRuntimeScaleMonitoringEnabled",
+})  # fmt: skip
+FLEX_REFUSED_APP_SETTINGS = frozenset({
+    "FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_EXTENSION_VERSION", "WEBSITE_RUN_FROM_PACKAGE", "WEBSITE_CONTENTSHARE",
+    "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING", "WEBSITE_NODE_DEFAULT_VERSION", "SCM_DO_BUILD_DURING_DEPLOYMENT",
+    "ENABLE_ORYX_BUILD", "WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT", "WEBSITE_SKIP_CONTENTSHARE_VALIDATION",
+})  # fmt: skip
+
+
+def test_the_site_sets_nothing_flex_consumption_refuses() -> None:
+    [(path, site)] = resources("Microsoft.Web/sites@")
+    config = next(n for n in walk(site) if n.type == "object_property" and text(n).startswith("siteConfig:"))
+    keys = set(re.findall(r"^\s*(\w+):", text(config), re.MULTILINE)) - {"siteConfig"}
+    assert keys and not keys & FLEX_REFUSED_SITE_CONFIG, f"{path.name}: Flex refuses {keys & FLEX_REFUSED_SITE_CONFIG}"
+    settings = "\n".join(p.read_text() for p in (INFRA / "app").glob("*.bicep")) + (INFRA / "main.bicep").read_text()
+    assert not {name for name in FLEX_REFUSED_APP_SETTINGS if re.search(rf"\b{name}:", settings)}
+
+
+def test_azd_offers_only_regions_with_flex_consumption_and_the_readme_lists_them() -> None:
+    main = (INFRA / "main.bicep").read_text()
+    found = re.search(
+        r"@allowed\(\[\n((?:  '[a-z0-9]+'\n)+)\]\)\n@metadata\(\{ azd: \{ type: 'location' \} \}\)\nparam location",
+        main,
+    )
+    assert found, "location is limited to the Flex Consumption regions, with azd's location metadata"
+    regions = re.findall(r"'([a-z0-9]+)'", found.group(1))
+    assert {"eastus", "westeurope", "swedencentral"} <= set(regions) and "eastus2euap" not in regions
+    readme = (ROOT / "README.md").read_text()
+    listed = re.search(r"Flex\s+Consumption\s+regions[^:]*: (`[a-z0-9]+`(?:, `[a-z0-9]+`)*)\.", readme)
+    assert listed and re.findall(r"`([a-z0-9]+)`", listed.group(1)) == regions
 
 
 def test_application_insights_and_key_vault_use_entra_id_only() -> None:
@@ -233,16 +270,19 @@ def test_graph_permissions_are_least_privilege_and_granted_by_name() -> None:
     from graphops.actions import ACTIONS
     from graphops.kinds import KINDS
 
-    rows = re.findall(r"\{ permission: '([A-Za-z.]+)', kinds: \[(.*)\], actions: \[(.*)\] \}", grants)
-    assert rows, "the grants read a table of permission -> kinds, actions"
+    assert "var permissionTable = loadJsonContent('../../graphops/grants.json').permissions" in grants
+    table = json.loads((ROOT / "graphops" / "grants.json").read_text())
     kinds_in_bicep: dict[str, set[str]] = {}
     actions_in_bicep: dict[str, set[str]] = {}
-    for permission, kinds, actions in rows:
-        for kind in re.findall(r"'(\w+)'", kinds):
-            kinds_in_bicep.setdefault(kind, set()).add(permission)
-        for action in re.findall(r"'(\w+)'", actions):
-            actions_in_bicep.setdefault(action, set()).add(permission)
-    in_code = {name: set(kind.permission.split(" and ")) for name, kind in KINDS.items() if kind.needs_token}
+    for row in table["permissions"]:
+        for kind in row["kinds"]:
+            kinds_in_bicep.setdefault(kind, set()).add(row["permission"])
+        for action in row["actions"]:
+            actions_in_bicep.setdefault(action, set()).add(row["permission"])
+    # Every kind that needs a token is granted its permission, but OneNote's: it refuses app-only tokens.
+    granted = {name: kind for name, kind in KINDS.items() if kind.needs_token and name not in table["notGranted"]}
+    in_code = {name: set(kind.permission.split(" and ")) for name, kind in granted.items()}
+    assert "onenoteOperation" in table["notGranted"] and "Notes.Read.All" not in json.dumps(table)
     assert kinds_in_bicep == in_code
     # An action is granted its own write permission and the read permission of the kind it starts.
     reads = {name: in_code.get(action.kind.name, set()) for name, action in ACTIONS.items()}
@@ -374,57 +414,12 @@ def test_the_developer_role_takes_a_principal_type_and_reaches_the_state_table()
     assert params["principalType"]["value"] == "${AZURE_PRINCIPAL_TYPE=User}"
 
 
-HOOK = INFRA / "hooks" / "preprovision.sh"
-
-
-def run_hook(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    """The preprovision hook as azd runs it: the environment's values exported, `azd` on the PATH."""
-    fake_azd = tmp_path / "azd"
-    fake_azd.write_text('#!/bin/sh\n[ "$1 $2" = "env get-value" ] && echo whsec_already-made\n')
-    fake_azd.chmod(0o755)
-    return subprocess.run(
-        ["sh", str(HOOK)], env={"PATH": f"{tmp_path}:/usr/bin:/bin", **env}, capture_output=True, text=True, check=False
-    )
-
-
-@pytest.mark.parametrize(
-    ("env", "complaint"),
-    [
-        ({"GRAPHOPS_QUEUE_NAME": "Graph-Operations"}, "GRAPHOPS_QUEUE_NAME"),
-        ({"GRAPHOPS_QUEUE_NAME": "graph--ops"}, "GRAPHOPS_QUEUE_NAME"),
-        ({"GRAPHOPS_QUEUE_NAME": "graph-ops-"}, "GRAPHOPS_QUEUE_NAME"),
-        ({"GRAPHOPS_MIN_DELAY_SECONDS": "30", "GRAPHOPS_MAX_DELAY_SECONDS": "10"}, "GRAPHOPS_MAX_DELAY_SECONDS"),
-        ({"GRAPHOPS_GRANT_GRAPH_PERMISSIONS": "true", "GRAPHOPS_GRAPH_CLOUD": "usgov"}, "global cloud only"),
-        ({"GRAPHOPS_TELEMETRY_SAMPLING_RATIO": "1.5"}, "GRAPHOPS_TELEMETRY_SAMPLING_RATIO"),
-        ({"GRAPHOPS_TELEMETRY_SAMPLING_RATIO": "half"}, "GRAPHOPS_TELEMETRY_SAMPLING_RATIO"),
-    ],
-)
-def test_the_preprovision_hook_refuses_what_the_app_would_refuse(
-    tmp_path: Path, env: dict[str, str], complaint: str
-) -> None:
-    from graphops.errors import SettingsError
-    from graphops.settings import Settings
-
-    done = run_hook(tmp_path, **env)
-    assert done.returncode == 1 and complaint in done.stderr, done.stderr
-    if "GRANT" not in complaint and "global" not in complaint:  # the app itself agrees with the hook
-        with pytest.raises(SettingsError, match=complaint):
-            Settings.from_env(
-                {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "GRAPHOPS_QUEUE_NAME": "graph-operations", **env}
-            )
-
-
-def test_the_preprovision_hook_passes_the_defaults_and_keeps_the_secret(tmp_path: Path) -> None:
-    done = run_hook(tmp_path)
-    assert done.returncode == 0 and done.stderr == "" and "generated" not in done.stdout
-    assert run_hook(tmp_path, GRAPHOPS_GRANT_GRAPH_PERMISSIONS="true", GRAPHOPS_GRAPH_CLOUD="global").returncode == 0
-
-
 def test_the_optional_event_grid_topic_takes_cloudevents_from_the_apps_identity_only() -> None:
     [(path, topic)] = resources("Microsoft.EventGrid/topics@")
     assert path.name == "events.bicep"
     assert prop(topic, "properties.inputSchema") == "'CloudEventSchemaV1_0'"
     assert prop(topic, "properties.disableLocalAuth") == "true"  # no access keys, no SAS
+    assert prop(topic, "identity") is None  # it delivers nowhere: an identity would only be one more principal
     [(_, sender)] = [
         (p, n) for p, n in resources("Microsoft.Authorization/roleAssignments@") if p.name == "events.bicep"
     ]
@@ -486,7 +481,9 @@ def test_alert_rules_and_the_workbook_read_the_apps_own_application_insights() -
     assert "if (!empty(alertEmail))" in text(group)
     assert prop(group, "properties.emailReceivers") is not None
     [(_, workbook)] = resources("Microsoft.Insights/workbooks@")
-    assert prop(workbook, "properties.sourceId") == "appInsights.id"
+    assert prop(workbook, "properties.sourceId") == "toLower(appInsights.id)"  # as the portal matches it
+    # Alert rules at the API version that is generally available, not a preview.
+    assert all("-preview" not in text(rule).split("'")[1] for _, rule in resources("Microsoft.Insights/"))
     assert prop(workbook, "name") == "guid(appInsights.id, 'graphops-workbook')"
     main = (INFRA / "main.bicep").read_text()
     assert "appInsightsName: monitoring.outputs.appInsightsName" in main.split("module alerts")[1].split("\n}")[0]
