@@ -117,18 +117,29 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   }
 }
 
-// The operations console (/api/console) behind App Service authentication with Entra ID. Anonymous requests
-// still reach the app: the API keeps its function keys (Logic Apps), and the console itself sends anyone
-// unsigned to the sign-in page and refuses anyone not in GRAPHOPS_CONSOLE_OPERATORS. The platform strips
-// identity headers that clients send, so the app can believe the ones it finds.
+// The operations console (/api/console) behind App Service authentication with Entra ID. The platform refuses
+// first: every path needs a signed-in operator (anyone else is sent to sign in, and a signed-in account that is
+// not one of GRAPHOPS_CONSOLE_OPERATORS is refused with 403), except the API's routes, which keep their
+// function keys (Logic Apps), and openapi.json. The console then checks the operator list again itself. The
+// platform strips identity headers that clients send, so the app can believe the ones it finds.
+// tests/unit/test_infra.py holds the excluded paths to function_app.py's routes.
+var apiPaths = [
+  '/api/operations'
+  '/api/operations/*'
+  '/api/start'
+  '/api/role-management-alerts/refresh'
+  '/api/openapi.json'
+]
 resource auth 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(consoleClientId)) {
   parent: app
   name: 'authsettingsV2'
   properties: {
     platform: { enabled: true }
     globalValidation: {
-      requireAuthentication: false
-      unauthenticatedClientAction: 'AllowAnonymous'
+      requireAuthentication: true
+      unauthenticatedClientAction: 'RedirectToLoginPage'
+      redirectToProvider: 'azureactivedirectory'
+      excludedPaths: apiPaths
     }
     httpSettings: {
       requireHttps: true

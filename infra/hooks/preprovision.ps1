@@ -44,6 +44,17 @@ $kinds = if ($env:GRAPHOPS_TRACKED_KINDS) { $env:GRAPHOPS_TRACKED_KINDS } else {
 Test-Names 'GRAPHOPS_TRACKED_KINDS' $kinds $grants.kinds
 if ($env:GRAPHOPS_START_ACTIONS) { Test-Names 'GRAPHOPS_START_ACTIONS' $env:GRAPHOPS_START_ACTIONS $grants.startActions }
 
+# The console lets in exactly the listed operators: with a sign-in and nobody listed it would be closed to all.
+if ($env:GRAPHOPS_CONSOLE_CLIENT_ID) {
+  $operators = "$env:GRAPHOPS_CONSOLE_OPERATORS".Replace(' ', '')
+  if (-not $operators) {
+    Fail "GRAPHOPS_CONSOLE_OPERATORS is empty: with GRAPHOPS_CONSOLE_CLIENT_ID set, list the Entra object ids of the console's operators"
+  }
+  if ($operators -notmatch '^[0-9a-fA-F-]{36}(,[0-9a-fA-F-]{36})*$') {
+    Fail "GRAPHOPS_CONSOLE_OPERATORS must be comma-separated Entra object ids (GUIDs), not '$operators'"
+  }
+}
+
 $cloud = if ($env:GRAPHOPS_GRAPH_CLOUD) { $env:GRAPHOPS_GRAPH_CLOUD } else { 'global' }
 if ($env:GRAPHOPS_GRANT_GRAPH_PERMISSIONS -eq 'true' -and $cloud -ne 'global') {
   Fail "GRAPHOPS_GRANT_GRAPH_PERMISSIONS: graphops grants Graph permissions in the global cloud only, not in '$cloud': set it to false and grant them with the README's commands"

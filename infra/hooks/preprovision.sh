@@ -53,6 +53,15 @@ check_names() { # setting value known-names
 check_names GRAPHOPS_TRACKED_KINDS "${GRAPHOPS_TRACKED_KINDS:-roleManagementAlertRefresh,authenticationMethodOperation}" "$(known kinds)"
 [ -z "${GRAPHOPS_START_ACTIONS:-}" ] || check_names GRAPHOPS_START_ACTIONS "$GRAPHOPS_START_ACTIONS" "$(known startActions)"
 
+# The console lets in exactly the listed operators: with a sign-in and nobody listed it would be closed to all.
+if [ -n "${GRAPHOPS_CONSOLE_CLIENT_ID:-}" ]; then
+  operators=$(printf '%s' "${GRAPHOPS_CONSOLE_OPERATORS:-}" | tr -d ' ')
+  [ -n "$operators" ] ||
+    fail "GRAPHOPS_CONSOLE_OPERATORS is empty: with GRAPHOPS_CONSOLE_CLIENT_ID set, list the Entra object ids of the console's operators"
+  printf '%s' "$operators" | grep -Eq '^[0-9a-fA-F-]{36}(,[0-9a-fA-F-]{36})*$' ||
+    fail "GRAPHOPS_CONSOLE_OPERATORS must be comma-separated Entra object ids (GUIDs), not '$operators'"
+fi
+
 if [ "${GRAPHOPS_GRANT_GRAPH_PERMISSIONS:-false}" = "true" ]; then
   cloud="${GRAPHOPS_GRAPH_CLOUD:-global}"
   [ "$cloud" = "global" ] ||

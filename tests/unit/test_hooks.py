@@ -18,6 +18,7 @@ from graphops.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 HOOKS = ROOT / "infra" / "hooks"
+CLIENT_ID = "6f1c2b9e-0000-4000-8000-00000000c0de"
 GRANTS = json.loads((ROOT / "graphops" / "grants.json").read_text())
 
 FAKE_AZD = r"""#!/bin/sh
@@ -99,6 +100,12 @@ def test_a_secret_set_by_the_user_is_kept(azd_env: Environment) -> None:
         ({"GRAPHOPS_START_ACTIONS": "teamClone,teamClones"}, "GRAPHOPS_START_ACTIONS: 'teamClones' is not one of"),
         ({"GRAPHOPS_START_ACTIONS": "teamClone,"}, "GRAPHOPS_START_ACTIONS has an empty name"),
         ({"GRAPHOPS_START_ACTIONS": ",teamClone"}, "GRAPHOPS_START_ACTIONS has an empty name"),
+        ({"GRAPHOPS_CONSOLE_CLIENT_ID": CLIENT_ID}, "GRAPHOPS_CONSOLE_OPERATORS is empty"),
+        ({"GRAPHOPS_CONSOLE_CLIENT_ID": CLIENT_ID, "GRAPHOPS_CONSOLE_OPERATORS": " "}, "GRAPHOPS_CONSOLE_OPERATORS is"),
+        (
+            {"GRAPHOPS_CONSOLE_CLIENT_ID": CLIENT_ID, "GRAPHOPS_CONSOLE_OPERATORS": "alice"},
+            "GRAPHOPS_CONSOLE_OPERATORS",
+        ),
     ],
 )
 def test_the_hook_refuses_what_the_app_would_refuse(azd_env: Environment, env: dict[str, str], complaint: str) -> None:
@@ -107,7 +114,9 @@ def test_the_hook_refuses_what_the_app_would_refuse(azd_env: Environment, env: d
     assert "GRAPHOPS_CALLBACK_SECRET" not in azd_env.values()  # refused before anything was made
     # The app itself agrees with the hook, but for what only a deployment has (grants) and stray commas, which
     # the app passes over and the hook, being where a typo is made, refuses.
-    if "GRAPHOPS_GRANT_GRAPH_PERMISSIONS" not in env and "empty name" not in complaint:
+    # The app's console check is its own (tests/unit/test_console.py): with no operators it lets nobody in.
+    only_a_deployment_has = ("GRAPHOPS_GRANT_GRAPH_PERMISSIONS", "GRAPHOPS_CONSOLE_CLIENT_ID")
+    if not any(name in env for name in only_a_deployment_has) and "empty name" not in complaint:
         with pytest.raises(SettingsError, match=complaint.split(":", maxsplit=1)[0].split(" ", maxsplit=1)[0]):
             Settings.from_env(
                 {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "GRAPHOPS_QUEUE_NAME": "graph-operations", **env}
@@ -128,6 +137,9 @@ def test_the_hook_takes_names_with_spaces_and_says_what_is_granted_nothing(azd_e
     assert done.returncode == 0, done.stderr
     assert "onenoteOperation, which is granted nothing (OneNote refuses app-only tokens" in done.stdout
     done = azd_env.run(GRAPHOPS_GRANT_GRAPH_PERMISSIONS="true", GRAPHOPS_GRAPH_CLOUD="global")
+    assert done.returncode == 0, done.stderr
+    operators = f"{CLIENT_ID.replace('c0de', '0001')}, {CLIENT_ID.replace('c0de', '0002')}"
+    done = azd_env.run(GRAPHOPS_CONSOLE_CLIENT_ID=CLIENT_ID, GRAPHOPS_CONSOLE_OPERATORS=operators)
     assert done.returncode == 0, done.stderr
 
 

@@ -444,8 +444,19 @@ def test_the_console_is_behind_entra_id_sign_in_for_the_named_operators_only() -
     assert path.name == "function.bicep" and "if (!empty(consoleClientId))" in text(auth)
     assert prop(auth, "name") == "'authsettingsV2'" and prop(auth, "parent") == "app"
     assert prop(auth, "properties.platform.enabled") == "true"
-    # Anonymous requests still reach the app (the API's callers hold function keys); the console refuses them.
-    assert prop(auth, "properties.globalValidation.unauthenticatedClientAction") == "'AllowAnonymous'"
+    # The platform refuses first: sign-in is required everywhere but on the API's routes, which keep their
+    # function keys, and openapi.json; the console is not excluded.
+    assert prop(auth, "properties.globalValidation.requireAuthentication") == "true"
+    assert prop(auth, "properties.globalValidation.unauthenticatedClientAction") == "'RedirectToLoginPage'"
+    assert prop(auth, "properties.globalValidation.excludedPaths") == "apiPaths"
+    function_bicep = (INFRA / "app" / "function.bicep").read_text()
+    excluded = set(re.findall(r"^  '(/api/[^']+)'$", function_bicep.split("var apiPaths = [")[1].split("]")[0], re.M))
+    app = (ROOT / "function_app.py").read_text()
+    routes = set(re.findall(r'route="([^"]+)"', app))
+    assert "console/{*path}" in routes
+    wanted = {"/api/" + re.sub(r"\{[^}]+\}", "*", route) for route in routes if not route.startswith("console")}
+    assert excluded == wanted, "every API route is excluded from sign-in, and the console is not"
+    assert not any(path.startswith("/api/console") for path in excluded)
     assert prop(auth, "properties.httpSettings.requireHttps") == "true"
     assert prop(auth, "properties.httpSettings.forwardProxy.convention") == "'NoProxy'"
     entra = "properties.identityProviders.azureActiveDirectory"
