@@ -158,6 +158,16 @@ param keyVaultCreateMode string = 'default'
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
+@description('Memory of each instance in MB (Flex Consumption bills by it): 512, 2048 or 4096.')
+@allowed([512, 2048, 4096])
+param instanceMemoryMB int = 2048
+
+@description('Zone redundancy: the plan spread over the region\'s availability zones and zone-redundant storage (ZRS). Costs more; the region must have zones.')
+param zoneRedundant bool = false
+
+@description('The private network: the app sends its traffic through a virtual network, and storage, Key Vault and the Event Grid topic are reached over private endpoints with their public endpoints closed.')
+param vnetEnabled bool = false
+
 // The comma-separated settings as names, spaces dropped (the hooks refuse an empty name before this runs).
 var trackedKindNames = split(replace(trackedKinds, ' ', ''), ',')
 var startActionNames = empty(trim(startActions)) ? [] : split(replace(startActions, ' ', ''), ',')
@@ -203,6 +213,9 @@ module storage 'core/storage.bicep' = {
     queueName: queueName
     resultsQueueName: resultsQueueName
     stateTableName: stateTableName
+    zoneRedundant: zoneRedundant
+    publicNetworkAccess: vnetEnabled ? 'Disabled' : 'Enabled'
+    workspaceId: monitoring.outputs.workspaceId
   }
 }
 
@@ -214,6 +227,8 @@ module events 'app/events.bicep' = if (enableEvents) {
     location: location
     tags: tags
     senderPrincipalId: identity.outputs.principalId
+    publicNetworkAccess: vnetEnabled ? 'Disabled' : 'Enabled'
+    workspaceId: monitoring.outputs.workspaceId
   }
 }
 
@@ -251,6 +266,31 @@ module vault 'core/keyvault.bicep' = {
     callbackSecret: callbackSecret
     enablePurgeProtection: keyVaultPurgeProtection
     createMode: keyVaultCreateMode
+    publicNetworkAccess: vnetEnabled ? 'Disabled' : 'Enabled'
+    workspaceId: monitoring.outputs.workspaceId
+  }
+}
+
+// Each service's private endpoint, with the private DNS zone its name resolves in (the cloud's own suffixes).
+var storageEndpoints = [
+  { name: 'blob-${resourceToken}', id: storage.outputs.id, groupId: 'blob', zone: 'privatelink.blob.${environment().suffixes.storage}' }
+  { name: 'queue-${resourceToken}', id: storage.outputs.id, groupId: 'queue', zone: 'privatelink.queue.${environment().suffixes.storage}' }
+  { name: 'table-${resourceToken}', id: storage.outputs.id, groupId: 'table', zone: 'privatelink.table.${environment().suffixes.storage}' }
+  { name: 'vault-${resourceToken}', id: vault.outputs.id, groupId: 'vault', zone: 'privatelink${replace(environment().suffixes.keyvaultDns, '.vault.', '.vaultcore.')}' }
+]
+// Flex Consumption deploys in the global cloud only, where Event Grid's private zone is this one.
+var topicEndpoint = [
+  { name: 'topic-${resourceToken}', id: enableEvents ? events.outputs.id : '', groupId: 'topic', zone: 'privatelink.eventgrid.azure.net' }
+]
+
+module network 'core/network.bicep' = if (vnetEnabled) {
+  name: 'network'
+  scope: rg
+  params: {
+    name: 'vnet-graphops-${resourceToken}'
+    location: location
+    tags: tags
+    endpoints: enableEvents ? concat(storageEndpoints, topicEndpoint) : storageEndpoints
   }
 }
 
@@ -283,6 +323,10 @@ module app 'app/function.bicep' = {
     appInsightsName: monitoring.outputs.appInsightsName
     callbackSecretUri: vault.outputs.callbackSecretUri
     maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    zoneRedundant: zoneRedundant
+    virtualNetworkSubnetId: vnetEnabled ? network.outputs.appSubnetId : ''
+    workspaceId: monitoring.outputs.workspaceId
     consoleClientId: consoleClientId
     consoleOperators: empty(consoleOperators) ? [] : split(replace(consoleOperators, ' ', ''), ',')
     graphopsSettings: {

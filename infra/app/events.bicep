@@ -11,6 +11,9 @@ param senderPrincipalId string
 @allowed(['Enabled', 'Disabled'])
 param publicNetworkAccess string = 'Enabled'
 
+@description('The Log Analytics workspace that receives the topic\'s publish failures and data-plane requests.')
+param workspaceId string
+
 var roles = {
   eventGridDataSender: 'd5a91429-5739-47e2-a06b-3470a27159e7'
 }
@@ -40,3 +43,14 @@ resource sender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 
 output name string = topic.name
 output endpoint string = topic.properties.endpoint
+output id string = topic.id
+
+resource topicLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'graphops'
+  scope: topic
+  properties: {
+    workspaceId: workspaceId
+    logs: [{ categoryGroup: 'allLogs', enabled: true }]
+    metrics: [{ category: 'AllMetrics', enabled: true }]
+  }
+}

@@ -12,6 +12,15 @@ param deploymentContainerName string
 param appInsightsName string
 param callbackSecretUri string
 param maximumInstanceCount int
+@description('Memory of each instance, in MB: 2048 by default; 512 is cheaper, 4096 for heavy loads.')
+@allowed([512, 2048, 4096])
+param instanceMemoryMB int = 2048
+@description('Spread the plan\'s instances over the region\'s availability zones.')
+param zoneRedundant bool = false
+@description('The delegated subnet the app sends its traffic through (the private network); empty for none.')
+param virtualNetworkSubnetId string = ''
+@description('The Log Analytics workspace that receives the app\'s function logs.')
+param workspaceId string
 @description('The GRAPHOPS_* settings, from main.bicep parameters.')
 param graphopsSettings object
 
@@ -40,6 +49,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   }
   properties: {
     reserved: true
+    zoneRedundant: zoneRedundant
   }
 }
 
@@ -56,6 +66,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
     serverFarmId: plan.id
     httpsOnly: true
     keyVaultReferenceIdentity: identityId
+    virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
     // Only what Flex Consumption accepts: it refuses FTPS settings among others (ARM error 51021), and
     // FTP is closed by the publishing-credentials policies below.
     siteConfig: {
@@ -77,7 +88,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       }
       scaleAndConcurrency: {
         maximumInstanceCount: maximumInstanceCount
-        instanceMemoryMB: 2048
+        instanceMemoryMB: instanceMemoryMB
       }
       runtime: {
         name: 'python'
@@ -162,6 +173,17 @@ resource auth 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(consoleClient
     login: {
       tokenStore: { enabled: false } // the console needs no user tokens: nothing of theirs is stored
     }
+  }
+}
+
+// The host's and the functions' own logs, beside Application Insights' telemetry.
+resource appLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'graphops'
+  scope: app
+  properties: {
+    workspaceId: workspaceId
+    logs: [{ category: 'FunctionAppLogs', enabled: true }]
+    metrics: [{ category: 'AllMetrics', enabled: true }]
   }
 }
 

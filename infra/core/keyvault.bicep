@@ -9,6 +9,11 @@ param enablePurgeProtection bool = false
 @description('recover brings back a soft-deleted vault of the same name (after `azd down` without --purge).')
 @allowed(['default', 'recover'])
 param createMode string = 'default'
+@description('Disabled when the private network is on: the vault is then reached over its private endpoint only.')
+@allowed(['Enabled', 'Disabled'])
+param publicNetworkAccess string = 'Enabled'
+@description('The Log Analytics workspace that receives the vault\'s audit events.')
+param workspaceId string
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
@@ -23,7 +28,11 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     // true or absent: the service refuses false once it was on, and a dev environment must be purgeable.
     enablePurgeProtection: enablePurgeProtection ? true : null
     createMode: createMode
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicNetworkAccess
+    networkAcls: {
+      defaultAction: publicNetworkAccess == 'Enabled' ? 'Allow' : 'Deny'
+      bypass: 'AzureServices'
+    }
   }
 
   resource secret 'secrets' = {
@@ -35,5 +44,17 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   }
 }
 
+// Every read of the signing secret, and every change to the vault.
+resource auditLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'graphops'
+  scope: vault
+  properties: {
+    workspaceId: workspaceId
+    logs: [{ categoryGroup: 'audit', enabled: true }]
+    metrics: [{ category: 'AllMetrics', enabled: true }]
+  }
+}
+
+output id string = vault.id
 output name string = vault.name
 output callbackSecretUri string = vault::secret.properties.secretUri

@@ -494,8 +494,62 @@ def test_alert_rules_and_the_workbook_read_the_apps_own_application_insights() -
     [(_, workbook)] = resources("Microsoft.Insights/workbooks@")
     assert prop(workbook, "properties.sourceId") == "toLower(appInsights.id)"  # as the portal matches it
     # Alert rules at the API version that is generally available, not a preview.
-    assert all("-preview" not in text(rule).split("'")[1] for _, rule in resources("Microsoft.Insights/"))
+    assert all("-preview" not in text(rule).split("'")[1] for _, rule in resources("Microsoft.Insights/scheduled"))
     assert prop(workbook, "name") == "guid(appInsights.id, 'graphops-workbook')"
     main = (INFRA / "main.bicep").read_text()
     assert "appInsightsName: monitoring.outputs.appInsightsName" in main.split("module alerts")[1].split("\n}")[0]
     assert default_of(main_parameters()["alertEmail"]) == ""
+
+
+def test_zone_redundancy_and_instance_memory_are_choices_off_by_default() -> None:
+    declared = main_parameters()
+    assert default_of(declared["zoneRedundant"]) == "false" and default_of(declared["instanceMemoryMB"]) == "2048"
+    assert "@allowed([512, 2048, 4096])\nparam instanceMemoryMB int = 2048" in (INFRA / "main.bicep").read_text()
+    [(_, plan)] = resources("Microsoft.Web/serverfarms@")
+    assert prop(plan, "properties.zoneRedundant") == "zoneRedundant"
+    [(_, site)] = resources("Microsoft.Web/sites@")
+    assert prop(site, "properties.functionAppConfig.scaleAndConcurrency.instanceMemoryMB") == "instanceMemoryMB"
+    [(_, account)] = resources("Microsoft.Storage/storageAccounts@")
+    assert prop(account, "sku.name") == "zoneRedundant ? 'Standard_ZRS' : 'Standard_LRS'"
+    main = (INFRA / "main.bicep").read_text()
+    for wiring in ("instanceMemoryMB: instanceMemoryMB", "zoneRedundant: zoneRedundant"):
+        assert wiring in main.split("module app ")[1], wiring
+    assert "zoneRedundant: zoneRedundant" in main.split("module storage ")[1].split("\n}")[0]
+
+
+def test_the_private_network_closes_every_public_endpoint_it_replaces() -> None:
+    main = (INFRA / "main.bicep").read_text()
+    assert default_of(main_parameters()["vnetEnabled"]) == "false"
+    assert "module network 'core/network.bicep' = if (vnetEnabled)" in main
+    closed = "publicNetworkAccess: vnetEnabled ? 'Disabled' : 'Enabled'"
+    for module in ("storage", "events", "vault"):
+        assert closed in main.split(f"module {module} ")[1].split("\n}")[0], module
+    assert "virtualNetworkSubnetId: vnetEnabled ? network.outputs.appSubnetId : ''" in main
+    groups = re.findall(r"groupId: '(\w+)'", main)
+    assert sorted(groups) == ["blob", "queue", "table", "topic", "vault"]
+    assert "environment().suffixes.storage" in main and "environment().suffixes.keyvaultDns" in main
+    [(_, site)] = resources("Microsoft.Web/sites@")
+    assert prop(site, "properties.virtualNetworkSubnetId") == (
+        "empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId")  # fmt: skip
+    network = (INFRA / "core" / "network.bicep").read_text()
+    assert "serviceName: 'Microsoft.App/environments'" in network  # Flex Consumption's delegation
+    assert "privateDnsZoneId: zones[i].id" in network and "virtualNetwork: { id: vnet.id }" in network
+    for path in ("core/storage.bicep", "core/keyvault.bicep"):
+        declared = (INFRA / path).read_text()
+        assert "defaultAction: publicNetworkAccess == 'Enabled' ? 'Allow' : 'Deny'" in declared, path
+        assert "publicNetworkAccess: publicNetworkAccess" in declared, path
+    assert "publicNetworkAccess: publicNetworkAccess" in (INFRA / "app" / "events.bicep").read_text()
+
+
+def test_the_site_storage_key_vault_and_topic_log_to_the_workspace_which_takes_no_keys() -> None:
+    settings = resources("Microsoft.Insights/diagnosticSettings@")
+    scopes = {(path.name, prop(node, "scope")) for path, node in settings}
+    assert scopes == {("function.bicep", "app"), ("storage.bicep", "account::queues"),
+                      ("storage.bicep", "account::tables"), ("keyvault.bicep", "vault"),
+                      ("events.bicep", "topic")}  # fmt: skip
+    assert all(prop(node, "properties.workspaceId") == "workspaceId" for _, node in settings)
+    main = (INFRA / "main.bicep").read_text()
+    for module in ("storage", "events", "vault", "app"):
+        assert "workspaceId: monitoring.outputs.workspaceId" in main.split(f"module {module} ")[1].split("\n}")[0]
+    [(_, workspace)] = resources("Microsoft.OperationalInsights/workspaces@")
+    assert prop(workspace, "properties.features.disableLocalAuth") == "true"
