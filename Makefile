@@ -79,7 +79,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-unit: $(BIN)/.installed .venv-checkov/.installed
+unit: $(BIN)/.installed .venv-checkov/.installed node_modules/.installed
 	$(PYTEST) -q tests/unit
 
 integration: $(BIN)/.installed node_modules/.installed $(CHROMIUM)

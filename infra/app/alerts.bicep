@@ -132,12 +132,12 @@ var panels = [
   }
   {
     title: 'Slowest kinds (seconds from tracked to finished)'
-    query: 'customMetrics | where name == "graphops.tracking.duration" | summarize trackings = sum(valueCount), average = sum(valueSum) / sum(valueCount), longest = max(valueMax) by kind = tostring(customDimensions["graphops.kind"]) | order by longest desc'
+    query: 'customMetrics | where name == "graphops.tracking.duration" | summarize trackings = sum(valueCount), average = sum(valueSum) / sum(valueCount), longest = max(valueMax) by [\'kind\'] = tostring(customDimensions["graphops.kind"]) | order by longest desc'
     visualization: 'table'
   }
   {
     title: 'Seen after Graph finished (seconds, by kind)'
-    query: 'customMetrics | where name == "graphops.detection.lag" | summarize average = sum(valueSum) / sum(valueCount), longest = max(valueMax) by kind = tostring(customDimensions["graphops.kind"])'
+    query: 'customMetrics | where name == "graphops.detection.lag" | summarize average = sum(valueSum) / sum(valueCount), longest = max(valueMax) by [\'kind\'] = tostring(customDimensions["graphops.kind"])'
     visualization: 'table'
   }
   {
