@@ -361,6 +361,10 @@ module app 'app/function.bicep' = {
 // global endpoint's here); elsewhere GRAPHOPS_GRAPH_PERMISSIONS says what to do, and the README's commands grant.
 var grantsPossible = resolvedGraphCloud == 'global' && environment().name == 'AzureCloud'
 
+// Entra replicates a new identity's service principal for a while after ARM reports it created, and a grant
+// to it in that time fails ("Not a valid reference update", msgraph-bicep-types#193). The grants therefore
+// wait for the function app, the slowest part of the deployment (minutes), rather than start with the
+// identity; should one still fail, `azd provision` again grants (README: Graph permissions).
 module graphPermissions 'app/graph-permissions.bicep' = if (grantGraphPermissions && grantsPossible) {
   name: 'graph-permissions'
   scope: rg
@@ -369,6 +373,7 @@ module graphPermissions 'app/graph-permissions.bicep' = if (grantGraphPermission
     kinds: trackedKindNames
     startActions: startActionNames
   }
+  dependsOn: [app]
 }
 
 output AZURE_LOCATION string = location

@@ -553,3 +553,15 @@ def test_the_site_storage_key_vault_and_topic_log_to_the_workspace_which_takes_n
         assert "workspaceId: monitoring.outputs.workspaceId" in main.split(f"module {module} ")[1].split("\n}")[0]
     [(_, workspace)] = resources("Microsoft.OperationalInsights/workspaces@")
     assert prop(workspace, "properties.features.disableLocalAuth") == "true"
+
+
+def test_the_grants_wait_for_the_slowest_part_of_the_deployment_not_the_new_identity() -> None:
+    # A grant to a service principal Entra has not replicated yet fails (msgraph-bicep-types#193).
+    main = (INFRA / "main.bicep").read_text()
+    grants = main.split("module graphPermissions ")[1].split("\n}")[0]
+    assert "dependsOn: [app]" in grants
+    readme = (ROOT / "README.md").read_text()
+    assert (
+        "Not a valid reference update" in readme
+        and "azd provision" in readme.split("Not a valid reference update")[1][:400]
+    )
