@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -115,14 +116,16 @@ def decide(tracking: Tracking, answer: GraphAnswer, now: datetime, policy: Polic
         return Finish(Outcome.ERROR, graph or ErrorInfo(f"http{code}", f"Graph answered {code}"))
     remaining = (tracking.deadline - now).total_seconds()
     if remaining <= 0:
-        return Finish(Outcome.TIMED_OUT, _timeout_error(tracking))
+        return Finish(Outcome.TIMED_OUT, timeout_error(tracking))
     not_before = _retry_after(answer)
     delay = whole_delay(policy.schedule_for(kind).next_delay(elapsed, rng), not_before=not_before, remaining=remaining)
     if delay is None:
-        return Finish(Outcome.TIMED_OUT, _timeout_error(tracking, throttled=True))
-    if code == 404 and not seen and policy.not_found_grace_seconds - elapsed < delay:
-        # Look once more right at the end of the grace period rather than well after it.
-        delay = max(delay if not_before else 0, int(policy.not_found_grace_seconds - elapsed) + 1)
+        return Finish(Outcome.TIMED_OUT, timeout_error(tracking, throttled=True))
+    if code == 404 and not seen and policy.not_found_grace_seconds - elapsed < delay < remaining:
+        # Look once more right at the end of the grace period rather than well after it, but never sooner than
+        # the kind's minimum delay.
+        shortest = max(not_before or 0, policy.schedule_for(kind).min_delay)
+        delay = max(math.ceil(shortest), int(policy.not_found_grace_seconds - elapsed) + 1)
     if delay > MAX_QUEUE_DELAY:
         return PollAgain(MAX_QUEUE_DELAY, status or _reason(answer), wait=delay)
     return PollAgain(delay, status or _reason(answer))
@@ -169,7 +172,7 @@ def _operation_error(body: Any, status: str, *, required: bool = True) -> ErrorI
     return ErrorInfo(status, "Graph reports the operation failed") if required else None
 
 
-def _timeout_error(tracking: Tracking, *, throttled: bool = False) -> ErrorInfo:
+def timeout_error(tracking: Tracking, *, throttled: bool = False) -> ErrorInfo:
     last = tracking.last_status or "none seen"
     why = "; Graph's Retry-After reaches past the deadline" if throttled else ""
     problem = f"; last problem: {tracking.last_error.message}" if tracking.last_error else ""

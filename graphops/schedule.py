@@ -42,15 +42,25 @@ class PollSchedule:
 
 
 def whole_delay(wanted: float, *, not_before: float | None, remaining: float) -> int | None:
-    """A visibility delay in whole seconds: at least ``not_before`` (Retry-After), at most ``remaining``.
+    """A visibility delay in whole seconds: at least ``wanted`` (never below the kind's minimum) and at least
+    ``not_before`` (Retry-After).
 
-    Returns None when the two cannot both hold: the next allowed poll is past the deadline.
+    When that would reach the deadline, the delay ends just past it instead (``past_deadline``): the step then
+    finds the deadline gone and ends the tracking as timed out without asking Graph again. It is never cut
+    short, so two polls of one tracking are never closer than the kind's minimum delay. Returns None when
+    Graph's Retry-After itself reaches past the deadline.
     """
     floor_ = math.ceil(not_before) if not_before else 0
     if floor_ > remaining:
         return None
-    delay = max(floor_, min(round(wanted), math.floor(remaining)))
-    return max(0, delay)
+    delay = max(floor_, round(wanted))
+    return past_deadline(remaining) if delay >= remaining else delay
+
+
+def past_deadline(remaining: float) -> int:
+    """A delay that lands a whole second after the deadline, so a queue that shows the message a little early
+    still shows it after the deadline."""
+    return math.ceil(remaining) + 1
 
 
 def delivery_delay(failed_attempts: int, min_delay: int, retry_after: float | None, rng: random.Random) -> int:

@@ -16,7 +16,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from .actions import StartRequest
 from .callbacks import Deliverer, DeliveryResult
-from .decide import Finish, GraphAnswer, Policy, ResourceSeen, decide, decide_resource, observe
+from .decide import Finish, GraphAnswer, Policy, ResourceSeen, decide, decide_resource, observe, timeout_error
 from .errors import QueueUnavailable, Rejected
 from .graph import GraphClient
 from .kinds import resource_url
@@ -180,6 +180,9 @@ class Tracker:
             return self._deliver(tracking)
         if tracking.phase is Phase.AWAITING_RESOURCE:
             return self._await_resource(tracking)
+        if now >= tracking.deadline:
+            # The last wait ended past the deadline (schedule.whole_delay): it is over, without another poll.
+            return self._deliver(tracking.finish(Outcome.TIMED_OUT, timeout_error(tracking), now))
         if tracking.not_before is not None and now < tracking.not_before:
             # Woken early by the queue's 7-day limit: Graph's Retry-After has not passed yet.
             delay = delay_until(tracking.not_before, now)
@@ -311,6 +314,8 @@ class Tracker:
         url = self._resource_url(tracking)
         if url is None:
             return self._deliver(replace(tracking, phase=Phase.DELIVERING))
+        if self._clock() >= tracking.deadline:  # the last wait ended past it: not ready, without asking again
+            return self._deliver(replace(tracking, phase=Phase.DELIVERING, resource_ready=False))
         answer = self._graph.get_operation(url)
         now = self._clock()
         decision = decide_resource(tracking, answer, now, self._policy, self._rng)

@@ -93,8 +93,10 @@ def test_transient_problems_poll_again_and_remember_the_problem(answer: GraphAns
 def test_not_found_is_retried_until_the_grace_period_ends() -> None:
     _, d = step(GraphAnswer(404), after=10)
     assert isinstance(d, PollAgain)
+    _, d = step(GraphAnswer(404), after=100)
+    assert isinstance(d, PollAgain) and d.delay == 21  # looks again just after the grace period, not 60 s later
     _, d = step(GraphAnswer(404), after=118)
-    assert isinstance(d, PollAgain) and d.delay == 3  # looks again just after the grace period, not 60 s later
+    assert isinstance(d, PollAgain) and d.delay == 5  # but never sooner than the kind's minimum delay
     _, d = step(GraphAnswer(404), after=121)
     assert isinstance(d, Finish) and d.outcome is Outcome.NOT_FOUND
 
@@ -105,9 +107,14 @@ def test_other_client_errors_and_redirects_end_in_error(code: int) -> None:
     assert isinstance(d, Finish) and d.outcome is Outcome.ERROR
 
 
-def test_the_deadline_ends_tracking_and_no_poll_is_scheduled_past_it() -> None:
+def test_near_the_deadline_the_wait_ends_past_it_never_sooner_than_the_minimum() -> None:
     t = tracking(timeout=100)
     _, d = step(GraphAnswer(200, seed.alert_refresh("running")), after=97, t=t)
-    assert isinstance(d, PollAgain) and d.delay == 3  # the schedule wants 5 s; only 3 are left
+    # The schedule wants 5 s; only 3 are left: the step comes back a second past the deadline and ends the
+    # tracking there without asking Graph again (tests/unit/test_step.py), rather than polling 3 s from now.
+    assert isinstance(d, PollAgain) and d.delay == 4
+    for left in (0.2, 0.5, 0.999, 4.9):  # what used to give 0 s (a burst of polls) or less than the minimum
+        _, d = step(GraphAnswer(200, seed.alert_refresh("running")), after=100 - left, t=t)
+        assert isinstance(d, PollAgain) and d.delay > left, left
     t2, d = step(GraphAnswer(200, seed.alert_refresh("running")), after=100, t=t)
     assert isinstance(d, Finish) and d.outcome is Outcome.TIMED_OUT and t2.operation == seed.alert_refresh("running")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import random
 
 from hypothesis import given
@@ -29,15 +30,18 @@ def test_the_delay_stays_within_its_bounds(elapsed: float, low: int, spread: int
 
 
 @given(wanted=st.floats(0, 10**5), not_before=st.none() | st.floats(0, 10**4), remaining=st.floats(0.001, 10**5))
-def test_whole_delays_never_poll_before_retry_after_nor_after_the_deadline(
+def test_whole_delays_never_poll_before_retry_after_nor_sooner_than_wanted(
     wanted: float, not_before: float | None, remaining: float
 ) -> None:
     delay = whole_delay(wanted, not_before=not_before, remaining=remaining)
     if delay is None:
-        assert not_before is not None and not_before > int(remaining)
+        assert not_before is not None and math.ceil(not_before) > remaining
         return
     assert isinstance(delay, int) and delay >= (not_before or 0)
-    assert delay <= remaining
+    # Never cut short: the full wait, or, when that reaches the deadline, past it (the step then ends the
+    # tracking as timed out instead of polling): never a poll sooner than the schedule's minimum.
+    assert delay >= round(wanted) or delay > remaining
+    assert delay < remaining or delay >= remaining + 1
 
 
 def test_delivery_retries_back_off_and_respect_retry_after() -> None:

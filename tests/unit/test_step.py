@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from collections.abc import Mapping, Sequence
@@ -61,7 +62,9 @@ class StubDeliverer:
         return self.results.pop(0) if self.results else DeliveryResult(True, False, "delivered (200)", 200)
 
 
-def tracker(graph: StubGraph, queue: StubQueue, deliverer: StubDeliverer, attempts: int = 3) -> Tracker:
+def tracker(
+    graph: StubGraph, queue: StubQueue, deliverer: StubDeliverer, attempts: int = 3, clock: Any = lambda: NOW
+) -> Tracker:
     limits = Limits(
         "https://graph.microsoft.com",
         CallbackPolicy(("*.logic.azure.com",), resolver=lambda h, p: ["20.38.102.5"]),
@@ -70,7 +73,7 @@ def tracker(graph: StubGraph, queue: StubQueue, deliverer: StubDeliverer, attemp
     )
     return Tracker(
         limits=limits, policy=Policy(PollSchedule(5, 60), 120), graph=graph, queue=queue,  # type: ignore[arg-type]
-        deliverer=deliverer, max_delivery_attempts=attempts, clock=lambda: NOW, rng=random.Random(0),  # type: ignore[arg-type]
+        deliverer=deliverer, max_delivery_attempts=attempts, clock=clock, rng=random.Random(0),  # type: ignore[arg-type]
     )  # fmt: skip
 
 
@@ -172,3 +175,36 @@ def queue_envelope(**changes: Any) -> str:
     limits = Limits("https://graph.microsoft.com", CallbackPolicy(("*.logic.azure.com",)), 86400, 30 * 86400)
     doc = {"operationUrl": seed.ALERT_OPERATION_PATH, "callbackUrl": CALLBACK}
     return replace(from_request(doc, "t-1", NOW, limits), **changes).to_wire()
+
+
+@pytest.mark.parametrize("timeout", [6, 12, 13, 31])
+def test_a_tracking_that_never_finishes_polls_no_closer_than_the_minimum_and_ends_at_its_deadline(
+    timeout: int,
+) -> None:
+    """Each step runs when its message shows again: the clock moves by the delay the previous step chose."""
+    from datetime import timedelta
+
+    now = [NOW]
+    graph = StubGraph(*[GraphAnswer(200, seed.alert_refresh("running"))] * 50)
+    queue, deliverer = StubQueue(), StubDeliverer()
+    step = tracker(graph, queue, deliverer, clock=lambda: now[0])
+    polled_at: list[datetime] = []
+    graph_get = graph.get_operation
+
+    def recording(url: str, select: Sequence[str] = ()) -> GraphAnswer:
+        polled_at.append(now[0])
+        return graph_get(url, select)
+
+    graph.get_operation = recording  # type: ignore[method-assign]
+    result = step.handle(request(timeoutSeconds=timeout), "msg-1")
+    while result.action == "pollAgain":
+        text, delay = queue.sent[-1]
+        now[0] += timedelta(seconds=delay)
+        result = step.handle(text.encode(), f"msg-{len(queue.sent) + 1}")
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(polled_at)]
+    assert gaps and min(gaps) >= 5, gaps  # PollSchedule(5, 60): never closer than the minimum
+    deadline = NOW + timedelta(seconds=timeout)
+    assert all(at < deadline for at in polled_at)  # no poll at or past the deadline
+    [(_, _, body)] = deliverer.posts
+    assert body["outcome"] == "timedOut" and body["polls"] == len(polled_at)
+    assert timedelta(0) <= now[0] - deadline <= timedelta(seconds=2)  # ended at the deadline, not later
