@@ -130,7 +130,7 @@ class Api:
         # The API call's span is the root of the tracking's trace: every step, Graph call and delivery under it.
         tracking = replace(tracking, traceparent=current_traceparent() or tracking.traceparent)
         try:
-            queue_first_step(self._s.queue, self._s.state, tracking, delay)
+            queue_first_step(self._s.queue, self._s.seal, self._s.state, tracking, delay)
         except QueueUnavailable as exc:
             return problem(503, "The queue is unavailable; try again", detail=str(exc))
         try:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import azure.functions as func
 
 from .logs import event
+from .seal import seal_for
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 def check_settings() -> Settings:
     """Read the app settings; a bad value fails at start-up with a message naming the setting."""
     settings = Settings.from_env(os.environ)
+    seal_for(settings)  # the app's own messages cannot be sealed or opened without its key
     if settings.callback_secret_pending:
         # Not fatal: the API and the polling work without it, and deliveries wait for it.
         event("settingPending", level=logging.WARNING, setting="GRAPHOPS_CALLBACK_SECRET",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 GROWTH_HORIZON = 300.0  # seconds; the delay equals the elapsed time once elapsed reaches this (before the cap)
 JITTER = 0.1  # poll up to 10% early, so trackings started together drift apart
@@ -64,12 +64,21 @@ def past_deadline(remaining: float) -> int:
 
 
 def delivery_delay(failed_attempts: int, min_delay: int, retry_after: float | None, rng: random.Random) -> int:
-    """Seconds before the next callback attempt after ``failed_attempts`` failures.
+    """Seconds before the next callback attempt (or start) after ``failed_attempts`` failures.
 
     Grows x4 from the minimum poll delay (5 s, 20 s, 80 s, ... up to 10 h with the defaults), like
-    the usual webhook schedules, and never earlier than the receiver's Retry-After.
+    the usual webhook schedules, and never earlier than the receiver's (or Graph's) Retry-After, however
+    long: a wait past the queue's 7-day limit is waited out in steps (``split_wait``).
     """
     exponent = min(failed_attempts - 1, 20)
     base: float = min(MAX_DELIVERY_DELAY, min_delay * 4**exponent)
     jittered = base * (1 - JITTER * rng.random())
-    return math.ceil(min(float(MAX_DELIVERY_DELAY), max(jittered, retry_after or 0.0)))
+    return math.ceil(max(jittered, retry_after or 0.0))
+
+
+def split_wait(delay: int, now: datetime) -> tuple[int, datetime | None]:
+    """A wait as a queue can hold it: the visibility delay for this step, and the moment the wait really ends
+    when that is past the queue's 7-day limit (the step wakes early and sleeps again until then)."""
+    if delay <= MAX_QUEUE_DELAY:
+        return delay, None
+    return MAX_QUEUE_DELAY, now + timedelta(seconds=delay)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -126,6 +127,10 @@ class Settings:
     # Why a configured secret cannot be used yet (a Key Vault reference the platform has not resolved):
     # callbacks then wait, rather than go out unsigned or stop the whole app.
     callback_secret_pending: str | None = None
+    # GRAPHOPS_ENVELOPE_KEY (and _PREVIOUS while rotating): seals graphops' own queue messages (graphops.seal).
+    # Only the app needs it; producers and the command's other tools do not.
+    envelope_key: bytes | None = field(default=None, repr=False)
+    envelope_key_previous: bytes | None = field(default=None, repr=False)
     min_delay_seconds: int = WHOLE_NUMBERS["GRAPHOPS_MIN_DELAY_SECONDS"].default
     max_delay_seconds: int = WHOLE_NUMBERS["GRAPHOPS_MAX_DELAY_SECONDS"].default
     default_timeout_seconds: int = WHOLE_NUMBERS["GRAPHOPS_DEFAULT_TIMEOUT_SECONDS"].default
@@ -183,6 +188,8 @@ class Settings:
             allow_http_callbacks=_bool(env, "GRAPHOPS_ALLOW_HTTP_CALLBACKS", default=False),
             callback_secret=None if secret_pending else _secret(raw_secret),
             callback_secret_pending=secret_pending,
+            envelope_key=_envelope_key(env, "GRAPHOPS_ENVELOPE_KEY"),
+            envelope_key_previous=_envelope_key(env, "GRAPHOPS_ENVELOPE_KEY_PREVIOUS", local_default=False),
             min_delay_seconds=min_delay,
             max_delay_seconds=max_delay,
             default_timeout_seconds=_int(env, "GRAPHOPS_DEFAULT_TIMEOUT_SECONDS"),
@@ -323,6 +330,22 @@ def _unresolved_reference(name: str, raw: str | None) -> str | None:
         "the secret, or its role assignment is still propagating. Callbacks wait and retry; the value is read "
         "again when the app restarts (the platform retries the reference too)."
     )
+
+
+def _envelope_key(env: Mapping[str, str], name: str, *, local_default: bool = True) -> bytes | None:
+    """A key of at least 32 bytes (the hooks make 32 random bytes, base64). Against Azurite's well-known
+    account, which anyone can read and write anyway, a key derived from it serves when none is set."""
+    raw = env.get(name, "").strip()
+    if raw.startswith("@Microsoft.KeyVault("):
+        raise SettingsError(name, "its Key Vault reference is not resolved (the identity needs Key Vault Secrets User)")
+    if raw:
+        if len(raw.encode()) < 32:
+            raise SettingsError(name, "must be at least 32 characters (random: the preprovision hook makes one)")
+        return raw.encode()
+    connection = env.get(STORAGE_SETTING, "").strip()
+    if local_default and (connection == "UseDevelopmentStorage=true" or "AccountName=devstoreaccount1;" in connection):
+        return hashlib.sha256(b"graphops envelopes on Azurite:" + connection.encode()).digest()
+    return None
 
 
 def _secret(raw: str | None) -> str | None:

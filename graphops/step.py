@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
@@ -22,7 +23,8 @@ from .graph import GraphClient
 from .kinds import resource_url
 from .logs import event, redact_url
 from .queues import TrackingQueue
-from .schedule import delay_until, delivery_delay
+from .schedule import delay_until, delivery_delay, split_wait
+from .seal import SEAL, Seal, is_internal
 from .sinks import Sink
 from .sinks.callback import CallbackSink
 from .starting import (
@@ -79,7 +81,7 @@ class StepResult:
     """What a step did, for the runner's view and the tests. The queue holds the real state."""
 
     tracking_id: str
-    action: str  # "pollAgain", "delivered", "retryDelivery", "deadLettered"
+    action: str  # "pollAgain", "wait", "delivered", "retryDelivery", "deadLettered", ...
     tracking: Tracking | None = None
     delay: int | None = None
     detail: str | None = None
@@ -95,6 +97,7 @@ class Tracker:
         policy: Policy,
         graph: GraphClient,
         queue: TrackingQueue,
+        seal: Seal,
         deliverer: Deliverer,
         max_delivery_attempts: int,
         clock: Callable[[], datetime] = utcnow,
@@ -109,6 +112,7 @@ class Tracker:
         self._policy = policy
         self._graph = graph
         self._queue = queue
+        self._seal = seal  # every message graphops queues is sealed, and only sealed ones are taken as its own
         self._deliverer = deliverer
         self._max_delivery_attempts = max_delivery_attempts
         self._clock = clock
@@ -148,9 +152,16 @@ class Tracker:
             if unreadable is not None:
                 raise unreadable
             assert doc is not None
+            internal = is_internal(doc)
+            if internal:
+                doc = self._seal.open(doc)  # a message that claims to be graphops' own must prove it
             if "v" in doc:
                 tracking = from_wire(doc, self._limits)
             else:
+                if "start" in doc and not internal:
+                    # Before Graph is asked, the start becomes graphops' own message, carrying its tracking id:
+                    # a copy the host poisons and an operator puts back is then the same start, never a second.
+                    return self._own_start(doc, message_id, now)
                 if "start" in doc:
                     tracking, start = from_start_request(doc, message_id, now, self._limits)
                 else:
@@ -176,6 +187,11 @@ class Tracker:
                 event("dropped", trackingId=tracking.tracking_id, reason=gate.reason, step=tracking.step)
                 return StepResult(tracking.tracking_id, "dropped", tracking, detail=gate.reason)
             tracking = replace(tracking, state_etag=gate.etag, history=gate.history)
+        if tracking.not_before is not None and now < tracking.not_before:
+            # Woken early by the queue's 7-day limit: a Retry-After (Graph's, or a receiver's) has not passed yet.
+            delay = delay_until(tracking.not_before, now)
+            following = self._next(tracking, delay, now)
+            return StepResult(tracking.tracking_id, "wait", following, delay, "waiting for Retry-After")
         if tracking.phase is Phase.DELIVERING:
             return self._deliver(tracking)
         if tracking.phase is Phase.AWAITING_RESOURCE:
@@ -183,18 +199,30 @@ class Tracker:
         if now >= tracking.deadline:
             # The last wait ended past the deadline (schedule.whole_delay): it is over, without another poll.
             return self._deliver(tracking.finish(Outcome.TIMED_OUT, timeout_error(tracking), now))
-        if tracking.not_before is not None and now < tracking.not_before:
-            # Woken early by the queue's 7-day limit: Graph's Retry-After has not passed yet.
-            delay = delay_until(tracking.not_before, now)
-            following = self._next(tracking, delay, now)
-            return StepResult(tracking.tracking_id, "pollAgain", following, delay, "waiting for Retry-After")
         return self._poll(tracking)
 
     # -- start messages: graphops sends the Graph request, then tracks what it started ------------
 
+    def _own_start(self, doc: dict[str, Any], message_id: str, now: datetime) -> StepResult:
+        """A producer's start, checked, queued again as graphops' own sealed message under this message's id."""
+        tracking, _ = from_start_request(doc, message_id, now, self._limits)
+        if tracking.callback_url is not None:
+            with contextlib.suppress(OSError):  # DNS did not answer: delivery resolves again
+                self._limits.callbacks.target(tracking.callback_url)
+        self._send_own({**doc, "trackingId": message_id}, 0)
+        return StepResult(message_id, "startQueued", tracking, 0, "queued as graphops' own start")
+
+    def _send_own(self, doc: dict[str, Any], delay: int) -> None:
+        self._queue.send(self._seal.seal(json.dumps(doc, separators=(",", ":"), ensure_ascii=False)), delay)
+
     def _start(self, pending: Tracking, request: StartRequest, doc: dict[str, Any]) -> StepResult:
         if self._starter is None or self._state is None:
             raise RuntimeError("start messages need the state table and a starter")
+        not_before, now = moment_or_none(doc.get("notBefore")), self._clock()
+        if not_before is not None and now < not_before:
+            # Woken early by the queue's 7-day limit: Graph's Retry-After for this start has not passed yet.
+            self._send_own(doc, delay_until(not_before, now))
+            return StepResult(pending.tracking_id, "retryStart", pending, detail="waiting for Retry-After")
         if self._state.read(pending.tracking_id) is not None:
             # A redelivered start whose tracking is under way (or over): its own steps carry on.
             event("dropped", trackingId=pending.tracking_id, reason="started already")
@@ -215,7 +243,7 @@ class Tracker:
             delay = delay_until(decision.not_before, now)  # the 202's Retry-After
             assert self._state is not None  # checked in _start
             self.checkpoint("beforeFirstStep")
-            queue_first_step(self._queue, self._state, tracking, delay)
+            queue_first_step(self._queue, self._seal, self._state, tracking, delay)
             return StepResult(tracking.tracking_id, "started", tracking, delay, request.action.name)
         if isinstance(decision, DoneAtOnce):
             return self._deliver(replace(pending, operation=decision.body).finish(Outcome.SUCCEEDED, None, now))
@@ -243,9 +271,10 @@ class Tracker:
             )
             return self._deliver(pending.finish(Outcome.ERROR, error, now))
         wait = decision.wait if isinstance(decision, NotNow) else None
-        delay = delivery_delay(attempts, self._policy.schedule.min_delay, wait, self._rng)
-        again = {**doc, "trackingId": pending.tracking_id, "startAttempts": attempts}
-        self._queue.send(json.dumps(again, separators=(",", ":"), ensure_ascii=False), delay)
+        delay, not_before = split_wait(delivery_delay(attempts, self._policy.schedule.min_delay, wait, self._rng), now)
+        again = {**doc, "trackingId": pending.tracking_id, "startAttempts": attempts,
+                 "notBefore": iso(not_before) if not_before else None}  # fmt: skip
+        self._send_own(again, delay)
         return StepResult(pending.tracking_id, "retryStart", pending, delay, problem)
 
     # -- polling ----------------------------------------------------------------------------------
@@ -338,7 +367,7 @@ class Tracker:
     def _next(self, tracking: Tracking, delay: int, now: datetime) -> Tracking:
         """Queue the next step, then record it: the queue is the truth, the state follows it."""
         following = replace(next_step(tracking), step_span=current_traceparent(), due_at=now + timedelta(seconds=delay))
-        self._queue.send(following.to_wire(), delay)
+        self._queue.send(self._seal.seal(following.to_wire()), delay)
         self.checkpoint("afterEnqueue")
         self._record(following, now + timedelta(seconds=delay), now)
         return following
@@ -383,8 +412,9 @@ class Tracker:
         pending = tracking.pending_sinks()
         if pending:
             attempts = max(tracking.delivery(s).attempts for s in pending)
-            delay = delivery_delay(attempts, self._policy.schedule.min_delay, max(waits, default=None), self._rng)
-            following = self._next(tracking, delay, now)
+            wanted = delivery_delay(attempts, self._policy.schedule.min_delay, max(waits, default=None), self._rng)
+            delay, not_before = split_wait(wanted, now)
+            following = self._next(replace(tracking, not_before=not_before), delay, now)
             detail = "; ".join(f"{s}: {tracking.delivery(s).error}" for s in pending)
             return StepResult(tracking.tracking_id, "retryDelivery", following, delay, detail)
         dead = [s for s in tracking.notify if tracking.delivery(s).state is DeliveryState.DEAD_LETTERED]
@@ -400,7 +430,8 @@ class Tracker:
         retry = {s: replace(tracking.delivery(s), state=DeliveryState.PENDING) for s in dead}
         copy = replace(tracking, deliveries={**tracking.deliveries, **retry})
         reason = "; ".join(f"{DEAD_LETTER_REASONS[s]}: {tracking.delivery(s).error}" for s in dead)
-        self._dead_letter(tracking.tracking_id, reason, ",".join(SINK_SETTINGS[s] for s in dead), copy.to_wire())
+        fields = ",".join(SINK_SETTINGS[s] for s in dead)
+        self._dead_letter(tracking.tracking_id, reason, fields, self._seal.seal(copy.to_wire()))  # requeue-able
         self._record(tracking, None, now, final=True)
         return StepResult(tracking.tracking_id, "deadLettered", tracking, detail=reason)
 
@@ -418,10 +449,11 @@ class Tracker:
         self, body: bytes | str, doc: dict[str, Any] | None, message_id: str, exc: Rejected, now: datetime
     ) -> StepResult:
         text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
-        tracking_id = _tracking_id_of(doc, message_id)
+        forged = exc.field == SEAL  # claims to be graphops' own and is not: nothing in it is believed
+        tracking_id = message_id if forged else _tracking_id_of(doc, message_id)
         self._dead_letter(tracking_id, f"rejected: {exc}", exc.field, text)
         callback = doc.get("callbackUrl") if doc else None
-        if exc.field != "callbackUrl" and isinstance(callback, str):
+        if exc.field != "callbackUrl" and not forged and isinstance(callback, str):
             # Tell the caller, when we safely can; the dead letter already holds the request either way.
             correlation = doc.get("correlationId") if doc else None
             body_json = callback_document(
@@ -459,14 +491,14 @@ class Tracker:
         )
 
 
-def queue_first_step(queue: TrackingQueue, state: StateStore, tracking: Tracking, delay: int) -> None:
+def queue_first_step(queue: TrackingQueue, seal: Seal, state: StateStore, tracking: Tracking, delay: int) -> None:
     """Queue a stateful tracking's first step, then write its state.
 
     In this order, a state row means the first step is queued: a retry that finds no state row queues it again
     under the same tracking id, and the step gate drops whichever first message the state does not name.
     Raises QueueUnavailable when the queue did not take it (nothing is written then).
     """
-    queue.send(tracking.to_wire(), delay)
+    queue.send(seal.seal(tracking.to_wire()), delay)
     try:
         state.create(tracking)
     except ResourceExistsError:

@@ -17,6 +17,7 @@ from .logs import quiet_http_client_logs
 from .monitor import MonitorClient
 from .queues import TrackingQueue, queue_client
 from .schedule import PollSchedule
+from .seal import Seal, seal_for
 from .settings import MAX_TIMEOUT_SECONDS, Settings
 from .sinks import Sink
 from .sinks.callback import CallbackSink
@@ -115,6 +116,7 @@ class Services:
     limits: Limits
     graph: GraphClient
     queue: TrackingQueue
+    seal: Seal
     state: StateStore
     deliverer: Deliverer
     monitor: MonitorClient
@@ -164,6 +166,7 @@ def build_services(settings: Settings, credential: TokenCredential | None = None
             queue_client(settings.storage, settings.poison_queue_name, storage, transport),
             dead_letter_ttl=settings.state_retention_days * 24 * 3600,
         ),
+        seal=seal_for(settings),
         state=state,
         starter=Starter(graph, state, limits, utcnow),
         monitor=MonitorClient(limits.monitors or monitor_policy(settings), user_agent=USER_AGENT),
@@ -193,6 +196,7 @@ def build_tracker(services: Services) -> Tracker:
         policy=policy_for(settings),
         graph=services.graph,
         queue=services.queue,
+        seal=services.seal,
         deliverer=services.deliverer,
         max_delivery_attempts=settings.max_delivery_attempts,
         state=services.state,

@@ -60,6 +60,15 @@ param principalType string = 'User'
 @description('Standard Webhooks signing secret: whsec_ + base64 of 24-64 random bytes. Stored in Key Vault only.')
 param callbackSecret string
 
+@secure()
+@minLength(32)
+@description('GRAPHOPS_ENVELOPE_KEY: seals graphops\' own queue messages, so a queue producer cannot forge them. Made once per environment by the preprovision hook; stored in Key Vault only.')
+param envelopeKey string
+
+@secure()
+@description('GRAPHOPS_ENVELOPE_KEY_PREVIOUS: while rotating the envelope key, the old one, still accepted; empty otherwise.')
+param envelopeKeyPrevious string = ''
+
 @description('GRAPHOPS_GRAPH_CLOUD: global, usgov, usgovdod or china. Empty: follow the cloud this deploys to.')
 @allowed(['', 'global', 'usgov', 'usgovdod', 'china'])
 param graphCloud string = ''
@@ -264,6 +273,9 @@ module vault 'core/keyvault.bicep' = {
     location: location
     tags: tags
     callbackSecret: callbackSecret
+    envelopeKey: envelopeKey
+    envelopeKeyPrevious: envelopeKeyPrevious
+    rotatingEnvelopeKey: !empty(envelopeKeyPrevious)
     enablePurgeProtection: keyVaultPurgeProtection
     createMode: keyVaultCreateMode
     publicNetworkAccess: vnetEnabled ? 'Disabled' : 'Enabled'
@@ -322,6 +334,8 @@ module app 'app/function.bicep' = {
     deploymentContainerName: deploymentContainerName
     appInsightsName: monitoring.outputs.appInsightsName
     callbackSecretUri: vault.outputs.callbackSecretUri
+    envelopeKeyUri: vault.outputs.envelopeKeyUri
+    envelopeKeyPreviousUri: vault.outputs.envelopeKeyPreviousUri
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
     zoneRedundant: zoneRedundant

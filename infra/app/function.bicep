@@ -11,6 +11,9 @@ param storageAccountName string
 param deploymentContainerName string
 param appInsightsName string
 param callbackSecretUri string
+param envelopeKeyUri string
+@description('The previous envelope key\'s secret, while rotating; empty for none.')
+param envelopeKeyPreviousUri string = ''
 param maximumInstanceCount int
 @description('Memory of each instance, in MB: 2048 by default; 512 is cheaper, 4096 for heavy loads.')
 @allowed([512, 2048, 4096])
@@ -113,6 +116,9 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
       // The signing secret never sits in app settings: a Key Vault reference, read with the identity.
       GRAPHOPS_CALLBACK_SECRET: '@Microsoft.KeyVault(SecretUri=${callbackSecretUri})'
+      // Likewise the key that seals graphops' own queue messages (a producer with queue access has not got it).
+      GRAPHOPS_ENVELOPE_KEY: '@Microsoft.KeyVault(SecretUri=${envelopeKeyUri})'
+      GRAPHOPS_ENVELOPE_KEY_PREVIOUS: empty(envelopeKeyPreviousUri) ? '' : '@Microsoft.KeyVault(SecretUri=${envelopeKeyPreviousUri})'
     })
   }
 

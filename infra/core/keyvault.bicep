@@ -4,6 +4,14 @@ param location string
 param tags object
 @secure()
 param callbackSecret string
+@secure()
+@description('The key that seals graphops\' own queue messages.')
+param envelopeKey string
+@secure()
+@description('The previous envelope key, while rotating; ignored unless rotatingEnvelopeKey.')
+param envelopeKeyPrevious string = ''
+@description('Whether an envelope key is being rotated (envelopeKeyPrevious is given).')
+param rotatingEnvelopeKey bool = false
 @description('Purge protection: a deleted vault keeps its name for the retention period, even from its owner.')
 param enablePurgeProtection bool = false
 @description('recover brings back a soft-deleted vault of the same name (after `azd down` without --purge).')
@@ -57,4 +65,24 @@ resource auditLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = 
 
 output id string = vault.id
 output name string = vault.name
+resource envelope 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'graphops-envelope-key'
+  properties: {
+    value: envelopeKey
+    contentType: 'HMAC key for graphops\' queue messages'
+  }
+}
+
+resource envelopePrevious 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (rotatingEnvelopeKey) {
+  parent: vault
+  name: 'graphops-envelope-key-previous'
+  properties: {
+    value: envelopeKeyPrevious
+    contentType: 'HMAC key for graphops\' queue messages (the previous one, while rotating)'
+  }
+}
+
 output callbackSecretUri string = vault::secret.properties.secretUri
+output envelopeKeyUri string = envelope.properties.secretUri
+output envelopeKeyPreviousUri string = rotatingEnvelopeKey ? envelopePrevious.properties.secretUri : ''

@@ -60,6 +60,15 @@ if ($env:GRAPHOPS_GRANT_GRAPH_PERMISSIONS -eq 'true' -and $cloud -ne 'global') {
   Fail "GRAPHOPS_GRANT_GRAPH_PERMISSIONS: graphops grants Graph permissions in the global cloud only, not in '$cloud': set it to false and grant them with the README's commands"
 }
 
+# The key that seals graphops' own queue messages: made once, kept, never given to producers.
+if (-not $env:GRAPHOPS_ENVELOPE_KEY) {
+  $key = New-Object byte[] 32
+  [System.Security.Cryptography.RandomNumberGenerator]::Create().GetBytes($key)
+  azd env set GRAPHOPS_ENVELOPE_KEY ([Convert]::ToBase64String($key)) | Out-Null
+  if ($LASTEXITCODE -ne 0) { Fail "azd env set GRAPHOPS_ENVELOPE_KEY failed" }
+  Write-Host "graphops: generated the key that seals graphops' own queue messages (GRAPHOPS_ENVELOPE_KEY)"
+}
+
 if (-not $env:GRAPHOPS_CALLBACK_SECRET) {
   $bytes = New-Object byte[] 32
   [System.Security.Cryptography.RandomNumberGenerator]::Create().GetBytes($bytes)

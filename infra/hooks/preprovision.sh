@@ -68,6 +68,12 @@ if [ "${GRAPHOPS_GRANT_GRAPH_PERMISSIONS:-false}" = "true" ]; then
     fail "GRAPHOPS_GRANT_GRAPH_PERMISSIONS: graphops grants Graph permissions in the global cloud only, not in '$cloud': set it to false and grant them with the README's commands"
 fi
 
+# The key that seals graphops' own queue messages: made once, kept, never given to producers.
+if [ -z "${GRAPHOPS_ENVELOPE_KEY:-}" ]; then
+  azd env set GRAPHOPS_ENVELOPE_KEY "$(head -c 32 /dev/urandom | base64 | tr -d '\n')" >/dev/null
+  echo "graphops: generated the key that seals graphops' own queue messages (GRAPHOPS_ENVELOPE_KEY)"
+fi
+
 if [ -z "${GRAPHOPS_CALLBACK_SECRET:-}" ]; then
   secret="whsec_$(head -c 32 /dev/urandom | base64 | tr -d '\n')"
   azd env set GRAPHOPS_CALLBACK_SECRET "$secret" >/dev/null

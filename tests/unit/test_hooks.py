@@ -71,18 +71,22 @@ def test_a_new_environment_gets_a_signing_secret_the_app_accepts_and_keeps_it(az
     assert "generated a callback signing secret" in first.stdout
     secret = azd_env.values()["GRAPHOPS_CALLBACK_SECRET"]
     assert secret.startswith("whsec_") and len(base64.b64decode(secret.removeprefix("whsec_"))) == 32
-    Settings.from_env({"AzureWebJobsStorage": "UseDevelopmentStorage=true", "GRAPHOPS_QUEUE_NAME": "graph-operations",
-                       "GRAPHOPS_CALLBACK_SECRET": secret})  # fmt: skip
-    again = azd_env.run()  # azd hands the stored secret back as an environment variable
+    key = azd_env.values()["GRAPHOPS_ENVELOPE_KEY"]  # the key that seals graphops' own messages, likewise
+    assert "generated the key that seals" in first.stdout and len(base64.b64decode(key)) == 32
+    settings = Settings.from_env({"AzureWebJobsStorage__queueServiceUri": "https://a.queue.core.windows.net",
+                                  "GRAPHOPS_QUEUE_NAME": "graph-operations", "GRAPHOPS_CALLBACK_SECRET": secret,
+                                  "GRAPHOPS_ENVELOPE_KEY": key})  # fmt: skip
+    assert settings.envelope_key == key.encode()
+    again = azd_env.run()  # azd hands the stored values back as environment variables
     assert again.returncode == 0 and "generated" not in again.stdout
-    assert azd_env.values()["GRAPHOPS_CALLBACK_SECRET"] == secret
+    assert (azd_env.values()["GRAPHOPS_CALLBACK_SECRET"], azd_env.values()["GRAPHOPS_ENVELOPE_KEY"]) == (secret, key)
 
 
 def test_a_secret_set_by_the_user_is_kept(azd_env: Environment) -> None:
-    done = azd_env.run(GRAPHOPS_CALLBACK_SECRET="whsec_" + base64.b64encode(b"k" * 24).decode())
-    assert (
-        done.returncode == 0 and "generated" not in done.stdout and "GRAPHOPS_CALLBACK_SECRET" not in azd_env.values()
-    )
+    done = azd_env.run(GRAPHOPS_CALLBACK_SECRET="whsec_" + base64.b64encode(b"k" * 24).decode(),
+                       GRAPHOPS_ENVELOPE_KEY=base64.b64encode(b"e" * 32).decode())  # fmt: skip
+    assert done.returncode == 0 and "generated" not in done.stdout
+    assert {"GRAPHOPS_CALLBACK_SECRET", "GRAPHOPS_ENVELOPE_KEY"}.isdisjoint(azd_env.values())
 
 
 @pytest.mark.parametrize(

@@ -18,12 +18,14 @@ from graphops.errors import Rejected
 from graphops.local import seed
 from graphops.local.eventgrid import _VALIDATOR
 from graphops.schedule import PollSchedule
+from graphops.seal import Seal
 from graphops.sinks.events import cloud_event
 from graphops.step import Tracker
 from graphops.tracking import Limits, Outcome, Tracking, from_request, from_wire
 
 from .test_step import CALLBACK, NOW, StubDeliverer, StubGraph, StubQueue
 
+SEAL = Seal(b"a key the tests seal their envelopes with.")
 LIMITS = Limits(
     "https://graph.microsoft.com", CallbackPolicy(("*.logic.azure.com",), resolver=lambda h, p: ["20.38.102.5"]),
     86400, 30 * 86400, sinks=frozenset({"callback", "events", "queue"}),
@@ -112,7 +114,7 @@ def step_with(events: StubSink, queue: StubQueue, callback: StubDeliverer) -> Tr
 
     return Tracker(
         limits=LIMITS, policy=Policy(PollSchedule(5, 60), 120), graph=StubGraph(),  # type: ignore[arg-type]
-        queue=queue, deliverer=callback, max_delivery_attempts=3, clock=lambda: NOW,  # type: ignore[arg-type]
+        queue=queue, seal=SEAL, deliverer=callback, max_delivery_attempts=3, clock=lambda: NOW,  # type: ignore[arg-type]
         rng=random.Random(0), sinks={"callback": CallbackSink(callback), "events": events},  # type: ignore[arg-type]
     )  # fmt: skip
 
@@ -122,7 +124,7 @@ def test_one_sink_failing_is_retried_alone_and_the_other_is_not_repeated() -> No
     events, queue, callback = StubSink("events", busy), StubQueue(), StubDeliverer()
     tracker = step_with(events, queue, callback)
     tracking = finished(notify=["callback", "events"])
-    first = tracker.handle(tracking.to_wire(), "m")
+    first = tracker.handle(SEAL.seal(tracking.to_wire()), "m")
     assert (first.action, len(callback.posts), events.calls) == ("retryDelivery", 1, 1)
     [(text, delay)] = queue.sent
     assert delay >= 30  # Event Grid's Retry-After
@@ -135,7 +137,7 @@ def test_a_sink_that_refuses_is_dead_lettered_and_its_copy_delivers_only_to_it()
     refused = DeliveryResult(False, False, "Event Grid answered 403: no role", 403)
     events, queue, callback = StubSink("events", refused), StubQueue(), StubDeliverer()
     tracker = step_with(events, queue, callback)
-    result = tracker.handle(finished(notify=["callback", "events"]).to_wire(), "m")
+    result = tracker.handle(SEAL.seal(finished(notify=["callback", "events"]).to_wire()), "m")
     assert result.action == "deadLettered" and len(callback.posts) == 1
     [dead] = queue.dead
     assert dead["field"] == "GRAPHOPS_EVENT_GRID_ENDPOINT"

@@ -16,11 +16,13 @@ from graphops.decide import GraphAnswer, Policy
 from graphops.errors import QueueUnavailable
 from graphops.local import seed
 from graphops.schedule import PollSchedule
+from graphops.seal import Seal
 from graphops.step import Tracker
 from graphops.tracking import Limits
 
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
 CALLBACK = "https://prod-00.westeurope.logic.azure.com/cb?sig=s"
+SEAL = Seal(b"a key the tests seal their envelopes with.")
 
 
 class StubGraph:
@@ -72,7 +74,7 @@ def tracker(
         30 * 86400,
     )
     return Tracker(
-        limits=limits, policy=Policy(PollSchedule(5, 60), 120), graph=graph, queue=queue,  # type: ignore[arg-type]
+        limits=limits, policy=Policy(PollSchedule(5, 60), 120), graph=graph, queue=queue, seal=SEAL,  # type: ignore[arg-type]
         deliverer=deliverer, max_delivery_attempts=attempts, clock=clock, rng=random.Random(0),  # type: ignore[arg-type]
     )  # fmt: skip
 
@@ -174,7 +176,7 @@ def queue_envelope(**changes: Any) -> str:
 
     limits = Limits("https://graph.microsoft.com", CallbackPolicy(("*.logic.azure.com",)), 86400, 30 * 86400)
     doc = {"operationUrl": seed.ALERT_OPERATION_PATH, "callbackUrl": CALLBACK}
-    return replace(from_request(doc, "t-1", NOW, limits), **changes).to_wire()
+    return SEAL.seal(replace(from_request(doc, "t-1", NOW, limits), **changes).to_wire())
 
 
 @pytest.mark.parametrize("timeout", [6, 12, 13, 31])
@@ -208,3 +210,25 @@ def test_a_tracking_that_never_finishes_polls_no_closer_than_the_minimum_and_end
     [(_, _, body)] = deliverer.posts
     assert body["outcome"] == "timedOut" and body["polls"] == len(polled_at)
     assert timedelta(0) <= now[0] - deadline <= timedelta(seconds=2)  # ended at the deadline, not later
+
+
+@pytest.mark.parametrize("hours", [20, 24 * 10])
+def test_a_receivers_long_retry_after_is_waited_out_in_full(hours: int) -> None:
+    """Not cut to the back-off's 10 h cap; past the queue's 7-day limit, in steps that do not call back early."""
+    from datetime import timedelta
+
+    now = [NOW]
+    later = DeliveryResult(False, True, "503", 503, retry_after=hours * 3600.0)
+    graph = StubGraph(GraphAnswer(200, seed.alert_refresh("succeeded")))
+    queue, deliverer = StubQueue(), StubDeliverer(later)
+    step = tracker(graph, queue, deliverer, clock=lambda: now[0])
+    assert step.handle(request(), "msg-1").action == "retryDelivery"
+    waited = timedelta(0)
+    while len(deliverer.posts) == 1:
+        text, delay = queue.sent[-1]
+        assert delay <= 7 * 24 * 3600  # what a queue message can wait
+        waited += timedelta(seconds=delay)
+        now[0] = NOW + waited
+        step.handle(text.encode(), f"msg-{len(queue.sent) + 1}")
+    assert waited >= timedelta(hours=hours) and len(deliverer.posts) == 2
+    assert deliverer.posts[1][1] == deliverer.posts[0][1]  # the same webhook-id: one delivery, tried again
