@@ -60,6 +60,7 @@ class StepGate:
     reason: str = ""
     etag: str | None = None  # the version read: the step's merge is conditional on it
     history: tuple[dict[str, Any], ...] | None = None  # None: not read (the state was unavailable)
+    names: tuple[str, ...] | None = None  # the step id the state names, () for none; None: not read
 
 
 @dataclass(frozen=True)
@@ -280,8 +281,9 @@ class StateStore:
     def gate(self, tracking: Tracking) -> StepGate:
         """Read once: may this step run? Not if cancelled, nor if the state names another live message.
 
-        The state names the one live message by its step id. A message whose predecessor is the one named
-        runs too: its predecessor queued it and then failed to record it (a storage write that failed once).
+        The state names the one live message by its step id. A message runs too when the state names one of its
+        recorded step ids: its predecessors queued it and then failed to record it, once or many times in a row
+        (see ``next_step``). Any other message is stale: a duplicate of a step that already went on.
         """
         try:
             with table_span("read", self._table):
@@ -290,16 +292,17 @@ class StateStore:
             log.warning("state unavailable for %s: %s; going on without it", tracking.tracking_id, type(exc).__name__)
             return StepGate(True, "state unavailable")
         if entity is None:
-            return StepGate(True, "no state", history=())
+            return StepGate(True, "no state", history=(), names=())
         etag, history = _etag(entity), _history(entity)
         if entity.get("cancelled"):
             return StepGate(False, "cancelled", etag, history)
         live = entity.get("stepId")
+        names = (str(live),) if live else ()
         if live in (None, tracking.step_id):
-            return StepGate(True, "", etag, history)
-        if tracking.previous_step_id is not None and live == tracking.previous_step_id:
-            return StepGate(True, "predecessor not recorded", etag, history)
-        return StepGate(False, "stale", etag, history)
+            return StepGate(True, "", etag, history, names)
+        if live in tracking.recorded_step_ids:
+            return StepGate(True, "predecessors not recorded", etag, history, names)
+        return StepGate(False, "stale", etag, history, names)
 
     def record(self, tracking: Tracking, next_poll_at: datetime | None, now: datetime, *, final: bool = False) -> None:
         """Merge once, after the step's effect.

@@ -186,7 +186,7 @@ class Tracker:
             if not gate.go:
                 event("dropped", trackingId=tracking.tracking_id, reason=gate.reason, step=tracking.step)
                 return StepResult(tracking.tracking_id, "dropped", tracking, detail=gate.reason)
-            tracking = replace(tracking, state_etag=gate.etag, history=gate.history)
+            tracking = replace(tracking, state_etag=gate.etag, history=gate.history, state_names=gate.names)
         if tracking.not_before is not None and now < tracking.not_before:
             # Woken early by the queue's 7-day limit: a Retry-After (Graph's, or a receiver's) has not passed yet.
             delay = delay_until(tracking.not_before, now)
@@ -427,7 +427,7 @@ class Tracker:
             return StepResult(tracking.tracking_id, "delivered", tracking, detail="delivered")
         # Dead letters wait for the end of the delivery, so the one copy in the poison queue is this step: put
         # back, it is not stale, and it delivers only to the sinks that gave up (the others are done).
-        retry = {s: replace(tracking.delivery(s), state=DeliveryState.PENDING) for s in dead}
+        retry = {s: Delivery() for s in dead}  # put back, a sink that gave up starts its attempts afresh
         copy = replace(tracking, deliveries={**tracking.deliveries, **retry})
         reason = "; ".join(f"{DEAD_LETTER_REASONS[s]}: {tracking.delivery(s).error}" for s in dead)
         fields = ",".join(SINK_SETTINGS[s] for s in dead)

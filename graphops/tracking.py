@@ -23,6 +23,8 @@ from .kinds import KINDS, OperationKind, OperationRef, resolve_operation_url, va
 from .logs import redact_url
 
 WIRE_VERSION = 1
+# Step ids a message carries for its gate while state writes fail (graphops.state.StateStore.gate).
+MAX_RECORDED_STEP_IDS = 32
 # A queue message holds 64 KiB once base64-encoded: about 48 KiB of JSON. Keep requests well inside that,
 # so the envelope, which adds Graph's last answer and bookkeeping, always fits when it is re-enqueued.
 MAX_REQUEST_BYTES = 32 * 1024
@@ -136,10 +138,13 @@ class Tracking:
     step_id: str = field(default_factory=new_step_id)
     # The id of the step that sent this message. A step whose predecessor is the one the state names may run
     # even though the state does not name it: the predecessor's state write failed after it had queued us.
-    previous_step_id: str | None = None
+    recorded_step_ids: tuple[str, ...] = ()
     # The version of the state this step read (an ETag), so its merge cannot overwrite a cancel that came
     # in meanwhile. In memory only: never on the wire.
     state_etag: str | None = field(default=None, compare=False, repr=False)
+    # What the state named when this step read it: (its live step id,), () for none, None when it could not be read.
+    # In memory only: next_step turns it into the successor's recorded_step_ids.
+    state_names: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
     # The tracking's trace: its root span's W3C traceparent (the API call or the producer that asked for it, or
     # else its first step), and the span of the step that queued this message (a link, for the next step).
     traceparent: str | None = None
@@ -255,7 +260,7 @@ class Tracking:
             "stateful": self.stateful,
             "step": self.step,
             "stepId": self.step_id,
-            "previousStepId": self.previous_step_id,
+            "recordedStepIds": list(self.recorded_step_ids) or None,
             "traceparent": self.traceparent,
             "stepSpan": self.step_span,
             "dueAt": iso(self.due_at) if self.due_at else None,
@@ -317,8 +322,21 @@ def parse_body(body: bytes | str) -> dict[str, Any]:
 
 
 def next_step(tracking: Tracking) -> Tracking:
-    """The tracking as the message after this one carries it."""
-    return replace(tracking, step=tracking.step + 1, step_id=new_step_id(), previous_step_id=tracking.step_id)
+    """The tracking as the message after this one carries it, with the step ids its state may still name.
+
+    A step queues its successor, then records it in the state; that write can fail, any number of times in a row.
+    The successor carries what the state named when this step read it: its gate lets it run when the state names
+    it or still names that step. When this step could not read the state at all, the successor carries every id
+    the state may name (the newest ``MAX_RECORDED_STEP_IDS``): those its predecessors carried, and this step's.
+    """
+    if not tracking.stateful:
+        recorded: tuple[str, ...] = ()
+    elif tracking.state_names is None:
+        recorded = (*tracking.recorded_step_ids, tracking.step_id)[-MAX_RECORDED_STEP_IDS:]
+    else:
+        recorded = tracking.state_names
+    return replace(tracking, step=tracking.step + 1, step_id=new_step_id(), recorded_step_ids=recorded,
+                   state_names=None)  # fmt: skip
 
 
 def request_problems(
@@ -338,7 +356,8 @@ def request_problems(
             problems.append(exc)
 
     fields = REQUEST_FIELDS if start_field is None else (START_FIELDS - {"start"}) | {start_field}
-    for unknown in sorted(set(doc) - fields - {"trackingId"}):
+    # trackingId and notBefore come in graphops' own sealed start messages only (graphops.seal).
+    for unknown in sorted(set(doc) - fields - {"trackingId", "notBefore"}):
         problems.append(Rejected(unknown, f"unknown field; expected some of {', '.join(sorted(fields))}"))
     if len(json.dumps(doc, ensure_ascii=False).encode()) > MAX_REQUEST_BYTES:
         problems.append(Rejected("message", f"larger than {MAX_REQUEST_BYTES} bytes of JSON"))
@@ -512,13 +531,22 @@ def from_wire(doc: dict[str, Any], limits: Limits) -> Tracking:
             stateful=bool(doc.get("stateful", False)),
             step=int(doc.get("step", 0)),
             step_id=str(doc.get("stepId") or new_step_id()),
-            previous_step_id=str(doc["previousStepId"]) if doc.get("previousStepId") else None,
+            recorded_step_ids=_recorded_step_ids(doc),
             traceparent=traceparent_or_none(doc.get("traceparent")),
             step_span=traceparent_or_none(doc.get("stepSpan")),
             due_at=moment_or_none(doc.get("dueAt")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise Rejected("message", f"damaged envelope ({type(exc).__name__}: {exc})") from None
+
+
+def _recorded_step_ids(doc: dict[str, Any]) -> tuple[str, ...]:
+    raw = doc.get("recordedStepIds")
+    if raw is None:  # an envelope of an earlier version: it knew its predecessor only
+        return (str(doc["previousStepId"]),) if doc.get("previousStepId") else ()
+    if not isinstance(raw, list) or len(raw) > MAX_RECORDED_STEP_IDS or not all(isinstance(i, str) for i in raw):
+        raise ValueError("recordedStepIds: a list of step ids")
+    return tuple(raw)
 
 
 def _wire_notify(doc: dict[str, Any]) -> tuple[str, ...]:

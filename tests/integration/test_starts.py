@@ -16,6 +16,8 @@ from graphops.actions import ACTIONS
 from graphops.local import seed
 from graphops.local.graph import Reply
 from graphops.runner import QueueOptions
+from graphops.seal import seal_for
+from graphops.settings import Settings
 
 from .conftest import ROOT, Harness
 
@@ -419,8 +421,10 @@ def test_a_start_message_delivered_twice_starts_once(harness: Harness, make_harn
     case = CASES["teamClone"]
     sent = script(harness, "teamClone", case)
     message = harness.client.start_request(case.method, case.url, harness.stack.callback_url(), case.body)
-    # The queue delivers at least once: the same message (same id) side by side, then once more after the end.
-    text = json.dumps({**message, "trackingId": f"{harness.stack.queue_name}-dup"})
+    # The queue delivers at least once: graphops' own start message (sealed, with its tracking id) side by side,
+    # then once more after the end.
+    seal = seal_for(Settings.from_env(harness.env))
+    text = seal.seal(json.dumps({**message, "trackingId": f"{harness.stack.queue_name}-dup"}))
     harness.send_raw(text)
     harness.send_raw(text)
     harness.run()

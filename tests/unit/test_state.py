@@ -62,21 +62,53 @@ def test_a_step_the_state_does_not_name_is_stale() -> None:
 
 def test_step_numbers_do_not_decide_only_ids_do() -> None:
     t = subscribed()
-    named = next_step(t)
-    twin = replace(named, step_id="twin-of-the-named-step", previous_step_id="a-duplicate-run")  # same number
+    named = next_step(read_as(t, t.step_id))
+    twin = replace(named, step_id="twin-of-the-named-step", recorded_step_ids=("a-duplicate-run",))  # same number
     assert gate({"stepId": named.step_id, "step": named.step}, twin)[:2] == (False, "stale")
-    ahead = replace(next_step(named), previous_step_id="a-forked-chain")  # a step number past the state's
+    ahead = replace(next_step(named), recorded_step_ids=("a-forked-chain",))  # a step number past the state's
     assert gate({"stepId": named.step_id, "step": named.step}, ahead)[:2] == (False, "stale")
     behind = replace(named, step=0)  # the named id with any number runs
     assert gate({"stepId": named.step_id, "step": named.step}, behind)[0] is True
 
 
+def read_as(tracking: Tracking, live: str | None) -> Tracking:
+    """The tracking as its step saw the state: naming ``live`` (None: the state could not be read)."""
+    return replace(tracking, state_names=None if live is None else (live,))
+
+
+@pytest.mark.parametrize("failed_writes", [1, 2, 3, 5, 40])
+def test_any_run_of_failed_state_writes_keeps_the_live_message_running(failed_writes: int) -> None:
+    t = subscribed()
+    step, named = t, t.step_id  # the state names t; then every step's write fails
+    for _ in range(failed_writes):
+        assert gate({"stepId": named}, step)[0] is True
+        step = next_step(read_as(step, named))
+    assert gate({"stepId": named}, step)[:2] == (True, "predecessors not recorded")
+    # A duplicate of any of those steps, which already went on, stays stale once a write lands again.
+    recorded = next_step(read_as(step, named))
+    assert gate({"stepId": recorded.step_id}, step)[:2] == (False, "stale")
+
+
+@pytest.mark.parametrize("unread", [1, 2, 3, 5, 40])
+def test_steps_that_could_not_read_the_state_keep_every_id_it_may_name(unread: int) -> None:
+    t = subscribed()
+    chain = [t]
+    for _ in range(unread):  # storage down: no step reads the state, no write lands, or only some do
+        chain.append(next_step(read_as(chain[-1], None)))
+    last = chain[-1]
+    for earlier in chain[-32:-1]:  # whichever of them the state names last, the live message runs
+        assert gate({"stepId": earlier.step_id}, last)[0] is True, earlier.step
+    assert len(last.recorded_step_ids) <= 32
+
+
 def test_the_successor_of_the_named_step_runs_when_its_record_failed() -> None:
     t = subscribed()
-    successor = next_step(t)  # queued by t, whose state write then failed: the state still names t
-    assert gate({"stepId": t.step_id, "step": t.step}, successor)[:2] == (True, "predecessor not recorded")
-    grandchild = next_step(successor)
-    assert gate({"stepId": t.step_id, "step": t.step}, grandchild)[:2] == (False, "stale")
+    successor = next_step(read_as(t, t.step_id))  # queued by t, whose state write then failed: the state names t
+    assert gate({"stepId": t.step_id, "step": t.step}, successor)[:2] == (True, "predecessors not recorded")
+    grandchild = next_step(read_as(successor, t.step_id))  # and its write failed too
+    assert gate({"stepId": t.step_id, "step": t.step}, grandchild)[:2] == (True, "predecessors not recorded")
+    stranger = replace(grandchild, recorded_step_ids=())
+    assert gate({"stepId": t.step_id, "step": t.step}, stranger)[:2] == (False, "stale")
 
 
 def test_a_cancelled_tracking_stops_whatever_step_arrives() -> None:
