@@ -314,3 +314,47 @@ def test_two_thousand_trackings_with_random_faults(make_harness: Any, stack: Loc
     figures = chaos(h, trackings=2000, seed_value=6)
     print("\nchaos:", json.dumps(figures))
     assert figures["lost"] == 0
+
+
+class FailingWrites:
+    """The state table's writes (merges) failing ``count`` times in a row, from the ``first``-th on (counting from
+    1), as a storage outage does; reads and everything else work."""
+
+    def __init__(self, table: Any, first: int, count: int) -> None:
+        self.table, self.first, self.count, self.seen, self.failed = table, first, count, 0, 0
+        for name in ("update_entity", "upsert_entity"):
+            setattr(self, f"_{name}", getattr(table, name))
+            setattr(table, name, self._failing(name))
+
+    def _failing(self, name: str) -> Any:
+        from azure.core.exceptions import ServiceRequestError
+
+        def write(*args: Any, **kwargs: Any) -> Any:
+            self.seen += 1
+            if self.first <= self.seen < self.first + self.count:
+                self.failed += 1
+                raise ServiceRequestError("injected: the state table did not answer")
+            return getattr(self, f"_{name}")(*args, **kwargs)
+
+        return write
+
+
+# The state writes of a tracking polled five times: 1-4 after the first four polls (each after queueing the next
+# step), 5 when the fifth poll's success is delivered. A run that starts at 5 hits the delivery's write.
+@pytest.mark.parametrize("first", [1, 3, 5], ids=["after the first poll", "after a later poll", "during delivery"])
+@pytest.mark.parametrize("count", [1, 2, 3, 5])
+def test_any_run_of_failed_state_writes_ends_in_exactly_one_outcome(make_harness: Any, first: int, count: int) -> None:
+    h: Harness = make_harness(options=FAST_RETRIES)
+    path = seed.reset_path("writes", f"{first}-{count}")
+    h.graph.script(path, [Reply(200, RUNNING)] * 4 + [Reply(200, DONE)])
+    body = {"operationUrl": h.graph_url(path), "callbackUrl": h.stack.callback_url()}
+    tracking_id = requests.post(h.api("operations"), json=body, timeout=10).json()["trackingId"]
+    writes = FailingWrites(functions.tracker()._state._table, first, count)
+    h.run(timeout=120)
+    by_id = h.receiver.by_id()
+    assert set(by_id) == {tracking_id}, "the tracking was lost"
+    assert {r.body["outcome"] for r in by_id[tracking_id]} == {"succeeded"}  # duplicates share the webhook-id
+    assert writes.failed == count, "the faults were not all injected"
+    assert h.poison() == []
+    status = requests.get(h.api(f"operations/{tracking_id}"), timeout=10).json()
+    assert (status["phase"], status["outcome"]) == ("done", "succeeded")
