@@ -6,6 +6,9 @@ enables it, by the Function App at ``/api/console`` behind App Service authentic
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
 from collections.abc import Callable, Mapping
 
 from azure.core.credentials import TokenCredential
@@ -39,4 +42,13 @@ def build_console(
         clock=utcnow,
         sign_in_url=sign_in_url,
         unreachable=storage.unreachable(),
+        token_key=token_key(settings),
     )
+
+
+def token_key(settings: Settings) -> bytes:
+    """The key of the pages' change tokens: derived from the envelope key where the app has it, so every instance
+    accepts the tokens of every other; a random one for a process of its own (the local console on an account)."""
+    if settings.envelope_key is None:
+        return os.urandom(32)
+    return hmac.new(settings.envelope_key, b"graphops console change tokens", hashlib.sha256).digest()

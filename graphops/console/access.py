@@ -14,8 +14,13 @@ browser sends them, a same-origin ``Origin`` and ``Sec-Fetch-Site``.
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
+import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
+from http.cookies import CookieError, SimpleCookie
 from urllib.parse import urlsplit
 
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "[::1]"})
@@ -25,6 +30,7 @@ LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "[::1]"})
 class Operator:
     principal_id: str
     name: str
+    token: str = ""  # the change token of the page being served (change_token)
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,28 @@ def loopback_operator(headers: Mapping[str, str], port: int) -> Operator | Refus
     if name.lower() not in LOOPBACK_NAMES or given_port != str(port):
         return Refusal(400, f"the local console answers only http://127.0.0.1:{port}/ (Host was {host!r})")
     return Operator("local", "local developer")
+
+
+TOKEN_HEADER = "x-graphops-token"  # noqa: S105 - a header's name
+SESSION_COOKIE = "AppServiceAuthSession"  # the platform's sign-in session
+
+
+def change_token(key: bytes, who: Operator, headers: Mapping[str, str]) -> str:
+    """The token a page gives its changes (requeue, discard): bound to the operator and their sign-in session, so
+    a request forged elsewhere, even one htmx was tricked into sending, has no valid token to carry."""
+    cookies: SimpleCookie = SimpleCookie()
+    with contextlib.suppress(CookieError):  # a cookie header it cannot read: no session to bind to
+        cookies.load(headers.get("cookie", ""))
+    session = cookies[SESSION_COOKIE].value if SESSION_COOKIE in cookies else ""
+    digest = hmac.new(key, f"console-change|{who.principal_id}|{session}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def token_refusal(key: bytes, who: Operator, headers: Mapping[str, str]) -> Refusal | None:
+    """None when a change carries this operator's token for this session; else why not."""
+    if hmac.compare_digest(headers.get(TOKEN_HEADER, ""), change_token(key, who, headers)):
+        return None
+    return Refusal(403, "the page's change token is missing or stale: reload the page and try again")
 
 
 def same_page_change(headers: Mapping[str, str]) -> Refusal | None:

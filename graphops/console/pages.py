@@ -7,11 +7,10 @@ strict Content-Security-Policy (no inline script or style, nothing from another 
 
 from __future__ import annotations
 
-import json
 import logging
 import mimetypes
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -27,7 +26,7 @@ from ..kinds import KINDS
 from ..logs import event, redact_url
 from ..state import StateStore, public_view
 from ..tracking import TRACKING_ID
-from .access import Operator, Refusal, same_page_change
+from .access import Operator, Refusal, change_token, same_page_change, token_refusal
 from .listing import OUTCOMES, PHASES, Filters, list_trackings
 from .timeline import timeline
 
@@ -77,6 +76,7 @@ class Console:
         clock: Callable[[], datetime],
         sign_in_url: str | None = None,
         unreachable: str = "cannot reach storage",
+        token_key: bytes,
     ) -> None:
         self._table, self._state = table, StateStore(table)
         self._poison, self._main = poison_queue, main_queue  # raw clients: entries are read as they lie
@@ -84,6 +84,7 @@ class Console:
         self._authorize, self._clock = authorize, clock
         self._sign_in_url = sign_in_url
         self._unreachable = unreachable  # what to say when storage does not answer at all
+        self._token_key = token_key  # binds each page's change token to its operator and session
         self._templates: Environment | None = None
 
     def handle(self, request: ConsoleRequest) -> Page:
@@ -93,6 +94,7 @@ class Console:
         who = self._authorize(request.headers)
         if isinstance(who, Refusal):
             return self._refused(who, request)
+        who = replace(who, token=change_token(self._token_key, who, request.headers))  # for the page's changes
         parts = path.split("/") if path else []
         try:
             if request.method == "GET" and not parts:
@@ -136,7 +138,7 @@ class Console:
         plot = timeline(view["history"])
         return self._render("tracking.html", 200, who=who, title=f"Tracking {tracking_id}", view=view,
                             facts=_facts(view), deliveries=view["deliveries"] or {}, dead=dead, plot=plot,
-                            plot_json=json.dumps(plot.to_json()), history=view["history"])  # fmt: skip
+                            plot_data=plot.to_json(), history=view["history"])  # fmt: skip
 
     def _poison_page(self, who: Operator) -> Page:
         entries = poison.list_entries(self._poison)
@@ -144,7 +146,7 @@ class Console:
                             limit=poison.PEEK_LIMIT)  # fmt: skip
 
     def _poison_action(self, message_id: str, action: str, request: ConsoleRequest, who: Operator) -> Page:
-        refused = same_page_change(request.headers)
+        refused = same_page_change(request.headers) or token_refusal(self._token_key, who, request.headers)
         if refused is not None:
             return self._refused(refused, request)
         if action == "requeue":

@@ -4,6 +4,7 @@ test_console_browser.py."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -81,8 +82,20 @@ def test_changes_come_only_from_the_consoles_own_pages(make_harness: Any) -> Non
     assert cross_site.status_code == 400
     assert [e.message_id for e in _poison(h)] == [entry.message_id]
 
-    own_page = requests.post(url, headers={**SIGNED_IN, "HX-Request": "true", "Origin": f"http://{host}",
-                                           "Sec-Fetch-Site": "same-origin"}, timeout=10)  # fmt: skip
+    same_origin = {**SIGNED_IN, "HX-Request": "true", "Origin": f"http://{host}", "Sec-Fetch-Site": "same-origin"}
+    # Even from the console's own origin, a change needs the token of the page the operator has open.
+    untokened = requests.post(url, headers=same_origin, timeout=10)
+    assert untokened.status_code == 403 and "change token" in untokened.text
+    session = {"Cookie": "AppServiceAuthSession=first-sign-in"}
+    page = requests.get(h.api("console/poison"), headers={**SIGNED_IN, **session}, timeout=10)
+    found = re.search(r'hx-headers=\'\{"X-GraphOps-Token": "([A-Za-z0-9_-]+)"\}\'', page.text)
+    assert page.status_code == 200 and found
+    token = {"X-GraphOps-Token": found.group(1)}
+    other_session = requests.post(url, headers={**same_origin, **token, "Cookie": "AppServiceAuthSession=x"},
+                                  timeout=10)  # fmt: skip
+    assert other_session.status_code == 403  # the token belongs to that sign-in session only
+    assert [e.message_id for e in _poison(h)] == [entry.message_id]
+    own_page = requests.post(url, headers={**same_origin, **token, **session}, timeout=10)
     assert own_page.status_code == 200 and 'data-result="requeue"' in own_page.text
     assert _poison(h) == []
     h.run()

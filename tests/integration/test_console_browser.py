@@ -163,3 +163,48 @@ def _poison(harness: Any) -> list[Any]:
     from graphops.poison import list_entries
 
     return list_entries(harness.queue(f"{harness.stack.queue_name}-poison"))
+
+
+def test_text_from_graph_or_a_caller_creates_no_element_and_triggers_no_change(
+    page: Page, make_harness: Any, tmp_path: Path
+) -> None:
+    """Graph's status and error and a caller's correlation id, crafted to end the chart's data block and leave an
+    htmx element that discards a dead letter on load: the pages show them as text, and nothing is discarded."""
+    from graphops.console import build_console
+    from graphops.console.local import LocalConsole
+    from graphops.local import seed
+    from graphops.local.graph import Reply
+    from graphops.settings import Settings
+
+    from .conftest import own_state_table
+
+    harness = make_harness(GRAPHOPS_STATE_TABLE=own_state_table())
+    harness.receiver.answer("/gone", 410)
+    harness.graph.script(seed.reset_path("u9", "gone"), [Reply(200, seed.password_reset("succeeded", "gone"))])
+    dead = harness.track(seed.reset_path("u9", "gone"), callback_url=harness.stack.callback_url("/gone"))
+    harness.run()
+    [entry] = _poison(harness)
+
+    def payload(where: str) -> str:
+        return (f'</script><div id="pwned-{where}" hx-post="/poison/{entry.message_id}/discard" hx-trigger="load">'
+                f"x</div><script>document.title='pwned'</script>")  # fmt: skip
+
+    path = seed.reset_path("u9", "hostile")
+    failed = {**seed.password_reset("failed", "hostile"), "statusDetail": payload("error")}
+    harness.graph.script(path, [Reply(200, {**seed.password_reset("running", "hostile"), "status": payload("status")}),
+                                Reply(200, failed)])  # fmt: skip
+    hostile = harness.track(path, correlation_id=payload("correlation")[:200])
+    harness.run()
+
+    settings = Settings.from_env(harness.env)
+    with LocalConsole(lambda authorize: build_console(settings, None, root="/", authorize=authorize)) as console:
+        for url in (f"/trackings/{hostile}", "/", "/poison", f"/trackings/{dead}"):
+            page.goto(f"{console.url}{url}")
+            page.wait_for_load_state("networkidle")
+            assert page.locator("[id^=pwned]").count() == 0, url  # no element was made of the text
+            assert page.title() != "pwned", url
+        page.goto(f"{console.url}/trackings/{hostile}")
+        page.wait_for_function("window.graphopsTimeline !== undefined")  # the chart still reads its data
+        expect(page.locator("#history")).to_contain_text('<div id="pwned-status"')  # shown as text
+        expect(page.locator(".facts")).to_contain_text("pwned-error")
+    assert [e.message_id for e in _poison(harness)] == [entry.message_id]  # nothing was discarded
