@@ -4,13 +4,16 @@ test_console_browser.py."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from typing import Any
 
+import pytest
 import requests
 
 from graphops.local import seed
+from graphops.local.graph import Reply
 
 from .conftest import ConsoleData, Harness, own_state_table
 
@@ -139,3 +142,44 @@ def _poison(h: Harness) -> list[Any]:
     from graphops.poison import list_entries
 
     return list_entries(h.queue(f"{h.stack.queue_name}-poison"))
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+def test_requeue_and_discard_refuse_every_method_but_post(make_harness: Any, method: str) -> None:
+    h = make_harness(**CONSOLE_ON)
+    h.receiver.answer("/gone", 410)
+    h.graph.script(seed.ALERT_OPERATION_PATH, [seed_reply("succeeded")])
+    h.track(seed.ALERT_OPERATION_PATH, callback_url=h.stack.callback_url("/gone"))
+    h.run()
+    [entry] = _poison(h)
+    headers = {**SIGNED_IN, "HX-Request": "true"}
+    for action in ("requeue", "discard"):
+        answer = requests.request(method, h.api(f"console/poison/{entry.message_id}/{action}"), headers=headers,
+                                  timeout=10)  # fmt: skip
+        assert answer.status_code in (404, 405), (method, action, answer.status_code)
+    assert [e.message_id for e in _poison(h)] == [entry.message_id]  # nothing was moved or deleted
+
+
+def test_markup_in_every_field_the_console_shows_is_text(make_harness: Any) -> None:
+    h = make_harness(**CONSOLE_ON, GRAPHOPS_STATE_TABLE=own_state_table())
+
+    def mark(where: str) -> str:
+        return f'<b id="m-{where}" onmouseover="x()">{where}</b>'
+
+    path = seed.reset_path("u7", "markup")
+    failed = {**seed.password_reset("failed", "markup"), "statusDetail": mark("error")}
+    h.graph.script(path, [Reply(200, {**seed.password_reset("running", "markup"), "status": mark("status")}),
+                          Reply(200, failed)])  # fmt: skip
+    h.receiver.answer("/gone", 410)
+    tracking = h.track(path, correlation_id=mark("correlation"), context={"note": mark("context")},
+                       callback_url=h.stack.callback_url("/gone"))  # fmt: skip
+    h.send_raw(json.dumps({"operationUrl": "/v1.0/users/u/authentication/operations/o", mark("field"): 1}))
+    h.run()
+    pages = {name: get(h, path, SIGNED_IN).text for name, path in
+             (("list", ""), ("tracking", f"trackings/{tracking}"), ("poison", "poison"))}  # fmt: skip
+    # The list shows the last status (failed); the tracking's history shows each poll's, the markup included.
+    shown = {"list": ["correlation"], "tracking": ["correlation", "status", "error"], "poison": ["field", "context"]}
+    for name, fields in shown.items():
+        assert "<b id=" not in pages[name], name  # no field made an element
+        for field in fields:  # shown, as text (inside JSON, its quotes escaped once more)
+            assert re.search(rf"&lt;b id=\\?&#34;m-{field}\\?&#34;", pages[name]), (name, field)

@@ -155,3 +155,26 @@ def test_an_envelope_from_before_sinks_still_reads_as_a_callback_delivery() -> N
     old = from_wire({**wire, "deliveryAttempts": 2, "lastDeliveryError": "callback answered 503"}, LIMITS)
     assert old.notify == ("callback",) and old.delivery("callback").attempts == 2
     assert old.last_delivery_error == "callback answered 503"
+
+
+@pytest.mark.parametrize("failing", ["callback", "events", "queue"])
+def test_a_failing_sink_holds_back_none_of_the_others(failing: str) -> None:
+    """Every sink is tried in the same step, whichever fails and wherever it stands in the order."""
+    from graphops.sinks.callback import CallbackSink
+
+    busy = DeliveryResult(False, True, f"{failing} answered 503", 503)
+    callback = StubDeliverer(*([busy] if failing == "callback" else []))
+    events = StubSink("events", *([busy] if failing == "events" else []))
+    results = StubSink("queue", *([busy] if failing == "queue" else []))
+    queue = StubQueue()
+    tracker = Tracker(
+        limits=LIMITS, policy=Policy(PollSchedule(5, 60), 120), graph=StubGraph(),  # type: ignore[arg-type]
+        queue=queue, seal=SEAL, deliverer=callback, max_delivery_attempts=3, clock=lambda: NOW,  # type: ignore[arg-type]
+        rng=random.Random(0),
+        sinks={"callback": CallbackSink(callback), "events": events, "queue": results},  # type: ignore[dict-item]
+    )  # fmt: skip
+    result = tracker.handle(SEAL.seal(finished(notify=["callback", "events", "queue"]).to_wire()), "m")
+    assert result.action == "retryDelivery" and result.tracking is not None
+    assert (len(callback.posts), events.calls, results.calls) == (1, 1, 1)  # all three tried at once
+    states = {sink: str(result.tracking.delivery(sink).state) for sink in ("callback", "events", "queue")}
+    assert states == {sink: "pending" if sink == failing else "delivered" for sink in states}

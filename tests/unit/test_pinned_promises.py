@@ -1,0 +1,55 @@
+"""README promises that a deliberate bug in the code once passed every test: each is held here."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from graphops.console.access import Operator, Refusal, platform_operator
+from graphops.errors import SettingsError
+from graphops.settings import Settings
+from graphops.tracking import MAX_HISTORY, Tracking, from_request
+
+from .test_decide import LIMITS
+
+SIGNED_IN = {"x-ms-client-principal-id": "0c6e4f86-9d3a-4a5e-9f2c-4b1d2e3f4a5b", "x-ms-client-principal-name": "a@b"}
+
+
+def test_an_empty_operator_list_lets_nobody_into_the_console() -> None:
+    refused = platform_operator(SIGNED_IN, auth_enabled=True, operators=frozenset())
+    assert isinstance(refused, Refusal) and refused.status == 403
+    allowed = platform_operator(
+        SIGNED_IN, auth_enabled=True, operators=frozenset({SIGNED_IN["x-ms-client-principal-id"]})
+    )
+    assert isinstance(allowed, Operator)
+
+
+def test_the_history_keeps_the_newest_hundred_steps() -> None:
+    t: Tracking = from_request({"operationUrl": "/beta/identityGovernance/roleManagementAlerts/operations/op",
+                                "callbackUrl": "https://x.logic.azure.com/c"}, "t", datetime(2026, 1, 1, tzinfo=UTC),
+                               LIMITS)  # fmt: skip
+    t = replace(t, history=())  # a stateful tracking keeps a history
+    for step in range(150):
+        t = t.noted(step=step)
+    assert MAX_HISTORY == 100 and t.history is not None and len(t.history) == 100
+    assert [entry["step"] for entry in t.history] == list(range(50, 150))  # the newest, in order
+
+
+def secret(size: int) -> str:
+    return "whsec_" + base64.b64encode(bytes(range(size))).decode()
+
+
+@pytest.mark.parametrize(("size", "accepted"), [(23, False), (24, True), (64, True), (65, False)])
+def test_a_signing_secret_of_24_to_64_bytes_is_accepted_and_one_past_either_bound_refused(
+    size: int, accepted: bool
+) -> None:
+    env = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "GRAPHOPS_QUEUE_NAME": "graph-operations",
+           "GRAPHOPS_CALLBACK_SECRET": secret(size)}  # fmt: skip
+    if accepted:
+        assert Settings.from_env(env).callback_secret == secret(size)
+    else:
+        with pytest.raises(SettingsError, match="GRAPHOPS_CALLBACK_SECRET"):
+            Settings.from_env(env)
