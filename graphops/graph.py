@@ -16,6 +16,7 @@ from azure.core.exceptions import AzureError
 from .callbacks import parse_retry_after
 from .decide import GraphAnswer
 from .telemetry import answered, client_span, http_attributes
+from .text import scrubbed
 
 log = logging.getLogger("graphops.graph")
 MAX_BODY_BYTES = 1024 * 1024
@@ -110,7 +111,7 @@ class GraphClient:
         parsed = None
         if len(response.content) <= MAX_BODY_BYTES:
             try:
-                parsed = response.json()
+                parsed = scrubbed(response.json())  # Graph's text, made encodable (graphops.text)
             except ValueError:
                 parsed = None
         return GraphAnswer(

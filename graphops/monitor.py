@@ -19,6 +19,7 @@ from .callbacks import CallbackPolicy, PinnedPools, parse_retry_after
 from .decide import GraphAnswer
 from .errors import Rejected
 from .telemetry import answered, client_span, http_attributes
+from .text import scrubbed
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -71,7 +72,7 @@ class MonitorClient:
         body = None
         if len(response.data) <= MAX_BODY_BYTES:
             try:
-                body = json.loads(response.data)
+                body = scrubbed(json.loads(response.data))  # its text made encodable (graphops.text)
             except ValueError:
                 body = None
         retry_after = parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC))

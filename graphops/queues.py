@@ -100,7 +100,8 @@ class TrackingQueue:
                 raise QueueUnavailable(problem) from exc
 
     def dead_letter(self, record: dict[str, Any]) -> None:
-        text = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+        # ASCII: whatever a producer wrote (text Python cannot encode included) is kept, escaped, with its reason.
+        text = json.dumps(record, separators=(",", ":"), ensure_ascii=True)
         with queue_span(self._poison, 0):
             try:
                 send_creating(self._poison, text, time_to_live=self._dead_letter_ttl)

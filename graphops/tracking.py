@@ -21,6 +21,7 @@ from .callbacks import CallbackPolicy
 from .errors import Rejected
 from .kinds import KINDS, OperationKind, OperationRef, resolve_operation_url, validate_select
 from .logs import redact_url
+from .text import has_lone_surrogate, scrubbed
 
 WIRE_VERSION = 1
 # Step ids a message carries for its gate while state writes fail (graphops.state.StateStore.gate).
@@ -357,6 +358,10 @@ def request_problems(
 
     fields = REQUEST_FIELDS if start_field is None else (START_FIELDS - {"start"}) | {start_field}
     # trackingId and notBefore come in graphops' own sealed start messages only (graphops.seal).
+    unencodable = sorted(scrubbed(name) for name, value in doc.items() if has_lone_surrogate([name, value]))
+    if unencodable:  # nothing else can be checked of it: it cannot even be measured as UTF-8
+        return values, [Rejected(name, "holds text that is not valid Unicode (a lone UTF-16 surrogate)")
+                        for name in unencodable]  # fmt: skip
     for unknown in sorted(set(doc) - fields - {"trackingId", "notBefore"}):
         problems.append(Rejected(unknown, f"unknown field; expected some of {', '.join(sorted(fields))}"))
     if len(json.dumps(doc, ensure_ascii=False).encode()) > MAX_REQUEST_BYTES:
