@@ -168,6 +168,7 @@ def test_a_receiver_down_for_a_stretch_gets_the_callback_when_it_is_back(harness
     runner.start()
     try:
         time.sleep(3)
+        back_at = datetime.now(UTC)
         back = CallbackReceiver(harness.stack.secret, port=port).start()
         deadline = time.monotonic() + 60
         while not back.delivered() and time.monotonic() < deadline:
@@ -179,6 +180,11 @@ def test_a_receiver_down_for_a_stretch_gets_the_callback_when_it_is_back(harness
         [callback] = back.delivered()
         assert callback.webhook_id == tracking_id and callback.verified
         assert len(harness.graph.gets(path)) == 1  # retries re-send the callback; Graph is not asked again
+        # And an attempt was made, and failed, while the receiver was down (not only after it was back).
+        history = requests.get(harness.api(f"operations/{tracking_id}"), timeout=10).json()["history"]
+        attempts = [entry for entry in history if entry.get("sink") == "callback"]
+        failed_while_down = [a for a in attempts if not a["delivered"] and datetime.fromisoformat(a["at"]) < back_at]
+        assert failed_while_down and attempts[-1]["delivered"] is True, attempts
     finally:
         back.stop()
         harness.stack.receiver = back  # the stack stops it again at the end, harmlessly
