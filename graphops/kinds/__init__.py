@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from ..errors import Rejected
 from ..urls import url_text
@@ -130,10 +130,28 @@ def resolve_operation_url(
             if cloud not in kind.clouds:
                 where = ", ".join(sorted(kind.clouds))
                 raise Rejected(field, f"{kind.name} operations exist only in the Graph cloud(s) {where}, not {cloud}")
+            _check_query(parts.query, kind, field)
             # Scheme and host are compared without case; from here on they are spelled as the endpoint spells
             # them, so every later check (the Graph client's among them) compares exactly.
             return OperationRef(url=urlunsplit((base.scheme, base.netloc, path, parts.query, "")), kind=kind)
     raise Rejected(field, "not a known operation path; the README lists the operation kinds graphops tracks")
+
+
+# The one OData option graphops lets a caller add: it narrows what is read, never widens it.
+ALLOWED_ODATA_OPTIONS = frozenset({"$select"})
+
+
+def _check_query(query: str, kind: type[OperationKind], field: str) -> None:
+    """Only what Graph itself puts in the kind's Location, and ``$select``: an ``$expand`` (or any other option)
+    would have graphops read and deliver more than the operation."""
+    for name, _ in parse_qsl(query, keep_blank_values=True):
+        if name.startswith("$") and name not in ALLOWED_ODATA_OPTIONS:
+            raise Rejected(field, f"the OData option {name} is not allowed: graphops reads the operation only "
+                                  "($select is allowed)")  # fmt: skip
+        if not name.startswith("$") and name not in kind.query_parameters:
+            allowed = ", ".join(sorted(kind.query_parameters)) or "none"
+            raise Rejected(field, f"the query parameter {name!r} is not one Graph puts in a {kind.name} Location "
+                                  f"(those: {allowed})")  # fmt: skip
 
 
 def _monitor_ref(url: str, path: str, monitors: HostRule | None, field: str, graph_host: str) -> OperationRef:

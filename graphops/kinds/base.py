@@ -45,6 +45,8 @@ class OperationKind:
     needs_token: ClassVar[bool] = True
     #: The URL's query values are credentials: never shown in a status view or a callback.
     secret_query: ClassVar[bool] = False
+    #: The query parameters Graph itself puts in this kind's Location: kept when polling; any other is refused.
+    query_parameters: ClassVar[frozenset[str]] = frozenset()
     #: The field with a percentage of progress, when the kind reports one.
     progress_field: ClassVar[str | None] = None
     #: The Graph path of the resource an operation creates, when it can be read to see that it is ready

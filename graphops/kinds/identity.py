@@ -19,4 +19,6 @@ class AuthenticationMethodOperation(OperationKind):
 
     name = "authenticationMethodOperation"
     path_template = ("users", "{id}", "authentication", "operations", "{id}")
+    # The reset's Location names the region that holds the operation: `?aadgdc=DUB02P&aadgsu=ssprprod-a`.
+    query_parameters = frozenset({"aadgdc", "aadgsu"})
     permission = "UserAuthenticationMethod.Read.All"
