@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
+from .clouds import CLOUDS
 from .errors import Rejected
 from .kinds import (
     DataPolicyOperation,
@@ -42,6 +43,53 @@ class ActionNotEnabled(Rejected):
     """The request is a known start action this deployment has not enabled."""
 
 
+# The alphabet of the ids in Graph's start paths: GUIDs, user principal names, drive ids (`b!…`), SharePoint
+# site ids (`host,guid,guid`), content type ids (`0x0101…`), connection and alert names. Nothing else (`;`, `:`,
+# `$`, `%`, quotes, non-ASCII) reaches Graph in an id.
+START_ID = re.compile(r"[A-Za-z0-9._,!@-]{1,256}")
+JSON_TYPES: dict[str, type | tuple[type, ...]] = {"string": str, "boolean": bool, "object": dict, "array": list}
+
+
+@dataclass(frozen=True)
+class Body:
+    """What a start's JSON body may carry: its top-level fields with their JSON types, and the required ones."""
+
+    fields: Mapping[str, str] = field(default_factory=dict)  # name -> "string", "boolean", "object", "array"
+    required: frozenset[str] = frozenset()
+    #: The field naming a storage location Graph writes data to: one of GRAPHOPS_EXPORT_STORAGE_ACCOUNTS.
+    storage_location: str | None = None
+
+    def check(self, body: dict[str, Any] | None, field_name: str, accounts: frozenset[str], suffix: str) -> None:
+        doc = body or {}
+        for name in sorted(set(doc) - set(self.fields)):
+            allowed = ", ".join(sorted(self.fields)) or "none: this action takes no body"
+            raise Rejected(f"{field_name}.{name}", f"not a field this action takes (it takes {allowed})")
+        for name in sorted(self.required - set(doc)):
+            raise Rejected(f"{field_name}.{name}", "required")
+        for name, kind in self.fields.items():
+            value = doc.get(name)
+            if value is not None and (
+                not isinstance(value, JSON_TYPES[kind]) or isinstance(value, bool) != (kind == "boolean")
+            ):
+                raise Rejected(f"{field_name}.{name}", f"must be a JSON {kind}")
+        if self.storage_location is not None and self.storage_location in doc:
+            _storage_location(doc[self.storage_location], f"{field_name}.{self.storage_location}", accounts, suffix)
+
+
+def _storage_location(raw: str, field_name: str, accounts: frozenset[str], suffix: str) -> None:
+    """A blob container URL on one of the deployment's allowed storage accounts: graphops' identity writes a user's
+    data there, so a caller with a function key cannot send it anywhere else."""
+    parts = urlsplit(raw)
+    account, _, rest = (parts.hostname or "").partition(".")
+    if parts.scheme != "https" or rest != f"blob.{suffix}" or account not in accounts:
+        listed = ", ".join(sorted(accounts)) or "none (GRAPHOPS_EXPORT_STORAGE_ACCOUNTS is empty)"
+        raise Rejected(field_name, f"must be an https container URL on an allowed storage account ({listed}), "
+                                   f"https://<account>.blob.{suffix}/...")  # fmt: skip
+
+
+NO_BODY = Body()
+
+
 @dataclass(frozen=True)
 class StartAction:
     """One Graph request that starts a long-running operation."""
@@ -58,6 +106,7 @@ class StartAction:
     #: Where Graph's 202 names the operation, first present wins.
     operation_headers: tuple[str, ...] = ("Location",)
     query: frozenset[str] = frozenset()  # query parameters the request may carry
+    body: Body = NO_BODY  # what its JSON body may carry, from its reference page
 
     @property
     def clouds(self) -> frozenset[str]:
@@ -72,6 +121,14 @@ class StartAction:
         )
 
 
+# Each action's body as its reference page lists it (the request body section).
+_EXPORT = {"displayName": "string", "description": "string", "exportCriteria": "string", "exportLocation": "string",
+           "additionalOptions": "string", "cloudAttachmentVersion": "string", "documentVersion": "string"}  # fmt: skip
+_TEAM = {"template@odata.bind": "string", "group@odata.bind": "string", "displayName": "string",
+         "description": "string", "visibility": "string", "classification": "string", "specialization": "string",
+         "firstChannelName": "string", "members": "array", "channels": "array", "installedApps": "array",
+         "memberSettings": "object", "guestSettings": "object", "messagingSettings": "object", "funSettings": "object",
+         "discoverySettings": "object"}  # fmt: skip
 _SEARCH = ("security", "cases", "ediscoveryCases", "{id}", "searches", "{id}")
 _DRIVE_ITEM = ("items", "{id}", "copy")
 
@@ -84,33 +141,44 @@ ACTIONS: dict[str, StartAction] = {
              ("identityGovernance", "roleManagementAlerts", "alerts", "{id}", "refresh")),
             RoleManagementAlertRefresh, "RoleManagementAlert.ReadWrite.Directory", repeatable=True,
             reference="unifiedrolemanagementalert-refresh", versions=frozenset({"beta"}),
+            body=Body({"scopeId": "string", "scopeType": "string"}),
         ),
         StartAction("teamCreate", "POST", (("teams",),), TeamsAsyncOperation, "Team.Create", repeatable=False,
-                    reference="team-post"),
+                    reference="team-post", body=Body(_TEAM, frozenset({"template@odata.bind"}))),
         StartAction("teamClone", "POST", (("teams", "{id}", "clone"),), TeamsAsyncOperation, "Team.Create",
-                    repeatable=False, reference="team-clone"),
+                    repeatable=False, reference="team-clone",
+                    body=Body({"displayName": "string", "description": "string", "mailNickname": "string",
+                               "classification": "string", "visibility": "string", "partsToClone": "string"},
+                              frozenset({"displayName", "partsToClone"}))),
         StartAction("teamArchive", "POST", (("teams", "{id}", "archive"),), TeamsAsyncOperation,
-                    "TeamSettings.ReadWrite.All", repeatable=True, reference="team-archive"),
+                    "TeamSettings.ReadWrite.All", repeatable=True, reference="team-archive",
+                    body=Body({"shouldSetSpoSiteReadOnlyForMembers": "boolean"})),
         StartAction("teamUnarchive", "POST", (("teams", "{id}", "unarchive"),), TeamsAsyncOperation,
                     "TeamSettings.ReadWrite.All", repeatable=True, reference="team-unarchive"),
         StartAction(
             "personalDataExport", "POST", (("users", "{id}", "exportPersonalData"),), DataPolicyOperation,
             "User.Export.All and User.Read.All", repeatable=False, reference="user-exportpersonaldata",
             versions=frozenset({"v1.0"}),
+            body=Body({"storageLocation": "string"}, frozenset({"storageLocation"}),
+                      storage_location="storageLocation"),
         ),
         # An estimate only counts: a second one gives the same numbers.
         StartAction("ediscoveryEstimate", "POST", ((*_SEARCH, "estimateStatistics"),), EdiscoveryCaseOperation,
                     "eDiscovery.ReadWrite.All", repeatable=True,
                     reference="security-ediscoverysearch-estimatestatistics"),
         StartAction("ediscoveryExportResult", "POST", ((*_SEARCH, "exportResult"),), EdiscoveryCaseOperation,
-                    "eDiscovery.ReadWrite.All", repeatable=False, reference="security-ediscoverysearch-exportresult"),
+                    "eDiscovery.ReadWrite.All", repeatable=False, reference="security-ediscoverysearch-exportresult",
+                    body=Body({**_EXPORT, "exportFormat": "string"}, frozenset({"displayName"}))),
         StartAction("ediscoveryExportReport", "POST", ((*_SEARCH, "exportReport"),), EdiscoveryCaseOperation,
-                    "eDiscovery.ReadWrite.All", repeatable=False, reference="security-ediscoverysearch-exportreport"),
+                    "eDiscovery.ReadWrite.All", repeatable=False, reference="security-ediscoverysearch-exportreport",
+                    body=Body(_EXPORT, frozenset({"displayName"}))),
         StartAction(
             "ediscoveryAddToReviewSet", "POST",
             (("security", "cases", "ediscoveryCases", "{id}", "reviewSets", "{id}", "addToReviewSet"),),
             EdiscoveryCaseOperation, "eDiscovery.ReadWrite.All", repeatable=False,
             reference="security-ediscoveryreviewset-addtoreviewset",
+            body=Body({"search": "object", "additionalDataOptions": "string", "itemsToInclude": "string"},
+                      frozenset({"search"})),
         ),
         StartAction(
             "driveItemCopy", "POST",
@@ -118,20 +186,25 @@ ACTIONS: dict[str, StartAction] = {
              ("users", "{id}", "drive", *_DRIVE_ITEM), ("groups", "{id}", "drive", *_DRIVE_ITEM)),
             DriveItemCopy, "Files.ReadWrite.All", repeatable=False, reference="driveitem-copy",
             query=frozenset({"@microsoft.graph.conflictBehavior"}),
+            body=Body({"parentReference": "object", "name": "string", "childrenOnly": "boolean",
+                       "includeAllVersionHistory": "boolean"}),
         ),
         # Adding (or syncing) a hub content type a second time leaves the same content type.
         StartAction("siteContentTypeCopy", "POST", (("sites", "{id}", "contentTypes", "addCopyFromContentTypeHub"),),
                     SiteOperation, "Sites.Manage.All", repeatable=True,
-                    reference="contenttype-addcopyfromcontenttypehub"),
+                    reference="contenttype-addcopyfromcontenttypehub",
+                    body=Body({"contentTypeId": "string"}, frozenset({"contentTypeId"}))),
         StartAction(
             "listContentTypeCopy", "POST",
             (("sites", "{id}", "lists", "{id}", "contentTypes", "addCopyFromContentTypeHub"),),
             ListOperation, "Sites.Manage.All", repeatable=True, reference="contenttype-addcopyfromcontenttypehub",
+            body=Body({"contentTypeId": "string"}, frozenset({"contentTypeId"})),
         ),
         # PATCH sets the schema: sending the same schema again asks for the same state.
         StartAction("externalConnectionSchema", "PATCH", (("external", "connections", "{id}", "schema"),),
                     ExternalConnectionOperation, "ExternalConnection.ReadWrite.OwnedBy", repeatable=True,
-                    reference="externalconnectors-schema-update"),
+                    reference="externalconnectors-schema-update",
+                    body=Body({"baseType": "string", "properties": "array"}, frozenset({"baseType", "properties"}))),
     )
 }  # fmt: skip
 
@@ -153,7 +226,12 @@ class StartRequest:
 
 
 def parse_start(
-    raw: object, graph_endpoint: str, cloud: str, enabled: Collection[str], field_name: str = "start"
+    raw: object,
+    graph_endpoint: str,
+    cloud: str,
+    enabled: Collection[str],
+    field_name: str = "start",
+    export_accounts: frozenset[str] = frozenset(),
 ) -> StartRequest:
     """Check a start request ``{"method", "url", "body"}`` and name its action.
 
@@ -191,7 +269,21 @@ def parse_start(
             f"{action.name} is not enabled in this deployment (GRAPHOPS_START_ACTIONS); enabling it lets graphops "
             f"{action.method} with its own identity, which needs {action.permission}",
         )
+    for segment in _ids(action, segments):
+        if START_ID.fullmatch(segment) is None:
+            raise Rejected(
+                f"{field_name}.url", f"{segment!r} is not an id Graph gives: letters, digits and - _ . , ! @"
+            )
+    action.body.check(body, f"{field_name}.body", export_accounts, CLOUDS[cloud].storage_suffix)
     return StartRequest(action, method, url, body)
+
+
+def _ids(action: StartAction, segments: Sequence[str]) -> list[str]:
+    """The segments of the request's path that stand for ids in the action's path shape."""
+    for path in action.paths:
+        if len(path) == len(segments) and all(segment_matches(w, s) for w, s in zip(path, segments, strict=True)):
+            return [seg for want, seg in zip(path, segments, strict=True) if want == "{id}"]
+    return []
 
 
 def _graph_path(raw: object, graph_endpoint: str, field_name: str) -> tuple[str, str, list[str], list[tuple[str, str]]]:

@@ -142,6 +142,8 @@ class Settings:
     kind_poll_delays: tuple[tuple[str, int, int], ...] = ()
     # GRAPHOPS_START_ACTIONS: the Graph requests graphops may send with its own identity (none by default).
     start_actions: frozenset[str] = frozenset()
+    # GRAPHOPS_EXPORT_STORAGE_ACCOUNTS: the storage accounts a personal data export may be written to (none by default).
+    export_storage_accounts: frozenset[str] = frozenset()
     # Sinks beside (or instead of) callbacks: an Event Grid topic (CloudEvents 1.0, Entra ID) and a results queue.
     event_grid_endpoint: str | None = None
     event_source: str = "/graphops/local"  # CloudEvents `source`: this deployment
@@ -199,6 +201,7 @@ class Settings:
             state_retention_days=_int(env, "GRAPHOPS_STATE_RETENTION_DAYS"),
             kind_poll_delays=_kind_poll_delays(env.get("GRAPHOPS_KIND_POLL_DELAYS", "")),
             start_actions=_start_actions(env.get("GRAPHOPS_START_ACTIONS", "")),
+            export_storage_accounts=_storage_accounts(env, "GRAPHOPS_EXPORT_STORAGE_ACCOUNTS"),
             event_grid_endpoint=_event_grid_endpoint(env.get("GRAPHOPS_EVENT_GRID_ENDPOINT", "").strip()),
             event_source=_event_source(env),
             results_queue=_results_queue(env, need_storage),
@@ -346,6 +349,14 @@ def _envelope_key(env: Mapping[str, str], name: str, *, local_default: bool = Tr
     if local_default and (connection == "UseDevelopmentStorage=true" or "AccountName=devstoreaccount1;" in connection):
         return hashlib.sha256(b"graphops envelopes on Azurite:" + connection.encode()).digest()
     return None
+
+
+def _storage_accounts(env: Mapping[str, str], name: str) -> frozenset[str]:
+    accounts = frozenset(a.strip() for a in env.get(name, "").split(",") if a.strip())
+    for account in sorted(accounts):
+        if not (3 <= len(account) <= 24 and account.isascii() and account.isalnum() and account.islower()):
+            raise SettingsError(name, f"{account!r} is not a storage account name (3-24 lower-case letters and digits)")
+    return accounts
 
 
 def _secret(raw: str | None) -> str | None:

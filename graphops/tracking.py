@@ -292,6 +292,7 @@ class Limits:
     sinks: frozenset[str] = frozenset({"callback"})  # the sinks this deployment can deliver to
     monitors: CallbackPolicy | None = None  # where drive-copy monitors may be polled (without a token)
     start_actions: frozenset[str] = frozenset()  # GRAPHOPS_START_ACTIONS: what graphops may start itself
+    export_storage_accounts: frozenset[str] = frozenset()  # GRAPHOPS_EXPORT_STORAGE_ACCOUNTS: where exports may go
 
     def resolve(self, raw: object) -> OperationRef:
         """An operation URL checked against this deployment: its Graph host and cloud, its monitor hosts."""
@@ -299,7 +300,9 @@ class Limits:
 
     def start(self, raw: object, field_name: str = "start") -> StartRequest:
         """A start request checked against this deployment: a known action, enabled here, on its Graph host."""
-        return parse_start(raw, self.graph_endpoint, self.cloud, self.start_actions, field_name)
+        return parse_start(
+            raw, self.graph_endpoint, self.cloud, self.start_actions, field_name, self.export_storage_accounts
+        )
 
 
 def parse_body(body: bytes | str) -> dict[str, Any]:

@@ -40,6 +40,7 @@ def limits_for(settings: Settings) -> Limits:
         cloud=settings.cloud.name,
         monitors=monitor_policy(settings),
         start_actions=settings.start_actions,
+        export_storage_accounts=settings.export_storage_accounts,
         sinks=configured_sinks(settings),
     )
 

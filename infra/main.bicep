@@ -85,6 +85,9 @@ param grantGraphPermissions bool = false
 @description('GRAPHOPS_START_ACTIONS: comma-separated start actions graphops may send with its identity (README: start actions). Empty: none. The grants add exactly their write permissions.')
 param startActions string = ''
 
+@description('GRAPHOPS_EXPORT_STORAGE_ACCOUNTS: comma-separated storage account names a personal data export (personalDataExport) may be written to. Empty: exports are refused.')
+param exportStorageAccounts string = ''
+
 @description('Comma-separated operation kinds this deployment tracks; the grants cover exactly these (README: kinds).')
 param trackedKinds string = 'roleManagementAlertRefresh,authenticationMethodOperation'
 
@@ -352,6 +355,7 @@ module app 'app/function.bicep' = {
       GRAPHOPS_MAX_DELAY_SECONDS: string(maxDelaySeconds)
       GRAPHOPS_KIND_POLL_DELAYS: kindPollDelays
       GRAPHOPS_START_ACTIONS: startActions
+      GRAPHOPS_EXPORT_STORAGE_ACCOUNTS: exportStorageAccounts
       GRAPHOPS_EVENT_GRID_ENDPOINT: enableEvents ? events.outputs.endpoint : ''
       GRAPHOPS_RESULTS_QUEUE: resultsQueueName
       GRAPHOPS_RECORD_QUEUE_TRACKINGS: string(recordQueueTrackings)

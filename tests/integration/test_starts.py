@@ -196,7 +196,7 @@ def check_callbacks(harness: Harness, sent: dict[str, list[dict[str, Any]]]) -> 
 
 
 def test_each_action_is_started_and_tracked_through_the_api(make_harness: Any) -> None:
-    harness = make_harness(GRAPHOPS_START_ACTIONS=ALL_ACTIONS)
+    harness = make_harness(GRAPHOPS_START_ACTIONS=ALL_ACTIONS, GRAPHOPS_EXPORT_STORAGE_ACCOUNTS="contoso")
     sent = {name: script(harness, name, case) for name, case in CASES.items()}
     answers = {name: api_start(harness, case, f"key-{name}", correlationId=name) for name, case in CASES.items()}
     for name, answer in answers.items():
@@ -208,7 +208,7 @@ def test_each_action_is_started_and_tracked_through_the_api(make_harness: Any) -
 
 
 def test_each_action_is_started_and_tracked_through_the_queue(make_harness: Any) -> None:
-    harness = make_harness(GRAPHOPS_START_ACTIONS=ALL_ACTIONS)
+    harness = make_harness(GRAPHOPS_START_ACTIONS=ALL_ACTIONS, GRAPHOPS_EXPORT_STORAGE_ACCOUNTS="contoso")
     sent = {name: script(harness, name, case) for name, case in CASES.items()}
     ids = {
         name: harness.client.start(case.method, case.url, harness.stack.callback_url(), case.body, correlation_id=name)
@@ -340,7 +340,7 @@ def test_requests_outside_the_enabled_actions_never_reach_graph(
 def test_a_start_needs_an_idempotency_key(make_harness: Any) -> None:
     harness = make_harness(GRAPHOPS_START_ACTIONS="teamClone")
     doc = {
-        "request": {"method": "POST", "url": f"/v1.0/teams/{TEAM}/clone"},
+        "request": {"method": "POST", "url": f"/v1.0/teams/{TEAM}/clone", "body": CASES["teamClone"].body},
         "callbackUrl": harness.stack.callback_url(),
     }
     answer = requests.post(harness.api("start"), json=doc, timeout=10)
@@ -491,7 +491,7 @@ def test_the_readme_team_clone_recipe_runs_as_logic_apps_runs_it(make_harness: A
 @pytest.mark.parametrize("answer", ["done at once (201)", "forbidden (403)", "throttled (429), then 202"])
 def test_every_action_takes_each_kind_of_answer(make_harness: Any, answer: str) -> None:
     """Every action, through the API and the queue (throttling: the queue, which comes back on its own)."""
-    harness = make_harness(GRAPHOPS_START_ACTIONS=ALL_ACTIONS)
+    harness = make_harness(GRAPHOPS_START_ACTIONS=ALL_ACTIONS, GRAPHOPS_EXPORT_STORAGE_ACCOUNTS="contoso")
     origins = {"{graph}": harness.graph.url, "{monitor}": harness.stack.sharepoint.url}
     forbidden = Reply(403, seed.graph_error("Authorization_RequestDenied", "Insufficient privileges"))
     for name, case in CASES.items():
