@@ -68,13 +68,19 @@ def test_identity_headers_are_not_believed_without_the_platforms_authentication(
     assert answer.status_code == 403 and "WEBSITE_AUTH_ENABLED" in answer.text
 
 
-def test_changes_come_only_from_the_consoles_own_pages(make_harness: Any) -> None:
+def with_a_dead_letter(make_harness: Any) -> tuple[Harness, Any]:
+    """The console on, and one tracking whose callback answered 410: its dead letter in the poison queue."""
     h = make_harness(**CONSOLE_ON)
     h.receiver.answer("/gone", 410)
     h.graph.script(seed.ALERT_OPERATION_PATH, [seed_reply("succeeded")])
     h.track(seed.ALERT_OPERATION_PATH, callback_url=h.stack.callback_url("/gone"))
     h.run()
     [entry] = _poison(h)
+    return h, entry
+
+
+def test_changes_come_only_from_the_consoles_own_pages(make_harness: Any) -> None:
+    h, entry = with_a_dead_letter(make_harness)
     url = h.api(f"console/poison/{entry.message_id}/requeue")
     host = url.split("/")[2]
 
@@ -146,12 +152,7 @@ def _poison(h: Harness) -> list[Any]:
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
 def test_requeue_and_discard_refuse_every_method_but_post(make_harness: Any, method: str) -> None:
-    h = make_harness(**CONSOLE_ON)
-    h.receiver.answer("/gone", 410)
-    h.graph.script(seed.ALERT_OPERATION_PATH, [seed_reply("succeeded")])
-    h.track(seed.ALERT_OPERATION_PATH, callback_url=h.stack.callback_url("/gone"))
-    h.run()
-    [entry] = _poison(h)
+    h, entry = with_a_dead_letter(make_harness)
     headers = {**SIGNED_IN, "HX-Request": "true"}
     for action in ("requeue", "discard"):
         answer = requests.request(method, h.api(f"console/poison/{entry.message_id}/{action}"), headers=headers,
