@@ -99,7 +99,7 @@ def test_a_start_poisoned_by_the_host_and_put_back_is_sent_to_graph_once(make_ha
             raise RuntimeError("the queue is down")
 
     functions.tracker().checkpoint = queue_down
-    tracking_id = h.client.start("POST", clone, h.stack.callback_url(), {"displayName": "Copy"})
+    tracking_id = h.client.start("POST", clone, h.stack.callback_url(), {"displayName": "Copy", "partsToClone": "apps"})
     h.run()
     assert len(h.graph.requests("POST", clone)) == 1 and h.receiver.received == []
     [poisoned] = h.poison()  # the host's copy after max_dequeue_count failures: graphops' own sealed start

@@ -20,7 +20,7 @@ from .conftest import ROOT, Harness
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
           response_headers_conformance]  # fmt: skip
-EXAMPLES = 300  # per operation: all of them in about a minute on two cores
+EXAMPLES = 200  # per operation: all of them in about half a minute on two cores
 
 
 def test_every_schema_valid_request_gets_a_declared_answer(make_harness: Any) -> None:
