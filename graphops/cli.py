@@ -339,7 +339,9 @@ def _print_status(view: dict[str, Any]) -> None:
 
 @cli.command("list")
 @click.option("--phase", help="Only trackings in this phase (polling, delivering, done...).")
-@click.option("--outcome", help="Only trackings with this outcome (succeeded, failed, timedOut...).")
+@click.option(
+    "--state", help="Only trackings standing here (polling, delivering, deliveryFailed, succeeded, failed...)."
+)
 @click.option("--kind", help="Only trackings of this operation kind.")
 @click.option("--correlation-id", help="Only trackings with this correlation id.")
 @click.option("--from", "since", help="Tracked since (UTC, YYYY-MM-DDTHH:MM). Default: the last 24 hours; '' for all.")
@@ -347,7 +349,7 @@ def _print_status(view: dict[str, Any]) -> None:
 @json_option
 @pass_context
 def list_command(obj: Context, /, as_json: bool, **chosen: str | None) -> None:
-    """Trackings, newest first, with counts per outcome: the console's list, with the same filters."""
+    """Trackings, newest first, with counts per state: the console's list, with the same filters."""
     from datetime import UTC, datetime
 
     from .console.listing import Filters, list_trackings
@@ -357,11 +359,11 @@ def list_command(obj: Context, /, as_json: bool, **chosen: str | None) -> None:
     names = {"since": "from", "until": "to", "correlation_id": "correlationId"}
     query = {names.get(name, name): value for name, value in chosen.items() if value is not None}
     with clear_errors():
-        filters = Filters.from_query(query, datetime.now(UTC), KINDS)
+        now = datetime.now(UTC)
+        filters = Filters.from_query(query, now, KINDS)
         settings, credential = _reach_storage(obj)
-        listing = list_trackings(table_client(settings.storage, settings.state_table, credential), filters)
-    data = {"counts": listing.counts, "matching": listing.matching, "capped": listing.capped,
-            "trackings": [vars(row) for row in listing.rows]}  # fmt: skip
+        listing = list_trackings(table_client(settings.storage, settings.state_table, credential), filters, now)
+    data = {"counts": listing.counts, "matching": listing.matching, "trackings": [vars(row) for row in listing.rows]}
     emit(as_json, data, lambda: _print_listing(listing))
 
 
@@ -373,13 +375,13 @@ def _print_listing(listing: Any) -> None:
     counts = ", ".join(f"{name} {count}" for name, count in listing.counts.items()) or "none"
     more = f" (the first {len(listing.rows)} shown)" if listing.matching > len(listing.rows) else ""
     out = Table(title=f"{listing.matching} trackings{more} - {counts}")
-    for name in ("correlation id", "tracking", "state", "kind", "polls", "since (UTC)"):
+    for name in ("correlation id", "tracking", "state", "kind", "polls", "since (UTC)", "next poll (UTC)"):
         out.add_column(name, no_wrap=name != "correlation id", overflow="fold")
     for row in listing.rows:
-        out.add_row(*(escape(text or "") for text in (row.correlation_id, row.tracking_id, row.shown_as, row.kind,
-                                                      str(row.polls), row.tracked_since[:19])))  # fmt: skip
-    if listing.capped:
-        out.caption = "more trackings than one listing reads: narrow the time range"
+        state = f"{row.standing} ({row.outcome})" if row.standing == "deliveryFailed" else row.standing
+        out.add_row(*(escape(text or "") for text in (row.correlation_id, row.tracking_id, state, row.kind,
+                                                      str(row.polls), row.tracked_since[:19],
+                                                      (row.next_poll_at or "")[:19])))  # fmt: skip
     Console().print(out)
 
 

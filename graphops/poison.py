@@ -34,6 +34,31 @@ class PoisonEntry:
     record: dict[str, Any] | None  # graphops' dead-letter record, or None for a host copy
 
     @property
+    def document(self) -> dict[str, Any] | None:
+        """The original as JSON, when it is a JSON object (a tracking, a request); None for anything else."""
+        try:
+            doc = json.loads(self.original)
+        except ValueError:
+            return None
+        return doc if isinstance(doc, dict) else None
+
+    @property
+    def correlation_id(self) -> str | None:
+        value = (self.document or {}).get("correlationId")
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def unrequeueable(self) -> str | None:
+        """Why putting this entry back could do nothing but land it here again; None when it may be requeued."""
+        if self.field == "message" and self.record is None:
+            return "not base64: the queue's trigger cannot read it, so requeued it would come straight back"
+        if self.document is None:
+            return "not a JSON object: no tracking or request is in it, so requeued it would be rejected again"
+        if not any(k in self.document for k in ("operationUrl", "start", "trackingId")):
+            return "an unknown shape (no operationUrl, start or trackingId): requeued it would be rejected again"
+        return None
+
+    @property
     def shown(self) -> str:
         """The original fit for a screen: callback URLs without their query (Logic Apps' ``sig=`` is a key)."""
         return redact_callbacks(self.original)
@@ -46,6 +71,9 @@ class PoisonEntry:
             "trackingId": self.tracking_id,
             "field": self.field,
             "original": self.shown,
+            "correlationId": self.correlation_id,
+            "requeueable": self.unrequeueable is None,
+            "whyNotRequeueable": self.unrequeueable,
         }
 
 
@@ -111,24 +139,28 @@ def revived(entry: PoisonEntry) -> str:
 
 
 def requeue(poison: QueueClient, main: QueueClient, ids: set[str] | None) -> list[str]:
-    """Move entries (all when ``ids`` is None) back to the main queue. Returns the ids moved."""
+    """Move entries (all when ``ids`` is None) back to the main queue. Returns the ids moved: an entry that cannot
+    be requeued (``PoisonEntry.unrequeueable``) stays where it is."""
 
-    def send_back(message: QueueMessage) -> None:
+    def send_back(message: QueueMessage) -> bool:
         entry = entry_from(message.id, message.inserted_on, str(message.content))
+        if entry.unrequeueable is not None:
+            return False
         main.send_message(base64.b64encode(revived(entry).encode()).decode(), time_to_live=-1)
+        return True
 
     return _take(poison, ids, send_back)
 
 
 def discard(poison: QueueClient, ids: set[str]) -> list[str]:
     """Delete entries for good (a tracking nobody wants any more). Returns the ids deleted."""
-    return _take(poison, ids, lambda message: None)
+    return _take(poison, ids, lambda message: True)
 
 
-def _take(poison: QueueClient, ids: set[str] | None, handle: Callable[[QueueMessage], None]) -> list[str]:
-    """Handle, then delete, the entries asked for (all when ``ids`` is None). Returns their ids.
+def _take(poison: QueueClient, ids: set[str] | None, handle: Callable[[QueueMessage], bool]) -> list[str]:
+    """Handle, then delete, the entries asked for (all when ``ids`` is None) that ``handle`` took. Returns their ids.
 
-    Entries that are not asked for stay hidden while the queue is searched, then show again at once.
+    Entries that are not asked for, or not taken, stay hidden while the queue is searched, then show again at once.
     """
     taken: list[str] = []
     skipped: list[QueueMessage] = []
@@ -138,10 +170,9 @@ def _take(poison: QueueClient, ids: set[str] | None, handle: Callable[[QueueMess
             if not batch:
                 break
             for message in batch:
-                if ids is not None and message.id not in ids:
+                if (ids is not None and message.id not in ids) or not handle(message):
                     skipped.append(message)
                     continue
-                handle(message)
                 poison.delete_message(message)
                 taken.append(message.id)
     finally:

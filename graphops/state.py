@@ -23,9 +23,10 @@ from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
+from .index import Entry, TrackingIndex, entry_of_state
 from .settings import StorageConnection
 from .telemetry import client_span
-from .tracking import Phase, Tracking, iso
+from .tracking import Phase, Tracking, iso, moment_or_none
 
 log = logging.getLogger("graphops.state")
 ROW = "state"
@@ -61,6 +62,7 @@ class StepGate:
     etag: str | None = None  # the version read: the step's merge is conditional on it
     history: tuple[dict[str, Any], ...] | None = None  # None: not read (the state was unavailable)
     names: tuple[str, ...] | None = None  # the step id the state names, () for none; None: not read
+    standing: str | None = None  # where the index has the tracking standing; None: not read
 
 
 @dataclass(frozen=True)
@@ -92,13 +94,19 @@ class StateStore:
 
     def __init__(self, table: TableClient) -> None:
         self._table = table
+        self.index = TrackingIndex(table)
         self._ensured = False
         self._lock = threading.Lock()
-        self.operations = 0
+        self._operations = 0
+
+    @property
+    def operations(self) -> int:
+        """Table operations so far, the index's included."""
+        return self._operations + self.index.operations
 
     def _count(self) -> None:
         with self._lock:
-            self.operations += 1
+            self._operations += 1
 
     def ensure_table(self) -> None:
         if self._ensured:
@@ -124,6 +132,7 @@ class StateStore:
         self._count()
         entity = {"PartitionKey": tracking.tracking_id, "RowKey": ROW, **entity_of(tracking), **(extra or {})}
         self._creating_table(lambda: self._table.create_entity(entity))
+        self._index(tracking.tracking_id, entity)
 
     def read(self, tracking_id: str) -> dict[str, Any] | None:
         """The tracking's entity (a TableEntity: its ``metadata`` has the ETag), or None."""
@@ -155,6 +164,7 @@ class StateStore:
                 )
             except ResourceModifiedError:
                 continue  # a step wrote in between: read what it wrote
+            self._index(tracking_id, {**entity, **change})
             return {**entity, **change}
         raise AzureError(f"the state of {tracking_id} kept changing; cancel again")
 
@@ -298,23 +308,49 @@ class StateStore:
             return StepGate(False, "cancelled", etag, history)
         live = entity.get("stepId")
         names = (str(live),) if live else ()
+        indexed = entry_of_state(tracking.tracking_id, entity)
+        standing = indexed.standing if indexed else None
         if live in (None, tracking.step_id):
-            return StepGate(True, "", etag, history, names)
+            return StepGate(True, "", etag, history, names, standing)
         if live in tracking.recorded_step_ids:
-            return StepGate(True, "predecessors not recorded", etag, history, names)
-        return StepGate(False, "stale", etag, history, names)
+            return StepGate(True, "predecessors not recorded", etag, history, names, standing)
+        return StepGate(False, "stale", etag, history, names, standing)
 
-    def record(self, tracking: Tracking, next_poll_at: datetime | None, now: datetime, *, final: bool = False) -> None:
-        """Merge once, after the step's effect.
+    def record(
+        self, tracking: Tracking, next_poll_at: datetime | None, now: datetime, *, final: bool = False,
+        standing: str | None = None,
+    ) -> None:  # fmt: skip
+        """Merge once, after the step's effect; the index too when the tracking's standing changed from
+        ``standing`` (what the gate read; None when it read nothing).
 
         A step that queued its successor goes on when this fails (the successor's gate lets it run); a final
         write (delivered, dead-lettered) raises :class:`StateUnavailable` instead, so the host runs the step
         again rather than leave the state saying "polling" forever.
         """
         with table_span("merge", self._table):
-            self._merge(tracking, next_poll_at, now, final=final)
+            written = self._merge(tracking, next_poll_at, now, final=final)
+        if written is not None:
+            entry = entry_of_state(tracking.tracking_id, written)
+            if entry is not None and entry.standing != standing:
+                self._note(entry)
 
-    def _merge(self, tracking: Tracking, next_poll_at: datetime | None, now: datetime, *, final: bool) -> None:
+    def _index(self, tracking_id: str, entity: Mapping[str, Any]) -> None:
+        entry = entry_of_state(tracking_id, entity)
+        if entry is not None:
+            self._note(entry)
+
+    def _note(self, entry: Entry) -> None:
+        """The index follows the state; a failed write is made good by the tracking's next transition."""
+        try:
+            with table_span("index", self._table):
+                self.index.note(entry)
+        except AzureError as exc:
+            log.warning("index not written for %s: %s", entry.tracking_id, type(exc).__name__)
+
+    def _merge(
+        self, tracking: Tracking, next_poll_at: datetime | None, now: datetime, *, final: bool
+    ) -> dict[str, Any] | None:
+        """The properties written, or None when nothing was."""
         change = {"PartitionKey": tracking.tracking_id, "RowKey": ROW, **entity_of(tracking),
                   "nextPollAt": iso(next_poll_at) if next_poll_at else None, "lastPollAt": iso(now)}  # fmt: skip
         # The table drops None on a merge, which would leave the old value standing: clear with "" instead.
@@ -333,13 +369,16 @@ class StateStore:
                 self._count()
                 self._table.update_entity(change, mode=UpdateMode.MERGE)
                 log.info("state of %s changed during its delivery; the delivered outcome stands", tracking.tracking_id)
-                return
+                return change
             # Changed since this step read it: a cancel (or a duplicate step) came first and stands.
             log.info("state of %s changed during the step; left as it is", tracking.tracking_id)
+            return None
         except AzureError as exc:
             log.warning("state not recorded for %s: %s", tracking.tracking_id, type(exc).__name__)
             if final:
                 raise StateUnavailable(f"the final state of {tracking.tracking_id} was not recorded") from exc
+            return None
+        return change
 
     def remove_finished(self, before: datetime) -> int:
         """Delete finished trackings (and spent dedupe keys and start records) older than ``before``. Returns how many
@@ -349,7 +388,8 @@ class StateStore:
         try:
             finished = list(
                 self._table.query_entities(
-                    "phase eq @done and finishedAt lt @cutoff", parameters={"done": "done", "cutoff": cutoff}
+                    "RowKey eq @row and phase eq @done and finishedAt lt @cutoff",
+                    parameters={"row": ROW, "done": "done", "cutoff": cutoff},
                 )
             )
         except ResourceNotFoundError:
@@ -363,6 +403,9 @@ class StateStore:
         for entity in finished:
             self._table.delete_entity(entity["PartitionKey"], entity["RowKey"])
             removed += 1
+            since = moment_or_none(entity.get("trackedSince"))
+            if since is not None:
+                self.index.forget(str(entity["PartitionKey"]), since)
         for entity in spent:
             self._table.delete_entity(entity["PartitionKey"], entity["RowKey"])
         return removed
@@ -437,7 +480,18 @@ def entity_of(tracking: Tracking) -> dict[str, Any]:
         "trackedSince": iso(tracking.tracked_since),
         "deadline": iso(tracking.deadline),
         "finishedAt": iso(tracking.finished_at) if tracking.finished_at else None,
+        "waitingFor": waiting_for(tracking),
     }
+
+
+def waiting_for(tracking: Tracking) -> str | None:
+    """``Retry-After`` when the next poll waits for Graph's throttling rather than the schedule (the console says
+    so); None when it does not, or when this step did not read the history that tells."""
+    last = tracking.history[-1] if tracking.history else None
+    if tracking.phase is not Phase.POLLING or last is None or "sink" in last or last.get("retryAfter") is None:
+        return None
+    http = last.get("http")
+    return "Retry-After" if http is None or (isinstance(http, int) and (http == 429 or http >= 500)) else None
 
 
 def public_view(tracking_id: str, entity: dict[str, Any]) -> dict[str, Any]:
@@ -451,10 +505,13 @@ def public_view(tracking_id: str, entity: dict[str, Any]) -> dict[str, Any]:
         raw = entity.get(name)
         return None if raw == "" else raw  # "" is how a merge clears a property
 
+    indexed = entry_of_state(tracking_id, entity)
+
     return {
         "trackingId": tracking_id,
         "phase": value("phase"),
         "outcome": value("outcome"),
+        "standing": indexed.standing if indexed else None,
         "kind": value("kind"),
         "operationUrl": value("operationUrl"),
         "correlationId": value("correlationId"),
@@ -467,6 +524,7 @@ def public_view(tracking_id: str, entity: dict[str, Any]) -> dict[str, Any]:
         "polls": entity.get("polls", 0),
         "lastPollAt": value("lastPollAt"),
         "nextPollAt": value("nextPollAt"),
+        "waitingFor": value("waitingFor"),
         "deliveryAttempts": entity.get("deliveryAttempts", 0),
         "lastDeliveryError": value("lastDeliveryError"),
         "deliveries": parsed("deliveries"),

@@ -186,7 +186,8 @@ class Tracker:
             if not gate.go:
                 event("dropped", trackingId=tracking.tracking_id, reason=gate.reason, step=tracking.step)
                 return StepResult(tracking.tracking_id, "dropped", tracking, detail=gate.reason)
-            tracking = replace(tracking, state_etag=gate.etag, history=gate.history, state_names=gate.names)
+            tracking = replace(tracking, state_etag=gate.etag, history=gate.history, state_names=gate.names,
+                               state_standing=gate.standing)  # fmt: skip
         if tracking.not_before is not None and now < tracking.not_before:
             # Woken early by the queue's 7-day limit: a Retry-After (Graph's, or a receiver's) has not passed yet.
             delay = delay_until(tracking.not_before, now)
@@ -374,7 +375,7 @@ class Tracker:
 
     def _record(self, tracking: Tracking, next_poll_at: datetime | None, now: datetime, *, final: bool = False) -> None:
         if tracking.stateful and self._state is not None:
-            self._state.record(tracking, next_poll_at, now, final=final)
+            self._state.record(tracking, next_poll_at, now, final=final, standing=tracking.state_standing)
 
     def _deliver(self, tracking: Tracking) -> StepResult:
         """Deliver to every sink still pending; each sink's result is its own, and one that fails is retried
@@ -432,6 +433,8 @@ class Tracker:
         reason = "; ".join(f"{DEAD_LETTER_REASONS[s]}: {tracking.delivery(s).error}" for s in dead)
         fields = ",".join(SINK_SETTINGS[s] for s in dead)
         self._dead_letter(tracking.tracking_id, reason, fields, self._seal.seal(copy.to_wire()))  # requeue-able
+        # Done: nothing more happens unless someone requeues the dead letter (whose copy is still delivering).
+        tracking = replace(tracking, phase=Phase.DONE)
         self._record(tracking, None, now, final=True)
         return StepResult(tracking.tracking_id, "deadLettered", tracking, detail=reason)
 

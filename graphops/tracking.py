@@ -146,6 +146,9 @@ class Tracking:
     # What the state named when this step read it: (its live step id,), () for none, None when it could not be read.
     # In memory only: next_step turns it into the successor's recorded_step_ids.
     state_names: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
+    # Where the state's index had this tracking standing when this step read it (None: nothing read). In memory
+    # only: the step's record moves the index only when the standing changed.
+    state_standing: str | None = field(default=None, compare=False, repr=False)
     # The tracking's trace: its root span's W3C traceparent (the API call or the producer that asked for it, or
     # else its first step), and the span of the step that queued this message (a link, for the next step).
     traceparent: str | None = None

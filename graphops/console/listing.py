@@ -1,38 +1,42 @@
-"""The list of trackings: filters read from a query string, the table query they make, counts per outcome.
+"""The list of trackings: filters read from a query string, the first page of the index, counts per standing.
 
-Table storage cannot sort or count, so the list reads the states in the chosen time range (at most
-``MAX_SCANNED`` of them, newest shown first) and counts them itself: the counts ignore the outcome
-filter, so an operator who picked "failed" still sees how the rest went.
+The list and its counts come from the state table's index by time (:mod:`graphops.index`): the newest rows of
+the newest hours, and each hour's count rows, so a page costs the same with a hundred trackings or a hundred
+thousand. The counts ignore the ``state`` filter, so an operator who picked "failed" still sees how the rest
+went. Each shown row's changing facts (polls, last and next poll) are read from its state row.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient
 
 from ..errors import Rejected
+from ..index import DELIVERING, DELIVERY_FAILED, Entry, TrackingIndex, Window, phase_of_standing
 from ..state import ROW
 from ..tracking import Outcome, Phase, iso
 
-MAX_SCANNED = 5000  # states read for one page; the page says so when there were more
-SHOWN = 200  # rows drawn
+SHOWN = 100  # rows drawn: the newest; a narrower filter shows the rest
 DEFAULT_WINDOW = timedelta(hours=24)
-COLUMNS = ["PartitionKey", "phase", "outcome", "kind", "correlationId", "lastStatus", "polls", "trackedSince",
-           "finishedAt", "nextPollAt", "deliveryAttempts", "lastDeliveryError", "operationUrl"]  # fmt: skip
+DETAILS = ["polls", "lastStatus", "progress", "lastPollAt", "nextPollAt", "waitingFor", "deliveryAttempts",
+           "lastDeliveryError"]  # fmt: skip
 PHASES = tuple(str(p) for p in Phase)
 OUTCOMES = tuple(str(o) for o in Outcome)
+# Where a tracking stands, in the order the counts show them: the running ones, then how they ended.
+STANDINGS = ("polling", "awaitingResource", DELIVERING, DELIVERY_FAILED, *OUTCOMES)
 
 
 @dataclass(frozen=True)
 class Filters:
     phase: str | None = None
-    outcome: str | None = None
+    state: str | None = None  # a standing (see graphops.index.standing_of)
     kind: str | None = None
     correlation_id: str | None = None
     since: datetime | None = None
@@ -55,25 +59,21 @@ class Filters:
         correlation = query.get("correlationId", "").strip()
         if len(correlation) > 200:
             raise Rejected("correlationId", "longer than 200 characters")
-        return cls(one_of("phase", PHASES), one_of("outcome", OUTCOMES), one_of("kind", kinds), correlation or None,
+        return cls(one_of("phase", PHASES), one_of("state", STANDINGS), one_of("kind", kinds), correlation or None,
                    since, until)  # fmt: skip
 
-    def table_query(self) -> tuple[str, dict[str, Any]]:
-        """The OData filter (and its parameters) for everything but the outcome, which the counts ignore."""
-        clauses, parameters = ["RowKey eq @row"], {"row": ROW}
-        for column, name, value in (("phase", "phase", self.phase), ("kind", "kind", self.kind),
-                                    ("correlationId", "cid", self.correlation_id),
-                                    ("trackedSince", "since", iso(self.since) if self.since else None)):  # fmt: skip
-            if value is not None:
-                clauses.append(f"{column} {'ge' if name == 'since' else 'eq'} @{name}")
-                parameters[name] = value
-        if self.until is not None:
-            clauses.append("trackedSince lt @until")
-            parameters["until"] = iso(self.until)
-        return " and ".join(clauses), parameters
+    def window(self) -> Window:
+        """The index's window for the rows: every filter applied."""
+        chosen = {s for s in STANDINGS if self.phase in (None, phase_of_standing(s)) and self.state in (None, s)}
+        everything = self.phase is None and self.state is None
+        return Window(self.since, self.until, self.kind, self.correlation_id, None if everything else frozenset(chosen))
+
+    def counted(self, standing: str) -> bool:
+        """Whether a standing's count shows: the phase filter applies to the counts, the state filter does not."""
+        return self.phase in (None, phase_of_standing(standing))
 
     def query_string(self, **changes: str | None) -> str:
-        """This filter as a query string, with ``changes`` (the outcome chips link to their own)."""
+        """This filter as a query string, with ``changes`` (the chips link to their own)."""
         fields = {**self.form(), **changes}
         # "from" is always written: missing means "the last 24 hours", empty means "from the start".
         return urlencode({k: v or "" for k, v in fields.items() if v or k == "from"})
@@ -82,84 +82,94 @@ class Filters:
         """The fields as the filter form names them."""
         return {
             "phase": self.phase or "",
-            "outcome": self.outcome or "",
+            "state": self.state or "",
             "kind": self.kind or "",
             "correlationId": self.correlation_id or "",
             "from": _local(self.since),
             "to": _local(self.until),
         }
 
-    def without_outcome(self) -> Filters:
-        return replace(self, outcome=None)
+    def without_state(self) -> Filters:
+        return replace(self, state=None)
 
 
 @dataclass(frozen=True)
 class Row:
     tracking_id: str
+    standing: str
     phase: str
     outcome: str | None
     kind: str
     correlation_id: str | None
-    last_status: str | None
-    polls: int
     tracked_since: str
     finished_at: str | None
-    next_poll_at: str | None
-    delivery_attempts: int
-    last_delivery_error: str | None
     operation_url: str | None
+    polls: int = 0
+    last_status: str | None = None
+    progress: Any = None
+    last_poll_at: str | None = None
+    next_poll_at: str | None = None
+    waiting_for: str | None = None
+    delivery_attempts: int = 0
+    last_delivery_error: str | None = None
 
     @property
     def shown_as(self) -> str:
-        """What the row's badge says: the outcome, or the phase while there is none."""
-        return self.outcome or self.phase
+        """What the row's badge says: where it stands."""
+        return self.standing
 
 
 @dataclass(frozen=True)
 class Listing:
     rows: tuple[Row, ...]  # newest first, at most SHOWN
     matching: int  # rows that matched, shown or not
-    counts: Mapping[str, int]  # per outcome (per phase while unfinished), outcome filter ignored
-    capped: bool  # MAX_SCANNED states were read and there may be more
+    counts: Mapping[str, int]  # per standing, in STANDINGS' order; the state filter ignored
 
 
-def summarise(entities: Iterable[Mapping[str, Any]], filters: Filters, capped: bool = False) -> Listing:
-    rows = [row_of(e) for e in entities]
-    counts = Counter(row.shown_as for row in rows)
-    matching = [row for row in rows if filters.outcome in (None, row.outcome)]
-    matching.sort(key=lambda row: row.tracked_since, reverse=True)
-    return Listing(tuple(matching[:SHOWN]), len(matching), dict(counts.most_common()), capped)
+def list_trackings(table: TableClient, filters: Filters, now: datetime, *, workers: int = 16) -> Listing:
+    index = TrackingIndex(table, workers=workers)
+    window = filters.window()
+    buckets = index.buckets(window, now)
+    counted = index.counts(window, now, buckets)
+    counts = {s: counted[s] for s in STANDINGS if counted[s] and filters.counted(s)}
+    shown = window.standings if window.standings is not None else frozenset(STANDINGS)
+    matching = sum(counted[s] for s in shown)
+    entries = index.page(window, now, SHOWN, buckets)
+    with ThreadPoolExecutor(workers) as pool:
+        rows = tuple(pool.map(lambda entry: row_of(entry, _details(table, entry.tracking_id)), entries))
+    return Listing(rows, matching, counts)
 
 
-def list_trackings(table: TableClient, filters: Filters) -> Listing:
-    query, parameters = filters.table_query()
-    entities: list[Mapping[str, Any]] = []
-    for entity in table.query_entities(query, parameters=parameters, select=COLUMNS, results_per_page=1000):
-        entities.append(entity)
-        if len(entities) >= MAX_SCANNED:
-            return summarise(entities, filters, capped=True)
-    return summarise(entities, filters)
+def _details(table: TableClient, tracking_id: str) -> Mapping[str, Any]:
+    try:
+        return dict(table.get_entity(tracking_id, ROW, select=DETAILS))
+    except ResourceNotFoundError:
+        return {}  # removed since the index was read: shown with what the index knows
 
 
-def row_of(entity: Mapping[str, Any]) -> Row:
+def row_of(entry: Entry, state: Mapping[str, Any]) -> Row:
     def text(name: str) -> str | None:
-        value = entity.get(name)
+        value = state.get(name)
         return None if value in (None, "") else str(value)
 
     return Row(
-        tracking_id=str(entity.get("PartitionKey")),
-        phase=text("phase") or "",
-        outcome=text("outcome"),
-        kind=text("kind") or "",
-        correlation_id=text("correlationId"),
+        tracking_id=entry.tracking_id,
+        standing=entry.standing,
+        phase=entry.phase,
+        outcome=entry.outcome,
+        kind=entry.kind,
+        correlation_id=entry.correlation_id,
+        tracked_since=iso(entry.tracked_since),
+        finished_at=entry.finished_at,
+        operation_url=entry.operation_url,
+        polls=int(state.get("polls") or 0),
         last_status=text("lastStatus"),
-        polls=int(entity.get("polls") or 0),
-        tracked_since=text("trackedSince") or "",
-        finished_at=text("finishedAt"),
+        progress=state.get("progress") if state.get("progress") not in (None, "") else None,
+        last_poll_at=text("lastPollAt"),
         next_poll_at=text("nextPollAt"),
-        delivery_attempts=int(entity.get("deliveryAttempts") or 0),
+        waiting_for=text("waitingFor"),
+        delivery_attempts=int(state.get("deliveryAttempts") or 0),
         last_delivery_error=text("lastDeliveryError"),
-        operation_url=text("operationUrl"),
     )
 
 

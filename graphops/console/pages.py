@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlsplit
 
 from azure.core.exceptions import AzureError, ServiceRequestError
 from azure.data.tables import TableClient
@@ -27,8 +27,10 @@ from ..logs import event, redact_url
 from ..state import StateStore, public_view
 from ..tracking import TRACKING_ID
 from .access import Operator, Refusal, change_token, same_page_change, token_refusal
-from .listing import OUTCOMES, PHASES, Filters, list_trackings
+from .callout import callout
+from .listing import PHASES, SHOWN, STANDINGS, Filters, list_trackings
 from .timeline import timeline
+from .times import duration, moment
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -117,33 +119,35 @@ class Console:
     # -- pages ----------------------------------------------------------------------------------------
 
     def _list(self, request: ConsoleRequest, who: Operator) -> Page:
-        filters = Filters.from_query(request.query, self._clock(), KINDS)
-        listing = list_trackings(self._table, filters)
-        chips = [(name, count, filters.query_string(outcome=name if name in OUTCOMES else None,
-                                                    phase=None if name in OUTCOMES else name))
-                 for name, count in listing.counts.items()]  # fmt: skip
+        now = self._clock()
+        filters = Filters.from_query(request.query, now, KINDS)
+        listing = list_trackings(self._table, filters, now)
+        chips = [(name, count, filters.query_string(state=name)) for name, count in listing.counts.items()]
         return self._render("list.html", 200, who=who, title="Trackings", filters=filters.form(), listing=listing,
-                            chips=chips, phases=PHASES, outcomes=OUTCOMES, kinds=sorted(KINDS),
-                            everything=filters.query_string(outcome=None, phase=None))  # fmt: skip
+                            chips=chips, phases=PHASES, states=STANDINGS, kinds=sorted(KINDS), now=now,
+                            everything=filters.query_string(state=None), shown=SHOWN)  # fmt: skip
 
     def _tracking(self, tracking_id: str, who: Operator) -> Page:
         entity = self._state.read(tracking_id) if TRACKING_ID.fullmatch(tracking_id) else None
         if entity is None:
-            why = ("finished ones are kept for GRAPHOPS_STATE_RETENTION_DAYS; with "
-                   "GRAPHOPS_RECORD_QUEUE_TRACKINGS=false trackings put straight on the queue have none")  # fmt: skip
+            why = ("graphops has no record of it: it was never recorded (a message the queue's trigger rejected, or "
+                   "one put on the queue with GRAPHOPS_RECORD_QUEUE_TRACKINGS=false), or it finished more than "
+                   "GRAPHOPS_STATE_RETENTION_DAYS ago and was removed")  # fmt: skip
             return self._render("error.html", 404, who=who, title="No such tracking",
-                                message=f"no state for {tracking_id!r} ({why})")  # fmt: skip
+                                message=f"No tracking {tracking_id!r}: {why}.")  # fmt: skip
         view = public_view(tracking_id, entity)
         dead = [e for e in poison.list_entries(self._poison) if e.tracking_id == tracking_id]
         plot = timeline(view["history"])
-        return self._render("tracking.html", 200, who=who, title=f"Tracking {tracking_id}", view=view,
-                            facts=_facts(view), deliveries=view["deliveries"] or {}, dead=dead, plot=plot,
-                            plot_data=plot.to_json(), history=view["history"])  # fmt: skip
+        kind = KINDS.get(str(view.get("kind")))
+        return self._render("tracking.html", 200, who=who, title=f"Tracking {view.get('correlationId') or tracking_id}",
+                            view=view, problem=callout(view), facts=_facts(view), deliveries=view["deliveries"] or {},
+                            dead=dead, plot=plot, plot_data=plot.to_json(), history=view["history"], now=self._clock(),
+                            permission=kind.permission if kind else None, time_facts=TIME_FACTS)  # fmt: skip
 
     def _poison_page(self, who: Operator) -> Page:
         entries = poison.list_entries(self._poison)
         return self._render("poison.html", 200, who=who, title="Poison queue", entries=entries,
-                            limit=poison.PEEK_LIMIT)  # fmt: skip
+                            limit=poison.PEEK_LIMIT, now=self._clock())  # fmt: skip
 
     def _poison_action(self, message_id: str, action: str, request: ConsoleRequest, who: Operator) -> Page:
         refused = same_page_change(request.headers) or token_refusal(self._token_key, who, request.headers)
@@ -156,8 +160,11 @@ class Console:
         else:
             return self._render("error.html", 404, who=who, title="Not found", message=f"no action {action!r}")
         event("console", action=action, messageId=message_id, operator=who.principal_id, done=bool(done))
-        return self._render("poison_done.html", 200 if done else 404, who=who, action=action,
-                            message_id=message_id, done=bool(done))  # fmt: skip
+        why = None
+        if not done and action == "requeue":
+            why = next((e.unrequeueable for e in poison.list_entries(self._poison) if e.message_id == message_id), None)
+        return self._render("poison_done.html", 200 if done else (409 if why else 404), who=who, action=action,
+                            message_id=message_id, done=bool(done), why=why)  # fmt: skip
 
     # -- plumbing -------------------------------------------------------------------------------------
 
@@ -185,14 +192,28 @@ class Console:
                 autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True,
             )  # fmt: skip
             self._templates.filters["no_query"] = lambda url: redact_url(url) if url else ""
+            self._templates.filters["path_only"] = path_only
+            self._templates.globals.update(moment=moment, duration=duration)
         body = self._templates.get_template(template).render(root=self._root, **context)
         return Page(status, body.encode(), headers=SECURITY_HEADERS)
 
 
+def path_only(url: str | None) -> str:
+    """An operation URL as the list shows it: its path (the host is Graph's, or a SharePoint site's), no query."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    return unquote(parts.path) or url
+
+
+TIME_FACTS = frozenset({"tracked since", "last poll", "next poll", "deadline", "finished"})
+
+
 def _facts(view: Mapping[str, Any]) -> list[tuple[str, Any]]:
-    """The tracking's facts in the order an operator reads them."""
+    """The tracking's facts in the order an operator reads them (those in TIME_FACTS are ISO 8601 times)."""
     error = view.get("error") or {}
-    names = [("phase", "phase"), ("outcome", "outcome"), ("kind", "kind"), ("operation URL", "operationUrl"),
+    names = [("standing", "standing"), ("phase", "phase"), ("outcome", "outcome"), ("kind", "kind"),
+             ("operation URL", "operationUrl"), ("waiting for", "waitingFor"),
              ("correlation id", "correlationId"), ("Graph status", "lastStatus"), ("progress", "progress"),
              ("resource", "resource"), ("resource ready", "resourceReady"), ("polls", "polls"),
              ("tracked since", "trackedSince"), ("last poll", "lastPollAt"), ("next poll", "nextPollAt"),

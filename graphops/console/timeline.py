@@ -1,16 +1,17 @@
 """A tracking's history as the console draws it: pure, so the picture is tested without a browser.
 
 The history (``Tracking.noted``) holds one entry per thing a step did: the start request, each poll of
-the operation, each look at the created resource, each delivery attempt. The plot puts time (minutes
-since the first entry) across; the lanes of the left axis say what was seen (Graph's status, or the HTTP
-status when Graph gave no status), and the right axis the waits chosen after each poll and Graph's
-Retry-After.
+the operation, each look at the created resource, each delivery attempt. Two plots share one time axis
+(seconds, minutes or hours since the first entry, as the span needs; each point knows its UTC time): the
+first says what was seen (a lane per Graph status, or HTTP status when Graph gave none) and each delivery;
+the second, smaller, the wait chosen after each poll and Graph's Retry-After, in seconds. One quantity per
+axis.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..tracking import moment_or_none
@@ -18,18 +19,31 @@ from ..tracking import moment_or_none
 DELIVERED_PREFIXES = ("delivered", "published", "queued")  # entries written before `delivered` was kept
 
 
+UNITS = (("seconds", 1.0, 120.0), ("minutes", 60.0, 7200.0), ("hours", 3600.0, float("inf")))
+
+
+def unit_for(span_seconds: float) -> tuple[str, float]:
+    """The time axis' unit: seconds up to two minutes, minutes up to two hours, hours beyond."""
+    for name, size, up_to in UNITS:
+        if span_seconds <= up_to:
+            return name, size
+    raise AssertionError("the last unit has no bound")
+
+
 @dataclass(frozen=True)
 class Point:
-    minutes: float
+    x: float  # in the timeline's unit since its start
     lane: str
     label: str
     ok: bool = True
+    at: str = ""  # the exact time, UTC
 
 
 @dataclass(frozen=True)
 class Wait:
-    minutes: float
+    x: float
     seconds: float
+    at: str = ""
 
 
 @dataclass(frozen=True)
@@ -37,6 +51,7 @@ class Timeline:
     """What the plot shows. ``lanes`` in the order they first appear, bottom to top."""
 
     started_at: str | None
+    unit: str = "seconds"
     polls: tuple[Point, ...] = ()
     deliveries: tuple[Point, ...] = ()
     delays: tuple[Wait, ...] = ()
@@ -47,13 +62,14 @@ class Timeline:
         """The chart's data, read by console.js (Chart.js' {x, y} points)."""
 
         def points(items: Iterable[Point]) -> list[dict[str, Any]]:
-            return [{"x": p.minutes, "y": p.lane, "label": p.label, "ok": p.ok} for p in items]
+            return [{"x": p.x, "y": p.lane, "label": p.label, "ok": p.ok, "at": p.at} for p in items]
 
         def waits(items: Iterable[Wait]) -> list[dict[str, Any]]:
-            return [{"x": w.minutes, "y": w.seconds} for w in items]
+            return [{"x": w.x, "y": w.seconds, "at": w.at} for w in items]
 
         return {
             "startedAt": self.started_at,
+            "unit": self.unit,
             "lanes": list(self.lanes),
             "polls": points(self.polls),
             "deliveries": points(self.deliveries),
@@ -67,23 +83,26 @@ def timeline(history: Iterable[Mapping[str, Any]]) -> Timeline:
     if not entries:
         return Timeline(started_at=None)
     origin = min(moment for moment, _ in entries)
+    unit, size = unit_for(max((moment - origin).total_seconds() for moment, _ in entries))
     polls: list[Point] = []
     deliveries: list[Point] = []
     delays: list[Wait] = []
     retry_after: list[Wait] = []
     for moment, entry in sorted(entries, key=lambda pair: pair[0]):
-        minutes = round((moment - origin).total_seconds() / 60, 3)
+        x = round((moment - origin).total_seconds() / size, 3)
+        at = moment.strftime("%Y-%m-%d %H:%M:%S UTC")
         if "sink" in entry:
-            deliveries.append(_delivery(minutes, entry))
+            deliveries.append(replace(_delivery(x, entry), at=at))
             continue
-        polls.append(_look(minutes, entry))
+        polls.append(replace(_look(x, entry), at=at))
         if isinstance(entry.get("next"), int | float):
-            delays.append(Wait(minutes, float(entry["next"])))
+            delays.append(Wait(x, float(entry["next"]), at))
         if isinstance(entry.get("retryAfter"), int | float):
-            retry_after.append(Wait(minutes, float(entry["retryAfter"])))
+            retry_after.append(Wait(x, float(entry["retryAfter"]), at))
     lanes = tuple(dict.fromkeys(p.lane for p in (*polls, *deliveries)))
     return Timeline(
         started_at=str(min(entries, key=lambda pair: pair[0])[1].get("at")),
+        unit=unit,
         polls=tuple(polls),
         deliveries=tuple(deliveries),
         delays=tuple(delays),
@@ -111,7 +130,7 @@ def delivered(entry: Mapping[str, Any]) -> bool:
     return str(entry.get("result", "")).startswith(DELIVERED_PREFIXES)
 
 
-def _look(minutes: float, entry: Mapping[str, Any]) -> Point:
+def _look(x: float, entry: Mapping[str, Any]) -> Point:
     words = [lane_of(entry)]
     if "start" in entry:
         words = [f"start {entry['start']}", f"HTTP {entry.get('http')}", str(entry.get("decision") or "")]
@@ -121,9 +140,9 @@ def _look(minutes: float, entry: Mapping[str, Any]) -> Point:
         words.append(f"outcome {entry['outcome']}")
     http = entry.get("resource", entry.get("http"))
     ok = not (isinstance(http, int) and http >= 400)
-    return Point(minutes, lane_of(entry), " · ".join(w for w in words if w), ok)
+    return Point(x, lane_of(entry), " · ".join(w for w in words if w), ok)
 
 
-def _delivery(minutes: float, entry: Mapping[str, Any]) -> Point:
+def _delivery(x: float, entry: Mapping[str, Any]) -> Point:
     label = f"{entry.get('sink')} attempt {entry.get('attempt')}: {entry.get('result')}"
-    return Point(minutes, lane_of(entry), label, delivered(entry))
+    return Point(x, lane_of(entry), label, delivered(entry))

@@ -130,7 +130,7 @@ def test_pages_show_no_secrets(local_console: Any, console_data: ConsoleData) ->
 
 
 def test_bad_filters_are_named(local_console: Any, console_data: ConsoleData) -> None:
-    for query, field in (("outcome=done", "outcome"), ("kind=nope", "kind"), ("from=yesterday", "from"),
+    for query, field in (("state=done", "state"), ("kind=nope", "kind"), ("from=yesterday", "from"),
                          ("from=2026-01-02T00:00&to=2026-01-01T00:00", "to")):  # fmt: skip
         answer = requests.get(f"{local_console.url}/?{query}", timeout=10)
         assert answer.status_code == 400 and f"{field}:" in answer.text, query

@@ -1,5 +1,6 @@
-"""The console's pure parts: who may use it, what the timeline draws, what the filters ask the table, and the
-files it serves. Pages over real storage and in a browser: tests/integration/test_console*.py."""
+"""The console's pure parts: who may use it, what the timeline draws, how times read, what a tracking's page
+says first, what the filters ask the index, and the files it serves. Pages over real storage and in a browser:
+tests/integration/test_console*.py."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from typing import Any
 import pytest
 
 from graphops.console.access import Operator, Refusal, loopback_operator, platform_operator, same_page_change
-from graphops.console.listing import SHOWN, Filters, summarise
+from graphops.console.callout import callout
+from graphops.console.listing import STANDINGS, Filters
 from graphops.console.pages import STATIC_FILES
-from graphops.console.timeline import timeline
+from graphops.console.timeline import timeline, unit_for
+from graphops.console.times import duration, moment, span
 from graphops.errors import Rejected, SettingsError
 from graphops.local.http_host import HttpFunction
 from graphops.settings import Settings
@@ -96,28 +99,99 @@ HISTORY: list[dict[str, Any]] = [
 ]
 
 
-def test_the_timeline_has_a_point_per_look_and_per_delivery_attempt() -> None:
+def test_the_timeline_has_a_point_per_look_and_per_delivery_attempt_in_the_unit_its_span_needs() -> None:
     plot = timeline(HISTORY)
-    assert [(p.minutes, p.lane) for p in plot.polls] == [
-        (0.0, "start: HTTP 202"), (0.083, "inProgress"), (0.25, "HTTP 429"), (0.75, "succeeded")]  # fmt: skip
+    assert plot.unit == "seconds"  # 76 s from first to last
+    assert [(p.x, p.lane) for p in plot.polls] == [
+        (0.0, "start: HTTP 202"), (5.0, "inProgress"), (15.0, "HTTP 429"), (45.0, "succeeded")]  # fmt: skip
     assert [p.ok for p in plot.polls] == [True, True, False, True]
+    assert plot.polls[2].at == "2026-11-29 12:00:15 UTC"  # the exact time, for the tooltip
     assert [(p.lane, p.ok) for p in plot.deliveries] == [
         ("deliver: callback", False), ("deliver: callback", True), ("deliver: events", True)]  # fmt: skip
-    assert [(w.minutes, w.seconds) for w in plot.delays] == [(0.083, 10), (0.25, 30)]
-    assert [(w.minutes, w.seconds) for w in plot.retry_after] == [(0.25, 30)]
+    assert [(w.x, w.seconds) for w in plot.delays] == [(5.0, 10), (15.0, 30)]
+    assert [(w.x, w.seconds) for w in plot.retry_after] == [(15.0, 30)]
     assert plot.lanes == ("start: HTTP 202", "inProgress", "HTTP 429", "succeeded", "deliver: callback",
                           "deliver: events")  # fmt: skip
     assert plot.started_at == at(0)
-    assert json.loads(json.dumps(plot.to_json()))["polls"][2] == {"x": 0.25, "y": "HTTP 429", "label": "HTTP 429",
-                                                                  "ok": False}  # fmt: skip
+    assert json.loads(json.dumps(plot.to_json()))["polls"][2] == {
+        "x": 15.0, "y": "HTTP 429", "label": "HTTP 429", "ok": False, "at": "2026-11-29 12:00:15 UTC"}  # fmt: skip
+
+
+@pytest.mark.parametrize(("span_seconds", "unit"), [(0, "seconds"), (120, "seconds"), (121, "minutes"),
+                                                    (7200, "minutes"), (7201, "hours"),
+                                                    (30 * 86400, "hours")])  # fmt: skip
+def test_the_time_axis_reads_in_seconds_minutes_or_hours(span_seconds: float, unit: str) -> None:
+    assert unit_for(span_seconds)[0] == unit
+
+
+def test_a_long_timeline_is_drawn_in_hours() -> None:
+    plot = timeline([{"at": at(0), "http": 200, "status": "running"}, {"at": at(3 * 3600), "http": 200,
+                                                                        "status": "succeeded"}])  # fmt: skip
+    assert plot.unit == "hours" and [p.x for p in plot.polls] == [0.0, 3.0]
 
 
 def test_the_timeline_takes_entries_in_time_order_and_skips_damaged_ones() -> None:
     shuffled = [HISTORY[3], {"at": "yesterday"}, {"http": 200}, HISTORY[1]]
     plot = timeline(shuffled)
     assert [p.lane for p in plot.polls] == ["inProgress", "succeeded"]
-    assert plot.polls[0].minutes == 0.0
+    assert plot.polls[0].x == 0.0
     assert timeline([]).polls == () and timeline([]).started_at is None
+
+
+# -- times and the callout -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("seconds", "said"), [(0, "0 s"), (59.9, "59 s"), (60, "1 min"), (840, "14 min"),
+                                               (3600 * 3 + 300, "3 h 05 min"),
+                                               (86400 * 2 + 3600 * 4, "2 d 4 h")])  # fmt: skip
+def test_a_span_reads_in_the_unit_that_fits(seconds: float, said: str) -> None:
+    assert span(seconds) == said
+
+
+def test_times_are_relative_to_the_pages_clock_with_the_exact_time_beside() -> None:
+    past, future = moment(at(-120), NOW), moment(at(14 * 60), NOW)
+    assert past is not None and (past.relative, past.exact, past.past) == ("2 min ago", "2026-11-29 11:58:00 UTC", True)
+    assert future is not None and future.relative == "in 14 min" and not future.past
+    assert moment("not a time", NOW) is None and moment(None, NOW) is None
+    assert duration(at(0), at(3725)) == "1 h 02 min" and duration(at(0), None) is None
+
+
+def view(**fields: Any) -> dict[str, Any]:
+    return {"kind": "roleManagementAlertRefresh", "outcome": None, "deliveries": {}, "error": None, **fields}
+
+
+def test_the_callout_names_the_failed_sink_and_the_setting_before_anything_else() -> None:
+    dead = view(outcome="succeeded", deliveries={"callback": {"state": "delivered", "attempts": 1},
+                                                 "events": {"state": "deadLettered", "attempts": 1,
+                                                            "error": "Event Grid answered 403"}})  # fmt: skip
+    said = callout(dead)
+    assert said is not None and said.level == "bad" and "events" in said.title and "403" in said.detail
+    assert said.setting == "GRAPHOPS_EVENT_GRID_ENDPOINT" and said.action and "requeue" in said.action
+
+
+def test_a_refusal_names_the_permission_to_grant_and_a_retired_service_says_so() -> None:
+    forbidden = callout(view(outcome="forbidden", error={"code": "Authorization_RequestDenied", "message": "no"}))
+    assert forbidden is not None and forbidden.permission == "RoleManagementAlert.Read.Directory"
+    onenote = callout(view(kind="onenoteOperation", outcome="forbidden"))
+    assert onenote is not None and onenote.permission is None and "31 March 2025" in (onenote.action or "")
+
+
+@pytest.mark.parametrize(
+    ("fields", "level", "words"),
+    [({"outcome": "timedOut"}, "bad", "Timed out"), ({"outcome": "failed"}, "bad", "failed in Graph"),
+     ({"outcome": "notFound"}, "bad", "does not know"), ({"outcome": "cancelled"}, "info", "Cancelled"),
+     ({"waitingFor": "Retry-After"}, "warn", "throttling"),
+     ({"outcome": "succeeded", "deliveries": {"callback": {"state": "pending", "attempts": 2, "error": "503"}}},
+      "warn", "retried")],
+)  # fmt: skip
+def test_each_trouble_has_its_callout(fields: dict[str, Any], level: str, words: str) -> None:
+    said = callout(view(**fields))
+    assert said is not None and said.level == level and words in said.title
+
+
+def test_a_tracking_going_well_has_no_callout() -> None:
+    assert callout(view()) is None
+    assert callout(view(outcome="succeeded", deliveries={"callback": {"state": "delivered", "attempts": 1}})) is None
 
 
 # -- the filters -------------------------------------------------------------------------------------------
@@ -131,21 +205,28 @@ def test_no_time_given_means_the_last_day_and_an_empty_from_means_from_the_start
                                                                                               tzinfo=UTC))  # fmt: skip
 
 
-def test_filters_become_one_table_query_with_parameters() -> None:
-    filters = Filters.from_query({"phase": "done", "outcome": "failed", "kind": "teamsAsyncOperation",
-                                  "correlationId": "run ' or 1 eq 1", "from": "2026-11-29T00:00",
-                                  "to": "2026-11-30T00:00"}, NOW, KINDS)  # fmt: skip
-    query, parameters = filters.table_query()
-    assert query == ("RowKey eq @row and phase eq @phase and kind eq @kind and correlationId eq @cid and "
-                     "trackedSince ge @since and trackedSince lt @until")  # fmt: skip
-    assert parameters == {"row": "state", "phase": "done", "kind": "teamsAsyncOperation", "cid": "run ' or 1 eq 1",
-                          "since": "2026-11-29T00:00:00.000Z", "until": "2026-11-30T00:00:00.000Z"}  # fmt: skip
-    assert "outcome" not in query  # counted over every outcome, filtered after
+def test_filters_become_the_index_window() -> None:
+    filters = Filters.from_query({"phase": "done", "kind": "teamsAsyncOperation", "correlationId": "run ' or 1 eq 1",
+                                  "from": "2026-11-29T00:00", "to": "2026-11-30T00:00"}, NOW, KINDS)  # fmt: skip
+    window = filters.window()
+    assert (window.kind, window.correlation_id) == ("teamsAsyncOperation", "run ' or 1 eq 1")
+    assert (window.since, window.until) == (datetime(2026, 11, 29, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
+    assert window.standings == frozenset(STANDINGS) - {"polling", "awaitingResource", "delivering"}
+    assert Filters.from_query({"state": "deliveryFailed", "from": ""}, NOW, KINDS).window().standings == {
+        "deliveryFailed"}  # fmt: skip
+    assert Filters.from_query({"state": "polling", "phase": "done"}, NOW, KINDS).window().standings == frozenset()
+    assert Filters().window().standings is None  # no filter on where they stand
+
+
+def test_the_phase_filter_applies_to_the_counts_and_the_state_filter_does_not() -> None:
+    done = Filters(phase="done", state="failed")
+    assert done.counted("succeeded") and done.counted("deliveryFailed") and not done.counted("polling")
+    assert all(Filters(state="failed").counted(s) for s in STANDINGS)
 
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [({"phase": "finished"}, "phase"), ({"outcome": "done"}, "outcome"), ({"kind": "nope"}, "kind"),
+    [({"phase": "finished"}, "phase"), ({"state": "done"}, "state"), ({"kind": "nope"}, "kind"),
      ({"from": "last tuesday"}, "from"), ({"to": "2026-13-01T00:00"}, "to"),
      ({"from": "2026-11-29T10:00", "to": "2026-11-29T09:00"}, "to"), ({"correlationId": "x" * 201}, "correlationId")],
 )  # fmt: skip
@@ -156,36 +237,13 @@ def test_a_filter_it_cannot_use_is_named(query: dict[str, str], field: str) -> N
 
 
 def test_the_query_string_round_trips_and_chips_change_one_field() -> None:
-    filters = Filters.from_query({"outcome": "failed", "correlationId": "wf 1", "from": ""}, NOW, KINDS)
-    assert filters.query_string() == "outcome=failed&correlationId=wf+1&from="
-    assert filters.query_string(outcome="succeeded") == "outcome=succeeded&correlationId=wf+1&from="
+    filters = Filters.from_query({"state": "failed", "correlationId": "wf 1", "from": ""}, NOW, KINDS)
+    assert filters.query_string() == "state=failed&correlationId=wf+1&from="
+    assert filters.query_string(state="deliveryFailed") == "state=deliveryFailed&correlationId=wf+1&from="
     from urllib.parse import parse_qsl
 
     again = Filters.from_query(dict(parse_qsl(filters.query_string(), keep_blank_values=True)), NOW, KINDS)
     assert again == filters
-
-
-def entity(tracking_id: str, since: str, outcome: str | None, phase: str = "done") -> dict[str, Any]:
-    return {"PartitionKey": tracking_id, "phase": phase, "outcome": outcome or "", "kind": "teamsAsyncOperation",
-            "trackedSince": since, "polls": 2, "deliveryAttempts": 1}  # fmt: skip
-
-
-def test_counts_ignore_the_outcome_filter_and_rows_come_newest_first() -> None:
-    entities = [entity("a", "2026-11-29T01:00:00.000Z", "succeeded"), entity("b", "2026-11-29T03:00:00.000Z", "failed"),
-                entity("c", "2026-11-29T02:00:00.000Z", "failed"), entity("d", "2026-11-29T04:00:00.000Z", None,
-                                                                            "polling")]  # fmt: skip
-    listing = summarise(entities, Filters(outcome="failed"))
-    assert [row.tracking_id for row in listing.rows] == ["b", "c"] and listing.matching == 2
-    assert listing.counts == {"failed": 2, "succeeded": 1, "polling": 1}
-    everything = summarise(entities, Filters())
-    assert [row.tracking_id for row in everything.rows] == ["d", "b", "c", "a"]
-    assert everything.rows[0].shown_as == "polling" and everything.rows[0].outcome is None
-
-
-def test_at_most_a_page_of_rows_is_drawn_but_all_are_counted() -> None:
-    many = [entity(f"t{i}", f"2026-11-29T00:00:{i % 60:02d}.{i:03d}Z", "succeeded") for i in range(SHOWN + 50)]
-    listing = summarise(many, Filters())
-    assert len(listing.rows) == SHOWN and listing.matching == SHOWN + 50 and listing.counts == {"succeeded": SHOWN + 50}
 
 
 # -- settings, routes and files ------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-// graphops console: the timeline plot, and errors from htmx requests shown rather than swallowed.
+// graphops console: the timeline plots, the list's auto-refresh, copy buttons, and errors from htmx requests
+// shown rather than swallowed.
 // No inline scripts anywhere: the page's Content-Security-Policy allows only files served from here.
 "use strict";
 
@@ -20,48 +21,89 @@
     showProblem("The console could not be reached.");
   });
 
+  // Fixed colours, one per meaning, on every chart.
+  const COLOURS = { graph: "#0b5cad", problem: "#c62828", delivered: "#1a7f37", wait: "#8c959f", retryAfter: "#9a6700" };
+
   function drawTimeline() {
     const canvas = document.getElementById("timeline");
+    const waits = document.getElementById("waits");
     const source = document.getElementById("timeline-data");
     if (!canvas || !source || typeof Chart === "undefined") return;
     const data = JSON.parse(source.textContent);
-    const colour = (ok, good, bad) => (points) => points.map((p) => (p.ok ? good : bad));
     const polls = data.polls, deliveries = data.deliveries;
+    const each = (points, good) => points.map((p) => (p.ok ? good : COLOURS.problem));
+    const span = Math.max(1, ...polls.concat(deliveries, data.delays, data.retryAfter).map((p) => p.x));
+    const time = { type: "linear", min: 0, suggestedMax: span, title: { display: true, text: data.unit + " since the first step" } };
+    const when = (item) => (item.raw.at ? item.raw.at + ": " : "");
     window.graphopsTimeline = new Chart(canvas, {
       data: {
         datasets: [
-          { type: "scatter", label: "what Graph said", data: polls, yAxisID: "y", pointRadius: 5,
-            backgroundColor: colour(true, "#0b5cad", "#c62828")(polls) },
-          { type: "scatter", label: "delivery attempts", data: deliveries, yAxisID: "y", pointRadius: 7,
+          { type: "scatter", label: "what Graph said", data: polls, pointRadius: 5, backgroundColor: each(polls, COLOURS.graph) },
+          { type: "scatter", label: "delivery attempts", data: deliveries, pointRadius: 7,
             pointStyle: deliveries.map((p) => (p.ok ? "circle" : "crossRot")),
-            backgroundColor: colour(true, "#1a7f37", "#c62828")(deliveries),
-            borderColor: colour(true, "#1a7f37", "#c62828")(deliveries) },
-          { type: "line", label: "wait chosen (s)", data: data.delays, yAxisID: "seconds", stepped: "before",
-            borderColor: "#8c959f", backgroundColor: "#8c959f", pointRadius: 2, borderWidth: 1 },
-          { type: "scatter", label: "Retry-After (s)", data: data.retryAfter, yAxisID: "seconds",
-            pointStyle: "triangle", pointRadius: 6, backgroundColor: "#9a6700" },
+            backgroundColor: each(deliveries, COLOURS.delivered), borderColor: each(deliveries, COLOURS.delivered) },
         ],
       },
       options: {
         animation: false,
         maintainAspectRatio: false,
         parsing: { xAxisKey: "x", yAxisKey: "y" },
-        scales: {
-          x: { type: "linear", title: { display: true, text: "minutes since the first step" } },
-          y: { type: "category", labels: data.lanes.slice().reverse(), offset: true, position: "left" },
-          seconds: { type: "linear", position: "right", beginAtZero: true, grace: "20%", title: { display: true, text: "seconds" },
-                     grid: { drawOnChartArea: false } },
-        },
-        plugins: {
-          tooltip: { callbacks: { label: (item) => item.raw.label || item.dataset.label + ": " + item.raw.y } },
-        },
+        scales: { x: time, y: { type: "category", labels: data.lanes.slice().reverse(), offset: true } },
+        plugins: { tooltip: { callbacks: { label: (item) => when(item) + (item.raw.label || item.dataset.label) } } },
+      },
+    });
+    if (!waits) return;
+    window.graphopsWaits = new Chart(waits, {
+      data: {
+        datasets: [
+          { type: "line", label: "wait chosen (s)", data: data.delays, stepped: "before", borderColor: COLOURS.wait,
+            backgroundColor: COLOURS.wait, pointRadius: 2, borderWidth: 1 },
+          { type: "scatter", label: "Retry-After (s)", data: data.retryAfter, pointStyle: "triangle", pointRadius: 6,
+            backgroundColor: COLOURS.retryAfter },
+        ],
+      },
+      options: {
+        animation: false,
+        maintainAspectRatio: false,
+        parsing: { xAxisKey: "x", yAxisKey: "y" },
+        scales: { x: time, y: { type: "linear", beginAtZero: true, grace: "20%", title: { display: true, text: "seconds" } } },
+        plugins: { tooltip: { callbacks: { label: (item) => when(item) + item.dataset.label + ": " + item.raw.y } } },
       },
     });
   }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", drawTimeline);
-  } else {
+  // The list refreshes itself while the toggle is on, but never under an operator typing a filter.
+  function autoRefresh() {
+    const toggle = document.getElementById("auto-refresh");
+    const form = document.getElementById("filters");
+    if (!toggle || !form || typeof htmx === "undefined") return;
+    toggle.checked = localStorage.getItem("graphops.autoRefresh") !== "off";
+    toggle.addEventListener("change", (event) => {
+      event.stopPropagation(); // not a filter: no new list for flipping it
+      localStorage.setItem("graphops.autoRefresh", toggle.checked ? "on" : "off");
+    });
+    setInterval(() => {
+      const typing = form.contains(document.activeElement) && document.activeElement.matches("input:not([type=checkbox]), select");
+      if (toggle.checked && !typing && !document.hidden) htmx.trigger(form, "refresh");
+    }, 15000);
+  }
+
+  // Copy a tracking id: the list shows it short.
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest ? event.target.closest("button.copy") : null;
+    if (!button) return;
+    const done = () => { button.classList.add("copied"); button.textContent = "✓"; };
+    if (navigator.clipboard) navigator.clipboard.writeText(button.dataset.copy).then(done, () => showProblem("Copy refused by the browser."));
+  });
+
+  function start() {
     drawTimeline();
+    autoRefresh();
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
   }
 })();
