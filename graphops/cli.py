@@ -474,9 +474,13 @@ def poison_requeue(obj: Context, message_ids: tuple[str, ...], everything: bool,
         fail("give message ids or --all (not both)")
     with clear_errors():
         poison_queue, main_queue = _poison_queues(obj)
-        moved = requeue(poison_queue, main_queue, None if everything else set(message_ids))
-    missing = sorted(set(message_ids) - set(moved))
-    emit(as_json, {"requeued": moved, "notFound": missing}, lambda: click.echo(f"requeued {len(moved)}"))
+        done = requeue(poison_queue, main_queue, None if everything else set(message_ids))
+    missing = sorted(set(message_ids) - set(done.moved) - set(done.refused))
+    emit(as_json, {"requeued": done.moved, "notFound": missing, "refused": done.refused},
+         lambda: click.echo(f"requeued {len(done.moved)}"))  # fmt: skip
+    if done.refused:
+        said = "; ".join(f"{message_id}: {why}" for message_id, why in sorted(done.refused.items()))
+        fail(f"message_id: cannot be requeued ({said}); `graphops poison discard ID` deletes it", code=1)
     if missing:
         fail(f"message_id: not in the poison queue: {', '.join(missing)}", code=1)
 

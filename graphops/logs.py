@@ -18,7 +18,8 @@ def redact_url(url: str) -> str:
         port = f":{parts.port}" if parts.port else ""
     except ValueError:
         return "<unparseable URL>"
-    return f"{parts.scheme}://{host}{port}{parts.path}" + ("?…" if parts.query else "")
+    where = f"{parts.scheme}://{host}{port}" if parts.scheme or host else ""  # a relative URL stays relative
+    return f"{where}{parts.path}" + ("?…" if parts.query else "")
 
 
 def event(name: str, level: int = logging.INFO, **fields: Any) -> None:

@@ -138,18 +138,28 @@ def revived(entry: PoisonEntry) -> str:
     return entry.original
 
 
-def requeue(poison: QueueClient, main: QueueClient, ids: set[str] | None) -> list[str]:
-    """Move entries (all when ``ids`` is None) back to the main queue. Returns the ids moved: an entry that cannot
-    be requeued (``PoisonEntry.unrequeueable``) stays where it is."""
+@dataclass(frozen=True)
+class Requeued:
+    """What a requeue did: the ids put back, and those refused with why (nothing graphops can read in them)."""
+
+    moved: list[str]
+    refused: dict[str, str]
+
+
+def requeue(poison: QueueClient, main: QueueClient, ids: set[str] | None) -> Requeued:
+    """Move entries (all when ``ids`` is None) back to the main queue. An entry that cannot be requeued
+    (``PoisonEntry.unrequeueable``) stays where it is, and is named in ``refused``."""
+    refused: dict[str, str] = {}
 
     def send_back(message: QueueMessage) -> bool:
         entry = entry_from(message.id, message.inserted_on, str(message.content))
         if entry.unrequeueable is not None:
+            refused[message.id] = entry.unrequeueable
             return False
         main.send_message(base64.b64encode(revived(entry).encode()).decode(), time_to_live=-1)
         return True
 
-    return _take(poison, ids, send_back)
+    return Requeued(_take(poison, ids, send_back), refused)
 
 
 def discard(poison: QueueClient, ids: set[str]) -> list[str]:

@@ -153,16 +153,15 @@ class Console:
         refused = same_page_change(request.headers) or token_refusal(self._token_key, who, request.headers)
         if refused is not None:
             return self._refused(refused, request)
+        why = None
         if action == "requeue":
-            done = poison.requeue(self._poison, self._main, {message_id})
+            requeued = poison.requeue(self._poison, self._main, {message_id})
+            done, why = requeued.moved, requeued.refused.get(message_id)
         elif action == "discard":
             done = poison.discard(self._poison, {message_id})
         else:
             return self._render("error.html", 404, who=who, title="Not found", message=f"no action {action!r}")
         event("console", action=action, messageId=message_id, operator=who.principal_id, done=bool(done))
-        why = None
-        if not done and action == "requeue":
-            why = next((e.unrequeueable for e in poison.list_entries(self._poison) if e.message_id == message_id), None)
         return self._render("poison_done.html", 200 if done else (409 if why else 404), who=who, action=action,
                             message_id=message_id, done=bool(done), why=why)  # fmt: skip
 

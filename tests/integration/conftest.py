@@ -6,10 +6,12 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -248,3 +250,62 @@ def local_console(console_data: ConsoleData) -> Iterator[Any]:
     settings = Settings.from_env(console_data.harness.env)
     with LocalConsole(lambda authorize: build_console(settings, None, root="/", authorize=authorize)) as server:
         yield server
+
+
+@dataclass(frozen=True)
+class EveryState:
+    """One tracking in each state an operator meets, for the console's pages; two are left waiting on Graph."""
+
+    harness: Harness
+    trackings: dict[str, str]  # state -> tracking id: polling, throttled, delivered, deliveryFailed, forbidden, ...
+    unreadable: str  # a poison entry that is not JSON: it can only be discarded
+    unrecorded: str  # a tracking id dead-lettered before any state was kept for it
+
+
+@pytest.fixture
+def every_state(make_harness: Callable[..., Harness]) -> EveryState:
+    from graphops.local import seed
+    from graphops.local.graph import Reply
+    from graphops.poison import list_entries
+    from graphops.settings import Settings
+    from graphops.state import StateStore, table_client
+
+    harness = make_harness(GRAPHOPS_STATE_TABLE=own_state_table())
+    graph, receiver = harness.graph, harness.receiver
+    receiver.answer("/gone", 410)
+    running = Reply(200, seed.password_reset("running", "op"))
+    throttled = Reply(429, seed.graph_error("TooManyRequests", "slow down"), {"Retry-After": "900"})
+    denied = Reply(403, seed.graph_error("Authorization_RequestDenied", "Insufficient privileges"))
+    succeeded = Reply(200, seed.password_reset("succeeded", "op"))
+    scripts = {"polling": [running], "throttled": [running, throttled], "timedOut": [running],
+               "cancelled": [running], "delivered": [succeeded], "deliveryFailed": [succeeded],
+               "forbidden": [denied]}  # fmt: skip
+    trackings: dict[str, str] = {}
+    for state, replies in scripts.items():
+        path = seed.reset_path(f"user-{state}", "op")
+        graph.script(path, replies)
+        callback = harness.stack.callback_url("/gone" if state == "deliveryFailed" else "/")
+        options = {"timeout_seconds": 1} if state == "timedOut" else {}
+        trackings[state] = harness.track(path, correlation_id=f"wf-{state}", callback_url=callback, **options)
+    unreadable = harness.send_raw("this is not JSON")
+    unrecorded = harness.send_raw(json.dumps({"operationUrl": "https://graph.microsoft.com/v1.0/nope"}))
+
+    settings = Settings.from_env(harness.env)
+    state = StateStore(table_client(settings.storage, settings.state_table, None))
+    poison = harness.queue(f"{harness.stack.queue_name}-poison")
+    finished = ("delivered", "deliveryFailed", "forbidden", "timedOut")
+
+    def settled() -> bool:
+        views = {name: state.read(trackings[name]) or {} for name in (*finished, "cancelled", "throttled")}
+        return (all(views[name].get("phase") == "done" for name in finished)
+                and bool(views["cancelled"]) and views["throttled"].get("waitingFor") == "Retry-After"
+                and len(list_entries(poison)) == 3)  # fmt: skip
+
+    deadline = time.monotonic() + 60
+    while not settled():
+        assert time.monotonic() < deadline, "the console's trackings did not reach their states"
+        harness.host.poll_once()
+        time.sleep(0.2)
+    harness.host.drain()
+    assert state.cancel(trackings["cancelled"], datetime.now(UTC)) is not None
+    return EveryState(harness, trackings, unreadable, unrecorded)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -171,11 +172,17 @@ def test_poison_list_show_and_requeue(make_harness: Any, settings_file: Path) ->
     shown = graphops(settings_file, "poison", "show", entry_id)
     assert shown.returncode == 0 and "reason:   rejected: message: not valid JSON" in shown.stdout
 
-    moved = graphops(settings_file, "poison", "requeue", entry_id, "--json")
-    assert moved.returncode == 0 and json.loads(moved.stdout)["requeued"] == [entry_id]
+    # Nothing graphops can read is in it: requeued, it would only be rejected again. It stays, and says so.
+    refused = graphops(settings_file, "poison", "requeue", entry_id)
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1
+    assert f"cannot be requeued ({entry_id}: not a JSON object" in refused.stderr and "discard" in refused.stderr
+    [private] = [e for e in entries.values() if e["id"] != entry_id]
+    moved = graphops(settings_file, "poison", "requeue", private["id"], "--json")
+    assert moved.returncode == 0 and json.loads(moved.stdout)["requeued"] == [private["id"]]
     [back] = h.queue(h.stack.queue_name).peek_messages()
-    assert back.content == "dGhpcyBpcyBub3QgSlNPTg=="  # base64, as the trigger expects
-    assert len(json.loads(graphops(settings_file, "poison", "list", "--json").stdout)) == 1
+    assert json.loads(base64.b64decode(back.content)) == json.loads(private["original"])  # base64, as the trigger reads
+    [left] = json.loads(graphops(settings_file, "poison", "list", "--json").stdout)
+    assert left["id"] == entry_id
 
     missing = graphops(settings_file, "poison", "requeue", "no-such-id")
     assert missing.returncode == 1 and "not in the poison queue: no-such-id" in missing.stderr
@@ -184,7 +191,6 @@ def test_poison_list_show_and_requeue(make_harness: Any, settings_file: Path) ->
     unknown = graphops(settings_file, "poison", "show", "no-such-id")
     assert unknown.returncode == 2
 
-    [left] = json.loads(graphops(settings_file, "poison", "list", "--json").stdout)
     gone = graphops(settings_file, "poison", "discard", left["id"], "no-such-id", "--json")
     assert gone.returncode == 1 and json.loads(gone.stdout) == {"discarded": [left["id"]], "notFound": ["no-such-id"]}
     assert json.loads(graphops(settings_file, "poison", "list", "--json").stdout) == []
@@ -249,7 +255,7 @@ def test_the_demo_runs_every_scenario_to_its_expected_outcome_and_shows_them_in_
     assert result.returncode == 0, result.stdout + result.stderr
     assert listed.status_code == 200 and poison_page.status_code == 200
     for scenario in ("alert refresh", "no permission", "never finishes", "team clone", "drive copy"):
-        assert f"<td>{scenario}</td>" in listed.text  # each tracking's correlation id, in its row
+        assert f">{scenario}</a></td>" in listed.text  # each tracking's correlation id, in its row
     assert "console stopped." in result.stdout
     saved = {
         json.loads(p.read_text())["body"]["correlationId"]: json.loads(p.read_text())

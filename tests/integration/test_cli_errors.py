@@ -132,6 +132,7 @@ def test_status_and_list_show_what_the_console_shows(make_harness: Any, tmp_path
     assert status.returncode == 0, status.stderr
     view = json.loads(status.stdout)
     assert (view["trackingId"], view["outcome"], view["phase"], view["polls"]) == (tracking_id, "succeeded", "done", 2)
+    assert view["standing"] == "succeeded"
     human = graphops(settings, "status", tracking_id)
     assert "succeeded" in human.stdout and "nightly-[b]refresh[/b]" in human.stdout  # shown as written
 
@@ -139,8 +140,9 @@ def test_status_and_list_show_what_the_console_shows(make_harness: Any, tmp_path
     assert listed.returncode == 0, listed.stderr
     doc = json.loads(listed.stdout)
     assert [row["tracking_id"] for row in doc["trackings"]] == [tracking_id] and doc["counts"] == {"succeeded": 1}
-    table = graphops(settings, "list", "--outcome", "succeeded")
+    table = graphops(settings, "list", "--state", "succeeded")
     assert tracking_id in table.stdout and "nightly-[b]refresh[/b]" in table.stdout
-    said_once(graphops(settings, "list", "--outcome", "great"), "outcome: 'great' is not one of")
+    said_once(graphops(settings, "list", "--state", "great"), "state: 'great' is not one of")
+    assert tracking_id not in graphops(settings, "list", "--state", "deliveryFailed").stdout
     said_once(graphops(settings, "status", "not an id"), "tracking_id:")
     said_once(graphops(settings, "status", "00000000-0000-4000-8000-000000000000"), "is not recorded here")

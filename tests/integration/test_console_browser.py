@@ -8,15 +8,19 @@ Each page is also checked for script errors and Content-Security-Policy violatio
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from .conftest import ConsoleData
+from graphops.local.graph import Reply
+
+from .conftest import ConsoleData, EveryState
 
 CHROMIUM = os.environ.get("GRAPHOPS_CHROMIUM", "/usr/bin/chromium")
 # As the browser is run on a closed machine: no background calls home, no sandbox (the tests run as root).
@@ -59,22 +63,23 @@ def rows(page: Page) -> list[str]:
     return [str(r.get_attribute("data-tracking")) for r in page.locator("#trackings tbody tr[data-tracking]").all()]
 
 
-def test_the_list_filters_by_outcome_correlation_kind_and_time(
+def test_the_list_filters_by_state_correlation_kind_and_time(
     page: Page, local_console: Any, console_data: ConsoleData, tmp_path: Path
 ) -> None:
     data = console_data
     page.goto(f"{local_console.url}/")
     assert sorted(rows(page)) == sorted([data.refreshed, data.failed, data.dead])
-    expect(page.locator(".chip[data-outcome=succeeded] b")).to_have_text("2")
-    expect(page.locator(".chip[data-outcome=failed] b")).to_have_text("1")
-    snapshot(page, "trackings", tmp_path)
+    # The dead-lettered tracking succeeded in Graph, but its callback was not delivered: it counts as that.
+    expect(page.locator(".chip[data-state=succeeded] b")).to_have_text("1")
+    expect(page.locator(".chip[data-state=deliveryFailed] b")).to_have_text("1")
+    expect(page.locator(".chip[data-state=failed] b")).to_have_text("1")
 
-    page.select_option("select[name=outcome]", "failed")  # htmx swaps the results in place
+    page.select_option("select[name=state]", "failed")  # htmx swaps the results in place
     expect(page.locator("#trackings tbody tr[data-tracking]")).to_have_count(1)
-    assert rows(page) == [data.failed] and "outcome=failed" in page.url
-    expect(page.locator(".chip[data-outcome=succeeded] b")).to_have_text("2")  # counts ignore the outcome filter
+    assert rows(page) == [data.failed] and "state=failed" in page.url
+    expect(page.locator(".chip[data-state=succeeded] b")).to_have_text("1")  # counts ignore the state filter
 
-    page.select_option("select[name=outcome]", "")
+    page.select_option("select[name=state]", "")
     page.fill("input[name=correlationId]", "wf-console")
     page.click("button[type=submit]")
     expect(page.locator("#trackings tbody tr[data-tracking]")).to_have_count(1)
@@ -91,7 +96,7 @@ def test_the_list_filters_by_outcome_correlation_kind_and_time(
     expect(page.locator("#trackings td.empty")).to_have_text("No tracking matches.")
 
     page.goto(f"{local_console.url}/")
-    page.click(".chip[data-outcome=failed]")  # a count is a link to its own list
+    page.click(".chip[data-state=failed]")  # a count is a link to its own list
     assert rows(page) == [data.failed]
 
 
@@ -99,20 +104,24 @@ def test_a_trackings_timeline_draws_a_point_per_poll_and_per_delivery_attempt(
     page: Page, local_console: Any, console_data: ConsoleData, tmp_path: Path
 ) -> None:
     page.goto(f"{local_console.url}/trackings/{console_data.refreshed}")
-    page.wait_for_function("window.graphopsTimeline !== undefined")
+    page.wait_for_function("window.graphopsTimeline !== undefined && window.graphopsWaits !== undefined")
     drawn = page.evaluate("""() => {
-        const chart = window.graphopsTimeline;
-        return chart.data.datasets.map((set, i) => ({label: set.label, points: chart.getDatasetMeta(i).data.length,
-                                                     lanes: set.data.map((p) => p.y)}));
+        const each = (chart) => chart.data.datasets.map((set, i) => ({label: set.label,
+            points: chart.getDatasetMeta(i).data.length, lanes: set.data.map((p) => p.y),
+            colour: set.backgroundColor}));
+        return each(window.graphopsTimeline).concat(each(window.graphopsWaits));
     }""")
     by_label = {d["label"]: d for d in drawn}
+    # One thing per axis: what Graph said and the deliveries against time; the waits in their own chart.
     assert by_label["what Graph said"]["points"] == 4  # the stand-in answered running, 429, running, succeeded
     assert by_label["what Graph said"]["lanes"] == ["running", "HTTP 429", "running", "succeeded"]
     assert by_label["delivery attempts"]["points"] == 1
     assert by_label["wait chosen (s)"]["points"] == 3  # a wait after each poll but the last
     assert by_label["Retry-After (s)"]["points"] == 1 and by_label["Retry-After (s)"]["lanes"] == [2]
+    assert by_label["what Graph said"]["colour"][1] == "#c62828"  # the 429 in the colour of a problem
     assert page.locator("#history tbody tr").count() == 5  # four polls and one delivery
-    snapshot(page, "tracking", tmp_path)
+    hover = page.locator("#history time").first.get_attribute("title") or ""
+    assert hover.endswith(" UTC") and hover[:4].isdigit()  # relative times, the exact one on hover
 
     page.goto(f"{local_console.url}/trackings/{console_data.dead}")
     page.wait_for_function("window.graphopsTimeline !== undefined")
@@ -129,7 +138,6 @@ def test_requeue_from_the_poison_page_puts_the_message_back_and_it_completes(
     row = page.locator(f"tr[data-message='{data.dead_message}']")
     expect(row).to_contain_text("callback answered 410")
     expect(row).not_to_contain_text("local-secret-signature")  # the callback's query is not shown
-    snapshot(page, "poison", tmp_path)
 
     page.once("dialog", lambda dialog: dialog.dismiss())  # "Put message ... back?" - no
     row.locator("button.requeue").click()
@@ -208,3 +216,188 @@ def test_text_from_graph_or_a_caller_creates_no_element_and_triggers_no_change(
         expect(page.locator("#history")).to_contain_text('<div id="pwned-status"')  # shown as text
         expect(page.locator(".facts")).to_contain_text("pwned-error")
     assert [e.message_id for e in _poison(harness)] == [entry.message_id]  # nothing was discarded
+
+
+# -- every state, at a laptop's width and a phone's ------------------------------------------------------------
+
+WIDTHS = (1280, 390)
+RED, GREEN, GREY = "rgb(198, 40, 40)", "rgb(26, 127, 55)", "rgb(91, 100, 117)"  # the text of a badge
+
+
+def console_over(data: EveryState) -> Any:
+    from graphops.console import build_console
+    from graphops.console.local import LocalConsole
+    from graphops.settings import Settings
+
+    settings = Settings.from_env(data.harness.env)
+    return LocalConsole(lambda authorize: build_console(settings, None, root="/", authorize=authorize))
+
+
+def at_width(page: Page, width: int) -> None:
+    page.set_viewport_size({"width": width, "height": 900})
+
+
+def scrolls_sideways(page: Page) -> bool:
+    return bool(page.evaluate("() => document.documentElement.scrollWidth > window.innerWidth"))
+
+
+def colour(page: Page, selector: str) -> str:
+    return str(page.locator(selector).first.evaluate("(e) => getComputedStyle(e).color"))
+
+
+def test_the_list_shows_each_state_in_a_colour_that_means_it_and_fits_a_laptop_and_a_phone(
+    page: Page, every_state: EveryState, tmp_path: Path
+) -> None:
+    ids = every_state.trackings
+    with console_over(every_state) as console:
+        for width in WIDTHS:
+            at_width(page, width)
+            page.goto(f"{console.url}/")
+            chips = {c.get_attribute("data-state"): c.locator("b").inner_text()
+                     for c in page.locator(".chip[data-state]").all()}  # fmt: skip
+            assert chips == {"polling": "2", "succeeded": "1", "deliveryFailed": "1", "forbidden": "1",
+                             "timedOut": "1", "cancelled": "1"}, width  # fmt: skip
+            row = {state: page.locator(f"tr[data-tracking='{ids[state]}']") for state in ids}
+            expect(row["deliveryFailed"].locator(".badge").first).to_have_text("deliveryFailed")
+            expect(row["deliveryFailed"]).to_contain_text("succeeded")  # what Graph said, beside it
+            assert colour(page, f"tr[data-tracking='{ids['deliveryFailed']}'] .badge") == RED
+            assert colour(page, f"tr[data-tracking='{ids['timedOut']}'] .badge") == RED
+            assert colour(page, f"tr[data-tracking='{ids['delivered']}'] .badge") == GREEN
+            assert colour(page, f"tr[data-tracking='{ids['cancelled']}'] .badge") == GREY
+            # What is stuck and for how long: Graph asked for 15 minutes.
+            throttled = row["throttled"].locator("td[data-label='next poll']")
+            expect(throttled).to_contain_text("waiting for Retry-After")
+            expect(throttled.locator("time")).to_have_text(re.compile(r"^in 1[45] min$"))
+            last_poll = row["polling"].locator("td[data-label='last poll'] time")
+            expect(last_poll).to_have_text(re.compile(r"^(now|\d+ s ago)$"))
+            expect(row["delivered"].locator("td[data-label=took]")).to_have_text(re.compile(r"^\d+ s$"))
+            # Correlation id first, the tracking id short, the operation as a path without Graph's host.
+            first_cell = row["forbidden"].locator("td").first
+            expect(first_cell).to_have_text("wf-forbidden")
+            expect(row["forbidden"].locator("td.id a")).to_have_text(f"{ids['forbidden'][:8]}…")
+            expect(row["forbidden"].locator("td.url")).to_have_text(
+                "/v1.0/users/user-forbidden/authentication/operations/op"
+            )
+            assert not scrolls_sideways(page), width
+            display = row["forbidden"].evaluate("(e) => getComputedStyle(e).display")
+            assert display == ("block" if width < 720 else "table-row"), width  # cards on a phone
+            snapshot(page, f"trackings-{width}", tmp_path)
+
+        page.click(".chip[data-state=deliveryFailed]")  # the count is a filter of its own
+        assert rows(page) == [ids["deliveryFailed"]] and "state=deliveryFailed" in page.url
+
+
+def test_auto_refresh_is_visible_and_holds_off_while_a_filter_is_typed(page: Page, every_state: EveryState) -> None:
+    ids = every_state.trackings
+    page.clock.install()
+    with console_over(every_state) as console:
+        page.goto(f"{console.url}/")
+        toggle = page.locator("#auto-refresh")
+        expect(toggle).to_be_visible()
+        expect(toggle).to_be_checked()
+        read = page.locator("#results .note").inner_text()
+        every_state.harness.graph.script(seed_path("polling"), [Reply(200, seed_reset("succeeded"))])
+        page.focus("input[name=correlationId]")  # the operator is typing: no refresh under their hands
+        page.clock.run_for(16_000)
+        assert page.locator("#results .note").inner_text() == read
+        page.locator("h1").click()
+        with page.expect_response(lambda r: r.request.headers.get("hx-request") == "true"):
+            page.clock.run_for(16_000)
+        expect(page.locator(f"tr[data-tracking='{ids['polling']}']")).to_be_visible()
+
+        toggle.uncheck()  # off, and it stays off on the next visit
+        page.reload()
+        expect(page.locator("#auto-refresh")).not_to_be_checked()
+
+
+def test_a_trackings_page_says_first_what_failed_and_what_to_do(
+    page: Page, every_state: EveryState, tmp_path: Path
+) -> None:
+    ids = every_state.trackings
+    said = {"deliveryFailed": ["Delivery failed", "callback", "410"],
+            "forbidden": ["Graph refused", "UserAuthenticationMethod.Read.All", "GRAPHOPS_TRACKED_KINDS"],
+            "timedOut": ["Timed out", "timeoutSeconds"], "throttled": ["throttling", "Retry-After"],
+            "cancelled": ["Cancelled"]}  # fmt: skip
+    with console_over(every_state) as console:
+        for width in WIDTHS:
+            at_width(page, width)
+            for state, words in said.items():
+                page.goto(f"{console.url}/trackings/{ids[state]}")
+                first = page.locator("main > :nth-child(2)")  # after the title, before the facts and the timeline
+                expect(first).to_have_id("callout")
+                for word in words:
+                    expect(first).to_contain_text(word)
+                assert not scrolls_sideways(page), (state, width)
+            page.goto(f"{console.url}/trackings/{ids['delivered']}")
+            expect(page.locator("#callout")).to_have_count(0)  # all is well: nothing to say first
+
+            page.goto(f"{console.url}/trackings/{ids['forbidden']}")
+            permission = page.locator("#callout code.name").first
+            # A long permission name breaks only at its dots: each line of it starts with a whole word.
+            lines = permission.evaluate("""(e) => {
+                const range = document.createRange(), tops = new Map();
+                for (const node of e.childNodes) {
+                    if (node.nodeType !== Node.TEXT_NODE) continue;
+                    for (let i = 0; i < node.length; i++) {
+                        range.setStart(node, i); range.setEnd(node, i + 1);
+                        const top = Math.round(range.getBoundingClientRect().top);
+                        tops.set(top, (tops.get(top) || "") + node.data[i]);
+                    }
+                }
+                return [...tops.values()];
+            }""")
+            assert "".join(lines) == "UserAuthenticationMethod.Read.All"
+            assert all(line.split(".")[0] in ("UserAuthenticationMethod", "Read", "All", "") for line in lines), lines
+
+            page.goto(f"{console.url}/trackings/{ids['deliveryFailed']}")
+            expect(page.locator("#deliveries tr[data-sink=callback]")).to_contain_text("deadLettered")
+            requeue = page.locator("#callout button.requeue")
+            expect(requeue).to_be_visible()
+            box = requeue.bounding_box()
+            assert box is not None and box["x"] + box["width"] <= width
+            page.wait_for_function("window.graphopsTimeline !== undefined")
+            snapshot(page, f"tracking-{width}", tmp_path)
+
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.locator("#callout button.requeue").click()  # the dead letter back on the queue, from its page
+        expect(page.locator("#dead-result tr")).to_have_attribute("data-result", "requeue")
+
+
+def test_the_poison_page_names_each_entry_and_offers_only_discard_for_what_cannot_be_requeued(
+    page: Page, every_state: EveryState, tmp_path: Path
+) -> None:
+    data = every_state
+    with console_over(data) as console:
+        for width in WIDTHS:
+            at_width(page, width)
+            page.goto(f"{console.url}/poison")
+            dead = page.locator("tr[data-message]").filter(has_text="wf-deliveryFailed")
+            expect(dead.locator("td[data-label=dead-lettered] time")).to_have_text(re.compile(r" ago$"))
+            unreadable = page.locator("tr[data-unrequeueable]").filter(has_text="this is not JSON")
+            expect(unreadable).to_contain_text("Cannot be requeued: not a JSON object")
+            expect(unreadable.locator("button.requeue")).to_have_count(0)
+            for button in (dead.locator("button.requeue"), dead.locator("button.discard"),
+                           unreadable.locator("button.discard")):  # fmt: skip
+                expect(button).to_be_visible()
+                box = button.bounding_box()
+                assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, width
+            assert not scrolls_sideways(page), width
+            snapshot(page, f"poison-{width}", tmp_path)
+
+        # Its link leads to a page that says plainly why there is nothing to show (read here, not in the browser,
+        # which reports every 404 as an error).
+        never = page.locator(f"tr[data-message] a[href$='/trackings/{data.unrecorded}']").get_attribute("href")
+        answer = requests.get(f"{console.url}{never}", timeout=10)
+        assert answer.status_code == 404 and "graphops has no record of it" in answer.text
+
+
+def seed_path(state: str) -> str:
+    from graphops.local import seed
+
+    return seed.reset_path(f"user-{state}", "op")
+
+
+def seed_reset(status: str) -> dict[str, Any]:
+    from graphops.local import seed
+
+    return seed.password_reset(status, "op")

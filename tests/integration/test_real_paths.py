@@ -200,8 +200,8 @@ def test_a_dead_lettered_delivery_requeued_and_delivered_shows_no_old_error(harn
     ]
     harness.run()
     assert status(harness, tracking_id)["lastDeliveryError"].startswith("dead-lettered: callback answered 410")
-    moved = requeue(harness.queue(f"{harness.stack.queue_name}-poison"), harness.queue(harness.stack.queue_name), None)
-    assert len(moved) == 1
+    poison, main = harness.queue(f"{harness.stack.queue_name}-poison"), harness.queue(harness.stack.queue_name)
+    assert len(requeue(poison, main, None).moved) == 1
     harness.run()  # the receiver is back (answers 200 now)
     view = status(harness, tracking_id)
     assert (view["phase"], view["lastDeliveryError"], view["nextPollAt"]) == ("done", None, None)

@@ -207,6 +207,7 @@ def test_a_dead_letter_is_shown_without_the_callbacks_query() -> None:
     entry = entry_from("m", T0, base64.b64encode(json.dumps(record).encode()).decode())
     assert "sig=" not in entry.shown and "sig=" not in json.dumps(entry.to_json())
     assert json.loads(entry.shown)["callbackUrl"] == "https://prod-00.westeurope.logic.azure.com/cb?…"
+    assert json.loads(entry.shown)["operationUrl"] == seed.ALERT_OPERATION_PATH  # a relative URL shown as written
     assert entry.original == original  # requeue still sends the real thing
     assert (
         redact_callbacks("not json https://x.logic.azure.com/a?sig=s tail")
