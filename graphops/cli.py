@@ -386,6 +386,25 @@ def _print_listing(listing: Any) -> None:
 
 
 @cli.group()
+def index() -> None:
+    """The time index the console's list and `graphops list` read (kept in the state table)."""
+
+
+@index.command("rebuild")
+@json_option
+@pass_context
+def index_rebuild(obj: Context, as_json: bool) -> None:
+    """Write the index anew from every tracking's state: once after upgrading from a version without it.
+    Run it while the app is stopped (or idle): it reads the whole state table."""
+    from .state import StateStore, table_client
+
+    with clear_errors():
+        settings, credential = _reach_storage(obj)
+        indexed = StateStore(table_client(settings.storage, settings.state_table, credential)).rebuild_index()
+    emit(as_json, {"indexed": indexed}, lambda: click.echo(f"indexed {indexed} trackings"))
+
+
+@cli.group()
 def poison() -> None:
     """Look at dead-lettered messages and their reasons; put them back once the cause is fixed."""
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import random
+import time
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -44,6 +46,11 @@ ATTEMPTS = 6  # a transition that keeps meeting a concurrent one gives up (and t
 # What the list shows without reading the state row.
 ROW_COLUMNS = ("trackingId", "trackedSince", "kind", "correlationId", "standing", "phase", "outcome", "operationUrl",
                "finishedAt")  # fmt: skip
+
+
+# The state row's properties an index entry is made of (``entry_of_state``).
+INDEXED = ("PartitionKey", "trackedSince", "kind", "phase", "outcome", "deliveries", "correlationId", "operationUrl",
+           "finishedAt")  # fmt: skip
 
 
 def standing_of(phase: str, outcome: str | None, delivery_failed: bool) -> str:
@@ -182,7 +189,9 @@ class TrackingIndex:
 
     def _transition(self, partition: str, row: dict[str, Any], shard: str, standing: str | None, kind: str) -> bool:
         self._register(partition)
-        for _ in range(ATTEMPTS):
+        for attempt in range(ATTEMPTS):
+            if attempt:  # two writers that met once would meet again at once: spread them apart
+                time.sleep(random.uniform(0, 0.02 * 2**attempt))
             try:
                 current, counts = self._read_pair(partition, row["RowKey"], shard)
             except ResourceNotFoundError:
@@ -331,11 +340,14 @@ class TrackingIndex:
     # -- rebuilding --------------------------------------------------------------------------------
 
     def rebuild(self, entries: Iterable[Entry]) -> int:
-        """Write the index anew for these trackings (every state row): rows, then each hour's counts from its rows.
-        For an index that was never written (an upgrade) or that drifted; run while nothing else writes."""
+        """Write the index anew for these trackings (every state row): rows, then each hour's counts from its rows;
+        an hour the index knows with none of them left is emptied. For an index that was never written (an upgrade)
+        or that drifted; run while nothing else writes."""
         by_partition: dict[str, list[Entry]] = {}
         for entry in entries:
             by_partition.setdefault(entry.partition, []).append(entry)
+        for bucket in self.buckets(Window(), datetime.max.replace(tzinfo=UTC)):
+            by_partition.setdefault(partition_of(bucket), [])
         for partition, chosen in by_partition.items():
             self._register(partition)
             self._replace_partition(partition, chosen)
@@ -348,12 +360,13 @@ class TrackingIndex:
             self._create_table()
             old = []
         keep = {e.row["RowKey"] for e in entries}
-        counts: Counter[str] = Counter(count_name(e.standing, e.kind) for e in entries)
-        shards: list[dict[str, Any]] = [{"PartitionKey": partition, "RowKey": f"{COUNT_PREFIX}{i:02d}"}
-                                        for i in range(SHARDS)]  # fmt: skip
-        shards[0].update(counts)
+        # Each tracking counted in its own shard, where its later transitions move it from.
+        shards = {f"{COUNT_PREFIX}{i:02d}": Counter[str]() for i in range(SHARDS)}
+        for e in entries:
+            shards[shard_of(e.tracking_id)][count_name(e.standing, e.kind)] += 1
         operations: list[Any] = [("upsert", e.row, {"mode": UpdateMode.REPLACE}) for e in entries]
-        operations += [("upsert", shard, {"mode": UpdateMode.REPLACE}) for shard in shards]
+        operations += [("upsert", {"PartitionKey": partition, "RowKey": shard, **counts}, {"mode": UpdateMode.REPLACE})
+                       for shard, counts in shards.items()]  # fmt: skip
         operations += [("delete", r) for r in old if r["RowKey"] not in keep and r["RowKey"].startswith(ROW_PREFIX)]
         for start in range(0, len(operations), 100):  # a transaction holds at most 100 operations
             self.operations += 1

@@ -23,7 +23,7 @@ from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from .index import Entry, TrackingIndex, entry_of_state
+from .index import INDEXED, Entry, TrackingIndex, entry_of_state
 from .settings import StorageConnection
 from .telemetry import client_span
 from .tracking import Phase, Tracking, iso, moment_or_none
@@ -379,6 +379,17 @@ class StateStore:
                 raise StateUnavailable(f"the final state of {tracking.tracking_id} was not recorded") from exc
             return None
         return change
+
+    def rebuild_index(self) -> int:
+        """Write the time index anew from every state row (after an upgrade from a version without it, or should it
+        ever drift). Returns how many trackings it holds. Run while no step writes: a transition meanwhile may be
+        counted twice until it is rebuilt again."""
+        try:
+            rows = self._table.query_entities("RowKey eq @row", parameters={"row": ROW}, select=list(INDEXED))
+            entries = [entry_of_state(str(r["PartitionKey"]), r) for r in rows]
+        except ResourceNotFoundError:
+            return 0  # nothing recorded yet
+        return self.index.rebuild(entry for entry in entries if entry is not None)
 
     def remove_finished(self, before: datetime) -> int:
         """Delete finished trackings (and spent dedupe keys and start records) older than ``before``. Returns how many
