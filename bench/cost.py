@@ -24,6 +24,10 @@ spec.loader.exec_module(schedule)
 # GRAPHOPS_RECORD_QUEUE_TRACKINGS) adds two table operations per step: one read, one merge.
 GRAPHOPS_QUEUE_PER_POLL = 3
 GRAPHOPS_TABLE_PER_POLL = 2
+# The console's time index, with the state: a read and a transaction when the tracking is first recorded and
+# again when it finishes (never on a poll); a delivery that fails and is requeued adds two more each. The
+# index's hour registration (one write per process and hour) does not grow with the number of operations.
+GRAPHOPS_INDEX_PER_TRACKING = 4
 # Durable Functions monitor, per loop iteration on the Azure Storage backend (assumptions):
 #   activity (the Graph GET): work-item queue send + receive + delete = 3, its result to the control
 #   queue send + receive + delete = 3; the durable timer: a delayed control-queue message, send +
@@ -49,7 +53,7 @@ def main() -> None:
         polls = table[bucket][schedule.GRAPHOPS].calls
         durable_polls = table[bucket]["fixed 30 s (azure-core LRO)"].calls
         ours_tx = GRAPHOPS_QUEUE_PER_POLL * polls
-        state_tx = GRAPHOPS_TABLE_PER_POLL * polls
+        state_tx = GRAPHOPS_TABLE_PER_POLL * polls + GRAPHOPS_INDEX_PER_TRACKING
         durable_tx = DURABLE_PER_ITERATION * durable_polls + 3  # + start: instance row and first message
         ours_exec, durable_exec = polls, DURABLE_EXECUTIONS_PER_ITERATION * durable_polls + 1
         price = args.price_per_10k / 10_000

@@ -69,13 +69,25 @@ def clear_errors() -> Iterator[None]:
 class Context:
     def __init__(self, settings_path: Path | None) -> None:
         self.settings_path = settings_path
+        self.account: str | None = None  # a real storage account to use instead of the settings' (--account)
 
     def env(self, **overrides: str) -> dict[str, str]:
-        return {**load_local_settings(self.settings_path), **overrides}
+        env = {**load_local_settings(self.settings_path), **overrides}
+        if self.account:  # read as the signed-in user, with the account's own endpoints
+            suffix = _storage_suffix(env)
+            env = {k: v for k, v in env.items() if k != "AzureWebJobsStorage"}
+            env.update({"AzureWebJobsStorage__queueServiceUri": f"https://{self.account}.queue.{suffix}",
+                        "AzureWebJobsStorage__tableServiceUri": f"https://{self.account}.table.{suffix}",
+                        "GRAPHOPS_CREDENTIAL": "default"})  # fmt: skip
+        return env
 
 
 pass_context = click.make_pass_decorator(Context)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
+account_option = click.option(
+    "--account", help="A real storage account's name, used with your sign-in (az login); default: the settings' "
+    "AzureWebJobsStorage (Azurite)."
+)  # fmt: skip
 
 
 def emit(as_json: bool, data: Any, human: Callable[[], None]) -> None:
@@ -391,13 +403,16 @@ def index() -> None:
 
 
 @index.command("rebuild")
+@account_option
 @json_option
 @pass_context
-def index_rebuild(obj: Context, as_json: bool) -> None:
+def index_rebuild(obj: Context, account: str | None, as_json: bool) -> None:
     """Write the index anew from every tracking's state: once after upgrading from a version without it.
-    Run it while the app is stopped (or idle): it reads the whole state table."""
+    Run it while the app is stopped (or idle): it reads the whole state table. With --account your sign-in
+    needs Storage Table and Queue Data Contributor there (the azd developer roles)."""
     from .state import StateStore, table_client
 
+    obj.account = account
     with clear_errors():
         settings, credential = _reach_storage(obj)
         indexed = StateStore(table_client(settings.storage, settings.state_table, credential)).rebuild_index()
@@ -522,10 +537,7 @@ def poison_discard(obj: Context, message_ids: tuple[str, ...], as_json: bool) ->
 
 @cli.command()
 @click.option("--port", type=click.IntRange(0, 65535), default=7072, show_default=True, help="Loopback port.")
-@click.option(
-    "--account", help="A real storage account's name, read with your sign-in (az login); default: the settings' "
-    "AzureWebJobsStorage (Azurite)."
-)  # fmt: skip
+@account_option
 @pass_context
 def console(obj: Context, port: int, account: str | None) -> None:
     """The operations console on http://127.0.0.1:PORT/: trackings, timelines, the poison queue.
@@ -533,15 +545,9 @@ def console(obj: Context, port: int, account: str | None) -> None:
     It listens on loopback only. With --account it reads a real storage account as you: your account needs
     Storage Table Data Reader and Storage Queue Data Contributor there (requeue and discard change the queues).
     """
-    env = obj.env()
-    if account:
-        suffix = _storage_suffix(env)
-        env = {k: v for k, v in env.items() if k != "AzureWebJobsStorage"}
-        env.update({"AzureWebJobsStorage__queueServiceUri": f"https://{account}.queue.{suffix}",
-                    "AzureWebJobsStorage__tableServiceUri": f"https://{account}.table.{suffix}",
-                    "GRAPHOPS_CREDENTIAL": "default"})  # fmt: skip
+    obj.account = account
     with clear_errors():
-        server = _console_server(env, port)
+        server = _console_server(obj.env(), port)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

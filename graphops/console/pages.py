@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import mimetypes
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -192,9 +193,15 @@ class Console:
             )  # fmt: skip
             self._templates.filters["no_query"] = lambda url: redact_url(url) if url else ""
             self._templates.filters["path_only"] = path_only
+            self._templates.filters["camel_parts"] = camel_parts
             self._templates.globals.update(moment=moment, duration=duration)
         body = self._templates.get_template(template).render(root=self._root, **context)
         return Page(status, body.encode(), headers=SECURITY_HEADERS)
+
+
+def camel_parts(name: str) -> list[str]:
+    """A camelCase name in its words (``authenticationMethodOperation``: three), where a line may break."""
+    return re.findall(r"[A-Z]?[^A-Z]+|[A-Z]+(?![^A-Z])", name) or [name]
 
 
 def path_only(url: str | None) -> str:

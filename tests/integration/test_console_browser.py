@@ -241,6 +241,24 @@ def scrolls_sideways(page: Page) -> bool:
     return bool(page.evaluate("() => document.documentElement.scrollWidth > window.innerWidth"))
 
 
+def lines_of(element: Any) -> list[str]:
+    """The text of an element as the browser laid it out, line by line (by each character's top)."""
+    return list(
+        element.evaluate("""(e) => {
+        const range = document.createRange(), tops = new Map();
+        const walker = document.createTreeWalker(e, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+            for (let i = 0; i < node.length; i++) {
+                range.setStart(node, i); range.setEnd(node, i + 1);
+                const top = Math.round(range.getBoundingClientRect().top);
+                tops.set(top, (tops.get(top) || "") + node.data[i]);
+            }
+        }
+        return [...tops.values()];
+    }""")
+    )
+
+
 def colour(page: Page, selector: str) -> str:
     return str(page.locator(selector).first.evaluate("(e) => getComputedStyle(e).color"))
 
@@ -278,6 +296,11 @@ def test_the_list_shows_each_state_in_a_colour_that_means_it_and_fits_a_laptop_a
             expect(row["forbidden"].locator("td.url")).to_have_text(
                 "/v1.0/users/user-forbidden/authentication/operations/op"
             )
+            # A kind's long name breaks between its words, never inside one.
+            kind = lines_of(row["forbidden"].locator("td.kind"))
+            assert "".join(kind) == "authenticationMethodOperation"
+            assert set(kind) <= {"authenticationMethodOperation", "authentication", "MethodOperation",
+                                 "authenticationMethod", "Operation", "Method"}, kind  # fmt: skip
             assert not scrolls_sideways(page), width
             display = row["forbidden"].evaluate("(e) => getComputedStyle(e).display")
             assert display == ("block" if width < 720 else "table-row"), width  # cards on a phone
@@ -334,18 +357,7 @@ def test_a_trackings_page_says_first_what_failed_and_what_to_do(
             page.goto(f"{console.url}/trackings/{ids['forbidden']}")
             permission = page.locator("#callout code.name").first
             # A long permission name breaks only at its dots: each line of it starts with a whole word.
-            lines = permission.evaluate("""(e) => {
-                const range = document.createRange(), tops = new Map();
-                for (const node of e.childNodes) {
-                    if (node.nodeType !== Node.TEXT_NODE) continue;
-                    for (let i = 0; i < node.length; i++) {
-                        range.setStart(node, i); range.setEnd(node, i + 1);
-                        const top = Math.round(range.getBoundingClientRect().top);
-                        tops.set(top, (tops.get(top) || "") + node.data[i]);
-                    }
-                }
-                return [...tops.values()];
-            }""")
+            lines = lines_of(permission)
             assert "".join(lines) == "UserAuthenticationMethod.Read.All"
             assert all(line.split(".")[0] in ("UserAuthenticationMethod", "Read", "All", "") for line in lines), lines
 

@@ -297,3 +297,15 @@ def _static_names(html: str) -> set[str]:
     import re
 
     return set(re.findall(r"\{\{ root \}\}static/([\w./-]+)", html))
+
+
+KIND_WORDS = [("authenticationMethodOperation", ["authentication", "Method", "Operation"]),
+              ("teamsAsyncOperation", ["teams", "Async", "Operation"]), ("driveItemCopy", ["drive", "Item", "Copy"]),
+              ("eDiscoverySearch", ["e", "Discovery", "Search"]), ("x", ["x"]), ("", [""])]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "parts"), KIND_WORDS)
+def test_a_kinds_name_breaks_between_its_words(name: str, parts: list[str]) -> None:
+    from graphops.console.pages import camel_parts
+
+    assert camel_parts(name) == parts

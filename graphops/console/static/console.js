@@ -92,7 +92,7 @@
   document.addEventListener("click", (event) => {
     const button = event.target.closest ? event.target.closest("button.copy") : null;
     if (!button) return;
-    const done = () => { button.classList.add("copied"); button.textContent = "✓"; };
+    const done = () => { button.classList.add("copied"); button.textContent = "copied"; };
     if (navigator.clipboard) navigator.clipboard.writeText(button.dataset.copy).then(done, () => showProblem("Copy refused by the browser."));
   });
 
