@@ -1,11 +1,16 @@
 """The state table's index by time: which trackings began when, where each one stands, how many stand where.
 
 State rows are keyed by tracking id, so "the newest trackings" or "how many failed today" would mean reading
-every one. Beside them, in the same table, each hour of ``trackedSince`` has a partition (``~index-YYYYMMDDHH``)
-holding a row per tracking begun in it (newest first: the row key counts down) and ``SHARDS`` count rows. A
-tracking's row and its count row change in one transaction (the same partition), so the counts are always the
-sum of the rows. Rows change only when a tracking's standing changes (begun, finished, delivery failed,
-cancelled, removed), never on a poll: two table operations each (a query reading both rows, a transaction).
+every one. Beside them, in the same table, each day of ``trackedSince`` has a partition (``~index-YYYYMMDD``)
+holding a row per tracking begun in it (newest first: the row key counts down) and, for each hour, up to
+``SHARDS`` count rows (``cHH-NN``, before the tracking rows). A tracking's row and its count row change in one
+transaction (the same partition), so the counts are always the sum of the rows. Rows change only when a
+tracking's standing changes (begun, finished, delivery failed, cancelled, removed), never on a poll: two table
+operations each (a query reading both rows, a transaction). A finished tracking's row also keeps what the list
+shows of it (polls, Graph's last status, deliveries), so a page reads the state only of unfinished ones.
+
+"The last 24 hours" is then two partitions: per day one query for the whole hours' count rows, the rows of an
+hour the range cuts, and the newest rows in key order — a handful of queries, each within one partition.
 
 The index is derived: the state row stays the truth, and the tracking's page reads it. A transition whose
 write failed is made good by the tracking's next one (it reads the row's standing, not the one it expected),
@@ -36,7 +41,7 @@ from .tracking import iso, moment_or_none
 log = logging.getLogger("graphops.index")
 
 PREFIX = "~index-"  # "~" is in no tracking id, so no index partition is ever a tracking's
-BUCKETS_PARTITION = "~index"  # a row per hour that has (or had) an index partition
+BUCKETS_PARTITION = "~index"  # a row per day that has (or had) an index partition
 SHARDS = 16  # count rows per hour: concurrent transitions in one hour rarely wait for each other
 ROW_PREFIX, COUNT_PREFIX = "t", "c"
 _LAST_MS = 10**13 - 1  # row keys count down from here: the newest tracking first
@@ -48,9 +53,12 @@ ROW_COLUMNS = ("trackingId", "trackedSince", "kind", "correlationId", "standing"
                "finishedAt")  # fmt: skip
 
 
+# What the list shows of a tracking beyond the row's own columns: kept in the row once it is done (nothing changes
+# then), read from the state row while it runs.
+DETAILS = ("polls", "lastStatus", "progress", "lastPollAt", "deliveryAttempts", "lastDeliveryError")
 # The state row's properties an index entry is made of (``entry_of_state``).
 INDEXED = ("PartitionKey", "trackedSince", "kind", "phase", "outcome", "deliveries", "correlationId", "operationUrl",
-           "finishedAt")  # fmt: skip
+           "finishedAt", *DETAILS)  # fmt: skip
 
 
 def standing_of(phase: str, outcome: str | None, delivery_failed: bool) -> str:
@@ -73,7 +81,12 @@ def phase_of_standing(standing: str) -> str:
 
 
 def bucket_of(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y%m%d%H")
+    """The day a moment is in: the index partition of the trackings begun then."""
+    return moment.astimezone(UTC).strftime("%Y%m%d")
+
+
+def day_start(bucket: str) -> datetime:
+    return datetime.strptime(bucket, "%Y%m%d").replace(tzinfo=UTC)
 
 
 def partition_of(bucket: str) -> str:
@@ -90,8 +103,33 @@ def row_key_bound(moment: datetime) -> str:
     return f"{ROW_PREFIX}{_LAST_MS - int(moment.timestamp() * 1000) + 1:013d}"
 
 
-def shard_of(tracking_id: str) -> str:
-    return f"{COUNT_PREFIX}{zlib.crc32(tracking_id.encode()) % SHARDS:02d}"
+def count_key(hour: int) -> str:
+    """Where the count rows of an hour of the day (0-23; 24: past the last) begin."""
+    return f"{COUNT_PREFIX}{hour:02d}"
+
+
+def shard_of(tracking_id: str, tracked_since: datetime) -> str:
+    """The count row a tracking is counted in: its hour's, one of ``SHARDS``."""
+    return f"{count_key(tracked_since.astimezone(UTC).hour)}-{zlib.crc32(tracking_id.encode()) % SHARDS:02d}"
+
+
+def split_day(
+    bucket: str, since: datetime | None, until: datetime | None
+) -> tuple[tuple[int, int] | None, list[tuple[datetime, datetime]]]:
+    """What of a day a time range covers: the whole hours ``(first, past the last)``, whose count rows answer, or
+    None; and the stretches it cuts from an hour, whose rows are counted one by one."""
+    start = day_start(bucket)
+    end = start + timedelta(days=1)
+    low, high = max(since or start, start), min(until or end, end)
+    if low >= high:
+        return None, []
+    first = low if low == low.replace(minute=0, second=0, microsecond=0) else (
+        low.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1))  # fmt: skip
+    last = high.replace(minute=0, second=0, microsecond=0) if high < end else end
+    if first >= last:
+        return None, [(low, high)]
+    hours = (int((first - start).total_seconds()) // 3600, int((last - start).total_seconds()) // 3600)
+    return hours, [(a, b) for a, b in ((low, first), (last, high)) if a < b]
 
 
 def count_name(standing: str, kind: str) -> str:
@@ -122,18 +160,24 @@ class Entry:
     correlation_id: str | None = None
     operation_url: str | None = None
     finished_at: str | None = None
+    details: Mapping[str, Any] | None = None  # DETAILS, for a tracking that is done; None: read the state
 
     @property
     def partition(self) -> str:
         return partition_of(bucket_of(self.tracked_since))
 
     @property
+    def count_row(self) -> str:
+        return shard_of(self.tracking_id, self.tracked_since)
+
+    @property
     def row(self) -> dict[str, Any]:
+        kept = {name: "" if value is None else value for name, value in (self.details or {}).items()}
         return {"PartitionKey": self.partition, "RowKey": row_key(self.tracked_since, self.tracking_id),
                 "trackingId": self.tracking_id, "trackedSince": iso(self.tracked_since), "kind": self.kind,
                 "standing": self.standing, "phase": self.phase, "outcome": self.outcome or "",
                 "correlationId": self.correlation_id or "", "operationUrl": self.operation_url or "",
-                "finishedAt": self.finished_at or ""}  # fmt: skip
+                "finishedAt": self.finished_at or "", **kept}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -157,12 +201,9 @@ class Window:
             parameters["cid"] = self.correlation_id
         return clauses, parameters
 
-    def covers_whole(self, bucket: str) -> bool:
-        """Whether every tracking begun in this hour is inside the time range (so its count rows answer)."""
-        start = datetime.strptime(bucket, "%Y%m%d%H").replace(tzinfo=UTC)
-        return (self.since is None or self.since <= start) and (
-            self.until is None or start + timedelta(hours=1) <= self.until
-        )
+    def within(self, since: datetime, until: datetime) -> Window:
+        """This window, narrowed to begun in [since, until)."""
+        return Window(since, until, self.kind, self.correlation_id, self.standings)
 
 
 class TrackingIndex:
@@ -179,13 +220,14 @@ class TrackingIndex:
     def note(self, entry: Entry) -> bool:
         """Make the index say ``entry``: its row, and the counts moved from the row's old standing to its new.
         False when concurrent transitions kept winning (the next transition of this tracking repairs it)."""
-        return self._transition(entry.partition, entry.row, shard_of(entry.tracking_id), entry.standing, entry.kind)
+        return self._transition(entry.partition, entry.row, entry.count_row, entry.standing, entry.kind)
 
     def forget(self, tracking_id: str, tracked_since: datetime) -> bool:
         """Remove a tracking's row and take it out of the counts (its state was removed)."""
         partition = partition_of(bucket_of(tracked_since))
         key = row_key(tracked_since, tracking_id)
-        return self._transition(partition, {"PartitionKey": partition, "RowKey": key}, shard_of(tracking_id), None, "")
+        shard = shard_of(tracking_id, tracked_since)
+        return self._transition(partition, {"PartitionKey": partition, "RowKey": key}, shard, None, "")
 
     def _transition(self, partition: str, row: dict[str, Any], shard: str, standing: str | None, kind: str) -> bool:
         self._register(partition)
@@ -249,7 +291,7 @@ class TrackingIndex:
         return operations
 
     def _register(self, partition: str) -> None:
-        """Note the hour in the list of hours (once per process and hour), so a list finds its partitions."""
+        """Note the day in the list of days (once per process and day), so a list finds its partitions."""
         bucket = partition.removeprefix(PREFIX)
         if bucket in self._known_buckets:
             return
@@ -268,7 +310,7 @@ class TrackingIndex:
     # -- reading -----------------------------------------------------------------------------------
 
     def buckets(self, window: Window, now: datetime) -> list[str]:
-        """The hours with trackings in the window, newest first."""
+        """The days with trackings in the window, newest first."""
         low = bucket_of(window.since) if window.since else ""
         high = bucket_of(window.until or now)
         self.operations += 1
@@ -289,22 +331,30 @@ class TrackingIndex:
             return sum(parts, Counter())
 
     def _bucket_counts(self, bucket: str, window: Window, now: datetime) -> Counter[str]:
-        if window.correlation_id is None and window.covers_whole(bucket):
-            total: Counter[str] = Counter()
-            for shard in self._query(partition_of(bucket), f"RowKey ge '{COUNT_PREFIX}' and RowKey lt 'd'", {}):
+        hours, cut = split_day(bucket, window.since, window.until)
+        if window.correlation_id is not None:  # one correlation id: its rows, counted (they are few)
+            start = day_start(bucket)
+            hours, cut = None, [(window.since or start, window.until or start + timedelta(days=1))]
+        total: Counter[str] = Counter()
+        if hours is not None:
+            clause = f"RowKey ge '{count_key(hours[0])}' and RowKey lt '{count_key(hours[1])}'"
+            for shard in self._query(partition_of(bucket), clause, {}):
                 for name, value in shard.items():
                     pair = counted(name)
                     if pair and (window.kind is None or pair[1] == _word(window.kind)) and int(value) > 0:
                         total[pair[0]] += int(value)
-            return total
-        # An hour the range cuts, or one correlation id: count its rows themselves.
-        return Counter(str(r["standing"]) for r in self._rows(bucket, window, ["standing"], None))
+        for since, until in cut:  # the part of an hour the range cuts: its rows, counted
+            total.update(
+                str(r["standing"]) for r in self._rows(bucket, window.within(since, until), ["standing"], None)
+            )
+        return total
 
     def page(self, window: Window, now: datetime, limit: int, buckets: Sequence[str] | None = None) -> list[Entry]:
         """The newest ``limit`` trackings in the window (its ``standings`` applied)."""
         found: list[Entry] = []
         for bucket in self.buckets(window, now) if buckets is None else buckets:
-            found.extend(entry_of_row(r) for r in self._rows(bucket, window, list(ROW_COLUMNS), limit - len(found)))
+            rows = self._rows(bucket, window, [*ROW_COLUMNS, *DETAILS], limit - len(found))
+            found.extend(entry_of_row(r) for r in rows)
             if len(found) >= limit:
                 break
         return found[:limit]
@@ -359,15 +409,15 @@ class TrackingIndex:
         except ResourceNotFoundError:
             self._create_table()
             old = []
-        keep = {e.row["RowKey"] for e in entries}
-        # Each tracking counted in its own shard, where its later transitions move it from.
-        shards = {f"{COUNT_PREFIX}{i:02d}": Counter[str]() for i in range(SHARDS)}
+        # Each tracking counted in its own hour's shard, where its later transitions move it from.
+        shards: dict[str, Counter[str]] = {}
         for e in entries:
-            shards[shard_of(e.tracking_id)][count_name(e.standing, e.kind)] += 1
+            shards.setdefault(e.count_row, Counter())[count_name(e.standing, e.kind)] += 1
+        keep = {e.row["RowKey"] for e in entries} | set(shards)
         operations: list[Any] = [("upsert", e.row, {"mode": UpdateMode.REPLACE}) for e in entries]
         operations += [("upsert", {"PartitionKey": partition, "RowKey": shard, **counts}, {"mode": UpdateMode.REPLACE})
                        for shard, counts in shards.items()]  # fmt: skip
-        operations += [("delete", r) for r in old if r["RowKey"] not in keep and r["RowKey"].startswith(ROW_PREFIX)]
+        operations += [("delete", r) for r in old if r["RowKey"] not in keep]
         for start in range(0, len(operations), 100):  # a transaction holds at most 100 operations
             self.operations += 1
             self._table.submit_transaction(operations[start : start + 100])
@@ -388,7 +438,14 @@ def entry_of_row(row: Mapping[str, Any]) -> Entry:
         correlation_id=text("correlationId"),
         operation_url=text("operationUrl"),
         finished_at=text("finishedAt"),
+        details=_details_when_done(row),
     )
+
+
+def _details_when_done(values: Mapping[str, Any]) -> dict[str, Any] | None:
+    if values.get("phase") != "done" or values.get("polls") in (None, ""):
+        return None  # still changing (or written without them): the list reads the state row
+    return {name: values.get(name) for name in DETAILS}
 
 
 def entry_of_state(tracking_id: str, state: Mapping[str, Any]) -> Entry | None:
@@ -408,6 +465,7 @@ def entry_of_state(tracking_id: str, state: Mapping[str, Any]) -> Entry | None:
         correlation_id=str(state.get("correlationId") or "") or None,
         operation_url=str(state.get("operationUrl") or "") or None,
         finished_at=str(state.get("finishedAt") or "") or None,
+        details=_details_when_done(state),
     )
 
 

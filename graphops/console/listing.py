@@ -135,8 +135,10 @@ def list_trackings(table: TableClient, filters: Filters, now: datetime, *, worke
     shown = window.standings if window.standings is not None else frozenset(STANDINGS)
     matching = sum(counted[s] for s in shown)
     entries = index.page(window, now, SHOWN, buckets)
-    with ThreadPoolExecutor(workers) as pool:
-        rows = tuple(pool.map(lambda entry: row_of(entry, _details(table, entry.tracking_id)), entries))
+    with ThreadPoolExecutor(workers) as pool:  # a finished tracking's row has its details; others, its state's
+        rows = tuple(
+            pool.map(lambda entry: row_of(entry, entry.details or _details(table, entry.tracking_id)), entries)
+        )
     return Listing(rows, matching, counts)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from azure.data.tables import TableClient
 
 from graphops import functions
+from graphops.console.listing import Filters, list_trackings
 from graphops.index import Entry, TrackingIndex, Window, entry_of_state
 from graphops.local import seed
 from graphops.local.graph import Reply
@@ -68,6 +69,18 @@ def test_after_a_run_the_counts_equal_the_rows_and_the_state_and_a_requeue_moves
         assert counted(state.index, window) == {"counts": expected, "rows": expected}, window
     dead = state.read(ids["gone"]) or {}
     assert (dead["phase"], dead["outcome"]) == ("done", "succeeded")  # done: nothing more happens by itself
+    # A finished tracking's index row keeps what the list shows of it: the same as its state says.
+    listed = {row.tracking_id: row for row in list_trackings(table, Filters(), datetime.now(UTC)).rows}
+    for name in ids:
+        kept = state.read(ids[name]) or {}
+        row = listed[ids[name]]
+        assert (row.polls, row.last_status, row.delivery_attempts, row.last_delivery_error) == (
+            kept["polls"],
+            kept["lastStatus"] or None,
+            kept["deliveryAttempts"],
+            kept["lastDeliveryError"] or None,
+        ), name
+    assert listed[ids["ok"]].polls == 2 and listed[ids["gone"]].last_delivery_error.startswith("dead-lettered")
 
     h.receiver.answer("/gone", 200)  # the receiver is fixed; the operator requeues the dead letter
     poison, main = h.queue(f"{h.stack.queue_name}-poison"), h.queue(h.stack.queue_name)

@@ -14,8 +14,8 @@ from graphops.index import (
     SHARDS,
     Entry,
     TrackingIndex,
-    Window,
     bucket_of,
+    count_key,
     count_name,
     counted,
     dead_lettered,
@@ -24,6 +24,7 @@ from graphops.index import (
     row_key,
     row_key_bound,
     shard_of,
+    split_day,
     standing_of,
 )
 
@@ -60,7 +61,8 @@ def test_rows_sort_newest_first_and_time_bounds_are_row_key_ranges() -> None:
     assert row_key(later, "b") < row_key(earlier, "a")  # the newest first in the partition
     assert row_key(NOW - timedelta(milliseconds=1), "z") >= row_key_bound(NOW)  # begun before NOW: at or past it
     assert row_key(NOW, "z") < row_key_bound(NOW)
-    assert bucket_of(NOW) == "2026120409" and bucket_of(NOW.astimezone(UTC).replace(minute=59)) == "2026120409"
+    assert bucket_of(NOW) == "20261204" and bucket_of(NOW.replace(hour=23, minute=59)) == "20261204"
+    assert bucket_of(NOW.replace(hour=0, minute=0)) == "20261204" and bucket_of(NOW + timedelta(days=1)) == "20261205"
 
 
 def test_counts_are_named_by_standing_and_kind_and_spread_over_shards() -> None:
@@ -68,16 +70,32 @@ def test_counts_are_named_by_standing_and_kind_and_spread_over_shards() -> None:
     assert counted("n_deliveryFailed_teamsAsyncOperation") == ("deliveryFailed", "teamsAsyncOperation")
     assert counted("PartitionKey") is None and counted("Timestamp") is None
     assert count_name("polling", "odd kind!") == "n_polling_oddkind"  # a property name takes letters and digits only
-    shards = {shard_of(f"tracking-{i}") for i in range(500)}
-    assert shards == {f"{COUNT_PREFIX}{i:02d}" for i in range(SHARDS)}
+    shards = {shard_of(f"tracking-{i}", NOW) for i in range(500)}
+    assert shards == {f"{COUNT_PREFIX}09-{i:02d}" for i in range(SHARDS)}  # the hour's, spread over SHARDS
+    assert shard_of("tracking-1", NOW.replace(hour=23)).startswith("c23-")
+    # Count rows sort before the tracking rows of their day, in hour order.
+    assert count_key(0) < shard_of("t", NOW) < count_key(10) < count_key(24) < row_key(NOW, "t")
 
 
-def test_only_hours_the_range_covers_whole_are_answered_by_their_counts() -> None:
-    window = Window(since=datetime(2026, 12, 4, 8, 15, tzinfo=UTC), until=datetime(2026, 12, 4, 10, 0, tzinfo=UTC))
-    assert not window.covers_whole("2026120408")  # from 08:15: count its rows
-    assert window.covers_whole("2026120409")
-    assert Window().covers_whole("2026120409")
-    assert not Window(until=datetime(2026, 12, 4, 9, 59, tzinfo=UTC)).covers_whole("2026120409")
+def at(hour: int, minute: int = 0, day: int = 4) -> datetime:
+    return datetime(2026, 12, day, hour, minute, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "hours", "cut"),
+    [(None, None, (0, 24), []),  # the whole day: its count rows alone
+     (at(8, 15), at(10), (9, 10), [(at(8, 15), at(9))]),  # from 08:15: that hour's rows, then 09:00's counts
+     (at(8), at(10, 30), (8, 10), [(at(10), at(10, 30))]),
+     (at(8, 15), at(8, 45), None, [(at(8, 15), at(8, 45))]),  # inside one hour: rows only
+     (at(9, 30, day=3), None, (0, 24), []),  # began the day before: this whole day
+     (at(23, 30), None, None, [(at(23, 30), at(0, day=5))]),
+     (at(0, day=5), None, None, []),  # after the day: nothing of it
+     (None, at(0), None, [])],  # before it
+)  # fmt: skip
+def test_a_days_whole_hours_are_answered_by_their_counts_and_the_hours_a_range_cuts_by_their_rows(
+    since: datetime | None, until: datetime | None, hours: tuple[int, int] | None, cut: list[tuple[datetime, datetime]]
+) -> None:
+    assert split_day("20261204", since, until) == (hours, cut)
 
 
 class Read(dict[str, Any]):
@@ -128,3 +146,15 @@ def test_forgetting_deletes_the_row_and_uncounts_it() -> None:
     ops = TrackingIndex._operations(key, current, Read("c", n_failed_teamsAsyncOperation=3), "c03", None, "")
     assert [op[0] for op in ops] == ["delete", "update"] and ops[1][1]["n_failed_teamsAsyncOperation"] == 2
     assert TrackingIndex._operations(key, None, None, "c03", None, "") == []  # nothing there: nothing to do
+
+
+def test_a_finished_trackings_row_keeps_what_the_list_shows_of_it_and_a_running_ones_does_not() -> None:
+    state = {"trackedSince": "2026-12-04T09:00:00.000Z", "phase": "done", "outcome": "failed", "kind": "k",
+             "polls": 7, "lastStatus": "failed", "progress": None, "lastPollAt": "2026-12-04T09:10:00.000Z",
+             "deliveryAttempts": 1, "lastDeliveryError": None, "nextPollAt": ""}  # fmt: skip
+    done = entry_of_state("t1", state)
+    assert done is not None and done.details is not None
+    assert done.details["polls"] == 7 and done.details["lastStatus"] == "failed"
+    assert done.row["polls"] == 7 and done.row["progress"] == "" and "nextPollAt" not in done.row
+    running = entry_of_state("t1", {**state, "phase": "polling", "outcome": None})
+    assert running is not None and running.details is None and "polls" not in running.row  # read from the state
