@@ -26,8 +26,9 @@ from typing import Any
 from azure.data.tables import TableClient, TableServiceClient
 
 from graphops.console.listing import Filters, list_trackings
-from graphops.index import Entry, TrackingIndex, Window, standing_of
+from graphops.index import TrackingIndex, Window
 from graphops.local.azurite import Azurite
+from graphops.state import StateStore
 from graphops.tracking import iso
 
 KINDS = ("authenticationMethodOperation", "unifiedRoleManagementAlertRefresh", "teamsAsyncOperation")
@@ -37,35 +38,40 @@ MIX = [("done", "succeeded", False)] * 14 + [("done", "failed", False), ("done",
 GOAL_SECONDS = 1.0
 
 
-def seeded(number: int, days: int, now: datetime) -> list[tuple[Entry, dict[str, Any]]]:
-    """The trackings: each one's index entry and its state row."""
+def seeded(number: int, days: int, now: datetime) -> list[dict[str, Any]]:
+    """The trackings' state rows, as steps leave them."""
     span = timedelta(days=days).total_seconds()
     made = []
     for i in range(number):
         since = now - timedelta(seconds=span * (i + 0.5) / number)
         phase, outcome, dead = MIX[i % len(MIX)]
         tracking_id, kind = str(uuid.uuid4()), KINDS[i % len(KINDS)]
-        finished = iso(since + timedelta(minutes=3)) if phase == "done" else None
-        url = f"https://graph.microsoft.com/v1.0/users/u{i}/authentication/operations/{tracking_id}"
-        entry = Entry(tracking_id, since, kind, standing_of(phase, outcome, dead), phase, outcome,
-                      f"workflow-{i % 977}", url, finished)  # fmt: skip
-        state = {"PartitionKey": tracking_id, "RowKey": "state", "phase": phase, "outcome": outcome or "",
-                 "kind": kind, "trackedSince": iso(since), "finishedAt": finished or "", "operationUrl": url,
-                 "correlationId": entry.correlation_id, "polls": 4, "lastStatus": outcome or "running",
-                 "lastPollAt": iso(since + timedelta(minutes=2)),
-                 "deliveryAttempts": 1 if phase == "done" else 0}  # fmt: skip
-        made.append((entry, state))
+        finished = iso(since + timedelta(minutes=3)) if phase == "done" else ""
+        delivery = "deadLettered" if dead else ("delivered" if phase == "done" else "pending")
+        made.append({"PartitionKey": tracking_id, "RowKey": "state", "phase": phase, "outcome": outcome or "",
+                     "kind": kind, "trackedSince": iso(since), "finishedAt": finished, "correlationId": f"wf-{i % 977}",
+                     "operationUrl": f"https://graph.microsoft.com/v1.0/users/u{i}/authentication/operations/{i}",
+                     "polls": 4, "lastStatus": outcome or "running", "lastPollAt": iso(since + timedelta(minutes=2)),
+                     "deliveryAttempts": 1 if phase == "done" else 0,
+                     "lastDeliveryError": "dead-lettered: callback answered 410" if dead else "",
+                     "deliveries": json.dumps({"callback": {"state": delivery, "attempts": 1}})})  # fmt: skip
     return made
 
 
 def seed(table: TableClient, number: int, days: int, now: datetime) -> None:
+    """State rows as a deployment's steps write them, then the index as `graphops index rebuild` writes it."""
     start = time.perf_counter()
-    trackings = seeded(number, days, now)
     table.create_table()
     with ThreadPoolExecutor(32) as pool:
-        list(pool.map(lambda made: table.create_entity(made[1]), trackings, chunksize=256))
-    TrackingIndex(table).rebuild(entry for entry, _ in trackings)
-    print(f"seeded {number:,} trackings over {days} days in {time.perf_counter() - start:.0f} s")
+        list(pool.map(table.create_entity, seeded(number, days, now), chunksize=256))
+    print(f"seeded {number:,} trackings' state over {days} days in {time.perf_counter() - start:.0f} s")
+    rebuild(table)
+
+
+def rebuild(table: TableClient) -> None:
+    start = time.perf_counter()
+    indexed = StateStore(table).rebuild_index()
+    print(f"graphops index rebuild: {indexed:,} trackings indexed in {time.perf_counter() - start:.0f} s")
 
 
 def timed(action: Callable[[], Any], runs: int) -> tuple[float, Any]:
@@ -84,6 +90,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--no-scan", action="store_true", help="skip timing a scan of the whole state table")
     parser.add_argument("--keep", type=Path, help="keep Azurite's data in this folder, and reuse what is there")
+    parser.add_argument("--rebuild", action="store_true", help="with --keep: write the kept index anew first")
     args = parser.parse_args()
     with Azurite(args.keep) as azurite:
         service = TableServiceClient.from_connection_string(azurite.connection_string)
@@ -91,6 +98,8 @@ def main() -> None:
         saved = args.keep / "seeded.json" if args.keep else None
         if saved and saved.exists():
             now = datetime.fromisoformat(json.loads(saved.read_text())["now"])
+            if args.rebuild:
+                rebuild(table)
         else:
             now = datetime.now(UTC)
             seed(table, args.trackings, args.days, now)

@@ -26,7 +26,7 @@ GRAPHOPS_QUEUE_PER_POLL = 3
 GRAPHOPS_TABLE_PER_POLL = 2
 # The console's time index, with the state: a read and a transaction when the tracking is first recorded and
 # again when it finishes (never on a poll); a delivery that fails and is requeued adds two more each. The
-# index's hour registration (one write per process and hour) does not grow with the number of operations.
+# index's day registration (one write per process and day) does not grow with the number of operations.
 GRAPHOPS_INDEX_PER_TRACKING = 4
 # Durable Functions monitor, per loop iteration on the Azure Storage backend (assumptions):
 #   activity (the Graph GET): work-item queue send + receive + delete = 3, its result to the control

@@ -123,13 +123,16 @@ def split_day(
     low, high = max(since or start, start), min(until or end, end)
     if low >= high:
         return None, []
-    first = low if low == low.replace(minute=0, second=0, microsecond=0) else (
-        low.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1))  # fmt: skip
-    last = high.replace(minute=0, second=0, microsecond=0) if high < end else end
+    first = low if low == _floor_hour(low) else _floor_hour(low) + timedelta(hours=1)
+    last = _floor_hour(high)
     if first >= last:
         return None, [(low, high)]
     hours = (int((first - start).total_seconds()) // 3600, int((last - start).total_seconds()) // 3600)
     return hours, [(a, b) for a, b in ((low, first), (last, high)) if a < b]
+
+
+def _floor_hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
 
 
 def count_name(standing: str, kind: str) -> str:
@@ -327,10 +330,10 @@ class TrackingIndex:
         chosen = list(self.buckets(window, now) if buckets is None else buckets)
         everywhere = Window(window.since, window.until, window.kind, window.correlation_id)
         with ThreadPoolExecutor(self._workers) as pool:
-            parts = pool.map(lambda bucket: self._bucket_counts(bucket, everywhere, now), chosen)
+            parts = pool.map(lambda bucket: self._bucket_counts(bucket, everywhere), chosen)
             return sum(parts, Counter())
 
-    def _bucket_counts(self, bucket: str, window: Window, now: datetime) -> Counter[str]:
+    def _bucket_counts(self, bucket: str, window: Window) -> Counter[str]:
         hours, cut = split_day(bucket, window.since, window.until)
         if window.correlation_id is not None:  # one correlation id: its rows, counted (they are few)
             start = day_start(bucket)

@@ -225,6 +225,8 @@ def _facts(view: Mapping[str, Any]) -> list[tuple[str, Any]]:
              ("tracked since", "trackedSince"), ("last poll", "lastPollAt"), ("next poll", "nextPollAt"),
              ("deadline", "deadline"), ("finished", "finishedAt"), ("delivery attempts", "deliveryAttempts"),
              ("last delivery error", "lastDeliveryError")]  # fmt: skip
+    if view.get("phase") == "done":  # it ended: a deadline still to come would only mislead
+        names.remove(("deadline", "deadline"))
     facts = [(label, view.get(key)) for label, key in names if view.get(key) not in (None, "")]
     if error:
         facts.append(("error", f"{error.get('code')}: {error.get('message')}"))

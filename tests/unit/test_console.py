@@ -309,3 +309,11 @@ def test_a_kinds_name_breaks_between_its_words(name: str, parts: list[str]) -> N
     from graphops.console.pages import camel_parts
 
     assert camel_parts(name) == parts
+
+
+def test_a_finished_trackings_facts_leave_out_its_deadline() -> None:
+    from graphops.console.pages import _facts
+
+    view = {"phase": "polling", "deadline": "2026-12-05T09:00:00.000Z", "polls": 2, "correlationId": "wf"}
+    assert ("deadline", view["deadline"]) in _facts(view)
+    assert [label for label, _ in _facts({**view, "phase": "done"})] == ["phase", "correlation id", "polls"]
