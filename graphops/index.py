@@ -408,7 +408,8 @@ class TrackingIndex:
 
     def _replace_partition(self, partition: str, entries: list[Entry]) -> None:
         try:
-            old = list(self._table.query_entities("PartitionKey eq @p", parameters={"p": partition}, select=["RowKey"]))
+            old = list(self._table.query_entities("PartitionKey eq @p", parameters={"p": partition},
+                                                  select=["PartitionKey", "RowKey"]))  # fmt: skip
         except ResourceNotFoundError:
             self._create_table()
             old = []

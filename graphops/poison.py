@@ -19,6 +19,7 @@ from typing import Any
 from azure.storage.queue import QueueClient, QueueMessage
 
 from .logs import redact_url
+from .tracking import is_tracking_id
 
 PEEK_LIMIT = 32  # what the queue service lets one peek see
 
@@ -109,12 +110,15 @@ def entry_from(message_id: str, inserted_on: datetime | None, content: str) -> P
         record = json.loads(text)
     except ValueError:
         record = None
+    # A tracking id is linked to and shown: only one that is one (a producer's copy may hold anything there).
+    tracking_id = record.get("trackingId") if isinstance(record, dict) else None
+    tracking_id = tracking_id if is_tracking_id(tracking_id) else None
     if isinstance(record, dict) and record.get("deadLetter") == 1:
+        field = record.get("field")
         return PoisonEntry(
-            message_id, inserted_on, str(record.get("reason")), record.get("trackingId"), record.get("field"),
+            message_id, inserted_on, str(record.get("reason")), tracking_id, field if isinstance(field, str) else None,
             str(record.get("original", "")), record,
         )  # fmt: skip
-    tracking_id = record.get("trackingId") if isinstance(record, dict) else None
     reason = "the function failed on every attempt (maxDequeueCount); see the logs for this message id"
     return PoisonEntry(message_id, inserted_on, reason, tracking_id, None, text, None)
 

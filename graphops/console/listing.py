@@ -21,10 +21,11 @@ from azure.data.tables import TableClient
 from ..errors import Rejected
 from ..index import DELIVERING, DELIVERY_FAILED, Entry, TrackingIndex, Window, phase_of_standing
 from ..state import ROW
-from ..tracking import Outcome, Phase, iso
+from ..tracking import MAX_CORRELATION_ID_LENGTH, Outcome, Phase, iso
 
 SHOWN = 100  # rows drawn: the newest; a narrower filter shows the rest
 DEFAULT_WINDOW = timedelta(hours=24)
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
 DETAILS = ["polls", "lastStatus", "progress", "lastPollAt", "nextPollAt", "waitingFor", "deliveryAttempts",
            "lastDeliveryError"]  # fmt: skip
 PHASES = tuple(str(p) for p in Phase)
@@ -57,8 +58,8 @@ class Filters:
         if since and until and until <= since:
             raise Rejected("to", "must be after from")
         correlation = query.get("correlationId", "").strip()
-        if len(correlation) > 200:
-            raise Rejected("correlationId", "longer than 200 characters")
+        if len(correlation) > MAX_CORRELATION_ID_LENGTH:  # what a request may carry
+            raise Rejected("correlationId", f"longer than {MAX_CORRELATION_ID_LENGTH} characters")
         return cls(one_of("phase", PHASES), one_of("state", STANDINGS), one_of("kind", kinds), correlation or None,
                    since, until)  # fmt: skip
 
@@ -182,9 +183,12 @@ def _moment(query: Mapping[str, str], name: str) -> datetime | None:
         return None
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise Rejected(name, f"{raw!r} is not a time (use YYYY-MM-DDTHH:MM, UTC)") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if not EARLIEST <= value <= LATEST:  # what the index's keys can order
+        raise Rejected(name, f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
+    return value
 
 
 def _local(moment: datetime | None) -> str:

@@ -4,6 +4,7 @@ test_console_browser.py."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import uuid
@@ -79,6 +80,41 @@ def with_a_dead_letter(make_harness: Any) -> tuple[Harness, Any]:
     return h, entry
 
 
+def as_the_operator(h: Harness, path: str) -> requests.Response:
+    """POST a change as the console's own page does: signed in, same origin, with the page's change token."""
+    host = h.api("console/").split("/")[2]
+    session = {"Cookie": "AppServiceAuthSession=operator"}
+    page = requests.get(h.api("console/poison"), headers={**SIGNED_IN, **session}, timeout=10)
+    found = re.search(r'hx-headers=\'\{"X-GraphOps-Token": "([A-Za-z0-9_-]+)"\}\'', page.text)
+    assert found, "the page carries no change token"
+    headers = {**SIGNED_IN, **session, "HX-Request": "true", "Origin": f"http://{host}",
+               "Sec-Fetch-Site": "same-origin", "X-GraphOps-Token": found.group(1)}  # fmt: skip
+    return requests.post(h.api(f"console/{path}"), headers=headers, timeout=10)
+
+
+def test_an_entry_with_nothing_readable_is_not_requeued_and_the_console_says_why(make_harness: Any) -> None:
+    h = make_harness(**CONSOLE_ON)
+    h.send_raw("this is not JSON")
+    h.run()
+    [entry] = _poison(h)
+    refused = as_the_operator(h, f"poison/{entry.message_id}/requeue")
+    assert refused.status_code == 409 and "not a JSON object" in refused.text
+    assert [e.message_id for e in _poison(h)] == [entry.message_id]  # still there, to be discarded
+    assert as_the_operator(h, f"poison/{entry.message_id}/discard").status_code == 200 and _poison(h) == []
+
+
+def test_what_a_producer_wrote_in_a_poison_entry_is_data_and_links_nowhere(make_harness: Any) -> None:
+    h, entry = with_a_dead_letter(make_harness)
+    poison = h.queue(f"{h.stack.queue_name}-poison")
+    for odd in (5, True, {"a": 1}, "../../poison?x=1#y", "x" * 300):  # as a host copy or as our own record
+        for doc in ({"trackingId": odd, "operationUrl": "/v1.0/x"}, {"deadLetter": 1, "trackingId": odd, "field": 7}):
+            poison.send_message(base64.b64encode(json.dumps(doc).encode()).decode())
+    page = get(h, "poison", SIGNED_IN)
+    assert page.status_code == 200 and page.text.count("data-message=") == 11
+    links = re.findall(r'href="([^"]*trackings/[^"]*)"', page.text)
+    assert links == [f"/api/console/trackings/{entry.tracking_id}"]  # only the tracking that is one
+
+
 def test_changes_come_only_from_the_consoles_own_pages(make_harness: Any) -> None:
     h, entry = with_a_dead_letter(make_harness)
     url = h.api(f"console/poison/{entry.message_id}/requeue")
@@ -131,9 +167,13 @@ def test_pages_show_no_secrets(local_console: Any, console_data: ConsoleData) ->
 
 def test_bad_filters_are_named(local_console: Any, console_data: ConsoleData) -> None:
     for query, field in (("state=done", "state"), ("kind=nope", "kind"), ("from=yesterday", "from"),
-                         ("from=2026-01-02T00:00&to=2026-01-01T00:00", "to")):  # fmt: skip
+                         ("from=2026-01-02T00:00&to=2026-01-01T00:00", "to"), ("from=1960-01-01T00:00", "from"),
+                         ("from=0001-01-01T00:00%2B01:00", "from"), ("to=9999-12-31T23:59-01:00", "to"),
+                         (f"correlationId={'c' * 257}", "correlationId")):  # fmt: skip
         answer = requests.get(f"{local_console.url}/?{query}", timeout=10)
         assert answer.status_code == 400 and f"{field}:" in answer.text, query
+    longest = requests.get(f"{local_console.url}/?correlationId={'c' * 256}", timeout=10)  # as long as the API takes
+    assert longest.status_code == 200
     missing = requests.get(f"{local_console.url}/trackings/no-such-tracking", timeout=10)
     assert missing.status_code == 404
 

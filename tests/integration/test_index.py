@@ -142,7 +142,54 @@ def test_removal_forgets_and_a_rebuild_restores_an_index_that_was_never_written(
     assert json.loads(rebuilt.stdout) == {"indexed": sum(before.values())}
     assert counted(state.index, Window()) == {"counts": before, "rows": before}
 
+    # An index that drifted: a state row gone without its index row, and a day indexed with no state left.
+    [failed] = [r for r in table.query_entities("RowKey eq 'state' and outcome eq 'failed'")]
+    table.delete_entity(failed["PartitionKey"], "state")
+    long_ago = datetime(2026, 1, 2, 3, tzinfo=UTC)
+    assert state.index.note(Entry(str(uuid.uuid4()), long_ago, "authenticationMethodOperation", "failed", "done"))
+    assert state.rebuild_index() == sum(before.values()) - 1
+    drifted_back = before - Counter({"failed": 1})
+    assert counted(state.index, Window()) == {"counts": drifted_back, "rows": drifted_back}
+    before = drifted_back
+
     removed = state.remove_finished(datetime.now(UTC) + timedelta(days=1))  # as if the retention had passed
-    assert removed == 4
+    assert removed == 3
     left = Counter({"polling": 1})
     assert state_standings(table) == left and counted(state.index, Window()) == {"counts": left, "rows": left}
+
+
+def test_a_range_that_cuts_an_hour_counts_and_lists_exactly_what_began_inside_it(make_harness: Any) -> None:
+    """Trackings at known minutes of one hour, of two kinds and correlation ids: every filter's counts and rows
+    against the same answer worked out from the list, over the hour's count rows and over its rows."""
+    make_harness(GRAPHOPS_STATE_TABLE=own_state_table())
+    table = functions.services().state._table
+    table.create_table()
+    index = TrackingIndex(table)
+    hour = datetime(2026, 11, 30, 10, tzinfo=UTC)
+    kinds = ("authenticationMethodOperation", "teamsAsyncOperation")
+    made = [Entry(str(uuid.uuid4()), hour + timedelta(minutes=minute), kinds[i % 2], standing, "done", "succeeded",
+                  f"wf-{i % 3}") for i, (minute, standing) in enumerate(
+                      [(5, "succeeded"), (20, "failed"), (25, "succeeded"), (40, "deliveryFailed"), (44, "failed"),
+                       (55, "succeeded"), (70, "timedOut"), (130, "succeeded")])]  # fmt: skip
+    for entry in made:
+        assert index.note(entry)
+    now = hour + timedelta(days=1)
+    minutes = [(15, 45), (0, 60), (30, None), (None, 41), (None, None)]
+    for since, until in [tuple(None if m is None else hour + timedelta(minutes=m) for m in pair) for pair in minutes]:
+        for kind, correlation in ((None, None), (kinds[1], None), (None, "wf-1"), (kinds[0], "wf-0")):
+            window = Window(since, until, kind, correlation)
+            inside = [e for e in made if (since is None or e.tracked_since >= since)
+                      and (until is None or e.tracked_since < until) and kind in (None, e.kind)
+                      and correlation in (None, e.correlation_id)]  # fmt: skip
+            expected = Counter(e.standing for e in inside)
+            assert +index.counts(window, now) == expected, window
+            listed = index.page(window, now, 100)
+            assert [e.tracking_id for e in listed] == [e.tracking_id for e in sorted(
+                inside, key=lambda e: e.tracked_since, reverse=True)], window  # fmt: skip
+            # A state filter narrows the rows, not the counts (the chips show every state).
+            failed = Window(since, until, kind, correlation, frozenset({"failed"}))
+            assert +index.counts(failed, now) == expected
+            assert [e.standing for e in index.page(failed, now, 100)] == ["failed"] * expected["failed"]
+    assert len(index.page(Window(), now, 3)) == 3  # no more than asked for, the newest first
+    assert [e.tracked_since for e in index.page(Window(), now, 3)] == sorted(
+        (e.tracked_since for e in made), reverse=True)[:3]  # fmt: skip
