@@ -228,7 +228,9 @@ def test_the_phase_filter_applies_to_the_counts_and_the_state_filter_does_not() 
     ("query", "field"),
     [({"phase": "finished"}, "phase"), ({"state": "done"}, "state"), ({"kind": "nope"}, "kind"),
      ({"from": "last tuesday"}, "from"), ({"to": "2026-13-01T00:00"}, "to"),
-     ({"from": "2026-11-29T10:00", "to": "2026-11-29T09:00"}, "to"), ({"correlationId": "x" * 201}, "correlationId")],
+     ({"from": "2026-11-29T10:00", "to": "2026-11-29T09:00"}, "to"), ({"correlationId": "x" * 257}, "correlationId"),
+     ({"from": "1969-12-31T23:59"}, "from"), ({"to": "2200-01-01T00:01"}, "to"),
+     ({"from": "0001-01-01T00:00+01:00"}, "from")],
 )  # fmt: skip
 def test_a_filter_it_cannot_use_is_named(query: dict[str, str], field: str) -> None:
     with pytest.raises(Rejected) as raised:
