@@ -28,7 +28,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -206,7 +206,7 @@ class Window:
 
     def within(self, since: datetime, until: datetime) -> Window:
         """This window, narrowed to begun in [since, until)."""
-        return Window(since, until, self.kind, self.correlation_id, self.standings)
+        return replace(self, since=since, until=until)
 
 
 class TrackingIndex:

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from azure.storage.queue import QueueClient, QueueMessage
@@ -34,7 +35,7 @@ class PoisonEntry:
     original: str  # the message to put back, decoded
     record: dict[str, Any] | None  # graphops' dead-letter record, or None for a host copy
 
-    @property
+    @cached_property  # read by several properties, for each entry a page shows
     def document(self) -> dict[str, Any] | None:
         """The original as JSON, when it is a JSON object (a tracking, a request); None for anything else."""
         try:

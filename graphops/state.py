@@ -330,13 +330,12 @@ class StateStore:
         with table_span("merge", self._table):
             written = self._merge(tracking, next_poll_at, now, final=final)
         if written is not None:
-            entry = entry_of_state(tracking.tracking_id, written)
-            if entry is not None and entry.standing != standing:
-                self._note(entry)
+            self._index(tracking.tracking_id, written, was=standing)
 
-    def _index(self, tracking_id: str, entity: Mapping[str, Any]) -> None:
+    def _index(self, tracking_id: str, entity: Mapping[str, Any], *, was: str | None = None) -> None:
+        """Move the index to what ``entity`` says, unless the tracking still stands where it ``was``."""
         entry = entry_of_state(tracking_id, entity)
-        if entry is not None:
+        if entry is not None and entry.standing != was:
             self._note(entry)
 
     def _note(self, entry: Entry) -> None:

@@ -1,16 +1,17 @@
 """The list of trackings: filters read from a query string, the first page of the index, counts per standing.
 
 The list and its counts come from the state table's index by time (:mod:`graphops.index`): the newest rows of
-the newest hours, and each hour's count rows, so a page costs the same with a hundred trackings or a hundred
+the newest days, and each hour's count rows, so a page costs the same with a hundred trackings or a hundred
 thousand. The counts ignore the ``state`` filter, so an operator who picked "failed" still sees how the rest
-went. Each shown row's changing facts (polls, last and next poll) are read from its state row.
+went. A finished tracking's row holds what the list shows of it; a running one's changing facts (polls, last
+and next poll) are read from its state row.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -19,15 +20,14 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient
 
 from ..errors import Rejected
-from ..index import DELIVERING, DELIVERY_FAILED, Entry, TrackingIndex, Window, phase_of_standing
+from ..index import DELIVERING, DELIVERY_FAILED, DETAILS, Entry, TrackingIndex, Window, phase_of_standing
 from ..state import ROW
 from ..tracking import MAX_CORRELATION_ID_LENGTH, Outcome, Phase, iso
 
 SHOWN = 100  # rows drawn: the newest; a narrower filter shows the rest
 DEFAULT_WINDOW = timedelta(hours=24)
 EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
-DETAILS = ["polls", "lastStatus", "progress", "lastPollAt", "nextPollAt", "waitingFor", "deliveryAttempts",
-           "lastDeliveryError"]  # fmt: skip
+STATE_DETAILS = [*DETAILS, "nextPollAt", "waitingFor"]  # what a running tracking's row shows from its state
 PHASES = tuple(str(p) for p in Phase)
 OUTCOMES = tuple(str(o) for o in Outcome)
 # Where a tracking stands, in the order the counts show them: the running ones, then how they ended.
@@ -90,9 +90,6 @@ class Filters:
             "to": _local(self.until),
         }
 
-    def without_state(self) -> Filters:
-        return replace(self, state=None)
-
 
 @dataclass(frozen=True)
 class Row:
@@ -113,11 +110,6 @@ class Row:
     waiting_for: str | None = None
     delivery_attempts: int = 0
     last_delivery_error: str | None = None
-
-    @property
-    def shown_as(self) -> str:
-        """What the row's badge says: where it stands."""
-        return self.standing
 
 
 @dataclass(frozen=True)
@@ -145,7 +137,7 @@ def list_trackings(table: TableClient, filters: Filters, now: datetime, *, worke
 
 def _details(table: TableClient, tracking_id: str) -> Mapping[str, Any]:
     try:
-        return dict(table.get_entity(tracking_id, ROW, select=DETAILS))
+        return dict(table.get_entity(tracking_id, ROW, select=STATE_DETAILS))
     except ResourceNotFoundError:
         return {}  # removed since the index was read: shown with what the index knows
 

@@ -29,7 +29,7 @@ from ..state import StateStore, public_view
 from ..tracking import TRACKING_ID
 from .access import Operator, Refusal, change_token, same_page_change, token_refusal
 from .callout import callout
-from .listing import PHASES, SHOWN, STANDINGS, Filters, list_trackings
+from .listing import PHASES, STANDINGS, Filters, list_trackings
 from .timeline import timeline
 from .times import duration, moment
 
@@ -126,7 +126,7 @@ class Console:
         chips = [(name, count, filters.query_string(state=name)) for name, count in listing.counts.items()]
         return self._render("list.html", 200, who=who, title="Trackings", filters=filters.form(), listing=listing,
                             chips=chips, phases=PHASES, states=STANDINGS, kinds=sorted(KINDS), now=now,
-                            everything=filters.query_string(state=None), shown=SHOWN)  # fmt: skip
+                            everything=filters.query_string(state=None))  # fmt: skip
 
     def _tracking(self, tracking_id: str, who: Operator) -> Page:
         entity = self._state.read(tracking_id) if TRACKING_ID.fullmatch(tracking_id) else None

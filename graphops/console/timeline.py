@@ -11,10 +11,11 @@ axis.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from ..tracking import moment_or_none
+from .times import exact
 
 DELIVERED_PREFIXES = ("delivered", "published", "queued")  # entries written before `delivered` was kept
 
@@ -90,11 +91,11 @@ def timeline(history: Iterable[Mapping[str, Any]]) -> Timeline:
     retry_after: list[Wait] = []
     for moment, entry in sorted(entries, key=lambda pair: pair[0]):
         x = round((moment - origin).total_seconds() / size, 3)
-        at = moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+        at = exact(moment)
         if "sink" in entry:
-            deliveries.append(replace(_delivery(x, entry), at=at))
+            deliveries.append(_delivery(x, at, entry))
             continue
-        polls.append(replace(_look(x, entry), at=at))
+        polls.append(_look(x, at, entry))
         if isinstance(entry.get("next"), int | float):
             delays.append(Wait(x, float(entry["next"]), at))
         if isinstance(entry.get("retryAfter"), int | float):
@@ -130,7 +131,7 @@ def delivered(entry: Mapping[str, Any]) -> bool:
     return str(entry.get("result", "")).startswith(DELIVERED_PREFIXES)
 
 
-def _look(x: float, entry: Mapping[str, Any]) -> Point:
+def _look(x: float, at: str, entry: Mapping[str, Any]) -> Point:
     words = [lane_of(entry)]
     if "start" in entry:
         words = [f"start {entry['start']}", f"HTTP {entry.get('http')}", str(entry.get("decision") or "")]
@@ -140,9 +141,9 @@ def _look(x: float, entry: Mapping[str, Any]) -> Point:
         words.append(f"outcome {entry['outcome']}")
     http = entry.get("resource", entry.get("http"))
     ok = not (isinstance(http, int) and http >= 400)
-    return Point(x, lane_of(entry), " · ".join(w for w in words if w), ok)
+    return Point(x, lane_of(entry), " · ".join(w for w in words if w), ok, at)
 
 
-def _delivery(x: float, entry: Mapping[str, Any]) -> Point:
+def _delivery(x: float, at: str, entry: Mapping[str, Any]) -> Point:
     label = f"{entry.get('sink')} attempt {entry.get('attempt')}: {entry.get('result')}"
-    return Point(x, lane_of(entry), label, delivered(entry))
+    return Point(x, lane_of(entry), label, delivered(entry), at)

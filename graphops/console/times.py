@@ -6,7 +6,7 @@ Pure: the page passes its clock in, so a test says exactly what a row shows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from ..tracking import moment_or_none
 
@@ -45,8 +45,12 @@ def moment(raw: object, now: datetime) -> Moment | None:
     relative = f"{span(seconds)} ago" if seconds < 0 else f"in {span(seconds)}"
     if abs(seconds) < 1:
         relative = "now"
-    exact = when.strftime("%Y-%m-%d %H:%M:%S UTC")
-    return Moment(relative, exact, str(raw), seconds < 0)
+    return Moment(relative, exact(when), str(raw), seconds < 0)
+
+
+def exact(when: datetime) -> str:
+    """A time to the second, in UTC, said so."""
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def duration(start: object, end: object) -> str | None:
