@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from .tracking import iso, moment_or_none
@@ -238,13 +238,13 @@ class TrackingIndex:
             if attempt:  # two writers that met once would meet again at once: spread them apart
                 time.sleep(random.uniform(0, 0.02 * 2**attempt))
             try:
-                current, counts = self._read_pair(partition, row["RowKey"], shard)
-            except ResourceNotFoundError:
-                current, counts = None, None  # a fresh account: the table comes with the first write
-            operations = self._operations(row, current, counts, shard, standing, kind)
-            if not operations:
-                return True
-            try:
+                try:
+                    current, counts = self._read_pair(partition, row["RowKey"], shard)
+                except ResourceNotFoundError:
+                    current, counts = None, None  # a fresh account: the table comes with the first write
+                operations = self._operations(row, current, counts, shard, standing, kind)
+                if not operations:
+                    return True
                 self.operations += 1
                 self._table.submit_transaction(operations)
                 return True
@@ -252,6 +252,9 @@ class TrackingIndex:
                 log.info("index of %s changed meanwhile (%s): reading again", row["RowKey"], type(exc).__name__)
             except ResourceNotFoundError:
                 self._create_table()
+            except AzureError as exc:  # storage out of reach past the SDK's own retries: a finished tracking
+                # has no later transition to repair it, so try again here before giving up
+                log.info("index of %s not written (%s): trying again", row["RowKey"], type(exc).__name__)
         log.warning("index row %s not written after %d attempts; its next transition repairs it", row["RowKey"],
                     ATTEMPTS)  # fmt: skip
         return False

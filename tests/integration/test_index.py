@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from azure.core.exceptions import ServiceRequestError
 from azure.data.tables import TableClient
 
 from graphops import functions
@@ -193,3 +194,29 @@ def test_a_range_that_cuts_an_hour_counts_and_lists_exactly_what_began_inside_it
     assert len(index.page(Window(), now, 3)) == 3  # no more than asked for, the newest first
     assert [e.tracked_since for e in index.page(Window(), now, 3)] == sorted(
         (e.tracked_since for e in made), reverse=True)[:3]  # fmt: skip
+
+
+def test_storage_failing_twice_in_a_row_still_leaves_the_finished_tracking_indexed(
+    make_harness: Any, monkeypatch: Any
+) -> None:
+    """The index's writes fail twice running at each transition (the SDK's retries spent): the tracking is
+    delivered, and it is listed and counted as it ended - a finished one has no later transition to repair it."""
+    h: Harness = make_harness(GRAPHOPS_STATE_TABLE=own_state_table())
+    state = functions.services().state
+    table = state._table
+    real = table.submit_transaction
+    calls: list[int] = []
+
+    def failing_twice_each_time(operations: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) % 3:  # the first two of every three
+            raise ServiceRequestError("connection reset by storage")
+        return real(operations, **kwargs)
+
+    monkeypatch.setattr(table, "submit_transaction", failing_twice_each_time)
+    path = seed.reset_path("u-flaky", "op")
+    h.graph.script(path, [Reply(200, seed.password_reset("running")), Reply(200, seed.password_reset("succeeded"))])
+    tracking = h.track(path)
+    h.run()
+    assert h.outcomes() == {tracking: "succeeded"} and len(calls) == 6  # two transitions, three tries each
+    assert counted(state.index, Window()) == {"counts": Counter({"succeeded": 1}), "rows": Counter({"succeeded": 1})}
