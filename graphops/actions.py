@@ -19,7 +19,11 @@ from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 from .clouds import CLOUDS
 from .errors import Rejected
 from .kinds import (
+    AccessReviewHistoryDefinition,
+    AuditLogQuery,
+    CloudPcExportJob,
     DataPolicyOperation,
+    DeviceManagementExportJob,
     DriveItemCopy,
     EdiscoveryCaseOperation,
     ExternalConnectionOperation,
@@ -105,6 +109,8 @@ class StartAction:
     versions: frozenset[str] = V1_AND_BETA
     #: Where Graph's 202 names the operation, first present wins.
     operation_headers: tuple[str, ...] = ("Location",)
+    #: Graph answers 201 with the job itself (a resource-status kind): the job's URL is the request's plus its id.
+    creates_job: bool = False
     query: frozenset[str] = frozenset()  # query parameters the request may carry
     body: Body = NO_BODY  # what its JSON body may carry, from its reference page
 
@@ -130,6 +136,16 @@ _TEAM = {"template@odata.bind": "string", "group@odata.bind": "string", "display
          "memberSettings": "object", "guestSettings": "object", "messagingSettings": "object", "funSettings": "object",
          "discoverySettings": "object"}  # fmt: skip
 _SEARCH = ("security", "cases", "ediscoveryCases", "{id}", "searches", "{id}")
+# Every property is optional on its page; the query's status and id are Graph's to set.
+_AUDIT_QUERY = {"@odata.type": "string", "displayName": "string", "filterStartDateTime": "string",
+                "filterEndDateTime": "string", "recordTypeFilters": "array", "keywordFilter": "string",
+                "serviceFilter": "string", "serviceFilters": "array", "operationFilters": "array",
+                "userPrincipalNameFilters": "array", "ipAddressFilters": "array", "objectIdFilters": "array",
+                "administrativeUnitIdFilters": "array"}  # fmt: skip
+# The page lists every property, Graph's own (id, status, url, times) among them; a caller names the report.
+_EXPORT_JOB = {"@odata.type": "string", "reportName": "string", "filter": "string", "select": "array",
+               "format": "string", "snapshotId": "string", "localizationType": "string",
+               "search": "string"}  # fmt: skip
 _DRIVE_ITEM = ("items", "{id}", "copy")
 
 ACTIONS: dict[str, StartAction] = {
@@ -150,6 +166,8 @@ ACTIONS: dict[str, StartAction] = {
                     body=Body({"displayName": "string", "description": "string", "mailNickname": "string",
                                "classification": "string", "visibility": "string", "partsToClone": "string"},
                               frozenset({"displayName", "partsToClone"}))),
+        # Least privileged is TeamSettings.ReadWrite.Group, resource-specific consent: granted team by team by the
+        # team's owners, never tenant-wide, so a deployment is granted the least tenant-wide one.
         StartAction("teamArchive", "POST", (("teams", "{id}", "archive"),), TeamsAsyncOperation,
                     "TeamSettings.ReadWrite.All", repeatable=True, reference="team-archive",
                     body=Body({"shouldSetSpoSiteReadOnlyForMembers": "boolean"})),
@@ -157,25 +175,24 @@ ACTIONS: dict[str, StartAction] = {
                     "TeamSettings.ReadWrite.All", repeatable=True, reference="team-unarchive"),
         StartAction(
             "personalDataExport", "POST", (("users", "{id}", "exportPersonalData"),), DataPolicyOperation,
-            "User.Export.All and User.Read.All", repeatable=False, reference="user-exportpersonaldata",
-            versions=frozenset({"v1.0"}),
+            "User.Export.All", repeatable=False, reference="user-exportpersonaldata",
             body=Body({"storageLocation": "string"}, frozenset({"storageLocation"}),
                       storage_location="storageLocation"),
         ),
         # An estimate only counts: a second one gives the same numbers.
         StartAction("ediscoveryEstimate", "POST", ((*_SEARCH, "estimateStatistics"),), EdiscoveryCaseOperation,
-                    "eDiscovery.ReadWrite.All", repeatable=True,
+                    "eDiscovery.Read.All", repeatable=True,
                     reference="security-ediscoverysearch-estimatestatistics"),
         StartAction("ediscoveryExportResult", "POST", ((*_SEARCH, "exportResult"),), EdiscoveryCaseOperation,
-                    "eDiscovery.ReadWrite.All", repeatable=False, reference="security-ediscoverysearch-exportresult",
+                    "eDiscovery.Read.All", repeatable=False, reference="security-ediscoverysearch-exportresult",
                     body=Body({**_EXPORT, "exportFormat": "string"}, frozenset({"displayName"}))),
         StartAction("ediscoveryExportReport", "POST", ((*_SEARCH, "exportReport"),), EdiscoveryCaseOperation,
-                    "eDiscovery.ReadWrite.All", repeatable=False, reference="security-ediscoverysearch-exportreport",
+                    "eDiscovery.Read.All", repeatable=False, reference="security-ediscoverysearch-exportreport",
                     body=Body(_EXPORT, frozenset({"displayName"}))),
         StartAction(
             "ediscoveryAddToReviewSet", "POST",
             (("security", "cases", "ediscoveryCases", "{id}", "reviewSets", "{id}", "addToReviewSet"),),
-            EdiscoveryCaseOperation, "eDiscovery.ReadWrite.All", repeatable=False,
+            EdiscoveryCaseOperation, "eDiscovery.Read.All", repeatable=False,
             reference="security-ediscoveryreviewset-addtoreviewset",
             body=Body({"search": "object", "additionalDataOptions": "string", "itemsToInclude": "string"},
                       frozenset({"search"})),
@@ -200,6 +217,25 @@ ACTIONS: dict[str, StartAction] = {
             ListOperation, "Sites.Manage.All", repeatable=True, reference="contenttype-addcopyfromcontenttypehub",
             body=Body({"contentTypeId": "string"}, frozenset({"contentTypeId"})),
         ),
+        # A second query (or export) reads the same records into a second job: nothing in the tenant changes.
+        StartAction("auditLogQuery", "POST", (("security", "auditLog", "queries"),), AuditLogQuery,
+                    "AuditLogsQuery.Read.All", repeatable=True, reference="security-auditcoreroot-post-auditlogqueries",
+                    creates_job=True, body=Body(_AUDIT_QUERY)),
+        StartAction("deviceManagementExportJob", "POST", (("deviceManagement", "reports", "exportJobs"),),
+                    DeviceManagementExportJob, "DeviceManagementConfiguration.ReadWrite.All", repeatable=True,
+                    reference="intune-reporting-devicemanagementexportjob-create", creates_job=True,
+                    body=Body(_EXPORT_JOB, frozenset({"reportName"}))),
+        StartAction("cloudPcExportJob", "POST", (("deviceManagement", "virtualEndpoint", "reports", "exportJobs"),),
+                    CloudPcExportJob, "CloudPC.ReadWrite.All", repeatable=True, versions=frozenset({"beta"}),
+                    reference="cloudpcreports-post-exportjobs", creates_job=True,
+                    body=Body({"reportName": "string", "filter": "string", "select": "array", "format": "string"})),
+        StartAction("accessReviewHistoryDefinition", "POST",
+                    (("identityGovernance", "accessReviews", "historyDefinitions"),), AccessReviewHistoryDefinition,
+                    "AccessReview.ReadWrite.All", repeatable=True, reference="accessreviewset-post-historydefinitions",
+                    creates_job=True,
+                    body=Body({"displayName": "string", "decisions": "array", "scopes": "array",
+                               "reviewHistoryPeriodStartDateTime": "string", "reviewHistoryPeriodEndDateTime": "string",
+                               "scheduleSettings": "object"}, frozenset({"displayName", "scopes"}))),
         # PATCH sets the schema: sending the same schema again asks for the same state.
         StartAction("externalConnectionSchema", "PATCH", (("external", "connections", "{id}", "schema"),),
                     ExternalConnectionOperation, "ExternalConnection.ReadWrite.OwnedBy", repeatable=True,
@@ -260,9 +296,10 @@ def parse_start(
     bad_query = sorted({name for name, _ in query} - action.query)
     if bad_query:
         raise Rejected(f"{field_name}.url", f"{action.name} takes no query parameter {bad_query[0]!r}")
-    if cloud not in action.clouds:
-        raise Rejected(f"{field_name}.url", f"{action.name} exists only in the Graph cloud(s) "
-                                            f"{', '.join(sorted(action.clouds))}, not {cloud}")  # fmt: skip
+    if not action.kind.exists_in(version, cloud):
+        where = ", ".join(sorted(action.kind.version_clouds.get(version, action.clouds)))
+        what = f"{version} {action.name}" if version in action.kind.version_clouds else action.name
+        raise Rejected(f"{field_name}.url", f"{what} exists only in the Graph cloud(s) {where}, not {cloud}")
     if action.name not in enabled:
         raise ActionNotEnabled(
             f"{field_name}.url",

@@ -76,7 +76,8 @@ class Policy:
 def observe(tracking: Tracking, answer: GraphAnswer) -> Tracking:
     """The tracking after one poll: counts it, keeps Graph's body when it is an operation."""
     status = tracking.kind.status_of(answer.body) if answer.status_code == 200 else None
-    return tracking.seen(status, answer.body, None if status else _problem(answer), not_found=answer.status_code == 404)
+    operation = tracking.kind.entity(answer.body)
+    return tracking.seen(status, operation, None if status else _problem(answer), not_found=answer.status_code == 404)
 
 
 def decide(tracking: Tracking, answer: GraphAnswer, now: datetime, policy: Policy, rng: random.Random) -> Decision:
@@ -87,9 +88,10 @@ def decide(tracking: Tracking, answer: GraphAnswer, now: datetime, policy: Polic
     if status is not None and kind.is_terminal(status):
         if status in kind.succeeded_states:
             return Finish(Outcome.SUCCEEDED)
+        job = kind.entity(answer.body)
         if status in kind.partial_states:
-            return Finish(Outcome.PARTIALLY_SUCCEEDED, _operation_error(answer.body, status, required=False))
-        return Finish(Outcome.FAILED, _operation_error(answer.body, status))
+            return Finish(Outcome.PARTIALLY_SUCCEEDED, _operation_error(job, status, kind.error_field, required=False))
+        return Finish(Outcome.FAILED, _operation_error(job, status, kind.error_field))
     if code in {401, 403}:
         graph = graph_error(answer.body)
         return Finish(
@@ -162,14 +164,19 @@ def graph_error(body: Any) -> ErrorInfo | None:
     return None
 
 
-def _operation_error(body: Any, status: str, *, required: bool = True) -> ErrorInfo | None:
+# How an operation that did not succeed ended, in words, where "failed" would mislead.
+_ENDED = {"cancelled": "was cancelled", "skipped": "was skipped", "expired": "expired", "error": "ended in error"}
+
+
+def _operation_error(body: Any, status: str, error_field: str, *, required: bool = True) -> ErrorInfo | None:
     if isinstance(body, dict):
-        if isinstance(body.get("error"), dict):  # richLongRunningOperation carries a publicError
-            return ErrorInfo(str(body["error"].get("code", status)), str(body["error"].get("message", "")))
+        error = body.get(error_field)
+        if isinstance(error, dict):  # richLongRunningOperation carries a publicError
+            return ErrorInfo(str(error.get("code", status)), str(error.get("message", "")))
         detail = body.get("statusDetail")
         if isinstance(detail, str) and detail:
             return ErrorInfo(status, detail)
-    return ErrorInfo(status, "Graph reports the operation failed") if required else None
+    return ErrorInfo(status, f"Graph reports the operation {_ENDED.get(status, 'failed')}") if required else None
 
 
 def timeout_error(tracking: Tracking, *, throttled: bool = False) -> ErrorInfo:

@@ -42,11 +42,17 @@ class GraphClient:
         self._timeout = timeout
 
     def get_operation(self, url: str, select: Sequence[str] = ()) -> GraphAnswer:
+        """GET an operation; ``select`` (the kind's status property first) narrows what Graph sends."""
         if select:
-            fields = ",".join(dict.fromkeys(("status", *select)))
-            url += ("&" if urlsplit(url).query else "?") + f"$select={fields}"
-        # Graph throttles low-priority requests first: a status poll can wait, a person's request cannot.
-        return self._send("GET", url, headers={"x-ms-throttle-priority": "low"})
+            url += ("&" if urlsplit(url).query else "?") + f"$select={','.join(dict.fromkeys(select))}"
+        headers = {
+            # Graph throttles low-priority requests first: a status poll can wait, a person's request cannot.
+            "x-ms-throttle-priority": "low",
+            # Evolvable enums hide members added after unknownFutureValue unless asked: a restore session's
+            # `failed` is one. An unknown member reads as running either way; a known one may end the tracking.
+            "Prefer": "include-unknown-enum-members",
+        }
+        return self._send("GET", url, headers=headers)
 
     def send(
         self, method: str, url: str, body: Mapping[str, Any] | None = None, *, client_request_id: str | None = None

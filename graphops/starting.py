@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from azure.core.exceptions import ResourceExistsError
 
@@ -98,13 +99,17 @@ class InFlight:
 StartDecision = Accepted | DoneAtOnce | Refused | NotNow | Unknown | Untrackable | MayHaveStarted | InFlight
 
 
-def read_start_answer(action: StartAction, answer: GraphAnswer, limits: Limits, now: datetime) -> StartDecision:
-    """What Graph's answer to a start request means. Pure: tested without any server."""
+def read_start_answer(
+    action: StartAction, answer: GraphAnswer, limits: Limits, now: datetime, url: str | None = None
+) -> StartDecision:
+    """What Graph's answer to a start request (sent to ``url``) means. Pure: tested without any server."""
     code = answer.status_code
     if code is None:
         return Unknown(None, ErrorInfo("unreachable", answer.failure or "Graph did not answer"))
     if code == 202:
         return _accepted(action, answer, limits, now)
+    if code == 201 and action.creates_job:
+        return _created(action, answer, limits, url)
     if 200 <= code < 300:
         return DoneAtOnce(code, answer.body)
     error = graph_error(answer.body) or ErrorInfo(f"http{code}", f"Graph answered {code}")
@@ -135,6 +140,21 @@ def _accepted(action: StartAction, answer: GraphAnswer, limits: Limits, now: dat
         return Untrackable(202, ErrorInfo("untrackableOperation", named))
     wait = answer.retry_after
     return Accepted(operation, now + timedelta(seconds=wait) if wait else None)
+
+
+def _created(action: StartAction, answer: GraphAnswer, limits: Limits, url: str | None) -> StartDecision:
+    """A job Graph created (201 with the job): it is read under the collection it was created in, by its id."""
+    job = answer.body.get("id") if isinstance(answer.body, dict) else None
+    if not isinstance(job, str) or not job or url is None:
+        return Untrackable(201, ErrorInfo("noOperation", f"Graph created {action.name}'s job but named no id"))
+    try:
+        operation = limits.resolve(f"{url.split('?', 1)[0]}/{quote(job, safe='')}")
+    except Rejected as exc:
+        return Untrackable(201, ErrorInfo("untrackableOperation", f"Graph created {action.name}'s job, but it "
+                                                                  f"cannot be tracked: {exc.problem}"))  # fmt: skip
+    if operation.kind is not action.kind:
+        return Untrackable(201, ErrorInfo("untrackableOperation", f"{action.name}'s job is not a {action.kind.name}"))
+    return Accepted(operation)
 
 
 def answer_record(decision: Accepted | DoneAtOnce | Untrackable) -> dict[str, Any]:
@@ -221,7 +241,7 @@ class Starter:
         self.checkpoint("beforeGraph")
         answer = self._graph.send(request.method, request.url, request.body, client_request_id=client_request_id)
         self.checkpoint("afterGraph")
-        decision = read_start_answer(request.action, answer, self._limits, self._clock())
+        decision = read_start_answer(request.action, answer, self._limits, self._clock(), request.url)
         if isinstance(decision, Refused | NotNow):
             self._state.forget_start(tracking_id)  # nothing started: a retry may send it again
         elif isinstance(decision, Accepted | DoneAtOnce | Untrackable):

@@ -466,7 +466,8 @@ def _etag(entity: dict[str, Any]) -> str | None:
 
 def entity_of(tracking: Tracking) -> dict[str, Any]:
     """The table's view of a tracking (what GET /api/operations/{id} shows)."""
-    operation = json.dumps(tracking.operation, ensure_ascii=False) if tracking.operation is not None else None
+    kept = tracking.kind.withheld(tracking.operation)  # a signed download link goes to the sinks only
+    operation = json.dumps(kept, ensure_ascii=False) if kept is not None else None
     history = {"history": history_json(tracking.history)} if tracking.history is not None else {}
     return {
         **history,
@@ -475,7 +476,7 @@ def entity_of(tracking: Tracking) -> dict[str, Any]:
         "stepId": tracking.step_id,
         "operationUrl": tracking.shown_operation_url,
         "kind": tracking.kind.name,
-        "resource": tracking.kind.resource_of(tracking.operation),
+        "resource": tracking.kind.resource_of(kept, tracking.operation_url),
         "progress": tracking.kind.progress_of(tracking.operation),
         "resourceReady": tracking.resource_ready,
         "correlationId": tracking.correlation_id,

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from azure.core.exceptions import AzureError, ResourceExistsError
 from opentelemetry import trace
@@ -20,7 +21,7 @@ from .callbacks import Deliverer, DeliveryResult
 from .decide import Finish, GraphAnswer, Policy, ResourceSeen, decide, decide_resource, observe, timeout_error
 from .errors import QueueUnavailable, Rejected
 from .graph import GraphClient
-from .kinds import resource_url
+from .kinds import resource_url, twin_url
 from .logs import event, redact_url
 from .queues import TrackingQueue
 from .schedule import delay_until, delivery_delay, split_wait
@@ -283,9 +284,11 @@ class Tracker:
     def _poll(self, tracking: Tracking) -> StepResult:
         assert tracking.operation_url is not None, "a tracking without an operation URL has finished"
         self.checkpoint("beforeGraph")
-        answer: GraphAnswer = self._reader(tracking).get_operation(tracking.operation_url, tracking.select)
+        answer: GraphAnswer = self._reader(tracking).get_operation(tracking.operation_url, tracking.polled_select)
         self.checkpoint("afterGraph")
         now = self._clock()
+        if answer.status_code in {401, 403}:
+            tracking, answer = self._ask_twin(tracking, answer, now)
         tracking = observe(tracking, answer)
         decision = decide(tracking, answer, now, self._policy, self._rng)
         event(
@@ -316,6 +319,20 @@ class Tracker:
             tracking = replace(tracking, not_before=now + timedelta(seconds=decision.wait))
         following = self._next(tracking, decision.delay, now)
         return StepResult(tracking.tracking_id, "pollAgain", following, decision.delay, decision.reason)
+
+    def _ask_twin(self, tracking: Tracking, refusal: GraphAnswer, now: datetime) -> tuple[Tracking, GraphAnswer]:
+        """A version that refused the token may have a twin that takes it (v1.0 authentication operations document
+        delegated permissions only, beta an application permission): ask it once. From then on the tracking
+        reads the twin, and its URL says which version answered."""
+        assert tracking.operation_url is not None
+        twin = twin_url(tracking.kind, tracking.operation_url)
+        if twin is None:
+            return tracking, refusal
+        answer = self._reader(tracking).get_operation(twin, tracking.polled_select)
+        event("twinAsked", trackingId=tracking.tracking_id, kind=tracking.kind.name, refused=refusal.status_code,
+              httpStatus=answer.status_code, graphRequestId=answer.request_id)  # fmt: skip
+        noted = tracking.noted(at=iso(now), http=refusal.status_code, twin=urlsplit(twin).path.split("/")[1])
+        return replace(noted, operation_url=twin), answer
 
     def _reader(self, tracking: Tracking) -> OperationReader:
         """The Graph client, with its token, for Graph URLs; the monitor client, with none, for the others."""

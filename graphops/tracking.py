@@ -206,6 +206,11 @@ class Tracking:
         return any(self.delivery(s).state is DeliveryState.DELIVERED for s in self.notify)
 
     @property
+    def polled_select(self) -> tuple[str, ...]:
+        """The `$select` a poll sends: the caller's properties, with the kind's status property first."""
+        return (self.kind.status_field, *self.select) if self.select else ()
+
+    @property
     def shown_operation_url(self) -> str | None:
         """The operation URL fit for a callback or a status view: a monitor's credentials cut from it."""
         if self.operation_url is None or not self.kind.secret_query:
@@ -223,7 +228,7 @@ class Tracking:
             outcome=str(self.outcome),
             kind=self.kind.name,
             operationUrl=self.shown_operation_url,
-            resource=self.kind.resource_of(self.operation),
+            resource=self.kind.resource_of(self.operation, self.operation_url),
             progress=self.kind.progress_of(self.operation),
             resourceReady=self.resource_ready,
             operation=self.operation,

@@ -19,30 +19,57 @@ from .base import ID, OperationKind, segment_matches
 from .compliance import AttackSimulationOperation, DataPolicyOperation, EdiscoveryCaseOperation
 from .drives import DriveItemCopy
 from .identity import AuthenticationMethodOperation, RoleManagementAlertRefresh
+from .jobs import (
+    AccessReviewHistoryDefinition,
+    AuditLogQuery,
+    CloudPcExportJob,
+    DeviceManagementExportJob,
+    IndustryDataRun,
+    RestoreSession,
+)
 from .odata import split_keys
+from .outlook import MailFolderOperation, PlaceOperation
 from .sharepoint import ListOperation, SiteOperation
-from .teams import ChatAsyncOperation, TeamsAsyncOperation
-from .tenant import DelegatedAdminRelationshipOperation, ExternalConnectionOperation, OnenoteOperation
+from .teams import ChatAsyncOperation, TeamsAsyncOperation, TelephoneNumberOperation
+from .tenant import (
+    DelegatedAdminRelationshipOperation,
+    EngagementAsyncOperation,
+    ExternalConnectionOperation,
+    OnenoteOperation,
+    PartnerBillingOperation,
+)
 
 __all__ = [
     "KINDS",
+    "AccessReviewHistoryDefinition",
     "AttackSimulationOperation",
+    "AuditLogQuery",
     "AuthenticationMethodOperation",
     "ChatAsyncOperation",
+    "CloudPcExportJob",
     "DataPolicyOperation",
     "DelegatedAdminRelationshipOperation",
+    "DeviceManagementExportJob",
     "DriveItemCopy",
     "EdiscoveryCaseOperation",
+    "EngagementAsyncOperation",
     "ExternalConnectionOperation",
+    "IndustryDataRun",
     "ListOperation",
+    "MailFolderOperation",
     "OnenoteOperation",
     "OperationKind",
     "OperationRef",
+    "PartnerBillingOperation",
+    "PlaceOperation",
+    "RestoreSession",
     "RoleManagementAlertRefresh",
     "SiteOperation",
     "TeamsAsyncOperation",
+    "TelephoneNumberOperation",
     "resolve_operation_url",
     "resource_url",
+    "twin_url",
     "validate_select",
 ]
 
@@ -62,6 +89,17 @@ KINDS: dict[str, type[OperationKind]] = {
         OnenoteOperation,
         DelegatedAdminRelationshipOperation,
         DriveItemCopy,
+        PartnerBillingOperation,
+        TelephoneNumberOperation,
+        EngagementAsyncOperation,
+        MailFolderOperation,
+        PlaceOperation,
+        AuditLogQuery,
+        DeviceManagementExportJob,
+        CloudPcExportJob,
+        AccessReviewHistoryDefinition,
+        RestoreSession,
+        IndustryDataRun,
     )
 }
 
@@ -127,9 +165,10 @@ def resolve_operation_url(
     version, rest = segments[0], segments[1:]
     for kind in candidates:
         if kind.matches(version, rest):
-            if cloud not in kind.clouds:
-                where = ", ".join(sorted(kind.clouds))
-                raise Rejected(field, f"{kind.name} operations exist only in the Graph cloud(s) {where}, not {cloud}")
+            if not kind.exists_in(version, cloud):
+                where = ", ".join(sorted(kind.version_clouds.get(version, kind.clouds)))
+                what = f"{version} {kind.name}" if version in kind.version_clouds else kind.name
+                raise Rejected(field, f"{what} operations exist only in the Graph cloud(s) {where}, not {cloud}")
             _check_query(parts.query, kind, field)
             # Scheme and host are compared without case; from here on they are spelled as the endpoint spells
             # them, so every later check (the Graph client's among them) compares exactly.
@@ -193,6 +232,18 @@ def resource_url(kind: type[OperationKind], location: str | None, graph_endpoint
     ):
         return None
     return urlunsplit((base.scheme, base.netloc, path, "", ""))
+
+
+def twin_url(kind: type[OperationKind], url: str) -> str | None:
+    """The same operation in the version to ask when ``url``'s version refused graphops' token, for kinds that
+    have one (:attr:`OperationKind.forbidden_twin`); None otherwise, and for a URL already in that version."""
+    if kind.forbidden_twin is None:
+        return None
+    refused, twin = kind.forbidden_twin
+    parts = urlsplit(url)
+    if not parts.path.startswith(f"/{refused}/"):
+        return None
+    return urlunsplit(parts._replace(path=f"/{twin}/" + parts.path[len(refused) + 2 :]))
 
 
 def validate_select(raw: object) -> tuple[str, ...]:

@@ -7,12 +7,14 @@ Kinds are grouped by Graph family in the modules beside this one and registered 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import ClassVar
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Literal
 
 ALL_CLOUDS = frozenset({"global", "usgov", "usgovdod", "china"})
 GLOBAL_ONLY = frozenset({"global"})
 LONG_RUNNING_STATUS_END = frozenset({"succeeded", "failed"})  # longRunningOperationStatus
+#: What a tracking shows in place of a field whose value is a credential (a signed download link).
+WITHHELD = "(a signed link: delivered to the tracking's sinks only, never kept or shown)"
 
 # After one round of percent-decoding, an id may hold anything but separators, controls, blanks and '%' (a '%'
 # left after decoding means double encoding, a classic way to smuggle a separator past a check). A quote is
@@ -24,6 +26,10 @@ class OperationKind:
     """A kind of Graph long-running operation. Subclasses set the class attributes."""
 
     name: ClassVar[str]
+    #: How Graph hands the work over. "location": a request answered 202 and its Location names an operation
+    #: resource. "resourceStatus": the job is a resource of its own (an audit log query, a report export job)
+    #: whose status changes; the URL graphops reads is the job's own.
+    form: ClassVar[Literal["location", "resourceStatus"]] = "location"
     #: The path after the version segment; "{id}" marks one id segment, "a|b" one of these names, others are
     #: literal.
     path_template: ClassVar[tuple[str, ...]]
@@ -31,6 +37,8 @@ class OperationKind:
     #: A Location may come without a version (teams answers `/teams('…')/operations('…')`): read as v1.0.
     unversioned: ClassVar[bool] = False
     clouds: ClassVar[frozenset[str]] = ALL_CLOUDS
+    #: Where a version exists in fewer clouds than the kind (v1.0 authentication operations: not in China).
+    version_clouds: ClassVar[Mapping[str, frozenset[str]]] = {}
     status_field: ClassVar[str] = "status"
     succeeded_states: ClassVar[frozenset[str]] = frozenset({"succeeded"})
     partial_states: ClassVar[frozenset[str]] = frozenset()
@@ -41,6 +49,17 @@ class OperationKind:
     refuses_apps: ClassVar[str | None] = None
     #: Where the created or affected resource is named, first present wins.
     resource_fields: ClassVar[tuple[str, ...]] = ("resourceLocation",)
+    #: A path under the job's own URL where its result is read once it succeeded (an audit query's records):
+    #: the callback's ``resource``.
+    result_path: ClassVar[str | None] = None
+    #: Fields of Graph's body whose values are credentials (a report's signed download link): the tracking's
+    #: sinks receive them, the state table, the status view, the console and the logs never do.
+    secret_fields: ClassVar[frozenset[str]] = frozenset()
+    #: The version to ask once when this one refuses graphops' token (401/403): v1.0 authentication operations
+    #: document delegated permissions only, their beta twin an application permission.
+    forbidden_twin: ClassVar[tuple[str, str] | None] = None
+    #: Where Graph puts a failed operation's error (a publicError), when not in ``error``.
+    error_field: ClassVar[str] = "error"
     #: False: polled without any token, on the hosts GRAPHOPS_MONITOR_ALLOWED_HOSTS allows (drive copies).
     needs_token: ClassVar[bool] = True
     #: The URL's query values are credentials: never shown in a status view or a callback.
@@ -49,6 +68,8 @@ class OperationKind:
     query_parameters: ClassVar[frozenset[str]] = frozenset()
     #: The field with a percentage of progress, when the kind reports one.
     progress_field: ClassVar[str | None] = None
+    #: Progress as counts instead: (the object's field, its total, the counts that are done).
+    progress_counts: ClassVar[tuple[str, str, tuple[str, ...]] | None] = None
     #: The Graph path of the resource an operation creates, when it can be read to see that it is ready
     #: (``waitForResource``): "{id}" segments as in ``path_template``. None: the kind cannot wait for it.
     resource_path: ClassVar[tuple[str, ...] | None] = None
@@ -67,8 +88,19 @@ class OperationKind:
         return False
 
     @classmethod
+    def entity(cls, body: Any) -> Any:
+        """The operation in Graph's body. Several reference pages (audit queries, export jobs, telephone number and
+        mail folder operations) show one wrapped as ``{"value": {…}}``: read either way."""
+        if isinstance(body, dict) and cls.status_field not in body:
+            inner = body.get("value")
+            if isinstance(inner, dict):
+                return inner
+        return body
+
+    @classmethod
     def status_of(cls, body: object) -> str | None:
         """The operation's status from Graph's JSON body, or None when the body has none."""
+        body = cls.entity(body)
         if isinstance(body, dict):
             status = body.get(cls.status_field)
             if isinstance(status, str) and status:
@@ -86,8 +118,12 @@ class OperationKind:
         return status in cls.terminal_states()
 
     @classmethod
-    def resource_of(cls, body: object) -> str | None:
-        """The created or affected resource's location (or id) when Graph names one."""
+    def resource_of(cls, body: object, url: str | None = None) -> str | None:
+        """The created or affected resource's location (or id) when Graph names one; for a kind whose result is
+        read under its own URL, that URL once the job succeeded."""
+        if cls.result_path is not None:
+            done = url is not None and cls.status_of(body) in cls.succeeded_states
+            return f"{url.split('?', 1)[0]}/{cls.result_path}" if done and url else None
         if isinstance(body, dict):
             for name in cls.resource_fields:
                 value = body.get(name)
@@ -96,8 +132,21 @@ class OperationKind:
         return None
 
     @classmethod
+    def withheld(cls, body: Any) -> Any:
+        """Graph's body as it may be kept and shown: the values of :attr:`secret_fields` replaced by a note."""
+        if not cls.secret_fields or not isinstance(body, dict):
+            return body
+        return {k: WITHHELD if k in cls.secret_fields and v is not None else v for k, v in body.items()}
+
+    @classmethod
+    def exists_in(cls, version: str, cloud: str) -> bool:
+        return cloud in cls.clouds and cloud in cls.version_clouds.get(version, cls.clouds)
+
+    @classmethod
     def progress_of(cls, body: object) -> float | None:
-        """Percent complete, 0 to 100, when the kind reports it (some send it as a string)."""
+        """Percent complete, 0 to 100, when the kind reports it (some send it as a string, some as counts)."""
+        if cls.progress_counts is not None and isinstance(body, dict):
+            return _percent_of_counts(body.get(cls.progress_counts[0]), *cls.progress_counts[1:])
         if cls.progress_field is None or not isinstance(body, dict):
             return None
         raw = body.get(cls.progress_field)
@@ -115,3 +164,15 @@ def segment_matches(want: str, seg: str) -> bool:
     if want == "{id}":
         return ID.fullmatch(seg) is not None and seg not in {".", ".."}
     return seg.lower() in {alternative.lower() for alternative in want.split("|")}
+
+
+def _percent_of_counts(counts: object, total: str, done: tuple[str, ...]) -> float | None:
+    if not isinstance(counts, dict):
+        return None
+    values = [counts.get(name) for name in (total, *done)]
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
+        return None
+    whole, *parts = values
+    assert isinstance(whole, int)
+    finished = sum(v for v in parts if isinstance(v, int))
+    return round(100.0 * finished / whole, 1) if whole and finished <= whole else None

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from .base import GLOBAL_ONLY, OperationKind
 
 
 class DataPolicyOperation(OperationKind):
-    """An export of a user's personal data (`POST /users/{id}/exportPersonalData`); v1.0, global cloud."""
+    """An export of a user's personal data (`POST /users/{id}/exportPersonalData`): v1.0 in the global cloud,
+    beta (whose examples answer with a beta Location) in every cloud."""
 
     name = "dataPolicyOperation"
     path_template = ("dataPolicyOperations", "{id}")
-    versions = frozenset({"v1.0"})
-    clouds = GLOBAL_ONLY
+    version_clouds = MappingProxyType({"v1.0": GLOBAL_ONLY})
     succeeded_states = frozenset({"complete"})
     permission = "User.Export.All and User.Read.All"
     resource_fields = ("storageLocation",)

@@ -7,8 +7,9 @@ import re
 from ..errors import Rejected
 from .base import ID
 
-# Quoted keys only, as Teams writes its Locations (its reference pages' `/teams({id})` is a placeholder).
-_ODATA_KEY = re.compile(r"([A-Za-z]+)\('([^']*)'\)")
+# Quoted keys only, as Teams writes its Locations (its reference pages' `/teams({id})` is a placeholder); a
+# function's one named parameter, as Places writes `getOperation(id='…')`, reads the same way.
+_ODATA_KEY = re.compile(r"([A-Za-z]+)\((?:id=)?'([^']*)'\)")
 
 
 def split_keys(segments: list[str], field: str = "operationUrl") -> list[str]:

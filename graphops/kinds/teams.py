@@ -1,12 +1,13 @@
-"""Microsoft Teams: teamsAsyncOperation (create, clone, archive, unarchive a team; chat operations).
+"""Microsoft Teams: teamsAsyncOperation (create, clone, archive, unarchive a team; chat operations), and the
+telephone number operations of Teams Phone.
 
 Teams answers `202` with a relative Location in OData key syntax and no version:
-`/teams('{id}')/operations('{id}')`. Its resource page asks for more than 30 s between checks.
+`/teams('{id}')/operations('{id}')`. Its resource page asks to "wait >30 seconds between checks": 31 s.
 """
 
 from __future__ import annotations
 
-from .base import OperationKind
+from .base import GLOBAL_ONLY, OperationKind
 
 TEAMS_END_FAILED = frozenset({"failed", "invalid"})
 
@@ -21,7 +22,7 @@ class TeamsAsyncOperation(OperationKind):
     resource_fields = ("targetResourceLocation", "targetResourceId")
     # A cloned or created team can answer 404 for minutes after the operation succeeded.
     resource_path = ("teams", "{id}")
-    poll_delays = (30, 120)
+    poll_delays = (31, 120)
 
 
 class ChatAsyncOperation(OperationKind):
@@ -34,4 +35,18 @@ class ChatAsyncOperation(OperationKind):
     # The least privileged, ChatSettings.Read.Chat, is resource-specific consent: it cannot be granted tenant-wide.
     permission = "Chat.ReadBasic.All"
     resource_fields = ("targetResourceLocation", "targetResourceId")
-    poll_delays = (30, 120)
+    poll_delays = (31, 120)
+
+
+class TelephoneNumberOperation(OperationKind):
+    """A Teams Phone number assignment or unassignment (`…/numberAssignments/assignNumber`, `unassignNumber`).
+
+    Its Location is in OData key syntax, `…/operations('QXNz…')`; each number's own result is in `numbers`.
+    """
+
+    name = "telephoneNumberOperation"
+    path_template = ("admin", "teams", "telephoneNumberManagement", "operations", "{id}")
+    clouds = GLOBAL_ONLY
+    failed_states = frozenset({"failed", "skipped"})
+    permission = "TeamsTelephoneNumber.Read.All"
+    resource_fields = ()

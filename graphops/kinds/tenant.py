@@ -1,4 +1,5 @@
-"""Tenant-level operations: Microsoft Search external connections, OneNote copies, GDAP relationships."""
+"""Tenant-level operations: Microsoft Search external connections, OneNote copies, GDAP relationships, partner
+billing exports, Viva Engage communities."""
 
 from __future__ import annotations
 
@@ -43,3 +44,31 @@ class DelegatedAdminRelationshipOperation(OperationKind):
     clouds = frozenset({"global", "usgov", "usgovdod"})
     permission = "DelegatedAdminRelationship.Read.All"
     resource_fields = ()
+
+
+class PartnerBillingOperation(OperationKind):
+    """A partner's billed or unbilled reconciliation or usage export (`POST /reports/partners/billing/…/export`).
+
+    On success the operation links its manifest (`resourceLocation@odata.navigationLink`), which names the blobs
+    and carries a SAS token: graphops delivers the link and never expands the manifest into the operation.
+    """
+
+    name = "partnerBillingOperation"
+    path_template = ("reports", "partners", "billing", "operations", "{id}")
+    clouds = GLOBAL_ONLY
+    # The resource page's success state is `completed`, its GET example's `succeeded`: both end it.
+    succeeded_states = frozenset({"completed", "succeeded"})
+    permission = "PartnerBilling.Read.All"
+    resource_fields = ("resourceLocation@odata.navigationLink", "resourceLocation")
+
+
+class EngagementAsyncOperation(OperationKind):
+    """A Viva Engage community creation (`POST /employeeExperience/communities`, an `Operation-Location`)."""
+
+    name = "engagementAsyncOperation"
+    path_template = ("employeeExperience", "engagementAsyncOperations", "{id}")
+    clouds = GLOBAL_ONLY
+    failed_states = frozenset({"failed", "skipped"})
+    permission = "Community.Read.All"
+    resource_fields = ("resourceLocation", "resourceId")
+    poll_delays = (31, 120)  # its page: "wait >30 seconds between checks"

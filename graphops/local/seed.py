@@ -150,3 +150,249 @@ def onenote_operation(status: str) -> dict[str, Any]:
         "resourceId": "1-f4c8" if done else None,
         "percentComplete": "100" if done else "50",
     }
+
+
+# -- More Location kinds, as their pages' examples answer -------------------------------------------------
+
+BILLING_OPERATION_ID = "6fe687d7-1e0f-4bd6-9091-4672691f64bc"
+BILLING_OPERATION_PATH = f"/v1.0/reports/partners/billing/operations/{BILLING_OPERATION_ID}"
+BILLING_MANIFEST = (
+    "https://graph.microsoft.com/v1.0/reports/partners/billing/manifests/8fe347d7-1e0f-4bd6-9091-4672691f32db"
+)
+
+
+def billing_operation(status: str) -> dict[str, Any]:
+    """A partner billing export: runningOperation, exportSuccessOperation (its example says "succeeded") or
+    failedOperation, told apart by @odata.type."""
+    shape = {"running": "runningOperation", "notStarted": "runningOperation", "failed": "failedOperation"}
+    body: dict[str, Any] = {
+        "@odata.type": f"#microsoft.graph.partners.billing.{shape.get(status, 'exportSuccessOperation')}",
+        "id": BILLING_OPERATION_ID,
+        "status": status,
+        "createdDateTime": "2023-03-09T08:12:53",
+        "lastActionDateTime": "2023-03-09T08:37:48.5046691Z",
+    }
+    if status in {"succeeded", "completed"}:
+        body["resourceLocation@odata.navigationLink"] = BILLING_MANIFEST
+    if status == "failed":
+        body["error"] = {"message": "No data available", "code": "5000"}
+    return body
+
+
+NUMBER_OPERATION_ID = "QXNzaWdubWVudHw2Y2E4Yjc0Ni00YzgxLTRhY2EtOTUyNi1jZmNjNGRiYWYyMmI"
+NUMBER_OPERATION_PATH = f"/v1.0/admin/teams/telephoneNumberManagement/operations('{NUMBER_OPERATION_ID}')"
+
+
+def number_operation(status: str) -> dict[str, Any]:
+    """A telephone number assignment, wrapped in "value" as its page's GET example shows it."""
+    assignment = ("https://graph.microsoft.com/v1.0/admin/teams/telephoneNumberManagement/numberAssignments/"
+                  "N2EyMDUxOTctOGU1OS00ODdkLWI5ZmEtM2ZjMWIxMDhmMWU1fCsxMjA2MTIzNDU2Nw")  # fmt: skip
+    return {
+        "value": {
+            "@odata.type": "#microsoft.graph.teamsAdministration.telephoneNumberLongRunningOperation",
+            "id": NUMBER_OPERATION_ID,
+            "createdDateTime": "2025-02-03T22:03:26Z",
+            "status": status,
+            "numbers": [{"resourceLocation": assignment, "status": status}],
+        }
+    }
+
+
+ENGAGE_OPERATION_ID = "3a6fdce1-c261-48bc-89de-1cfef658c0d5"
+ENGAGE_OPERATION_PATH = f"/v1.0/employeeExperience/engagementAsyncOperations('{ENGAGE_OPERATION_ID}')"
+COMMUNITY = (
+    "https://graph.microsoft.com/v1.0/employeeExperience/communities('eyJfdHlwZSI6Ikdyb3VwIiwiaWQiOiI4MzIxMjc1In0')"
+)
+
+
+def engagement_operation(status: str) -> dict[str, Any]:
+    """A Viva Engage community creation."""
+    done = status == "succeeded"
+    return {
+        "@odata.context": "https://graph.microsoft.com/v1.0/employeeExperience/engagementAsyncOperations/$entity",
+        "id": ENGAGE_OPERATION_ID,
+        "createdDateTime": "2023-12-06T09:42:54.367629-08:00",
+        "lastActionDateTime": "2023-12-06T09:42:54.367663-08:00",
+        "status": status,
+        "statusDetail": None,
+        "resourceLocation": COMMUNITY if done else None,
+        "operationType": "createCommunity",
+        "resourceId": "eyJfdHlwZSI6Ikdyb3VwIiwiaWQiOiI4MzIxMjc1In0" if done else None,
+    }
+
+
+MAIL_OPERATION_ID = "a384ae19-4f06-3576-81fc-795707bb498b"
+MAIL_FOLDER_ID = "AAMkAGU0NTIyOWE0LWYxMmUtNGViMi04ZjMyLTljMjUwYWM3NDI3YQAuAAAAAAA25z0YzVCgR6uHvkjbRp9VAQAretDva7GxQ4Hap0R24JZlAAAAAAEMAAA="  # noqa: E501
+MAIL_OPERATION_PATH = (
+    f"/beta/users/319eaf3g-c3b8-46f5-9f16-38adf00cbaf3/mailFolders/{MAIL_FOLDER_ID}/operations/{MAIL_OPERATION_ID}"
+)
+
+
+def mail_folder_operation(status: str) -> dict[str, Any]:
+    """Marking a folder's messages read, wrapped in "value" as its page's GET example shows it."""
+    return {
+        "value": {
+            "@odata.type": "#microsoft.graph.mailFolderOperation",
+            "id": MAIL_OPERATION_ID,
+            "resourceLocation": f"https://graph.microsoft.com/beta/users('319eaf3g-c3b8-46f5-9f16-38adf00cbaf3')"
+            f"/mailFolders('{MAIL_FOLDER_ID}')/operations('{MAIL_OPERATION_ID}')",
+            "status": status,
+        }
+    }
+
+
+PLACE_OPERATION_ID = "0f5d3cc5-d1bd-4cba-9b0e-e9ad68527ab5"
+PLACE_OPERATION_PATH = f"/beta/places/getOperation(id='{PLACE_OPERATION_ID}')"
+
+
+def place_operation(status: str, succeeded: int, failed: int = 0, total: int = 9) -> dict[str, Any]:
+    """A bulk update of places: progress as counts of places."""
+    return {
+        "@odata.context": "https://graph.microsoft.com/beta/$metadata#microsoft.graph.placeOperation",
+        "id": PLACE_OPERATION_ID,
+        "status": status,
+        "progress": {"totalPlaceCount": total, "succeededPlaceCount": succeeded, "failedPlaceCount": failed},
+        "details": [],
+    }
+
+
+# -- Jobs polled by their own status (201 with the job; its status changes) ----------------------------------
+
+AUDIT_QUERY_ID = "168ec429-084b-a489-90d8-504a87846305"
+AUDIT_QUERY_PATH = f"/v1.0/security/auditLog/queries/{AUDIT_QUERY_ID}"
+
+
+def audit_query(status: str, *, wrapped: bool = True) -> dict[str, Any]:
+    """An audit log query; its GET page shows it wrapped in "value" (the service answers with the query)."""
+    query = {
+        "@odata.type": "#microsoft.graph.security.auditLogQuery",
+        "id": AUDIT_QUERY_ID,
+        "displayName": "Mailbox access, last week",
+        "filterStartDateTime": "2026-11-21T00:00:00Z",
+        "filterEndDateTime": "2026-11-28T00:00:00Z",
+        "recordTypeFilters": ["exchangeItem"],
+        "keywordFilter": None,
+        "serviceFilter": "Exchange",
+        "operationFilters": ["MailItemsAccessed"],
+        "userPrincipalNameFilters": ["adele@contoso.com"],
+        "ipAddressFilters": [],
+        "objectIdFilters": [],
+        "administrativeUnitIdFilters": [],
+        "status": status,
+    }
+    return {"value": query} if wrapped else query
+
+
+EXPORT_JOB_ID = "9ddfb995-b995-9ddf-95b9-df9d95b9df9d"
+EXPORT_JOB_PATH = f"/v1.0/deviceManagement/reports/exportJobs/{EXPORT_JOB_ID}"
+# The report's temporary location: a blob link whose query is its key (`sig=`).
+EXPORT_JOB_URL = (
+    "https://amsua0202repexpstorage.blob.core.windows.net/b3a5b6f7/DeviceCompliance_9ddfb995.zip"
+    "?sv=2019-07-07&st=2026-11-28T21%3A50%3A00Z&se=2026-11-29T21%3A50%3A00Z&sr=b&sp=r&sig=bXlTaWduZWRLZXlWYWx1ZQ%3D%3D"
+)
+
+
+def export_job(status: str) -> dict[str, Any]:
+    """An Intune report export job, wrapped in "value" as its GET page shows it."""
+    return {
+        "value": {
+            "@odata.type": "#microsoft.graph.deviceManagementExportJob",
+            "id": EXPORT_JOB_ID,
+            "reportName": "DeviceCompliance",
+            "filter": "",
+            "select": ["DeviceName", "ComplianceState"],
+            "format": "csv",
+            "snapshotId": None,
+            "localizationType": "replaceLocalizableValues",
+            "status": status,
+            "url": EXPORT_JOB_URL if status == "completed" else None,
+            "requestDateTime": "2026-11-28T21:49:00Z",
+            "expirationDateTime": "2026-11-29T21:50:00Z" if status == "completed" else "0001-01-01T00:00:00Z",
+        }
+    }
+
+
+CLOUD_PC_EXPORT_ID = "TotalAggregatedRemoteConnectionReports__d39979c9-a0a2-4916-a158-1b984742ffff"
+CLOUD_PC_EXPORT_PATH = f"/beta/deviceManagement/virtualEndpoint/reports/exportJobs/{CLOUD_PC_EXPORT_ID}"
+CLOUD_PC_EXPORT_URL = (
+    "https://westus01repexpstorage.blob.core.windows.net/599fe3a3-0285-4e7f-9c83-ffdf37914e27/"
+    "remoteConnectionEvents_af34378a-cf5a-418d-b735-54b0ee155118.zip"
+)
+
+
+def cloud_pc_export(status: str) -> dict[str, Any]:
+    """A Cloud PC report export: its status is `exportJobStatus`."""
+    return {
+        "value": {
+            "@odata.type": "#microsoft.graph.cloudPcExportJob",
+            "id": CLOUD_PC_EXPORT_ID,
+            "reportName": "totalAggregatedRemoteConnectionReports",
+            "format": "csv",
+            "select": ["CloudPcId", "ManagedDeviceName", "UserPrincipalName", "DaysSinceLastSignIn"],
+            "filter": None,
+            "requestDateTime": "2022-09-16T12:00:06.5137388Z",
+            "expirationDateTime": "0001-01-01T00:00:00Z",
+            "exportJobStatus": status,
+            "exportUrl": CLOUD_PC_EXPORT_URL if status == "completed" else None,
+        }
+    }
+
+
+HISTORY_DEFINITION_ID = "b2cb022f-b7e1-40f3-9854-c65a40861c38"
+HISTORY_DEFINITION_PATH = f"/v1.0/identityGovernance/accessReviews/historyDefinitions/{HISTORY_DEFINITION_ID}"
+
+
+def history_definition(status: str) -> dict[str, Any]:
+    """An access review history definition (its GET example, trimmed)."""
+    return {
+        "@odata.type": "#microsoft.graph.accessReviewHistoryDefinition",
+        "id": HISTORY_DEFINITION_ID,
+        "displayName": "Last quarter's group reviews April 2021",
+        "reviewHistoryPeriodStartDateTime": "2021-01-01T00:00:00Z",
+        "reviewHistoryPeriodEndDateTime": "2021-04-05T00:00:00Z",
+        "decisions": ["approve", "deny", "dontKnow", "notReviewed", "notNotified"],
+        "status": status,
+        "createdDateTime": "2021-04-14T00:22:48.9392594Z",
+        "createdBy": {
+            "id": "957f1027-c0ee-460d-9269-b8444459e0fe",
+            "displayName": "MOD Administrator",
+            "userPrincipalName": "admin@contoso.com",
+        },
+    }
+
+
+RESTORE_SESSION_ID = "959ba739-70b5-43c4-8c90-b2c22014f18b"
+RESTORE_SESSION_PATH = f"/v1.0/solutions/backupRestore/restoreSessions/{RESTORE_SESSION_ID}"
+
+
+def restore_session(status: str, completed: int, failed: int = 0, total: int = 2) -> dict[str, Any]:
+    """A Microsoft 365 Backup restore session, its artifacts counted."""
+    return {
+        "@odata.type": "#microsoft.graph.sharepointRestoreSession",
+        "id": RESTORE_SESSION_ID,
+        "status": status,
+        "restoreJobType": "standard",
+        "restoreSessionArtifactCount": {
+            "total": total,
+            "completed": completed,
+            "inProgress": total - completed - failed,
+            "failed": failed,
+        },
+        "createdDateTime": "2023-03-30T12:01:03.45Z",
+        "lastModifiedDateTime": "2023-03-30T12:01:03.45Z",
+    }
+
+
+INDUSTRY_RUN_ID = "918d4a8f-599b-4f6a-b409-e892855db534"
+INDUSTRY_RUN_PATH = f"/beta/external/industryData/runs/{INDUSTRY_RUN_ID}"
+
+
+def industry_run(status: str) -> dict[str, Any]:
+    return {
+        "@odata.type": "#microsoft.graph.industryData.industryDataRun",
+        "displayName": "Run 2023-11-01 11:10 UTC",
+        "endDateTime": None if status == "running" else "2023-11-01T11:40:02.114Z",
+        "id": INDUSTRY_RUN_ID,
+        "startDateTime": "2023-11-01T11:10:46.924769Z",
+        "status": status,
+    }

@@ -61,6 +61,52 @@ RUNNING_THEN_END = {
         seed.GDAP_OPERATION_PATH, None, {"id": "0b1f", "status": "running", "operationType": GDAP_UPDATE},
         {"id": "0b1f", "status": "succeeded", "operationType": GDAP_UPDATE}, "succeeded", None, None,
     ),
+    "partnerBillingOperation": (
+        seed.BILLING_OPERATION_PATH, None, seed.billing_operation("running"), seed.billing_operation("succeeded"),
+        "succeeded", seed.BILLING_MANIFEST, None,
+    ),
+    "telephoneNumberOperation": (
+        seed.NUMBER_OPERATION_PATH, None, seed.number_operation("running"), seed.number_operation("succeeded"),
+        "succeeded", None, None,
+    ),
+    "engagementAsyncOperation": (
+        seed.ENGAGE_OPERATION_PATH, None, seed.engagement_operation("running"),
+        seed.engagement_operation("succeeded"), "succeeded", seed.COMMUNITY, None,
+    ),
+    "mailFolderOperation": (
+        seed.MAIL_OPERATION_PATH, None, seed.mail_folder_operation("running"),
+        seed.mail_folder_operation("succeeded"), "succeeded", None, None,
+    ),
+    "placeOperation": (
+        seed.PLACE_OPERATION_PATH, None, seed.place_operation("inProgress", 3),
+        seed.place_operation("partiallySucceeded", 7, 2), "partiallySucceeded", None, 100.0,
+    ),
+    "auditLogQuery": (
+        seed.AUDIT_QUERY_PATH, None, seed.audit_query("running"), seed.audit_query("succeeded"), "succeeded",
+        "{graph}" + seed.AUDIT_QUERY_PATH + "/records", None,
+    ),
+    "deviceManagementExportJob": (
+        seed.EXPORT_JOB_PATH, None, seed.export_job("inProgress"), seed.export_job("completed"), "succeeded",
+        seed.EXPORT_JOB_URL, None,
+    ),
+    "cloudPcExportJob": (
+        seed.CLOUD_PC_EXPORT_PATH, None, seed.cloud_pc_export("inProgress"), seed.cloud_pc_export("completed"),
+        "succeeded", seed.CLOUD_PC_EXPORT_URL, None,
+    ),
+    "accessReviewHistoryDefinition": (
+        seed.HISTORY_DEFINITION_PATH, None, seed.history_definition("inProgress"), seed.history_definition("done"),
+        "succeeded", "{graph}" + seed.HISTORY_DEFINITION_PATH + "/instances", None,
+    ),
+    "restoreSession": (
+        seed.RESTORE_SESSION_PATH, None, seed.restore_session("active", 1),
+        seed.restore_session("completedWithError", 1, failed=1), "partiallySucceeded", None, 100.0,
+    ),
+    "industryDataRun": (
+        seed.INDUSTRY_RUN_PATH, None, seed.industry_run("running"),
+        {**seed.industry_run("failed"), "blockingError": {"code": "sourceUnavailable",
+                                                          "message": "The SIS connection was refused"}},
+        "failed", None, None,
+    ),
 }  # fmt: skip
 
 
@@ -75,12 +121,17 @@ def test_each_kind_is_tracked_to_its_documented_end(harness: Harness, kind: str)
     [callback] = harness.receiver.delivered()
     body: dict[str, Any] = callback.body
     assert callback.webhook_id == tracking_id and callback.verified
+    if resource is not None:
+        resource = resource.replace("{graph}", harness.graph_url(""))
     assert (body["kind"], body["outcome"], body["resource"], body["progress"]) == (kind, outcome, resource, progress)
-    assert body["operation"] == final and body["polls"] == 2
+    # The operation itself, unwrapped where the page's example wraps it in "value".
+    assert body["operation"] == final.get("value", final) and body["polls"] == 2
     assert body["operationUrl"] == harness.graph_url(polled)  # a relative Location, resolved once
     assert len(harness.graph.gets(polled)) == 2
     if outcome == "failed" and "statusDetail" in final:
         assert body["error"]["message"] == final["statusDetail"]
+    if "blockingError" in final:
+        assert body["error"] == final["blockingError"]
 
 
 def test_a_forbidden_kind_names_its_permission(harness: Harness) -> None:

@@ -42,6 +42,8 @@ class Case:
     outcome: str = "succeeded"
     on_monitor: bool = False  # polled on the SharePoint monitor, without a token
     extra: dict[str, Any] = field(default_factory=dict)
+    status: int = 202  # a job action's answer is 201 with the job ...
+    created: Any = None  # ... which is this body
 
 
 def team(status: str) -> dict[str, Any]:
@@ -141,6 +143,38 @@ CASES: dict[str, Case] = {
         {"Location": "{graph}" + seed.CONNECTION_OPERATION_PATH}, seed.CONNECTION_OPERATION_PATH,
         seed.connection_operation("inprogress"), seed.connection_operation("completed"),
     ),
+    # Jobs: Graph answers 201 with the job, whose own status graphops then reads at the URL it posted to + id.
+    "auditLogQuery": Case(
+        "POST", "/v1.0/security/auditLog/queries",
+        {"@odata.type": "#microsoft.graph.security.auditLogQuery", "displayName": "Mailbox access, last week",
+         "filterStartDateTime": "2026-11-21T00:00:00Z", "filterEndDateTime": "2026-11-28T00:00:00Z",
+         "recordTypeFilters": ["exchangeItem"], "operationFilters": ["MailItemsAccessed"]},
+        {}, seed.AUDIT_QUERY_PATH, seed.audit_query("running"), seed.audit_query("succeeded"),
+        status=201, created=seed.audit_query("notStarted", wrapped=False),
+    ),
+    "deviceManagementExportJob": Case(
+        "POST", "/v1.0/deviceManagement/reports/exportJobs",
+        {"reportName": "DeviceCompliance", "format": "csv", "select": ["DeviceName", "ComplianceState"]},
+        {}, seed.EXPORT_JOB_PATH, seed.export_job("inProgress"), seed.export_job("completed"),
+        status=201, created=seed.export_job("notStarted")["value"],
+    ),
+    "cloudPcExportJob": Case(
+        "POST", "/beta/deviceManagement/virtualEndpoint/reports/exportJobs",
+        {"reportName": "TotalAggregatedRemoteConnectionReports", "select": ["CloudPcId", "ManagedDeviceName"]},
+        {}, seed.CLOUD_PC_EXPORT_PATH, seed.cloud_pc_export("inProgress"), seed.cloud_pc_export("completed"),
+        status=201, created=seed.cloud_pc_export("inProgress")["value"],
+    ),
+    "accessReviewHistoryDefinition": Case(
+        "POST", "/v1.0/identityGovernance/accessReviews/historyDefinitions",
+        {"displayName": "Last quarter's group reviews April 2021", "decisions": ["approve", "deny"],
+         "reviewHistoryPeriodStartDateTime": "2021-01-01T00:00:00Z",
+         "reviewHistoryPeriodEndDateTime": "2021-04-05T00:00:00Z",
+         "scopes": [{"@odata.type": "#microsoft.graph.accessReviewQueryScope", "queryType": "MicrosoftGraph",
+                     "query": "/identityGovernance/accessReviews/definitions?$filter=contains(scope/query, '/groups')",
+                     "queryRoot": None}]},
+        {}, seed.HISTORY_DEFINITION_PATH, seed.history_definition("inProgress"), seed.history_definition("done"),
+        status=201, created=seed.history_definition("requested"),
+    ),
 }  # fmt: skip
 ALL_ACTIONS = ",".join(ACTIONS)
 
@@ -158,7 +192,7 @@ def script(harness: Harness, name: str, case: Case) -> list[dict[str, Any]]:
     def answer(body: dict[str, Any]) -> Reply:
         received.append(body)
         headers = {k: _fill(v, origins) for k, v in case.headers.items()}
-        return Reply(202, None, headers)
+        return Reply(case.status, case.created, headers)
 
     harness.graph.on(case.method, case.url.split("?")[0], answer)
     polled = harness.stack.sharepoint if case.on_monitor else harness.graph
@@ -189,7 +223,7 @@ def check_callbacks(harness: Harness, sent: dict[str, list[dict[str, Any]]]) -> 
         callback = by_action[name]
         assert callback.verified, name
         body = callback.body
-        expected = (ACTIONS[name].kind.name, case.outcome, case.final)
+        expected = (ACTIONS[name].kind.name, case.outcome, ACTIONS[name].kind.entity(case.final))
         assert (body["kind"], body["outcome"], body["operation"]) == expected, name
         assert sent[name] == [case.body or {}], f"{name}: Graph got {sent[name]}"
     assert harness.graph.violations == []  # every token for Graph, no poll before a Retry-After
@@ -494,10 +528,11 @@ def test_every_action_takes_each_kind_of_answer(make_harness: Any, answer: str) 
     harness = make_harness(GRAPHOPS_START_ACTIONS=ALL_ACTIONS, GRAPHOPS_EXPORT_STORAGE_ACCOUNTS="contoso")
     origins = {"{graph}": harness.graph.url, "{monitor}": harness.stack.sharepoint.url}
     forbidden = Reply(403, seed.graph_error("Authorization_RequestDenied", "Insufficient privileges"))
+    # A job action's 201 is the job, never work done at once: those answer 200 here.
     for name, case in CASES.items():
-        accepted = Reply(202, None, {k: _fill(v, origins) for k, v in case.headers.items()})
+        accepted = Reply(case.status, case.created, {k: _fill(v, origins) for k, v in case.headers.items()})
         replies = {
-            "done at once (201)": [Reply(201, {"id": name})],
+            "done at once (201)": [Reply(200 if ACTIONS[name].creates_job else 201, {"id": name})],
             "forbidden (403)": [forbidden],
             "throttled (429), then 202": [Reply(429, seed.graph_error("TooManyRequests", "wait"), {"Retry-After": "1"}),
                                           accepted],
@@ -522,8 +557,8 @@ def test_every_action_takes_each_kind_of_answer(make_harness: Any, answer: str) 
         elif answer.startswith("forbidden"):
             assert body["outcome"] == "forbidden" and ACTIONS[name].permission in body["error"]["message"], name
         else:
-            assert (body["outcome"], body["operation"]) == (case.outcome, case.final), name
-            assert [c.status for c in harness.graph.requests(case.method, case.url.split("?")[0])] == [429, 202]
+            assert (body["outcome"], body["operation"]) == (case.outcome, ACTIONS[name].kind.entity(case.final)), name
+            assert [c.status for c in harness.graph.requests(case.method, case.url.split("?")[0])] == [429, case.status]
     assert callbacks == {} and harness.graph.violations == []
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from graphops.errors import Rejected
@@ -111,13 +113,27 @@ DOCUMENTED = {
     "chatAsyncOperation": ["/beta/chats/19:c253a29b5f694b55a6baad8e83510af7@thread.v2/operations/2432b57b-0abd"],
     "siteOperation": [seed.SITE_OPERATION_PATH],
     "listOperation": ["/v1.0/sites/root/lists/0f3c5e3a/operations/copy,1"],
-    "dataPolicyOperation": [seed.EXPORT_PATH, GRAPH + seed.EXPORT_PATH],
+    "dataPolicyOperation": [seed.EXPORT_PATH, GRAPH + seed.EXPORT_PATH, seed.EXPORT_PATH.replace("v1.0", "beta")],
     "ediscoveryCaseOperation": [seed.CASE_OPERATION_PATH],
     "externalConnectionOperation": [seed.CONNECTION_OPERATION_PATH],
     "onenoteOperation": [seed.ONENOTE_OPERATION_PATH, "/v1.0/groups/g1/onenote/operations/op",
                          "/v1.0/sites/s1/onenote/operations/op"],
     "attackSimulationOperation": [seed.SIMULATION_OPERATION_PATH],
     "delegatedAdminRelationshipOperation": [seed.GDAP_OPERATION_PATH],
+    "partnerBillingOperation": [seed.BILLING_OPERATION_PATH,
+                                GRAPH + seed.BILLING_OPERATION_PATH.replace("v1.0", "beta")],
+    "telephoneNumberOperation": [GRAPH + seed.NUMBER_OPERATION_PATH,
+                                 f"/beta/admin/teams/telephoneNumberManagement/operations/{seed.NUMBER_OPERATION_ID}"],
+    "engagementAsyncOperation": [GRAPH + seed.ENGAGE_OPERATION_PATH,
+                                 f"/v1.0/employeeExperience/engagementAsyncOperations/{seed.ENGAGE_OPERATION_ID}"],
+    "mailFolderOperation": [seed.MAIL_OPERATION_PATH],
+    "placeOperation": [GRAPH + seed.PLACE_OPERATION_PATH],
+    "auditLogQuery": [seed.AUDIT_QUERY_PATH, seed.AUDIT_QUERY_PATH.replace("v1.0", "beta")],
+    "deviceManagementExportJob": [seed.EXPORT_JOB_PATH, seed.EXPORT_JOB_PATH.replace("v1.0", "beta")],
+    "cloudPcExportJob": [seed.CLOUD_PC_EXPORT_PATH],
+    "accessReviewHistoryDefinition": [seed.HISTORY_DEFINITION_PATH],
+    "restoreSession": [seed.RESTORE_SESSION_PATH],
+    "industryDataRun": [seed.INDUSTRY_RUN_PATH],
 }  # fmt: skip
 
 
@@ -198,7 +214,9 @@ def test_a_teams_location_without_a_version_reads_as_v1() -> None:
         "/teams(a)/operations(c)",  # OData keys are quoted
         "/sites/root/operations/x",  # only teams answers without a version
         "/v1.0/dataPolicyOperations/x/extra",
-        "/beta/dataPolicyOperations/x",  # v1.0 only
+        "/v1.0/industryData/runs/x",  # beta only
+        "/v1.0/deviceManagement/virtualEndpoint/reports/exportJobs/x",  # beta only
+        "/beta/places/getOperation/x/extra",
         "/v1.0/me/onenote/operations/x",  # delegated only
         "/v1.0/drives/d/onenote/operations/x",
         "/v1.0/security/cases/ediscoveryCases/c/operations",
@@ -214,12 +232,40 @@ def test_new_shapes_refuse_their_tricks(url: str) -> None:
     ("url", "cloud"),
     [(seed.EXPORT_PATH, "usgov"), (seed.ONENOTE_OPERATION_PATH, "china"),
      (seed.SIMULATION_OPERATION_PATH, "usgovdod"), (seed.CASE_OPERATION_PATH, "china"),
-     (seed.CONNECTION_OPERATION_PATH, "china"), (seed.GDAP_OPERATION_PATH, "china")],
+     (seed.CONNECTION_OPERATION_PATH, "china"), (seed.GDAP_OPERATION_PATH, "china"),
+     (seed.reset_path("adele@contoso.com"), "china"), (seed.AUDIT_QUERY_PATH, "usgov"),
+     (seed.CLOUD_PC_EXPORT_PATH, "usgov"), (seed.RESTORE_SESSION_PATH, "usgovdod"),
+     (seed.BILLING_OPERATION_PATH, "china"), (seed.PLACE_OPERATION_PATH, "usgov")],
 )  # fmt: skip
 def test_kinds_outside_their_clouds_are_refused_with_the_reason(url: str, cloud: str) -> None:
     with pytest.raises(Rejected, match=f"not {cloud}"):
         resolve_operation_url(url, GRAPH, cloud)
     assert resolve_operation_url(url, GRAPH, "global").kind.clouds >= {"global"}
+
+
+def test_a_version_missing_from_a_cloud_is_refused_there_and_its_twin_is_not() -> None:
+    reset = seed.reset_path("adele@contoso.com")
+    refusal = "v1.0 authenticationMethodOperation operations exist only in the Graph cloud(s) global, usgov, usgovdod"
+    with pytest.raises(Rejected, match=re.escape(f"{refusal}, not china")):
+        resolve_operation_url(reset, GRAPH, "china")
+    assert resolve_operation_url(reset.replace("/v1.0/", "/beta/"), GRAPH, "china").kind.name == (
+        "authenticationMethodOperation"
+    )
+    with pytest.raises(Rejected, match=re.escape("v1.0 dataPolicyOperation operations exist only in the Graph cloud(s) "
+                                                 "global, not usgov")):  # fmt: skip
+        resolve_operation_url(seed.EXPORT_PATH, GRAPH, "usgov")
+    assert resolve_operation_url(seed.EXPORT_PATH.replace("/v1.0/", "/beta/"), GRAPH, "usgov").kind.name == (
+        "dataPolicyOperation"
+    )
+
+
+def test_a_refused_version_names_its_twin_and_nothing_else_has_one() -> None:
+    from graphops.kinds import twin_url
+
+    reset = GRAPH + seed.reset_path("adele@contoso.com") + "?aadgdc=DUB02P&aadgsu=ssprprod-a"
+    assert twin_url(KINDS["authenticationMethodOperation"], reset) == reset.replace("/v1.0/", "/beta/")
+    assert twin_url(KINDS["authenticationMethodOperation"], reset.replace("/v1.0/", "/beta/")) is None
+    assert [name for name, kind in KINDS.items() if kind.forbidden_twin] == ["authenticationMethodOperation"]
 
 
 @pytest.mark.parametrize(
@@ -232,6 +278,19 @@ def test_kinds_outside_their_clouds_are_refused_with_the_reason(url: str, cloud:
         ("externalConnectionOperation", ["unspecified", "inprogress"], ["completed"], [], ["failed"]),
         ("onenoteOperation", ["NotStarted", "Running"], ["Completed"], [], ["Failed"]),
         ("siteOperation", ["notStarted", "running"], ["succeeded"], [], ["failed"]),
+        ("partnerBillingOperation", ["notStarted", "running"], ["completed", "succeeded"], [], ["failed"]),
+        ("telephoneNumberOperation", ["notStarted", "running"], ["succeeded"], [], ["failed", "skipped"]),
+        ("engagementAsyncOperation", ["notStarted", "running", "inProgress"], ["succeeded"], [],
+         ["failed", "skipped"]),
+        ("mailFolderOperation", ["notStarted", "running"], ["succeeded"], [], ["failed"]),
+        ("placeOperation", ["created", "inProgress"], ["succeeded"], ["partiallySucceeded"], ["failed", "expired"]),
+        ("auditLogQuery", ["notStarted", "running"], ["succeeded"], [], ["failed", "cancelled"]),
+        ("deviceManagementExportJob", ["unknown", "notStarted", "inProgress"], ["completed"], [], ["failed"]),
+        ("cloudPcExportJob", ["notStarted", "inProgress"], ["completed"], [], ["failed"]),
+        ("accessReviewHistoryDefinition", ["requested", "inProgress"], ["done"], [], ["error"]),
+        ("restoreSession", ["draft", "activating", "active"], ["completed"], ["completedWithError"], ["failed"]),
+        ("industryDataRun", ["running"], ["completed", "completedWithWarnings"], ["completedWithErrors"],
+         ["failed"]),
     ],
 )  # fmt: skip
 def test_states_compare_as_each_service_spells_them(
@@ -255,19 +314,27 @@ def test_resource_and_progress_come_from_each_kinds_own_fields() -> None:
     assert KINDS["siteOperation"].progress_of({"percentageComplete": True}) is None
 
 
-def test_the_readme_lists_every_kind_with_its_permission_and_clouds() -> None:
+def test_the_readme_lists_every_kind_with_its_form_states_permission_clouds_and_pace() -> None:
+    import re
     from pathlib import Path
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("## Operation kinds", 1)[1].split("\n\n")
+    rows = [line for block in table[:3] for line in block.splitlines() if line.startswith("| `")]
+    by_kind = {row.split("`")[1]: [c.strip() for c in row.strip("|").split("|")] for row in rows}
+    assert sorted(by_kind) == sorted(KINDS) and len(rows) == len(KINDS)  # one table, one row per kind
     for name, kind in KINDS.items():
-        row = next((line for line in readme.splitlines() if line.startswith(f"| `{name}` |")), None)
-        assert row, f"no README row for {name}"
-        cells = [c.strip() for c in row.strip("|").split("|")]
-        assert cells[3] == kind.permission, name
+        cells = by_kind[name]
+        assert cells[1] == {"location": "Location", "resourceStatus": "resource status"}[kind.form], name
+        states = [set(re.sub(r"\(.*?\)", "", part).replace("—", "").replace(",", " ").split())
+                  for part in cells[3].split(" / ")]  # fmt: skip
+        assert states == [kind.succeeded_states, kind.partial_states, kind.failed_states], name
+        assert cells[4] == kind.permission, name
         clouds = "all" if kind.clouds == {"global", "usgov", "usgovdod", "china"} else ", ".join(sorted(kind.clouds))
-        assert cells[4] == clouds, name
+        versions = "".join(f" ({v}: {', '.join(sorted(c))})" for v, c in kind.version_clouds.items())
+        assert cells[5] == clouds + versions, name
         schedule = f"{kind.poll_delays[0]}–{kind.poll_delays[1]}" if kind.poll_delays else "5–60 (the deployment’s)"
-        assert cells[5] == schedule, name
+        assert cells[6] == schedule, name
 
 
 def test_each_kind_polls_at_its_services_pace_unless_settings_say_otherwise() -> None:
@@ -293,7 +360,9 @@ def test_each_kind_polls_at_its_services_pace_unless_settings_say_otherwise() ->
         assert isinstance(decision, PollAgain)
         return decision.delay
 
-    assert first_delay(seed.TEAM_LOCATION, seed.teams_operation("inProgress")) == 30  # ">30 s between checks"
+    assert (
+        first_delay(seed.TEAM_LOCATION, seed.teams_operation("inProgress")) == 31
+    )  # "wait >30 seconds between checks"
     assert first_delay(seed.EXPORT_PATH, seed.data_export("running")) == 60
     assert first_delay(seed.CASE_OPERATION_PATH, seed.case_operation("running", 1)) == 30
     assert first_delay(seed.SITE_OPERATION_PATH, seed.rich_operation("running", 1)) == 5  # the deployment's own
