@@ -13,7 +13,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -45,6 +45,7 @@ class Call:
     status: int
     client_request_id: str | None
     priority: str | None = None  # x-ms-throttle-priority
+    prefer: str | None = None  # Prefer
 
 
 class GraphStandIn(StandIn):
@@ -94,7 +95,7 @@ class GraphStandIn(StandIn):
         with self.lock:
             self.calls[key].append(
                 Call(now, method, key, parts.query, reply.status, lower.get("client-request-id"),
-                     lower.get("x-ms-throttle-priority"))
+                     lower.get("x-ms-throttle-priority"), lower.get("prefer"))
             )  # fmt: skip
             retry_after = reply.headers.get("Retry-After")
             if retry_after and retry_after.isdigit():
@@ -120,7 +121,7 @@ class GraphStandIn(StandIn):
                 action = self._actions[(method, key)]
             elif method == "GET" and key in self._scripts:
                 script = self._scripts[key]
-                return script.pop(0) if len(script) > 1 else script[0]
+                return _evolvable(script.pop(0) if len(script) > 1 else script[0], headers.get("prefer", ""))
             else:
                 return Reply(404, graph_error("Request_ResourceNotFound", f"Resource '{key}' does not exist."))
         try:
@@ -128,3 +129,17 @@ class GraphStandIn(StandIn):
         except ValueError:
             return Reply(400, graph_error("BadRequest", "Invalid JSON body."))
         return action(doc)
+
+
+# Members of Graph's evolvable enums added after unknownFutureValue, which Graph answers only to a request that
+# asks with `Prefer: include-unknown-enum-members` (and as unknownFutureValue otherwise).
+LATE_MEMBERS = frozenset({"failed"})
+
+
+def _evolvable(reply: Reply, prefer: str) -> Reply:
+    """A restore session's `failed` as Graph sends it: only when the request asked for late enum members."""
+    body = reply.body
+    late = isinstance(body, dict) and "RestoreSession" in str(body.get("@odata.type", "")) and body.get("status")
+    if late in LATE_MEMBERS and "include-unknown-enum-members" not in prefer:
+        return replace(reply, body={**body, "status": "unknownFutureValue"})
+    return reply

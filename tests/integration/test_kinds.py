@@ -4,15 +4,18 @@ the kind's documented body, the signed callback carrying the kind, its resource 
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from typing import Any
 
 import pytest
+import requests
 
 from graphops.local import seed
 from graphops.local.graph import Reply
 from graphops.settings import Settings
 
-from .conftest import Harness
+from .conftest import Harness, sink_settings
 
 MINIMAL = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "GRAPHOPS_QUEUE_NAME": "graph-operations"}
 GDAP_UPDATE = "delegatedAdminAccessAssignmentUpdate"
@@ -260,3 +263,113 @@ def test_a_failed_copy_carries_the_monitors_error(harness: Harness) -> None:
     harness.run()
     [callback] = harness.receiver.delivered()
     assert callback.body["outcome"] == "failed" and callback.body["error"]["code"] == "nameAlreadyExists"
+
+
+SIGNATURE = "sig=bXlTaWduZWRLZXlWYWx1ZQ%3D%3D"
+
+
+def test_a_report_exports_signed_link_reaches_its_sinks_and_nothing_else(make_harness: Any, stack: Any) -> None:
+    """The Intune export's download `url` is a key to the report: the callback and the results queue carry it;
+    the state table, the status view, the console and the logs never do."""
+    from azure.data.tables import TableClient
+
+    from graphops.kinds.base import WITHHELD
+
+    from ..conftest import SECRETS
+    from .test_console import CONSOLE_ON, SIGNED_IN
+
+    SECRETS.add(SIGNATURE)  # the session's log and span watch now fails the run if it ever appears
+    table = f"state{uuid.uuid4().hex[:16]}"
+    harness = make_harness(**CONSOLE_ON, **sink_settings(stack), GRAPHOPS_STATE_TABLE=table)
+    harness.graph.script(seed.EXPORT_JOB_PATH, [Reply(200, seed.export_job("inProgress")),
+                                                Reply(200, seed.export_job("completed"))])  # fmt: skip
+    tracking_id = harness.track(seed.EXPORT_JOB_PATH)
+    harness.run()
+
+    [callback] = harness.receiver.delivered()
+    assert callback.body["resource"] == seed.EXPORT_JOB_URL and callback.body["operation"]["url"] == seed.EXPORT_JOB_URL
+    [event] = harness.results(receive=True)
+    assert event["data"]["resource"] == seed.EXPORT_JOB_URL
+    view = requests.get(harness.api(f"operations/{tracking_id}"), timeout=10).json()
+    assert (view["outcome"], view["resource"], view["operation"]["url"]) == ("succeeded", WITHHELD, WITHHELD)
+    assert view["operation"]["expirationDateTime"] == "2026-11-29T21:50:00Z"  # the rest of the job is shown
+    rows = TableClient.from_connection_string(harness.stack.azurite.connection_string, table).list_entities()
+    assert all(SIGNATURE not in json.dumps(dict(row), default=str) for row in rows)
+    page = requests.get(harness.api(f"console/trackings/{tracking_id}"), headers=SIGNED_IN, timeout=10)
+    assert page.status_code == 200 and tracking_id in page.text and "sig=" not in page.text
+
+
+def test_a_v1_reset_refused_for_the_app_is_read_on_beta_once(harness: Harness) -> None:
+    """v1.0 documents delegated permissions only for reading a reset; beta documents the application one."""
+    v1 = seed.reset_path("adele@contoso.com")
+    beta = seed.reset_path("adele@contoso.com", version="beta")
+    denied = Reply(403, seed.graph_error("Authorization_RequestDenied", "Insufficient privileges"))
+    harness.graph.script(v1, [denied])
+    harness.graph.script(
+        beta, [Reply(200, seed.password_reset("running")), Reply(200, seed.password_reset("succeeded"))]
+    )
+    tracking_id = harness.track(v1 + "?aadgdc=DUB02P&aadgsu=ssprprod-a")
+    harness.run()
+
+    [callback] = harness.receiver.delivered()
+    assert (callback.body["outcome"], callback.body["operationUrl"]) == (
+        "succeeded", harness.graph_url(beta + "?aadgdc=DUB02P&aadgsu=ssprprod-a"),
+    )  # fmt: skip
+    assert len(harness.graph.gets(v1)) == 1 and len(harness.graph.gets(beta)) == 2  # v1.0 is not asked again
+    view = requests.get(harness.api(f"operations/{tracking_id}"), timeout=10).json()
+    assert view["operationUrl"].endswith(beta + "?aadgdc=DUB02P&aadgsu=ssprprod-a")
+    assert {"http": 403, "twin": "beta"}.items() <= view["history"][0].items()
+
+
+def test_a_reset_refused_on_v1_and_beta_ends_forbidden_after_one_beta_ask(harness: Harness) -> None:
+    v1 = seed.reset_path("adele@contoso.com")
+    beta = seed.reset_path("adele@contoso.com", version="beta")
+    denied = Reply(403, seed.graph_error("Authorization_RequestDenied", "Insufficient privileges"))
+    harness.graph.script(v1, [denied])
+    harness.graph.script(beta, [denied])
+    harness.track(v1)
+    harness.run()
+    [callback] = harness.receiver.delivered()
+    assert callback.body["outcome"] == "forbidden" and callback.body["operationUrl"] == harness.graph_url(beta)
+    assert "UserAuthenticationMethod.Read.All" in callback.body["error"]["message"]
+    assert (len(harness.graph.gets(v1)), len(harness.graph.gets(beta))) == (1, 1)
+
+
+def test_other_kinds_end_forbidden_without_asking_another_version(harness: Harness) -> None:
+    denied = Reply(403, seed.graph_error("Authorization_RequestDenied", "Insufficient privileges"))
+    harness.graph.script(seed.AUDIT_QUERY_PATH, [denied])
+    harness.track(seed.AUDIT_QUERY_PATH)
+    harness.run()
+    [callback] = harness.receiver.delivered()
+    assert callback.body["outcome"] == "forbidden" and "AuditLogsQuery.Read.All" in callback.body["error"]["message"]
+    assert harness.graph.total_calls() == 1
+
+
+def test_a_v1_reset_is_refused_in_the_china_cloud_and_its_beta_twin_is_accepted(make_harness: Any) -> None:
+    from graphops.errors import Rejected
+
+    h: Harness = make_harness(GRAPHOPS_GRAPH_CLOUD="china")
+    refusal = "v1.0 authenticationMethodOperation operations exist only in the Graph cloud(s) global, usgov, usgovdod"
+    with pytest.raises(Rejected, match=re.escape(f"{refusal}, not china")):  # graphops track refuses it...
+        h.track(seed.reset_path("adele@contoso.com"))
+    h.send_raw(json.dumps({"operationUrl": h.graph_url(seed.reset_path("adele@contoso.com")),
+                           "callbackUrl": h.stack.callback_url()}))  # fmt: skip
+    h.run()
+    [dead] = h.poison()  # ...and the queue trigger dead-letters a producer's, with the reason
+    assert dead["field"] == "operationUrl" and refusal in dead["reason"] and h.graph.total_calls() == 0
+    assert h.track(seed.reset_path("adele@contoso.com", version="beta"))  # beta exists there: accepted
+
+
+def test_a_failed_restore_session_ends_failed_because_every_poll_asks_for_late_enum_members(harness: Harness) -> None:
+    """Graph answers a restore session's `failed` only to a request with `Prefer: include-unknown-enum-members`
+    (others see unknownFutureValue, which reads as running until the deadline); the stand-in does the same."""
+    failed = {**seed.restore_session("failed", 0), "error": {"code": "RestoreFailed", "message": "Mailbox locked"}}
+    harness.graph.script(seed.RESTORE_SESSION_PATH, [Reply(200, seed.restore_session("activating", 0)),
+                                                     Reply(200, failed)])  # fmt: skip
+    harness.track(seed.RESTORE_SESSION_PATH)
+    harness.run()
+    [callback] = harness.receiver.delivered()
+    assert (callback.body["outcome"], callback.body["error"]["message"]) == ("failed", "Mailbox locked")
+    polls = harness.graph.gets(seed.RESTORE_SESSION_PATH)
+    assert [c.prefer for c in polls] == ["include-unknown-enum-members"] * 2
+    assert all(c.priority == "low" for c in polls)

@@ -4,6 +4,7 @@ and what Graph's answer to a start means."""
 from __future__ import annotations
 
 import contextlib
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -282,3 +283,55 @@ def test_a_recorded_answer_replays_as_the_same_decision() -> None:
         assert replay(answer_record(decision), LIMITS) == decision
     huge = answer_record(DoneAtOnce(200, {"blob": "x" * 20000}))
     assert huge["body"] == {"@graphops.truncated": True}
+
+
+# -- Jobs: Graph answers 201 with the job, read at the URL it was created under ---------------------------
+
+AUDIT = ACTIONS["auditLogQuery"]
+QUERIES = f"{GRAPH}/v1.0/security/auditLog/queries"
+
+
+def test_a_created_job_is_tracked_at_its_collection_url_and_id() -> None:
+    decision = read_start_answer(AUDIT, answer(201, {"id": "168ec429", "status": "notStarted"}), LIMITS, NOW,
+                                 QUERIES)  # fmt: skip
+    assert isinstance(decision, Accepted) and decision.operation.url == f"{QUERIES}/168ec429"
+    assert decision.operation.kind.name == "auditLogQuery" and decision.not_before is None
+    export = read_start_answer(ACTIONS["cloudPcExportJob"], answer(201, {"id": "Total__d399"}), LIMITS, NOW,
+                               f"{GRAPH}/beta/deviceManagement/virtualEndpoint/reports/exportJobs")  # fmt: skip
+    assert isinstance(export, Accepted) and export.operation.url.endswith("/exportJobs/Total__d399")
+    assert replay(answer_record(decision), LIMITS) == decision  # a retried start tracks the same job
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        ({"status": "notStarted"}, "named no id"),
+        ({"id": ""}, "named no id"),
+        ({"id": 7}, "named no id"),
+        (None, "named no id"),
+        ({"id": "a/b"}, "cannot be tracked"),  # an id that would be two segments
+        ({"id": ".."}, "cannot be tracked"),
+        ({"id": "x" * 3000}, "cannot be tracked"),
+    ],
+)
+def test_a_created_job_without_a_usable_id_is_untrackable(body: Any, why: str) -> None:
+    decision = read_start_answer(AUDIT, answer(201, body), LIMITS, NOW, QUERIES)
+    assert isinstance(decision, Untrackable) and why in decision.error.message
+
+
+def test_only_job_actions_read_a_201_as_a_job() -> None:
+    assert {name for name, action in ACTIONS.items() if action.creates_job} == {
+        "auditLogQuery", "deviceManagementExportJob", "cloudPcExportJob", "accessReviewHistoryDefinition",
+    }  # fmt: skip
+    assert all(action.kind.form == "resourceStatus" for action in ACTIONS.values() if action.creates_job)
+    assert read_start_answer(CLONE, answer(201, {"id": "x"}), LIMITS, NOW, QUERIES) == DoneAtOnce(201, {"id": "x"})
+
+
+def test_a_beta_export_is_started_in_every_cloud_and_a_v1_export_in_the_global_one_only() -> None:
+    body = {"storageLocation": "https://contoso.blob.core.usgovcloudapi.net/exports"}
+    beta = start("POST", f"{GRAPH}/beta/users/u1/exportPersonalData", cloud="usgov", **body)
+    assert beta.action.name == "personalDataExport" and beta.action.permission == "User.Export.All"
+    with pytest.raises(
+        Rejected, match=re.escape("v1.0 personalDataExport exists only in the Graph cloud(s) global, not usgov")
+    ):
+        start("POST", f"{GRAPH}/v1.0/users/u1/exportPersonalData", cloud="usgov", **body)

@@ -444,3 +444,99 @@ def test_watching_a_drive_copy_reads_its_monitor_and_never_the_graph_client() ->
             on_change=lambda change: None, sleep=lambda seconds: None,
         )  # fmt: skip
     assert str(finished.outcome) == "succeeded" and [c.authorization for c in sharepoint.calls] == [None, None]
+
+
+# -- What the new forms read ------------------------------------------------------------------------------
+
+
+def test_a_job_wrapped_as_its_page_shows_it_reads_as_the_job() -> None:
+    audit = KINDS["auditLogQuery"]
+    assert audit.status_of(seed.audit_query("running")) == "running"  # {"value": {...}}, as the GET page shows
+    assert audit.status_of(seed.audit_query("running", wrapped=False)) == "running"
+    assert audit.entity(seed.audit_query("succeeded")) == seed.audit_query("succeeded", wrapped=False)
+    assert audit.entity({"value": [{"status": "succeeded"}]}) == {"value": [{"status": "succeeded"}]}  # a list
+    assert KINDS["cloudPcExportJob"].status_of(seed.cloud_pc_export("completed")) == "completed"  # exportJobStatus
+    assert KINDS["cloudPcExportJob"].status_of({"status": "completed"}) is None
+
+
+def test_a_jobs_result_is_its_link_or_the_path_under_its_own_url_once_it_succeeded() -> None:
+    audit, url = KINDS["auditLogQuery"], GRAPH + seed.AUDIT_QUERY_PATH
+    assert audit.resource_of(seed.audit_query("succeeded", wrapped=False), url) == url + "/records"
+    assert audit.resource_of(seed.audit_query("succeeded", wrapped=False), url + "?$select=status") == url + "/records"
+    assert audit.resource_of(seed.audit_query("running", wrapped=False), url) is None
+    assert audit.resource_of(seed.audit_query("failed", wrapped=False), url) is None
+    export = KINDS["deviceManagementExportJob"]
+    assert export.resource_of(seed.export_job("completed")["value"]) == seed.EXPORT_JOB_URL
+    assert KINDS["partnerBillingOperation"].resource_of(seed.billing_operation("succeeded")) == seed.BILLING_MANIFEST
+
+
+def test_a_signed_link_is_withheld_from_what_is_kept_and_shown() -> None:
+    from graphops.kinds.base import WITHHELD
+
+    export = KINDS["deviceManagementExportJob"]
+    job = seed.export_job("completed")["value"]
+    kept = export.withheld(job)
+    assert kept["url"] == WITHHELD and kept["expirationDateTime"] == job["expirationDateTime"]
+    assert export.withheld(seed.export_job("inProgress")["value"])["url"] is None  # nothing to withhold yet
+    assert KINDS["cloudPcExportJob"].withheld(seed.cloud_pc_export("completed")["value"])["exportUrl"] == WITHHELD
+    assert KINDS["auditLogQuery"].withheld(job) is job  # kinds without signed links keep the body as it is
+    secret = {name for name, kind in KINDS.items() if kind.secret_fields}
+    assert secret == {"deviceManagementExportJob", "cloudPcExportJob"}
+
+
+def test_progress_from_counts() -> None:
+    places, restore = KINDS["placeOperation"], KINDS["restoreSession"]
+    assert places.progress_of(seed.place_operation("inProgress", 3)) == 33.3
+    assert places.progress_of(seed.place_operation("partiallySucceeded", 7, 2)) == 100.0
+    assert places.progress_of(seed.place_operation("created", 0, total=0)) is None  # nothing to count yet
+    assert places.progress_of({"progress": {"totalPlaceCount": 2, "succeededPlaceCount": 3}}) is None
+    assert places.progress_of({"progress": {"totalPlaceCount": "9", "succeededPlaceCount": 1}}) is None
+    assert places.progress_of({"progress": {"totalPlaceCount": True, "succeededPlaceCount": 1}}) is None
+    assert restore.progress_of(seed.restore_session("active", 1)) == 50.0
+    assert restore.progress_of(seed.restore_session("completedWithError", 1, failed=1)) == 100.0
+
+
+def test_each_way_an_operation_ends_unsuccessfully_is_said_in_words() -> None:
+    import random
+    from datetime import UTC, datetime
+
+    from graphops.callbacks import CallbackPolicy
+    from graphops.decide import Finish, GraphAnswer, Policy, decide, observe
+    from graphops.schedule import PollSchedule
+    from graphops.tracking import Limits, from_request
+
+    limits = Limits(GRAPH, CallbackPolicy(("*.logic.azure.com",)), 86400, 30 * 86400)
+    now = datetime(2026, 12, 4, tzinfo=UTC)
+    policy = Policy(PollSchedule(5, 60), 120)
+
+    def error_of(path: str, body: dict[str, object]) -> tuple[str, str]:
+        tracking = from_request({"operationUrl": path, "callbackUrl": "https://a.logic.azure.com/c"}, "t", now, limits)
+        answer = GraphAnswer(200, body)
+        decision = decide(observe(tracking, answer), answer, now, policy, random.Random(0))
+        assert isinstance(decision, Finish) and decision.error is not None
+        return decision.error.code, decision.error.message
+
+    assert error_of(seed.AUDIT_QUERY_PATH, seed.audit_query("cancelled")) == (
+        "cancelled", "Graph reports the operation was cancelled",
+    )  # fmt: skip
+    assert error_of(seed.PLACE_OPERATION_PATH, seed.place_operation("expired", 0)) == (
+        "expired", "Graph reports the operation expired",
+    )  # fmt: skip
+    assert error_of(seed.INDUSTRY_RUN_PATH, {**seed.industry_run("failed"), "blockingError": {
+        "code": "sourceUnavailable", "message": "The SIS connection was refused"}}) == (
+        "sourceUnavailable", "The SIS connection was refused",
+    )  # fmt: skip
+    assert error_of(seed.BILLING_OPERATION_PATH, seed.billing_operation("failed")) == ("5000", "No data available")
+
+
+def test_a_select_asks_for_the_kinds_own_status_property() -> None:
+    from datetime import UTC, datetime
+
+    from graphops.callbacks import CallbackPolicy
+    from graphops.tracking import Limits, from_request
+
+    limits = Limits(GRAPH, CallbackPolicy(("*.logic.azure.com",)), 86400, 30 * 86400)
+    now = datetime(2026, 12, 4, tzinfo=UTC)
+    doc = {"operationUrl": seed.CLOUD_PC_EXPORT_PATH, "callbackUrl": "https://a.logic.azure.com/c", "select": ["id"]}
+    assert from_request(doc, "t", now, limits).polled_select == ("exportJobStatus", "id")
+    assert from_request({**doc, "select": None}, "t", now, limits).polled_select == ()
