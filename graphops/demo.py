@@ -40,11 +40,14 @@ class Scenario:
     wait_for_resource: bool = False
     resource: tuple[str, list[Reply]] | None = None  # the created resource's path and answers
     #: graphops sends this Graph request itself (a start action: method, path, body) and Graph answers 202
-    #: with ``handed`` as its Location.
-    start: tuple[str, str, dict[str, str]] | None = None
+    #: with ``handed`` as its Location, or ``created``: 201 with the job, read at the path + its id.
+    start: tuple[str, str, dict[str, Any]] | None = None
+    created: dict[str, Any] | None = None
     #: What the callback's receiver answers (then 200); a permanent refusal such as 410 dead-letters the
     #: delivery, and the console's poison page shows it.
     callback_answers: tuple[int, ...] = ()
+    #: The beta twin a 401/403 on a v1.0 reset asks once: it answers as the scenario's path does.
+    twin: str | None = None
 
     @property
     def callback_expected(self) -> bool:
@@ -86,7 +89,7 @@ def scenarios(fast: bool) -> list[Scenario]:
                  [Reply(200, seed.password_reset("running")), throttle, Reply(200, seed.password_reset("succeeded"))],
                  "succeeded"),
         Scenario("no permission", seed.reset_path("adele@contoso.com", "0c5d-forbidden"), [Reply(403, denied)],
-                 "forbidden"),
+                 "forbidden", twin=seed.reset_path("adele@contoso.com", "0c5d-forbidden", "beta")),
         Scenario("never finishes", alert_path + stuck_id, [Reply(200, seed.alert_refresh("running", stuck_id))],
                  "timedOut", timeout=5 if fast else 12),
         Scenario("team clone", "/v1.0" + seed.TEAM_LOCATION,
@@ -100,6 +103,12 @@ def scenarios(fast: bool) -> list[Scenario]:
         Scenario("drive copy", "/_api/v2.1/drives/b!x9/operations/1e5b",
                  [Reply(200, copy_running), Reply(303, None, {"Location": copied})], "succeeded",
                  query="?c=Yzpm&tempauth=demo-credential", on_sharepoint=True),
+        Scenario("audit log search", seed.AUDIT_QUERY_PATH,
+                 [Reply(200, seed.audit_query(s)) for s in ("running", "running", "succeeded")], "succeeded",
+                 start=("POST", "/v1.0/security/auditLog/queries",
+                        {"displayName": "Mailbox access, last week", "operationFilters": ["MailItemsAccessed"],
+                         "filterStartDateTime": "2026-11-21T00:00:00Z", "filterEndDateTime": "2026-11-28T00:00:00Z"}),
+                 created=seed.audit_query("notStarted", wrapped=False)),
         Scenario("callback gone", seed.reset_path(user, "5d2e-receiver-gone"),
                  [Reply(200, seed.password_reset("running")), Reply(200, seed.password_reset("succeeded"))],
                  "succeeded", callback_answers=(410,)),
@@ -162,7 +171,7 @@ def run_demo(
     with LocalStack(save_callbacks_to=save_to) as stack:
         env = stack.environment(
             GRAPHOPS_MAX_DELAY_SECONDS="2" if fast else "3",
-            GRAPHOPS_START_ACTIONS="teamClone",
+            GRAPHOPS_START_ACTIONS="teamClone,auditLogQuery",
             # Every result is also published to Event Grid (the TLS stand-in) and put on a results queue.
             GRAPHOPS_EVENT_GRID_ENDPOINT=stack.eventgrid.endpoint,
             GRAPHOPS_RESULTS_QUEUE=f"{stack.queue_name}-results",
@@ -172,11 +181,14 @@ def run_demo(
         plan = scenarios(fast)
         for item in plan:
             (stack.sharepoint if item.on_sharepoint else stack.graph).script(item.path, item.replies)
+            if item.twin:
+                stack.graph.script(item.twin, item.replies)
             if item.resource:
                 stack.graph.script(*item.resource)
             if item.start:
+                answer = Reply(202, None, {"Location": item.handed or item.path})
                 stack.graph.on(
-                    item.start[0], item.start[1], _answers(Reply(202, None, {"Location": item.handed or item.path}))
+                    item.start[0], item.start[1], _answers(Reply(201, item.created) if item.created else answer)
                 )
         host = LocalHost.for_connection_string(
             load_app(APP_DIR), env, QueueOptions.from_host_json(APP_DIR / "host.json")
@@ -198,7 +210,7 @@ def run_demo(
                 host_url = stack.sharepoint.url if item.on_sharepoint else stack.graph.url
                 options = {"correlation_id": item.name, "context": {"demo": True}, "timeout_seconds": item.timeout,
                            "wait_for_resource": item.wait_for_resource}  # fmt: skip
-                if item.start:  # graphops sends the request and keeps the Location of Graph's 202
+                if item.start:  # graphops sends the request and tracks what Graph's 202 (or 201) names
                     method, path, body = item.start
                     tracking_id = client.start(method, path, callback, body, **options)
                 else:

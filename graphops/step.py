@@ -288,7 +288,7 @@ class Tracker:
         self.checkpoint("afterGraph")
         now = self._clock()
         if answer.status_code in {401, 403}:
-            tracking, answer = self._ask_twin(tracking, answer, now)
+            tracking, answer = ask_twin(self._reader(tracking), tracking, answer, now)
         tracking = observe(tracking, answer)
         decision = decide(tracking, answer, now, self._policy, self._rng)
         event(
@@ -319,20 +319,6 @@ class Tracker:
             tracking = replace(tracking, not_before=now + timedelta(seconds=decision.wait))
         following = self._next(tracking, decision.delay, now)
         return StepResult(tracking.tracking_id, "pollAgain", following, decision.delay, decision.reason)
-
-    def _ask_twin(self, tracking: Tracking, refusal: GraphAnswer, now: datetime) -> tuple[Tracking, GraphAnswer]:
-        """A version that refused the token may have a twin that takes it (v1.0 authentication operations document
-        delegated permissions only, beta an application permission): ask it once. From then on the tracking
-        reads the twin, and its URL says which version answered."""
-        assert tracking.operation_url is not None
-        twin = twin_url(tracking.kind, tracking.operation_url)
-        if twin is None:
-            return tracking, refusal
-        answer = self._reader(tracking).get_operation(twin, tracking.polled_select)
-        event("twinAsked", trackingId=tracking.tracking_id, kind=tracking.kind.name, refused=refusal.status_code,
-              httpStatus=answer.status_code, graphRequestId=answer.request_id)  # fmt: skip
-        noted = tracking.noted(at=iso(now), http=refusal.status_code, twin=urlsplit(twin).path.split("/")[1])
-        return replace(noted, operation_url=twin), answer
 
     def _reader(self, tracking: Tracking) -> OperationReader:
         """The Graph client, with its token, for Graph URLs; the monitor client, with none, for the others."""
@@ -509,6 +495,22 @@ class Tracker:
                 "original": original,
             }
         )
+
+
+def ask_twin(
+    reader: OperationReader, tracking: Tracking, refusal: GraphAnswer, now: datetime
+) -> tuple[Tracking, GraphAnswer]:
+    """A version that refused the token may have a twin that takes it (v1.0 authentication operations document
+    delegated permissions only, beta an application permission): ask it once. From then on the tracking reads
+    the twin, and its URL (and history) says which version answered."""
+    twin = twin_url(tracking.kind, tracking.operation_url) if tracking.operation_url else None
+    if twin is None:
+        return tracking, refusal
+    answer = reader.get_operation(twin, tracking.polled_select)
+    event("twinAsked", trackingId=tracking.tracking_id, kind=tracking.kind.name, refused=refusal.status_code,
+          httpStatus=answer.status_code, graphRequestId=answer.request_id)  # fmt: skip
+    noted = tracking.noted(at=iso(now), http=refusal.status_code, twin=urlsplit(twin).path.split("/")[1])
+    return replace(noted, operation_url=twin), answer
 
 
 def queue_first_step(queue: TrackingQueue, seal: Seal, state: StateStore, tracking: Tracking, delay: int) -> None:

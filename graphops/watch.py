@@ -12,6 +12,7 @@ from .decide import Finish, decide, observe
 from .graph import GraphClient
 from .monitor import MonitorClient
 from .settings import Settings
+from .step import ask_twin
 from .tracking import Outcome, Tracking
 from .wiring import limits_for, monitor_policy, policy_for
 
@@ -50,8 +51,11 @@ def watch(
     rng = random.Random()
     shown: tuple[str | None, str | None] = (None, None)
     while True:
-        answer = reader.get_operation(ref.url, ())
+        assert tracking.operation_url is not None
+        answer = reader.get_operation(tracking.operation_url, ())
         now = datetime.now(UTC)
+        if answer.status_code in {401, 403}:
+            tracking, answer = ask_twin(reader, tracking, answer, now)  # a v1.0 reset is read on beta
         tracking = observe(tracking, answer)
         decision = decide(tracking, answer, now, policy, rng)
         problem = tracking.last_error.message if tracking.last_error else None

@@ -284,6 +284,8 @@ def every_state(make_harness: Callable[..., Harness]) -> EveryState:
     for state, replies in scripts.items():
         path = seed.reset_path(f"user-{state}", "op")
         graph.script(path, replies)
+        if state == "forbidden":  # refused on v1.0 and on its beta twin, which graphops asks once
+            graph.script(seed.reset_path(f"user-{state}", "op", "beta"), replies)
         callback = harness.stack.callback_url("/gone" if state == "deliveryFailed" else "/")
         options = {"timeout_seconds": 1} if state == "timedOut" else {}
         trackings[state] = harness.track(path, correlation_id=f"wf-{state}", callback_url=callback, **options)

@@ -145,7 +145,9 @@ def test_watch_follows_an_operation_to_its_end(stack: LocalStack, settings_file:
 
 def test_watch_exits_non_zero_when_the_operation_does_not_succeed(stack: LocalStack, settings_file: Path) -> None:
     path = seed.reset_path("u1", "denied")
-    stack.graph.script(path, [Reply(403, seed.graph_error("Authorization_RequestDenied", "no"))])
+    for version in ("v1.0", "beta"):  # refused on both: watch, too, asks the beta twin once
+        stack.graph.script(seed.reset_path("u1", "denied", version),
+                           [Reply(403, seed.graph_error("Authorization_RequestDenied", "no"))])  # fmt: skip
     result = graphops(settings_file, "watch", path)
     assert result.returncode == 1
     assert "outcome: forbidden" in result.stdout and "UserAuthenticationMethod.Read.All" in result.stdout

@@ -84,14 +84,16 @@ def test_failed_operation_reports_failed_with_graphs_detail(harness: Harness) ->
 def test_forbidden_names_the_permission_the_kind_needs(harness: Harness) -> None:
     path = seed.reset_path("someone@contoso.com")
     denied = seed.graph_error("Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+    twin = seed.reset_path("someone@contoso.com", version="beta")
     harness.graph.script(path, [Reply(403, denied)])
+    harness.graph.script(twin, [Reply(403, denied)])
     harness.track(path)
     harness.run()
     body = only_callback(harness)
     assert body["outcome"] == "forbidden"
     assert "UserAuthenticationMethod.Read.All" in body["error"]["message"]
     assert body["error"]["code"] == "Authorization_RequestDenied"
-    assert len(harness.graph.gets(path)) == 1
+    assert len(harness.graph.gets(path)) == 1 and len(harness.graph.gets(twin)) == 1
 
 
 def test_not_found_is_retried_through_the_grace_period_then_reported(harness: Harness) -> None:
