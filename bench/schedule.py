@@ -10,10 +10,19 @@ import argparse
 import math
 import random
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from graphops.schedule import PollSchedule
+from graphops.learned import (
+    LEARNED_MAX_DELAY,
+    REFERENCE_INTERVAL,
+    CheckingSchedule,
+    Lengths,
+    checking_times,
+    learned_schedule,
+)
+from graphops.schedule import PollSchedule, Schedule
 
 BUCKETS = {"10 s": 10, "1 min": 60, "5 min": 300, "30 min": 1800, "2 h": 7200, "12 h": 43200}
 FIXED = {"fixed 5 s (PnP Core, teams)": 5.0, "fixed 20 s (Logic Apps async)": 20.0, "fixed 30 s (azure-core LRO)": 30.0}
@@ -132,6 +141,99 @@ def plot(table: dict[str, dict[str, Result]], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+# -- The learned schedule: simulated kinds with log-normal lengths ---------------------------------------
+
+MEDIANS = {"1 min": 60.0, "5 min": 300.0, "30 min": 1800.0}
+SIGMAS = (0.25, 0.5, 1.0)
+LEARNING = 50  # trackings of the kind seen before its schedule is measured (learned.MIN_SAMPLES)
+FIXED30 = "fixed 30 s (azure-core LRO)"
+
+
+@dataclass(frozen=True)
+class LogNormal:
+    """A kind whose lengths are log-normal: the distribution known exactly, for the optimum to be computed on."""
+
+    median: float
+    sigma: float
+
+    def survival(self, times: Sequence[float]) -> list[float]:
+        mu, root2 = math.log(self.median), self.sigma * math.sqrt(2)
+        return [1.0 if t <= 0 else 0.5 * math.erfc((math.log(t) - mu) / root2) for t in times]
+
+    def horizon(self) -> float:
+        return self.median * math.exp(3.5 * self.sigma)
+
+    def draw(self, rng: random.Random) -> float:
+        return self.median * math.exp(rng.gauss(0.0, self.sigma))
+
+
+def polls(schedule: Schedule, length: float, rng: random.Random) -> tuple[int, float]:
+    """(Graph calls, delay) for any schedule; the first poll is at t=0."""
+    t, calls = 0.0, 1
+    while t < length:
+        t += schedule.next_delay(t, rng)
+        calls += 1
+    return calls, t - length
+
+
+def learning(samples: int, seed: int = 20261204) -> dict[tuple[str, float], dict[str, Result]]:
+    """Per (median, sigma): today's schedule, the schedule learned from 50 lengths, the optimum for the exact
+    distribution (the same programme, the same weight), and fixed 30 s, on the same lengths."""
+    table: dict[tuple[str, float], dict[str, Result]] = {}
+    for name, median in MEDIANS.items():
+        for sigma in SIGMAS:
+            rng = random.Random(f"{seed}-{name}-{sigma}")
+            kind = LogNormal(median, sigma)
+            history = Lengths()
+            for _ in range(LEARNING):
+                history = history.add(kind.draw(rng))
+            learned = learned_schedule(history, 5)
+            assert learned is not None
+            weight = 2 * median / REFERENCE_INTERVAL**2  # as learned_schedule weighs it, at the true median
+            optimum = CheckingSchedule(checking_times(kind, 5, LEARNED_MAX_DELAY, weight), 5, LEARNED_MAX_DELAY, 0)
+            lengths = [kind.draw(rng) for _ in range(samples)]
+            runs = {
+                "today (5-60 s)": [polls(PollSchedule(5, 60), n, random.Random(i)) for i, n in enumerate(lengths)],
+                f"learned from {LEARNING}": [polls(learned, n, rng) for n in lengths],
+                "optimum (exact distribution)": [polls(optimum, n, rng) for n in lengths],
+                FIXED30: [fixed_polls(n, 30.0) for n in lengths],
+            }
+            table[(name, sigma)] = {
+                label: Result(statistics.fmean(c for c, _ in r), statistics.fmean(d for _, d in r),
+                              statistics.quantiles([d for _, d in r], n=20)[-1])
+                for label, r in runs.items()
+            }  # fmt: skip
+    return table
+
+
+def learning_markdown(table: dict[tuple[str, float], dict[str, Result]]) -> str:
+    lines = ["| median | sigma | schedule | Graph calls | vs fixed 30 s | mean delay (s) | vs fixed 30 s |",
+             "|---|---|---|---:|---:|---:|---:|"]  # fmt: skip
+    for (name, sigma), rows in table.items():
+        base = rows[FIXED30]
+        for label, r in rows.items():
+            lines.append(f"| {name} | {sigma} | {label} | {r.calls:.1f} | {r.calls / base.calls:.2f}x | "
+                         f"{r.mean_delay:.1f} | {r.mean_delay / base.mean_delay:.2f}x |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def learning_goals(table: dict[tuple[str, float], dict[str, Result]]) -> list[tuple[str, bool, str]]:
+    out = []
+    learned = f"learned from {LEARNING}"
+    for (name, sigma), rows in table.items():
+        ours, base, today = rows[learned], rows[FIXED30], rows["today (5-60 s)"]
+        figure = f"{ours.calls / base.calls:.2f}x calls, {ours.mean_delay / base.mean_delay:.2f}x delay"
+        if sigma <= 0.5:
+            met = ours.calls < base.calls and ours.mean_delay < base.mean_delay
+            out.append((f"{name}, sigma {sigma}: fewer calls and less delay than fixed 30 s", met, figure))
+        else:
+            worse = ours.calls > today.calls and ours.mean_delay > today.mean_delay
+            against = f"{ours.calls / today.calls:.2f}x calls, {ours.mean_delay / today.mean_delay:.2f}x delay"
+            out.append((f"{name}, sigma {sigma}: never worse than today's schedule on both", not worse,
+                        f"{against} of today's"))  # fmt: skip
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=2000)
@@ -149,7 +251,11 @@ def main() -> None:
     print("\nper kind, as a default deployment polls it:\n" + kinds)
     args.out.mkdir(parents=True, exist_ok=True)
     plot(table, args.out / "schedule.png")
-    (args.out / "schedule.md").write_text(markdown(table) + "\n\n" + kinds + "\n")
+    learned = learning(max(500, args.samples // 2))
+    print("\nlearned schedules (log-normal kinds, after 50 trackings):\n" + learning_markdown(learned) + "\n")
+    for goal, met, figure in learning_goals(learned):
+        print(f"{'PASS' if met else 'FAIL'}  {goal}: {figure}")
+    (args.out / "schedule.md").write_text(markdown(table) + "\n\n" + kinds + "\n\n" + learning_markdown(learned) + "\n")
     print(f"plot: {args.out / 'schedule.png'}")
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from .kinds import OperationKind
-from .schedule import MAX_QUEUE_DELAY, PollSchedule, whole_delay
+from .schedule import MAX_QUEUE_DELAY, PollSchedule, Schedule, whole_delay
 from .tracking import ErrorInfo, Outcome, Tracking
 
 THROTTLED = frozenset({429, 503, 504})  # wait at least Retry-After
@@ -44,6 +44,7 @@ class PollAgain:
     delay: int  # seconds, never more than a queue message can wait (MAX_QUEUE_DELAY)
     reason: str
     wait: int | None = None  # the whole wait, when it is longer than one queue delay
+    schedule: str | None = None  # the schedule that chose the delay (its name), when one did
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,18 @@ class Policy:
     not_found_grace_seconds: int
     #: A kind's own schedule, where its service asks for one (teams: >30 s between checks) or settings say so.
     kind_schedules: Mapping[str, PollSchedule] = field(default_factory=dict)
+    #: Kinds whose schedule the deployment set (GRAPHOPS_KIND_POLL_DELAYS): never replaced by a learned one.
+    fixed: frozenset[str] = frozenset()
+    learn: bool = True  # GRAPHOPS_LEARNED_SCHEDULE
+    #: The learned schedules of the kinds that have enough history (read by the step, per process).
+    learned: Mapping[str, Schedule] = field(default_factory=dict)
 
-    def schedule_for(self, kind: type[OperationKind]) -> PollSchedule:
+    def schedule_for(self, kind: type[OperationKind]) -> Schedule:
+        learned = self.learned.get(kind.name) if self.learn and kind.name not in self.fixed else None
+        return learned or self.kind_schedule(kind)
+
+    def kind_schedule(self, kind: type[OperationKind]) -> PollSchedule:
+        """The kind's schedule before any learning: its service's, the deployment's override, or the default."""
         return self.kind_schedules.get(kind.name, self.schedule)
 
 
@@ -120,17 +131,18 @@ def decide(tracking: Tracking, answer: GraphAnswer, now: datetime, policy: Polic
     if remaining <= 0:
         return Finish(Outcome.TIMED_OUT, timeout_error(tracking))
     not_before = _retry_after(answer)
-    delay = whole_delay(policy.schedule_for(kind).next_delay(elapsed, rng), not_before=not_before, remaining=remaining)
+    schedule = policy.schedule_for(kind)
+    delay = whole_delay(schedule.next_delay(elapsed, rng), not_before=not_before, remaining=remaining)
     if delay is None:
         return Finish(Outcome.TIMED_OUT, timeout_error(tracking, throttled=True))
     if code == 404 and not seen and policy.not_found_grace_seconds - elapsed < delay < remaining:
         # Look once more right at the end of the grace period rather than well after it, but never sooner than
         # the kind's minimum delay.
-        shortest = max(not_before or 0, policy.schedule_for(kind).min_delay)
+        shortest = max(not_before or 0, schedule.min_delay)
         delay = max(math.ceil(shortest), int(policy.not_found_grace_seconds - elapsed) + 1)
     if delay > MAX_QUEUE_DELAY:
-        return PollAgain(MAX_QUEUE_DELAY, status or _reason(answer), wait=delay)
-    return PollAgain(delay, status or _reason(answer))
+        return PollAgain(MAX_QUEUE_DELAY, status or _reason(answer), wait=delay, schedule=schedule.name)
+    return PollAgain(delay, status or _reason(answer), schedule=schedule.name)
 
 
 def _retry_after(answer: GraphAnswer) -> float | None:
@@ -203,7 +215,7 @@ def decide_resource(
     if remaining <= 0:
         return ResourceSeen(ready=False)
     since = (now - (tracking.finished_at or tracking.tracked_since)).total_seconds()
-    wanted = policy.schedule_for(tracking.kind).next_delay(since, rng)
+    wanted = policy.kind_schedule(tracking.kind).next_delay(since, rng)  # not the learned: that is the operation's
     delay = whole_delay(wanted, not_before=_retry_after(answer), remaining=remaining)
     if delay is None:
         return ResourceSeen(ready=False)

@@ -12,6 +12,7 @@ import math
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 GROWTH_HORIZON = 300.0  # seconds; the delay equals the elapsed time once elapsed reaches this (before the cap)
 JITTER = 0.1  # poll up to 10% early, so trackings started together drift apart
@@ -28,10 +29,27 @@ def delay_until(moment: datetime | None, now: datetime) -> int:
     return min(MAX_QUEUE_DELAY, math.ceil((moment - now).total_seconds()))
 
 
+class Schedule(Protocol):
+    """When to poll a tracking next: the default growth (:class:`PollSchedule`) or one learned from its kind's
+    lengths (:class:`graphops.learned.CheckingSchedule`)."""
+
+    @property
+    def min_delay(self) -> int: ...
+
+    @property
+    def name(self) -> str: ...
+
+    def next_delay(self, elapsed: float, rng: random.Random) -> float: ...
+
+
 @dataclass(frozen=True)
 class PollSchedule:
     min_delay: int
     max_delay: int
+
+    @property
+    def name(self) -> str:
+        return f"default ({self.min_delay}–{self.max_delay} s)"
 
     def nominal_delay(self, elapsed: float) -> float:
         return min(self.max_delay, max(self.min_delay, elapsed * elapsed / GROWTH_HORIZON))

@@ -150,6 +150,8 @@ class Settings:
     results_queue: str | None = None
     # Trackings put straight on the queue get a state too (status view, stale duplicates dropped).
     record_queue_trackings: bool = True
+    # GRAPHOPS_LEARNED_SCHEDULE: a kind with enough finished trackings polls by a schedule learned from them.
+    learned_schedule: bool = True
     # The operations console in the Function App (/api/console): off unless enabled, and then only for the
     # operators named, signed in through App Service authentication (which the platform reports on).
     console_enabled: bool = False
@@ -206,6 +208,7 @@ class Settings:
             event_source=_event_source(env),
             results_queue=_results_queue(env, need_storage),
             record_queue_trackings=_bool(env, "GRAPHOPS_RECORD_QUEUE_TRACKINGS", default=True),
+            learned_schedule=_bool(env, "GRAPHOPS_LEARNED_SCHEDULE", default=True),
             console_enabled=_bool(env, "GRAPHOPS_CONSOLE_ENABLED", default=False),
             console_operators=_object_ids(env, "GRAPHOPS_CONSOLE_OPERATORS"),
             platform_auth_enabled=env.get("WEBSITE_AUTH_ENABLED", "").strip().lower() == "true",

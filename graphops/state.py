@@ -24,6 +24,7 @@ from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModif
 from azure.data.tables import TableClient, UpdateMode
 
 from .index import INDEXED, Entry, TrackingIndex, entry_of_state
+from .lengths import LengthStore
 from .settings import StorageConnection
 from .telemetry import client_span
 from .tracking import Phase, Tracking, iso, moment_or_none
@@ -95,6 +96,7 @@ class StateStore:
     def __init__(self, table: TableClient) -> None:
         self._table = table
         self.index = TrackingIndex(table)
+        self.lengths = LengthStore(table)  # each kind's lengths, which its learned schedule comes from
         self._ensured = False
         self._lock = threading.Lock()
         self._operations = 0
@@ -102,7 +104,7 @@ class StateStore:
     @property
     def operations(self) -> int:
         """Table operations so far, the index's included."""
-        return self._operations + self.index.operations
+        return self._operations + self.index.operations + self.lengths.operations
 
     def _count(self) -> None:
         with self._lock:
@@ -492,7 +494,16 @@ def entity_of(tracking: Tracking) -> dict[str, Any]:
         "deadline": iso(tracking.deadline),
         "finishedAt": iso(tracking.finished_at) if tracking.finished_at else None,
         "waitingFor": waiting_for(tracking),
+        "schedule": schedule_of(tracking),
     }
+
+
+def schedule_of(tracking: Tracking) -> str | None:
+    """The schedule the tracking's last poll followed (default, or learned), as its history says."""
+    for entry in reversed(tracking.history or ()):
+        if "schedule" in entry:
+            return str(entry["schedule"])
+    return None
 
 
 def waiting_for(tracking: Tracking) -> str | None:
@@ -536,6 +547,7 @@ def public_view(tracking_id: str, entity: dict[str, Any]) -> dict[str, Any]:
         "lastPollAt": value("lastPollAt"),
         "nextPollAt": value("nextPollAt"),
         "waitingFor": value("waitingFor"),
+        "schedule": value("schedule"),
         "deliveryAttempts": entity.get("deliveryAttempts", 0),
         "lastDeliveryError": value("lastDeliveryError"),
         "deliveries": parsed("deliveries"),

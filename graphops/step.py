@@ -21,7 +21,8 @@ from .callbacks import Deliverer, DeliveryResult
 from .decide import Finish, GraphAnswer, Policy, ResourceSeen, decide, decide_resource, observe, timeout_error
 from .errors import QueueUnavailable, Rejected
 from .graph import GraphClient
-from .kinds import resource_url, twin_url
+from .kinds import KINDS, resource_url, twin_url
+from .lengths import Learning
 from .logs import event, redact_url
 from .queues import TrackingQueue
 from .schedule import delay_until, delivery_delay, split_wait
@@ -123,6 +124,12 @@ class Tracker:
         self._starter = starter  # sends start actions' requests (messages with "start")
         self._sinks: Mapping[str, Sink] = sinks or {"callback": CallbackSink(deliverer)}
         self._record_all = record_all  # GRAPHOPS_RECORD_QUEUE_TRACKINGS: queue trackings get a state too
+        # Each kind's learned schedule, from the lengths its finished trackings left in the state table.
+        self._learning = (
+            Learning(state.lengths, lambda kind: policy.kind_schedule(KINDS[kind]).min_delay)
+            if state is not None and policy.learn
+            else None
+        )
         #: Called with the name of each point a host could die at ("beforeGraph", "afterGraph",
         #: "afterEnqueue", "afterDeliver", "beforeFirstStep"): a seam for fault tests, a no-op otherwise.
         self.checkpoint: Callable[[str], None] = lambda point: None
@@ -290,7 +297,8 @@ class Tracker:
         if answer.status_code in {401, 403}:
             tracking, answer = ask_twin(self._reader(tracking), tracking, answer, now)
         tracking = observe(tracking, answer)
-        decision = decide(tracking, answer, now, self._policy, self._rng)
+        policy = replace(self._policy, learned=self._learning.schedules()) if self._learning else self._policy
+        decision = decide(tracking, answer, now, policy, self._rng)
         event(
             "poll",
             trackingId=tracking.tracking_id,
@@ -308,10 +316,12 @@ class Tracker:
             at=iso(now), http=answer.status_code, status=tracking.last_status if answer.status_code == 200 else None,
             retryAfter=answer.retry_after, next=getattr(decision, "delay", None),
             outcome=str(decision.outcome) if isinstance(decision, Finish) else None,
+            schedule=getattr(decision, "schedule", None),
         )  # fmt: skip
         polled(tracking, answer.status_code, decision, now)
         if isinstance(decision, Finish):
             finished = tracking.finish(decision.outcome, decision.error, now)
+            self._learn_length(finished)
             if decision.outcome is Outcome.SUCCEEDED and tracking.wait_for_resource:
                 return self._start_waiting_for_resource(finished, now)
             return self._deliver(finished)
@@ -319,6 +329,13 @@ class Tracker:
             tracking = replace(tracking, not_before=now + timedelta(seconds=decision.wait))
         following = self._next(tracking, decision.delay, now)
         return StepResult(tracking.tracking_id, "pollAgain", following, decision.delay, decision.reason)
+
+    def _learn_length(self, finished: Tracking) -> None:
+        """An operation that Graph saw end adds its length to its kind's history: from graphops' first poll to
+        the middle of the last wait (it ended somewhere in it). One seen ending at the first poll says nothing."""
+        length = length_seen(finished)
+        if self._learning is not None and length is not None:
+            self._learning.record(finished.kind.name, length)
 
     def _reader(self, tracking: Tracking) -> OperationReader:
         """The Graph client, with its token, for Graph URLs; the monitor client, with none, for the others."""
@@ -495,6 +512,21 @@ class Tracker:
                 "original": original,
             }
         )
+
+
+# The outcomes whose moment is the operation's own end (not graphops' deadline, a refusal or a cancel).
+ENDED_IN_GRAPH = frozenset({Outcome.SUCCEEDED, Outcome.PARTIALLY_SUCCEEDED, Outcome.FAILED})
+
+
+def length_seen(finished: Tracking) -> float | None:
+    """How long the operation ran as graphops saw it, or None when that says nothing of its kind."""
+    if finished.outcome not in ENDED_IN_GRAPH or finished.finished_at is None or finished.polls < 2:
+        return None
+    polls = [moment_or_none(entry.get("at")) for entry in finished.history or () if "http" in entry]
+    seen = [moment for moment in polls if moment is not None]
+    last_wait = (seen[-1] - seen[-2]).total_seconds() if len(seen) >= 2 else 0.0
+    length = (finished.finished_at - finished.tracked_since).total_seconds() - last_wait / 2
+    return length if length > 0 else None
 
 
 def ask_twin(

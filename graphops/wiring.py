@@ -184,10 +184,12 @@ def policy_for(settings: Settings) -> Policy:
 
     default = PollSchedule(settings.min_delay_seconds, settings.max_delay_seconds)
     schedules = {name: PollSchedule(*kind.poll_delays) for name, kind in KINDS.items() if kind.poll_delays}
+    fixed: set[str] = set()
     for kind, low, high in settings.kind_poll_delays:
         for name in KINDS if kind == "*" else (kind,):
             schedules[name] = PollSchedule(low, high)
-    return Policy(default, settings.not_found_grace_seconds, schedules)
+            fixed.add(name)
+    return Policy(default, settings.not_found_grace_seconds, schedules, frozenset(fixed), settings.learned_schedule)
 
 
 def build_tracker(services: Services) -> Tracker:

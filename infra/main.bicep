@@ -100,6 +100,9 @@ param resultsQueueName string = ''
 @description('GRAPHOPS_RECORD_QUEUE_TRACKINGS: keep a state (status view, stale duplicates dropped) for trackings put straight on the queue too.')
 param recordQueueTrackings bool = true
 
+@description('GRAPHOPS_LEARNED_SCHEDULE: a kind with enough finished trackings polls by a schedule learned from their lengths.')
+param learnedSchedule bool = true
+
 @description('The operations console at /api/console: client id of an Entra ID app registration (ID tokens enabled, redirect URI https://<app>.azurewebsites.net/.auth/login/aad/callback). Empty: no console.')
 param consoleClientId string = ''
 
@@ -359,6 +362,7 @@ module app 'app/function.bicep' = {
       GRAPHOPS_EVENT_GRID_ENDPOINT: enableEvents ? events.outputs.endpoint : ''
       GRAPHOPS_RESULTS_QUEUE: resultsQueueName
       GRAPHOPS_RECORD_QUEUE_TRACKINGS: string(recordQueueTrackings)
+      GRAPHOPS_LEARNED_SCHEDULE: string(learnedSchedule)
       GRAPHOPS_TELEMETRY_SAMPLING_RATIO: telemetrySamplingRatio
       // The Python worker hands each invocation the host's trace context: graphops' spans join the host's.
       PYTHON_ENABLE_OPENTELEMETRY: 'true'

@@ -222,7 +222,8 @@ def _facts(view: Mapping[str, Any]) -> list[tuple[str, Any]]:
              ("operation URL", "operationUrl"), ("waiting for", "waitingFor"),
              ("correlation id", "correlationId"), ("Graph status", "lastStatus"), ("progress", "progress"),
              ("resource", "resource"), ("resource ready", "resourceReady"), ("polls", "polls"),
-             ("tracked since", "trackedSince"), ("last poll", "lastPollAt"), ("next poll", "nextPollAt"),
+             ("schedule", "schedule"), ("tracked since", "trackedSince"), ("last poll", "lastPollAt"),
+             ("next poll", "nextPollAt"),
              ("deadline", "deadline"), ("finished", "finishedAt"), ("delivery attempts", "deliveryAttempts"),
              ("last delivery error", "lastDeliveryError")]  # fmt: skip
     if view.get("phase") == "done":  # it ended: a deadline still to come would only mislead

@@ -267,7 +267,11 @@ def test_the_demo_runs_every_scenario_to_its_expected_outcome_and_shows_them_in_
         "alert refresh": "succeeded", "password reset": "succeeded", "refresh that fails": "failed",
         "throttled reset": "succeeded", "no permission": "forbidden", "never finishes": "timedOut",
         "team clone": "succeeded", "data export": "succeeded", "drive copy": "succeeded",
+        "audit log search": "succeeded",
     }  # fmt: skip
+    audit = saved["audit log search"]["body"]  # a job graphops created, read by its own status
+    assert (audit["kind"], audit["resource"]) == ("auditLogQuery", audit["operationUrl"] + "/records")
+    assert audit["operationUrl"].endswith(f"/v1.0/security/auditLog/queries/{seed.AUDIT_QUERY_ID}")
     assert saved["team clone"]["body"]["resourceReady"] is True  # waited out the new team's 404s
     assert saved["drive copy"]["body"]["kind"] == "driveItemCopy" and "tempauth" not in json.dumps(saved)
     assert all(doc["signatureVerified"] for doc in saved.values())
