@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .budget import Limit
 from .kinds import OperationKind
 from .schedule import MAX_QUEUE_DELAY, PollSchedule, Schedule, whole_delay
 from .tracking import ErrorInfo, Outcome, Tracking
@@ -74,6 +75,8 @@ class Policy:
     learn: bool = True  # GRAPHOPS_LEARNED_SCHEDULE
     #: The learned schedules of the kinds that have enough history (read by the step, per process).
     learned: Mapping[str, Schedule] = field(default_factory=dict)
+    #: Each Graph service's throttling limit per tenant (GRAPHOPS_THROTTLE_BUDGETS): the shared budgets.
+    budgets: Mapping[str, Limit] = field(default_factory=dict)
 
     def schedule_for(self, kind: type[OperationKind]) -> Schedule:
         learned = self.learned.get(kind.name) if self.learn and kind.name not in self.fixed else None

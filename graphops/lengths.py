@@ -9,6 +9,7 @@ and recomputes a kind's schedule only when its histogram changed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -61,6 +62,9 @@ class LengthStore:
                 return True
             except (ResourceExistsError, ResourceModifiedError):
                 continue  # another step added its length meanwhile: read again
+            except ResourceNotFoundError:
+                with contextlib.suppress(ResourceExistsError):
+                    self._table.create_table()  # a fresh account: lengths can come before any state row
             except AzureError as exc:
                 log.info("lengths of %s not written (%s): trying again", kind, type(exc).__name__)
         log.warning("a length of %s was not kept after %d attempts", kind, ATTEMPTS)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from .budget import LIMITS, Limit, parse_budgets
 from .clouds import CLOUDS, Cloud
 from .errors import SettingsError
 
@@ -152,6 +153,8 @@ class Settings:
     record_queue_trackings: bool = True
     # GRAPHOPS_LEARNED_SCHEDULE: a kind with enough finished trackings polls by a schedule learned from them.
     learned_schedule: bool = True
+    # GRAPHOPS_THROTTLE_BUDGETS: each Graph service's limit per tenant, shared by every worker ({} when "off").
+    throttle_budgets: Mapping[str, Limit] = field(default_factory=lambda: dict(LIMITS))
     # The operations console in the Function App (/api/console): off unless enabled, and then only for the
     # operators named, signed in through App Service authentication (which the platform reports on).
     console_enabled: bool = False
@@ -209,6 +212,7 @@ class Settings:
             results_queue=_results_queue(env, need_storage),
             record_queue_trackings=_bool(env, "GRAPHOPS_RECORD_QUEUE_TRACKINGS", default=True),
             learned_schedule=_bool(env, "GRAPHOPS_LEARNED_SCHEDULE", default=True),
+            throttle_budgets=_budgets(env.get("GRAPHOPS_THROTTLE_BUDGETS", "").strip()),
             console_enabled=_bool(env, "GRAPHOPS_CONSOLE_ENABLED", default=False),
             console_operators=_object_ids(env, "GRAPHOPS_CONSOLE_OPERATORS"),
             platform_auth_enabled=env.get("WEBSITE_AUTH_ENABLED", "").strip().lower() == "true",
@@ -439,3 +443,8 @@ def _results_queue(env: Mapping[str, str], need_storage: bool) -> str | None:
 def _require_https(name: str, uri: str) -> None:
     if urlsplit(uri).scheme != "https":
         raise SettingsError(name, f"must be an https URL, not {uri!r}")
+
+
+def _budgets(raw: str) -> dict[str, Limit]:
+    """GRAPHOPS_THROTTLE_BUDGETS: empty for Graph's documented limits, ``off`` for none, or overrides."""
+    return {} if raw.lower() == "off" else parse_budgets(raw)

@@ -23,6 +23,8 @@ from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
+from .budget import Limit
+from .budgets import Budgets
 from .index import INDEXED, Entry, TrackingIndex, entry_of_state
 from .lengths import LengthStore
 from .settings import StorageConnection
@@ -100,6 +102,10 @@ class StateStore:
         self._ensured = False
         self._lock = threading.Lock()
         self._operations = 0
+
+    def budgets(self, limits: Mapping[str, Limit]) -> Budgets | None:
+        """The shared throttling budgets, kept in this table; None when the deployment has none."""
+        return Budgets(self._table, limits) if limits else None
 
     @property
     def operations(self) -> int:
@@ -508,8 +514,11 @@ def schedule_of(tracking: Tracking) -> str | None:
 
 def waiting_for(tracking: Tracking) -> str | None:
     """``Retry-After`` when the next poll waits for Graph's throttling rather than the schedule (the console says
-    so); None when it does not, or when this step did not read the history that tells."""
+    so), ``budget`` when it waits for the service's shared budget; None when it does not, or when this step did
+    not read the history that tells."""
     last = tracking.history[-1] if tracking.history else None
+    if tracking.phase is Phase.POLLING and last is not None and "budget" in last:
+        return "budget"  # the service's shared throttling budget for the tenant is spent, or paused by a 429
     if tracking.phase is not Phase.POLLING or last is None or "sink" in last or last.get("retryAfter") is None:
         return None
     http = last.get("http")

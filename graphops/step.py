@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -25,7 +26,7 @@ from .kinds import KINDS, resource_url, twin_url
 from .lengths import Learning
 from .logs import event, redact_url
 from .queues import TrackingQueue
-from .schedule import delay_until, delivery_delay, split_wait
+from .schedule import delay_until, delivery_delay, past_deadline, split_wait
 from .seal import SEAL, Seal, is_internal
 from .sinks import Sink
 from .sinks.callback import CallbackSink
@@ -124,6 +125,8 @@ class Tracker:
         self._starter = starter  # sends start actions' requests (messages with "start")
         self._sinks: Mapping[str, Sink] = sinks or {"callback": CallbackSink(deliverer)}
         self._record_all = record_all  # GRAPHOPS_RECORD_QUEUE_TRACKINGS: queue trackings get a state too
+        # Graph's throttling limits per tenant and service, shared with every other worker through the table.
+        self._budgets = state.budgets(policy.budgets) if state is not None else None
         # Each kind's learned schedule, from the lengths its finished trackings left in the state table.
         self._learning = (
             Learning(state.lengths, lambda kind: policy.kind_schedule(KINDS[kind]).min_delay)
@@ -290,10 +293,20 @@ class Tracker:
 
     def _poll(self, tracking: Tracking) -> StepResult:
         assert tracking.operation_url is not None, "a tracking without an operation URL has finished"
+        service = tracking.kind.service if self._budgets is not None and tracking.kind.needs_token else None
+        tenant = self._graph.tenant() if service else ""
+        if self._budgets is not None and service:
+            wait = self._budgets.wait_before_polling(tenant, service)
+            if wait > 0:
+                return self._wait_for_budget(tracking, service, wait)
         self.checkpoint("beforeGraph")
         answer: GraphAnswer = self._reader(tracking).get_operation(tracking.operation_url, tracking.polled_select)
         self.checkpoint("afterGraph")
         now = self._clock()
+        if answer.status_code == 429 and self._budgets is not None and service:
+            # Graph throttled this service for the whole tenant: every worker's trackings of it pause, not each
+            # one after its own 429.
+            self._budgets.pause(tenant, service, answer.retry_after)
         if answer.status_code in {401, 403}:
             tracking, answer = ask_twin(self._reader(tracking), tracking, answer, now)
         tracking = observe(tracking, answer)
@@ -329,6 +342,18 @@ class Tracker:
             tracking = replace(tracking, not_before=now + timedelta(seconds=decision.wait))
         following = self._next(tracking, decision.delay, now)
         return StepResult(tracking.tracking_id, "pollAgain", following, decision.delay, decision.reason)
+
+    def _wait_for_budget(self, tracking: Tracking, service: str, wait: float) -> StepResult:
+        """The service's budget for this tenant is spent (or paused by a 429): wait for its next slot without
+        asking Graph. Not a poll: it counts nowhere but in the history."""
+        now = self._clock()
+        remaining = (tracking.deadline - now).total_seconds()
+        delay = math.ceil(wait) if math.ceil(wait) < remaining else past_deadline(remaining)
+        event("budgetWait", trackingId=tracking.tracking_id, kind=tracking.kind.name, service=service,
+              nextPollSeconds=delay)  # fmt: skip
+        noted = tracking.noted(at=iso(now), budget=service, next=delay)
+        following = self._next(noted, delay, now)
+        return StepResult(tracking.tracking_id, "wait", following, delay, f"the {service} budget is spent")
 
     def _learn_length(self, finished: Tracking) -> None:
         """An operation that Graph saw end adds its length to its kind's history: from graphops' first poll to

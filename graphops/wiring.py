@@ -189,7 +189,8 @@ def policy_for(settings: Settings) -> Policy:
         for name in KINDS if kind == "*" else (kind,):
             schedules[name] = PollSchedule(low, high)
             fixed.add(name)
-    return Policy(default, settings.not_found_grace_seconds, schedules, frozenset(fixed), settings.learned_schedule)
+    return Policy(default, settings.not_found_grace_seconds, schedules, frozenset(fixed), settings.learned_schedule,
+                  budgets=settings.throttle_budgets)  # fmt: skip
 
 
 def build_tracker(services: Services) -> Tracker:

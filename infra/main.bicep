@@ -103,6 +103,9 @@ param recordQueueTrackings bool = true
 @description('GRAPHOPS_LEARNED_SCHEDULE: a kind with enough finished trackings polls by a schedule learned from their lengths.')
 param learnedSchedule bool = true
 
+@description('GRAPHOPS_THROTTLE_BUDGETS: empty for Graph\'s documented limits per tenant and service, off for none, or service=requests/seconds overrides.')
+param throttleBudgets string = ''
+
 @description('The operations console at /api/console: client id of an Entra ID app registration (ID tokens enabled, redirect URI https://<app>.azurewebsites.net/.auth/login/aad/callback). Empty: no console.')
 param consoleClientId string = ''
 
@@ -363,6 +366,7 @@ module app 'app/function.bicep' = {
       GRAPHOPS_RESULTS_QUEUE: resultsQueueName
       GRAPHOPS_RECORD_QUEUE_TRACKINGS: string(recordQueueTrackings)
       GRAPHOPS_LEARNED_SCHEDULE: string(learnedSchedule)
+      GRAPHOPS_THROTTLE_BUDGETS: throttleBudgets
       GRAPHOPS_TELEMETRY_SAMPLING_RATIO: telemetrySamplingRatio
       // The Python worker hands each invocation the host's trace context: graphops' spans join the host's.
       PYTHON_ENABLE_OPENTELEMETRY: 'true'

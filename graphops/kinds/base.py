@@ -75,6 +75,8 @@ class OperationKind:
     resource_path: ClassVar[tuple[str, ...] | None] = None
     #: Graph's own polling guidance for this service, in seconds: (shortest, longest) delay between polls.
     poll_delays: ClassVar[tuple[int, int] | None] = None
+    #: The Graph service whose throttling limits this kind's polls count against (graphops.budget.LIMITS).
+    service: ClassVar[str | None] = None
 
     @classmethod
     def matches(cls, version: str, segments: Sequence[str]) -> bool:

@@ -19,6 +19,7 @@ class DataPolicyOperation(OperationKind):
     resource_fields = ("storageLocation",)
     progress_field = "progress"
     poll_delays = (60, 600)  # the export's 202 carries Retry-After: 60; 10,000 requests an hour per tenant
+    service = "dataExport"
 
 
 class EdiscoveryCaseOperation(OperationKind):
@@ -33,6 +34,7 @@ class EdiscoveryCaseOperation(OperationKind):
     resource_fields = ()
     progress_field = "percentProgress"
     poll_delays = (30, 300)  # eDiscovery allows a few requests a minute per app and tenant
+    service = "ediscovery"
 
 
 class AttackSimulationOperation(OperationKind):

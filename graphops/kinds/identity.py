@@ -14,6 +14,7 @@ class RoleManagementAlertRefresh(OperationKind):
     path_template = ("identityGovernance", "roleManagementAlerts", "operations", "{id}")
     versions = frozenset({"beta"})
     permission = "RoleManagementAlert.Read.Directory"
+    service = "identity"
 
 
 class AuthenticationMethodOperation(OperationKind):
@@ -31,3 +32,4 @@ class AuthenticationMethodOperation(OperationKind):
     # The reset's Location names the region that holds the operation: `?aadgdc=DUB02P&aadgsu=ssprprod-a`.
     query_parameters = frozenset({"aadgdc", "aadgsu"})
     permission = "UserAuthenticationMethod.Read.All"
+    service = "identity"

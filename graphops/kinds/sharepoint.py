@@ -7,6 +7,7 @@ from .base import OperationKind
 
 class SiteOperation(OperationKind):
     name = "siteOperation"
+    service = "sharepoint"
     path_template = ("sites", "{id}", "operations", "{id}")
     permission = "Sites.Read.All"
     resource_fields = ("resourceLocation", "resourceId")
@@ -15,6 +16,7 @@ class SiteOperation(OperationKind):
 
 class ListOperation(OperationKind):
     name = "listOperation"
+    service = "sharepoint"
     path_template = ("sites", "{id}", "lists", "{id}", "operations", "{id}")
     permission = "Sites.Read.All"
     resource_fields = ("resourceLocation", "resourceId")

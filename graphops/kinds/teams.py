@@ -23,6 +23,7 @@ class TeamsAsyncOperation(OperationKind):
     # A cloned or created team can answer 404 for minutes after the operation succeeded.
     resource_path = ("teams", "{id}")
     poll_delays = (31, 120)
+    service = "teams"
 
 
 class ChatAsyncOperation(OperationKind):
@@ -36,6 +37,7 @@ class ChatAsyncOperation(OperationKind):
     permission = "Chat.ReadBasic.All"
     resource_fields = ("targetResourceLocation", "targetResourceId")
     poll_delays = (31, 120)
+    service = "teams"
 
 
 class TelephoneNumberOperation(OperationKind):
@@ -49,4 +51,5 @@ class TelephoneNumberOperation(OperationKind):
     clouds = GLOBAL_ONLY
     failed_states = frozenset({"failed", "skipped"})
     permission = "TeamsTelephoneNumber.Read.All"
+    service = "teams"
     resource_fields = ()

@@ -9,14 +9,19 @@ request arrives before the Retry-After it was given.
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from ..budget import Limit
+from ..errors import Rejected
+from ..graph import tenant_of
+from ..kinds import resolve_operation_url
 from .httpserver import Response, StandIn
 from .seed import graph_error
 
@@ -46,6 +51,7 @@ class Call:
     client_request_id: str | None
     priority: str | None = None  # x-ms-throttle-priority
     prefer: str | None = None  # Prefer
+    wall: float = 0.0  # time.time() at arrival: the window a limit counts it in
 
 
 class GraphStandIn(StandIn):
@@ -58,6 +64,18 @@ class GraphStandIn(StandIn):
         self.calls: defaultdict[str, list[Call]] = defaultdict(list)
         self.violations: list[str] = []
         self._not_before: dict[str, float] = {}
+        #: With limits (``enforce``), each Graph service's documented limit per tenant, as Graph applies them:
+        #: a request past a window's limit is answered 429 (with Retry-After, but for the services that send
+        #: none), and listed here as (time, tenant, service).
+        self.limits: Mapping[str, Limit] = {}
+        self.throttled: list[tuple[float, str, str]] = []
+        self._windows: dict[tuple[str, str, int], int] = defaultdict(int)
+
+    def enforce(self, limits: Mapping[str, Limit]) -> None:
+        """Answer as Graph does when an app exceeds a service's limit in a tenant (the tenant read from the
+        token's ``tid``; the service from the operation's kind)."""
+        with self.lock:
+            self.limits = dict(limits)
 
     def script(self, path: str, replies: Iterable[Reply]) -> None:
         """Answer GETs of ``path`` (as a client writes it) with ``replies`` in turn, then the last forever."""
@@ -95,7 +113,7 @@ class GraphStandIn(StandIn):
         with self.lock:
             self.calls[key].append(
                 Call(now, method, key, parts.query, reply.status, lower.get("client-request-id"),
-                     lower.get("x-ms-throttle-priority"), lower.get("prefer"))
+                     lower.get("x-ms-throttle-priority"), lower.get("prefer"), time.time())
             )  # fmt: skip
             retry_after = reply.headers.get("Retry-After")
             if retry_after and retry_after.isdigit():
@@ -113,6 +131,9 @@ class GraphStandIn(StandIn):
             with self.lock:
                 self.violations.append(f"{method} {key}: token for {audience!r}, want {self.expected_audience!r}")
             return Reply(401, graph_error("InvalidAuthenticationToken", "Access token validation failure."))
+        throttled = self._over_limit(method, key, auth.removeprefix("Bearer "), now)
+        if throttled is not None:
+            return throttled
         with self.lock:
             due = self._not_before.get(key)
             if due is not None and now < due:
@@ -129,6 +150,33 @@ class GraphStandIn(StandIn):
         except ValueError:
             return Reply(400, graph_error("BadRequest", "Invalid JSON body."))
         return action(doc)
+
+    def _over_limit(self, method: str, key: str, token: str, now: float) -> Reply | None:
+        """Graph's 429 when this request is one too many for its service in its tenant's current window."""
+        if method != "GET" or not self.limits:
+            return None
+        try:
+            kind = resolve_operation_url(self.url + key, self.url).kind
+        except Rejected:
+            return None
+        limit = self.limits.get(kind.service or "")
+        if limit is None:
+            return None
+        tenant = tenant_of(token)
+        clock = time.time()
+        window = int(clock // limit.window)
+        with self.lock:
+            if self._windows[(tenant, kind.service or "", window)] < limit.requests:
+                self._windows[(tenant, kind.service or "", window)] += 1
+                return None
+            self.throttled.append((now, tenant, kind.service or ""))
+        wait = math.ceil((window + 1) * limit.window - clock)
+        headers = {} if kind.service in NO_RETRY_AFTER else {"Retry-After": str(max(1, wait))}
+        return Reply(429, graph_error("TooManyRequests", "Too many requests"), headers)
+
+
+#: Services whose 429 carries no Retry-After (personal data exports): the client backs off on its own.
+NO_RETRY_AFTER = frozenset({"dataExport"})
 
 
 # Members of Graph's evolvable enums added after unknownFutureValue, which Graph answers only to a request that

@@ -6,6 +6,8 @@ azure-identity's ``ManagedIdentityCredential`` fetches its tokens here, through 
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 import time
 from dataclasses import dataclass
@@ -20,9 +22,14 @@ class IssuedToken:
     client_id: str | None
 
 
+#: The tenant the stand-in's tokens name (`tid`), as a managed identity's tokens name the identity's tenant.
+TENANT = "8f3c2b1a-5d4e-4c6b-9a7f-1e2d3c4b5a69"
+
+
 class IdentityEndpoint(StandIn):
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, tenant: str = TENANT) -> None:
         super().__init__(port)
+        self.tenant = tenant
         self.header_secret = secrets.token_urlsafe(16)
         self.issued: dict[str, IssuedToken] = {}
         self.requests = 0
@@ -47,7 +54,7 @@ class IdentityEndpoint(StandIn):
         resource = query.get("resource")
         if not resource or query.get("api-version") != "2019-08-01":
             return json_response(400, {"error": "invalid_request", "error_description": "resource and api-version"})
-        token = "standin-" + secrets.token_urlsafe(24)
+        token = jwt_shaped({"aud": resource, "tid": self.tenant}, "standin-" + secrets.token_urlsafe(24))
         with self.lock:
             self.issued[token] = IssuedToken(resource, query.get("client_id"))
         return json_response(
@@ -60,3 +67,12 @@ class IdentityEndpoint(StandIn):
                 "client_id": query.get("client_id", "00000000-0000-0000-0000-000000000000"),
             },
         )
+
+
+def jwt_shaped(claims: dict[str, str], signature: str) -> str:
+    """A token in a JWT's three parts (unsigned: only the stand-ins read it), so ``tid`` is where Entra puts it."""
+
+    def part(doc: dict[str, str]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.{signature}"

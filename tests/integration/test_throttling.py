@@ -1,0 +1,122 @@
+"""Graph's throttling limits as shared budgets, over Azurite: the Graph stand-in enforces a service's limit per
+tenant as Graph does, two worker processes share one budget without exceeding it, and a 429 pauses every
+tracking of its tenant and service."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from graphops.budget import parse_budgets
+from graphops.local import seed
+from graphops.local.graph import Reply
+from graphops.local.stack import LocalStack
+
+from .conftest import ROOT, Harness, own_state_table
+
+TOO_MANY = seed.graph_error("TooManyRequests", "Too many requests")
+
+
+def case_path(n: int) -> str:
+    return f"/v1.0/security/cases/ediscoveryCases/{seed.CASE_ID}/operations/op-{n}"
+
+
+def polls_of(stack: LocalStack, paths: list[str]) -> list[float]:
+    return sorted(call.at for path in paths for call in stack.graph.gets(path))
+
+
+def test_a_429_pauses_every_tracking_of_its_tenants_service(make_harness: Any) -> None:
+    # A budget far above what the test asks: only the pause is measured.
+    h: Harness = make_harness(GRAPHOPS_THROTTLE_BUDGETS="ediscovery=1000/60")
+    running, done = seed.case_operation("running", 10), seed.case_operation("succeeded", 100)
+    h.graph.script(case_path(0), [Reply(200, running), Reply(429, TOO_MANY, {"Retry-After": "4"}), Reply(200, done)])
+    for n in (1, 2, 3):
+        h.graph.script(case_path(n), [Reply(200, running)] * 4 + [Reply(200, done)])
+    for n in range(4):
+        h.track(case_path(n))
+    h.run(timeout=90)
+
+    assert {c.body["outcome"] for c in h.receiver.delivered()} == {"succeeded"} and len(h.receiver.delivered()) == 4
+    [throttled] = [c.at for c in h.graph.gets(case_path(0)) if c.status == 429]
+    others = polls_of(h.stack, [case_path(n) for n in (1, 2, 3)])
+    # Polls already on their way when the 429 came may land just after it; none for the rest of Retry-After.
+    paused = [at - throttled for at in others if 0.3 < at - throttled < 3.7]
+    assert paused == [], f"polled {paused} s into a 4 s pause"
+    assert any(at - throttled >= 3.7 for at in others)  # and they did go on after it
+
+
+def test_without_budgets_each_tracking_meets_its_own_429(make_harness: Any) -> None:
+    """Today's behaviour with GRAPHOPS_THROTTLE_BUDGETS=off: the other trackings keep polling into the 429."""
+    h: Harness = make_harness(GRAPHOPS_THROTTLE_BUDGETS="off")
+    running, done = seed.case_operation("running", 10), seed.case_operation("succeeded", 100)
+    h.graph.script(case_path(0), [Reply(200, running), Reply(429, TOO_MANY, {"Retry-After": "4"}), Reply(200, done)])
+    for n in (1, 2, 3):
+        h.graph.script(case_path(n), [Reply(200, running)] * 4 + [Reply(200, done)])
+    for n in range(4):
+        h.track(case_path(n))
+    h.run(timeout=90)
+    [throttled] = [c.at for c in h.graph.gets(case_path(0)) if c.status == 429]
+    others = polls_of(h.stack, [case_path(n) for n in (1, 2, 3)])
+    assert [at for at in others if 0.3 < at - throttled < 3.7]  # the pause is the budget's doing
+
+
+def test_a_spent_budget_waits_for_its_next_window_without_calling_graph(make_harness: Any) -> None:
+    limits = parse_budgets("ediscovery=5/2")  # Graph's limit, compressed: 5 requests per 2 s per tenant
+    h: Harness = make_harness(GRAPHOPS_THROTTLE_BUDGETS="ediscovery=5/2", GRAPHOPS_STATE_TABLE=own_state_table())
+    h.graph.enforce({"ediscovery": limits["ediscovery"]})
+    running, done = seed.case_operation("running", 10), seed.case_operation("succeeded", 100)
+    for n in range(10):
+        h.graph.script(case_path(n), [Reply(200, running), Reply(200, done)])
+        h.track(case_path(n))
+    h.run(timeout=120)
+
+    assert len(h.receiver.delivered()) == 10 and {c.body["outcome"] for c in h.receiver.delivered()} == {"succeeded"}
+    assert h.graph.throttled == []  # 4 a window (80% of 5): Graph never had to say no
+    assert sum(len(h.graph.gets(case_path(n))) for n in range(10)) == 20  # waits called nobody
+
+
+def test_two_worker_processes_share_one_budget_and_neither_exceeds_it(stack: LocalStack, tmp_path: Path) -> None:
+    """Two `graphops run` processes on one queue, one Azurite, one Graph stand-in enforcing eDiscovery's limit
+    (compressed to 5 requests per 2 s): Graph never answers 429, and no window holds more than the budget."""
+    limits = parse_budgets("ediscovery=5/2")
+    stack.graph.enforce({"ediscovery": limits["ediscovery"]})
+    settings = {**stack.environment(), "GRAPHOPS_THROTTLE_BUDGETS": "ediscovery=5/2",
+                "GRAPHOPS_STATE_TABLE": own_state_table()}  # fmt: skip
+    path = tmp_path / "local.settings.json"
+    path.write_text(json.dumps({"IsEncrypted": False, "Values": settings}))
+    running, done = seed.case_operation("running", 10), seed.case_operation("succeeded", 100)
+    from graphops.client import GraphOpsClient
+
+    client = GraphOpsClient.from_env(settings)
+    for n in range(16):
+        stack.graph.script(case_path(n), [Reply(200, running), Reply(200, running), Reply(200, done)])
+        client.track(stack.graph.url + case_path(n), stack.callback_url())
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAPHOPS_", "IDENTITY_", "AzureWebJobs"))}
+    logs = [tmp_path / f"worker-{i}.log" for i in range(2)]
+    command = [sys.executable, "-m", "graphops", "--settings", str(path), "run", "--app-dir", str(ROOT), "--port", "0"]
+    workers = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"))
+               for log in logs]  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while len(stack.receiver.delivered()) < 16 and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGINT)
+        for worker in workers:
+            worker.wait(timeout=30)
+    errors = [log.read_text() for log in logs]
+    assert len(stack.receiver.delivered()) == 16, errors
+    assert all('"event": "poll"' in err for err in errors), errors  # both processes polled
+    assert stack.graph.throttled == []
+    calls = [call for n in range(16) for call in stack.graph.gets(case_path(n))]
+    assert len(calls) == 48
+    per_window = Counter(int(call.wall // 2) for call in calls)
+    assert max(per_window.values()) <= limits["ediscovery"].budget(), per_window

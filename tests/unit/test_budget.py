@@ -1,0 +1,65 @@
+"""The throttling budget's arithmetic: windows, slots, pauses, overrides (no storage)."""
+
+from __future__ import annotations
+
+import pytest
+
+from graphops.budget import LIMITS, MARGIN, Limit, Window, parse_budgets, pause_after, paused, take
+from graphops.errors import SettingsError
+from graphops.graph import tenant_of
+from graphops.kinds import KINDS
+
+EDISCOVERY = LIMITS["ediscovery"]
+
+
+def test_the_documented_limits_with_their_margin() -> None:
+    budgets = {name: (limit.budget(), limit.window) for name, limit in LIMITS.items()}
+    assert budgets == {"teams": (24, 1.0), "ediscovery": (4, 60.0), "dataExport": (8000, 3600.0),
+                       "sharepoint": (960, 60.0), "identity": (2800, 10.0)}  # fmt: skip
+    assert MARGIN == 0.8 and Limit(1, 60, 60, "").budget() == 1  # never a budget of nothing
+
+
+def test_a_window_gives_its_budget_then_waits_for_the_next() -> None:
+    window, now = Window(), 120.0  # the window [120, 180)
+    for used in range(1, 5):
+        slot = take(window, EDISCOVERY, now + used)
+        assert slot.go and slot.window == Window(120.0, used, 0.0)
+        window = slot.window
+    spent = take(window, EDISCOVERY, 150.0)
+    assert (spent.go, spent.wait) == (False, 30.0)  # until the next window
+    fresh = take(window, EDISCOVERY, 181.0)
+    assert fresh.go and fresh.window == Window(180.0, 1, 0.0)
+
+
+def test_a_429_pauses_the_budget_until_retry_after_and_a_later_pause_wins() -> None:
+    window = paused(Window(120.0, 1), 200.0)
+    assert (take(window, EDISCOVERY, 150.0).go, take(window, EDISCOVERY, 150.0).wait) == (False, 50.0)
+    assert paused(window, 190.0).paused_until == 200.0 and paused(window, 260.0).paused_until == 260.0
+    assert take(window, EDISCOVERY, 201.0).go
+    assert pause_after(LIMITS["dataExport"], None) == 60.0  # data exports send no Retry-After
+    assert pause_after(LIMITS["dataExport"], 7.0) == 7.0 and pause_after(EDISCOVERY, 0) == 60.0
+
+
+def test_a_deployment_overrides_a_budget_by_name() -> None:
+    limits = parse_budgets("sharepoint=6000/60, ediscovery=5/2")
+    assert (limits["sharepoint"].requests, limits["sharepoint"].window) == (6000, 60.0)
+    assert limits["ediscovery"].window == 2.0 and limits["teams"] == LIMITS["teams"]
+    for bad in ("graph=1/1", "teams=0/1", "teams=1", "teams=a/1", "teams=1/0"):
+        with pytest.raises(SettingsError, match="GRAPHOPS_THROTTLE_BUDGETS"):
+            parse_budgets(bad)
+
+
+def test_each_budgeted_kind_names_a_service_with_a_limit() -> None:
+    services = {name: kind.service for name, kind in KINDS.items() if kind.service}
+    assert set(services.values()) == set(LIMITS)
+    assert services["teamsAsyncOperation"] == "teams" and services["dataPolicyOperation"] == "dataExport"
+    assert services["ediscoveryCaseOperation"] == "ediscovery" and services["siteOperation"] == "sharepoint"
+
+
+def test_the_tenant_is_the_tokens_tid() -> None:
+    from graphops.local.identity import jwt_shaped
+
+    tid = "8f3c2b1a-5d4e-4c6b-9a7f-1e2d3c4b5a69"
+    assert tenant_of(jwt_shaped({"tid": tid}, "sig")) == tid
+    for odd in ("opaque", "a.b.c", jwt_shaped({"tid": "x|y"}, "s"), jwt_shaped({"aud": "g"}, "s"), "a.!!!.c"):
+        assert tenant_of(odd) == ""
