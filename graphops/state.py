@@ -99,18 +99,21 @@ class StateStore:
         self._table = table
         self.index = TrackingIndex(table)
         self.lengths = LengthStore(table)  # each kind's lengths, which its learned schedule comes from
+        self.throttling: Budgets | None = None  # the shared throttling budgets, once a step asked for them
         self._ensured = False
         self._lock = threading.Lock()
         self._operations = 0
 
     def budgets(self, limits: Mapping[str, Limit]) -> Budgets | None:
         """The shared throttling budgets, kept in this table; None when the deployment has none."""
-        return Budgets(self._table, limits) if limits else None
+        self.throttling = Budgets(self._table, limits) if limits else None
+        return self.throttling
 
     @property
     def operations(self) -> int:
-        """Table operations so far, the index's included."""
-        return self._operations + self.index.operations + self.lengths.operations
+        """Table operations so far: the index's, the lengths' and the budgets' included."""
+        budgets = self.throttling.operations if self.throttling is not None else 0
+        return self._operations + self.index.operations + self.lengths.operations + budgets
 
     def _count(self) -> None:
         with self._lock:

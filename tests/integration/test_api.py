@@ -219,14 +219,24 @@ def test_oversized_bodies_and_keys_are_refused(harness: Harness) -> None:
 
 
 class Spending:
-    """Table operations spent: ``spent(since)`` is (the state's own, the index's) since an earlier reading."""
+    """Table operations spent: ``spent(since)`` is (the state's own, the index's) since an earlier reading;
+    ``besides(since)`` the kinds' lengths and the throttling budgets (they are not the state's)."""
 
     def __init__(self, state: Any) -> None:
         self._state = state
 
+    def _extra(self) -> tuple[int, int]:
+        budgets = self._state.throttling.operations if self._state.throttling is not None else 0
+        return self._state.lengths.operations, budgets
+
     def __call__(self, since: tuple[int, int]) -> tuple[int, int]:
         index = self._state.index.operations
-        return self._state.operations - index - since[0], index - since[1]
+        own = self._state.operations - index - sum(self._extra())
+        return own - since[0], index - since[1]
+
+    def besides(self, since: tuple[int, int] = (0, 0)) -> tuple[int, int]:
+        lengths, budgets = self._extra()
+        return lengths - since[0], budgets - since[1]
 
 
 def test_each_step_costs_two_table_operations_a_subscribe_three_and_queue_producers_none(make_harness: Any) -> None:
@@ -241,11 +251,15 @@ def test_each_step_costs_two_table_operations_a_subscribe_three_and_queue_produc
     repeat = spent((0, 0))
     subscribe(harness)  # Logic Apps' retry
     assert spent(repeat) == (3, 0)  # the claim refused, the claim read, the state read: no write
-    before, steps_before = spent((0, 0)), harness.host.invocations
+    before, besides, steps_before = spent((0, 0)), spent.besides(), harness.host.invocations
     harness.run()
     steps = harness.host.invocations - steps_before
     # One read, one merge a step (the README's figure); the index only when the tracking finished.
     assert steps == 4 and spent(before) == (2 * steps, 2)
+    # The refresh's length for its kind's history (a read, a write; and this new process's first query of the
+    # histories, once per 10 minutes), and before each poll its identity budget's slot (a read, a write):
+    # docs/performance.md section 4.
+    assert spent.besides(besides) == (1 + 2, 2 * steps)
 
     path = seed.reset_path("u", "queue-only")
     harness.graph.script(
@@ -270,6 +284,7 @@ def test_a_queue_tracking_costs_two_table_operations_a_step_with_the_state_kept(
     # One read and one merge per step; the first step creates the table's row with its merge. The index: two
     # when the tracking is first recorded and two when it finished, and the hour's bucket registered once.
     assert steps == 2 and spent(before) == (2 * steps, 2 + 2 + 1)
+    assert spent.besides() == (1 + 2, 2 * steps)  # the histories' query, its length; a budget slot a poll
 
 
 def test_a_step_run_twice_does_not_fork_the_tracking(make_harness: Any) -> None:
