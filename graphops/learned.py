@@ -152,7 +152,7 @@ def checking_times(lengths: Distribution, min_delay: int, max_delay: int, weight
     check at ``t_i`` on, weighted by the chance of getting there: G(i) = min over j of S(t_i) (the next check
     is made if the operation is still running) + weight x E[(t_j - T); t_i < T <= t_j] + G(j).
     """
-    horizon = min(2.0**22, lengths.horizon() + 2 * max_delay)
+    horizon = min(2.0**22, lengths.horizon() + max_delay)
     step = max(1.0, horizon / MAX_GRID, min_delay / 5)
     n = int(horizon / step) + 1
     grid = [i * step for i in range(n)]
@@ -173,9 +173,11 @@ def checking_times(lengths: Distribution, min_delay: int, max_delay: int, weight
         best, best_j = math.inf, -1
         for j in range(i + shortest, min(n - 1, i + longest) + 1):
             delay = grid[j] * (mass_sum[j] - mass_sum[i]) - (time_mass_sum[j] - time_mass_sum[i])
-            value = alive[i] + weight * delay + cost[j]
-            if value < best:
-                best, best_j = value, j
+            spent = alive[i] + weight * delay
+            if spent >= best:
+                break  # the delay only grows with j, and no cost to come is negative: nothing later is cheaper
+            if spent + cost[j] < best:
+                best, best_j = spent + cost[j], j
         if best_j < 0:  # the horizon is nearer than the shortest delay
             best, best_j = alive[i] * (1 + weight * max_delay / 2), n - 1
         cost[i], choice[i] = best, best_j

@@ -86,6 +86,7 @@ class Learning:
 
     store: LengthStore
     min_delays: Callable[[str], int]  # the kind's shortest delay, as the deployment's policy says
+    wanted: Callable[[str], bool] = lambda kind: True  # kinds the deployment lets learn (not fixed by settings)
     refresh: float = REFRESH_SECONDS
     clock: Callable[[], float] = time.monotonic
     _read_at: float | None = None
@@ -104,6 +105,8 @@ class Learning:
                     log.info("learned schedules not read (%s)", type(exc).__name__)
                     fresh = self._lengths
                 for kind, lengths in fresh.items():
+                    if not self.wanted(kind):
+                        continue
                     if self._lengths.get(kind) != lengths or kind not in self._schedules:
                         self._schedules[kind] = learned_schedule(lengths, self.min_delays(kind))
                 self._lengths = dict(fresh)

@@ -129,7 +129,11 @@ class Tracker:
         self._budgets = state.budgets(policy.budgets) if state is not None else None
         # Each kind's learned schedule, from the lengths its finished trackings left in the state table.
         self._learning = (
-            Learning(state.lengths, lambda kind: policy.kind_schedule(KINDS[kind]).min_delay)
+            Learning(
+                state.lengths,
+                lambda kind: policy.kind_schedule(KINDS[kind]).min_delay,
+                lambda kind: kind in KINDS and kind not in policy.fixed,
+            )
             if state is not None and policy.learn
             else None
         )

@@ -10,6 +10,7 @@ import base64
 import json
 import secrets
 import time
+import uuid
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,14 +23,13 @@ class IssuedToken:
     client_id: str | None
 
 
-#: The tenant the stand-in's tokens name (`tid`), as a managed identity's tokens name the identity's tenant.
-TENANT = "8f3c2b1a-5d4e-4c6b-9a7f-1e2d3c4b5a69"
-
-
 class IdentityEndpoint(StandIn):
-    def __init__(self, port: int = 0, tenant: str = TENANT) -> None:
+    """Its tokens name a tenant (`tid`) as a managed identity's name the identity's tenant: one of its own per
+    stand-in, so two local stacks sharing an Azurite never share a throttling budget."""
+
+    def __init__(self, port: int = 0, tenant: str | None = None) -> None:
         super().__init__(port)
-        self.tenant = tenant
+        self.tenant = tenant or str(uuid.uuid4())
         self.header_secret = secrets.token_urlsafe(16)
         self.issued: dict[str, IssuedToken] = {}
         self.requests = 0
