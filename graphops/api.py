@@ -21,11 +21,11 @@ from azure.core.exceptions import AzureError
 
 from . import starting
 from .actions import ActionNotEnabled, StartAction
+from .chain import queue_first_step
 from .errors import QueueUnavailable, Rejected
 from .logs import event
 from .schedule import delay_until
 from .state import Claim, public_view
-from .step import queue_first_step
 from .telemetry import current_traceparent
 from .tracking import MAX_REQUEST_BYTES, Outcome, Tracking, from_request, from_start_request, request_problems
 from .wiring import Services
@@ -125,7 +125,7 @@ class Api:
         """Queue a claimed tracking's first step, then write its state and the callback URL's pointer.
 
         A retry that finds the key claimed but no state row queues it (again) under the same tracking id; see
-        :func:`graphops.step.queue_first_step`. ``answer`` adds fields to the 202's body.
+        :func:`graphops.chain.queue_first_step`. ``answer`` adds fields to the 202's body.
         """
         # The API call's span is the root of the tracking's trace: every step, Graph call and delivery under it.
         tracking = replace(tracking, traceparent=current_traceparent() or tracking.traceparent)

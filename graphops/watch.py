@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from .decide import Finish, decide, observe
 from .graph import GraphClient
 from .monitor import MonitorClient
+from .polling import ask_twin
 from .settings import Settings
-from .step import ask_twin
 from .tracking import Outcome, Tracking
 from .wiring import limits_for, monitor_policy, policy_for
 

@@ -104,7 +104,7 @@ def test_a_learned_schedule_is_used_unless_the_deployment_fixed_the_kinds_or_tur
 
 
 def test_the_length_a_finished_tracking_teaches_is_from_the_first_poll_to_the_middle_of_the_last_wait() -> None:
-    from graphops.step import length_seen
+    from graphops.polling import length_seen
     from graphops.tracking import ErrorInfo, Outcome, Tracking, iso
 
     t0 = datetime(2026, 12, 4, 12, tzinfo=UTC)

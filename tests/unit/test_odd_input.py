@@ -121,8 +121,7 @@ def test_a_retry_after_of_days_waits_in_steps_the_queue_accepts_and_asks_graph_o
     clock = [NOW]
     graph = StubGraph(throttled, GraphAnswer(200, seed.alert_refresh("succeeded")))
     queue = StubQueue()
-    t = tracker(graph, queue, StubDeliverer())
-    t._clock = lambda: clock[0]
+    t = tracker(graph, queue, StubDeliverer(), clock=lambda: clock[0])
     t.handle(request(timeoutSeconds=30 * 24 * 3600), "m")
     assert queue.sent[-1][1] <= MAX_QUEUE_DELAY and len(graph.calls) == 1
     clock[0] = NOW + timedelta(seconds=queue.sent[-1][1])  # the queue wakes the step after at most ~7 days

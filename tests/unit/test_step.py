@@ -65,7 +65,12 @@ class StubDeliverer:
 
 
 def tracker(
-    graph: StubGraph, queue: StubQueue, deliverer: StubDeliverer, attempts: int = 3, clock: Any = lambda: NOW
+    graph: StubGraph,
+    queue: StubQueue,
+    deliverer: StubDeliverer,
+    attempts: int = 3,
+    clock: Any = lambda: NOW,
+    state: Any = None,
 ) -> Tracker:
     limits = Limits(
         "https://graph.microsoft.com",
@@ -75,7 +80,7 @@ def tracker(
     )
     return Tracker(
         limits=limits, policy=Policy(PollSchedule(5, 60), 120), graph=graph, queue=queue, seal=SEAL,  # type: ignore[arg-type]
-        deliverer=deliverer, max_delivery_attempts=attempts, clock=clock, rng=random.Random(0),  # type: ignore[arg-type]
+        deliverer=deliverer, max_delivery_attempts=attempts, clock=clock, rng=random.Random(0), state=state,  # type: ignore[arg-type]
     )  # fmt: skip
 
 
@@ -161,12 +166,12 @@ def test_a_state_table_that_is_unavailable_slows_nothing() -> None:
 
     state = StateStore(DownTable())  # type: ignore[arg-type]
     graph, queue = StubGraph(GraphAnswer(200, seed.alert_refresh("running"))), StubQueue()
-    t = tracker(graph, queue, StubDeliverer())
-    t._state = state  # a subscribed tracking, with its table out of reach
+    t = tracker(graph, queue, StubDeliverer(), state=state)  # a subscribed tracking, its table out of reach
     envelope = json.loads(queue_envelope(stateful=True))
     result = t.handle(json.dumps(envelope), "m")
     assert result.action == "pollAgain" and len(queue.sent) == 1 and len(graph.calls) == 1
-    assert state.operations == 2  # it tried: one read, one merge; both failed quietly
+    # It tried: one read, one merge, and the query of the kinds' lengths; each failed quietly.
+    assert state.operations == 3
 
 
 def queue_envelope(**changes: Any) -> str:
