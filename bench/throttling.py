@@ -18,12 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import random
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -36,8 +32,8 @@ from graphops.client import GraphOpsClient
 from graphops.local import seed
 from graphops.local.graph import Reply
 from graphops.local.stack import LocalStack
+from graphops.local.workers import worker_processes
 
-ROOT = Path(__file__).resolve().parents[1]
 LOAD = {"teams": 2000, "ediscovery": 60, "dataExport": 500}  # operations at --speed 1
 SHORTEST, LONGEST = 60.0, 1800.0  # each operation's length, before compression
 KIND_DELAYS = {"teams": ("teamsAsyncOperation", 31, 120), "ediscovery": ("ediscoveryCaseOperation", 30, 300),
@@ -92,20 +88,10 @@ def run(mode: str, speed: float, workers: int, seed_value: int) -> dict[str, Any
         started = time.monotonic()
         for operation in operations.values():
             client.track(stack.graph.url + operation.path, stack.callback_url(), correlation_id=operation.path)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAPHOPS_", "IDENTITY_", "AzureWebJobs"))}
-        command = [sys.executable, "-m", "graphops", "--settings", str(settings_file), "run", "--app-dir", str(ROOT),
-                   "--port", "0"]  # fmt: skip
-        processes = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL) for _ in range(workers)]  # fmt: skip
-        try:
+        with worker_processes(settings_file, [None] * workers):
             deadline = started + 3 * LONGEST / speed + 120
             while len(stack.receiver.delivered()) < len(operations) and time.monotonic() < deadline:
                 time.sleep(1)
-        finally:
-            for process in processes:
-                process.send_signal(signal.SIGINT)
-            for process in processes:
-                process.wait(timeout=60)
         return _report(mode, operations, stack, time.monotonic() - started)
 
 

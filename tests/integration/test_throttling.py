@@ -5,10 +5,6 @@ tracking of its tenant and service."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -18,8 +14,9 @@ from graphops.budget import parse_budgets
 from graphops.local import seed
 from graphops.local.graph import Reply
 from graphops.local.stack import LocalStack
+from graphops.local.workers import worker_processes
 
-from .conftest import ROOT, Harness, own_state_table
+from .conftest import Harness, own_state_table
 
 TOO_MANY = seed.graph_error("TooManyRequests", "Too many requests")
 
@@ -32,9 +29,9 @@ def polls_of(stack: LocalStack, paths: list[str]) -> list[float]:
     return sorted(call.at for path in paths for call in stack.graph.gets(path))
 
 
-def test_a_429_pauses_every_tracking_of_its_tenants_service(make_harness: Any) -> None:
-    # A budget far above what the test asks: only the pause is measured.
-    h: Harness = make_harness(GRAPHOPS_THROTTLE_BUDGETS="ediscovery=1000/60")
+def one_429_among_four(h: Harness) -> tuple[float, list[float]]:
+    """Four eDiscovery trackings, the first throttled once (Retry-After 4 s): when that 429 came, and when the
+    other three were polled."""
     running, done = seed.case_operation("running", 10), seed.case_operation("succeeded", 100)
     h.graph.script(case_path(0), [Reply(200, running), Reply(429, TOO_MANY, {"Retry-After": "4"}), Reply(200, done)])
     for n in (1, 2, 3):
@@ -42,10 +39,15 @@ def test_a_429_pauses_every_tracking_of_its_tenants_service(make_harness: Any) -
     for n in range(4):
         h.track(case_path(n))
     h.run(timeout=90)
-
-    assert {c.body["outcome"] for c in h.receiver.delivered()} == {"succeeded"} and len(h.receiver.delivered()) == 4
     [throttled] = [c.at for c in h.graph.gets(case_path(0)) if c.status == 429]
-    others = polls_of(h.stack, [case_path(n) for n in (1, 2, 3)])
+    return throttled, polls_of(h.stack, [case_path(n) for n in (1, 2, 3)])
+
+
+def test_a_429_pauses_every_tracking_of_its_tenants_service(make_harness: Any) -> None:
+    # A budget far above what the test asks: only the pause is measured.
+    h: Harness = make_harness(GRAPHOPS_THROTTLE_BUDGETS="ediscovery=1000/60")
+    throttled, others = one_429_among_four(h)
+    assert {c.body["outcome"] for c in h.receiver.delivered()} == {"succeeded"} and len(h.receiver.delivered()) == 4
     # Polls already on their way when the 429 came may land just after it; none for the rest of Retry-After.
     paused = [at - throttled for at in others if 0.3 < at - throttled < 3.7]
     assert paused == [], f"polled {paused} s into a 4 s pause"
@@ -55,15 +57,7 @@ def test_a_429_pauses_every_tracking_of_its_tenants_service(make_harness: Any) -
 def test_without_budgets_each_tracking_meets_its_own_429(make_harness: Any) -> None:
     """Today's behaviour with GRAPHOPS_THROTTLE_BUDGETS=off: the other trackings keep polling into the 429."""
     h: Harness = make_harness(GRAPHOPS_THROTTLE_BUDGETS="off")
-    running, done = seed.case_operation("running", 10), seed.case_operation("succeeded", 100)
-    h.graph.script(case_path(0), [Reply(200, running), Reply(429, TOO_MANY, {"Retry-After": "4"}), Reply(200, done)])
-    for n in (1, 2, 3):
-        h.graph.script(case_path(n), [Reply(200, running)] * 4 + [Reply(200, done)])
-    for n in range(4):
-        h.track(case_path(n))
-    h.run(timeout=90)
-    [throttled] = [c.at for c in h.graph.gets(case_path(0)) if c.status == 429]
-    others = polls_of(h.stack, [case_path(n) for n in (1, 2, 3)])
+    throttled, others = one_429_among_four(h)
     assert [at for at in others if 0.3 < at - throttled < 3.7]  # the pause is the budget's doing
 
 
@@ -98,20 +92,11 @@ def test_two_worker_processes_share_one_budget_and_neither_exceeds_it(stack: Loc
     for n in range(16):
         stack.graph.script(case_path(n), [Reply(200, running), Reply(200, running), Reply(200, done)])
         client.track(stack.graph.url + case_path(n), stack.callback_url())
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAPHOPS_", "IDENTITY_", "AzureWebJobs"))}
     logs = [tmp_path / f"worker-{i}.log" for i in range(2)]
-    command = [sys.executable, "-m", "graphops", "--settings", str(path), "run", "--app-dir", str(ROOT), "--port", "0"]
-    workers = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"))
-               for log in logs]  # fmt: skip
-    try:
+    with worker_processes(path, logs):
         deadline = time.monotonic() + 90
         while len(stack.receiver.delivered()) < 16 and time.monotonic() < deadline:
             time.sleep(0.2)
-    finally:
-        for worker in workers:
-            worker.send_signal(signal.SIGINT)
-        for worker in workers:
-            worker.wait(timeout=30)
     errors = [log.read_text() for log in logs]
     assert len(stack.receiver.delivered()) == 16, errors
     assert all('"event": "poll"' in err for err in errors), errors  # both processes polled
