@@ -72,4 +72,9 @@ def callout(view: Mapping[str, Any]) -> Callout | None:
     if view.get("waitingFor") == "Retry-After":
         return Callout("warn", "Graph is throttling: waiting for its Retry-After before the next poll",
                        action="nothing to do: trackings of one service in one tenant share Graph's limits")  # fmt: skip
+    if view.get("waitingFor") == "budget":
+        return Callout("info", "Waiting for the service's shared throttling budget: no Graph call until its next slot",
+                       setting="GRAPHOPS_THROTTLE_BUDGETS",
+                       action="nothing to do: every worker takes its polls of this service and tenant from one budget, "
+                              "under Graph's limit; a 429 pauses it until Graph's Retry-After")  # fmt: skip
     return None

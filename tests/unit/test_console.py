@@ -181,6 +181,7 @@ def test_a_refusal_names_the_permission_to_grant_and_a_retired_service_says_so()
     [({"outcome": "timedOut"}, "bad", "Timed out"), ({"outcome": "failed"}, "bad", "failed in Graph"),
      ({"outcome": "notFound"}, "bad", "does not know"), ({"outcome": "cancelled"}, "info", "Cancelled"),
      ({"waitingFor": "Retry-After"}, "warn", "throttling"),
+     ({"waitingFor": "budget"}, "info", "shared throttling budget"),
      ({"outcome": "succeeded", "deliveries": {"callback": {"state": "pending", "attempts": 2, "error": "503"}}},
       "warn", "retried")],
 )  # fmt: skip
