@@ -142,6 +142,8 @@ _AUDIT_QUERY = {"@odata.type": "string", "displayName": "string", "filterStartDa
                 "serviceFilter": "string", "serviceFilters": "array", "operationFilters": "array",
                 "userPrincipalNameFilters": "array", "ipAddressFilters": "array", "objectIdFilters": "array",
                 "administrativeUnitIdFilters": "array"}  # fmt: skip
+_HISTORY = {"displayName": "string", "decisions": "array", "scopes": "array",
+            "reviewHistoryPeriodStartDateTime": "string", "reviewHistoryPeriodEndDateTime": "string"}  # fmt: skip
 # The page lists every property, Graph's own (id, status, url, times) among them; a caller names the report.
 _EXPORT_JOB = {"@odata.type": "string", "reportName": "string", "filter": "string", "select": "array",
                "format": "string", "snapshotId": "string", "localizationType": "string",
@@ -217,25 +219,25 @@ ACTIONS: dict[str, StartAction] = {
             ListOperation, "Sites.Manage.All", repeatable=True, reference="contenttype-addcopyfromcontenttypehub",
             body=Body({"contentTypeId": "string"}, frozenset({"contentTypeId"})),
         ),
-        # A second query (or export) reads the same records into a second job: nothing in the tenant changes.
+        # Jobs: a second start makes a second job (a saved query, a report, a history definition), so an answer that
+        # never came is not sent again.
         StartAction("auditLogQuery", "POST", (("security", "auditLog", "queries"),), AuditLogQuery,
-                    "AuditLogsQuery.Read.All", repeatable=True, reference="security-auditcoreroot-post-auditlogqueries",
-                    creates_job=True, body=Body(_AUDIT_QUERY)),
+                    "AuditLogsQuery.Read.All", repeatable=False, creates_job=True, body=Body(_AUDIT_QUERY),
+                    reference="security-auditcoreroot-post-auditlogqueries"),
         StartAction("deviceManagementExportJob", "POST", (("deviceManagement", "reports", "exportJobs"),),
-                    DeviceManagementExportJob, "DeviceManagementConfiguration.ReadWrite.All", repeatable=True,
+                    DeviceManagementExportJob, "DeviceManagementConfiguration.ReadWrite.All", repeatable=False,
                     reference="intune-reporting-devicemanagementexportjob-create", creates_job=True,
                     body=Body(_EXPORT_JOB, frozenset({"reportName"}))),
         StartAction("cloudPcExportJob", "POST", (("deviceManagement", "virtualEndpoint", "reports", "exportJobs"),),
-                    CloudPcExportJob, "CloudPC.ReadWrite.All", repeatable=True, versions=frozenset({"beta"}),
+                    CloudPcExportJob, "CloudPC.ReadWrite.All", repeatable=False, versions=frozenset({"beta"}),
                     reference="cloudpcreports-post-exportjobs", creates_job=True,
                     body=Body({"reportName": "string", "filter": "string", "select": "array", "format": "string"})),
         StartAction("accessReviewHistoryDefinition", "POST",
                     (("identityGovernance", "accessReviews", "historyDefinitions"),), AccessReviewHistoryDefinition,
-                    "AccessReview.ReadWrite.All", repeatable=True, reference="accessreviewset-post-historydefinitions",
+                    "AccessReview.ReadWrite.All", repeatable=False, reference="accessreviewset-post-historydefinitions",
                     creates_job=True,
-                    body=Body({"displayName": "string", "decisions": "array", "scopes": "array",
-                               "reviewHistoryPeriodStartDateTime": "string", "reviewHistoryPeriodEndDateTime": "string",
-                               "scheduleSettings": "object"}, frozenset({"displayName", "scopes"}))),
+                    # Not scheduleSettings ("preview, not supported yet"): a recurring report's status is no one job's.
+                    body=Body(_HISTORY, frozenset({"displayName", "scopes"}))),
         # PATCH sets the schema: sending the same schema again asks for the same state.
         StartAction("externalConnectionSchema", "PATCH", (("external", "connections", "{id}", "schema"),),
                     ExternalConnectionOperation, "ExternalConnection.ReadWrite.OwnedBy", repeatable=True,

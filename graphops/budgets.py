@@ -60,7 +60,7 @@ class Budgets:
                 row, etag = self._read(key)
                 slot = take(row, limit, self._clock(), self._margin)
                 if not slot.go:
-                    return slot.wait + random.uniform(0, min(1.0, limit.window / 10))  # not all at once next time
+                    return slot.wait + spread(limit)
                 assert slot.window is not None
                 self._write(key, slot.window, etag)
                 return 0.0
@@ -119,6 +119,12 @@ class Budgets:
         else:
             self._table.update_entity(entity, mode=UpdateMode.REPLACE, etag=etag,
                                       match_condition=MatchConditions.IfNotModified)  # fmt: skip
+
+
+def spread(limit: Limit) -> float:
+    """A little more wait, so the steps that found a long window spent do not all come back at its first second;
+    none for windows of a few seconds, which a queue's whole-second delays already spread."""
+    return random.uniform(0, min(5.0, limit.window / 10)) if limit.window >= 10 else 0.0
 
 
 def _number(raw: object) -> float:

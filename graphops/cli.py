@@ -299,8 +299,9 @@ def watch(obj: Context, operation_url: str, timeout_seconds: int, as_json: bool)
                 click.echo(f"{change.at:%H:%M:%S}  {change.status or '-'}{more}  [poll {change.polls}{then}]")
 
         finished = watching.watch(operation_url, settings, graph, timeout_seconds=timeout_seconds, on_change=show)
+    # A report's signed link goes to a tracking's sinks only, never to a screen or a log: read it from the job.
     result = {"outcome": str(finished.outcome), "error": finished.error.to_json() if finished.error else None,
-              "operation": finished.operation}  # fmt: skip
+              "operation": finished.kind.withheld(finished.operation)}  # fmt: skip
     if as_json:
         click.echo(json.dumps(result))
     else:

@@ -172,11 +172,23 @@ def _problem(answer: GraphAnswer) -> ErrorInfo | None:
     return graph_error(answer.body) or ErrorInfo(f"http{answer.status_code}", f"Graph answered {answer.status_code}")
 
 
+# Graph's words kept in an error: enough for any real message, never enough to make a state row or a message
+# too large to write (a table property holds 64 KiB; the tracking's envelope travels in a queue message).
+MAX_CODE_CHARS, MAX_MESSAGE_CHARS = 200, 2000
+
+
 def graph_error(body: Any) -> ErrorInfo | None:
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         error = body["error"]
-        return ErrorInfo(str(error.get("code", "")), str(error.get("message", "")))
+        return bounded_error(error.get("code", ""), error.get("message", ""))
     return None
+
+
+def bounded_error(code: object, message: object) -> ErrorInfo:
+    """An error made of Graph's text, cut to a size every store and message can hold."""
+    text = str(message)
+    cut = text if len(text) <= MAX_MESSAGE_CHARS else text[:MAX_MESSAGE_CHARS] + "… (cut)"
+    return ErrorInfo(str(code)[:MAX_CODE_CHARS], cut)
 
 
 # How an operation that did not succeed ended, in words, where "failed" would mislead.
@@ -187,10 +199,10 @@ def _operation_error(body: Any, status: str, error_field: str, *, required: bool
     if isinstance(body, dict):
         error = body.get(error_field)
         if isinstance(error, dict):  # richLongRunningOperation carries a publicError
-            return ErrorInfo(str(error.get("code", status)), str(error.get("message", "")))
+            return bounded_error(error.get("code", status), error.get("message", ""))
         detail = body.get("statusDetail")
         if isinstance(detail, str) and detail:
-            return ErrorInfo(status, detail)
+            return bounded_error(status, detail)
     return ErrorInfo(status, f"Graph reports the operation {_ENDED.get(status, 'failed')}") if required else None
 
 

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import requests
 from azure.core.credentials import TokenCredential
@@ -55,9 +55,10 @@ class GraphClient:
             return ""
 
     def get_operation(self, url: str, select: Sequence[str] = ()) -> GraphAnswer:
-        """GET an operation; ``select`` (the kind's status property first) narrows what Graph sends."""
+        """GET an operation; ``select`` (the kind's status property first) narrows what Graph sends, joined to a
+        ``$select`` the URL already has rather than sent twice."""
         if select:
-            url += ("&" if urlsplit(url).query else "?") + f"$select={','.join(dict.fromkeys(select))}"
+            url = with_select(url, select)
         headers = {
             # Graph throttles low-priority requests first: a status poll can wait, a person's request cannot.
             "x-ms-throttle-priority": "low",
@@ -155,3 +156,14 @@ def tenant_of(token: str) -> str:
         return ""
     tid = claims.get("tid") if isinstance(claims, dict) else None
     return tid if isinstance(tid, str) and TENANT_ID.fullmatch(tid) else ""
+
+
+def with_select(url: str, select: Sequence[str]) -> str:
+    """``url`` asking for ``select`` too: in its own ``$select`` when it has one, else in a new one."""
+    parts = urlsplit(url)
+    items = parts.query.split("&") if parts.query else []
+    given = next((item for item in items if item.startswith("$select=")), None)
+    names = [*(unquote(given.removeprefix("$select=")).split(",") if given else []), *select]
+    merged = "$select=" + ",".join(dict.fromkeys(name for name in names if name))
+    query = "&".join(merged if item == given else item for item in items) if given else "&".join([*items, merged])
+    return urlunsplit(parts._replace(query=query))

@@ -19,6 +19,7 @@ from typing import Any
 
 from azure.storage.queue import QueueClient, QueueMessage
 
+from .kinds import KINDS
 from .logs import redact_url
 from .tracking import is_tracking_id
 
@@ -96,6 +97,9 @@ def redact_callbacks(text: str) -> str:
         for name in _URL_FIELDS:
             if isinstance(doc.get(name), str):
                 doc[name] = redact_url(doc[name])
+        kind = KINDS.get(doc["kind"]) if isinstance(doc.get("kind"), str) else None
+        if kind is not None and "operation" in doc:
+            doc["operation"] = kind.withheld(doc["operation"])  # a report's signed link: the sinks' only
         return json.dumps(doc, ensure_ascii=False)
     return _URL_QUERY.sub(lambda m: m.group(1) + "?…", text)
 

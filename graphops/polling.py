@@ -203,15 +203,20 @@ def ask_twin(
     reader: OperationReader, tracking: Tracking, refusal: GraphAnswer, now: datetime
 ) -> tuple[Tracking, GraphAnswer]:
     """A version that refused the token may have a twin that takes it (v1.0 authentication operations document
-    delegated permissions only, beta an application permission): ask it once. From then on the tracking reads
-    the twin, and its URL (and history) says which version answered."""
+    delegated permissions only, beta an application permission): ask it once. When it shows the operation, the
+    tracking reads the twin from then on, and its URL (and history) says which version answered; otherwise the
+    refusal stands."""
     twin = twin_url(tracking.kind, tracking.operation_url) if tracking.operation_url else None
     if twin is None:
         return tracking, refusal
     answer = reader.get_operation(twin, tracking.polled_select)
     event("twinAsked", trackingId=tracking.tracking_id, kind=tracking.kind.name, refused=refusal.status_code,
           httpStatus=answer.status_code, graphRequestId=answer.request_id)  # fmt: skip
-    noted = tracking.noted(at=iso(now), http=refusal.status_code, twin=urlsplit(twin).path.split("/")[1])
+    version = urlsplit(twin).path.split("/")[1]
+    if answer.status_code != 200:
+        # The twin did not show the operation either (refused, unknown, unreachable): the first refusal stands.
+        return tracking.noted(at=iso(now), http=answer.status_code, twin=version), refusal
+    noted = tracking.noted(at=iso(now), http=refusal.status_code, twin=version)
     return replace(noted, operation_url=twin), answer
 
 

@@ -108,7 +108,9 @@ def read_start_answer(
         return Unknown(None, ErrorInfo("unreachable", answer.failure or "Graph did not answer"))
     if code == 202:
         return _accepted(action, answer, limits, now)
-    if code == 201 and action.creates_job:
+    if action.creates_job and 200 <= code < 300:
+        # A job action's answer is the job, whatever the 2xx: never work done at once (a 202's Location is not
+        # what its page documents either; a job without an id cannot be tracked).
         return _created(action, answer, limits, url)
     if 200 <= code < 300:
         return DoneAtOnce(code, answer.body)
@@ -144,16 +146,18 @@ def _accepted(action: StartAction, answer: GraphAnswer, limits: Limits, now: dat
 
 def _created(action: StartAction, answer: GraphAnswer, limits: Limits, url: str | None) -> StartDecision:
     """A job Graph created (201 with the job): it is read under the collection it was created in, by its id."""
+    code = answer.status_code or 201
     job = answer.body.get("id") if isinstance(answer.body, dict) else None
     if not isinstance(job, str) or not job or url is None:
-        return Untrackable(201, ErrorInfo("noOperation", f"Graph created {action.name}'s job but named no id"))
+        return Untrackable(code, ErrorInfo("noOperation", f"Graph answered {action.name} with {code} but named no "
+                                                          "job id"))  # fmt: skip
     try:
         operation = limits.resolve(f"{url.split('?', 1)[0]}/{quote(job, safe='')}")
     except Rejected as exc:
-        return Untrackable(201, ErrorInfo("untrackableOperation", f"Graph created {action.name}'s job, but it "
-                                                                  f"cannot be tracked: {exc.problem}"))  # fmt: skip
+        return Untrackable(code, ErrorInfo("untrackableOperation", f"Graph created {action.name}'s job, but it "
+                                                                   f"cannot be tracked: {exc.problem}"))  # fmt: skip
     if operation.kind is not action.kind:
-        return Untrackable(201, ErrorInfo("untrackableOperation", f"{action.name}'s job is not a {action.kind.name}"))
+        return Untrackable(code, ErrorInfo("untrackableOperation", f"{action.name}'s job is not a {action.kind.name}"))
     return Accepted(operation)
 
 

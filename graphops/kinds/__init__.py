@@ -183,7 +183,10 @@ ALLOWED_ODATA_OPTIONS = frozenset({"$select"})
 def _check_query(query: str, kind: type[OperationKind], field: str) -> None:
     """Only what Graph itself puts in the kind's Location, and ``$select``: an ``$expand`` (or any other option)
     would have graphops read and deliver more than the operation."""
-    for name, _ in parse_qsl(query, keep_blank_values=True):
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name == "$select" and kind.status_field not in value.split(","):
+            status = kind.status_field
+            raise Rejected(field, f"$select must name {status}, the property graphops reads a {kind.name}'s end in")
         if name.startswith("$") and name not in ALLOWED_ODATA_OPTIONS:
             raise Rejected(field, f"the OData option {name} is not allowed: graphops reads the operation only "
                                   "($select is allowed)")  # fmt: skip
@@ -247,7 +250,7 @@ def twin_url(kind: type[OperationKind], url: str) -> str | None:
 
 
 def validate_select(raw: object) -> tuple[str, ...]:
-    """The `select` field: Graph property names to ask for; `status` is always included."""
+    """The `select` field: Graph property names to ask for; the kind's status property is always added."""
     if raw is None:
         return ()
     if not isinstance(raw, list) or len(raw) > 32:

@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal
 ALL_CLOUDS = frozenset({"global", "usgov", "usgovdod", "china"})
 GLOBAL_ONLY = frozenset({"global"})
 LONG_RUNNING_STATUS_END = frozenset({"succeeded", "failed"})  # longRunningOperationStatus
+MAX_STATUS_CHARS = 100  # Graph's enum members are short words; anything longer is not a status
 #: What a tracking shows in place of a field whose value is a credential (a signed download link).
 WITHHELD = "(a signed link: delivered to the tracking's sinks only, never kept or shown)"
 
@@ -105,7 +106,7 @@ class OperationKind:
         body = cls.entity(body)
         if isinstance(body, dict):
             status = body.get(cls.status_field)
-            if isinstance(status, str) and status:
+            if isinstance(status, str) and 0 < len(status) <= MAX_STATUS_CHARS:
                 return status
         return None
 
@@ -156,7 +157,7 @@ class OperationKind:
             return None
         try:
             value = float(raw) if isinstance(raw, int | float | str) else None
-        except ValueError:
+        except (ValueError, OverflowError):  # "abc", or an integer too large for a float
             return None
         return value if value is not None and 0 <= value <= 100 else None
 
@@ -177,4 +178,5 @@ def _percent_of_counts(counts: object, total: str, done: tuple[str, ...]) -> flo
     whole, *parts = values
     assert isinstance(whole, int)
     finished = sum(v for v in parts if isinstance(v, int))
-    return round(100.0 * finished / whole, 1) if whole and finished <= whole else None
+    # Whole numbers to the end: Graph's counts may be any size, and a float of a huge one overflows.
+    return (finished * 1000 // whole) / 10 if whole and finished <= whole else None

@@ -1,4 +1,5 @@
-"""OData key syntax in Graph paths: `teams('dbd8…')` is the two segments `teams` and `dbd8…`."""
+"""OData key syntax in Graph paths: `teams('dbd8…')` is the two segments `teams` and `dbd8…`, and
+`getOperation(id='0f5d…')` the two segments `getOperation(id=)` and `0f5d…`."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import re
 from ..errors import Rejected
 from .base import ID
 
-# Quoted keys only, as Teams writes its Locations (its reference pages' `/teams({id})` is a placeholder); a
-# function's one named parameter, as Places writes `getOperation(id='…')`, reads the same way.
-_ODATA_KEY = re.compile(r"([A-Za-z]+)\((?:id=)?'([^']*)'\)")
+# Quoted keys only, as Teams writes its Locations (its reference pages' `/teams({id})` is a placeholder).
+_ODATA_KEY = re.compile(r"([A-Za-z]+)\('([^']*)'\)")
+# A function called with one named id, as Places writes `getOperation(id='…')`: its name keeps the `(id=)`, so
+# only a path shape that names the function so (and no plain segment) matches it.
+_FUNCTION_ID = re.compile(r"([A-Za-z]+)\(id='([^']*)'\)")
 
 
 def split_keys(segments: list[str], field: str = "operationUrl") -> list[str]:
@@ -17,10 +20,12 @@ def split_keys(segments: list[str], field: str = "operationUrl") -> list[str]:
     out: list[str] = []
     for seg in segments:
         key = _ODATA_KEY.fullmatch(seg)
-        if key is None:
+        function = _FUNCTION_ID.fullmatch(seg) if key is None else None
+        found = key or function
+        if found is None:
             out.append(seg)
             continue
-        if ID.fullmatch(key.group(2)) is None or "'" in key.group(2):
+        if ID.fullmatch(found.group(2)) is None or "'" in found.group(2):
             raise Rejected(field, f"{seg!r} is not a valid OData key")
-        out.extend(key.groups())
+        out.extend((found.group(1) + "(id=)" if function else found.group(1), found.group(2)))
     return out

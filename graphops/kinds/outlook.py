@@ -21,7 +21,7 @@ class PlaceOperation(OperationKind):
     """A bulk update of buildings, floors and rooms (`PATCH /places`, beta): `/places/getOperation(id='…')`."""
 
     name = "placeOperation"
-    path_template = ("places", "getOperation", "{id}")
+    path_template = ("places", "getOperation(id=)", "{id}")  # only as Graph writes it: getOperation(id='…')
     versions = frozenset({"beta"})
     clouds = GLOBAL_ONLY
     # placeOperationStatus: created, inProgress, succeeded, partiallySucceeded, failed, expired

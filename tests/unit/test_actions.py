@@ -167,7 +167,8 @@ def test_every_action_starts_a_tracked_kind_in_the_clouds_it_claims() -> None:
     # What repeating does, as the issue and the reference pages say: creating things is not harmless.
     assert {n for n, a in ACTIONS.items() if not a.repeatable} == {
         "teamCreate", "teamClone", "personalDataExport", "ediscoveryExportResult", "ediscoveryExportReport",
-        "ediscoveryAddToReviewSet", "driveItemCopy",
+        "ediscoveryAddToReviewSet", "driveItemCopy", "auditLogQuery", "deviceManagementExportJob", "cloudPcExportJob",
+        "accessReviewHistoryDefinition",
     }  # fmt: skip
 
 
@@ -305,10 +306,10 @@ def test_a_created_job_is_tracked_at_its_collection_url_and_id() -> None:
 @pytest.mark.parametrize(
     ("body", "why"),
     [
-        ({"status": "notStarted"}, "named no id"),
-        ({"id": ""}, "named no id"),
-        ({"id": 7}, "named no id"),
-        (None, "named no id"),
+        ({"status": "notStarted"}, "named no job id"),
+        ({"id": ""}, "named no job id"),
+        ({"id": 7}, "named no job id"),
+        (None, "named no job id"),
         ({"id": "a/b"}, "cannot be tracked"),  # an id that would be two segments
         ({"id": ".."}, "cannot be tracked"),
         ({"id": "x" * 3000}, "cannot be tracked"),
@@ -317,6 +318,15 @@ def test_a_created_job_is_tracked_at_its_collection_url_and_id() -> None:
 def test_a_created_job_without_a_usable_id_is_untrackable(body: Any, why: str) -> None:
     decision = read_start_answer(AUDIT, answer(201, body), LIMITS, NOW, QUERIES)
     assert isinstance(decision, Untrackable) and why in decision.error.message
+
+
+def test_a_job_actions_every_2xx_is_the_job_never_work_done_at_once() -> None:
+    job = {"id": "168ec429", "status": "notStarted"}
+    for status in (200, 201):
+        decision = read_start_answer(AUDIT, answer(status, job), LIMITS, NOW, QUERIES)
+        assert isinstance(decision, Accepted) and decision.operation.url == f"{QUERIES}/168ec429", status
+    nothing = read_start_answer(AUDIT, answer(204), LIMITS, NOW, QUERIES)
+    assert isinstance(nothing, Untrackable) and nothing.status == 204 and "no job id" in nothing.error.message
 
 
 def test_only_job_actions_read_a_201_as_a_job() -> None:

@@ -11,6 +11,7 @@ from graphops.kinds import (
     resolve_operation_url,
     validate_select,
 )
+from graphops.tracking import ErrorInfo
 
 GRAPH = "https://graph.microsoft.com"
 ALERT = "/beta/identityGovernance/roleManagementAlerts/operations/refresh:DirectoryRole_19356be4_StaleSignInAlert"
@@ -540,3 +541,70 @@ def test_a_select_asks_for_the_kinds_own_status_property() -> None:
     doc = {"operationUrl": seed.CLOUD_PC_EXPORT_PATH, "callbackUrl": "https://a.logic.azure.com/c", "select": ["id"]}
     assert from_request(doc, "t", now, limits).polled_select == ("exportJobStatus", "id")
     assert from_request({**doc, "select": None}, "t", now, limits).polled_select == ()
+
+
+def test_an_error_inside_a_wrapped_failed_job_is_read_and_graphs_text_is_bounded() -> None:
+    import random
+    from datetime import UTC, datetime
+
+    from graphops.callbacks import CallbackPolicy
+    from graphops.decide import MAX_MESSAGE_CHARS, Finish, GraphAnswer, Policy, decide, observe
+    from graphops.schedule import PollSchedule
+    from graphops.tracking import Limits, from_request
+
+    limits = Limits(GRAPH, CallbackPolicy(("*.logic.azure.com",)), 86400, 30 * 86400)
+    now = datetime(2026, 12, 4, tzinfo=UTC)
+
+    def finish(body: dict[str, object]) -> Finish:
+        doc = {"operationUrl": seed.EXPORT_JOB_PATH, "callbackUrl": "https://a.logic.azure.com/c"}
+        answer = GraphAnswer(200, body)
+        decision = decide(observe(from_request(doc, "t", now, limits), answer), answer, now,
+                          Policy(PollSchedule(5, 60), 120), random.Random(0))  # fmt: skip
+        assert isinstance(decision, Finish)
+        return decision
+
+    failed = seed.export_job("failed")
+    failed["value"]["error"] = {"code": "ReportFailed", "message": "The report could not be generated"}
+    assert finish(failed).error == ErrorInfo("ReportFailed", "The report could not be generated")
+    huge = seed.export_job("failed")
+    huge["value"]["error"] = {"code": "C" * 5000, "message": "x" * 500_000}
+    error = finish(huge).error
+    assert error is not None and len(error.code) == 200 and len(error.message) < MAX_MESSAGE_CHARS + 10
+    assert error.message.endswith("… (cut)")
+    assert KINDS["deviceManagementExportJob"].status_of({"status": "x" * 101}) is None  # no status is that long
+
+
+def test_counts_of_any_size_give_a_percentage_or_none_never_an_error() -> None:
+    places = KINDS["placeOperation"]
+    big = 10**400
+    counts = {"totalPlaceCount": big, "succeededPlaceCount": big // 2, "failedPlaceCount": 0}
+    assert places.progress_of({"progress": counts}) == 50.0
+    assert KINDS["siteOperation"].progress_of({"percentageComplete": 10**400}) is None  # too large for a float
+
+
+def test_a_select_in_the_url_must_name_the_kinds_status_and_a_select_field_joins_it() -> None:
+    from graphops.graph import with_select
+
+    url = GRAPH + seed.CLOUD_PC_EXPORT_PATH
+    with pytest.raises(Rejected, match="must name exportJobStatus"):
+        resolve_operation_url(url + "?$select=id", GRAPH)
+    assert resolve_operation_url(url + "?$select=exportJobStatus,id", GRAPH).url.endswith("$select=exportJobStatus,id")
+    joined = with_select(url + "?$select=exportJobStatus,id", ("exportJobStatus", "exportUrl"))
+    assert joined == url + "?$select=exportJobStatus,id,exportUrl"  # one $select, not two
+    reset = GRAPH + RESET + "?aadgdc=DUB02P&aadgsu=ssprprod-a"
+    assert with_select(reset, ("status",)) == reset + "&$select=status"
+
+
+def test_a_dead_letters_signed_link_is_withheld_where_people_read_the_poison_queue() -> None:
+    import json
+
+    from graphops.poison import redact_callbacks
+
+    envelope = {"v": 1, "kind": "deviceManagementExportJob", "operationUrl": GRAPH + seed.EXPORT_JOB_PATH,
+                "callbackUrl": "https://a.logic.azure.com/cb?sig=key",
+                "operation": seed.export_job("completed")["value"]}  # fmt: skip
+    shown = json.loads(redact_callbacks(json.dumps(envelope)))
+    assert "sig=" not in json.dumps(shown) and shown["operation"]["url"].startswith("(a signed link")
+    assert shown["operation"]["reportName"] == "DeviceCompliance"
+    odd = json.loads(redact_callbacks(json.dumps({**envelope, "kind": 7})))  # a producer's: nothing to withhold by
+    assert odd["callbackUrl"] == "https://a.logic.azure.com/cb?…"
