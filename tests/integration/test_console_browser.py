@@ -293,9 +293,8 @@ def test_the_list_shows_each_state_in_a_colour_that_means_it_and_fits_a_laptop_a
             first_cell = row["forbidden"].locator("td").first
             expect(first_cell).to_have_text("wf-forbidden")
             expect(row["forbidden"].locator("td.id a")).to_have_text(f"{ids['forbidden'][:8]}…")
-            # (the beta twin's: a v1.0 reset refused for the app is read on beta, which refused it too)
             expect(row["forbidden"].locator("td.url")).to_have_text(
-                "/beta/users/user-forbidden/authentication/operations/op"
+                "/v1.0/users/user-forbidden/authentication/operations/op"
             )
             # A kind's long name breaks between its words, never inside one.
             kind = lines_of(row["forbidden"].locator("td.kind"))

@@ -330,9 +330,21 @@ def test_a_reset_refused_on_v1_and_beta_ends_forbidden_after_one_beta_ask(harnes
     harness.track(v1)
     harness.run()
     [callback] = harness.receiver.delivered()
-    assert callback.body["outcome"] == "forbidden" and callback.body["operationUrl"] == harness.graph_url(beta)
+    # The twin did not show it either: v1.0's refusal stands, and the tracking stays on v1.0.
+    assert callback.body["outcome"] == "forbidden" and callback.body["operationUrl"] == harness.graph_url(v1)
     assert "UserAuthenticationMethod.Read.All" in callback.body["error"]["message"]
     assert (len(harness.graph.gets(v1)), len(harness.graph.gets(beta))) == (1, 1)
+
+
+def test_a_beta_twin_that_does_not_know_the_reset_leaves_the_v1_refusal_standing(harness: Harness) -> None:
+    v1 = seed.reset_path("adele@contoso.com", "lost")
+    harness.graph.script(v1, [Reply(403, seed.graph_error("Authorization_RequestDenied", "Insufficient privileges"))])
+    tracking_id = harness.track(v1)  # its beta twin answers 404: the stand-in knows no such operation
+    harness.run()
+    [callback] = harness.receiver.delivered()
+    assert (callback.body["outcome"], callback.body["operationUrl"]) == ("forbidden", harness.graph_url(v1))
+    view = requests.get(harness.api(f"operations/{tracking_id}"), timeout=10).json()
+    assert {"http": 404, "twin": "beta"}.items() <= view["history"][0].items()
 
 
 def test_other_kinds_end_forbidden_without_asking_another_version(harness: Harness) -> None:
