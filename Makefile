@@ -97,6 +97,7 @@ bench: $(BIN)/.installed node_modules/.installed
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/telemetry.py
 	$(BIN)/python bench/cost.py
+	$(BIN)/python bench/throttling.py
 
 clean:
 	rm -rf $(VENV) .venv-checkov node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis
