@@ -18,6 +18,9 @@ from .errors import SettingsError
 
 #: The share of a documented limit graphops uses: the rest is left for the app's other callers (and clock skew).
 MARGIN = 0.8
+#: The longest a 429 pauses a whole budget: the throttled tracking itself waits out all of Graph's Retry-After,
+#: but one answer (or one odd header) never stops a tenant's other trackings of the service for longer.
+MAX_PAUSE = 600.0
 
 
 @dataclass(frozen=True)
@@ -70,8 +73,9 @@ class Slot:
 
 
 def take(window: Window, limit: Limit, now: float, margin: float = MARGIN) -> Slot:
-    """May a step poll now? Counts the request in the window when it may."""
-    if window.paused_until > now:
+    """May a step poll now? Counts the request in the window when it may. A pause further off than graphops ever
+    sets one is not graphops' (a garbled row, a clock far off): it is not believed."""
+    if now < window.paused_until <= now + MAX_PAUSE:
         return Slot(False, window.paused_until - now)
     start = math.floor(now / limit.window) * limit.window
     used = window.used if window.start == start else 0
@@ -86,8 +90,10 @@ def paused(window: Window, until: float) -> Window:
 
 
 def pause_after(limit: Limit, retry_after: float | None) -> float:
-    """How long a 429 pauses the budget: Graph's Retry-After, or the service's usual wait when it sent none."""
-    return retry_after if retry_after is not None and retry_after > 0 else limit.pause_without_retry_after
+    """How long a 429 pauses the budget: Graph's Retry-After, or the service's usual wait when it sent none; at
+    most :data:`MAX_PAUSE`."""
+    wait = retry_after if retry_after is not None and retry_after > 0 else limit.pause_without_retry_after
+    return min(wait, MAX_PAUSE)
 
 
 def parse_budgets(raw: str, setting: str = "GRAPHOPS_THROTTLE_BUDGETS") -> dict[str, Limit]:

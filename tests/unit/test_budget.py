@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from graphops.budget import LIMITS, MARGIN, Limit, Window, parse_budgets, pause_after, paused, take
+from graphops.budget import LIMITS, MARGIN, MAX_PAUSE, Limit, Window, parse_budgets, pause_after, paused, take
 from graphops.errors import SettingsError
 from graphops.graph import tenant_of
 from graphops.kinds import KINDS
@@ -36,8 +36,10 @@ def test_a_429_pauses_the_budget_until_retry_after_and_a_later_pause_wins() -> N
     assert (take(window, EDISCOVERY, 150.0).go, take(window, EDISCOVERY, 150.0).wait) == (False, 50.0)
     assert paused(window, 190.0).paused_until == 200.0 and paused(window, 260.0).paused_until == 260.0
     assert take(window, EDISCOVERY, 201.0).go
+    assert take(paused(Window(120.0, 1), 150.0 + MAX_PAUSE + 1), EDISCOVERY, 150.0).go  # not a pause of ours
     assert pause_after(LIMITS["dataExport"], None) == 60.0  # data exports send no Retry-After
     assert pause_after(LIMITS["dataExport"], 7.0) == 7.0 and pause_after(EDISCOVERY, 0) == 60.0
+    assert pause_after(EDISCOVERY, 8 * 24 * 3600) == MAX_PAUSE  # one odd answer never stops the others for days
 
 
 def test_a_deployment_overrides_a_budget_by_name() -> None:
