@@ -78,7 +78,9 @@ def take(window: Window, limit: Limit, now: float, margin: float = MARGIN) -> Sl
     if now < window.paused_until <= now + MAX_PAUSE:
         return Slot(False, window.paused_until - now)
     start = math.floor(now / limit.window) * limit.window
-    used = window.used if window.start == start else 0
+    if start < window.start <= start + limit.window:
+        start = window.start  # a worker whose clock is a little ahead opened the next window: count in it
+    used = max(0, window.used) if window.start == start else 0
     if used >= limit.budget(margin):
         return Slot(False, start + limit.window - now)
     return Slot(True, 0.0, replace(window, start=start, used=used + 1))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -106,7 +107,7 @@ class Budgets:
             row = self._table.get_entity(PARTITION, key)
         except ResourceNotFoundError:
             return Window(), None
-        window = Window(_number(row.get("windowStart")), int(_number(row.get("used"))),
+        window = Window(_number(row.get("windowStart")), max(0, int(_number(row.get("used")))),
                         _number(row.get("pausedUntil")))  # fmt: skip
         return window, row.metadata.get("etag")
 
@@ -128,7 +129,12 @@ def spread(limit: Limit) -> float:
 
 
 def _number(raw: object) -> float:
-    if isinstance(raw, int | float) and not isinstance(raw, bool):
-        return float(raw)
-    value = getattr(raw, "value", None)  # the SDK's EntityProperty for an Int64
-    return float(value) if isinstance(value, int | float) else 0.0
+    """A row's number; anything else (text, NaN, infinity, a count beyond a float) reads as 0."""
+    value = getattr(raw, "value", raw)  # the SDK's EntityProperty for an Int64
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return 0.0
+    try:
+        number = float(value)
+    except OverflowError:
+        return 0.0
+    return number if math.isfinite(number) else 0.0

@@ -91,7 +91,7 @@ class Lengths:
         counts = {}
         for key, value in doc.items():
             if isinstance(key, str) and key.isdigit() and int(key) < BUCKETS and isinstance(value, int) and value > 0:
-                counts[int(key)] = value
+                counts[int(key)] = min(value, MAX_SAMPLES)  # a row never holds more, whoever wrote it
         return cls(counts)
 
     def survival(self, times: Sequence[float]) -> list[float]:

@@ -95,22 +95,36 @@ class Learning:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def schedules(self) -> Mapping[str, CheckingSchedule]:
+        """The schedules learned so far. One step in ``refresh`` seconds reads the histograms and computes what
+        changed, outside the lock: the other steps go on with the schedules they have meanwhile."""
         with self._lock:
             now = self.clock()
-            if self._read_at is None or now - self._read_at >= self.refresh:
+            due = self._read_at is None or now - self._read_at >= self.refresh
+            if due:
                 self._read_at = now
-                try:
-                    fresh = self.store.all()
-                except AzureError as exc:  # keep what was learned; the next refresh tries again
-                    log.info("learned schedules not read (%s)", type(exc).__name__)
-                    fresh = self._lengths
-                for kind, lengths in fresh.items():
-                    if not self.wanted(kind):
-                        continue
-                    if self._lengths.get(kind) != lengths or kind not in self._schedules:
-                        self._schedules[kind] = learned_schedule(lengths, self.min_delays(kind))
-                self._lengths = dict(fresh)
+            known = dict(self._lengths)
+        if due:
+            self._refresh(known)
+        with self._lock:
             return {kind: schedule for kind, schedule in self._schedules.items() if schedule is not None}
+
+    def _refresh(self, known: Mapping[str, Lengths]) -> None:
+        try:
+            fresh = self.store.all()
+        except AzureError as exc:  # keep what was learned; the next refresh tries again
+            log.info("learned schedules not read (%s)", type(exc).__name__)
+            return
+        computed: dict[str, CheckingSchedule | None] = {}
+        for kind, lengths in fresh.items():
+            if self.wanted(kind) and (known.get(kind) != lengths or kind not in self._schedules):
+                try:
+                    computed[kind] = learned_schedule(lengths, self.min_delays(kind))
+                except (ArithmeticError, ValueError) as exc:  # a histogram no one should have written
+                    log.warning("no learned schedule for %s: %s", kind, type(exc).__name__)
+                    computed[kind] = None
+        with self._lock:
+            self._schedules.update(computed)
+            self._lengths = dict(fresh)
 
     def record(self, kind: str, seconds: float) -> None:
         self.store.add(kind, seconds)

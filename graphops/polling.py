@@ -21,7 +21,7 @@ from .graph import GraphClient
 from .kinds import KINDS, resource_url, twin_url
 from .lengths import Learning
 from .logs import event
-from .schedule import past_deadline
+from .schedule import MAX_QUEUE_DELAY, past_deadline
 from .telemetry import instruments
 from .tracking import Outcome, Phase, Tracking, iso, moment_or_none
 
@@ -121,7 +121,8 @@ class Polling:
         asking Graph. Not a poll: it counts nowhere but in the history."""
         now = self._clock()
         remaining = (tracking.deadline - now).total_seconds()
-        delay = math.ceil(wait) if math.ceil(wait) < remaining else past_deadline(remaining)
+        wanted = min(max(1, math.ceil(wait)), MAX_QUEUE_DELAY)  # a budget waits minutes at most; the queue, 7 days
+        delay = wanted if wanted < remaining else max(1, past_deadline(remaining))
         event("budgetWait", trackingId=tracking.tracking_id, kind=tracking.kind.name, service=service,
               nextPollSeconds=delay)  # fmt: skip
         noted = tracking.noted(at=iso(now), budget=service, next=delay)
@@ -129,8 +130,9 @@ class Polling:
         return StepResult(tracking.tracking_id, "wait", following, delay, f"the {service} budget is spent")
 
     def _learn_length(self, finished: Tracking) -> None:
-        """An operation that Graph saw end adds its length to its kind's history: from graphops' first poll to
-        the middle of the last wait (it ended somewhere in it). One seen ending at the first poll says nothing."""
+        """An operation that Graph saw end adds its length to its kind's history: from when graphops began tracking
+        it to the middle of the last wait (it ended somewhere in it). One seen ending at the first poll, or kept
+        without a history, says nothing."""
         length = length_seen(finished)
         if self._learning is not None and length is not None:
             self._learning.record(finished.kind.name, length)
@@ -192,6 +194,8 @@ def length_seen(finished: Tracking) -> float | None:
     """How long the operation ran as graphops saw it, or None when that says nothing of its kind."""
     if finished.outcome not in ENDED_IN_GRAPH or finished.finished_at is None or finished.polls < 2:
         return None
+    if finished.history is None:
+        return None  # kept without a state (GRAPHOPS_RECORD_QUEUE_TRACKINGS=false): its last wait is not known
     polls = [moment_or_none(entry.get("at")) for entry in finished.history or () if "http" in entry]
     seen = [moment for moment in polls if moment is not None]
     last_wait = (seen[-1] - seen[-2]).total_seconds() if len(seen) >= 2 else 0.0

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Literal
 ALL_CLOUDS = frozenset({"global", "usgov", "usgovdod", "china"})
 GLOBAL_ONLY = frozenset({"global"})
 LONG_RUNNING_STATUS_END = frozenset({"succeeded", "failed"})  # longRunningOperationStatus
-MAX_STATUS_CHARS = 100  # Graph's enum members are short words; anything longer is not a status
+MAX_STATUS_CHARS = 256  # Graph's enum members are short words; anything much longer is not a status
 #: What a tracking shows in place of a field whose value is a credential (a signed download link).
 WITHHELD = "(a signed link: delivered to the tracking's sinks only, never kept or shown)"
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from graphops.budget import LIMITS, MARGIN, MAX_PAUSE, Limit, Window, parse_budgets, pause_after, paused, take
+from graphops.budgets import PARTITION, Budgets
 from graphops.errors import SettingsError
 from graphops.graph import tenant_of
 from graphops.kinds import KINDS
@@ -65,3 +68,86 @@ def test_the_tenant_is_the_tokens_tid() -> None:
     assert tenant_of(jwt_shaped({"tid": tid}, "sig")) == tid
     for odd in ("opaque", "a.b.c", jwt_shaped({"tid": "x|y"}, "s"), jwt_shaped({"aud": "g"}, "s"), "a.!!!.c"):
         assert tenant_of(odd) == ""
+
+
+# -- The shared row, over a table that behaves as Table storage does (ETags, not-found) -------------------
+
+
+class Table:
+    """Rows by key with an ETag each; a write with a stale ETag is refused, as the service refuses it."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], tuple[dict[str, Any], int]] = {}
+
+    def get_entity(self, partition: str, key: str) -> Any:
+        from azure.core.exceptions import ResourceNotFoundError
+        from azure.data.tables import TableEntity
+
+        if (partition, key) not in self.rows:
+            raise ResourceNotFoundError("not found")
+        row, version = self.rows[(partition, key)]
+        entity = TableEntity(row)
+        entity._metadata = {"etag": str(version)}  # type: ignore[attr-defined]
+        return entity
+
+    def create_entity(self, entity: dict[str, Any]) -> None:
+        from azure.core.exceptions import ResourceExistsError
+
+        key = (entity["PartitionKey"], entity["RowKey"])
+        if key in self.rows:
+            raise ResourceExistsError("exists")
+        self.rows[key] = (dict(entity), 1)
+
+    def update_entity(self, entity: dict[str, Any], *, etag: str, **_: Any) -> None:
+        from azure.core.exceptions import ResourceModifiedError
+
+        key = (entity["PartitionKey"], entity["RowKey"])
+        if str(self.rows[key][1]) != etag:
+            raise ResourceModifiedError("changed")
+        self.rows[key] = (dict(entity), self.rows[key][1] + 1)
+
+
+def budgets(table: Table, now: list[float]) -> Budgets:
+    return Budgets(table, {"ediscovery": LIMITS["ediscovery"]}, clock=lambda: now[0])  # type: ignore[arg-type]
+
+
+def test_the_row_gives_each_tenant_its_budget_and_a_spent_one_waits() -> None:
+    table, now = Table(), [1200.0]
+    shared = budgets(table, now)
+    assert [shared.wait_before_polling("tenant-a", "ediscovery") for _ in range(4)] == [0.0] * 4
+    assert shared.wait_before_polling("tenant-a", "ediscovery") > 0  # the fifth waits for the next minute
+    assert shared.wait_before_polling("tenant-b", "ediscovery") == 0.0  # another tenant's budget is its own
+    other_worker = budgets(table, now)  # nothing shared but the table
+    assert other_worker.wait_before_polling("tenant-a", "ediscovery") > 0
+    # A read and a write per slot taken, a read for the one refused, nothing for a kind without a budget.
+    assert shared.wait_before_polling("tenant-a", None) == 0.0 and shared.operations == 4 * 2 + 1 + 2
+    now[0] = 1260.0
+    assert other_worker.wait_before_polling("tenant-a", "ediscovery") == 0.0
+
+
+def test_a_429_pauses_the_row_for_every_worker() -> None:
+    table, now = Table(), [1200.0]
+    one, two = budgets(table, now), budgets(table, now)
+    assert one.pause("tenant-a", "ediscovery", 30.0) == 1230.0
+    assert 30.0 <= two.wait_before_polling("tenant-a", "ediscovery") <= 36.0  # until then (and a little spread)
+    assert two.wait_before_polling("tenant-b", "ediscovery") == 0.0
+    assert one.pause("tenant-a", None, 30.0) is None  # a kind with no budget pauses nothing
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -5, "many", 10**400])
+def test_a_garbled_row_is_read_as_nothing_rather_than_failing_a_step(bad: object) -> None:
+    table, now = Table(), [1200.0]
+    key = "tenant-a|ediscovery"
+    row = {"PartitionKey": PARTITION, "RowKey": key, "windowStart": bad, "used": bad, "pausedUntil": bad}
+    table.rows[(PARTITION, key)] = (row, 1)
+    assert budgets(table, now).wait_before_polling("tenant-a", "ediscovery") == 0.0
+
+
+def test_a_worker_whose_clock_is_a_little_behind_counts_in_the_window_another_opened() -> None:
+    teams = LIMITS["teams"]  # windows of a second
+    window = take(Window(), teams, 100.95).window  # this worker is 0.1 s behind ...
+    assert window is not None
+    ahead = take(window, teams, 101.05).window  # ... another opened window 101
+    assert ahead is not None and ahead.start == 101.0
+    behind = take(ahead, teams, 100.96)  # the first one's next request counts there, not in a fresh 100
+    assert behind.go and behind.window == Window(101.0, 2, 0.0)

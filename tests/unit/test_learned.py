@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -120,3 +121,11 @@ def test_the_length_a_finished_tracking_teaches_is_from_the_first_poll_to_the_mi
     first = Tracking(tracking_id="t", operation_url="u", kind=KINDS["siteOperation"], callback_url=None,
                      tracked_since=t0, deadline=t0 + timedelta(days=1), polls=1)  # fmt: skip
     assert length_seen(first.finish(Outcome.SUCCEEDED, None, t0)) is None  # over before graphops looked
+    stateless = replace(tracking, history=None)
+    assert length_seen(stateless.finish(Outcome.SUCCEEDED, None, t0 + timedelta(seconds=160))) is None
+
+
+def test_a_histogram_with_absurd_counts_is_held_to_what_a_row_can_hold() -> None:
+    history = Lengths.from_json('{"47": ' + "9" * 400 + ', "48": 3}')
+    assert history.counts == {47: MAX_SAMPLES, 48: 3}
+    assert learned_schedule(history, 5) is not None
