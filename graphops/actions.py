@@ -299,8 +299,7 @@ def parse_start(
     if bad_query:
         raise Rejected(f"{field_name}.url", f"{action.name} takes no query parameter {bad_query[0]!r}")
     if not action.kind.exists_in(version, cloud):
-        where = ", ".join(sorted(action.kind.version_clouds.get(version, action.clouds)))
-        what = f"{version} {action.name}" if version in action.kind.version_clouds else action.name
+        what, where = action.kind.named_in(version, action.name), ", ".join(sorted(action.kind.clouds_for(version)))
         raise Rejected(f"{field_name}.url", f"{what} exists only in the Graph cloud(s) {where}, not {cloud}")
     if action.name not in enabled:
         raise ActionNotEnabled(

@@ -166,8 +166,7 @@ def resolve_operation_url(
     for kind in candidates:
         if kind.matches(version, rest):
             if not kind.exists_in(version, cloud):
-                where = ", ".join(sorted(kind.version_clouds.get(version, kind.clouds)))
-                what = f"{version} {kind.name}" if version in kind.version_clouds else kind.name
+                what, where = kind.named_in(version, kind.name), ", ".join(sorted(kind.clouds_for(version)))
                 raise Rejected(field, f"{what} operations exist only in the Graph cloud(s) {where}, not {cloud}")
             _check_query(parts.query, kind, field)
             # Scheme and host are compared without case; from here on they are spelled as the endpoint spells

@@ -142,8 +142,19 @@ class OperationKind:
         return {k: WITHHELD if k in cls.secret_fields and v is not None else v for k, v in body.items()}
 
     @classmethod
+    def clouds_for(cls, version: str) -> frozenset[str]:
+        """The Graph clouds where this kind exists in ``version``."""
+        return cls.clouds & cls.version_clouds.get(version, cls.clouds)
+
+    @classmethod
     def exists_in(cls, version: str, cloud: str) -> bool:
-        return cloud in cls.clouds and cloud in cls.version_clouds.get(version, cls.clouds)
+        return cloud in cls.clouds_for(version)
+
+    @classmethod
+    def named_in(cls, version: str, name: str) -> str:
+        """``name`` (the kind's, or a start action's) as a refusal says it: with the version when the version,
+        not the kind, is what a cloud lacks."""
+        return f"{version} {name}" if version in cls.version_clouds else name
 
     @classmethod
     def progress_of(cls, body: object) -> float | None:
