@@ -11,7 +11,7 @@ PYTEST := $(BIN)/pytest
 help:
 	@echo "make demo         run the whole loop locally (Azurite, local runner, Graph stand-in)"
 	@echo "make test         lint + unit + integration + infra checks (what CI runs)"
-	@echo "make lint         ruff and mypy (strict)"
+	@echo "make lint         ruff, mypy (strict) and the import layers (import-linter)"
 	@echo "make unit         the unit tests and the Bicep checks (checkov)"
 	@echo "make integration  the integration tests against Azurite, the stand-ins and Chromium"
 	@echo "make test-slow    the long fault runs as well"
@@ -78,6 +78,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 unit: $(BIN)/.installed .venv-checkov/.installed node_modules/.installed
 	$(PYTEST) -q tests/unit

@@ -26,10 +26,10 @@ from typing import Any
 from azure.data.tables import TableClient, TableServiceClient
 
 from graphops.console.listing import Filters, list_trackings
-from graphops.index import TrackingIndex, Window
+from graphops.envelope.tracking import iso
 from graphops.local.azurite import Azurite
-from graphops.state import StateStore
-from graphops.tracking import iso
+from graphops.storage.state import StateStore
+from graphops.storage.time_index import TrackingIndex, Window
 
 KINDS = ("authenticationMethodOperation", "unifiedRoleManagementAlertRefresh", "teamsAsyncOperation")
 # (phase, outcome, a delivery dead-lettered), by share: most trackings have finished well.

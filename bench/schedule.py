@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from graphops.learned import (
+from graphops.pacing.learned import (
     LEARNED_MAX_DELAY,
     REFERENCE_INTERVAL,
     CheckingSchedule,
@@ -22,7 +22,7 @@ from graphops.learned import (
     checking_times,
     learned_schedule,
 )
-from graphops.schedule import PollSchedule, Schedule
+from graphops.pacing.schedule import PollSchedule, Schedule
 
 BUCKETS = {"10 s": 10, "1 min": 60, "5 min": 300, "30 min": 1800, "2 h": 7200, "12 h": 43200}
 FIXED = {"fixed 5 s (PnP Core, teams)": 5.0, "fixed 20 s (Logic Apps async)": 20.0, "fixed 30 s (azure-core LRO)": 30.0}
@@ -100,7 +100,7 @@ def markdown(table: dict[str, dict[str, Result]]) -> str:
 def per_kind(samples: int, seed: int = 20261128) -> str:
     """Each kind's schedule as a default deployment runs it (graphops.wiring.policy_for): Graph calls and the
     mean delay after the end, for operations of 1 min, 30 min and 2 h."""
-    from graphops.kinds import KINDS
+    from graphops.graph.kinds import KINDS
     from graphops.settings import Settings
     from graphops.wiring import policy_for
 

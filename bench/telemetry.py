@@ -32,7 +32,7 @@ def one_mode(mode: str) -> float:
         provider.add_span_processor(BatchSpanProcessor(CountingExporter()))  # type: ignore[arg-type]
         trace.set_tracer_provider(provider)
         metrics.set_meter_provider(MeterProvider(metric_readers=[InMemoryMetricReader()]))
-    from graphops import telemetry
+    from graphops.common import telemetry
 
     graph = telemetry.http_attributes("GET", "https://graph.microsoft.com/v1.0/x")
     started = time.process_time()

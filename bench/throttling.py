@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from graphops.budget import LIMITS
 from graphops.client import GraphOpsClient
 from graphops.local import seed
 from graphops.local.graph import Reply
 from graphops.local.stack import LocalStack
 from graphops.local.workers import worker_processes
+from graphops.pacing.budget import LIMITS
 
 LOAD = {"teams": 2000, "ediscovery": 60, "dataExport": 500}  # operations at --speed 1
 SHORTEST, LONGEST = 60.0, 1800.0  # each operation's length, before compression

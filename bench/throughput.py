@@ -41,9 +41,9 @@ def baseline_app() -> func.FunctionApp:
     from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
     from azure.data.tables import UpdateMode
 
-    from graphops.queues import queue_client
     from graphops.settings import Settings
-    from graphops.state import table_client
+    from graphops.storage.queues import queue_client
+    from graphops.storage.state import table_client
     from graphops.wiring import graph_credential, graph_session, storage_transport
 
     settings = Settings.from_env(os.environ)
@@ -130,8 +130,8 @@ def measure(mode: str, n: int, profile: bool) -> dict[str, Any]:
             client.track(stack.graph.url + seed.reset_path(f"bench{i}", f"op{i}"), stack.callback_url())
 
         def baseline_message(env: dict[str, str], i: int) -> None:
-            from graphops.queues import queue_client
             from graphops.settings import Settings
+            from graphops.storage.queues import queue_client
 
             queue = baseline_message.__dict__.setdefault(
                 "queue", queue_client(Settings.from_env(env).storage, env["GRAPHOPS_QUEUE_NAME"], None)

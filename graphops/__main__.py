@@ -1,3 +1,3 @@
-from .cli import main
+from graphops.cli.base import main
 
 main()

@@ -19,16 +19,17 @@ from typing import Any
 import azure.functions as func
 from azure.core.exceptions import AzureError
 
-from . import starting
-from .actions import ActionNotEnabled, StartAction
-from .chain import queue_first_step
-from .errors import QueueUnavailable, Rejected
-from .logs import event
-from .schedule import delay_until
-from .state import Claim, public_view
-from .telemetry import current_traceparent
-from .tracking import MAX_REQUEST_BYTES, Outcome, Tracking, from_request, from_start_request, request_problems
-from .wiring import Services
+from graphops.common.errors import QueueUnavailable, Rejected
+from graphops.common.logs import event
+from graphops.common.telemetry import current_traceparent
+from graphops.envelope.tracking import Outcome, Tracking
+from graphops.graph.actions import ActionNotEnabled, StartAction
+from graphops.intake.request import MAX_REQUEST_BYTES, from_request, from_start_request, request_problems
+from graphops.pacing.schedule import delay_until
+from graphops.step import starter
+from graphops.step.chain import queue_first_step
+from graphops.storage.state import Claim, public_view
+from graphops.wiring import Services
 
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_IDEMPOTENCY_KEY = 200
@@ -254,17 +255,17 @@ class Api:
         except AzureError as exc:
             return problem(503, "State storage is unavailable; try again", detail=type(exc).__name__)
         decision = started.decision
-        if isinstance(decision, starting.Accepted):
+        if isinstance(decision, starter.Accepted):
             tracking = replace(tracking, operation_url=decision.operation.url, kind=decision.operation.kind,
                                not_before=decision.not_before)  # fmt: skip
             return self._enqueue(
                 tracking, req, delay_until(decision.not_before, now), operationUrl=tracking.shown_operation_url
             )
-        if isinstance(decision, starting.DoneAtOnce):
+        if isinstance(decision, starter.DoneAtOnce):
             done = replace(tracking, operation=decision.body).finish(Outcome.SUCCEEDED, None, now)
             return self._enqueue(done, req, 0, operationUrl=None, outcome=str(Outcome.SUCCEEDED),
                                  graphStatus=decision.status)  # fmt: skip
-        if isinstance(decision, starting.Refused | starting.NotNow):
+        if isinstance(decision, starter.Refused | starter.NotNow):
             self._s.state.release(key, tracking.tracking_id)  # nothing started: the key may be used again
         return _not_started(request.action, decision, started.client_request_id)
 
@@ -325,26 +326,26 @@ def _json_body(req: func.HttpRequest) -> tuple[dict[str, Any] | None, func.HttpR
 
 
 def _not_started(
-    action: StartAction, decision: starting.StartDecision, client_request_id: str | None
+    action: StartAction, decision: starter.StartDecision, client_request_id: str | None
 ) -> func.HttpResponse:
     """The answer when Graph did not start a tracked operation: its refusal, passed on, or why graphops stopped."""
-    if isinstance(decision, starting.InFlight):
+    if isinstance(decision, starter.InFlight):
         return problem(409, "A start with this Idempotency-Key is under way; try again shortly",
                        headers={"Retry-After": "10"}, clientRequestId=client_request_id)  # fmt: skip
-    if isinstance(decision, starting.MayHaveStarted):
+    if isinstance(decision, starter.MayHaveStarted):
         return problem(409, f"{action.name} may have started; it is not sent again under this Idempotency-Key",
                        detail=decision.error.message, clientRequestId=client_request_id)  # fmt: skip
-    if isinstance(decision, starting.Untrackable):
+    if isinstance(decision, starter.Untrackable):
         return problem(502, "Graph answered with an operation graphops cannot track", detail=decision.error.message,
                        clientRequestId=client_request_id)  # fmt: skip
-    if isinstance(decision, starting.Unknown):
+    if isinstance(decision, starter.Unknown):
         again = ("a retry with this Idempotency-Key sends it again" if action.repeatable
                  else "a retry with this Idempotency-Key does not send it again: it may have started")  # fmt: skip
         return problem(502, f"Graph did not say whether {action.name} started; {again}", detail=decision.error.message,
                        graphStatus=decision.status, clientRequestId=client_request_id)  # fmt: skip
-    assert isinstance(decision, starting.Refused | starting.NotNow), decision
-    graph = (decision.graph if isinstance(decision, starting.Refused) else decision.error).to_json()
-    if isinstance(decision, starting.NotNow):
+    assert isinstance(decision, starter.Refused | starter.NotNow), decision
+    graph = (decision.graph if isinstance(decision, starter.Refused) else decision.error).to_json()
+    if isinstance(decision, starter.NotNow):
         wait = {"Retry-After": str(int(decision.wait or 30))}
         busy = "throttling" if decision.status == 429 else "unavailable"
         return problem(decision.status, f"Graph is {busy}; nothing was started, try again later", headers=wait,

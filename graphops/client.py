@@ -17,12 +17,13 @@ from urllib.parse import urlsplit
 from azure.core.credentials import TokenCredential
 from azure.storage.queue import QueueClient
 
-from .errors import Rejected
-from .queues import NEVER_EXPIRE, queue_client, send_creating
-from .settings import Settings
-from .telemetry import current_traceparent
-from .tracking import Limits, from_request, from_start_request
-from .wiring import graph_credential, limits_for, storage_credential
+from graphops.common.errors import Rejected
+from graphops.common.telemetry import current_traceparent
+from graphops.intake.limits import Limits
+from graphops.intake.request import from_request, from_start_request
+from graphops.settings import Settings
+from graphops.storage.queues import NEVER_EXPIRE, queue_client, send_creating
+from graphops.wiring import graph_credential, limits_for, storage_credential
 
 
 class GraphOpsClient:

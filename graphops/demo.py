@@ -17,12 +17,12 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import functions
-from .client import GraphOpsClient
-from .local import seed
-from .local.graph import Reply
-from .local.stack import LocalStack
-from .runner import LocalHost, QueueOptions, load_app
+from graphops import functions
+from graphops.client import GraphOpsClient
+from graphops.local import seed
+from graphops.local.graph import Reply
+from graphops.local.stack import LocalStack
+from graphops.runner import LocalHost, QueueOptions, load_app
 
 APP_DIR = Path(__file__).resolve().parents[1]
 
@@ -229,9 +229,9 @@ def run_demo(
 
 
 def _show_console(console: Console, env: dict[str, str], port: int) -> None:
-    from .console import build_console
-    from .console.local import LocalConsole
-    from .settings import Settings
+    from graphops.console import build_console
+    from graphops.console.local import LocalConsole
+    from graphops.settings import Settings
 
     settings = Settings.from_env(env)
     with LocalConsole(lambda authorize: build_console(settings, None, root="/", authorize=authorize), port) as pages:
@@ -254,9 +254,9 @@ def _queued(env: dict[str, str]) -> set[str]:
 
 def _dead_letters(env: dict[str, str]) -> dict[str, str]:
     """Tracking id -> the reason of its dead letter, from the poison queue the console shows."""
-    from .poison import list_entries
-    from .queues import queue_client
-    from .settings import StorageConnection
+    from graphops.storage.connection import StorageConnection
+    from graphops.storage.poison import list_entries
+    from graphops.storage.queues import queue_client
 
     poison = queue_client(StorageConnection.from_env(env), f"{env['GRAPHOPS_QUEUE_NAME']}-poison", None, encoded=False)
     return {e.tracking_id: e.reason for e in list_entries(poison) if e.tracking_id}

@@ -18,15 +18,14 @@ from urllib.parse import urlsplit
 
 import azure.functions as func
 
-from .logs import event
-from .seal import seal_for
-from .settings import Settings
+from graphops.common.logs import event
+from graphops.settings import Settings, seal_for
 
 if TYPE_CHECKING:
-    from .api import Api
-    from .console import Console
-    from .step import Tracker
-    from .wiring import Services
+    from graphops.api import Api
+    from graphops.console import Console
+    from graphops.step.tracker import Tracker
+    from graphops.wiring import Services
 
 
 def check_settings() -> Settings:
@@ -48,8 +47,8 @@ TELEMETRY: list[bool] = []
 @functools.cache
 def services() -> Services:
     """The process's parts, built on first use: one credential and one HTTP pool per worker."""
-    from .telemetry import configure
-    from .wiring import build_services
+    from graphops.common.telemetry import configure
+    from graphops.wiring import build_services
 
     built = build_services(check_settings())
     if not TELEMETRY:
@@ -61,14 +60,14 @@ def services() -> Services:
 
 @functools.cache
 def tracker() -> Tracker:
-    from .wiring import build_tracker
+    from graphops.wiring import build_tracker
 
     return build_tracker(services())
 
 
 @functools.cache
 def api() -> Api:
-    from .api import Api
+    from graphops.api import Api
 
     return Api(services())
 
@@ -79,8 +78,8 @@ SIGN_IN = "/.auth/login/aad?post_login_redirect_uri="  # App Service authenticat
 
 @functools.cache
 def console_pages() -> Console:
-    from .console import build_console
-    from .console.access import platform_operator
+    from graphops.console import build_console
+    from graphops.console.access import platform_operator
 
     built = services()
     settings = built.settings
@@ -134,7 +133,7 @@ def api_span(name: str, req: func.HttpRequest) -> Iterator[None]:
     """The span of an API call that starts trackings: their traces' root (under the host's request span)."""
     from opentelemetry.trace import SpanKind
 
-    from .telemetry import client_span
+    from graphops.common.telemetry import client_span
 
     services()  # telemetry is configured with the process's parts, before the first span
     attributes = {"http.request.method": req.method, "url.path": urlsplit(req.url).path}
@@ -147,7 +146,7 @@ def console(req: func.HttpRequest) -> func.HttpResponse:
     if not services().settings.console_enabled:
         return func.HttpResponse("The console is off in this deployment (GRAPHOPS_CONSOLE_ENABLED).\n",
                                  status_code=404, mimetype="text/plain")  # fmt: skip
-    from .console import ConsoleRequest
+    from graphops.console import ConsoleRequest
 
     page = console_pages().handle(ConsoleRequest(
         method=req.method.upper(), path=req.route_params.get("path") or "", query=dict(req.params),

@@ -30,8 +30,8 @@ from azure.functions.decorators.function_app import Function
 from azure.functions.queue import QueueMessage as TriggerMessage
 from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
 
-from .errors import SettingsError
-from .local.http_host import HttpFunction, HttpHost
+from graphops.common.errors import SettingsError
+from graphops.local.http_host import HttpFunction, HttpHost
 
 log = logging.getLogger("graphops.runner")
 _TIMESPAN = re.compile(r"(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2}(?:\.\d+)?)")
@@ -221,8 +221,8 @@ class LocalHost:
     def for_connection_string(
         cls, app: func.FunctionApp, env: Mapping[str, str], options: QueueOptions, **kw: Any
     ) -> LocalHost:
-        from .settings import StorageConnection
-        from .wiring import storage_transport  # the host's own clients pool as many connections as a batch
+        from graphops.storage.connection import StorageConnection
+        from graphops.wiring import storage_transport  # the host's own clients pool as many connections as a batch
 
         # Read as the app reads it, so `UseDevelopmentStorage=true` means the same Azurite to both.
         connection = StorageConnection.from_env(env).connection_string
@@ -236,7 +236,7 @@ class LocalHost:
         cls, app: func.FunctionApp, env: Mapping[str, str], options: QueueOptions, queue_service_uri: str,
         credential: TokenCredential, **kw: Any,
     ) -> LocalHost:  # fmt: skip
-        from .wiring import storage_transport
+        from graphops.wiring import storage_transport
 
         service = QueueServiceClient(queue_service_uri, credential=credential, transport=storage_transport())
         return cls(app, env, options, service=service, **kw)

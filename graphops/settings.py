@@ -14,12 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from .budget import LIMITS, Limit, parse_budgets
-from .clouds import CLOUDS, Cloud
-from .errors import SettingsError
+from graphops.common.errors import SettingsError
+from graphops.graph.clouds import CLOUDS, Cloud
+from graphops.pacing.budget import LIMITS, Limit, parse_budgets
+from graphops.storage.connection import STORAGE_SETTING, StorageConnection
+from graphops.storage.seal import Seal
 
 DEFAULT_QUEUE_NAME = "graph-operations"  # what the docs, infra and local settings use
-STORAGE_SETTING = "AzureWebJobsStorage"
 MAX_TIMEOUT_SECONDS = 30 * 24 * 3600
 
 
@@ -40,77 +41,6 @@ WHOLE_NUMBERS = {
     "GRAPHOPS_NOT_FOUND_GRACE_SECONDS": WholeNumber(120, 0, 24 * 3600),
     "GRAPHOPS_STATE_RETENTION_DAYS": WholeNumber(7, 1, 365),
 }
-
-
-@dataclass(frozen=True)
-class StorageConnection:
-    """How to reach the storage account that holds the queue: a connection string or an identity."""
-
-    connection_string: str | None = field(default=None, repr=False)
-    queue_service_uri: str | None = None
-    table_service_uri: str | None = None
-    client_id: str | None = None  # user-assigned managed identity; None means system-assigned
-    developer_credential: bool = False  # no __credential setting: a developer's sign-in (az login), as Core Tools do
-
-    @property
-    def queue_endpoint(self) -> str:
-        """The queue service's address, for messages: never the connection string, which holds the key."""
-        if self.connection_string is None:
-            return self.queue_service_uri or ""
-        parts = dict(part.split("=", 1) for part in self.connection_string.split(";") if "=" in part)
-        if "QueueEndpoint" in parts:
-            return parts["QueueEndpoint"]
-        suffix = parts.get("EndpointSuffix", "core.windows.net")
-        return f"{parts.get('DefaultEndpointsProtocol', 'https')}://{parts.get('AccountName', '?')}.queue.{suffix}"
-
-    def unreachable(self) -> str:
-        """What to say when storage does not answer: on loopback it is Azurite, which `make run` starts."""
-        where = self.queue_endpoint
-        host = (urlsplit(where).hostname or "").lower()
-        if host in ("127.0.0.1", "localhost", "::1"):
-            return f"cannot reach storage at {where} - is Azurite running? (`make azurite` starts it)"
-        return f"cannot reach storage at {where} - check the network path to the account and its firewall"
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str], prefix: str = STORAGE_SETTING) -> StorageConnection:
-        conn = env.get(prefix, "").strip()
-        if conn:
-            if conn == "UseDevelopmentStorage=true":
-                conn = AZURITE_CONNECTION_STRING
-            return cls(connection_string=conn)
-        queue_uri = env.get(f"{prefix}__queueServiceUri", "").strip()
-        account = env.get(f"{prefix}__accountName", "").strip()
-        if not queue_uri and account:
-            # __accountName only exists in the global cloud; sovereign clouds must give service URIs.
-            queue_uri = f"https://{account}.queue.core.windows.net"
-        if not queue_uri:
-            raise SettingsError(
-                prefix,
-                f"not set: give a connection string, or {prefix}__queueServiceUri for an identity-based connection",
-            )
-        _require_https(f"{prefix}__queueServiceUri", queue_uri)
-        table_uri = env.get(f"{prefix}__tableServiceUri", "").strip() or None
-        if not table_uri and ".queue." in queue_uri:
-            # An account's endpoints differ by service name only, in every cloud.
-            table_uri = queue_uri.replace(".queue.", ".table.", 1)
-        credential = env.get(f"{prefix}__credential", "").strip().lower()
-        if credential not in {"", "managedidentity"}:
-            raise SettingsError(f"{prefix}__credential", f"must be 'managedidentity' or unset, not {credential!r}")
-        return cls(
-            queue_service_uri=queue_uri,
-            table_service_uri=table_uri,
-            client_id=env.get(f"{prefix}__clientId", "").strip() or None,
-            developer_credential=not credential,
-        )
-
-
-AZURITE_CONNECTION_STRING = (
-    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
-    "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
-    "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"
-    "QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"
-    "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
-)
 
 
 @dataclass(frozen=True)
@@ -385,7 +315,7 @@ def _kind_poll_delays(raw: str) -> tuple[tuple[str, int, int], ...]:
     """``kind=min:max,...`` (``*`` for every kind): seconds between polls, overriding the kinds' own."""
     if not raw.strip():
         return ()
-    from .kinds import KINDS  # only when set: the kinds are not needed to start otherwise
+    from graphops.graph.kinds import KINDS  # only when set: the kinds are not needed to start otherwise
 
     name = "GRAPHOPS_KIND_POLL_DELAYS"
     bounds = WHOLE_NUMBERS["GRAPHOPS_MAX_DELAY_SECONDS"]
@@ -404,7 +334,7 @@ def _kind_poll_delays(raw: str) -> tuple[tuple[str, int, int], ...]:
 def _start_actions(raw: str) -> frozenset[str]:
     if not raw.strip():
         return frozenset()
-    from .actions import parse_enabled  # only when set, like the kinds above
+    from graphops.graph.actions import parse_enabled  # only when set, like the kinds above
 
     return parse_enabled(raw, "GRAPHOPS_START_ACTIONS")
 
@@ -440,11 +370,17 @@ def _results_queue(env: Mapping[str, str], need_storage: bool) -> str | None:
     return name
 
 
-def _require_https(name: str, uri: str) -> None:
-    if urlsplit(uri).scheme != "https":
-        raise SettingsError(name, f"must be an https URL, not {uri!r}")
-
-
 def _budgets(raw: str) -> dict[str, Limit]:
     """GRAPHOPS_THROTTLE_BUDGETS: empty for Graph's documented limits, ``off`` for none, or overrides."""
     return {} if raw.lower() == "off" else parse_budgets(raw)
+
+
+def seal_for(settings: Settings) -> Seal:
+    """The seal of graphops' own queue messages: the app cannot run without its key."""
+    if settings.envelope_key is None:
+        raise SettingsError(
+            "GRAPHOPS_ENVELOPE_KEY",
+            "not set: the key that seals graphops' own queue messages (the preprovision "
+            "hook makes one and infra keeps it in Key Vault; locally, against Azurite, one is derived)",
+        )
+    return Seal(settings.envelope_key, settings.envelope_key_previous)

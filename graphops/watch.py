@@ -8,13 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from .decide import Finish, decide, observe
-from .graph import GraphClient
-from .monitor import MonitorClient
-from .polling import ask_twin
-from .settings import Settings
-from .tracking import Outcome, Tracking
-from .wiring import limits_for, monitor_policy, policy_for
+from graphops.envelope.tracking import Outcome, Tracking
+from graphops.graph.monitor import MonitorClient
+from graphops.graph.reader import GraphClient
+from graphops.settings import Settings
+from graphops.step.decide import Finish, decide, observe
+from graphops.step.poll_job import ask_twin
+from graphops.wiring import limits_for, monitor_policy, policy_for
 
 
 @dataclass(frozen=True)

@@ -10,23 +10,24 @@ import requests
 from azure.core.credentials import TokenCredential
 from requests.adapters import HTTPAdapter
 
-from .callbacks import CallbackPolicy, Deliverer
-from .decide import Policy
-from .graph import GraphClient
-from .logs import quiet_http_client_logs
-from .monitor import MonitorClient
-from .queues import TrackingQueue, queue_client
-from .schedule import PollSchedule
-from .seal import Seal, seal_for
-from .settings import MAX_TIMEOUT_SECONDS, Settings
-from .sinks import Sink
-from .sinks.callback import CallbackSink
-from .sinks.events import EventGridSink
-from .sinks.results import ResultsQueueSink
-from .starting import Starter
-from .state import StateStore, table_client
-from .step import Tracker, utcnow
-from .tracking import Limits
+from graphops.common.logs import quiet_http_client_logs
+from graphops.delivery.callback_sink import CallbackSink
+from graphops.delivery.deliverer import Deliverer
+from graphops.delivery.event_grid_sink import EventGridSink
+from graphops.delivery.results_queue_sink import ResultsQueueSink
+from graphops.delivery.sink import Sink
+from graphops.egress.policy import CallbackPolicy
+from graphops.graph.monitor import MonitorClient
+from graphops.graph.reader import GraphClient
+from graphops.intake.limits import Limits
+from graphops.pacing.schedule import PollSchedule
+from graphops.settings import MAX_TIMEOUT_SECONDS, Settings, seal_for
+from graphops.step.decide import Policy
+from graphops.step.starter import Starter
+from graphops.step.tracker import Tracker, utcnow
+from graphops.storage.queues import TrackingQueue, queue_client
+from graphops.storage.seal import Seal
+from graphops.storage.state import StateStore, table_client
 
 USER_AGENT = "graphops/0.1"
 
@@ -180,7 +181,7 @@ def build_services(settings: Settings, credential: TokenCredential | None = None
 
 def policy_for(settings: Settings) -> Policy:
     """The polling policy: the deployment's schedule, and each kind's where its service asks for its own."""
-    from .kinds import KINDS
+    from graphops.graph.kinds import KINDS
 
     default = PollSchedule(settings.min_delay_seconds, settings.max_delay_seconds)
     schedules = {name: PollSchedule(*kind.poll_delays) for name, kind in KINDS.items() if kind.poll_delays}

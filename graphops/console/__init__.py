@@ -13,12 +13,12 @@ from collections.abc import Callable, Mapping
 
 from azure.core.credentials import TokenCredential
 
-from ..queues import INTERACTIVE, queue_client
-from ..settings import Settings
-from ..state import table_client
-from ..step import utcnow
-from .access import Operator, Refusal
-from .pages import Console, ConsoleRequest, Page
+from graphops.console.access import Operator, Refusal
+from graphops.console.pages import Console, ConsoleRequest, Page
+from graphops.settings import Settings
+from graphops.step.tracker import utcnow
+from graphops.storage.queues import INTERACTIVE, queue_client
+from graphops.storage.state import table_client
 
 __all__ = ["Console", "ConsoleRequest", "Page", "build_console"]
 

@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..kinds import KINDS
-from ..tracking import SINK_SETTINGS
+from graphops.envelope.tracking import SINK_SETTINGS
+from graphops.graph.kinds import KINDS
 
 # What to change when a sink gave up, by sink.
 SINK_FIXES = {

@@ -19,10 +19,19 @@ from urllib.parse import urlencode
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient
 
-from ..errors import Rejected
-from ..index import DELIVERING, DELIVERY_FAILED, DETAILS, Entry, TrackingIndex, Window, phase_of_standing
-from ..state import ROW
-from ..tracking import MAX_CORRELATION_ID_LENGTH, Outcome, Phase, iso
+from graphops.common.errors import Rejected
+from graphops.envelope.tracking import Outcome, Phase, iso
+from graphops.intake.request import MAX_CORRELATION_ID_LENGTH
+from graphops.storage.state import ROW
+from graphops.storage.time_index import (
+    DELIVERING,
+    DELIVERY_FAILED,
+    DETAILS,
+    Entry,
+    TrackingIndex,
+    Window,
+    phase_of_standing,
+)
 
 SHOWN = 100  # rows drawn: the newest; a narrower filter shows the rest
 DEFAULT_WINDOW = timedelta(hours=24)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from urllib.parse import parse_qsl, urlsplit
 
-from ..local.httpserver import Response, StandIn
-from .access import Operator, Refusal, loopback_operator
-from .pages import Console, ConsoleRequest
+from graphops.console.access import Operator, Refusal, loopback_operator
+from graphops.console.pages import Console, ConsoleRequest
+from graphops.local.httpserver import Response, StandIn
 
 Authorize = Callable[[Mapping[str, str]], Operator | Refusal]
 

@@ -21,17 +21,17 @@ from azure.core.exceptions import AzureError, ServiceRequestError
 from azure.data.tables import TableClient
 from azure.storage.queue import QueueClient
 
-from .. import poison
-from ..errors import Rejected
-from ..kinds import KINDS
-from ..logs import event, redact_url
-from ..state import StateStore, public_view
-from ..tracking import TRACKING_ID
-from .access import Operator, Refusal, change_token, same_page_change, token_refusal
-from .callout import callout
-from .listing import PHASES, STANDINGS, Filters, list_trackings
-from .timeline import timeline
-from .times import duration, moment
+from graphops.common.errors import Rejected
+from graphops.common.logs import event, redact_url
+from graphops.console.access import Operator, Refusal, change_token, same_page_change, token_refusal
+from graphops.console.callout import callout
+from graphops.console.listing import PHASES, STANDINGS, Filters, list_trackings
+from graphops.console.timeline import timeline
+from graphops.console.times import duration, moment
+from graphops.envelope.tracking import TRACKING_ID
+from graphops.graph.kinds import KINDS
+from graphops.storage import poison
+from graphops.storage.state import StateStore, public_view
 
 if TYPE_CHECKING:
     from jinja2 import Environment

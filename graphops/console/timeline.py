@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..tracking import moment_or_none
-from .times import exact
+from graphops.console.times import exact
+from graphops.envelope.tracking import moment_or_none
 
 DELIVERED_PREFIXES = ("delivered", "published", "queued")  # entries written before `delivered` was kept
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ..tracking import moment_or_none
+from graphops.envelope.tracking import moment_or_none
 
 
 def span(seconds: float) -> str:

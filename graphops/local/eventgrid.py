@@ -21,8 +21,8 @@ from urllib.parse import parse_qs, urlsplit
 import jsonschema
 import trustme
 
-from .graph import Reply
-from .httpserver import Response, StandIn, json_response
+from graphops.local.graph import Reply
+from graphops.local.httpserver import Response, StandIn, json_response
 
 AUDIENCE = "https://eventgrid.azure.net"
 # The CloudEvents 1.0 JSON format (github.com/cloudevents/spec, cloudevents/formats/json-format.md): the required

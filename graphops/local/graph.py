@@ -18,12 +18,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from ..budget import Limit
-from ..errors import Rejected
-from ..graph import tenant_of
-from ..kinds import resolve_operation_url
-from .httpserver import Response, StandIn
-from .seed import graph_error
+from graphops.common.errors import Rejected
+from graphops.graph.kinds import resolve_operation_url
+from graphops.graph.reader import tenant_of
+from graphops.local.httpserver import Response, StandIn
+from graphops.local.seed import graph_error
+from graphops.pacing.budget import Limit
 
 
 @dataclass(frozen=True)

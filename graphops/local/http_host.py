@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import azure.functions as func
 
-from .httpserver import Response, StandIn, json_response
+from graphops.local.httpserver import Response, StandIn, json_response
 
 log = logging.getLogger("graphops.runner")
 ROUTE_PREFIX = "/api/"

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
-from .httpserver import Response, StandIn, json_response
+from graphops.local.httpserver import Response, StandIn, json_response
 
 
 @dataclass(frozen=True)

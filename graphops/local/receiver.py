@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from .httpserver import Response, StandIn
+from graphops.local.httpserver import Response, StandIn
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from .graph import Reply
-from .httpserver import Response, StandIn
+from graphops.local.graph import Reply
+from graphops.local.httpserver import Response, StandIn
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,13 @@ from typing import Self
 
 import trustme
 
-from ..clouds import CLOUDS
-from .azurite import Azurite
-from .eventgrid import EventGridStandIn, write_ca
-from .graph import GraphStandIn
-from .identity import IdentityEndpoint
-from .receiver import CallbackReceiver
-from .sharepoint import MonitorStandIn
+from graphops.graph.clouds import CLOUDS
+from graphops.local.azurite import Azurite
+from graphops.local.eventgrid import EventGridStandIn, write_ca
+from graphops.local.graph import GraphStandIn
+from graphops.local.identity import IdentityEndpoint
+from graphops.local.receiver import CallbackReceiver
+from graphops.local.sharepoint import MonitorStandIn
 
 QUEUE_NAME = "graph-operations"
 

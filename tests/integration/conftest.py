@@ -112,14 +112,14 @@ class Harness:
 
     def poison(self) -> list[dict[str, Any]]:
         """The poison queue's oldest 32 entries: our dead letters (with reasons) and the host's raw copies."""
-        from graphops.poison import list_entries
+        from graphops.storage.poison import list_entries
 
         entries = list_entries(self.queue(f"{self.stack.queue_name}-poison"))
         return [e.record or {"raw": e.original, "reason": e.reason, "trackingId": e.tracking_id} for e in entries]
 
     def poison_all(self) -> list[dict[str, Any]]:
         """Every entry of the poison queue (more than one peek shows), read without removing any."""
-        from graphops.poison import entry_from
+        from graphops.storage.poison import entry_from
 
         queue = self.queue(f"{self.stack.queue_name}-poison")
         seen: dict[str, dict[str, Any]] = {}
@@ -235,7 +235,7 @@ def console_data(make_harness: Callable[..., Harness]) -> ConsoleData:
 
 
 def _poison_entries(harness: Harness) -> list[Any]:
-    from graphops.poison import list_entries
+    from graphops.storage.poison import list_entries
 
     return list_entries(harness.queue(f"{harness.stack.queue_name}-poison"))
 
@@ -266,9 +266,9 @@ class EveryState:
 def every_state(make_harness: Callable[..., Harness]) -> EveryState:
     from graphops.local import seed
     from graphops.local.graph import Reply
-    from graphops.poison import list_entries
     from graphops.settings import Settings
-    from graphops.state import StateStore, table_client
+    from graphops.storage.poison import list_entries
+    from graphops.storage.state import StateStore, table_client
 
     harness = make_harness(GRAPHOPS_STATE_TABLE=own_state_table())
     graph, receiver = harness.graph, harness.receiver

@@ -185,7 +185,7 @@ def seed_reply(status: str) -> Any:
 
 
 def _poison(h: Harness) -> list[Any]:
-    from graphops.poison import list_entries
+    from graphops.storage.poison import list_entries
 
     return list_entries(h.queue(f"{h.stack.queue_name}-poison"))
 

@@ -169,7 +169,7 @@ def test_discard_asks_first_then_deletes(page: Page, local_console: Any, console
 
 
 def _poison(harness: Any) -> list[Any]:
-    from graphops.poison import list_entries
+    from graphops.storage.poison import list_entries
 
     return list_entries(harness.queue(f"{harness.stack.queue_name}-poison"))
 

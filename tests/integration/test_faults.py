@@ -18,8 +18,9 @@ import pytest
 import requests
 
 from graphops import functions
-from graphops.callbacks import CallbackPolicy, Deliverer
-from graphops.graph import GraphClient
+from graphops.delivery.deliverer import Deliverer
+from graphops.egress.policy import CallbackPolicy
+from graphops.graph.reader import GraphClient
 from graphops.local import seed
 from graphops.local.azurite import Azurite
 from graphops.local.graph import Reply

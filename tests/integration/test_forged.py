@@ -12,14 +12,14 @@ import pytest
 from azure.storage.queue import QueueClient
 
 from graphops import functions
+from graphops.intake.request import from_request
 from graphops.local import seed
 from graphops.local.graph import Reply
 from graphops.local.stack import LocalStack
-from graphops.poison import requeue
 from graphops.runner import QueueOptions
-from graphops.seal import Seal, seal_for
-from graphops.settings import Settings
-from graphops.tracking import from_request
+from graphops.settings import Settings, seal_for
+from graphops.storage.poison import requeue
+from graphops.storage.seal import Seal
 from graphops.wiring import limits_for
 
 from .conftest import ROOT, Harness, sink_settings

@@ -18,10 +18,10 @@ from azure.data.tables import TableClient
 
 from graphops import functions
 from graphops.console.listing import Filters, list_trackings
-from graphops.index import Entry, TrackingIndex, Window, entry_of_state
 from graphops.local import seed
 from graphops.local.graph import Reply
-from graphops.poison import requeue
+from graphops.storage.poison import requeue
+from graphops.storage.time_index import Entry, TrackingIndex, Window, entry_of_state
 
 from .conftest import Harness, own_state_table
 from .test_cli import graphops

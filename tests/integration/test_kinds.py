@@ -150,7 +150,7 @@ def test_a_forbidden_kind_names_its_permission(harness: Harness) -> None:
 def test_a_global_only_kind_is_refused_in_another_cloud(make_harness: Any) -> None:
     import json
 
-    from graphops.errors import Rejected
+    from graphops.common.errors import Rejected
 
     h: Harness = make_harness(GRAPHOPS_GRAPH_CLOUD="usgov")
     with pytest.raises(Rejected, match="not usgov"):  # graphops track refuses it before it is queued...
@@ -166,7 +166,8 @@ def test_a_global_only_kind_is_refused_in_another_cloud(make_harness: Any) -> No
     assert notice.body["outcome"] == "rejected" and h.graph.total_calls() == 0
     from datetime import UTC, datetime
 
-    from graphops.tracking import Outcome, from_request
+    from graphops.envelope.tracking import Outcome
+    from graphops.intake.request import from_request
     from graphops.wiring import limits_for
 
     now = datetime.now(UTC)
@@ -273,7 +274,7 @@ def test_a_report_exports_signed_link_reaches_its_sinks_and_nothing_else(make_ha
     the state table, the status view, the console and the logs never do."""
     from azure.data.tables import TableClient
 
-    from graphops.kinds.base import WITHHELD
+    from graphops.graph.kinds.base import WITHHELD
 
     from ..conftest import SECRETS
     from .test_console import CONSOLE_ON, SIGNED_IN
@@ -358,7 +359,7 @@ def test_other_kinds_end_forbidden_without_asking_another_version(harness: Harne
 
 
 def test_a_v1_reset_is_refused_in_the_china_cloud_and_its_beta_twin_is_accepted(make_harness: Any) -> None:
-    from graphops.errors import Rejected
+    from graphops.common.errors import Rejected
 
     h: Harness = make_harness(GRAPHOPS_GRAPH_CLOUD="china")
     refusal = "v1.0 authenticationMethodOperation operations exist only in the Graph cloud(s) global, usgov, usgovdod"

@@ -9,10 +9,10 @@ from typing import Any
 import requests
 from azure.data.tables import TableClient
 
-from graphops.learned import MIN_SAMPLES, Lengths
-from graphops.lengths import PARTITION
 from graphops.local import seed
 from graphops.local.graph import Reply
+from graphops.pacing.learned import MIN_SAMPLES, Lengths
+from graphops.pacing.length_store import PARTITION
 
 from .conftest import Harness, own_state_table
 

@@ -191,7 +191,7 @@ def test_a_cancel_racing_a_delivery_does_not_overwrite_the_delivered_outcome(har
 
 
 def test_a_dead_lettered_delivery_requeued_and_delivered_shows_no_old_error(harness: Harness) -> None:
-    from graphops.poison import requeue
+    from graphops.storage.poison import requeue
 
     harness.graph.script(seed.ALERT_OPERATION_PATH, [Reply(200, SUCCEEDED)])
     harness.receiver.answer("/gone", 410)

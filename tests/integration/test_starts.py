@@ -12,12 +12,11 @@ import pytest
 import requests
 
 from graphops import functions
-from graphops.actions import ACTIONS
+from graphops.graph.actions import ACTIONS
 from graphops.local import seed
 from graphops.local.graph import Reply
 from graphops.runner import QueueOptions
-from graphops.seal import seal_for
-from graphops.settings import Settings
+from graphops.settings import Settings, seal_for
 
 from .conftest import ROOT, Harness
 

@@ -10,11 +10,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from graphops.budget import parse_budgets
 from graphops.local import seed
 from graphops.local.graph import Reply
 from graphops.local.stack import LocalStack
 from graphops.local.workers import worker_processes
+from graphops.pacing.budget import parse_budgets
 
 from .conftest import Harness, own_state_table
 

@@ -10,13 +10,15 @@ from typing import Any
 
 import pytest
 
-from graphops.actions import ACTIONS, ActionNotEnabled, StartRequest, parse_enabled, parse_start
-from graphops.callbacks import CallbackPolicy
-from graphops.decide import GraphAnswer
-from graphops.errors import Rejected, SettingsError
-from graphops.kinds import KINDS
-from graphops.schedule import MAX_QUEUE_DELAY, delay_until
-from graphops.starting import (
+from graphops.common.errors import Rejected, SettingsError
+from graphops.egress.policy import CallbackPolicy
+from graphops.envelope.tracking import Outcome
+from graphops.graph.actions import ACTIONS, ActionNotEnabled, StartRequest, parse_enabled, parse_start
+from graphops.graph.answer import GraphAnswer
+from graphops.graph.kinds import KINDS
+from graphops.intake.limits import Limits
+from graphops.pacing.schedule import MAX_QUEUE_DELAY, delay_until
+from graphops.step.starter import (
     Accepted,
     DoneAtOnce,
     NotNow,
@@ -27,7 +29,6 @@ from graphops.starting import (
     read_start_answer,
     replay,
 )
-from graphops.tracking import Limits, Outcome
 
 GRAPH = "https://graph.microsoft.com"
 ALL = frozenset(ACTIONS)

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from graphops.budget import LIMITS, MARGIN, MAX_PAUSE, Limit, Window, parse_budgets, pause_after, paused, take
-from graphops.budgets import PARTITION, Budgets
-from graphops.errors import SettingsError
-from graphops.graph import tenant_of
-from graphops.kinds import KINDS
+from graphops.common.errors import SettingsError
+from graphops.graph.kinds import KINDS
+from graphops.graph.reader import tenant_of
+from graphops.pacing.budget import LIMITS, MARGIN, MAX_PAUSE, Limit, Window, parse_budgets, pause_after, paused, take
+from graphops.pacing.budget_store import PARTITION, Budgets
 
 EDISCOVERY = LIMITS["ediscovery"]
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from graphops.callbacks import CallbackPolicy, is_public_address
-from graphops.errors import Rejected
+from graphops.common.errors import Rejected
+from graphops.egress.policy import CallbackPolicy, is_public_address
 
 LOGIC = (
     "https://prod-00.westeurope.logic.azure.com/workflows/abc/triggers/manual/paths/invoke?api-version=2016-10-01&sig=s"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphops.cli import cli
+from graphops.cli.base import cli
 
 
 def test_every_option_has_help() -> None:

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
+from graphops.common.errors import Rejected, SettingsError
 from graphops.console.access import Operator, Refusal, loopback_operator, platform_operator, same_page_change
 from graphops.console.callout import callout
 from graphops.console.listing import STANDINGS, Filters
 from graphops.console.pages import STATIC_FILES
 from graphops.console.timeline import timeline, unit_for
 from graphops.console.times import duration, moment, span
-from graphops.errors import Rejected, SettingsError
 from graphops.local.http_host import HttpFunction
 from graphops.settings import Settings
 

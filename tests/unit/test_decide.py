@@ -5,11 +5,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from graphops.callbacks import CallbackPolicy
-from graphops.decide import Finish, GraphAnswer, Policy, PollAgain, decide, observe
+from graphops.egress.policy import CallbackPolicy
+from graphops.envelope.tracking import ErrorInfo, Outcome, Tracking
+from graphops.graph.answer import GraphAnswer
+from graphops.intake.limits import Limits
+from graphops.intake.request import from_request
 from graphops.local import seed
-from graphops.schedule import PollSchedule
-from graphops.tracking import ErrorInfo, Limits, Outcome, Tracking, from_request
+from graphops.pacing.schedule import PollSchedule
+from graphops.step.decide import Finish, Policy, PollAgain, decide, observe
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 POLICY = Policy(PollSchedule(5, 60), not_found_grace_seconds=120)

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from graphops.callbacks import CallbackPolicy, Deliverer, DeliveryResult
+from graphops.delivery.deliverer import Deliverer, DeliveryResult
+from graphops.egress.policy import CallbackPolicy
 from graphops.local.receiver import CallbackReceiver
-from graphops.schedule import delivery_delay
+from graphops.pacing.schedule import delivery_delay
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)

@@ -31,8 +31,8 @@ def test_the_logic_app_example_subscribes_and_unsubscribes_where_the_api_listens
 
 
 def test_the_team_clone_example_starts_and_awaits_in_one_webhook_action() -> None:
-    from graphops.actions import parse_start
-    from graphops.tracking import REQUEST_FIELDS
+    from graphops.graph.actions import parse_start
+    from graphops.intake.request import REQUEST_FIELDS
 
     workflow = json.loads((ROOT / "examples" / "logic-app-team-clone.json").read_text())
     api = json.loads((ROOT / "graphops" / "openapi.json").read_text())

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from graphops.errors import SettingsError
+from graphops.common.errors import SettingsError
 from graphops.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -148,8 +148,8 @@ def test_the_hook_takes_names_with_spaces_and_says_what_is_granted_nothing(azd_e
 
 
 def test_every_kind_and_action_the_hook_knows_is_the_apps() -> None:
-    from graphops.actions import ACTIONS
-    from graphops.kinds import KINDS
+    from graphops.graph.actions import ACTIONS
+    from graphops.graph.kinds import KINDS
 
     assert GRANTS["kinds"] == list(KINDS) and GRANTS["startActions"] == list(ACTIONS)
     raw = (ROOT / "graphops" / "grants.json").read_text()

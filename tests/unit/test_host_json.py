@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from graphops.queues import MESSAGE_ENCODING
 from graphops.runner import QueueOptions, load_app, queue_functions
+from graphops.storage.queues import MESSAGE_ENCODING
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from graphops.callbacks import CallbackPolicy, Deliverer
-from graphops.errors import Rejected
-from graphops.kinds import resolve_operation_url
+from graphops.common.errors import Rejected
+from graphops.delivery.deliverer import Deliverer
+from graphops.egress.policy import CallbackPolicy
+from graphops.graph.kinds import resolve_operation_url
 from graphops.local.receiver import CallbackReceiver
 
 CORPUS = json.loads((Path(__file__).resolve().parents[1] / "data" / "hostile_urls.json").read_text())

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from graphops.index import (
+from graphops.storage.time_index import (
     COUNT_PREFIX,
     SHARDS,
     Entry,

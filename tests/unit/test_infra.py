@@ -107,7 +107,7 @@ def test_every_bicep_file_parses_without_errors(path: Path) -> None:
 
 
 def settings_in_code() -> set[str]:
-    code = (ROOT / "graphops" / "settings.py").read_text()
+    code = "".join((ROOT / "graphops" / path).read_text() for path in ("settings.py", "storage/connection.py"))
     names = set(re.findall(r'"(GRAPHOPS_[A-Z_]+|AZURE_CLIENT_ID)"', code))
     names |= {f"AzureWebJobsStorage__{s}" for s in re.findall(r'f"\{prefix\}__(\w+)"', code)}
     return names
@@ -267,8 +267,8 @@ def test_graph_permissions_are_least_privilege_and_granted_by_name() -> None:
     grants = (INFRA / "app" / "graph-permissions.bicep").read_text()
     assert "extension microsoftGraphV1" in grants
     assert "Microsoft.Graph/appRoleAssignedTo@v1.0" in grants
-    from graphops.actions import ACTIONS
-    from graphops.kinds import KINDS
+    from graphops.graph.actions import ACTIONS
+    from graphops.graph.kinds import KINDS
 
     assert "var permissionTable = loadJsonContent('../../graphops/grants.json').permissions" in grants
     table = json.loads((ROOT / "graphops" / "grants.json").read_text())

@@ -4,14 +4,14 @@ import re
 
 import pytest
 
-from graphops.errors import Rejected
-from graphops.kinds import (
+from graphops.common.errors import Rejected
+from graphops.envelope.tracking import ErrorInfo
+from graphops.graph.kinds import (
     AuthenticationMethodOperation,
     RoleManagementAlertRefresh,
     resolve_operation_url,
     validate_select,
 )
-from graphops.tracking import ErrorInfo
 
 GRAPH = "https://graph.microsoft.com"
 ALERT = "/beta/identityGovernance/roleManagementAlerts/operations/refresh:DirectoryRole_19356be4_StaleSignInAlert"
@@ -105,7 +105,7 @@ def test_select_names_are_checked() -> None:
 
 # -- every kind ---------------------------------------------------------------------------------------
 
-from graphops.kinds import KINDS  # noqa: E402
+from graphops.graph.kinds import KINDS  # noqa: E402
 from graphops.local import seed  # noqa: E402
 
 DOCUMENTED = {
@@ -149,7 +149,7 @@ def test_every_kind_has_a_documented_shape_here() -> None:
 
 
 def sharepoint() -> object:
-    from graphops.callbacks import CallbackPolicy
+    from graphops.egress.policy import CallbackPolicy
 
     return CallbackPolicy(("*.sharepoint.com",), field="operationUrl", setting="GRAPHOPS_MONITOR_ALLOWED_HOSTS")
 
@@ -261,7 +261,7 @@ def test_a_version_missing_from_a_cloud_is_refused_there_and_its_twin_is_not() -
 
 
 def test_a_refused_version_names_its_twin_and_nothing_else_has_one() -> None:
-    from graphops.kinds import twin_url
+    from graphops.graph.kinds import twin_url
 
     reset = GRAPH + seed.reset_path("adele@contoso.com") + "?aadgdc=DUB02P&aadgsu=ssprprod-a"
     assert twin_url(KINDS["authenticationMethodOperation"], reset) == reset.replace("/v1.0/", "/beta/")
@@ -342,11 +342,13 @@ def test_each_kind_polls_at_its_services_pace_unless_settings_say_otherwise() ->
     import random
     from datetime import UTC, datetime, timedelta
 
-    from graphops.callbacks import CallbackPolicy
-    from graphops.decide import GraphAnswer, PollAgain, decide, observe
-    from graphops.errors import SettingsError
+    from graphops.common.errors import SettingsError
+    from graphops.egress.policy import CallbackPolicy
+    from graphops.graph.answer import GraphAnswer
+    from graphops.intake.limits import Limits
+    from graphops.intake.request import from_request
     from graphops.settings import Settings
-    from graphops.tracking import Limits, from_request
+    from graphops.step.decide import PollAgain, decide, observe
     from graphops.wiring import policy_for
 
     env = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "GRAPHOPS_QUEUE_NAME": "graph-operations"}
@@ -377,7 +379,7 @@ def test_each_kind_polls_at_its_services_pace_unless_settings_say_otherwise() ->
 
 
 def test_only_a_resource_of_the_expected_shape_on_the_graph_host_is_waited_for() -> None:
-    from graphops.kinds import resource_url
+    from graphops.graph.kinds import resource_url
 
     teams = KINDS["teamsAsyncOperation"]
     assert resource_url(teams, f"/teams('{seed.CLONE_ID}')", GRAPH) == f"{GRAPH}/v1.0/teams('{seed.CLONE_ID}')"
@@ -401,10 +403,13 @@ def test_waiting_for_a_resource_asks_again_on_404_until_the_deadline() -> None:
     import random
     from datetime import UTC, datetime, timedelta
 
-    from graphops.callbacks import CallbackPolicy
-    from graphops.decide import GraphAnswer, Policy, PollAgain, ResourceSeen, decide_resource
-    from graphops.schedule import PollSchedule
-    from graphops.tracking import Limits, Outcome, from_request
+    from graphops.egress.policy import CallbackPolicy
+    from graphops.envelope.tracking import Outcome
+    from graphops.graph.answer import GraphAnswer
+    from graphops.intake.limits import Limits
+    from graphops.intake.request import from_request
+    from graphops.pacing.schedule import PollSchedule
+    from graphops.step.decide import Policy, PollAgain, ResourceSeen, decide_resource
 
     t0 = datetime(2026, 11, 28, tzinfo=UTC)
     limits = Limits(GRAPH, CallbackPolicy(("*.logic.azure.com",)), 86400, 30 * 86400)
@@ -472,7 +477,7 @@ def test_a_jobs_result_is_its_link_or_the_path_under_its_own_url_once_it_succeed
 
 
 def test_a_signed_link_is_withheld_from_what_is_kept_and_shown() -> None:
-    from graphops.kinds.base import WITHHELD
+    from graphops.graph.kinds.base import WITHHELD
 
     export = KINDS["deviceManagementExportJob"]
     job = seed.export_job("completed")["value"]
@@ -501,10 +506,12 @@ def test_each_way_an_operation_ends_unsuccessfully_is_said_in_words() -> None:
     import random
     from datetime import UTC, datetime
 
-    from graphops.callbacks import CallbackPolicy
-    from graphops.decide import Finish, GraphAnswer, Policy, decide, observe
-    from graphops.schedule import PollSchedule
-    from graphops.tracking import Limits, from_request
+    from graphops.egress.policy import CallbackPolicy
+    from graphops.graph.answer import GraphAnswer
+    from graphops.intake.limits import Limits
+    from graphops.intake.request import from_request
+    from graphops.pacing.schedule import PollSchedule
+    from graphops.step.decide import Finish, Policy, decide, observe
 
     limits = Limits(GRAPH, CallbackPolicy(("*.logic.azure.com",)), 86400, 30 * 86400)
     now = datetime(2026, 12, 4, tzinfo=UTC)
@@ -533,8 +540,9 @@ def test_each_way_an_operation_ends_unsuccessfully_is_said_in_words() -> None:
 def test_a_select_asks_for_the_kinds_own_status_property() -> None:
     from datetime import UTC, datetime
 
-    from graphops.callbacks import CallbackPolicy
-    from graphops.tracking import Limits, from_request
+    from graphops.egress.policy import CallbackPolicy
+    from graphops.intake.limits import Limits
+    from graphops.intake.request import from_request
 
     limits = Limits(GRAPH, CallbackPolicy(("*.logic.azure.com",)), 86400, 30 * 86400)
     now = datetime(2026, 12, 4, tzinfo=UTC)
@@ -547,10 +555,12 @@ def test_an_error_inside_a_wrapped_failed_job_is_read_and_graphs_text_is_bounded
     import random
     from datetime import UTC, datetime
 
-    from graphops.callbacks import CallbackPolicy
-    from graphops.decide import MAX_MESSAGE_CHARS, Finish, GraphAnswer, Policy, decide, observe
-    from graphops.schedule import PollSchedule
-    from graphops.tracking import Limits, from_request
+    from graphops.egress.policy import CallbackPolicy
+    from graphops.graph.answer import GraphAnswer
+    from graphops.intake.limits import Limits
+    from graphops.intake.request import from_request
+    from graphops.pacing.schedule import PollSchedule
+    from graphops.step.decide import MAX_MESSAGE_CHARS, Finish, Policy, decide, observe
 
     limits = Limits(GRAPH, CallbackPolicy(("*.logic.azure.com",)), 86400, 30 * 86400)
     now = datetime(2026, 12, 4, tzinfo=UTC)
@@ -583,7 +593,7 @@ def test_counts_of_any_size_give_a_percentage_or_none_never_an_error() -> None:
 
 
 def test_a_select_in_the_url_must_name_the_kinds_status_and_a_select_field_joins_it() -> None:
-    from graphops.graph import with_select
+    from graphops.graph.reader import with_select
 
     url = GRAPH + seed.CLOUD_PC_EXPORT_PATH
     with pytest.raises(Rejected, match="must name exportJobStatus"):
@@ -598,7 +608,7 @@ def test_a_select_in_the_url_must_name_the_kinds_status_and_a_select_field_joins
 def test_a_dead_letters_signed_link_is_withheld_where_people_read_the_poison_queue() -> None:
     import json
 
-    from graphops.poison import redact_callbacks
+    from graphops.storage.poison import redact_callbacks
 
     envelope = {"v": 1, "kind": "deviceManagementExportJob", "operationUrl": GRAPH + seed.EXPORT_JOB_PATH,
                 "callbackUrl": "https://a.logic.azure.com/cb?sig=key",

@@ -10,9 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from graphops.decide import Policy
-from graphops.kinds import KINDS
-from graphops.learned import (
+from graphops.graph.kinds import KINDS
+from graphops.pacing.learned import (
     BUCKETS,
     MAX_SAMPLES,
     MIN_SAMPLES,
@@ -22,7 +21,8 @@ from graphops.learned import (
     checking_times,
     learned_schedule,
 )
-from graphops.schedule import PollSchedule
+from graphops.pacing.schedule import PollSchedule
+from graphops.step.decide import Policy
 
 
 def lengths_of(*seconds: float) -> Lengths:
@@ -105,8 +105,8 @@ def test_a_learned_schedule_is_used_unless_the_deployment_fixed_the_kinds_or_tur
 
 
 def test_the_length_a_finished_tracking_teaches_is_from_the_first_poll_to_the_middle_of_the_last_wait() -> None:
-    from graphops.polling import length_seen
-    from graphops.tracking import ErrorInfo, Outcome, Tracking, iso
+    from graphops.envelope.tracking import ErrorInfo, Outcome, Tracking, iso
+    from graphops.step.poll_job import length_seen
 
     t0 = datetime(2026, 12, 4, 12, tzinfo=UTC)
     polls = ({"at": iso(t0), "http": 200}, {"at": iso(t0 + timedelta(seconds=100)), "http": 200},

@@ -9,16 +9,19 @@ from typing import Any
 import pytest
 import requests
 
-from graphops.callbacks import CallbackPolicy, Deliverer, is_public_address, parse_retry_after
-from graphops.decide import NOT_FOUND_STREAK_AFTER_SEEN, Finish, GraphAnswer, PollAgain
-from graphops.errors import Rejected
-from graphops.graph import GraphClient
-from graphops.kinds import resolve_operation_url
+from graphops.common.errors import Rejected
+from graphops.delivery.deliverer import Deliverer
+from graphops.egress.policy import CallbackPolicy, is_public_address
+from graphops.egress.retry_after import parse_retry_after
+from graphops.graph.answer import GraphAnswer
+from graphops.graph.kinds import resolve_operation_url
+from graphops.graph.reader import GraphClient
+from graphops.intake.request import from_request
 from graphops.local import seed
 from graphops.local.receiver import CallbackReceiver
-from graphops.poison import entry_from, redact_callbacks
-from graphops.schedule import MAX_QUEUE_DELAY
-from graphops.tracking import from_request
+from graphops.pacing.schedule import MAX_QUEUE_DELAY
+from graphops.step.decide import NOT_FOUND_STREAK_AFTER_SEEN, Finish, PollAgain
+from graphops.storage.poison import entry_from, redact_callbacks
 
 from .test_decide import LIMITS, T0, step, tracking
 from .test_step import CALLBACK, NOW, StubDeliverer, StubGraph, StubQueue, request, tracker

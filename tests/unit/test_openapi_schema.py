@@ -9,7 +9,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from graphops.tracking import TRACEPARENT
+from graphops.envelope.wire import TRACEPARENT
 
 DOC = json.loads((Path(__file__).resolve().parents[2] / "graphops" / "openapi.json").read_text())
 SCHEMAS = DOC["components"]["schemas"]

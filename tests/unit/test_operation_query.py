@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from graphops.errors import Rejected
-from graphops.kinds import resolve_operation_url
+from graphops.common.errors import Rejected
+from graphops.graph.kinds import resolve_operation_url
 
 GRAPH = "https://graph.microsoft.com"
 RESET = "/v1.0/users/u1/authentication/operations/op1"

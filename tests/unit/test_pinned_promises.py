@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from graphops.common.errors import SettingsError
 from graphops.console.access import Operator, Refusal, platform_operator
-from graphops.errors import SettingsError
+from graphops.envelope.tracking import MAX_HISTORY, Tracking
+from graphops.intake.request import from_request
 from graphops.settings import Settings
-from graphops.tracking import MAX_HISTORY, Tracking, from_request
 
 from .test_decide import LIMITS
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from graphops.clouds import CLOUDS
-from graphops.errors import Rejected
+from graphops.common.errors import Rejected
+from graphops.envelope.tracking import Outcome
+from graphops.graph.clouds import CLOUDS
+from graphops.intake.request import from_request
 from graphops.settings import MAX_TIMEOUT_SECONDS, WHOLE_NUMBERS, Settings
-from graphops.tracking import Outcome, from_request
 from graphops.wiring import limits_for
 
 from .test_decide import T0
@@ -79,7 +80,8 @@ def test_the_documented_callback_headers_are_what_goes_on_the_wire() -> None:
     import base64
     from datetime import UTC, datetime
 
-    from graphops.callbacks import CallbackPolicy, Deliverer
+    from graphops.delivery.deliverer import Deliverer
+    from graphops.egress.policy import CallbackPolicy
     from graphops.local.receiver import CallbackReceiver
 
     secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
@@ -96,7 +98,7 @@ def test_the_documented_callback_headers_are_what_goes_on_the_wire() -> None:
 
 
 def test_the_start_actions_table_is_the_registry() -> None:
-    from graphops.actions import ACTIONS
+    from graphops.graph.actions import ACTIONS
 
     rows = table_after("| action | request | starts | permission it adds | harmless to repeat |")
     assert set(rows) == set(ACTIONS)

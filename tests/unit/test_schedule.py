@@ -7,7 +7,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from graphops.schedule import PollSchedule, delivery_delay, whole_delay
+from graphops.pacing.schedule import PollSchedule, delivery_delay, whole_delay
 
 DEFAULT = PollSchedule(5, 60)
 

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from graphops.errors import SettingsError
+from graphops.common.errors import SettingsError
 from graphops.local.stack import new_secret
-from graphops.settings import AZURITE_CONNECTION_STRING, Settings
+from graphops.settings import Settings
+from graphops.storage.connection import AZURITE_CONNECTION_STRING
 
 BASE = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "GRAPHOPS_QUEUE_NAME": "graph-operations"}
 

@@ -12,16 +12,20 @@ from typing import Any
 
 import pytest
 
-from graphops.callbacks import CallbackPolicy, DeliveryResult
-from graphops.decide import Policy
-from graphops.errors import Rejected
+from graphops.common.errors import Rejected
+from graphops.delivery.deliverer import DeliveryResult
+from graphops.delivery.event_grid_sink import cloud_event
+from graphops.egress.policy import CallbackPolicy
+from graphops.envelope.tracking import Outcome, Tracking
+from graphops.envelope.wire import from_wire
+from graphops.intake.limits import Limits
+from graphops.intake.request import from_request
 from graphops.local import seed
 from graphops.local.eventgrid import _VALIDATOR
-from graphops.schedule import PollSchedule
-from graphops.seal import Seal
-from graphops.sinks.events import cloud_event
-from graphops.step import Tracker
-from graphops.tracking import Limits, Outcome, Tracking, from_request, from_wire
+from graphops.pacing.schedule import PollSchedule
+from graphops.step.decide import Policy
+from graphops.step.tracker import Tracker
+from graphops.storage.seal import Seal
 
 from .test_step import CALLBACK, NOW, StubDeliverer, StubGraph, StubQueue
 
@@ -53,7 +57,7 @@ def test_a_finished_tracking_is_a_valid_cloudevent_with_the_callbacks_json_as_da
 
 def test_the_subject_never_carries_a_monitors_credential_and_is_absent_without_an_operation() -> None:
     monitor = replace(finished(), operation_url="https://contoso.sharepoint.com/_api/v2.0/monitor/4A?tempauth=secret")
-    from graphops.kinds import DriveItemCopy
+    from graphops.graph.kinds import DriveItemCopy
 
     event = cloud_event(replace(monitor, kind=DriveItemCopy), {}, "/s")
     assert event["subject"] == "/_api/v2.0/monitor/4A" and "secret" not in json.dumps(event)
@@ -110,7 +114,7 @@ class StubSink:
 
 
 def step_with(events: StubSink, queue: StubQueue, callback: StubDeliverer) -> Tracker:
-    from graphops.sinks.callback import CallbackSink
+    from graphops.delivery.callback_sink import CallbackSink
 
     return Tracker(
         limits=LIMITS, policy=Policy(PollSchedule(5, 60), 120), graph=StubGraph(),  # type: ignore[arg-type]
@@ -160,7 +164,7 @@ def test_an_envelope_from_before_sinks_still_reads_as_a_callback_delivery() -> N
 @pytest.mark.parametrize("failing", ["callback", "events", "queue"])
 def test_a_failing_sink_holds_back_none_of_the_others(failing: str) -> None:
     """Every sink is tried in the same step, whichever fails and wherever it stands in the order."""
-    from graphops.sinks.callback import CallbackSink
+    from graphops.delivery.callback_sink import CallbackSink
 
     busy = DeliveryResult(False, True, f"{failing} answered 503", 503)
     callback = StubDeliverer(*([busy] if failing == "callback" else []))

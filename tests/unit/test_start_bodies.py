@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from graphops.actions import ACTIONS, parse_start
-from graphops.errors import Rejected
+from graphops.common.errors import Rejected
+from graphops.graph.actions import ACTIONS, parse_start
 
 GRAPH = "https://graph.microsoft.com"
 ALL = frozenset(ACTIONS)

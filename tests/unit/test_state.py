@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from azure.core.exceptions import ResourceNotFoundError, ServiceRequestError
 
-from graphops.state import StateStore
-from graphops.tracking import Tracking, from_request, next_step
+from graphops.envelope.tracking import Tracking, next_step
+from graphops.intake.request import from_request
+from graphops.storage.state import StateStore
 
 from .test_decide import LIMITS, T0
 from .test_step import CALLBACK
@@ -133,7 +134,7 @@ def test_the_sdks_error_code_enum_reads_as_the_service_code() -> None:
     from azure.core.exceptions import ResourceNotFoundError
     from azure.data.tables import TableErrorCode
 
-    from graphops.state import _error_code
+    from graphops.storage.state import _error_code
 
     missing = ResourceNotFoundError("The table specified does not exist.")
     missing.error_code = TableErrorCode.TABLE_NOT_FOUND  # type: ignore[attr-defined]

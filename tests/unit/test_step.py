@@ -11,14 +11,16 @@ from typing import Any
 
 import pytest
 
-from graphops.callbacks import CallbackPolicy, DeliveryResult
-from graphops.decide import GraphAnswer, Policy
-from graphops.errors import QueueUnavailable
+from graphops.common.errors import QueueUnavailable
+from graphops.delivery.deliverer import DeliveryResult
+from graphops.egress.policy import CallbackPolicy
+from graphops.graph.answer import GraphAnswer
+from graphops.intake.limits import Limits
 from graphops.local import seed
-from graphops.schedule import PollSchedule
-from graphops.seal import Seal
-from graphops.step import Tracker
-from graphops.tracking import Limits
+from graphops.pacing.schedule import PollSchedule
+from graphops.step.decide import Policy
+from graphops.step.tracker import Tracker
+from graphops.storage.seal import Seal
 
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
 CALLBACK = "https://prod-00.westeurope.logic.azure.com/cb?sig=s"
@@ -155,7 +157,7 @@ def test_a_redirecting_callback_is_dead_lettered_at_once() -> None:
 def test_a_state_table_that_is_unavailable_slows_nothing() -> None:
     from azure.core.exceptions import ServiceRequestError
 
-    from graphops.state import StateStore
+    from graphops.storage.state import StateStore
 
     class DownTable:
         def __getattr__(self, name: str) -> Any:
@@ -177,7 +179,7 @@ def test_a_state_table_that_is_unavailable_slows_nothing() -> None:
 def queue_envelope(**changes: Any) -> str:
     from dataclasses import replace
 
-    from graphops.tracking import from_request
+    from graphops.intake.request import from_request
 
     limits = Limits("https://graph.microsoft.com", CallbackPolicy(("*.logic.azure.com",)), 86400, 30 * 86400)
     doc = {"operationUrl": seed.ALERT_OPERATION_PATH, "callbackUrl": CALLBACK}

@@ -13,12 +13,14 @@ from typing import Any
 import pytest
 from opentelemetry import trace
 
-from graphops import telemetry
-from graphops.errors import Rejected
-from graphops.kinds import KINDS
-from graphops.sinks.events import cloud_event
-from graphops.step import wire_trace
-from graphops.tracking import Outcome, Tracking, from_request, from_wire
+from graphops.common import telemetry
+from graphops.common.errors import Rejected
+from graphops.delivery.event_grid_sink import cloud_event
+from graphops.envelope.tracking import Outcome, Tracking
+from graphops.envelope.wire import from_wire
+from graphops.graph.kinds import KINDS
+from graphops.intake.request import from_request
+from graphops.step.tracker import wire_trace
 
 from ..conftest import SPAN_LEAKS
 
@@ -57,8 +59,8 @@ def test_outside_a_span_there_is_no_traceparent_and_inside_one_there_is() -> Non
 
 
 def test_a_producers_traceparent_is_checked_and_carried_on() -> None:
-    from graphops.callbacks import CallbackPolicy
-    from graphops.tracking import Limits
+    from graphops.egress.policy import CallbackPolicy
+    from graphops.intake.limits import Limits
 
     limits = Limits("https://graph.microsoft.com", CallbackPolicy(("*.logic.azure.com",)), 86400, 30 * 86400)
     doc = {"operationUrl": "/v1.0/users/u/authentication/operations/o", "callbackUrl": "https://a.logic.azure.com/x",

@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from graphops.callbacks import CallbackPolicy, Deliverer
+from graphops.delivery.deliverer import Deliverer
+from graphops.egress.policy import CallbackPolicy
 from graphops.local.receiver import CallbackReceiver
 
 NOW = dt.datetime.now(dt.UTC)

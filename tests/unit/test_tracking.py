@@ -7,10 +7,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from graphops.callbacks import CallbackPolicy
-from graphops.errors import Rejected
+from graphops.common.errors import Rejected
+from graphops.egress.policy import CallbackPolicy
+from graphops.envelope.tracking import Outcome, Tracking
+from graphops.envelope.wire import from_wire, parse_body
+from graphops.intake.limits import Limits
+from graphops.intake.request import from_request
 from graphops.local import seed
-from graphops.tracking import Limits, Outcome, Tracking, from_request, from_wire, parse_body
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 LIMITS = Limits("https://graph.microsoft.com", CallbackPolicy(("*.logic.azure.com",)), 86400, 30 * 86400)

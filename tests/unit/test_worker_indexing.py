@@ -15,7 +15,7 @@ from azure_functions_runtime import loader
 from azure_functions_runtime.bindings import meta
 from azure_functions_runtime.functions import Registry
 
-from graphops.errors import SettingsError
+from graphops.common.errors import SettingsError
 
 ROOT = Path(__file__).resolve().parents[2]
 # The worker passes its protobuf module; the registry reads only these enumeration values from it

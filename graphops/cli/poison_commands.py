@@ -1,0 +1,112 @@
+"""``graphops poison``: read the poison queue, put entries back once the cause is fixed, or discard them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from graphops.cli.base import Context, clear_errors, cli, emit, fail, json_option, pass_context, reach_storage
+
+
+@cli.group()
+def poison() -> None:
+    """Look at dead-lettered messages and their reasons; put them back once the cause is fixed."""
+
+
+def _poison_queues(obj: Context) -> tuple[Any, Any]:
+    """The poison queue and the tracking queue, read as their messages lie (no decoding)."""
+    from graphops.storage.queues import queue_client
+
+    settings, credential = reach_storage(obj)
+    return (queue_client(settings.storage, settings.poison_queue_name, credential, encoded=False),
+            queue_client(settings.storage, settings.queue_name, credential, encoded=False))  # fmt: skip
+
+
+@poison.command("list")
+@json_option
+@pass_context
+def poison_list(obj: Context, as_json: bool) -> None:
+    """The oldest 32 dead-lettered messages with their reasons."""
+    from graphops.storage.poison import list_entries
+
+    with clear_errors():
+        entries = list_entries(_poison_queues(obj)[0])
+
+    def table() -> None:
+        from rich.console import Console
+        from rich.markup import escape
+        from rich.table import Table
+
+        out = Table(title=f"{len(entries)} dead-lettered")
+        for name in ("id", "when", "tracking", "field"):
+            out.add_column(name, no_wrap=True)
+        out.add_column("reason", overflow="fold")
+        for e in entries:
+            when = f"{e.inserted_on:%Y-%m-%d %H:%M:%S}" if e.inserted_on else ""
+            cells = (e.message_id, when, e.tracking_id or "", e.field or "", e.reason)
+            out.add_row(*(escape(cell) for cell in cells))  # a producer's text, never rich markup
+        Console().print(out)
+
+    emit(as_json, [e.to_json() for e in entries], table)
+
+
+@poison.command("show")
+@click.argument("message_id")
+@json_option
+@pass_context
+def poison_show(obj: Context, message_id: str, as_json: bool) -> None:
+    """One dead-lettered message in full: reason and original."""
+    from graphops.storage.poison import list_entries
+
+    with clear_errors():
+        found = [e for e in list_entries(_poison_queues(obj)[0]) if e.message_id == message_id]
+    if not found:
+        fail(f"message_id: {message_id} is not among the poison queue's oldest 32 entries")
+    entry = found[0]
+
+    def human() -> None:
+        click.echo(f"id:       {entry.message_id}\nreason:   {entry.reason}\ntracking: {entry.tracking_id or '-'}")
+        click.echo(f"field:    {entry.field or '-'}\noriginal:\n{entry.shown}")
+
+    emit(as_json, entry.to_json(), human)
+
+
+@poison.command("requeue")
+@click.argument("message_ids", nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="Put every entry back.")
+@json_option
+@pass_context
+def poison_requeue(obj: Context, message_ids: tuple[str, ...], everything: bool, as_json: bool) -> None:
+    """Put dead-lettered messages back on the tracking queue (by id, or --all)."""
+    from graphops.storage.poison import requeue
+
+    if bool(message_ids) == everything:
+        fail("give message ids or --all (not both)")
+    with clear_errors():
+        poison_queue, main_queue = _poison_queues(obj)
+        done = requeue(poison_queue, main_queue, None if everything else set(message_ids))
+    missing = sorted(set(message_ids) - set(done.moved) - set(done.refused))
+    emit(as_json, {"requeued": done.moved, "notFound": missing, "refused": done.refused},
+         lambda: click.echo(f"requeued {len(done.moved)}"))  # fmt: skip
+    if done.refused:
+        said = "; ".join(f"{message_id}: {why}" for message_id, why in sorted(done.refused.items()))
+        fail(f"message_id: cannot be requeued ({said}); `graphops poison discard ID` deletes it", code=1)
+    if missing:
+        fail(f"message_id: not in the poison queue: {', '.join(missing)}", code=1)
+
+
+@poison.command("discard")
+@click.argument("message_ids", nargs=-1, required=True)
+@json_option
+@pass_context
+def poison_discard(obj: Context, message_ids: tuple[str, ...], as_json: bool) -> None:
+    """Delete dead-lettered messages for good (by id)."""
+    from graphops.storage.poison import discard
+
+    with clear_errors():
+        gone = discard(_poison_queues(obj)[0], set(message_ids))
+    missing = sorted(set(message_ids) - set(gone))
+    emit(as_json, {"discarded": gone, "notFound": missing}, lambda: click.echo(f"discarded {len(gone)}"))
+    if missing:
+        fail(f"message_id: not in the poison queue: {', '.join(missing)}", code=1)

@@ -1,0 +1,235 @@
+"""``graphops track``, ``start``, ``watch``, ``status`` and ``list``: start trackings and follow them."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from graphops.cli.base import Context, clear_errors, cli, emit, fail, json_option, pass_context, reach_storage
+
+
+def tracking_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every way of starting a tracking takes."""
+    options: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
+        click.option("--callback", "callback_url", help="Where to POST the outcome (https). Without it the "
+                     "deployment's other sinks (events, results queue) are told."),
+        click.option("--notify", multiple=True, type=click.Choice(["callback", "events", "queue"]),
+                     help="Only these sinks are told (repeatable); default: every sink the deployment has."),
+        click.option("--correlation-id", help="Echoed back in the callback."),
+        click.option("--context", "context_json", help="A JSON object echoed back in the callback."),
+        click.option("--timeout", "timeout_seconds", type=int, help="Seconds to wait before the outcome is timedOut."),
+        click.option("--select", multiple=True, help="Graph property to ask for ($select); repeatable."),
+        click.option("--wait-for-resource", is_flag=True, help="After success, wait for the created resource."),
+        json_option,
+        pass_context,
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def tracking_arguments(options: dict[str, Any]) -> dict[str, Any]:
+    """The client's keyword arguments from the shared options."""
+    context = None
+    if options["context_json"] is not None:
+        try:
+            context = json.loads(options["context_json"])
+        except ValueError:
+            fail("context: not valid JSON")
+    return {
+        "correlation_id": options["correlation_id"],
+        "context": context,
+        "timeout_seconds": options["timeout_seconds"],
+        "select": list(options["select"]) or None,
+        "wait_for_resource": options["wait_for_resource"],
+        "notify": list(options["notify"]) or None,
+    }
+
+
+@cli.command()
+@click.argument("operation_url")
+@tracking_options
+def track(obj: Context, operation_url: str, callback_url: str | None, as_json: bool, **options: Any) -> None:
+    """Start tracking OPERATION_URL (Graph's Location URL, or a /v1.0/ or /beta/ path); prints the tracking id."""
+    from graphops.client import GraphOpsClient
+
+    with clear_errors():
+        client = GraphOpsClient.from_settings(*reach_storage(obj))
+        tracking_id = client.track(operation_url, callback_url, **tracking_arguments(options))
+    emit(as_json, {"trackingId": tracking_id}, lambda: click.echo(tracking_id))
+
+
+@cli.command()
+@click.argument("method", type=click.Choice(["POST", "PATCH"], case_sensitive=False))
+@click.argument("url")
+@click.option("--body", "body_text", help="The request's JSON body, or @file.json (@- reads stdin).")
+@tracking_options
+def start(
+    obj: Context,
+    method: str,
+    url: str,
+    body_text: str | None,
+    callback_url: str | None,
+    as_json: bool,
+    **options: Any,
+) -> None:
+    """Have graphops send METHOD URL with its identity (an enabled start action), once, and track what it starts.
+
+    URL is a /v1.0/ or /beta/ path, or an absolute URL on the Graph host. Prints the tracking id.
+    """
+    from graphops.client import GraphOpsClient
+
+    body = None
+    if body_text is not None:
+        try:
+            body = json.loads(click.open_file(body_text[1:]).read() if body_text.startswith("@") else body_text)
+        except OSError as exc:
+            fail(f"body: {exc}")
+        except ValueError:
+            fail("body: not valid JSON")
+    with clear_errors():
+        client = GraphOpsClient.from_settings(*reach_storage(obj))
+        tracking_id = client.start(method, url, callback_url, body, **tracking_arguments(options))
+    emit(as_json, {"trackingId": tracking_id}, lambda: click.echo(tracking_id))
+
+
+@cli.command()
+@click.argument("operation_url")
+@click.option(
+    "--timeout", "timeout_seconds", type=click.IntRange(1), default=3600, show_default=True,
+    help="Seconds to follow it before giving up (the outcome is then timedOut).",
+)  # fmt: skip
+@json_option
+@pass_context
+def watch(obj: Context, operation_url: str, timeout_seconds: int, as_json: bool) -> None:
+    """Follow OPERATION_URL until it ends, printing each change. Exit 0 when it succeeded, 1 otherwise.
+
+    Signs in with DefaultAzureCredential (az login) unless GRAPHOPS_CREDENTIAL says otherwise.
+    """
+    from graphops import watch as watching
+    from graphops.settings import Settings
+    from graphops.wiring import graph_credential, graph_session
+
+    env = obj.env()
+    env.setdefault("GRAPHOPS_CREDENTIAL", "default")
+    with clear_errors():
+        settings = Settings.from_env(env, need_storage=False)
+        from graphops.graph.reader import GraphClient
+
+        credential = graph_credential(settings)
+        # One token now: without a sign-in every poll would fail alike until the timeout.
+        credential.get_token(settings.cloud.token_scope)
+        graph = GraphClient(graph_session(), credential, settings.cloud.token_scope, settings.graph_endpoint)
+
+        def show(change: watching.Change) -> None:
+            line = {"at": change.at.isoformat(), "polls": change.polls, "status": change.status,
+                    "problem": change.problem, "nextPollInSeconds": change.next_poll_in}  # fmt: skip
+            if as_json:
+                click.echo(json.dumps(line))
+            else:
+                more = f"  ({change.problem})" if change.problem else ""
+                then = f", next look in {change.next_poll_in}s" if change.next_poll_in is not None else ""
+                click.echo(f"{change.at:%H:%M:%S}  {change.status or '-'}{more}  [poll {change.polls}{then}]")
+
+        finished = watching.watch(operation_url, settings, graph, timeout_seconds=timeout_seconds, on_change=show)
+    # A report's signed link goes to a tracking's sinks only, never to a screen or a log: read it from the job.
+    result = {"outcome": str(finished.outcome), "error": finished.error.to_json() if finished.error else None,
+              "operation": finished.kind.withheld(finished.operation)}  # fmt: skip
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        click.echo(f"outcome: {finished.outcome}" + (f" - {finished.error.message}" if finished.error else ""))
+    sys.exit(watching.exit_code(finished.outcome))
+
+
+@cli.command()
+@click.argument("tracking_id")
+@json_option
+@pass_context
+def status(obj: Context, tracking_id: str, as_json: bool) -> None:
+    """What graphops knows of one tracking: the status view the API answers (GET /api/operations/ID)."""
+    from graphops.envelope.tracking import is_tracking_id
+    from graphops.storage.state import StateStore, public_view, table_client
+
+    if not is_tracking_id(tracking_id):
+        fail(f"tracking_id: {tracking_id!r} is not a tracking id (the id `track`, `start` or the API printed)")
+    with clear_errors():
+        settings, credential = reach_storage(obj)
+        entity = StateStore(table_client(settings.storage, settings.state_table, credential)).read(tracking_id)
+    if entity is None:
+        fail(f"tracking_id: {tracking_id} is not recorded here (unknown, or removed after "
+             "GRAPHOPS_STATE_RETENTION_DAYS)")  # fmt: skip
+    view = public_view(tracking_id, entity)
+    emit(as_json, view, lambda: _print_status(view))
+
+
+def _print_status(view: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = Table(show_header=False, box=None)
+    out.add_column(style="bold", no_wrap=True)
+    out.add_column(overflow="fold")
+    for name, value in view.items():
+        if name == "history" or value in (None, "", []):
+            continue
+        shown = value if isinstance(value, str | int) else json.dumps(value, separators=(", ", ": "))
+        out.add_row(name, escape(str(shown)))  # Graph's and callers' text is shown as written, never as markup
+    history = view["history"]
+    out.add_row("history", f"{len(history)} steps" + (", the last:" if history else ""))
+    for step in history[-5:]:
+        out.add_row("", escape(json.dumps(step, separators=(", ", ": "))))
+    Console().print(out)
+
+
+@cli.command("list")
+@click.option("--phase", help="Only trackings in this phase (polling, delivering, done...).")
+@click.option(
+    "--state", help="Only trackings standing here (polling, delivering, deliveryFailed, succeeded, failed...)."
+)
+@click.option("--kind", help="Only trackings of this operation kind.")
+@click.option("--correlation-id", help="Only trackings with this correlation id.")
+@click.option("--from", "since", help="Tracked since (UTC, YYYY-MM-DDTHH:MM). Default: the last 24 hours; '' for all.")
+@click.option("--to", "until", help="Tracked before (UTC, YYYY-MM-DDTHH:MM).")
+@json_option
+@pass_context
+def list_command(obj: Context, /, as_json: bool, **chosen: str | None) -> None:
+    """Trackings, newest first, with counts per state: the console's list, with the same filters."""
+    from datetime import UTC, datetime
+
+    from graphops.console.listing import Filters, list_trackings
+    from graphops.graph.kinds import KINDS
+    from graphops.storage.state import table_client
+
+    names = {"since": "from", "until": "to", "correlation_id": "correlationId"}
+    query = {names.get(name, name): value for name, value in chosen.items() if value is not None}
+    with clear_errors():
+        now = datetime.now(UTC)
+        filters = Filters.from_query(query, now, KINDS)
+        settings, credential = reach_storage(obj)
+        listing = list_trackings(table_client(settings.storage, settings.state_table, credential), filters, now)
+    data = {"counts": listing.counts, "matching": listing.matching, "trackings": [vars(row) for row in listing.rows]}
+    emit(as_json, data, lambda: _print_listing(listing))
+
+
+def _print_listing(listing: Any) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    counts = ", ".join(f"{name} {count}" for name, count in listing.counts.items()) or "none"
+    more = f" (the first {len(listing.rows)} shown)" if listing.matching > len(listing.rows) else ""
+    out = Table(title=f"{listing.matching} trackings{more} - {counts}")
+    for name in ("correlation id", "tracking", "state", "kind", "polls", "since (UTC)", "next poll (UTC)"):
+        out.add_column(name, no_wrap=name != "correlation id", overflow="fold")
+    for row in listing.rows:
+        state = f"{row.standing} ({row.outcome})" if row.standing == "deliveryFailed" else row.standing
+        out.add_row(*(escape(text or "") for text in (row.correlation_id, row.tracking_id, state, row.kind,
+                                                      str(row.polls), row.tracked_since[:19],
+                                                      (row.next_poll_at or "")[:19])))  # fmt: skip
+    Console().print(out)

@@ -1,0 +1,35 @@
+"""Entra ID: role management alert refreshes and authentication method operations (password resets)."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from graphops.graph.kinds.base import OperationKind
+
+
+class RoleManagementAlertRefresh(OperationKind):
+    """A refresh of Entra ID role management alerts (beta only)."""
+
+    name = "roleManagementAlertRefresh"
+    path_template = ("identityGovernance", "roleManagementAlerts", "operations", "{id}")
+    versions = frozenset({"beta"})
+    permission = "RoleManagementAlert.Read.Directory"
+    service = "identity"
+
+
+class AuthenticationMethodOperation(OperationKind):
+    """An authentication method operation, such as a password reset.
+
+    Reading one with an application permission is documented on beta only: the v1.0 page and Graph's permission
+    data list delegated permissions, the beta page UserAuthenticationMethod.Read.All for applications. So a v1.0
+    operation that refuses graphops' token is asked once on beta before the tracking ends as forbidden.
+    """
+
+    name = "authenticationMethodOperation"
+    path_template = ("users", "{id}", "authentication", "operations", "{id}")
+    version_clouds = MappingProxyType({"v1.0": frozenset({"global", "usgov", "usgovdod"})})  # v1.0's page: not in China
+    forbidden_twin = ("v1.0", "beta")
+    # The reset's Location names the region that holds the operation: `?aadgdc=DUB02P&aadgsu=ssprprod-a`.
+    query_parameters = frozenset({"aadgdc", "aadgsu"})
+    permission = "UserAuthenticationMethod.Read.All"
+    service = "identity"

@@ -1,0 +1,105 @@
+"""What every job of a step shares: queueing a tracking's next step (sealed as graphops' own), recording its
+state after it, dead-lettering with a reason, and telling what the step did. The queue is the truth; the
+state follows it."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from azure.core.exceptions import AzureError, ResourceExistsError
+
+from graphops.common.errors import QueueUnavailable
+from graphops.common.logs import event
+from graphops.common.telemetry import current_traceparent, instruments
+from graphops.envelope.tracking import Tracking, iso, next_step
+from graphops.storage.queues import TrackingQueue
+from graphops.storage.seal import Seal
+from graphops.storage.state import StateStore
+
+MAX_DEAD_LETTER_CHARS = 45_000  # base64 of this still fits in a 64 KiB queue message
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What a step did, for the runner's view and the tests. The queue holds the real state."""
+
+    tracking_id: str
+    action: str  # "pollAgain", "wait", "delivered", "retryDelivery", "deadLettered", ...
+    tracking: Tracking | None = None
+    delay: int | None = None
+    detail: str | None = None
+
+
+class Chain:
+    """Links one step of a tracking to the next."""
+
+    def __init__(
+        self, queue: TrackingQueue, seal: Seal, state: StateStore | None, clock: Callable[[], datetime]
+    ) -> None:
+        self.queue = queue
+        self.seal = seal  # every message graphops queues is sealed, and only sealed ones are taken as its own
+        self.state = state
+        self._clock = clock
+        #: Called with the name of each point a host could die at ("beforeGraph", "afterGraph",
+        #: "afterEnqueue", "afterDeliver", "beforeFirstStep"): a seam for fault tests, a no-op otherwise.
+        self.checkpoint: Callable[[str], None] = lambda point: None
+
+    def next(self, tracking: Tracking, delay: int, now: datetime) -> Tracking:
+        """Queue the next step, then record it."""
+        following = replace(next_step(tracking), step_span=current_traceparent(), due_at=now + timedelta(seconds=delay))
+        self.queue.send(self.seal.seal(following.to_wire()), delay)
+        self.checkpoint("afterEnqueue")
+        self.record(following, now + timedelta(seconds=delay), now)
+        return following
+
+    def record(self, tracking: Tracking, next_poll_at: datetime | None, now: datetime, *, final: bool = False) -> None:
+        if tracking.stateful and self.state is not None:
+            self.state.record(tracking, next_poll_at, now, final=final, standing=tracking.state_standing)
+
+    def send_own(self, doc: dict[str, Any], delay: int) -> None:
+        """Queue a message as graphops' own (a start's retry): sealed, so no producer can forge one."""
+        self.queue.send(self.seal.seal(json.dumps(doc, separators=(",", ":"), ensure_ascii=False)), delay)
+
+    def dead_letter(self, tracking_id: str, reason: str, field: str, original: str) -> None:
+        event("deadLetter", level=logging.WARNING, trackingId=tracking_id, reason=reason, queue=self.queue.name)
+        # By kind of reason and the field or setting at fault: few values, so a metric can count them.
+        category = "rejected" if reason.startswith("rejected") else "undeliverable"
+        instruments().dead_letters.add(1, {"graphops.reason": category, "graphops.field": field})
+        if len(original) > MAX_DEAD_LETTER_CHARS:
+            # Too large to carry with its reason: failing lets the host move the message itself, intact.
+            raise QueueUnavailable(
+                f"{reason}; message too large to dead-letter with its reason, the host will poison it"
+            )
+        self.queue.dead_letter(
+            {
+                "deadLetter": 1,
+                "reason": reason,
+                "field": field,
+                "trackingId": tracking_id,
+                "queue": self.queue.name,
+                "at": iso(self._clock()),
+                "original": original,
+            }
+        )
+
+
+def queue_first_step(queue: TrackingQueue, seal: Seal, state: StateStore, tracking: Tracking, delay: int) -> None:
+    """Queue a stateful tracking's first step, then write its state.
+
+    In this order, a state row means the first step is queued: a retry that finds no state row queues it again
+    under the same tracking id, and the step gate drops whichever first message the state does not name.
+    Raises QueueUnavailable when the queue did not take it (nothing is written then).
+    """
+    queue.send(seal.seal(tracking.to_wire()), delay)
+    try:
+        state.create(tracking)
+    except ResourceExistsError:
+        pass  # a retry of this call, or the first step, wrote it first
+    except AzureError as exc:
+        logging.getLogger("graphops.state").warning("state not created for %s: %s", tracking.tracking_id,
+                                                    type(exc).__name__)  # fmt: skip

@@ -1,0 +1,123 @@
+"""Delivering a finished tracking: to every sink still pending, each sink's result its own; one that fails is
+retried (with the callbacks' back-off and attempt limit) without repeating the others, and one that gives up
+is dead-lettered once the others are done."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import datetime
+
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from graphops.common.logs import event
+from graphops.common.telemetry import answered, client_span, instruments
+from graphops.delivery.deliverer import DeliveryResult
+from graphops.delivery.sink import Sink
+from graphops.envelope.tracking import SINK_SETTINGS, Delivery, DeliveryState, Phase, Tracking, iso, next_step
+from graphops.pacing.schedule import delivery_delay, split_wait
+from graphops.step.chain import Chain, StepResult
+
+DEAD_LETTER_REASONS = {"callback": "callback not delivered", "events": "event not published",
+                       "queue": "result not queued"}  # fmt: skip
+
+
+class Delivering:
+    """The deliver job of a step."""
+
+    def __init__(
+        self,
+        chain: Chain,
+        sinks: Mapping[str, Sink],
+        max_attempts: int,
+        min_delay: int,
+        clock: Callable[[], datetime],
+        rng: random.Random,
+    ) -> None:
+        self._chain = chain
+        self._sinks = sinks
+        self._max_attempts = max_attempts
+        self._min_delay = min_delay  # the first retry's delay (the deployment's shortest poll delay)
+        self._clock = clock
+        self._rng = rng
+
+    def deliver(self, tracking: Tracking) -> StepResult:
+        now = self._clock()
+        body = tracking.callback_body()
+        deliveries = dict(tracking.deliveries)
+        waits: list[float] = []
+        for name in tracking.pending_sinks():
+            sink = self._sinks.get(name)
+            missing = DeliveryResult(False, False, f"not configured in this deployment ({SINK_SETTINGS[name]})")
+            attempt = {"graphops.sink": name, "graphops.attempt": tracking.delivery(name).attempts + 1}
+            with client_span(f"deliver {name}", attempt, SpanKind.PRODUCER) as span:
+                result = sink.deliver(tracking, body, now) if sink is not None else missing
+                delivered(span, name, result)
+            self._chain.checkpoint("afterDeliver")
+            deliveries[name] = self._delivery(tracking.delivery(name), result)
+            tracking = tracking.noted(at=iso(now), sink=name, attempt=deliveries[name].attempts,
+                                      delivered=result.delivered, result=result.detail)  # fmt: skip
+            if result.retry_after is not None:
+                waits.append(result.retry_after)
+            # The callback's host and path under "callback", as the log has always had it; other sinks' "target".
+            where = {"callback" if name == "callback" else "target": sink.describe(tracking) if sink else None}
+            event(
+                "deliver",
+                trackingId=tracking.tracking_id,
+                sink=name,
+                outcome=str(tracking.outcome),
+                **where,
+                attempt=deliveries[name].attempts,
+                result=result.detail,
+                level=logging.INFO if result.delivered else logging.WARNING,
+            )
+        tracking = replace(tracking, deliveries=deliveries)
+        pending = tracking.pending_sinks()
+        if pending:
+            attempts = max(tracking.delivery(s).attempts for s in pending)
+            wanted = delivery_delay(attempts, self._min_delay, max(waits, default=None), self._rng)
+            delay, not_before = split_wait(wanted, now)
+            following = self._chain.next(replace(tracking, not_before=not_before), delay, now)
+            detail = "; ".join(f"{s}: {tracking.delivery(s).error}" for s in pending)
+            return StepResult(tracking.tracking_id, "retryDelivery", following, delay, detail)
+        dead = [s for s in tracking.notify if tracking.delivery(s).state is DeliveryState.DEAD_LETTERED]
+        if not dead:
+            # One step further, so a duplicate of this message is stale and delivers no second time.
+            tracking = replace(next_step(tracking), phase=Phase.DONE)
+            # If this write fails the step fails, and the host runs it again: delivered once more with the same
+            # id, rather than a status that says "delivering" for ever.
+            self._chain.record(tracking, None, now, final=True)
+            return StepResult(tracking.tracking_id, "delivered", tracking, detail="delivered")
+        # Dead letters wait for the end of the delivery, so the one copy in the poison queue is this step: put
+        # back, it is not stale, and it delivers only to the sinks that gave up (the others are done).
+        retry = {s: Delivery() for s in dead}  # put back, a sink that gave up starts its attempts afresh
+        copy = replace(tracking, deliveries={**tracking.deliveries, **retry})
+        reason = "; ".join(f"{DEAD_LETTER_REASONS[s]}: {tracking.delivery(s).error}" for s in dead)
+        fields = ",".join(SINK_SETTINGS[s] for s in dead)
+        self._chain.dead_letter(tracking.tracking_id, reason, fields, self._chain.seal.seal(copy.to_wire()))
+        # Done: nothing more happens unless someone requeues the dead letter (whose copy is still delivering).
+        tracking = replace(tracking, phase=Phase.DONE)
+        self._chain.record(tracking, None, now, final=True)
+        return StepResult(tracking.tracking_id, "deadLettered", tracking, detail=reason)
+
+    def _delivery(self, before: Delivery, result: DeliveryResult) -> Delivery:
+        """A sink's delivery after one more attempt."""
+        attempts = before.attempts + 1
+        if result.delivered:
+            return Delivery(attempts, DeliveryState.DELIVERED)
+        if result.retryable and attempts < self._max_attempts:
+            return Delivery(attempts, DeliveryState.PENDING, result.detail)
+        reason = result.detail if not result.retryable else f"gave up after {attempts} attempts: {result.detail}"
+        return Delivery(attempts, DeliveryState.DEAD_LETTERED, reason)
+
+
+def delivered(span: Span, sink: str, result: DeliveryResult) -> None:
+    outcome = "delivered" if result.delivered else "retry" if result.retryable else "failed"
+    span.set_attribute("graphops.result", outcome)
+    if result.status_code is not None:
+        answered(span, result.status_code)
+    if not result.delivered:
+        span.set_status(Status(StatusCode.ERROR, result.detail))
+    instruments().deliveries.add(1, {"graphops.sink": sink, "graphops.result": outcome})

@@ -1,0 +1,221 @@
+"""One step of a tracking: read the message, ask Graph or the callback, and queue what comes next."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry.trace import Span
+
+from graphops.common.errors import Rejected
+from graphops.common.logs import event, redact_url
+from graphops.common.telemetry import current_traceparent, instruments, seconds_between, step_span
+from graphops.delivery.callback_sink import CallbackSink
+from graphops.delivery.deliverer import Deliverer
+from graphops.delivery.sink import Sink
+from graphops.envelope.tracking import Outcome, Phase, callback_document, is_tracking_id, iso, moment_or_none
+from graphops.envelope.wire import from_wire, parse_body, traceparent_or_none
+from graphops.graph.actions import StartRequest
+from graphops.graph.reader import GraphClient
+from graphops.intake.limits import Limits
+from graphops.intake.request import from_request, from_start_request
+from graphops.pacing.schedule import delay_until
+from graphops.step.chain import Chain, StepResult
+from graphops.step.decide import Policy, timeout_error
+from graphops.step.delivery_job import Delivering
+from graphops.step.poll_job import OperationReader, Polling
+from graphops.step.start_job import Starting
+from graphops.step.starter import Starter
+from graphops.storage.queues import TrackingQueue
+from graphops.storage.seal import SEAL, Seal, is_internal
+from graphops.storage.state import StateStore
+
+__all__ = ["StepResult", "Tracker", "describe_step", "utcnow", "wire_trace"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Tracker:
+    """One step of a tracking: reads the message, then hands it to its job — starting (graphops.start_step),
+    polling (graphops.polling) or delivering (graphops.delivering), which share the chain to the next step
+    (graphops.chain). One per process."""
+
+    def __init__(
+        self,
+        *,
+        limits: Limits,
+        policy: Policy,
+        graph: GraphClient,
+        queue: TrackingQueue,
+        seal: Seal,
+        deliverer: Deliverer,
+        max_delivery_attempts: int,
+        clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+        state: StateStore | None = None,
+        monitor: OperationReader | None = None,
+        starter: Starter | None = None,
+        sinks: Mapping[str, Sink] | None = None,
+        record_all: bool = True,
+    ) -> None:
+        self._limits = limits
+        self._seal = seal  # only sealed messages are taken as graphops' own
+        self._deliverer = deliverer  # tells a caller its message was refused, when it safely can
+        self._clock = clock
+        self._record_all = record_all  # GRAPHOPS_RECORD_QUEUE_TRACKINGS: queue trackings get a state too
+        self._state = state
+        rng = rng or random.Random()
+        self._chain = Chain(queue, seal, state, clock)
+        sinks = sinks or {"callback": CallbackSink(deliverer)}
+        self._delivering = Delivering(self._chain, sinks, max_delivery_attempts, policy.schedule.min_delay, clock, rng)
+        deliver = self._delivering.deliver
+        self._polling = Polling(chain=self._chain, deliver=deliver, policy=policy, graph=graph, monitor=monitor,
+                                graph_endpoint=limits.graph_endpoint, clock=clock, rng=rng)  # fmt: skip
+        self._starting = Starting(chain=self._chain, deliver=deliver, starter=starter, limits=limits,
+                                  max_attempts=max_delivery_attempts, min_delay=policy.schedule.min_delay,
+                                  clock=clock, rng=rng)  # fmt: skip
+
+    @property
+    def checkpoint(self) -> Callable[[str], None]:
+        """Called with the name of each point a host could die at: a seam for fault tests (graphops.chain)."""
+        return self._chain.checkpoint
+
+    @checkpoint.setter
+    def checkpoint(self, seam: Callable[[str], None]) -> None:
+        self._chain.checkpoint = seam
+
+    def handle(self, body: bytes | str, message_id: str, inserted_at: datetime | None = None) -> StepResult:
+        """Run one step for a queue message. Raises only when the host must retry the message.
+
+        ``inserted_at`` (the queue's insertion time) measures how long a due message waited for a worker."""
+        try:
+            doc, unreadable = parse_body(body), None
+        except Rejected as exc:
+            doc, unreadable = None, exc  # still a step, with its span: the message is dead-lettered under it
+        root, previous, due = wire_trace(doc)
+        with step_span("graphops step", root, previous, {"messaging.message.id": message_id}) as span:
+            late = seconds_between(due or inserted_at, self._clock())
+            if late is not None:
+                instruments().queue_lag.record(max(late, 0.0), {"messaging.destination.name": self._chain.queue.name})
+            result = self._handle(body, message_id, doc, unreadable)
+            describe_step(span, result)
+            return result
+
+    def _handle(
+        self, body: bytes | str, message_id: str, doc: dict[str, Any] | None, unreadable: Rejected | None
+    ) -> StepResult:
+        now = self._clock()
+        start: StartRequest | None = None
+        try:
+            if unreadable is not None:
+                raise unreadable
+            assert doc is not None
+            internal = is_internal(doc)
+            if internal:
+                doc = self._seal.open(doc)  # a message that claims to be graphops' own must prove it
+            if "v" in doc:
+                tracking = from_wire(doc, self._limits)
+            else:
+                if "start" in doc and not internal:
+                    # Before Graph is asked, the start becomes graphops' own message, carrying its tracking id:
+                    # a copy the host poisons and an operator puts back is then the same start, never a second.
+                    return self._starting.own_start(doc, message_id, now)
+                if "start" in doc:
+                    tracking, start = from_start_request(doc, message_id, now, self._limits)
+                else:
+                    # Recorded like a subscribed one (unless the deployment turned that off): its stale
+                    # duplicates are dropped, and the status view knows it.
+                    tracking = replace(from_request(doc, message_id, now, self._limits), stateful=self._record_all)
+                # A name that resolves to a private address is refused now, not after hours of polling.
+                if tracking.callback_url is not None:
+                    self._limits.callbacks.target(tracking.callback_url)
+        except Rejected as exc:
+            return self._reject(body, doc, message_id, exc, now)
+        except OSError:
+            pass  # DNS did not answer: not a reason to refuse; delivery resolves again and retries
+        if tracking.traceparent is None:
+            # Nobody upstream gave a trace: this step's span is the tracking's root, and the next steps its children.
+            tracking = replace(tracking, traceparent=current_traceparent())
+        if start is not None:
+            assert doc is not None
+            return self._starting.start(replace(tracking, stateful=True), start, doc)
+        if tracking.stateful and self._state is not None:
+            gate = self._state.gate(tracking)
+            if not gate.go:
+                event("dropped", trackingId=tracking.tracking_id, reason=gate.reason, step=tracking.step)
+                return StepResult(tracking.tracking_id, "dropped", tracking, detail=gate.reason)
+            tracking = replace(tracking, state_etag=gate.etag, history=gate.history, state_names=gate.names,
+                               state_standing=gate.standing)  # fmt: skip
+        if tracking.not_before is not None and now < tracking.not_before:
+            # Woken early by the queue's 7-day limit: a Retry-After (Graph's, or a receiver's) has not passed yet.
+            delay = delay_until(tracking.not_before, now)
+            following = self._chain.next(tracking, delay, now)
+            return StepResult(tracking.tracking_id, "wait", following, delay, "waiting for Retry-After")
+        if tracking.phase is Phase.DELIVERING:
+            return self._delivering.deliver(tracking)
+        if tracking.phase is Phase.AWAITING_RESOURCE:
+            return self._polling.await_resource(tracking)
+        if now >= tracking.deadline:
+            # The last wait ended past the deadline (schedule.whole_delay): it is over, without another poll.
+            return self._delivering.deliver(tracking.finish(Outcome.TIMED_OUT, timeout_error(tracking), now))
+        return self._polling.poll(tracking)
+
+    def _reject(
+        self, body: bytes | str, doc: dict[str, Any] | None, message_id: str, exc: Rejected, now: datetime
+    ) -> StepResult:
+        text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+        forged = exc.field == SEAL  # claims to be graphops' own and is not: nothing in it is believed
+        tracking_id = message_id if forged else _tracking_id_of(doc, message_id)
+        self._chain.dead_letter(tracking_id, f"rejected: {exc}", exc.field, text)
+        callback = doc.get("callbackUrl") if doc else None
+        if exc.field != "callbackUrl" and not forged and isinstance(callback, str):
+            # Tell the caller, when we safely can; the dead letter already holds the request either way.
+            correlation = doc.get("correlationId") if doc else None
+            body_json = callback_document(
+                trackingId=tracking_id,
+                outcome=str(Outcome.REJECTED),
+                error={"code": "rejected", "message": str(exc)},
+                correlationId=correlation if isinstance(correlation, str) else None,
+                polls=0,
+                finishedAt=iso(now),
+            )
+            result = self._deliverer.deliver(callback, tracking_id, body_json, now)
+            event("rejectNotice", trackingId=tracking_id, callback=redact_url(callback), result=result.detail)
+        return StepResult(tracking_id, "deadLettered", detail=str(exc))
+
+
+def wire_trace(doc: dict[str, Any] | None) -> tuple[str | None, str | None, datetime | None]:
+    """The trace context and due time a message carries, read leniently before the step checks it: a damaged
+    trace costs the trace, never the step."""
+    if doc is None:
+        return None, None, None
+    return (
+        traceparent_or_none(doc.get("traceparent")),
+        traceparent_or_none(doc.get("stepSpan")),
+        moment_or_none(doc.get("dueAt")),
+    )
+
+
+def describe_step(span: Span, result: StepResult) -> None:
+    """What a query groups steps by: the tracking, its kind, the step, what was decided and how it ended."""
+    tracking = result.tracking
+    span.set_attribute("graphops.tracking_id", result.tracking_id)
+    span.set_attribute("graphops.decision", result.action)
+    if tracking is not None:
+        span.set_attribute("graphops.kind", tracking.kind.name)
+        span.set_attribute("graphops.step", tracking.step)
+        span.set_attribute("graphops.phase", str(tracking.phase))
+        if tracking.outcome is not None:
+            span.set_attribute("graphops.outcome", str(tracking.outcome))
+    if result.delay is not None:
+        span.set_attribute("graphops.next_delay_seconds", result.delay)
+
+
+def _tracking_id_of(doc: dict[str, Any] | None, message_id: str) -> str:
+    given = doc.get("trackingId") if doc else None
+    return given if isinstance(given, str) and is_tracking_id(given) else message_id

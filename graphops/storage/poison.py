@@ -1,0 +1,200 @@
+"""The poison queue: read what was dead-lettered, with its reason, and put it back once the cause is fixed.
+
+Two kinds of entries live there: graphops' own dead letters (JSON with ``deadLetter``, ``reason``,
+``field`` and the ``original`` message) and the host's copies of messages whose function threw
+``maxDequeueCount`` times (the original, as it was on the wire).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+from azure.storage.queue import QueueClient, QueueMessage
+
+from graphops.common.logs import redact_url
+from graphops.envelope.tracking import is_tracking_id
+from graphops.graph.kinds import KINDS
+
+PEEK_LIMIT = 32  # what the queue service lets one peek see
+
+
+@dataclass(frozen=True)
+class PoisonEntry:
+    message_id: str
+    inserted_on: datetime | None
+    reason: str
+    tracking_id: str | None
+    field: str | None
+    original: str  # the message to put back, decoded
+    record: dict[str, Any] | None  # graphops' dead-letter record, or None for a host copy
+
+    @cached_property  # read by several properties, for each entry a page shows
+    def document(self) -> dict[str, Any] | None:
+        """The original as JSON, when it is a JSON object (a tracking, a request); None for anything else."""
+        try:
+            doc = json.loads(self.original)
+        except ValueError:
+            return None
+        return doc if isinstance(doc, dict) else None
+
+    @property
+    def correlation_id(self) -> str | None:
+        value = (self.document or {}).get("correlationId")
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def unrequeueable(self) -> str | None:
+        """Why putting this entry back could do nothing but land it here again; None when it may be requeued."""
+        if self.field == "message" and self.record is None:
+            return "not base64: the queue's trigger cannot read it, so requeued it would come straight back"
+        if self.document is None:
+            return "not a JSON object: no tracking or request is in it, so requeued it would be rejected again"
+        if not any(k in self.document for k in ("operationUrl", "start", "trackingId")):
+            return "an unknown shape (no operationUrl, start or trackingId): requeued it would be rejected again"
+        return None
+
+    @property
+    def shown(self) -> str:
+        """The original fit for a screen: callback URLs without their query (Logic Apps' ``sig=`` is a key)."""
+        return redact_callbacks(self.original)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.message_id,
+            "insertedOn": self.inserted_on.isoformat() if self.inserted_on else None,
+            "reason": self.reason,
+            "trackingId": self.tracking_id,
+            "field": self.field,
+            "original": self.shown,
+            "correlationId": self.correlation_id,
+            "requeueable": self.unrequeueable is None,
+            "whyNotRequeueable": self.unrequeueable,
+        }
+
+
+_URL_QUERY = re.compile(r"(https?://[^\s\"'?#]*)\?[^\s\"'#]*")
+
+
+_URL_FIELDS = ("callbackUrl", "operationUrl")
+
+
+def redact_callbacks(text: str) -> str:
+    """``text`` with every URL's query string cut: the JSON's callbackUrl, or any URL in text that is not JSON."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and any(isinstance(doc.get(k), str) for k in _URL_FIELDS):
+        # Callback keys (Logic Apps' sig=) and drive-copy monitor credentials (tempauth=) both ride in queries.
+        for name in _URL_FIELDS:
+            if isinstance(doc.get(name), str):
+                doc[name] = redact_url(doc[name])
+        kind = KINDS.get(doc["kind"]) if isinstance(doc.get("kind"), str) else None
+        if kind is not None and "operation" in doc:
+            doc["operation"] = kind.withheld(doc["operation"])  # a report's signed link: the sinks' only
+        return json.dumps(doc, ensure_ascii=False)
+    return _URL_QUERY.sub(lambda m: m.group(1) + "?…", text)
+
+
+def entry_from(message_id: str, inserted_on: datetime | None, content: str) -> PoisonEntry:
+    try:
+        text = base64.b64decode(content, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return PoisonEntry(
+            message_id, inserted_on, "not base64: the producer did not encode it", None, "message", content, None
+        )
+    try:
+        record = json.loads(text)
+    except ValueError:
+        record = None
+    # A tracking id is linked to and shown: only one that is one (a producer's copy may hold anything there).
+    tracking_id = record.get("trackingId") if isinstance(record, dict) else None
+    tracking_id = tracking_id if is_tracking_id(tracking_id) else None
+    if isinstance(record, dict) and record.get("deadLetter") == 1:
+        field = record.get("field")
+        return PoisonEntry(
+            message_id, inserted_on, str(record.get("reason")), tracking_id, field if isinstance(field, str) else None,
+            str(record.get("original", "")), record,
+        )  # fmt: skip
+    reason = "the function failed on every attempt (maxDequeueCount); see the logs for this message id"
+    return PoisonEntry(message_id, inserted_on, reason, tracking_id, None, text, None)
+
+
+def list_entries(poison: QueueClient) -> list[PoisonEntry]:
+    """Up to 32 entries, oldest first, without taking them off the queue. ``poison`` must not decode."""
+    return [entry_from(m.id, m.inserted_on, str(m.content)) for m in poison.peek_messages(max_messages=PEEK_LIMIT)]
+
+
+def revived(entry: PoisonEntry) -> str:
+    """The message to send back: a delivery that gave up starts its attempts afresh."""
+    try:
+        doc = json.loads(entry.original)
+    except ValueError:
+        return entry.original
+    # graphops' own dead letters are sealed and ready to go back as they are (a change would break the seal).
+    if isinstance(doc, dict) and doc.get("v") == 1 and doc.get("phase") == "delivering" and "seal" not in doc:
+        doc["deliveryAttempts"] = 0
+        doc["lastDeliveryError"] = None
+        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    return entry.original
+
+
+@dataclass(frozen=True)
+class Requeued:
+    """What a requeue did: the ids put back, and those refused with why (nothing graphops can read in them)."""
+
+    moved: list[str]
+    refused: dict[str, str]
+
+
+def requeue(poison: QueueClient, main: QueueClient, ids: set[str] | None) -> Requeued:
+    """Move entries (all when ``ids`` is None) back to the main queue. An entry that cannot be requeued
+    (``PoisonEntry.unrequeueable``) stays where it is, and is named in ``refused``."""
+    refused: dict[str, str] = {}
+
+    def send_back(message: QueueMessage) -> bool:
+        entry = entry_from(message.id, message.inserted_on, str(message.content))
+        if entry.unrequeueable is not None:
+            refused[message.id] = entry.unrequeueable
+            return False
+        main.send_message(base64.b64encode(revived(entry).encode()).decode(), time_to_live=-1)
+        return True
+
+    return Requeued(_take(poison, ids, send_back), refused)
+
+
+def discard(poison: QueueClient, ids: set[str]) -> list[str]:
+    """Delete entries for good (a tracking nobody wants any more). Returns the ids deleted."""
+    return _take(poison, ids, lambda message: True)
+
+
+def _take(poison: QueueClient, ids: set[str] | None, handle: Callable[[QueueMessage], bool]) -> list[str]:
+    """Handle, then delete, the entries asked for (all when ``ids`` is None) that ``handle`` took. Returns their ids.
+
+    Entries that are not asked for, or not taken, stay hidden while the queue is searched, then show again at once.
+    """
+    taken: list[str] = []
+    skipped: list[QueueMessage] = []
+    try:
+        while ids is None or not ids <= set(taken):
+            batch = list(poison.receive_messages(max_messages=32, visibility_timeout=60))
+            if not batch:
+                break
+            for message in batch:
+                if (ids is not None and message.id not in ids) or not handle(message):
+                    skipped.append(message)
+                    continue
+                poison.delete_message(message)
+                taken.append(message.id)
+    finally:
+        for message in skipped:
+            poison.update_message(message, visibility_timeout=0)
+    return taken

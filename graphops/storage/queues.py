@@ -1,0 +1,117 @@
+"""The tracking queue and its poison queue, through azure-storage-queue."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from typing import Any
+
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError, ServiceRequestError
+from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+from opentelemetry.trace import SpanKind
+
+from graphops.common.errors import QueueUnavailable, StorageUnreachable
+from graphops.common.telemetry import client_span
+from graphops.storage.connection import StorageConnection
+
+# host.json's messageEncoding is "base64": what we send must be what the trigger decodes, or every
+# message silently ends in the poison queue. tests/unit/test_host_json.py keeps the two in step.
+MESSAGE_ENCODING = "base64"
+NEVER_EXPIRE = -1
+# For a person waiting on a page: a refused connection is said at once (the clients' backoff before a retry
+# starts at 15 s), every other transient failure is still retried.
+INTERACTIVE: dict[str, Any] = {"retry_connect": 0, "connection_timeout": 5}
+
+
+def queue_client(
+    storage: StorageConnection,
+    queue_name: str,
+    credential: TokenCredential | None,
+    transport: Any = None,
+    *,
+    encoded: bool = True,
+    options: Mapping[str, Any] | None = None,
+) -> QueueClient:
+    """A client for one queue, base64-encoding as the Functions queue trigger expects (``encoded=False``: as
+    the messages lie, for tools that must read what a producer got wrong)."""
+    policies: dict[str, Any] = {}
+    if encoded:
+        policies = {
+            "message_encode_policy": TextBase64EncodePolicy(),
+            "message_decode_policy": TextBase64DecodePolicy(),
+        }
+    if transport is not None:
+        policies["transport"] = transport
+    policies.update(options or {})
+    if storage.connection_string:
+        return QueueClient.from_connection_string(storage.connection_string, queue_name, **policies)
+    assert storage.queue_service_uri is not None and credential is not None
+    return QueueClient(storage.queue_service_uri, queue_name, credential=credential, **policies)
+
+
+def probe(queue: QueueClient, storage: StorageConnection) -> None:
+    """One request without retries, before a command's work: storage that is not there is said in seconds.
+
+    The clients' own retries would take over a minute to give up on an Azurite that is not running.
+    Raises :class:`StorageUnreachable`; a refused sign-in comes through as azure-core's
+    ``ClientAuthenticationError``.
+    """
+    try:
+        queue.get_queue_properties(retry_total=0, connection_timeout=5)
+    except ResourceNotFoundError:
+        return  # the account answered; the queue comes with the first message
+    except ServiceRequestError as exc:
+        raise StorageUnreachable(storage.unreachable()) from exc
+
+
+def send_creating(queue: QueueClient, text: str, **options: Any) -> Any:
+    """Send, creating the queue first if it does not exist yet (a fresh Azurite, a first run)."""
+    try:
+        return queue.send_message(text, **options)
+    except ResourceNotFoundError:
+        with contextlib.suppress(ResourceExistsError):  # another worker created it in between
+            queue.create_queue()
+        return queue.send_message(text, **options)
+
+
+class TrackingQueue:
+    """Sends the next step of a tracking, and dead-letters what cannot go on."""
+
+    def __init__(self, main: QueueClient, poison: QueueClient, dead_letter_ttl: int = NEVER_EXPIRE) -> None:
+        self._main = main
+        self._poison = poison
+        # Dead letters hold callback URLs with their keys: they expire with the retention period.
+        self._dead_letter_ttl = dead_letter_ttl
+
+    @property
+    def name(self) -> str:
+        return self._main.queue_name
+
+    def send(self, text: str, delay_seconds: int) -> None:
+        with queue_span(self._main, delay_seconds):
+            try:
+                # Each step is a new message; it must not expire before the tracking's own deadline does.
+                send_creating(self._main, text, visibility_timeout=delay_seconds, time_to_live=NEVER_EXPIRE)
+            except AzureError as exc:
+                problem = f"could not re-enqueue on {self._main.queue_name}: {type(exc).__name__}"
+                raise QueueUnavailable(problem) from exc
+
+    def dead_letter(self, record: dict[str, Any]) -> None:
+        # ASCII: whatever a producer wrote (text Python cannot encode included) is kept, escaped, with its reason.
+        text = json.dumps(record, separators=(",", ":"), ensure_ascii=True)
+        with queue_span(self._poison, 0):
+            try:
+                send_creating(self._poison, text, time_to_live=self._dead_letter_ttl)
+            except AzureError as exc:
+                raise QueueUnavailable(
+                    f"could not dead-letter to {self._poison.queue_name}: {type(exc).__name__}"
+                ) from exc
+
+
+def queue_span(queue: QueueClient, delay_seconds: int) -> AbstractContextManager[Any]:
+    attributes = {"messaging.system": "azure_storage_queues", "messaging.operation.type": "send",
+                  "messaging.destination.name": queue.queue_name, "graphops.delay_seconds": delay_seconds}  # fmt: skip
+    return client_span(f"send {queue.queue_name}", attributes, SpanKind.PRODUCER)
