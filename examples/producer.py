@@ -14,7 +14,7 @@ import sys
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from graphops.client import GraphOpsClient
-from graphops.errors import Rejected
+from graphops.common.errors import Rejected
 
 
 def start(location: str, callback_url: str) -> str:
