@@ -1,6 +1,6 @@
 """The HTTP API: subscribe, read, cancel, and start-and-track, for Logic Apps' HTTP Webhook action.
 
-Validation is the tracker's own (:func:`graphops.tracking.request_problems`), so a request the API
+Validation is the tracker's own (:func:`graphops.intake.request.request_problems`), so a request the API
 accepts is one the queue trigger accepts. Errors are RFC 9457 problem documents naming each bad field.
 """
 
@@ -126,7 +126,7 @@ class Api:
         """Queue a claimed tracking's first step, then write its state and the callback URL's pointer.
 
         A retry that finds the key claimed but no state row queues it (again) under the same tracking id; see
-        :func:`graphops.chain.queue_first_step`. ``answer`` adds fields to the 202's body.
+        :func:`graphops.step.chain.queue_first_step`. ``answer`` adds fields to the 202's body.
         """
         # The API call's span is the root of the tracking's trace: every step, Graph call and delivery under it.
         tracking = replace(tracking, traceparent=current_traceparent() or tracking.traceparent)

@@ -48,7 +48,7 @@ class GraphOpsClient:
 
         Options: ``correlation_id``, ``context``, ``timeout_seconds``, ``select``, ``wait_for_resource``, ``notify``
         (the sinks: "callback", "events", "queue"). Without a callback URL the deployment's other sinks are used.
-        Raises :class:`graphops.errors.Rejected` naming the field at fault.
+        Raises :class:`graphops.common.errors.Rejected` naming the field at fault.
         """
         doc = _message({"operationUrl": operation_url, "callbackUrl": callback_url}, **options)
         self._check_callback(from_request(doc, "check", datetime.now(UTC), self._limits).callback_url)

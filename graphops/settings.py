@@ -58,7 +58,7 @@ class Settings:
     # Why a configured secret cannot be used yet (a Key Vault reference the platform has not resolved):
     # callbacks then wait, rather than go out unsigned or stop the whole app.
     callback_secret_pending: str | None = None
-    # GRAPHOPS_ENVELOPE_KEY (and _PREVIOUS while rotating): seals graphops' own queue messages (graphops.seal).
+    # GRAPHOPS_ENVELOPE_KEY (and _PREVIOUS while rotating): seals graphops' own queue messages (graphops.storage.seal).
     # Only the app needs it; producers and the command's other tools do not.
     envelope_key: bytes | None = field(default=None, repr=False)
     envelope_key_previous: bytes | None = field(default=None, repr=False)
@@ -90,7 +90,7 @@ class Settings:
     console_enabled: bool = False
     console_operators: frozenset[str] = frozenset()
     platform_auth_enabled: bool = False  # WEBSITE_AUTH_ENABLED, set by App Service when its authentication is on
-    # Traces and metrics to Application Insights (graphops.telemetry): off without a connection string.
+    # Traces and metrics to Application Insights (graphops.common.telemetry): off without a connection string.
     app_insights_connection_string: str | None = field(default=None, repr=False)
     telemetry_sampling_ratio: float = 1.0  # GRAPHOPS_TELEMETRY_SAMPLING_RATIO: share of traces kept (metrics: all)
     client_id: str | None = None  # AZURE_CLIENT_ID: the user-assigned identity that reads Graph

@@ -1,4 +1,4 @@
-"""The callback URL: a signed Standard Webhooks POST (see :class:`graphops.callbacks.Deliverer`)."""
+"""The callback URL: a signed Standard Webhooks POST (see :class:`graphops.delivery.deliverer.Deliverer`)."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from graphops.graph.kinds import OperationKind
 WIRE_VERSION = 1
 
 
-# Step ids a message carries for its gate while state writes fail (graphops.state.StateStore.gate).
+# Step ids a message carries for its gate while state writes fail (graphops.storage.state.StateStore.gate).
 MAX_RECORDED_STEP_IDS = 32
 
 

@@ -74,7 +74,7 @@ class MonitorClient:
         body = None
         if len(response.data) <= MAX_BODY_BYTES:
             try:
-                body = scrubbed(json.loads(response.data))  # its text made encodable (graphops.text)
+                body = scrubbed(json.loads(response.data))  # its text made encodable (graphops.common.text)
             except ValueError:
                 body = None
         retry_after = parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC))

@@ -131,7 +131,7 @@ class GraphClient:
         parsed = None
         if len(response.content) <= MAX_BODY_BYTES:
             try:
-                parsed = scrubbed(response.json())  # Graph's text, made encodable (graphops.text)
+                parsed = scrubbed(response.json())  # Graph's text, made encodable (graphops.common.text)
             except ValueError:
                 parsed = None
         return GraphAnswer(

@@ -59,7 +59,7 @@ def request_problems(
             problems.append(exc)
 
     fields = REQUEST_FIELDS if start_field is None else (START_FIELDS - {"start"}) | {start_field}
-    # trackingId and notBefore come in graphops' own sealed start messages only (graphops.seal).
+    # trackingId and notBefore come in graphops' own sealed start messages only (graphops.storage.seal).
     unencodable = sorted(scrubbed(name) for name, value in doc.items() if has_lone_surrogate([name, value]))
     if unencodable:  # nothing else can be checked of it: it cannot even be measured as UTF-8
         return values, [Rejected(name, "holds text that is not valid Unicode (a lone UTF-16 surrogate)")

@@ -5,7 +5,7 @@ minute). Each budget is a fixed window (:class:`Limit`): a step may poll while t
 else it waits for the next window without calling Graph. A 429 from a service pauses the whole budget until
 Graph's Retry-After (or the service's usual wait, when it sends none), so the other trackings of that tenant
 and service stop too, rather than each meeting its own 429. The window's state lives in the deployment's
-state table (:mod:`graphops.budgets`); the decisions here are tested without it.
+state table (:mod:`graphops.pacing.budget_store`); the decisions here are tested without it.
 """
 
 from __future__ import annotations

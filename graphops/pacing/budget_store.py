@@ -1,4 +1,4 @@
-"""The shared throttling budgets, kept in the deployment's state table (the I/O side of :mod:`graphops.budget`).
+"""The shared throttling budgets, kept in the deployment's state table (the I/O side of :mod:`graphops.pacing.budget`).
 
 One row per tenant and service in the partition ``~budget``: the window's start, the requests it used and a
 pause. Every worker process of the deployment takes its slots from that row with an ETag-conditional write,

@@ -1,5 +1,5 @@
 """Each kind's lengths, kept in the state table, and the learned schedules they make (the I/O side of
-:mod:`graphops.learned`).
+:mod:`graphops.pacing.learned`).
 
 One row per kind in the partition ``~lengths``: the histogram as JSON, written with its ETag when a tracking of
 the kind ends (two table operations per finished tracking). A deployment's identity reads one tenant, so a

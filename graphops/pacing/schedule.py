@@ -31,7 +31,7 @@ def delay_until(moment: datetime | None, now: datetime) -> int:
 
 class Schedule(Protocol):
     """When to poll a tracking next: the default growth (:class:`PollSchedule`) or one learned from its kind's
-    lengths (:class:`graphops.learned.CheckingSchedule`)."""
+    lengths (:class:`graphops.pacing.learned.CheckingSchedule`)."""
 
     @property
     def min_delay(self) -> int: ...

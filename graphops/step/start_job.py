@@ -1,5 +1,5 @@
 """The start job of a step: a producer's start message becomes graphops' own (sealed, under its tracking id)
-before Graph is asked; graphops' own start sends the action's request once (graphops.starting) and tracks what
+before Graph is asked; graphops' own start sends the action's request once (graphops.step.starter) and tracks what
 Graph started, delivers what it did at once or refused, or asks again later."""
 
 from __future__ import annotations

@@ -41,9 +41,9 @@ def utcnow() -> datetime:
 
 
 class Tracker:
-    """One step of a tracking: reads the message, then hands it to its job — starting (graphops.start_step),
-    polling (graphops.polling) or delivering (graphops.delivering), which share the chain to the next step
-    (graphops.chain). One per process."""
+    """One step of a tracking: reads the message, then hands it to its job — starting (graphops.step.start_job),
+    polling (graphops.step.poll_job) or delivering (graphops.step.delivery_job), which share the chain to the next step
+    (graphops.step.chain). One per process."""
 
     def __init__(
         self,
@@ -82,7 +82,7 @@ class Tracker:
 
     @property
     def checkpoint(self) -> Callable[[str], None]:
-        """Called with the name of each point a host could die at: a seam for fault tests (graphops.chain)."""
+        """Called with the name of each point a host could die at: a seam for fault tests (graphops.step.chain)."""
         return self._chain.checkpoint
 
     @checkpoint.setter

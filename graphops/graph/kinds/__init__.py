@@ -118,7 +118,7 @@ class OperationRef:
 
 
 class HostRule(Protocol):
-    """What resolving needs of the monitor host policy (a :class:`graphops.callbacks.CallbackPolicy`)."""
+    """What resolving needs of the monitor host policy (a :class:`graphops.egress.policy.CallbackPolicy`)."""
 
     def check_syntax(self, raw: object) -> str: ...
 

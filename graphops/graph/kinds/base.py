@@ -1,7 +1,7 @@
 """What every operation kind is: a path shape, a status field, the states that end it, a permission.
 
 A kind is a small class with class attributes only; :class:`OperationKind` holds the behaviour they share.
-Kinds are grouped by Graph family in the modules beside this one and registered in :mod:`graphops.kinds`.
+Kinds are grouped by Graph family in the modules beside this one and registered in :mod:`graphops.graph.kinds`.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class OperationKind:
     resource_path: ClassVar[tuple[str, ...] | None] = None
     #: Graph's own polling guidance for this service, in seconds: (shortest, longest) delay between polls.
     poll_delays: ClassVar[tuple[int, int] | None] = None
-    #: The Graph service whose throttling limits this kind's polls count against (graphops.budget.LIMITS).
+    #: The Graph service whose throttling limits this kind's polls count against (graphops.pacing.budget.LIMITS).
     service: ClassVar[str | None] = None
 
     @classmethod
