@@ -26,6 +26,7 @@ from graphops.local.stack import LocalStack
 from graphops.runner import Faults, LocalHost, QueueOptions, load_app
 
 from ..conftest import EVENT_GRID_HOSTS, GRAPH_HOSTS, IDENTITIES, SECRETS
+from ..patience import patience
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
@@ -108,7 +109,7 @@ class Harness:
         return QueueClient.from_connection_string(self.env["AzureWebJobsStorage"], name)
 
     def run(self, timeout: float = 60) -> None:
-        assert self.host.run_until_idle(timeout), "trackings still pending when the time ran out"
+        assert self.host.run_until_idle(patience(timeout)), "trackings still pending when the time ran out"
 
     def poison(self) -> list[dict[str, Any]]:
         """The poison queue's oldest 32 entries: our dead letters (with reasons) and the host's raw copies."""
@@ -303,7 +304,7 @@ def every_state(make_harness: Callable[..., Harness]) -> EveryState:
                 and bool(views["cancelled"]) and views["throttled"].get("waitingFor") == "Retry-After"
                 and len(list_entries(poison)) == 3)  # fmt: skip
 
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + patience(60)
     while not settled():
         assert time.monotonic() < deadline, "the console's trackings did not reach their states"
         harness.host.poll_once()

@@ -14,6 +14,7 @@ from graphops.local import seed
 from graphops.local.graph import Reply
 from graphops.runner import Faults
 
+from ..patience import patience
 from .conftest import Harness
 
 RUNNING, SUCCEEDED = seed.alert_refresh("running"), seed.alert_refresh("succeeded")
@@ -24,7 +25,7 @@ def subscribe(
     h: Harness, path: str = seed.ALERT_OPERATION_PATH, headers: dict[str, str] | None = None, **extra: Any
 ) -> requests.Response:
     body = {"operationUrl": h.graph_url(path), "callbackUrl": h.stack.callback_url(), **extra}
-    return requests.post(h.api("operations"), json=body, headers=headers, timeout=10)
+    return requests.post(h.api("operations"), json=body, headers=headers, timeout=patience(10))
 
 
 def test_subscribe_then_callback_and_the_state_shows_the_end(harness: Harness) -> None:
@@ -38,7 +39,7 @@ def test_subscribe_then_callback_and_the_state_shows_the_end(harness: Harness) -
 
     [callback] = harness.receiver.delivered()
     assert callback.webhook_id == tracking_id and callback.body["outcome"] == "succeeded" and callback.verified
-    state = requests.get(harness.api(f"operations/{tracking_id}"), timeout=10).json()
+    state = requests.get(harness.api(f"operations/{tracking_id}"), timeout=patience(10)).json()
     assert (state["phase"], state["outcome"], state["polls"], state["lastStatus"]) == (
         "done",
         "succeeded",
@@ -69,35 +70,35 @@ def test_cancel_stops_the_tracking_without_a_callback(harness: Harness) -> None:
     runner.start()
     try:
         url = harness.api(f"operations/{tracking_id}")
-        deadline = time.monotonic() + 20
-        while requests.get(url, timeout=10).json()["polls"] < 1 and time.monotonic() < deadline:
+        deadline = time.monotonic() + patience(20)
+        while requests.get(url, timeout=patience(10)).json()["polls"] < 1 and time.monotonic() < deadline:
             time.sleep(0.1)
-        polling = requests.get(url, timeout=10).json()  # status while polling
+        polling = requests.get(url, timeout=patience(10)).json()  # status while polling
         assert (polling["phase"], polling["lastStatus"], polling["outcome"]) == ("polling", "running", None)
         assert polling["nextPollAt"] and polling["lastPollAt"] and polling["deadline"]
-        cancelled = requests.delete(url, timeout=10)
+        cancelled = requests.delete(url, timeout=patience(10))
         assert cancelled.status_code == 200 and cancelled.json()["outcome"] == "cancelled"
-        assert requests.delete(url, timeout=10).status_code == 200  # idempotent
+        assert requests.delete(url, timeout=patience(10)).status_code == 200  # idempotent
     finally:
         stop.set()
         runner.join()
     harness.run()  # the queued next step finds the cancel mark and ends
-    state = requests.get(harness.api(f"operations/{tracking_id}"), timeout=10).json()
+    state = requests.get(harness.api(f"operations/{tracking_id}"), timeout=patience(10)).json()
     assert (state["phase"], state["outcome"]) == ("done", "cancelled")
     assert harness.receiver.received == []
-    assert requests.delete(harness.api("operations/unknown-id"), timeout=10).status_code == 404
-    assert requests.delete(harness.api("operations?idempotencyKey=never-used"), timeout=10).status_code == 404
+    assert requests.delete(harness.api("operations/unknown-id"), timeout=patience(10)).status_code == 404
+    assert requests.delete(harness.api("operations?idempotencyKey=never-used"), timeout=patience(10)).status_code == 404
 
 
 def test_unsubscribe_by_the_idempotency_key_the_subscribe_sent(harness: Harness) -> None:
     harness.graph.script(seed.ALERT_OPERATION_PATH, [Reply(200, RUNNING)])
     tracking_id = subscribe(harness, headers={"Idempotency-Key": "run-08585"}).json()["trackingId"]
-    answer = requests.delete(harness.api("operations?idempotencyKey=run-08585"), timeout=10)
+    answer = requests.delete(harness.api("operations?idempotencyKey=run-08585"), timeout=patience(10))
     assert answer.status_code == 200 and answer.json()["trackingId"] == tracking_id
     assert answer.json()["outcome"] == "cancelled"
     harness.run()
     assert harness.receiver.received == [] and len(harness.graph.gets(seed.ALERT_OPERATION_PATH)) == 0
-    assert requests.get(harness.api("operations/unknown-id"), timeout=10).status_code == 404
+    assert requests.get(harness.api("operations/unknown-id"), timeout=patience(10)).status_code == 404
 
 
 @pytest.fixture
@@ -124,7 +125,7 @@ def test_start_and_track_an_alert_refresh(refreshing: Harness) -> None:
             "callbackUrl": harness.stack.callback_url(),
             "correlationId": "x",
         },
-        timeout=10,
+        timeout=patience(10),
     )
     assert answer.status_code == 202, answer.text
     assert started == [{"scopeId": "/", "scopeType": "DirectoryRole"}]
@@ -161,7 +162,7 @@ def test_graphs_refusals_come_back_clearly(refreshing: Harness, graph_reply: Rep
             "alertId": "a1",
             "callbackUrl": harness.stack.callback_url(),
         },
-        timeout=10,
+        timeout=patience(10),
     )
     assert answer.status_code == status and answer.headers["Content-Type"] == "application/problem+json"
     assert text in answer.text
@@ -174,7 +175,7 @@ def test_the_refresh_route_is_off_unless_its_action_is_enabled(harness: Harness)
     answer = requests.post(
         harness.api("role-management-alerts/refresh"),
         json={"scopeId": "/", "scopeType": "DirectoryRole", "callbackUrl": harness.stack.callback_url()},
-        timeout=10,
+        timeout=patience(10),
     )
     assert answer.status_code == 403 and "GRAPHOPS_START_ACTIONS" in answer.text
     assert harness.graph.total_calls() == 0
@@ -198,7 +199,7 @@ def test_the_refresh_route_is_off_unless_its_action_is_enabled(harness: Harness)
 def test_every_bad_field_is_named_in_a_problem_document(harness: Harness, body: bytes, fields: set[str]) -> None:
     body = body.replace(b'"CB"', f'"{harness.stack.callback_url()}"'.encode())
     answer = requests.post(
-        harness.api("operations"), data=body, headers={"Content-Type": "application/json"}, timeout=10
+        harness.api("operations"), data=body, headers={"Content-Type": "application/json"}, timeout=patience(10)
     )
     assert answer.status_code == 400 and answer.headers["Content-Type"] == "application/problem+json"
     assert {e["field"] for e in answer.json()["errors"]} == fields
@@ -206,14 +207,14 @@ def test_every_bad_field_is_named_in_a_problem_document(harness: Harness, body: 
 
 
 def test_oversized_bodies_and_keys_are_refused(harness: Harness) -> None:
-    huge = requests.post(harness.api("operations"), data=b"{" + b" " * 40000 + b"}", timeout=10)
+    huge = requests.post(harness.api("operations"), data=b"{" + b" " * 40000 + b"}", timeout=patience(10))
     assert huge.status_code == 413
     long_key = subscribe(harness, headers={"Idempotency-Key": "k" * 201})
     assert long_key.status_code == 400 and long_key.json()["errors"][0]["field"] == "Idempotency-Key"
     private = requests.post(
         harness.api("operations"),
         json={"operationUrl": harness.graph_url(seed.ALERT_OPERATION_PATH), "callbackUrl": "https://10.1.2.3/cb"},
-        timeout=10,
+        timeout=patience(10),
     )
     assert private.status_code == 400 and private.json()["errors"][0]["field"] == "callbackUrl"
 
@@ -325,7 +326,7 @@ def test_the_daily_clean_up_removes_finished_trackings_past_retention_only(make_
     assert removed == 1 and state.read(finished) is None
     assert state.start_record("started-long-ago") is None  # a start's record goes once its deadline is past
     assert state.read(running) is not None  # a tracking still polling is never removed
-    assert requests.get(harness.api(f"operations/{finished}"), timeout=10).status_code == 404
+    assert requests.get(harness.api(f"operations/{finished}"), timeout=patience(10)).status_code == 404
 
 
 def test_a_cancel_that_arrives_during_a_step_is_not_overwritten_by_it(harness: Harness) -> None:
@@ -336,12 +337,12 @@ def test_a_cancel_that_arrives_during_a_step_is_not_overwritten_by_it(harness: H
 
     def cancel_mid_step(point: str) -> None:
         if point == "afterGraph" and not cancels:  # Graph has answered "running"; the step goes on
-            cancels.append(requests.delete(url, timeout=10).status_code)
+            cancels.append(requests.delete(url, timeout=patience(10)).status_code)
 
     functions.tracker().checkpoint = cancel_mid_step
     harness.run()
     assert cancels == [200]
-    state = requests.get(url, timeout=10).json()
+    state = requests.get(url, timeout=patience(10)).json()
     assert (state["phase"], state["outcome"]) == ("done", "cancelled")  # the step's merge did not undo it
     assert harness.receiver.received == [] and len(harness.graph.gets(seed.ALERT_OPERATION_PATH)) == 1
 
@@ -351,7 +352,7 @@ def test_a_tracking_put_on_the_queue_has_a_status_with_its_history(harness: Harn
                                                      Reply(200, SUCCEEDED)])  # fmt: skip
     tracking_id = harness.track(seed.ALERT_OPERATION_PATH)  # straight on the queue, not subscribed
     harness.run()
-    view = requests.get(harness.api(f"operations/{tracking_id}"), timeout=10).json()
+    view = requests.get(harness.api(f"operations/{tracking_id}"), timeout=patience(10)).json()
     assert (view["phase"], view["outcome"], view["polls"]) == ("done", "succeeded", 3)
     history = view["history"]
     assert [(h.get("http"), h.get("status")) for h in history[:3]] == [
@@ -370,4 +371,4 @@ def test_recording_queue_trackings_can_be_turned_off(make_harness: Any) -> None:
     tracking_id = harness.track(seed.ALERT_OPERATION_PATH)
     harness.run()
     assert len(harness.receiver.delivered()) == 1
-    assert requests.get(harness.api(f"operations/{tracking_id}"), timeout=10).status_code == 404
+    assert requests.get(harness.api(f"operations/{tracking_id}"), timeout=patience(10)).status_code == 404

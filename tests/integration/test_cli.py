@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from graphops.local import seed
 from graphops.local.graph import Reply
 from graphops.local.stack import LocalStack
 
+from ..patience import patience, wait_until
 from .conftest import ROOT, Harness
 
 GRAPHOPS = [sys.executable, "-m", "graphops"]
@@ -38,7 +38,7 @@ def graphops(settings_file: Path, *args: str, timeout: float = 60) -> subprocess
     env["COLUMNS"] = "240"  # a wide terminal, so tables are not folded
     return subprocess.run(
         [*GRAPHOPS, "--settings", str(settings_file), *args],
-        capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env, check=False,
+        capture_output=True, text=True, timeout=patience(timeout), cwd=ROOT, env=env, check=False,
     )  # fmt: skip
 
 
@@ -55,12 +55,7 @@ def queued(stack: LocalStack) -> int:
 
 
 def wait_for(predicate: Any, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
+    wait_until(predicate, timeout, "the awaited condition")
 
 
 def test_track_then_run_delivers_the_callback_and_the_runner_stops_cleanly(
@@ -84,7 +79,7 @@ def test_track_then_run_delivers_the_callback_and_the_runner_stops_cleanly(
         wait_for(stack.receiver.delivered)
     finally:
         runner.send_signal(signal.SIGINT)
-        _, err = runner.communicate(timeout=30)
+        _, err = runner.communicate(timeout=patience(30))
     assert runner.returncode == 0, err
     assert "serving track_operation" in err and "stopped" in err
     [callback] = stack.receiver.delivered()
@@ -210,11 +205,11 @@ def test_graphops_console_serves_the_pages_on_loopback_until_ctrl_c(make_harness
         line = server.stderr.readline()
         assert line.startswith("graphops console: http://127.0.0.1:") and "loopback only" in line, line
         url = line.split()[2]
-        page = requests.get(f"{url}trackings/{tracking}", timeout=10)
+        page = requests.get(f"{url}trackings/{tracking}", timeout=patience(10))
         assert page.status_code == 200 and "from-the-cli" in page.text
     finally:
         server.send_signal(signal.SIGINT)
-        server.wait(timeout=20)
+        server.wait(timeout=patience(20))
     assert server.returncode == 0
 
 
@@ -247,10 +242,10 @@ def test_the_demo_runs_every_scenario_to_its_expected_outcome_and_shows_them_in_
         if line.startswith("console: http://127.0.0.1:"):
             break
     console_url = printed[-1].split()[1]
-    listed = requests.get(console_url, timeout=10)
-    poison_page = requests.get(f"{console_url}poison", timeout=10)
+    listed = requests.get(console_url, timeout=patience(10))
+    poison_page = requests.get(f"{console_url}poison", timeout=patience(10))
     demo.send_signal(signal.SIGINT)  # Ctrl-C
-    rest, errors = demo.communicate(timeout=60)
+    rest, errors = demo.communicate(timeout=patience(60))
     timer.cancel()
     result = subprocess.CompletedProcess(demo.args, demo.returncode, "".join(printed) + rest, errors)
     assert any(own_tmp.iterdir()), "the demo's Azurite did not use its own temporary folder"

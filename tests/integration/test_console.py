@@ -16,6 +16,7 @@ import requests
 from graphops.local import seed
 from graphops.local.graph import Reply
 
+from ..patience import patience
 from .conftest import ConsoleData, Harness, own_state_table
 
 OPERATOR = str(uuid.uuid4())
@@ -26,7 +27,7 @@ CONSOLE_ON = {"GRAPHOPS_CONSOLE_ENABLED": "true", "GRAPHOPS_CONSOLE_OPERATORS": 
 
 
 def get(h: Harness, path: str = "", headers: dict[str, str] | None = None) -> requests.Response:
-    return requests.get(h.api(f"console/{path}"), headers=headers, timeout=10, allow_redirects=False)
+    return requests.get(h.api(f"console/{path}"), headers=headers, timeout=patience(10), allow_redirects=False)
 
 
 def test_the_console_is_off_unless_enabled(harness: Harness) -> None:
@@ -45,7 +46,7 @@ def test_the_deployed_console_refuses_anyone_the_platform_did_not_sign_in(make_h
     assert anonymous.headers["Location"] == "/.auth/login/aad?post_login_redirect_uri=/api/console/"
     assert tracking not in anonymous.text
     assert get(h, f"trackings/{tracking}").headers["Location"].endswith(f"/api/console/trackings/{tracking}")
-    posted = requests.post(h.api("console/poison/x/requeue"), headers={"HX-Request": "true"}, timeout=10)
+    posted = requests.post(h.api("console/poison/x/requeue"), headers={"HX-Request": "true"}, timeout=patience(10))
     assert posted.status_code == 401
 
     stranger = get(h, headers={**SIGNED_IN, "X-MS-CLIENT-PRINCIPAL-ID": str(uuid.uuid4())})
@@ -84,12 +85,12 @@ def as_the_operator(h: Harness, path: str) -> requests.Response:
     """POST a change as the console's own page does: signed in, same origin, with the page's change token."""
     host = h.api("console/").split("/")[2]
     session = {"Cookie": "AppServiceAuthSession=operator"}
-    page = requests.get(h.api("console/poison"), headers={**SIGNED_IN, **session}, timeout=10)
+    page = requests.get(h.api("console/poison"), headers={**SIGNED_IN, **session}, timeout=patience(10))
     found = re.search(r'hx-headers=\'\{"X-GraphOps-Token": "([A-Za-z0-9_-]+)"\}\'', page.text)
     assert found, "the page carries no change token"
     headers = {**SIGNED_IN, **session, "HX-Request": "true", "Origin": f"http://{host}",
                "Sec-Fetch-Site": "same-origin", "X-GraphOps-Token": found.group(1)}  # fmt: skip
-    return requests.post(h.api(f"console/{path}"), headers=headers, timeout=10)
+    return requests.post(h.api(f"console/{path}"), headers=headers, timeout=patience(10))
 
 
 def test_an_entry_with_nothing_readable_is_not_requeued_and_the_console_says_why(make_harness: Any) -> None:
@@ -120,27 +121,27 @@ def test_changes_come_only_from_the_consoles_own_pages(make_harness: Any) -> Non
     url = h.api(f"console/poison/{entry.message_id}/requeue")
     host = url.split("/")[2]
 
-    plain_form = requests.post(url, headers=SIGNED_IN, timeout=10)  # what a cross-site form can send
+    plain_form = requests.post(url, headers=SIGNED_IN, timeout=patience(10))  # what a cross-site form can send
     assert plain_form.status_code == 400 and "HX-Request" in plain_form.text
     cross_site = requests.post(url, headers={**SIGNED_IN, "HX-Request": "true", "Origin": "https://evil.example",
-                                             "Sec-Fetch-Site": "cross-site"}, timeout=10)  # fmt: skip
+                                             "Sec-Fetch-Site": "cross-site"}, timeout=patience(10))  # fmt: skip
     assert cross_site.status_code == 400
     assert [e.message_id for e in _poison(h)] == [entry.message_id]
 
     same_origin = {**SIGNED_IN, "HX-Request": "true", "Origin": f"http://{host}", "Sec-Fetch-Site": "same-origin"}
     # Even from the console's own origin, a change needs the token of the page the operator has open.
-    untokened = requests.post(url, headers=same_origin, timeout=10)
+    untokened = requests.post(url, headers=same_origin, timeout=patience(10))
     assert untokened.status_code == 403 and "change token" in untokened.text
     session = {"Cookie": "AppServiceAuthSession=first-sign-in"}
-    page = requests.get(h.api("console/poison"), headers={**SIGNED_IN, **session}, timeout=10)
+    page = requests.get(h.api("console/poison"), headers={**SIGNED_IN, **session}, timeout=patience(10))
     found = re.search(r'hx-headers=\'\{"X-GraphOps-Token": "([A-Za-z0-9_-]+)"\}\'', page.text)
     assert page.status_code == 200 and found
     token = {"X-GraphOps-Token": found.group(1)}
     other_session = requests.post(url, headers={**same_origin, **token, "Cookie": "AppServiceAuthSession=x"},
-                                  timeout=10)  # fmt: skip
+                                  timeout=patience(10))  # fmt: skip
     assert other_session.status_code == 403  # the token belongs to that sign-in session only
     assert [e.message_id for e in _poison(h)] == [entry.message_id]
-    own_page = requests.post(url, headers={**same_origin, **token, **session}, timeout=10)
+    own_page = requests.post(url, headers={**same_origin, **token, **session}, timeout=patience(10))
     assert own_page.status_code == 200 and 'data-result="requeue"' in own_page.text
     assert _poison(h) == []
     h.run()
@@ -151,9 +152,11 @@ def test_the_local_console_answers_only_requests_addressed_to_loopback(
     local_console: Any, console_data: ConsoleData
 ) -> None:
     port = local_console.port
-    ok = requests.get(f"{local_console.url}/", timeout=10)
+    ok = requests.get(f"{local_console.url}/", timeout=patience(10))
     assert ok.status_code == 200 and console_data.refreshed in ok.text
-    rebound = requests.get(f"{local_console.url}/", headers={"Host": f"graphops.attacker.example:{port}"}, timeout=10)
+    rebound = requests.get(
+        f"{local_console.url}/", headers={"Host": f"graphops.attacker.example:{port}"}, timeout=patience(10)
+    )
     assert rebound.status_code == 400 and console_data.refreshed not in rebound.text
     assert local_console._server.server_address[0] == "127.0.0.1"
 
@@ -161,7 +164,7 @@ def test_the_local_console_answers_only_requests_addressed_to_loopback(
 def test_pages_show_no_secrets(local_console: Any, console_data: ConsoleData) -> None:
     pages = ["", "poison", f"trackings/{console_data.dead}", f"trackings/{console_data.refreshed}"]
     for path in pages:
-        text = requests.get(f"{local_console.url}/{path}", timeout=10).text
+        text = requests.get(f"{local_console.url}/{path}", timeout=patience(10)).text
         assert "local-secret-signature" not in text and "sig=" not in text, path
 
 
@@ -170,11 +173,13 @@ def test_bad_filters_are_named(local_console: Any, console_data: ConsoleData) ->
                          ("from=2026-01-02T00:00&to=2026-01-01T00:00", "to"), ("from=1960-01-01T00:00", "from"),
                          ("from=0001-01-01T00:00%2B01:00", "from"), ("to=9999-12-31T23:59-01:00", "to"),
                          (f"correlationId={'c' * 257}", "correlationId")):  # fmt: skip
-        answer = requests.get(f"{local_console.url}/?{query}", timeout=10)
+        answer = requests.get(f"{local_console.url}/?{query}", timeout=patience(10))
         assert answer.status_code == 400 and f"{field}:" in answer.text, query
-    longest = requests.get(f"{local_console.url}/?correlationId={'c' * 256}", timeout=10)  # as long as the API takes
+    longest = requests.get(
+        f"{local_console.url}/?correlationId={'c' * 256}", timeout=patience(10)
+    )  # as long as the API takes
     assert longest.status_code == 200
-    missing = requests.get(f"{local_console.url}/trackings/no-such-tracking", timeout=10)
+    missing = requests.get(f"{local_console.url}/trackings/no-such-tracking", timeout=patience(10))
     assert missing.status_code == 404
 
 
@@ -196,7 +201,7 @@ def test_requeue_and_discard_refuse_every_method_but_post(make_harness: Any, met
     headers = {**SIGNED_IN, "HX-Request": "true"}
     for action in ("requeue", "discard"):
         answer = requests.request(method, h.api(f"console/poison/{entry.message_id}/{action}"), headers=headers,
-                                  timeout=10)  # fmt: skip
+                                  timeout=patience(10))  # fmt: skip
         assert answer.status_code in (404, 405), (method, action, answer.status_code)
     assert [e.message_id for e in _poison(h)] == [entry.message_id]  # nothing was moved or deleted
 

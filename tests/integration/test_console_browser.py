@@ -20,6 +20,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from graphops.local.graph import Reply
 
+from ..patience import patience
 from .conftest import ConsoleData, EveryState
 
 CHROMIUM = os.environ.get("GRAPHOPS_CHROMIUM", "/usr/bin/chromium")
@@ -401,5 +402,5 @@ def test_the_poison_page_names_each_entry_and_offers_only_discard_for_what_canno
         # Its link leads to a page that says plainly why there is nothing to show (read here, not in the browser,
         # which reports every 404 as an error).
         never = page.locator(f"tr[data-message] a[href$='/trackings/{data.unrecorded}']").get_attribute("href")
-        answer = requests.get(f"{console.url}{never}", timeout=10)
+        answer = requests.get(f"{console.url}{never}", timeout=patience(10))
         assert answer.status_code == 404 and "graphops has no record of it" in answer.text

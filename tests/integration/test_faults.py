@@ -30,6 +30,7 @@ from graphops.local.stack import LocalStack
 from graphops.runner import Faults, QueueOptions
 from graphops.wiring import graph_credential, graph_session
 
+from ..patience import patience
 from .conftest import ROOT, Harness, sink_settings, watched
 
 FAST_RETRIES = replace(QueueOptions.from_host_json(ROOT / "host.json"), visibility_timeout=0, max_dequeue_count=20)
@@ -61,7 +62,7 @@ def test_the_host_dying_at_each_point_of_a_step_loses_nothing(make_harness: Any,
         h.graph.script(path, [Reply(200, RUNNING), Reply(200, DONE)])
         if subscribed:
             body = {"operationUrl": h.graph_url(path), "callbackUrl": h.stack.callback_url()}
-            ids.add(requests.post(h.api("operations"), json=body, timeout=10).json()["trackingId"])
+            ids.add(requests.post(h.api("operations"), json=body, timeout=patience(10)).json()["trackingId"])
         else:
             ids.add(h.track(path))
     h.run(timeout=120)
@@ -109,7 +110,7 @@ def test_azurite_down_for_a_while_then_back_loses_nothing(make_harness: Any, tmp
                 assert down.wait(60), "no step reached the point where storage was to go away"
                 time.sleep(4)  # the outage itself
                 azurite.start()  # ...and comes back with its data
-                deadline = time.monotonic() + 90
+                deadline = time.monotonic() + patience(90)
                 while set(h.receiver.by_id()) != ids and time.monotonic() < deadline:
                     time.sleep(0.2)
             finally:
@@ -171,7 +172,7 @@ def test_a_receiver_down_for_a_stretch_gets_the_callback_when_it_is_back(harness
         time.sleep(3)
         back_at = datetime.now(UTC)
         back = CallbackReceiver(harness.stack.secret, port=port).start()
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + patience(60)
         while not back.delivered() and time.monotonic() < deadline:
             time.sleep(0.2)
     finally:
@@ -182,7 +183,7 @@ def test_a_receiver_down_for_a_stretch_gets_the_callback_when_it_is_back(harness
         assert callback.webhook_id == tracking_id and callback.verified
         assert len(harness.graph.gets(path)) == 1  # retries re-send the callback; Graph is not asked again
         # And an attempt was made, and failed, while the receiver was down (not only after it was back).
-        history = requests.get(harness.api(f"operations/{tracking_id}"), timeout=10).json()["history"]
+        history = requests.get(harness.api(f"operations/{tracking_id}"), timeout=patience(10)).json()["history"]
         attempts = [entry for entry in history if entry.get("sink") == "callback"]
         failed_while_down = [a for a in attempts if not a["delivered"] and datetime.fromisoformat(a["at"]) < back_at]
         assert failed_while_down and attempts[-1]["delivered"] is True, attempts
@@ -227,7 +228,7 @@ def test_exhausted_delivery_retries_are_dead_lettered(make_harness: Any) -> None
     h.graph.script(path, [Reply(200, DONE)])
     h.receiver.answer("/flaky", 503, 503, 503, 503)
     tracking_id = h.track(path, callback_url=h.stack.callback_url("/flaky"))
-    h.run(timeout=60)
+    h.run(timeout=patience(60))
     [dead] = h.poison()
     assert dead["trackingId"] == tracking_id and "gave up after 3 attempts: callback answered 503" in dead["reason"]
     assert len(h.receiver.received) == 3
@@ -269,7 +270,7 @@ def chaos(h: Harness, trackings: int, seed_value: int) -> dict[str, Any]:
             injected += 1
         if rng.random() < 0.3:  # subscribed over HTTP: state kept, stale steps dropped
             body = {"operationUrl": h.graph_url(path), "callbackUrl": h.stack.callback_url(route)}
-            tracking_id = requests.post(h.api("operations"), json=body, timeout=10).json()["trackingId"]
+            tracking_id = requests.post(h.api("operations"), json=body, timeout=patience(10)).json()["trackingId"]
         else:
             tracking_id = h.track(path, callback_url=h.stack.callback_url(route))
         ids.add(tracking_id)
@@ -355,7 +356,7 @@ def test_any_run_of_failed_state_writes_ends_in_exactly_one_outcome(make_harness
     path = seed.reset_path("writes", f"{first}-{count}")
     h.graph.script(path, [Reply(200, RUNNING)] * 4 + [Reply(200, DONE)])
     body = {"operationUrl": h.graph_url(path), "callbackUrl": h.stack.callback_url()}
-    tracking_id = requests.post(h.api("operations"), json=body, timeout=10).json()["trackingId"]
+    tracking_id = requests.post(h.api("operations"), json=body, timeout=patience(10)).json()["trackingId"]
     writes = FailingWrites(functions.tracker()._state._table, first, count)
     h.run(timeout=120)
     by_id = h.receiver.by_id()
@@ -363,5 +364,5 @@ def test_any_run_of_failed_state_writes_ends_in_exactly_one_outcome(make_harness
     assert {r.body["outcome"] for r in by_id[tracking_id]} == {"succeeded"}  # duplicates share the webhook-id
     assert writes.failed == count, "the faults were not all injected"
     assert h.poison() == []
-    status = requests.get(h.api(f"operations/{tracking_id}"), timeout=10).json()
+    status = requests.get(h.api(f"operations/{tracking_id}"), timeout=patience(10)).json()
     assert (status["phase"], status["outcome"]) == ("done", "succeeded")

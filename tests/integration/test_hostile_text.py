@@ -14,6 +14,7 @@ import requests
 from graphops.local import seed
 from graphops.local.graph import Reply
 
+from ..patience import patience
 from .conftest import Harness
 
 TEXTS: list[str] = json.loads((Path(__file__).parents[1] / "data" / "hostile_text.json").read_text())["texts"]
@@ -25,7 +26,7 @@ def test_a_callers_text_is_refused_with_the_field_named(harness: Harness, text: 
     for field, doc in (("correlationId", {**base, "correlationId": text}),
                        ("context", {**base, "context": {"note": text}}),
                        ("context", {**base, "context": {text: 1}})):  # fmt: skip
-        answer = requests.post(harness.api("operations"), data=json.dumps(doc), timeout=10,
+        answer = requests.post(harness.api("operations"), data=json.dumps(doc), timeout=patience(10),
                                headers={"Content-Type": "application/json"})  # fmt: skip
         assert answer.status_code == 400, (field, answer.status_code, answer.text[:200])
         assert field in answer.text and "lone UTF-16 surrogate" in answer.text
@@ -35,7 +36,7 @@ def test_a_start_body_with_such_text_is_refused_with_the_field_named(make_harnes
     h: Harness = make_harness(GRAPHOPS_START_ACTIONS="teamClone")
     doc = {"request": {"method": "POST", "url": f"/v1.0/teams/{seed.TEAM_ID}/clone", "body": {"displayName": TEXTS[0]}},
            "callbackUrl": h.stack.callback_url()}  # fmt: skip
-    answer = requests.post(h.api("start"), data=json.dumps(doc), timeout=10,
+    answer = requests.post(h.api("start"), data=json.dumps(doc), timeout=patience(10),
                            headers={"Content-Type": "application/json", "Idempotency-Key": "k-1"})  # fmt: skip
     assert answer.status_code == 400 and "request" in answer.text and "surrogate" in answer.text
     assert h.graph.requests("POST", f"/v1.0/teams/{seed.TEAM_ID}/clone") == []

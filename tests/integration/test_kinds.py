@@ -15,6 +15,7 @@ from graphops.local import seed
 from graphops.local.graph import Reply
 from graphops.settings import Settings
 
+from ..patience import patience
 from .conftest import Harness, sink_settings
 
 MINIMAL = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "GRAPHOPS_QUEUE_NAME": "graph-operations"}
@@ -291,12 +292,12 @@ def test_a_report_exports_signed_link_reaches_its_sinks_and_nothing_else(make_ha
     assert callback.body["resource"] == seed.EXPORT_JOB_URL and callback.body["operation"]["url"] == seed.EXPORT_JOB_URL
     [event] = harness.results(receive=True)
     assert event["data"]["resource"] == seed.EXPORT_JOB_URL
-    view = requests.get(harness.api(f"operations/{tracking_id}"), timeout=10).json()
+    view = requests.get(harness.api(f"operations/{tracking_id}"), timeout=patience(10)).json()
     assert (view["outcome"], view["resource"], view["operation"]["url"]) == ("succeeded", WITHHELD, WITHHELD)
     assert view["operation"]["expirationDateTime"] == "2026-11-29T21:50:00Z"  # the rest of the job is shown
     rows = TableClient.from_connection_string(harness.stack.azurite.connection_string, table).list_entities()
     assert all(SIGNATURE not in json.dumps(dict(row), default=str) for row in rows)
-    page = requests.get(harness.api(f"console/trackings/{tracking_id}"), headers=SIGNED_IN, timeout=10)
+    page = requests.get(harness.api(f"console/trackings/{tracking_id}"), headers=SIGNED_IN, timeout=patience(10))
     assert page.status_code == 200 and tracking_id in page.text and "sig=" not in page.text
 
 
@@ -317,7 +318,7 @@ def test_a_v1_reset_refused_for_the_app_is_read_on_beta_once(harness: Harness) -
         "succeeded", harness.graph_url(beta + "?aadgdc=DUB02P&aadgsu=ssprprod-a"),
     )  # fmt: skip
     assert len(harness.graph.gets(v1)) == 1 and len(harness.graph.gets(beta)) == 2  # v1.0 is not asked again
-    view = requests.get(harness.api(f"operations/{tracking_id}"), timeout=10).json()
+    view = requests.get(harness.api(f"operations/{tracking_id}"), timeout=patience(10)).json()
     assert view["operationUrl"].endswith(beta + "?aadgdc=DUB02P&aadgsu=ssprprod-a")
     assert {"http": 403, "twin": "beta"}.items() <= view["history"][0].items()
 
@@ -344,7 +345,7 @@ def test_a_beta_twin_that_does_not_know_the_reset_leaves_the_v1_refusal_standing
     harness.run()
     [callback] = harness.receiver.delivered()
     assert (callback.body["outcome"], callback.body["operationUrl"]) == ("forbidden", harness.graph_url(v1))
-    view = requests.get(harness.api(f"operations/{tracking_id}"), timeout=10).json()
+    view = requests.get(harness.api(f"operations/{tracking_id}"), timeout=patience(10)).json()
     assert {"http": 404, "twin": "beta"}.items() <= view["history"][0].items()
 
 

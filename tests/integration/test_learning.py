@@ -14,6 +14,7 @@ from graphops.local.graph import Reply
 from graphops.pacing.learned import MIN_SAMPLES, Lengths
 from graphops.pacing.length_store import PARTITION
 
+from ..patience import patience
 from .conftest import Harness, own_state_table
 
 
@@ -45,7 +46,7 @@ def test_a_kind_with_enough_history_polls_by_its_learned_schedule_and_adds_to_it
 
     [callback] = h.receiver.delivered()
     assert callback.body["outcome"] == "succeeded"
-    view = requests.get(h.api(f"operations/{tracking_id}"), timeout=10).json()
+    view = requests.get(h.api(f"operations/{tracking_id}"), timeout=patience(10)).json()
     assert view["schedule"] == f"learned ({MIN_SAMPLES} lengths)"
     assert [entry.get("schedule") for entry in view["history"] if "next" in entry] == [view["schedule"]]
     assert lengths_row(h, table).samples == MIN_SAMPLES + 1  # its own length joined the history
@@ -55,7 +56,7 @@ def test_a_kind_without_enough_history_polls_by_the_default_and_starts_one(make_
     table = own_state_table()
     h: Harness = make_harness(GRAPHOPS_STATE_TABLE=table, GRAPHOPS_KIND_POLL_DELAYS="")
     tracking_id = track_a_site_copy(h)
-    view = requests.get(h.api(f"operations/{tracking_id}"), timeout=10).json()
+    view = requests.get(h.api(f"operations/{tracking_id}"), timeout=patience(10)).json()
     assert view["schedule"] == "default (1–2 s)"
     assert lengths_row(h, table).samples == 1
 
@@ -67,7 +68,9 @@ def test_learning_off_keeps_the_default_and_records_nothing(make_harness: Any) -
     h: Harness = make_harness(GRAPHOPS_STATE_TABLE=table, GRAPHOPS_KIND_POLL_DELAYS="",
                               GRAPHOPS_LEARNED_SCHEDULE="false")  # fmt: skip
     tracking_id = track_a_site_copy(h)
-    assert requests.get(h.api(f"operations/{tracking_id}"), timeout=10).json()["schedule"] == "default (1–2 s)"
+    assert (
+        requests.get(h.api(f"operations/{tracking_id}"), timeout=patience(10)).json()["schedule"] == "default (1–2 s)"
+    )
     try:
         lengths_row(h, table)
         raise AssertionError("a length was recorded with learning off")

@@ -16,6 +16,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from ..patience import patience
 from .conftest import ROOT, Harness
 
 DOCUMENT = ROOT / "graphops" / "openapi.json"
@@ -25,11 +26,11 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 
 def test_the_served_document_is_the_one_in_the_repository(harness: Harness) -> None:
-    served = requests.get(harness.api("openapi.json"), timeout=10)
+    served = requests.get(harness.api("openapi.json"), timeout=patience(10))
     assert served.status_code == 200 and served.json() == json.loads(Path(DOCUMENT).read_text())
 
 
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 def test_the_api_keeps_to_its_document(case: schemathesis.Case, harness: Harness) -> None:
-    case.call_and_validate(base_url=harness.api().rstrip("/"), checks=CHECKS, timeout=10)
+    case.call_and_validate(base_url=harness.api().rstrip("/"), checks=CHECKS, timeout=patience(10))

@@ -9,6 +9,7 @@ import requests
 from graphops.local import seed
 from graphops.local.graph import Reply
 
+from ..patience import patience
 from .conftest import Harness
 
 CASE_OPERATION = f"/v1.0/security/cases/ediscoveryCases/{seed.CASE_ID}/operations/op-expand"
@@ -18,7 +19,7 @@ def test_an_expand_never_reaches_graph(harness: Harness) -> None:
     harness.graph.script(CASE_OPERATION, [Reply(200, {"status": "succeeded"})])
     url = harness.graph_url(CASE_OPERATION) + "?$expand=search($expand=custodianSources)"
     request = {"operationUrl": url, "callbackUrl": harness.stack.callback_url()}
-    answer = requests.post(harness.api("operations"), json=request, timeout=10)
+    answer = requests.post(harness.api("operations"), json=request, timeout=patience(10))
     assert answer.status_code == 400 and "operationUrl" in answer.text and "$expand is not allowed" in answer.text
     message_id = harness.send_raw(json.dumps(request))
     harness.run()

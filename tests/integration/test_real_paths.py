@@ -21,6 +21,7 @@ from graphops import functions
 from graphops.local import seed
 from graphops.local.graph import Reply
 
+from ..patience import patience
 from .conftest import Harness
 
 RUNNING, SUCCEEDED = seed.alert_refresh("running"), seed.alert_refresh("succeeded")
@@ -31,11 +32,11 @@ KEY_VAULT_REFERENCE = (
 
 def subscribe(h: Harness, path: str, callback: str, headers: dict[str, str] | None = None, **extra: Any) -> Any:
     body = {"operationUrl": h.graph_url(path), "callbackUrl": callback, **extra}
-    return requests.post(h.api("operations"), json=body, headers=headers, timeout=10)
+    return requests.post(h.api("operations"), json=body, headers=headers, timeout=patience(10))
 
 
 def status(h: Harness, tracking_id: str) -> dict[str, Any]:
-    answer = requests.get(h.api(f"operations/{tracking_id}"), timeout=10)
+    answer = requests.get(h.api(f"operations/{tracking_id}"), timeout=patience(10))
     assert answer.status_code == 200, answer.text
     doc: dict[str, Any] = answer.json()
     return doc
@@ -112,7 +113,7 @@ def test_the_recipe_shape_ten_subscribes_from_one_run_each_retried_give_ten_trac
     assert [again.json()["trackingId"] for _, again in answers] == firsts and len(set(firsts)) == 10
 
     # The unsubscribe of one iteration (its own callback URL) cancels that iteration's tracking only.
-    cancelled = requests.delete(harness.api("operations"), json={"callbackUrl": callbacks[3]}, timeout=10)
+    cancelled = requests.delete(harness.api("operations"), json={"callbackUrl": callbacks[3]}, timeout=patience(10))
     assert cancelled.status_code == 200 and cancelled.json()["trackingId"] == firsts[3]
     harness.run()
     delivered = {c.webhook_id: c.path for c in harness.receiver.delivered()}
@@ -143,7 +144,9 @@ def test_a_retry_that_finds_the_key_claimed_but_no_state_completes_the_same_trac
     state, now = functions.services().state, datetime.now(UTC)
     # The first call claimed the key, then died before it queued anything.
     state.claim("idem:k-9", "first-call-tracking", now + timedelta(hours=1), now, request_fingerprint(body))
-    retry = requests.post(harness.api("operations"), json=body, headers={"Idempotency-Key": "k-9"}, timeout=10)
+    retry = requests.post(
+        harness.api("operations"), json=body, headers={"Idempotency-Key": "k-9"}, timeout=patience(10)
+    )
     assert retry.status_code == 202 and retry.json()["trackingId"] == "first-call-tracking"
     harness.run()
     assert [c.webhook_id for c in harness.receiver.delivered()] == ["first-call-tracking"]
@@ -156,7 +159,9 @@ def test_concurrent_subscribes_with_one_key_make_one_tracking(harness: Harness) 
 
     def call(_: int) -> str:
         start.wait()
-        answer = requests.post(harness.api("operations"), json=body, headers={"Idempotency-Key": "same"}, timeout=10)
+        answer = requests.post(
+            harness.api("operations"), json=body, headers={"Idempotency-Key": "same"}, timeout=patience(10)
+        )
         assert answer.status_code in {200, 202}, answer.text
         return str(answer.json()["trackingId"])
 
@@ -183,7 +188,7 @@ def test_a_cancel_racing_a_delivery_does_not_overwrite_the_delivered_outcome(har
         return real_update(entity, **kwargs)
 
     state._table.update_entity = update_after_the_step  # type: ignore[method-assign]
-    answer = requests.delete(harness.api(f"operations/{tracking_id}"), timeout=10)
+    answer = requests.delete(harness.api(f"operations/{tracking_id}"), timeout=patience(10))
     assert raced and answer.status_code == 200
     assert (answer.json()["phase"], answer.json()["outcome"]) == ("done", "succeeded")
     assert status(harness, tracking_id)["outcome"] == "succeeded"
@@ -223,8 +228,12 @@ def test_a_retried_alert_refresh_start_asks_graph_once(make_harness: Any, header
     harness.graph.on_post("/beta/identityGovernance/roleManagementAlerts/alerts/refresh", refresh)
     harness.graph.script(seed.ALERT_OPERATION_PATH, [Reply(200, RUNNING)])
     body = {"scopeId": "/", "scopeType": "DirectoryRole", "callbackUrl": harness.stack.callback_url()}
-    first = requests.post(harness.api("role-management-alerts/refresh"), json=body, headers=headers, timeout=10)
-    again = requests.post(harness.api("role-management-alerts/refresh"), json=body, headers=headers, timeout=10)
+    first = requests.post(
+        harness.api("role-management-alerts/refresh"), json=body, headers=headers, timeout=patience(10)
+    )
+    again = requests.post(
+        harness.api("role-management-alerts/refresh"), json=body, headers=headers, timeout=patience(10)
+    )
     assert (first.status_code, again.status_code) == (202, 200)
     assert first.json()["trackingId"] == again.json()["trackingId"] and len(started) == 1
 
@@ -243,7 +252,7 @@ def test_an_unresolved_key_vault_reference_loads_the_app_and_deliveries_wait(
     answer = subscribe(first, seed.ALERT_OPERATION_PATH, first.stack.callback_url())
     assert answer.status_code == 202  # the HTTP API loaded
     tracking_id = answer.json()["trackingId"]
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + patience(60)
     while status(first, tracking_id)["deliveryAttempts"] < 2 and time.monotonic() < deadline:
         first.host.poll_once()  # the retry is due a second or so after the first attempt
         first.host.drain()
@@ -318,7 +327,7 @@ def test_a_cancel_during_the_callbacks_post_does_not_hide_that_it_was_delivered(
 
     def cancel_after_the_post(point: str) -> None:
         if point == "afterDeliver" and not cancels:  # the receiver has the callback; the state is not written yet
-            cancels.append(requests.delete(harness.api(f"operations/{tracking_id}"), timeout=10).status_code)
+            cancels.append(requests.delete(harness.api(f"operations/{tracking_id}"), timeout=patience(10)).status_code)
 
     functions.tracker().checkpoint = cancel_after_the_post
     harness.run()

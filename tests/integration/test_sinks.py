@@ -13,6 +13,7 @@ import requests
 from graphops.local import seed
 from graphops.local.graph import Reply
 
+from ..patience import patience
 from .conftest import Harness, sink_settings
 
 RUNNING, SUCCEEDED = seed.alert_refresh("running"), seed.alert_refresh("succeeded")
@@ -69,11 +70,11 @@ def test_callback_events_and_queue_together_each_once(sinks: Harness) -> None:
 def test_the_status_view_shows_each_sinks_delivery(sinks: Harness) -> None:
     harness = sinks
     doc = {"operationUrl": OPERATION, "callbackUrl": harness.stack.callback_url(), "notify": ["callback", "events"]}
-    answer = requests.post(harness.api("operations"), json=doc, timeout=10)
+    answer = requests.post(harness.api("operations"), json=doc, timeout=patience(10))
     assert answer.status_code == 202, answer.text
     harness.stack.eventgrid.script([Reply(503)])
     harness.run()
-    view = requests.get(answer.json()["statusUrl"], timeout=10).json()
+    view = requests.get(answer.json()["statusUrl"], timeout=patience(10)).json()
     assert view["deliveries"] == {
         "callback": {"state": "delivered", "attempts": 1, "error": None},
         "events": {"state": "delivered", "attempts": 2, "error": None},
@@ -129,5 +130,5 @@ def test_a_request_without_a_usable_sink_is_refused_naming_the_field(
 ) -> None:
     env = {"GRAPHOPS_EVENT_GRID_ENDPOINT": stack.eventgrid.endpoint} if settings.get("events") else {}
     harness = make_harness(**env)
-    answer = requests.post(harness.api("operations"), json=doc, timeout=10)
+    answer = requests.post(harness.api("operations"), json=doc, timeout=patience(10))
     assert answer.status_code == 400 and field in [e["field"] for e in answer.json()["errors"]]

@@ -18,6 +18,7 @@ from graphops.local.graph import Reply
 from graphops.runner import QueueOptions
 from graphops.settings import Settings, seal_for
 
+from ..patience import patience
 from .conftest import ROOT, Harness
 
 TEAM, CASE, SEARCH = seed.TEAM_ID, seed.CASE_ID, "c61a5860-d634-4d14-aea7-d82b6f4eb7af"
@@ -212,7 +213,7 @@ def api_start(harness: Harness, case: Case, key: str, **fields: Any) -> requests
     doc = {"request": request, "callbackUrl": harness.stack.callback_url(), **fields}
     # Keys are per test (the state table outlives one): each test's stack has its own queue name.
     key = f"{harness.stack.queue_name}-{key}"
-    return requests.post(harness.api("start"), json=doc, headers={"Idempotency-Key": key}, timeout=10)
+    return requests.post(harness.api("start"), json=doc, headers={"Idempotency-Key": key}, timeout=patience(10))
 
 
 def check_callbacks(harness: Harness, sent: dict[str, list[dict[str, Any]]]) -> None:
@@ -249,7 +250,7 @@ def test_each_action_is_started_and_tracked_through_the_queue(make_harness: Any)
     }
     harness.run()
     check_callbacks(harness, sent)
-    view = requests.get(harness.api(f"operations/{ids['teamClone']}"), timeout=10).json()
+    view = requests.get(harness.api(f"operations/{ids['teamClone']}"), timeout=patience(10)).json()
     assert (view["phase"], view["outcome"], view["kind"]) == ("done", "succeeded", "teamsAsyncOperation")
 
 
@@ -360,7 +361,7 @@ def test_requests_outside_the_enabled_actions_never_reach_graph(
 ) -> None:
     harness = make_harness(GRAPHOPS_START_ACTIONS=settings)
     doc = {"request": request_doc, "callbackUrl": harness.stack.callback_url()}
-    answer = requests.post(harness.api("start"), json=doc, headers={"Idempotency-Key": "k"}, timeout=10)
+    answer = requests.post(harness.api("start"), json=doc, headers={"Idempotency-Key": "k"}, timeout=patience(10))
     assert answer.status_code == status, answer.text
     assert field in [e["field"] for e in answer.json()["errors"]]
     harness.send_raw(json.dumps({"start": request_doc, "callbackUrl": doc["callbackUrl"]}))
@@ -376,7 +377,7 @@ def test_a_start_needs_an_idempotency_key(make_harness: Any) -> None:
         "request": {"method": "POST", "url": f"/v1.0/teams/{TEAM}/clone", "body": CASES["teamClone"].body},
         "callbackUrl": harness.stack.callback_url(),
     }
-    answer = requests.post(harness.api("start"), json=doc, timeout=10)
+    answer = requests.post(harness.api("start"), json=doc, timeout=patience(10))
     assert answer.status_code == 400 and [e["field"] for e in answer.json()["errors"]] == ["Idempotency-Key"]
     assert harness.graph.total_calls() == 0
 
@@ -512,7 +513,9 @@ def test_the_readme_team_clone_recipe_runs_as_logic_apps_runs_it(make_harness: A
     sent = script(harness, "teamClone", CASES["teamClone"])
     new_team = f"/v1.0/teams('{seed.CLONE_ID}')"
     harness.graph.script(new_team, [Reply(404, seed.graph_error("NotFound", "not yet")), Reply(200, {"id": "x"})])
-    answers = [requests.post(call["uri"], json=call["body"], headers=call["headers"], timeout=10) for _ in range(2)]
+    answers = [
+        requests.post(call["uri"], json=call["body"], headers=call["headers"], timeout=patience(10)) for _ in range(2)
+    ]
     assert [a.status_code for a in answers] == [202, 200] and len(sent) == 1  # a retried subscribe: one clone
     assert sent == [call["body"]["request"]["body"]]
     harness.run()

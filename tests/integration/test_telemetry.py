@@ -19,6 +19,7 @@ from graphops.local import seed
 from graphops.local.graph import Reply
 
 from ..conftest import METRICS, SECRETS, SPANS
+from ..patience import patience
 from .conftest import Harness, sink_settings
 
 RUNNING, SUCCEEDED = seed.alert_refresh("running"), seed.alert_refresh("succeeded")
@@ -58,7 +59,7 @@ def measurements() -> dict[str, list[tuple[dict[str, Any], Any]]]:
 def test_a_subscribed_tracking_is_one_trace_rooted_at_the_subscribe_call(harness: Harness) -> None:
     harness.graph.script(seed.ALERT_OPERATION_PATH, [Reply(200, RUNNING), Reply(200, RUNNING), Reply(200, SUCCEEDED)])
     body = {"operationUrl": harness.graph_url(seed.ALERT_OPERATION_PATH), "callbackUrl": harness.stack.callback_url()}
-    tracking_id = requests.post(harness.api("operations"), json=body, timeout=10).json()["trackingId"]
+    tracking_id = requests.post(harness.api("operations"), json=body, timeout=patience(10)).json()["trackingId"]
     harness.run()
 
     [root] = [s for s in spans() if s.name == "graphops subscribe"]

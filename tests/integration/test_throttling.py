@@ -16,6 +16,7 @@ from graphops.local.stack import LocalStack
 from graphops.local.workers import worker_processes
 from graphops.pacing.budget import parse_budgets
 
+from ..patience import patience
 from .conftest import Harness, own_state_table
 
 TOO_MANY = seed.graph_error("TooManyRequests", "Too many requests")
@@ -94,7 +95,7 @@ def test_two_worker_processes_share_one_budget_and_neither_exceeds_it(stack: Loc
         client.track(stack.graph.url + case_path(n), stack.callback_url())
     logs = [tmp_path / f"worker-{i}.log" for i in range(2)]
     with worker_processes(path, logs):
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + patience(90)
         while len(stack.receiver.delivered()) < 16 and time.monotonic() < deadline:
             time.sleep(0.2)
     errors = [log.read_text() for log in logs]
