@@ -40,8 +40,6 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 NOT_SIGNED_IN = "not signed in: run `az login` (graphops signs in as you, with DefaultAzureCredential)"
-
-
 NO_STORAGE_SETTING = "copy local.settings.example.json to local.settings.json (it points at Azurite), or set it"
 
 
@@ -83,11 +81,7 @@ class Context:
 
 
 pass_context = click.make_pass_decorator(Context)
-
-
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
-
-
 account_option = click.option(
     "--account", help="A real storage account's name, used with your sign-in (az login); default: the settings' "
     "AzureWebJobsStorage (Azurite)."

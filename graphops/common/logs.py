@@ -49,8 +49,9 @@ _REDACTION = _DropQueryStrings()
 # The Azure SDK logs every storage request and response (URL and headers) at INFO, and the Functions
 # Python worker passes INFO on to Application Insights: one paid trace per queue or table call.
 QUIET_LOGGERS = ("azure.core.pipeline.policies.http_logging_policy", "azure.identity", "azure.monitor")
-# azure-eventgrid hands a send's per-call options (no retries, no redirects, timeouts: graphops/delivery/event_grid_sink.py)
-# to its event model too, which warns once per option and event that it ignores them: noise, not news.
+# azure-eventgrid hands a send's per-call options (no retries, no redirects, timeouts:
+# graphops/delivery/event_grid_sink.py) to its event model too, which warns once per option and event that it
+# ignores them: noise, not news.
 SILENCED_LOGGERS = ("azure.eventgrid._legacy._generated._serialization",)
 
 

@@ -1,8 +1,8 @@
 """The list of trackings: filters read from a query string, the first page of the index, counts per standing.
 
-The list and its counts come from the state table's index by time (:mod:`graphops.storage.time_index`): the newest rows of
-the newest days, and each hour's count rows, so a page costs the same with a hundred trackings or a hundred
-thousand. The counts ignore the ``state`` filter, so an operator who picked "failed" still sees how the rest
+The list and its counts come from the state table's index by time (:mod:`graphops.storage.time_index`): the
+newest rows of the newest days, and each hour's count rows, so a page costs the same with a hundred trackings or
+a hundred thousand. The counts ignore the ``state`` filter, so an operator who picked "failed" still sees how the rest
 went. A finished tracking's row holds what the list shows of it; a running one's changing facts (polls, last
 and next poll) are read from its state row.
 """

@@ -18,21 +18,11 @@ from graphops.common.errors import Rejected
 from graphops.common.urls import url_text
 
 MAX_CALLBACK_URL_LENGTH = 4096
-
-
 # Addresses that are public on paper but reach the platform itself (Azure's wire server).
 _PLATFORM_ADDRESSES = frozenset({ipaddress.ip_address("168.63.129.16")})
-
-
 _NUMERIC_HOST = re.compile(r"[0-9a-fx.]+", re.IGNORECASE)
-
-
 _LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
-
-
 DEFAULT_PORTS = {"https": 443, "http": 80}
-
-
 Resolver = Callable[[str, int], list[str]]
 
 
@@ -171,17 +161,9 @@ class CallbackPolicy:
 
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052 well-known prefix: the last 32 bits are IPv4
-
-
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215 local use: translated as the site likes
-
-
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d
-
-
 _IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # RFC 2765 ::ffff:0:a.b.c.d
-
-
 _LINK_LOCAL = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
 
 

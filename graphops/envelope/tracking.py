@@ -21,22 +21,12 @@ from graphops.common.logs import redact_url
 from graphops.graph.kinds import OperationKind
 
 WIRE_VERSION = 1
-
-
 # Step ids a message carries for its gate while state writes fail (graphops.storage.state.StateStore.gate).
 MAX_RECORDED_STEP_IDS = 32
-
-
 MAX_OPERATION_BYTES = 8 * 1024
-
-
 MAX_HISTORY = 100  # entries per tracking in its state (each step adds one, each delivery attempt one)
-
-
 # Where a finished tracking is delivered, and the setting that configures each (the callback: the message).
 SINKS = ("callback", "events", "queue")
-
-
 SINK_SETTINGS = {"callback": "callbackUrl", "events": "GRAPHOPS_EVENT_GRID_ENDPOINT", "queue": "GRAPHOPS_RESULTS_QUEUE"}
 
 

@@ -29,8 +29,6 @@ from graphops.envelope.tracking import (
 )
 from graphops.graph.kinds import KINDS, OperationKind, OperationRef, validate_select
 
-# W3C Trace Context, version 00: the producer's span, which the tracking's trace continues.
-
 
 class UrlChecks(Protocol):
     """What reading an envelope asks of the deployment: the URLs it carries are checked again, as on intake
@@ -42,6 +40,7 @@ class UrlChecks(Protocol):
     def resolve(self, raw: object) -> OperationRef: ...
 
 
+# W3C Trace Context, version 00: the producer's span, which the tracking's trace continues.
 TRACEPARENT = re.compile(r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}")
 
 

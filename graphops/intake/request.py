@@ -23,20 +23,12 @@ from graphops.intake.limits import Limits
 # A queue message holds 64 KiB once base64-encoded: about 48 KiB of JSON. Keep requests well inside that,
 # so the envelope, which adds Graph's last answer and bookkeeping, always fits when it is re-enqueued.
 MAX_REQUEST_BYTES = 32 * 1024
-
-
 MAX_CONTEXT_BYTES = 16 * 1024
-
-
 MAX_CORRELATION_ID_LENGTH = 256
-
-
 REQUEST_FIELDS = frozenset(
     {"operationUrl", "callbackUrl", "correlationId", "context", "timeoutSeconds", "select", "waitForResource",
      "notify", "traceparent"}
 )  # fmt: skip
-
-
 # A start message names the Graph request graphops sends (``start``) instead of an operation URL; the
 # attempts count is graphops' own, for a start Graph throttled.
 START_FIELDS = (REQUEST_FIELDS - {"operationUrl"}) | {"start", "startAttempts"}
