@@ -34,10 +34,14 @@ class GraphOpsClient:
         self._limits = limits
 
     @classmethod
-    def from_settings(cls, settings: Settings, credential: TokenCredential | None = None) -> GraphOpsClient:
+    def from_settings(
+        cls, settings: Settings, credential: TokenCredential | None = None, options: Mapping[str, Any] | None = None
+    ) -> GraphOpsClient:
+        """A client for the deployment's queue; ``options`` are the storage client's (retries, timeouts)."""
         if credential is None and not settings.storage.connection_string:
             credential = storage_credential(settings, graph_credential(settings))
-        return cls(queue_client(settings.storage, settings.queue_name, credential), limits_for(settings))
+        queue = queue_client(settings.storage, settings.queue_name, credential, options=options)
+        return cls(queue, limits_for(settings))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], credential: TokenCredential | None = None) -> GraphOpsClient:

@@ -20,10 +20,13 @@ def index_rebuild(obj: Context, account: str | None, as_json: bool) -> None:
     """Write the index anew from every tracking's state: once after upgrading from a version without it.
     Run it while the app is stopped (or idle): it reads the whole state table. With --account your sign-in
     needs Storage Table and Queue Data Contributor there (the azd developer roles)."""
+    from graphops.storage.queues import INTERACTIVE
     from graphops.storage.state import StateStore, table_client
 
     obj.account = account
     with clear_errors():
         settings, credential = reach_storage(obj)
-        indexed = StateStore(table_client(settings.storage, settings.state_table, credential)).rebuild_index()
+        indexed = StateStore(
+            table_client(settings.storage, settings.state_table, credential, options=INTERACTIVE)
+        ).rebuild_index()
     emit(as_json, {"indexed": indexed}, lambda: click.echo(f"indexed {indexed} trackings"))

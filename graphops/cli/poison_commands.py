@@ -16,11 +16,14 @@ def poison() -> None:
 
 def _poison_queues(obj: Context) -> tuple[Any, Any]:
     """The poison queue and the tracking queue, read as their messages lie (no decoding)."""
-    from graphops.storage.queues import queue_client
+    from graphops.storage.queues import INTERACTIVE, queue_client
 
     settings, credential = reach_storage(obj)
-    return (queue_client(settings.storage, settings.poison_queue_name, credential, encoded=False),
-            queue_client(settings.storage, settings.queue_name, credential, encoded=False))  # fmt: skip
+    poison_queue, tracking_queue = (
+        queue_client(settings.storage, name, credential, encoded=False, options=INTERACTIVE)
+        for name in (settings.poison_queue_name, settings.queue_name)
+    )
+    return poison_queue, tracking_queue
 
 
 @poison.command("list")

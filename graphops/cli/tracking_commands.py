@@ -56,9 +56,10 @@ def tracking_arguments(options: dict[str, Any]) -> dict[str, Any]:
 def track(obj: Context, operation_url: str, callback_url: str | None, as_json: bool, **options: Any) -> None:
     """Start tracking OPERATION_URL (Graph's Location URL, or a /v1.0/ or /beta/ path); prints the tracking id."""
     from graphops.client import GraphOpsClient
+    from graphops.storage.queues import INTERACTIVE
 
     with clear_errors():
-        client = GraphOpsClient.from_settings(*reach_storage(obj))
+        client = GraphOpsClient.from_settings(*reach_storage(obj), options=INTERACTIVE)
         tracking_id = client.track(operation_url, callback_url, **tracking_arguments(options))
     emit(as_json, {"trackingId": tracking_id}, lambda: click.echo(tracking_id))
 
@@ -82,6 +83,7 @@ def start(
     URL is a /v1.0/ or /beta/ path, or an absolute URL on the Graph host. Prints the tracking id.
     """
     from graphops.client import GraphOpsClient
+    from graphops.storage.queues import INTERACTIVE
 
     body = None
     if body_text is not None:
@@ -92,7 +94,7 @@ def start(
         except ValueError:
             fail("body: not valid JSON")
     with clear_errors():
-        client = GraphOpsClient.from_settings(*reach_storage(obj))
+        client = GraphOpsClient.from_settings(*reach_storage(obj), options=INTERACTIVE)
         tracking_id = client.start(method, url, callback_url, body, **tracking_arguments(options))
     emit(as_json, {"trackingId": tracking_id}, lambda: click.echo(tracking_id))
 
@@ -153,13 +155,15 @@ def watch(obj: Context, operation_url: str, timeout_seconds: int, as_json: bool)
 def status(obj: Context, tracking_id: str, as_json: bool) -> None:
     """What graphops knows of one tracking: the status view the API answers (GET /api/operations/ID)."""
     from graphops.envelope.tracking import is_tracking_id
+    from graphops.storage.queues import INTERACTIVE
     from graphops.storage.state import StateStore, public_view, table_client
 
     if not is_tracking_id(tracking_id):
         fail(f"tracking_id: {tracking_id!r} is not a tracking id (the id `track`, `start` or the API printed)")
     with clear_errors():
         settings, credential = reach_storage(obj)
-        entity = StateStore(table_client(settings.storage, settings.state_table, credential)).read(tracking_id)
+        table = table_client(settings.storage, settings.state_table, credential, options=INTERACTIVE)
+        entity = StateStore(table).read(tracking_id)
     if entity is None:
         fail(f"tracking_id: {tracking_id} is not recorded here (unknown, or removed after "
              "GRAPHOPS_STATE_RETENTION_DAYS)")  # fmt: skip
@@ -204,6 +208,7 @@ def list_command(obj: Context, /, as_json: bool, **chosen: str | None) -> None:
 
     from graphops.console.listing import Filters, list_trackings
     from graphops.graph.kinds import KINDS
+    from graphops.storage.queues import INTERACTIVE
     from graphops.storage.state import table_client
 
     names = {"since": "from", "until": "to", "correlation_id": "correlationId"}
@@ -212,7 +217,9 @@ def list_command(obj: Context, /, as_json: bool, **chosen: str | None) -> None:
         now = datetime.now(UTC)
         filters = Filters.from_query(query, now, KINDS)
         settings, credential = reach_storage(obj)
-        listing = list_trackings(table_client(settings.storage, settings.state_table, credential), filters, now)
+        listing = list_trackings(
+            table_client(settings.storage, settings.state_table, credential, options=INTERACTIVE), filters, now
+        )
     data = {"counts": listing.counts, "matching": listing.matching, "trackings": [vars(row) for row in listing.rows]}
     emit(as_json, data, lambda: _print_listing(listing))
 
