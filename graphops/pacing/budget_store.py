@@ -8,7 +8,6 @@ read only, when it must wait), two more per 429.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import random
@@ -68,7 +67,8 @@ class Budgets:
             except (ResourceExistsError, ResourceModifiedError):
                 continue  # another worker took a slot meanwhile: read again
             except ResourceNotFoundError:
-                self._create_table()  # a fresh account: the budget is the table's first row
+                if not self._create_table():  # a fresh account: the budget is the table's first row
+                    return 0.0
             except AzureError as exc:
                 log.info("budget %s not read (%s): polling without it", key, type(exc).__name__)
                 return 0.0
@@ -90,16 +90,24 @@ class Budgets:
             except (ResourceExistsError, ResourceModifiedError):
                 continue
             except ResourceNotFoundError:
-                self._create_table()
+                if not self._create_table():
+                    return None
             except AzureError as exc:
                 log.info("budget %s not paused (%s)", key, type(exc).__name__)
                 return None
         return None
 
-    def _create_table(self) -> None:
+    def _create_table(self) -> bool:
+        """The table made, or already there; False when storage refused to make it (the step goes on without)."""
         self.operations += 1
-        with contextlib.suppress(ResourceExistsError):
+        try:
             self._table.create_table()
+        except ResourceExistsError:
+            pass
+        except AzureError as exc:
+            log.info("budget table not created (%s)", type(exc).__name__)
+            return False
+        return True
 
     def _read(self, key: str) -> tuple[Window, str | None]:
         self.operations += 1
