@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -54,3 +56,32 @@ def test_a_signing_secret_of_24_to_64_bytes_is_accepted_and_one_past_either_boun
     else:
         with pytest.raises(SettingsError, match="GRAPHOPS_CALLBACK_SECRET"):
             Settings.from_env(env)
+
+
+OLD_ENVELOPE_KEY = "the envelope key before its rotation: 7c1f0e9a4b2d"
+NEW_ENVELOPE_KEY = "the envelope key after its rotation: 3e8b5a6f1c0d"
+
+
+def deployment(**keys: str) -> Any:
+    """The seal a deployment with these settings runs with, built as the app builds it (wiring.build_services)."""
+    from graphops.wiring import build_services
+
+    env = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "GRAPHOPS_QUEUE_NAME": "graph-operations", **keys}
+    return build_services(Settings.from_env(env), credential=object()).seal  # type: ignore[arg-type]
+
+
+def test_a_message_sealed_with_the_previous_envelope_key_opens_while_the_key_rotates() -> None:
+    from graphops.common.errors import Rejected
+
+    message = json.dumps({"v": 1, "trackingId": "t-1", "operationUrl": "https://graph.microsoft.com/v1.0/x"})
+    before = deployment(GRAPHOPS_ENVELOPE_KEY=OLD_ENVELOPE_KEY)
+    rotating = deployment(GRAPHOPS_ENVELOPE_KEY=NEW_ENVELOPE_KEY, GRAPHOPS_ENVELOPE_KEY_PREVIOUS=OLD_ENVELOPE_KEY)
+    after = deployment(GRAPHOPS_ENVELOPE_KEY=NEW_ENVELOPE_KEY)
+    sealed_before = json.loads(before.seal(message))
+    assert rotating.open(dict(sealed_before)) == json.loads(message)  # the old key's message opens
+    with pytest.raises(Rejected, match="seal"):
+        after.open(dict(sealed_before))  # once the previous key is gone, it does not
+    sealed_rotating = json.loads(rotating.seal(message))  # new messages carry the new key's seal
+    assert after.open(dict(sealed_rotating)) == json.loads(message)
+    with pytest.raises(Rejected, match="seal"):
+        before.open(dict(sealed_rotating))
