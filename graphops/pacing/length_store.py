@@ -9,7 +9,6 @@ and recomputes a kind's schedule only when its histogram changed.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import random
 import threading
@@ -63,12 +62,21 @@ class LengthStore:
             except (ResourceExistsError, ResourceModifiedError):
                 continue  # another step added its length meanwhile: read again
             except ResourceNotFoundError:
-                with contextlib.suppress(ResourceExistsError):
-                    self._table.create_table()  # a fresh account: lengths can come before any state row
+                self._create_table()  # a fresh account: lengths can come before any state row
             except AzureError as exc:
                 log.info("lengths of %s not written (%s): trying again", kind, type(exc).__name__)
         log.warning("a length of %s was not kept after %d attempts", kind, ATTEMPTS)
         return False
+
+    def _create_table(self) -> None:
+        """The table made, or already there; a refusal is one more failed attempt, never the step's failure."""
+        self.operations += 1
+        try:
+            self._table.create_table()
+        except ResourceExistsError:
+            pass
+        except AzureError as exc:
+            log.info("the lengths' table not made (%s): trying again", type(exc).__name__)
 
     def all(self) -> dict[str, Lengths]:
         self.operations += 1

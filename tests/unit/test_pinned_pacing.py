@@ -377,3 +377,14 @@ def test_a_kind_the_settings_fix_keeps_their_delays_though_it_has_learned() -> N
         fixed = follow(deployed(table, graph, queue, now, GRAPHOPS_KIND_POLL_DELAYS=setting), queue, SITE, now, 4)
         assert {name for _, name in fixed} == {"default (7–9 s)"}, setting
         assert all(7 <= delay <= 9 for delay, _ in fixed), (setting, fixed)
+
+
+def test_a_length_whose_table_is_missing_and_cannot_be_created_is_dropped_without_failing_the_step() -> None:
+    table = Rows()
+    table.table_missing = True
+    table.create_table_error = HttpResponseError("AuthorizationPermissionMismatch")
+    store = length_store.LengthStore(table)  # type: ignore[arg-type]
+    assert store.add("teamsAsyncOperation", 42.0) is False  # every attempt refused: said, not raised
+    table.create_table_error = None
+    assert store.add("teamsAsyncOperation", 42.0) is True  # made once storage lets it
+    assert Lengths.from_json(table.rows[(length_store.PARTITION, "teamsAsyncOperation")][0]["counts"]).samples == 1
