@@ -83,13 +83,16 @@ lint: $(BIN)/.installed
 unit: $(BIN)/.installed .venv-checkov/.installed node_modules/.installed
 	$(PYTEST) -q tests/unit
 
+# The integration tests wait on polls and subprocesses more than they compute: three worker processes share two
+# cores well, each with its own Azurite and stand-ins. Their waits scale with the machine's load (tests/patience.py).
+INTEGRATION_WORKERS ?= 3
 integration: $(BIN)/.installed node_modules/.installed $(CHROMIUM)
-	GRAPHOPS_CHROMIUM=$(CHROMIUM) $(PYTEST) -q tests/integration -m "not slow"
+	GRAPHOPS_CHROMIUM=$(CHROMIUM) $(PYTEST) -q tests/integration -m "not slow" -n $(INTEGRATION_WORKERS) --dist worksteal
 
 test: lint unit integration
 
 test-slow: $(BIN)/.installed node_modules/.installed
-	$(PYTEST) -q tests -m slow
+	$(PYTEST) -q tests -m slow -n $(INTEGRATION_WORKERS) --dist worksteal
 
 bench: $(BIN)/.installed node_modules/.installed
 	$(BIN)/pip install --quiet -e '.[bench]'
