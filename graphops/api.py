@@ -28,7 +28,8 @@ from graphops.intake.request import MAX_REQUEST_BYTES, from_request, from_start_
 from graphops.pacing.schedule import delay_until
 from graphops.step import starter
 from graphops.step.chain import queue_first_step
-from graphops.storage.state import Claim, public_view
+from graphops.storage.state import Claim
+from graphops.storage.state_view import public_view
 from graphops.wiring import Services
 
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")

@@ -156,7 +156,8 @@ def status(obj: Context, tracking_id: str, as_json: bool) -> None:
     """What graphops knows of one tracking: the status view the API answers (GET /api/operations/ID)."""
     from graphops.envelope.tracking import is_tracking_id
     from graphops.storage.queues import INTERACTIVE
-    from graphops.storage.state import StateStore, public_view, table_client
+    from graphops.storage.state import StateStore, table_client
+    from graphops.storage.state_view import public_view
 
     if not is_tracking_id(tracking_id):
         fail(f"tracking_id: {tracking_id!r} is not a tracking id (the id `track`, `start` or the API printed)")

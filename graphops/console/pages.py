@@ -31,7 +31,8 @@ from graphops.console.times import duration, moment
 from graphops.envelope.tracking import TRACKING_ID
 from graphops.graph.kinds import KINDS
 from graphops.storage import poison
-from graphops.storage.state import StateStore, public_view
+from graphops.storage.state import StateStore
+from graphops.storage.state_view import public_view
 
 if TYPE_CHECKING:
     from jinja2 import Environment

@@ -1,0 +1,129 @@
+"""A tracking's state row and what is shown of it: the row the table keeps (:func:`entity_of`) and the JSON the
+status endpoint, ``graphops status`` and the console answer with (:func:`public_view`). Pure: no I/O.
+
+A signed download link is never kept here (the kind's ``withheld``); Graph's body is bounded to what one table
+property holds.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from graphops.envelope.tracking import Phase, Tracking, iso
+from graphops.storage.time_index import entry_of_state
+
+MAX_PROPERTY_CHARS = 30_000  # a table string property holds 64 KiB of UTF-16
+
+
+def history_of(entity: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    raw = entity.get("history")
+    try:
+        entries = json.loads(raw) if isinstance(raw, str) and raw else []
+    except ValueError:
+        return ()  # damaged: start again rather than stop the step
+    return tuple(e for e in entries if isinstance(e, dict)) if isinstance(entries, list) else ()
+
+
+def history_json(history: tuple[dict[str, Any], ...]) -> str:
+    """The history as stored: its newest entries, as many as fit in one table property."""
+    for start in range(len(history)):
+        text = json.dumps(history[start:], separators=(",", ":"), ensure_ascii=False)
+        if len(text) <= MAX_PROPERTY_CHARS:
+            return text
+    return "[]"
+
+
+def entity_of(tracking: Tracking) -> dict[str, Any]:
+    """The table's view of a tracking (what GET /api/operations/{id} shows)."""
+    kept = tracking.kind.withheld(tracking.operation)  # a signed download link goes to the sinks only
+    operation = json.dumps(kept, ensure_ascii=False) if kept is not None else None
+    history = {"history": history_json(tracking.history)} if tracking.history is not None else {}
+    return {
+        **history,
+        "phase": str(tracking.phase),
+        "step": tracking.step,
+        "stepId": tracking.step_id,
+        "operationUrl": tracking.shown_operation_url,
+        "kind": tracking.kind.name,
+        "resource": tracking.kind.resource_of(kept, tracking.operation_url),
+        "progress": tracking.kind.progress_of(tracking.operation),
+        "resourceReady": tracking.resource_ready,
+        "correlationId": tracking.correlation_id,
+        "lastStatus": tracking.last_status,
+        "operation": operation[:MAX_PROPERTY_CHARS] if operation else None,
+        "polls": tracking.polls,
+        "outcome": str(tracking.outcome) if tracking.outcome else None,
+        "error": json.dumps(tracking.error.to_json()) if tracking.error else None,
+        "deliveryAttempts": tracking.delivery_attempts,
+        "lastDeliveryError": tracking.last_delivery_error,
+        "deliveries": json.dumps({sink: tracking.delivery(sink).to_json() for sink in tracking.notify}),
+        "trackedSince": iso(tracking.tracked_since),
+        "deadline": iso(tracking.deadline),
+        "finishedAt": iso(tracking.finished_at) if tracking.finished_at else None,
+        "waitingFor": waiting_for(tracking),
+        "schedule": schedule_of(tracking),
+    }
+
+
+def schedule_of(tracking: Tracking) -> str | None:
+    """The schedule the tracking's last poll followed (default, or learned), as its history says."""
+    for entry in reversed(tracking.history or ()):
+        if "schedule" in entry:
+            return str(entry["schedule"])
+    return None
+
+
+def waiting_for(tracking: Tracking) -> str | None:
+    """``Retry-After`` when the next poll waits for Graph's throttling rather than the schedule (the console says
+    so), ``budget`` when it waits for the service's shared budget; None when it does not, or when this step did
+    not read the history that tells."""
+    last = tracking.history[-1] if tracking.history else None
+    if tracking.phase is Phase.POLLING and last is not None and "budget" in last:
+        return "budget"  # the service's shared throttling budget for the tenant is spent, or paused by a 429
+    if tracking.phase is not Phase.POLLING or last is None or "sink" in last or last.get("retryAfter") is None:
+        return None
+    http = last.get("http")
+    return "Retry-After" if http is None or (isinstance(http, int) and (http == 429 or http >= 500)) else None
+
+
+def public_view(tracking_id: str, entity: dict[str, Any]) -> dict[str, Any]:
+    """The JSON the status endpoint answers with."""
+
+    def parsed(name: str) -> Any:
+        raw = entity.get(name)
+        return json.loads(raw) if isinstance(raw, str) and raw else None
+
+    def value(name: str) -> Any:
+        raw = entity.get(name)
+        return None if raw == "" else raw  # "" is how a merge clears a property
+
+    indexed = entry_of_state(tracking_id, entity)
+
+    return {
+        "trackingId": tracking_id,
+        "phase": value("phase"),
+        "outcome": value("outcome"),
+        "standing": indexed.standing if indexed else None,
+        "kind": value("kind"),
+        "operationUrl": value("operationUrl"),
+        "correlationId": value("correlationId"),
+        "lastStatus": value("lastStatus"),
+        "resource": value("resource"),
+        "progress": value("progress"),
+        "resourceReady": value("resourceReady"),
+        "operation": parsed("operation"),
+        "error": parsed("error"),
+        "polls": entity.get("polls", 0),
+        "lastPollAt": value("lastPollAt"),
+        "nextPollAt": value("nextPollAt"),
+        "waitingFor": value("waitingFor"),
+        "schedule": value("schedule"),
+        "deliveryAttempts": entity.get("deliveryAttempts", 0),
+        "lastDeliveryError": value("lastDeliveryError"),
+        "deliveries": parsed("deliveries"),
+        "history": parsed("history") or [],
+        "trackedSince": value("trackedSince"),
+        "deadline": value("deadline"),
+        "finishedAt": value("finishedAt"),
+    }
