@@ -55,6 +55,11 @@ param principalId string = ''
 @allowed(['User', 'ServicePrincipal', 'Group'])
 param principalType string = 'User'
 
+// azd fills principalId and principalType from whoever runs it, a CI pipeline's service principal included.
+// A person deploying wants to enqueue and read state from their workstation; a pipeline needs no data at all.
+@description('GRAPHOPS_DEPLOYER_DATA_ACCESS: give principalId Queue and Table Data Contributor on storage and Key Vault Secrets User on graphops\' secrets. Unset: on for a person (User), off for a service principal (CI).')
+param deployerDataAccess bool = principalType == 'User'
+
 @secure()
 @minLength(38)
 @description('Standard Webhooks signing secret: whsec_ + base64 of 24-64 random bytes. Stored in Key Vault only.')
@@ -323,8 +328,9 @@ module rbac 'app/rbac.bicep' = {
     appInsightsName: monitoring.outputs.appInsightsName
     keyVaultName: vault.outputs.name
     identityPrincipalId: identity.outputs.principalId
-    developerPrincipalId: principalId
+    developerPrincipalId: deployerDataAccess ? principalId : ''
     developerPrincipalType: principalType
+    rotatingEnvelopeKey: !empty(envelopeKeyPrevious)
   }
 }
 

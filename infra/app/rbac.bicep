@@ -8,6 +8,8 @@ param developerPrincipalId string = ''
 @description('User for a person; ServicePrincipal when CI signs in as an app.')
 @allowed(['User', 'ServicePrincipal', 'Group'])
 param developerPrincipalType string = 'User'
+@description('Whether the previous envelope key is in the vault too (while rotating).')
+param rotatingEnvelopeKey bool = false
 
 // Built-in role definition ids (tests/unit/test_infra.py checks each against its name).
 var roles = {
@@ -76,16 +78,25 @@ resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   }
 }
 
-// Key Vault: the app setting GRAPHOPS_CALLBACK_SECRET is a Key Vault reference to this vault's one secret.
-resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(vault.id, identityPrincipalId, roles.keyVaultSecretsUser)
-  scope: vault
+// Key Vault: the app settings GRAPHOPS_CALLBACK_SECRET and GRAPHOPS_ENVELOPE_KEY(_PREVIOUS) are Key Vault
+// references to these secrets. Each role is scoped to one secret, not the vault: nothing else put in the vault
+// later is readable by the app.
+var secretNames = concat(['graphops-callback-secret', 'graphops-envelope-key'], rotatingEnvelopeKey ? ['graphops-envelope-key-previous'] : [])
+
+resource secrets 'Microsoft.KeyVault/vaults/secrets@2023-07-01' existing = [for name in secretNames: {
+  parent: vault
+  name: name
+}]
+
+resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (name, i) in secretNames: {
+  name: guid(secrets[i].id, identityPrincipalId, roles.keyVaultSecretsUser)
+  scope: secrets[i]
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
     principalId: identityPrincipalId
     principalType: 'ServicePrincipal'
   }
-}
+}]
 
 // A developer enqueuing trackings from a workstation (graphops track, graphops poison).
 resource developerQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(developerPrincipalId)) {
@@ -108,3 +119,15 @@ resource developerTable 'Microsoft.Authorization/roleAssignments@2022-04-01' = i
     principalType: developerPrincipalType
   }
 }
+
+// ...and, on another workstation, the preprovision hook reads the environment's secrets back from the vault
+// rather than make new ones (which would stop receivers verifying and leave queued messages unopenable).
+resource developerSecrets 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (name, i) in secretNames: if (!empty(developerPrincipalId)) {
+  name: guid(secrets[i].id, developerPrincipalId, roles.keyVaultSecretsUser)
+  scope: secrets[i]
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+    principalId: developerPrincipalId
+    principalType: developerPrincipalType
+  }
+}]

@@ -13,7 +13,7 @@ param zoneRedundant bool = false
 @description('Disabled when the private network is on: the account is then reached over its private endpoints only.')
 @allowed(['Enabled', 'Disabled'])
 param publicNetworkAccess string = 'Enabled'
-@description('The Log Analytics workspace that receives the queue and table services\' logs.')
+@description('The Log Analytics workspace that receives the blob, queue and table services\' logs.')
 param workspaceId string
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
@@ -62,7 +62,18 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   }
 }
 
-// Who read, wrote and deleted what, for the queues (trackings, dead letters) and the state table.
+// Who read, wrote and deleted what: the blobs (the host's leases and keys, the deployment package), the
+// queues (trackings, dead letters) and the state table.
+resource blobLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'graphops'
+  scope: account::blobs
+  properties: {
+    workspaceId: workspaceId
+    logs: [{ categoryGroup: 'allLogs', enabled: true }]
+    metrics: [{ category: 'Transaction', enabled: true }]
+  }
+}
+
 resource queueLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
   name: 'graphops'
   scope: account::queues
