@@ -230,7 +230,7 @@ def test_role_ids_match_their_names_and_every_assignment_uses_one() -> None:
         )
     assert table == BUILT_IN_ROLES
     assignments = resources("Microsoft.Authorization/roleAssignments@")
-    assert len(assignments) == 8
+    assert len(assignments) == 9
     for _, node in assignments:
         definition = prop(node, "properties.roleDefinitionId") or ""
         assert re.fullmatch(
@@ -359,7 +359,9 @@ def test_every_parameter_reaches_azd_env_with_the_bicep_default() -> None:
         value = mapped[name]["value"]
         match = re.fullmatch(r"\$\{(\w+)(?:=(.*))?\}", value)
         assert match, f"{name}: {value}"
-        if "=" in text(node) and name != "principalId":  # a default: azd's fallback is the same value
+        if name == "deployerDataAccess":  # unset, azd leaves it out and Bicep's default follows principalType
+            assert match.group(2) is None and text(node).split("=", 1)[1].strip() == "principalType == 'User'"
+        elif "=" in text(node) and name != "principalId":  # a default: azd's fallback is the same value
             assert match.group(2) == default_of(node), f"{name}: azd default {match.group(2)!r} != {default_of(node)!r}"
 
 
@@ -407,8 +409,10 @@ def test_the_developer_role_takes_a_principal_type_and_reaches_the_state_table()
     assert {prop(n, "properties.roleDefinitionId") for n in developer} == {
         "subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)",
         "subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)",
+        "subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)",
     }
     assert all(prop(n, "properties.principalType") == "developerPrincipalType" for n in developer)
+    assert all("if (!empty(developerPrincipalId))" in text(n) for n in developer)
     assert "@allowed(['User', 'ServicePrincipal', 'Group'])" in rbac
     params = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
     assert params["principalType"]["value"] == "${AZURE_PRINCIPAL_TYPE=User}"
@@ -544,9 +548,9 @@ def test_the_private_network_closes_every_public_endpoint_it_replaces() -> None:
 def test_the_site_storage_key_vault_and_topic_log_to_the_workspace_which_takes_no_keys() -> None:
     settings = resources("Microsoft.Insights/diagnosticSettings@")
     scopes = {(path.name, prop(node, "scope")) for path, node in settings}
-    assert scopes == {("function.bicep", "app"), ("storage.bicep", "account::queues"),
-                      ("storage.bicep", "account::tables"), ("keyvault.bicep", "vault"),
-                      ("events.bicep", "topic")}  # fmt: skip
+    assert scopes == {("function.bicep", "app"), ("storage.bicep", "account::blobs"),
+                      ("storage.bicep", "account::queues"), ("storage.bicep", "account::tables"),
+                      ("keyvault.bicep", "vault"), ("events.bicep", "topic")}  # fmt: skip
     assert all(prop(node, "properties.workspaceId") == "workspaceId" for _, node in settings)
     main = (INFRA / "main.bicep").read_text()
     for module in ("storage", "events", "vault", "app"):
@@ -565,3 +569,69 @@ def test_the_grants_wait_for_the_slowest_part_of_the_deployment_not_the_new_iden
         "Not a valid reference update" in readme
         and "azd provision" in readme.split("Not a valid reference update")[1][:400]
     )
+
+
+def test_the_deployers_data_access_is_a_setting_on_for_a_person_and_off_for_a_pipeline() -> None:
+    # azd fills principalId and principalType from whoever runs it (azure-dev bicep_provider.go loadParameters:
+    # CurrentPrincipalId, CurrentPrincipalType), a CI service principal included.
+    main = (INFRA / "main.bicep").read_text()
+    assert "param deployerDataAccess bool = principalType == 'User'" in main
+    assert "developerPrincipalId: deployerDataAccess ? principalId : ''" in main
+    assert "developerPrincipalId: principalId" not in main
+    mapped = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert mapped["deployerDataAccess"]["value"] == "${GRAPHOPS_DEPLOYER_DATA_ACCESS}"
+    assert "`GRAPHOPS_DEPLOYER_DATA_ACCESS`" in (ROOT / "README.md").read_text()
+
+
+def test_key_vault_secrets_user_is_granted_on_each_secret_not_the_vault() -> None:
+    readers = [
+        node
+        for _, node in resources("Microsoft.Authorization/roleAssignments@")
+        if "roles.keyVaultSecretsUser" in (prop(node, "properties.roleDefinitionId") or "")
+    ]
+    assert len(readers) == 2  # the app's identity, and the deployer with data access
+    assert all(prop(n, "scope") == "secrets[i]" for n in readers)
+    rbac = (INFRA / "app" / "rbac.bicep").read_text()
+    existing = "resource secrets 'Microsoft.KeyVault/vaults/secrets@2023-07-01' existing = [for name in secretNames: {"
+    assert existing in rbac
+    names = re.search(r"var secretNames = concat\(\[(.*?)\], rotatingEnvelopeKey \? \[(.*?)\] : \[\]\)", rbac)
+    vault = (INFRA / "core" / "keyvault.bicep").read_text()
+    in_vault = set(re.findall(r"name: '(graphops-[a-z-]+)'", vault))
+    assert names and set(re.findall(r"'([a-z-]+)'", names.group(1) + names.group(2))) == in_vault
+    assert (
+        "rotatingEnvelopeKey: !empty(envelopeKeyPrevious)"
+        in (INFRA / "main.bicep").read_text().split("module rbac ")[1].split("\n}")[0]
+    )
+
+
+def required_parameters() -> set[str]:
+    """main.bicep's parameters without a default: a deployment must give each."""
+    return {name for name, node in main_parameters().items() if "=" not in text(node)}
+
+
+def test_the_readmes_deployment_without_azd_gives_every_required_parameter() -> None:
+    readme = (ROOT / "README.md").read_text()
+    found = re.search(r"Without azd:.*?`(az deployment sub create [^`]+)`", readme, re.DOTALL)
+    assert found, "the README shows the az deployment command"
+    command = " ".join(found.group(1).split())
+    assert "-f infra/main.bicep" in command
+    given = set(re.findall(r"(?:^|\s)(\w+)=", command.split(" -p ", 1)[1]))
+    assert required_parameters() == {"environmentName", "location", "callbackSecret", "envelopeKey"}
+    assert required_parameters() <= given, f"missing: {sorted(required_parameters() - given)}"
+    assert given <= set(main_parameters()), f"not parameters: {sorted(given - set(main_parameters()))}"
+
+
+def test_azd_pipeline_config_carries_the_secrets_and_every_setting() -> None:
+    import yaml
+
+    pipeline = yaml.safe_load((ROOT / "azure.yaml").read_text())["pipeline"]
+    mapped = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    declared = main_parameters()
+    main = (INFRA / "main.bicep").read_text()
+    secure = {name for name in declared if re.search(rf"@secure\(\)\n(?:@[^\n]*\n)*param {name} ", main)}
+    setting = {name: re.match(r"\$\{(\w+)", mapped[name]["value"]).group(1) for name in declared}  # type: ignore[union-attr]
+    assert sorted(pipeline["secrets"]) == sorted(setting[name] for name in secure)
+    assert {"GRAPHOPS_CALLBACK_SECRET", "GRAPHOPS_ENVELOPE_KEY"} <= set(pipeline["secrets"])
+    graphops = {value for name, value in setting.items() if value.startswith("GRAPHOPS_") and name not in secure}
+    # The deployer's own data access is about whoever deploys: a pipeline never inherits a person's.
+    assert set(pipeline["variables"]) == graphops - {"GRAPHOPS_DEPLOYER_DATA_ACCESS"}
