@@ -80,13 +80,16 @@ SIGN_IN = "/.auth/login/aad?post_login_redirect_uri="  # App Service authenticat
 def console_pages() -> Console:
     from graphops.console import build_console
     from graphops.console.access import platform_operator
+    from graphops.console.signin import platform_verifier
 
     built = services()
     settings = built.settings
+    verify = platform_verifier(settings)  # one per process: the tenant's keys are fetched once and kept
     return build_console(
         settings, built.storage_credential, root=CONSOLE_ROOT, sign_in_url=SIGN_IN,
         authorize=lambda headers: platform_operator(
-            headers, auth_enabled=settings.platform_auth_enabled, operators=settings.console_operators),
+            headers, auth_enabled=settings.platform_auth_enabled, operators=settings.console_operators,
+            verify=verify),
     )  # fmt: skip
 
 

@@ -90,6 +90,12 @@ class Settings:
     console_enabled: bool = False
     console_operators: frozenset[str] = frozenset()
     platform_auth_enabled: bool = False  # WEBSITE_AUTH_ENABLED, set by App Service when its authentication is on
+    # The sign-in the console verifies itself (graphops/console/signin.py): the Entra ID tenant and the app
+    # registration App Service authentication signs operators in to (the ID token's audience), and the login
+    # host that issues and publishes the keys (the cloud's own; a loopback stand-in in the tests).
+    console_tenant_id: str | None = None
+    console_client_id: str | None = None
+    console_login_endpoint: str = f"https://{CLOUDS['global'].authority_host}"
     # Traces and metrics to Application Insights (graphops.common.telemetry): off without a connection string.
     app_insights_connection_string: str | None = field(default=None, repr=False)
     telemetry_sampling_ratio: float = 1.0  # GRAPHOPS_TELEMETRY_SAMPLING_RATIO: share of traces kept (metrics: all)
@@ -119,7 +125,12 @@ class Settings:
             storage=StorageConnection.from_env(env) if need_storage else StorageConnection(),
             queue_name=_queue_name(_required(env, "GRAPHOPS_QUEUE_NAME") if need_storage else DEFAULT_QUEUE_NAME),
             cloud=cloud,
-            graph_endpoint=_graph_endpoint(env.get("GRAPHOPS_GRAPH_ENDPOINT", "").strip(), cloud),
+            graph_endpoint=_origin(
+                "GRAPHOPS_GRAPH_ENDPOINT",
+                env.get("GRAPHOPS_GRAPH_ENDPOINT", "").strip(),
+                cloud.graph_endpoint,
+                why="the Graph token travels with every request",
+            ),
             callback_allowed_hosts=_allowed_hosts(env, "GRAPHOPS_CALLBACK_ALLOWED_HOSTS", cloud.logic_apps_hosts),
             monitor_allowed_hosts=_allowed_hosts(env, "GRAPHOPS_MONITOR_ALLOWED_HOSTS", cloud.sharepoint_hosts),
             allow_http_callbacks=_bool(env, "GRAPHOPS_ALLOW_HTTP_CALLBACKS", default=False),
@@ -146,6 +157,14 @@ class Settings:
             console_enabled=_bool(env, "GRAPHOPS_CONSOLE_ENABLED", default=False),
             console_operators=_object_ids(env, "GRAPHOPS_CONSOLE_OPERATORS"),
             platform_auth_enabled=env.get("WEBSITE_AUTH_ENABLED", "").strip().lower() == "true",
+            console_tenant_id=_guid(env, "GRAPHOPS_CONSOLE_TENANT_ID"),
+            console_client_id=_guid(env, "GRAPHOPS_CONSOLE_CLIENT_ID"),
+            console_login_endpoint=_origin(
+                "GRAPHOPS_CONSOLE_LOGIN_ENDPOINT",
+                env.get("GRAPHOPS_CONSOLE_LOGIN_ENDPOINT", "").strip(),
+                f"https://{cloud.authority_host}",
+                why="the operators' sign-ins are checked against its keys",
+            ),
             app_insights_connection_string=env.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip() or None,
             telemetry_sampling_ratio=_ratio(env, "GRAPHOPS_TELEMETRY_SAMPLING_RATIO", default=1.0),
             client_id=env.get("AZURE_CLIENT_ID", "").strip() or None,
@@ -216,6 +235,18 @@ def _object_ids(env: Mapping[str, str], name: str) -> frozenset[str]:
     return ids
 
 
+def _guid(env: Mapping[str, str], name: str) -> str | None:
+    """An Entra id (a tenant's, an app registration's client id): a GUID, lower-case, or None when not set."""
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return None
+    try:
+        uuid.UUID(raw)
+    except ValueError:
+        raise SettingsError(name, f"{raw!r} is not an Entra id (a GUID)") from None
+    return raw
+
+
 def _queue_name(name: str, setting: str = "GRAPHOPS_QUEUE_NAME") -> str:
     # Azure queue names: 3-63 lowercase letters, digits and single dashes; "-poison" must still fit.
     ok = 3 <= len(name) <= 56 and name[0].isalnum() and name[-1].isalnum() and "--" not in name
@@ -230,17 +261,17 @@ def _table_name(name: str) -> str:
     return name
 
 
-def _graph_endpoint(raw: str, cloud: Cloud) -> str:
+def _origin(name: str, raw: str, default: str, *, why: str) -> str:
+    """An https origin (scheme, host and port); http only for a stand-in on this machine, because ``why``."""
     if not raw:
-        return cloud.graph_endpoint
+        return default
     parts = urlsplit(raw)
     if parts.scheme not in {"https", "http"} or not parts.hostname:
-        raise SettingsError("GRAPHOPS_GRAPH_ENDPOINT", f"must be an absolute http(s) URL, not {raw!r}")
+        raise SettingsError(name, f"must be an absolute http(s) URL, not {raw!r}")
     if parts.path not in {"", "/"} or parts.query or parts.fragment or parts.username or parts.password:
-        raise SettingsError("GRAPHOPS_GRAPH_ENDPOINT", "must be an origin only (scheme, host and port), no path")
+        raise SettingsError(name, "must be an origin only (scheme, host and port), no path")
     if parts.scheme == "http" and parts.hostname not in {"127.0.0.1", "localhost", "::1"}:
-        # The Graph token travels with every request: in clear text only to a stand-in on this machine.
-        raise SettingsError("GRAPHOPS_GRAPH_ENDPOINT", "must be https (http only for a loopback stand-in)")
+        raise SettingsError(name, f"must be https (http only for a loopback stand-in: {why})")
     return f"{parts.scheme}://{parts.netloc.lower()}"
 
 

@@ -1,9 +1,11 @@
 """Who may use the console, decided from a request's headers alone (pure: tested without a platform).
 
 Deployed, the console sits behind App Service's built-in authentication (Entra ID). The platform signs
-the user in and puts who they are in ``X-MS-CLIENT-PRINCIPAL-*`` headers, which it strips from what
-clients send; so the headers are believed only when the platform says its authentication is on
-(``WEBSITE_AUTH_ENABLED``), and then only for the operators named in ``GRAPHOPS_CONSOLE_OPERATORS``.
+the user in and forwards their Entra ID token (``X-MS-TOKEN-AAD-ID-TOKEN``, from its token store). graphops
+verifies that token itself (graphops/console/signin.py) and lets in only the operators named in
+``GRAPHOPS_CONSOLE_OPERATORS``, by the token's ``oid``: the ``X-MS-CLIENT-PRINCIPAL-*`` headers decide nothing,
+since whether every front end strips a forged one is not documented. Nothing is believed unless the platform says
+its authentication is on (``WEBSITE_AUTH_ENABLED``).
 Locally the console listens on loopback and answers only requests addressed to loopback (a page on
 another site cannot reach it through a DNS name it rebinds to 127.0.0.1).
 
@@ -18,12 +20,13 @@ import base64
 import contextlib
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import urlsplit
 
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "[::1]"})
+ID_TOKEN_HEADER = "x-ms-token-aad-id-token"  # noqa: S105 - a header's name: the platform's forwarded ID token
 
 
 @dataclass(frozen=True)
@@ -41,20 +44,30 @@ class Refusal:
 
 
 def platform_operator(
-    headers: Mapping[str, str], *, auth_enabled: bool, operators: frozenset[str]
+    headers: Mapping[str, str],
+    *,
+    auth_enabled: bool,
+    operators: frozenset[str],
+    verify: Callable[[str], Operator | Refusal] | Refusal,
 ) -> Operator | Refusal:
     """The signed-in operator behind a request to the deployed console, or why it is refused.
 
-    ``headers`` with lower-case names."""
+    ``headers`` with lower-case names; ``verify`` checks an ID token (signin.verifier), or is why none can be."""
     if not auth_enabled:
         return Refusal(403, "the console needs App Service authentication (WEBSITE_AUTH_ENABLED is not True): "
                             "deploy with consoleClientId set")  # fmt: skip
-    principal = headers.get("x-ms-client-principal-id", "").strip().lower()
-    if not principal:
-        return Refusal(401, "sign in with Entra ID to use the console", sign_in=True)
-    if principal not in operators:
-        return Refusal(403, f"{principal} is not in GRAPHOPS_CONSOLE_OPERATORS")
-    return Operator(principal, headers.get("x-ms-client-principal-name", "").strip() or principal)
+    if isinstance(verify, Refusal):
+        return verify
+    token = headers.get(ID_TOKEN_HEADER, "").strip()
+    if not token:  # an X-MS-CLIENT-PRINCIPAL-ID alone proves nothing
+        return Refusal(401, "sign in with Entra ID to use the console (no ID token came with the request: App "
+                            "Service authentication forwards it when its token store is on)", sign_in=True)  # fmt: skip
+    who = verify(token)
+    if isinstance(who, Refusal):
+        return who
+    if who.principal_id not in operators:
+        return Refusal(403, f"{who.principal_id} is not in GRAPHOPS_CONSOLE_OPERATORS")
+    return who
 
 
 def loopback_operator(headers: Mapping[str, str], port: int) -> Operator | Refusal:

@@ -170,6 +170,9 @@ class Console:
     # -- plumbing -------------------------------------------------------------------------------------
 
     def _refused(self, refusal: Refusal, request: ConsoleRequest) -> Page:
+        # One line per refusal, naming why, as the page does (reasons are graphops' own words, never a token).
+        event("consoleRefused", level=logging.WARNING, status=refusal.status, reason=refusal.reason,
+              method=request.method)  # fmt: skip
         if refusal.sign_in and self._sign_in_url and request.method == "GET":
             back = quote(self._root + request.path.lstrip("/"), safe="/")
             return Page(302, b"", headers={**SECURITY_HEADERS, "Location": f"{self._sign_in_url}{back}"})

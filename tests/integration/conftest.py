@@ -22,10 +22,12 @@ from azure.storage.queue import QueueClient
 from graphops import functions
 from graphops.client import GraphOpsClient
 from graphops.local.azurite import Azurite
+from graphops.local.entra import SignInAuthority
 from graphops.local.stack import LocalStack
 from graphops.runner import Faults, LocalHost, QueueOptions, load_app
 
 from ..conftest import EVENT_GRID_HOSTS, GRAPH_HOSTS, IDENTITIES, SECRETS
+from ..idtokens import SigningKey, id_token
 from ..patience import patience
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -195,6 +197,39 @@ def make_harness(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator
 @pytest.fixture
 def harness(make_harness: Callable[..., Harness]) -> Harness:
     return make_harness()
+
+
+@dataclass(frozen=True)
+class ConsoleSignIn:
+    """The deployed console's sign-in on this machine: a tenant's published key (Entra ID's stand-in), the app
+    registration operators sign in to, one operator, and requests as App Service authentication forwards them."""
+
+    authority: SignInAuthority
+    key: SigningKey
+    client_id: str
+    operator: str
+
+    def settings(self, **overrides: str) -> dict[str, str]:
+        """The console on, for ``operator``, behind the platform's authentication, checking sign-ins here."""
+        return {"GRAPHOPS_CONSOLE_ENABLED": "true", "GRAPHOPS_CONSOLE_OPERATORS": self.operator,
+                "WEBSITE_AUTH_ENABLED": "True", **self.authority.environment(self.client_id), **overrides}  # fmt: skip
+
+    def token(self, oid: str | None = None, key: SigningKey | None = None, **claims: Any) -> str:
+        claims.setdefault("issuer", self.authority.issuer)
+        claims.setdefault("audience", self.client_id)
+        return id_token(key or self.key, oid=oid or self.operator, **claims)
+
+    def headers(self, oid: str | None = None, **claims: Any) -> dict[str, str]:
+        """What the platform forwards for a signed-in user: their ID token, and who it says they are."""
+        return {"X-MS-TOKEN-AAD-ID-TOKEN": self.token(oid, **claims), "X-MS-CLIENT-PRINCIPAL-ID": oid or self.operator,
+                "X-MS-CLIENT-PRINCIPAL-NAME": "oncall@contoso.example", "X-MS-CLIENT-PRINCIPAL-IDP": "aad"}  # fmt: skip
+
+
+@pytest.fixture
+def sign_in() -> Iterator[ConsoleSignIn]:
+    key = SigningKey.make()
+    with SignInAuthority({key.kid: key.public}) as authority:
+        yield ConsoleSignIn(authority, key, str(uuid.uuid4()), str(uuid.uuid4()))
 
 
 @dataclass(frozen=True)

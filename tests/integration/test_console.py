@@ -1,6 +1,6 @@
-"""The console over HTTP: the Function App's /api/console behind App Service authentication (what the app itself
-checks of the platform's identity headers), and the local console's loopback rules. Pages in a browser:
-test_console_browser.py."""
+"""The console over HTTP: the Function App's /api/console behind App Service authentication (the app verifies the
+ID token the platform forwards, against a stand-in for the tenant's published keys), and the local console's
+loopback rules. Pages in a browser: test_console_browser.py."""
 
 from __future__ import annotations
 
@@ -16,27 +16,24 @@ import requests
 from graphops.local import seed
 from graphops.local.graph import Reply
 
+from ..idtokens import SigningKey
 from ..patience import patience
-from .conftest import ConsoleData, Harness, own_state_table
-
-OPERATOR = str(uuid.uuid4())
-SIGNED_IN = {"X-MS-CLIENT-PRINCIPAL-ID": OPERATOR, "X-MS-CLIENT-PRINCIPAL-NAME": "oncall@contoso.example",
-             "X-MS-CLIENT-PRINCIPAL-IDP": "aad"}  # fmt: skip
-CONSOLE_ON = {"GRAPHOPS_CONSOLE_ENABLED": "true", "GRAPHOPS_CONSOLE_OPERATORS": OPERATOR,
-              "WEBSITE_AUTH_ENABLED": "True"}  # fmt: skip
+from .conftest import ConsoleData, ConsoleSignIn, Harness, own_state_table
 
 
 def get(h: Harness, path: str = "", headers: dict[str, str] | None = None) -> requests.Response:
     return requests.get(h.api(f"console/{path}"), headers=headers, timeout=patience(10), allow_redirects=False)
 
 
-def test_the_console_is_off_unless_enabled(harness: Harness) -> None:
-    answer = get(harness, headers=SIGNED_IN)
+def test_the_console_is_off_unless_enabled(harness: Harness, sign_in: ConsoleSignIn) -> None:
+    answer = get(harness, headers=sign_in.headers())
     assert answer.status_code == 404 and "GRAPHOPS_CONSOLE_ENABLED" in answer.text
 
 
-def test_the_deployed_console_refuses_anyone_the_platform_did_not_sign_in(make_harness: Any) -> None:
-    h = make_harness(**CONSOLE_ON, GRAPHOPS_STATE_TABLE=own_state_table())
+def test_the_deployed_console_refuses_anyone_the_platform_did_not_sign_in(
+    make_harness: Any, sign_in: ConsoleSignIn
+) -> None:
+    h = make_harness(**sign_in.settings(GRAPHOPS_STATE_TABLE=own_state_table()))
     h.graph.script(seed.ALERT_OPERATION_PATH, [seed_reply("succeeded")])
     tracking = h.track(seed.ALERT_OPERATION_PATH)
     h.run()
@@ -49,11 +46,11 @@ def test_the_deployed_console_refuses_anyone_the_platform_did_not_sign_in(make_h
     posted = requests.post(h.api("console/poison/x/requeue"), headers={"HX-Request": "true"}, timeout=patience(10))
     assert posted.status_code == 401
 
-    stranger = get(h, headers={**SIGNED_IN, "X-MS-CLIENT-PRINCIPAL-ID": str(uuid.uuid4())})
+    stranger = get(h, headers=sign_in.headers(str(uuid.uuid4())))  # signed in, but not an operator
     assert stranger.status_code == 403 and "GRAPHOPS_CONSOLE_OPERATORS" in stranger.text
     assert tracking not in stranger.text
 
-    operator = get(h, headers=SIGNED_IN)
+    operator = get(h, headers=sign_in.headers())
     assert operator.status_code == 200 and tracking in operator.text and "oncall@contoso.example" in operator.text
     assert "script-src 'self'" in operator.headers["Content-Security-Policy"]
     assert operator.headers["Cache-Control"] == "no-store"
@@ -63,16 +60,104 @@ def test_the_deployed_console_refuses_anyone_the_platform_did_not_sign_in(make_h
     assert get(h, "static/pages.py").status_code == 404  # only the files the pages use are served
 
 
-def test_identity_headers_are_not_believed_without_the_platforms_authentication(make_harness: Any) -> None:
-    # Without App Service authentication nothing strips the headers a client sends: they prove nothing.
-    h = make_harness(**{**CONSOLE_ON, "WEBSITE_AUTH_ENABLED": ""})
-    answer = get(h, headers=SIGNED_IN)
+def test_identity_headers_are_not_believed_without_the_platforms_authentication(
+    make_harness: Any, sign_in: ConsoleSignIn
+) -> None:
+    # Without App Service authentication nobody signs the operator in: nothing a request carries is believed.
+    h = make_harness(**sign_in.settings(WEBSITE_AUTH_ENABLED=""))
+    answer = get(h, headers=sign_in.headers())
     assert answer.status_code == 403 and "WEBSITE_AUTH_ENABLED" in answer.text
 
 
-def with_a_dead_letter(make_harness: Any) -> tuple[Harness, Any]:
+# -- the sign-in the console verifies itself -----------------------------------------------------------------
+
+
+def console_with_a_tracking(make_harness: Any, sign_in: ConsoleSignIn) -> tuple[Harness, str]:
+    """The deployed console on, over a state table of its own with one finished tracking in it."""
+    h = make_harness(**sign_in.settings(GRAPHOPS_STATE_TABLE=own_state_table()))
+    h.graph.script(seed.ALERT_OPERATION_PATH, [seed_reply("succeeded")])
+    tracking = h.track(seed.ALERT_OPERATION_PATH)
+    h.run()
+    return h, tracking
+
+
+def refusals(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    lines = (
+        json.loads(r.getMessage()) for r in caplog.records if r.getMessage().startswith('{"event": "consoleRefused"')
+    )
+    return list(lines)
+
+
+def test_a_verified_token_of_an_operator_opens_the_console(make_harness: Any, sign_in: ConsoleSignIn) -> None:
+    h, tracking = console_with_a_tracking(make_harness, sign_in)
+    # The token alone: the principal headers are not needed, and the name shown is the token's.
+    page = get(h, headers={"X-MS-TOKEN-AAD-ID-TOKEN": sign_in.token(preferred_username="ops@contoso.example")})
+    assert page.status_code == 200 and tracking in page.text and "ops@contoso.example" in page.text
+    assert sign_in.authority.key_set_requests == 1
+    assert get(h, headers=sign_in.headers()).status_code == 200
+    assert sign_in.authority.key_set_requests == 1  # the tenant's keys are kept, not fetched per page
+
+
+@pytest.mark.parametrize(("case", "status", "why"), [
+    ("unknown-key", 401, "signed by a key the tenant does not publish"),
+    ("forged-signature", 401, "signature does not verify"),
+    ("expired", 302, "sign-in has expired"),  # a browser goes through sign-in again, for a fresh token
+    ("other-audience", 401, "audience is not GRAPHOPS_CONSOLE_CLIENT_ID"),
+    ("other-issuer", 401, "was not issued by"),
+])  # fmt: skip
+def test_a_token_that_does_not_verify_opens_nothing(
+    make_harness: Any, sign_in: ConsoleSignIn, caplog: pytest.LogCaptureFixture, case: str, status: int, why: str
+) -> None:
+    h, tracking = console_with_a_tracking(make_harness, sign_in)
+    tokens = {
+        "unknown-key": lambda: sign_in.token(key=SigningKey.make()),
+        "forged-signature": lambda: sign_in.token(key=SigningKey.make(kid=sign_in.key.kid)),
+        "expired": lambda: sign_in.token(lifetime=-300),
+        "other-audience": lambda: sign_in.token(audience=str(uuid.uuid4())),
+        "other-issuer": lambda: sign_in.token(issuer=f"{sign_in.authority.url}/{uuid.uuid4()}/v2.0"),
+    }
+    caplog.clear()
+    # Beside the platform's principal headers naming the operator, as a forger would send them.
+    answer = get(h, headers={**sign_in.headers(), "X-MS-TOKEN-AAD-ID-TOKEN": tokens[case]()})
+    assert answer.status_code == status and tracking not in answer.text
+    if status == 302:
+        assert answer.headers["Location"] == "/.auth/login/aad?post_login_redirect_uri=/api/console/"
+    else:
+        assert "Not allowed" in answer.text and why in answer.text
+    [line] = refusals(caplog)  # one line, naming why (and never the token: tests/conftest.py watches the logs)
+    assert line["status"] == (401 if status == 302 else status) and why in line["reason"]
+
+
+def test_a_principal_header_alone_opens_nothing(
+    make_harness: Any, sign_in: ConsoleSignIn, caplog: pytest.LogCaptureFixture
+) -> None:
+    h, tracking = console_with_a_tracking(make_harness, sign_in)
+    forged = {k: v for k, v in sign_in.headers().items() if k.startswith("X-MS-CLIENT-PRINCIPAL")}
+    caplog.clear()
+    page = get(h, headers=forged)  # a browser: to the platform's sign-in, which forwards a token
+    assert page.status_code == 302 and tracking not in page.text
+    posted = requests.post(h.api("console/poison/x/discard"), headers={**forged, "HX-Request": "true"},
+                           timeout=patience(10))  # fmt: skip
+    assert posted.status_code == 401 and "no ID token" in posted.text
+    assert [line["reason"].startswith("sign in with Entra ID") for line in refusals(caplog)] == [True, True]
+
+
+def test_a_forged_principal_header_beside_another_users_valid_token_is_that_user(
+    make_harness: Any, sign_in: ConsoleSignIn, caplog: pytest.LogCaptureFixture
+) -> None:
+    h, tracking = console_with_a_tracking(make_harness, sign_in)
+    other = str(uuid.uuid4())  # signed in to the tenant, but not an operator
+    caplog.clear()
+    answer = get(h, headers={**sign_in.headers(), "X-MS-TOKEN-AAD-ID-TOKEN": sign_in.token(other)})
+    assert answer.status_code == 403 and tracking not in answer.text
+    assert f"{other} is not in GRAPHOPS_CONSOLE_OPERATORS" in answer.text
+    [line] = refusals(caplog)
+    assert line["status"] == 403 and other in line["reason"]
+
+
+def with_a_dead_letter(make_harness: Any, sign_in: ConsoleSignIn) -> tuple[Harness, Any]:
     """The console on, and one tracking whose callback answered 410: its dead letter in the poison queue."""
-    h = make_harness(**CONSOLE_ON)
+    h = make_harness(**sign_in.settings())
     h.receiver.answer("/gone", 410)
     h.graph.script(seed.ALERT_OPERATION_PATH, [seed_reply("succeeded")])
     h.track(seed.ALERT_OPERATION_PATH, callback_url=h.stack.callback_url("/gone"))
@@ -81,59 +166,66 @@ def with_a_dead_letter(make_harness: Any) -> tuple[Harness, Any]:
     return h, entry
 
 
-def as_the_operator(h: Harness, path: str) -> requests.Response:
+def as_the_operator(h: Harness, sign_in: ConsoleSignIn, path: str) -> requests.Response:
     """POST a change as the console's own page does: signed in, same origin, with the page's change token."""
     host = h.api("console/").split("/")[2]
     session = {"Cookie": "AppServiceAuthSession=operator"}
-    page = requests.get(h.api("console/poison"), headers={**SIGNED_IN, **session}, timeout=patience(10))
+    signed_in = sign_in.headers()
+    page = requests.get(h.api("console/poison"), headers={**signed_in, **session}, timeout=patience(10))
     found = re.search(r'hx-headers=\'\{"X-GraphOps-Token": "([A-Za-z0-9_-]+)"\}\'', page.text)
     assert found, "the page carries no change token"
-    headers = {**SIGNED_IN, **session, "HX-Request": "true", "Origin": f"http://{host}",
+    headers = {**signed_in, **session, "HX-Request": "true", "Origin": f"http://{host}",
                "Sec-Fetch-Site": "same-origin", "X-GraphOps-Token": found.group(1)}  # fmt: skip
     return requests.post(h.api(f"console/{path}"), headers=headers, timeout=patience(10))
 
 
-def test_an_entry_with_nothing_readable_is_not_requeued_and_the_console_says_why(make_harness: Any) -> None:
-    h = make_harness(**CONSOLE_ON)
+def test_an_entry_with_nothing_readable_is_not_requeued_and_the_console_says_why(
+    make_harness: Any, sign_in: ConsoleSignIn
+) -> None:
+    h = make_harness(**sign_in.settings())
     h.send_raw("this is not JSON")
     h.run()
     [entry] = _poison(h)
-    refused = as_the_operator(h, f"poison/{entry.message_id}/requeue")
+    refused = as_the_operator(h, sign_in, f"poison/{entry.message_id}/requeue")
     assert refused.status_code == 409 and "not a JSON object" in refused.text
     assert [e.message_id for e in _poison(h)] == [entry.message_id]  # still there, to be discarded
-    assert as_the_operator(h, f"poison/{entry.message_id}/discard").status_code == 200 and _poison(h) == []
+    assert as_the_operator(h, sign_in, f"poison/{entry.message_id}/discard").status_code == 200
+    assert _poison(h) == []
 
 
-def test_what_a_producer_wrote_in_a_poison_entry_is_data_and_links_nowhere(make_harness: Any) -> None:
-    h, entry = with_a_dead_letter(make_harness)
+def test_what_a_producer_wrote_in_a_poison_entry_is_data_and_links_nowhere(
+    make_harness: Any, sign_in: ConsoleSignIn
+) -> None:
+    h, entry = with_a_dead_letter(make_harness, sign_in)
     poison = h.queue(f"{h.stack.queue_name}-poison")
     for odd in (5, True, {"a": 1}, "../../poison?x=1#y", "x" * 300):  # as a host copy or as our own record
         for doc in ({"trackingId": odd, "operationUrl": "/v1.0/x"}, {"deadLetter": 1, "trackingId": odd, "field": 7}):
             poison.send_message(base64.b64encode(json.dumps(doc).encode()).decode())
-    page = get(h, "poison", SIGNED_IN)
+    page = get(h, "poison", sign_in.headers())
     assert page.status_code == 200 and page.text.count("data-message=") == 11
     links = re.findall(r'href="([^"]*trackings/[^"]*)"', page.text)
     assert links == [f"/api/console/trackings/{entry.tracking_id}"]  # only the tracking that is one
 
 
-def test_changes_come_only_from_the_consoles_own_pages(make_harness: Any) -> None:
-    h, entry = with_a_dead_letter(make_harness)
+def test_changes_come_only_from_the_consoles_own_pages(make_harness: Any, sign_in: ConsoleSignIn) -> None:
+    h, entry = with_a_dead_letter(make_harness, sign_in)
     url = h.api(f"console/poison/{entry.message_id}/requeue")
     host = url.split("/")[2]
+    signed_in = sign_in.headers()
 
-    plain_form = requests.post(url, headers=SIGNED_IN, timeout=patience(10))  # what a cross-site form can send
+    plain_form = requests.post(url, headers=signed_in, timeout=patience(10))  # what a cross-site form can send
     assert plain_form.status_code == 400 and "HX-Request" in plain_form.text
-    cross_site = requests.post(url, headers={**SIGNED_IN, "HX-Request": "true", "Origin": "https://evil.example",
+    cross_site = requests.post(url, headers={**signed_in, "HX-Request": "true", "Origin": "https://evil.example",
                                              "Sec-Fetch-Site": "cross-site"}, timeout=patience(10))  # fmt: skip
     assert cross_site.status_code == 400
     assert [e.message_id for e in _poison(h)] == [entry.message_id]
 
-    same_origin = {**SIGNED_IN, "HX-Request": "true", "Origin": f"http://{host}", "Sec-Fetch-Site": "same-origin"}
+    same_origin = {**signed_in, "HX-Request": "true", "Origin": f"http://{host}", "Sec-Fetch-Site": "same-origin"}
     # Even from the console's own origin, a change needs the token of the page the operator has open.
     untokened = requests.post(url, headers=same_origin, timeout=patience(10))
     assert untokened.status_code == 403 and "change token" in untokened.text
     session = {"Cookie": "AppServiceAuthSession=first-sign-in"}
-    page = requests.get(h.api("console/poison"), headers={**SIGNED_IN, **session}, timeout=patience(10))
+    page = requests.get(h.api("console/poison"), headers={**signed_in, **session}, timeout=patience(10))
     found = re.search(r'hx-headers=\'\{"X-GraphOps-Token": "([A-Za-z0-9_-]+)"\}\'', page.text)
     assert page.status_code == 200 and found
     token = {"X-GraphOps-Token": found.group(1)}
@@ -196,9 +288,11 @@ def _poison(h: Harness) -> list[Any]:
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
-def test_requeue_and_discard_refuse_every_method_but_post(make_harness: Any, method: str) -> None:
-    h, entry = with_a_dead_letter(make_harness)
-    headers = {**SIGNED_IN, "HX-Request": "true"}
+def test_requeue_and_discard_refuse_every_method_but_post(
+    make_harness: Any, sign_in: ConsoleSignIn, method: str
+) -> None:
+    h, entry = with_a_dead_letter(make_harness, sign_in)
+    headers = {**sign_in.headers(), "HX-Request": "true"}
     for action in ("requeue", "discard"):
         answer = requests.request(method, h.api(f"console/poison/{entry.message_id}/{action}"), headers=headers,
                                   timeout=patience(10))  # fmt: skip
@@ -206,8 +300,8 @@ def test_requeue_and_discard_refuse_every_method_but_post(make_harness: Any, met
     assert [e.message_id for e in _poison(h)] == [entry.message_id]  # nothing was moved or deleted
 
 
-def test_markup_in_every_field_the_console_shows_is_text(make_harness: Any) -> None:
-    h = make_harness(**CONSOLE_ON, GRAPHOPS_STATE_TABLE=own_state_table())
+def test_markup_in_every_field_the_console_shows_is_text(make_harness: Any, sign_in: ConsoleSignIn) -> None:
+    h = make_harness(**sign_in.settings(GRAPHOPS_STATE_TABLE=own_state_table()))
 
     def mark(where: str) -> str:
         return f'<b id="m-{where}" onmouseover="x()">{where}</b>'
@@ -221,7 +315,7 @@ def test_markup_in_every_field_the_console_shows_is_text(make_harness: Any) -> N
                        callback_url=h.stack.callback_url("/gone"))  # fmt: skip
     h.send_raw(json.dumps({"operationUrl": "/v1.0/users/u/authentication/operations/o", mark("field"): 1}))
     h.run()
-    pages = {name: get(h, path, SIGNED_IN).text for name, path in
+    pages = {name: get(h, path, sign_in.headers()).text for name, path in
              (("list", ""), ("tracking", f"trackings/{tracking}"), ("poison", "poison"))}  # fmt: skip
     # The list shows the last status (failed); the tracking's history shows each poll's, the markup included.
     shown = {"list": ["correlation"], "tracking": ["correlation", "status", "error"], "poison": ["field", "context"]}

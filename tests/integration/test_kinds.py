@@ -270,7 +270,9 @@ def test_a_failed_copy_carries_the_monitors_error(harness: Harness) -> None:
 SIGNATURE = "sig=bXlTaWduZWRLZXlWYWx1ZQ%3D%3D"
 
 
-def test_a_report_exports_signed_link_reaches_its_sinks_and_nothing_else(make_harness: Any, stack: Any) -> None:
+def test_a_report_exports_signed_link_reaches_its_sinks_and_nothing_else(
+    make_harness: Any, stack: Any, sign_in: Any
+) -> None:
     """The Intune export's download `url` is a key to the report: the callback and the results queue carry it;
     the state table, the status view, the console and the logs never do."""
     from azure.data.tables import TableClient
@@ -278,11 +280,10 @@ def test_a_report_exports_signed_link_reaches_its_sinks_and_nothing_else(make_ha
     from graphops.graph.kinds.base import WITHHELD
 
     from ..conftest import SECRETS
-    from .test_console import CONSOLE_ON, SIGNED_IN
 
     SECRETS.add(SIGNATURE)  # the session's log and span watch now fails the run if it ever appears
     table = f"state{uuid.uuid4().hex[:16]}"
-    harness = make_harness(**CONSOLE_ON, **sink_settings(stack), GRAPHOPS_STATE_TABLE=table)
+    harness = make_harness(**sign_in.settings(**sink_settings(stack), GRAPHOPS_STATE_TABLE=table))
     harness.graph.script(seed.EXPORT_JOB_PATH, [Reply(200, seed.export_job("inProgress")),
                                                 Reply(200, seed.export_job("completed"))])  # fmt: skip
     tracking_id = harness.track(seed.EXPORT_JOB_PATH)
@@ -297,7 +298,9 @@ def test_a_report_exports_signed_link_reaches_its_sinks_and_nothing_else(make_ha
     assert view["operation"]["expirationDateTime"] == "2026-11-29T21:50:00Z"  # the rest of the job is shown
     rows = TableClient.from_connection_string(harness.stack.azurite.connection_string, table).list_entities()
     assert all(SIGNATURE not in json.dumps(dict(row), default=str) for row in rows)
-    page = requests.get(harness.api(f"console/trackings/{tracking_id}"), headers=SIGNED_IN, timeout=patience(10))
+    page = requests.get(
+        harness.api(f"console/trackings/{tracking_id}"), headers=sign_in.headers(), timeout=patience(10)
+    )
     assert page.status_code == 200 and tracking_id in page.text and "sig=" not in page.text
 
 

@@ -1,6 +1,6 @@
-"""The console's pure parts: who may use it, what the timeline draws, how times read, what a tracking's page
-says first, what the filters ask the index, and the files it serves. Pages over real storage and in a browser:
-tests/integration/test_console*.py."""
+"""The console's pure parts: who may use it (the deployed console's sign-in: test_console_signin.py), what the
+timeline draws, how times read, what a tracking's page says first, what the filters ask the index, and the files
+it serves. Pages over real storage and in a browser: tests/integration/test_console*.py."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from graphops.common.errors import Rejected, SettingsError
-from graphops.console.access import Operator, Refusal, loopback_operator, platform_operator, same_page_change
+from graphops.console.access import Operator, Refusal, loopback_operator, same_page_change
 from graphops.console.callout import callout
 from graphops.console.listing import STANDINGS, Filters
 from graphops.console.pages import STATIC_FILES
@@ -29,30 +29,6 @@ KINDS = ("roleManagementAlertRefresh", "teamsAsyncOperation")
 
 
 # -- who may use it ------------------------------------------------------------------------------------
-
-
-def deployed(headers: dict[str, str], *, auth: bool = True) -> Operator | Refusal:
-    return platform_operator(headers, auth_enabled=auth, operators=frozenset({OPERATOR}))
-
-
-def test_an_operator_signed_in_by_the_platform_is_let_in() -> None:
-    who = deployed({"x-ms-client-principal-id": OPERATOR.upper(), "x-ms-client-principal-name": "oncall@contoso"})
-    assert who == Operator(OPERATOR, "oncall@contoso")
-
-
-@pytest.mark.parametrize(
-    ("headers", "auth", "status", "named"),
-    [
-        ({}, True, 401, "sign in"),
-        ({"x-ms-client-principal-id": "  "}, True, 401, "sign in"),
-        ({"x-ms-client-principal-id": "0b0c33a8-5b0e-4a3e-9c7e-2b1f3f0a9d11"}, True, 403, "GRAPHOPS_CONSOLE_OPERATORS"),
-        ({"x-ms-client-principal-id": OPERATOR}, False, 403, "WEBSITE_AUTH_ENABLED"),  # forgeable without the platform
-    ],
-)
-def test_anyone_else_is_refused_with_the_reason(headers: dict[str, str], auth: bool, status: int, named: str) -> None:
-    refused = deployed(headers, auth=auth)
-    assert isinstance(refused, Refusal) and refused.status == status and named in refused.reason
-    assert refused.sign_in == (status == 401)
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1:8642", "localhost:8642", "[::1]:8642", "LOCALHOST:8642"])

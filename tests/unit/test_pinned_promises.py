@@ -12,22 +12,32 @@ import pytest
 
 from graphops.common.errors import SettingsError
 from graphops.console.access import Operator, Refusal, platform_operator
+from graphops.console.signin import Authority, check_id_token
 from graphops.envelope.tracking import MAX_HISTORY, Tracking
 from graphops.intake.request import from_request
 from graphops.settings import Settings
 
+from ..idtokens import SigningKey, id_token
 from .test_decide import LIMITS
-
-SIGNED_IN = {"x-ms-client-principal-id": "0c6e4f86-9d3a-4a5e-9f2c-4b1d2e3f4a5b", "x-ms-client-principal-name": "a@b"}
 
 
 def test_an_empty_operator_list_lets_nobody_into_the_console() -> None:
-    refused = platform_operator(SIGNED_IN, auth_enabled=True, operators=frozenset())
-    assert isinstance(refused, Refusal) and refused.status == 403
-    allowed = platform_operator(
-        SIGNED_IN, auth_enabled=True, operators=frozenset({SIGNED_IN["x-ms-client-principal-id"]})
+    key, operator = SigningKey.make(), "0c6e4f86-9d3a-4a5e-9f2c-4b1d2e3f4a5b"
+    authority = Authority(
+        "https://login.microsoftonline.com",
+        "5f2b6c1e-9a7d-4e3b-8c1a-2d4e6f8a0b1c",
+        "c0ffee00-1234-4abc-9def-00000000c0de",
     )
-    assert isinstance(allowed, Operator)
+    signed_in = {"x-ms-token-aad-id-token": id_token(key, issuer=authority.issuer, audience=authority.client_id,
+                                                     oid=operator)}  # fmt: skip
+
+    def deployed(operators: frozenset[str]) -> Operator | Refusal:
+        return platform_operator(signed_in, auth_enabled=True, operators=operators,
+                                 verify=lambda token: check_id_token(token, key.public, authority))  # fmt: skip
+
+    refused = deployed(frozenset())
+    assert isinstance(refused, Refusal) and refused.status == 403
+    assert isinstance(deployed(frozenset({operator})), Operator)
 
 
 def test_the_history_keeps_the_newest_hundred_steps() -> None:
