@@ -378,6 +378,11 @@ module app 'app/function.bicep' = {
       PYTHON_ENABLE_OPENTELEMETRY: 'true'
       GRAPHOPS_CONSOLE_ENABLED: string(!empty(consoleClientId))
       GRAPHOPS_CONSOLE_OPERATORS: consoleOperators
+      // What the console verifies operators' ID tokens by: issued by this tenant through the cloud's login
+      // endpoint (the sign-in's openIdIssuer, app/function.bicep), for the console's app registration.
+      GRAPHOPS_CONSOLE_TENANT_ID: tenant().tenantId
+      GRAPHOPS_CONSOLE_CLIENT_ID: consoleClientId
+      GRAPHOPS_CONSOLE_LOGIN_ENDPOINT: environment().authentication.loginEndpoint
       GRAPHOPS_DEFAULT_TIMEOUT_SECONDS: string(defaultTimeoutSeconds)
       GRAPHOPS_MAX_DELIVERY_ATTEMPTS: string(maxDeliveryAttempts)
       GRAPHOPS_NOT_FOUND_GRACE_SECONDS: string(notFoundGraceSeconds)

@@ -137,8 +137,9 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
 // The operations console (/api/console) behind App Service authentication with Entra ID. The platform refuses
 // first: every path needs a signed-in operator (anyone else is sent to sign in, and a signed-in account that is
 // not one of GRAPHOPS_CONSOLE_OPERATORS is refused with 403), except the API's routes, which keep their
-// function keys (Logic Apps), and openapi.json. The console then checks the operator list again itself. The
-// platform strips identity headers that clients send, so the app can believe the ones it finds.
+// function keys (Logic Apps), and openapi.json. The console then checks again itself, believing no
+// X-MS-CLIENT-PRINCIPAL-* header: it verifies the ID token the platform forwards (X-MS-TOKEN-AAD-ID-TOKEN)
+// against the tenant's published keys, for this registration (GRAPHOPS_CONSOLE_CLIENT_ID, main.bicep).
 // tests/unit/test_infra.py holds the excluded paths to function_app.py's routes.
 var apiPaths = [
   '/api/operations'
@@ -177,7 +178,10 @@ resource auth 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(consoleClient
       }
     }
     login: {
-      tokenStore: { enabled: false } // the console needs no user tokens: nothing of theirs is stored
+      // The platform forwards the operator's ID token in X-MS-TOKEN-AAD-ID-TOKEN only with its token store on;
+      // the console verifies it (graphops/console/signin.py). With no client secret no access or refresh token
+      // is issued: the store keeps the ID token of each session.
+      tokenStore: { enabled: true }
     }
   }
 }

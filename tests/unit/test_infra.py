@@ -470,12 +470,17 @@ def test_the_console_is_behind_entra_id_sign_in_for_the_named_operators_only() -
     assert prop(auth, f"{entra}.validation.defaultAuthorizationPolicy.allowedPrincipals.identities") == (
         "consoleOperators")  # fmt: skip
     assert prop(auth, f"{entra}.registration.clientSecretSettingName") is None  # no secret to keep
-    assert prop(auth, "properties.login.tokenStore.enabled") == "false"
+    # The platform forwards the operator's ID token (which the console verifies) only with its token store on.
+    assert prop(auth, "properties.login.tokenStore.enabled") == "true"
     main = (INFRA / "main.bicep").read_text()
     assert default_of(main_parameters()["consoleClientId"]) == ""  # off by default
     # The app's own check follows the same parameters: on with the sign-in, for the same operators.
     assert "GRAPHOPS_CONSOLE_ENABLED: string(!empty(consoleClientId))" in main
     assert "GRAPHOPS_CONSOLE_OPERATORS: consoleOperators" in main
+    # ... and verifies the ID token the sign-in issued: same registration, same tenant, same login endpoint.
+    assert "GRAPHOPS_CONSOLE_CLIENT_ID: consoleClientId" in main
+    assert "GRAPHOPS_CONSOLE_TENANT_ID: tenant().tenantId" in main
+    assert "GRAPHOPS_CONSOLE_LOGIN_ENDPOINT: environment().authentication.loginEndpoint" in main
     assert "consoleOperators: empty(consoleOperators) ? [] : split(replace(consoleOperators, ' ', ''), ',')" in main
 
 
