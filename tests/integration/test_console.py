@@ -104,7 +104,7 @@ def test_a_verified_token_of_an_operator_opens_the_console(make_harness: Any, si
     ("expired", 302, "sign-in has expired"),  # a browser goes through sign-in again, for a fresh token
     ("other-audience", 401, "audience is not GRAPHOPS_CONSOLE_CLIENT_ID"),
     ("other-issuer", 401, "was not issued by"),
-])  # fmt: skip
+], ids=["unknown-key", "forged-signature", "expired", "other-audience", "other-issuer"])  # fmt: skip
 def test_a_token_that_does_not_verify_opens_nothing(
     make_harness: Any, sign_in: ConsoleSignIn, caplog: pytest.LogCaptureFixture, case: str, status: int, why: str
 ) -> None:

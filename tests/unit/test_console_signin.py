@@ -66,11 +66,11 @@ def test_a_token_for_another_application_is_refused() -> None:
 
 
 @pytest.mark.parametrize("issuer", [
-    f"https://login.microsoftonline.com/{uuid.uuid4()}/v2.0",  # another tenant
+    "https://login.microsoftonline.com/9e1f0c2d-3b4a-4c5d-8e6f-7a8b9c0d1e2f/v2.0",  # another tenant
     f"https://login.microsoftonline.com/{TENANT}/",  # the same tenant's v1.0 tokens
     f"https://sts.windows.net/{TENANT}/",
     f"https://login.microsoftonline.us/{TENANT}/v2.0",  # another cloud
-])  # fmt: skip
+], ids=["other-tenant", "v1-endpoint", "sts", "other-cloud"])  # fmt: skip
 def test_a_token_from_another_issuer_is_refused(issuer: str) -> None:
     refused(checked(token(issuer=issuer)), 401, AUTHORITY.issuer)
 
@@ -162,7 +162,7 @@ def test_the_sign_in_settings_follow_the_cloud_and_name_what_is_missing() -> Non
     ("GRAPHOPS_CONSOLE_LOGIN_ENDPOINT", "http://login.example.com", "https"),  # keys in clear text: forgeable
     ("GRAPHOPS_CONSOLE_LOGIN_ENDPOINT", "https://login.microsoftonline.com/common", "origin only"),
     ("GRAPHOPS_CONSOLE_LOGIN_ENDPOINT", "login.microsoftonline.com", "absolute"),
-])  # fmt: skip
+], ids=["tenant-not-guid", "client-not-guid", "http-login", "login-with-path", "login-not-url"])  # fmt: skip
 def test_a_sign_in_setting_it_cannot_use_is_named(name: str, value: str, said: str) -> None:
     with pytest.raises(SettingsError, match=rf"{name}.*{said}"):
         Settings.from_env({**BASE, name: value})
