@@ -20,6 +20,7 @@ import azure.functions as func
 from azure.core.exceptions import AzureError
 
 from graphops.common.errors import QueueUnavailable, Rejected
+from graphops.common.json_text import NOT_JSON, read_json
 from graphops.common.logs import event
 from graphops.common.telemetry import current_traceparent
 from graphops.envelope.tracking import Outcome, Tracking
@@ -318,9 +319,11 @@ def _json_body(req: func.HttpRequest) -> tuple[dict[str, Any] | None, func.HttpR
     if len(body) > MAX_REQUEST_BYTES:
         return None, problem(413, f"The body is larger than {MAX_REQUEST_BYTES} bytes", [Rejected("body", "too large")])
     try:
-        doc = json.loads(body or b"null")
-    except (ValueError, RecursionError):
-        return None, problem(400, "The body is not JSON", [Rejected("body", "not valid JSON")])
+        doc = read_json(body or b"null", "body")
+    except Rejected as exc:
+        # Deep nesting or a number graphops cannot carry is refused naming the field it is in.
+        title = "The body is not JSON" if exc.field == "body" and exc.problem == NOT_JSON else "The body cannot be read"
+        return None, problem(400, title, [exc])
     if not isinstance(doc, dict):
         return None, problem(400, "The body must be a JSON object", [Rejected("body", "must be a JSON object")])
     return doc, None

@@ -10,6 +10,8 @@ from typing import Any
 import click
 
 from graphops.cli.base import Context, clear_errors, cli, emit, fail, json_option, pass_context, reach_storage
+from graphops.common.errors import Rejected
+from graphops.common.json_text import read_json
 
 
 def tracking_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -32,14 +34,19 @@ def tracking_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def within(option: str, exc: Rejected) -> str:
+    """A problem in an option's JSON, named by the option and the field in it."""
+    return f"{option}: {exc.problem}" if exc.field == option else f"{option}.{exc.field}: {exc.problem}"
+
+
 def tracking_arguments(options: dict[str, Any]) -> dict[str, Any]:
     """The client's keyword arguments from the shared options."""
     context = None
     if options["context_json"] is not None:
         try:
-            context = json.loads(options["context_json"])
-        except ValueError:
-            fail("context: not valid JSON")
+            context = read_json(options["context_json"], "context")
+        except Rejected as exc:
+            fail(within("context", exc))
     return {
         "correlation_id": options["correlation_id"],
         "context": context,
@@ -88,11 +95,11 @@ def start(
     body = None
     if body_text is not None:
         try:
-            body = json.loads(click.open_file(body_text[1:]).read() if body_text.startswith("@") else body_text)
+            body = read_json(click.open_file(body_text[1:]).read() if body_text.startswith("@") else body_text, "body")
         except OSError as exc:
             fail(f"body: {exc}")
-        except ValueError:
-            fail("body: not valid JSON")
+        except Rejected as exc:
+            fail(within("body", exc))
     with clear_errors():
         client = GraphOpsClient.from_settings(*reach_storage(obj), options=INTERACTIVE)
         tracking_id = client.start(method, url, callback_url, body, **tracking_arguments(options))

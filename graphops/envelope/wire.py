@@ -7,12 +7,12 @@ damaged is a :class:`~graphops.common.errors.Rejected` naming the field.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime
 from typing import Any, Protocol
 
 from graphops.common.errors import Rejected
+from graphops.common.json_text import read_json
 from graphops.egress.policy import CallbackPolicy
 from graphops.envelope.tracking import (
     MAX_RECORDED_STEP_IDS,
@@ -55,10 +55,7 @@ def parse_body(body: bytes | str) -> dict[str, Any]:
             raise Rejected("message", "not UTF-8 text") from None
     else:
         text = body
-    try:
-        doc = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
-        raise Rejected("message", "not valid JSON") from None
+    doc = read_json(text, "message")  # nesting and numbers graphops cannot carry: refused naming the field
     if not isinstance(doc, dict):
         raise Rejected("message", "must be a JSON object")
     return doc

@@ -19,6 +19,7 @@ from typing import Any
 
 from azure.storage.queue import QueueClient, QueueMessage
 
+from graphops.common.json_text import json_or_none
 from graphops.common.logs import redact_url
 from graphops.envelope.tracking import is_tracking_id
 from graphops.graph.kinds import KINDS
@@ -39,10 +40,7 @@ class PoisonEntry:
     @cached_property  # read by several properties, for each entry a page shows
     def document(self) -> dict[str, Any] | None:
         """The original as JSON, when it is a JSON object (a tracking, a request); None for anything else."""
-        try:
-            doc = json.loads(self.original)
-        except ValueError:
-            return None
+        doc = json_or_none(self.original)  # anyone's text: too deep or odd numbers read as not JSON
         return doc if isinstance(doc, dict) else None
 
     @property
@@ -88,10 +86,7 @@ _URL_FIELDS = ("callbackUrl", "operationUrl")
 
 def redact_callbacks(text: str) -> str:
     """``text`` with every URL's query string cut: the JSON's callbackUrl, or any URL in text that is not JSON."""
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        doc = None
+    doc = json_or_none(text)
     if isinstance(doc, dict) and any(isinstance(doc.get(k), str) for k in _URL_FIELDS):
         # Callback keys (Logic Apps' sig=) and drive-copy monitor credentials (tempauth=) both ride in queries.
         for name in _URL_FIELDS:
@@ -111,10 +106,7 @@ def entry_from(message_id: str, inserted_on: datetime | None, content: str) -> P
         return PoisonEntry(
             message_id, inserted_on, "not base64: the producer did not encode it", None, "message", content, None
         )
-    try:
-        record = json.loads(text)
-    except ValueError:
-        record = None
+    record = json_or_none(text)
     # A tracking id is linked to and shown: only one that is one (a producer's copy may hold anything there).
     tracking_id = record.get("trackingId") if isinstance(record, dict) else None
     tracking_id = tracking_id if is_tracking_id(tracking_id) else None
@@ -135,10 +127,7 @@ def list_entries(poison: QueueClient) -> list[PoisonEntry]:
 
 def revived(entry: PoisonEntry) -> str:
     """The message to send back: a delivery that gave up starts its attempts afresh."""
-    try:
-        doc = json.loads(entry.original)
-    except ValueError:
-        return entry.original
+    doc = json_or_none(entry.original)
     # graphops' own dead letters are sealed and ready to go back as they are (a change would break the seal).
     if isinstance(doc, dict) and doc.get("v") == 1 and doc.get("phase") == "delivering" and "seal" not in doc:
         doc["deliveryAttempts"] = 0
