@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import requests
@@ -209,4 +210,5 @@ def build_tracker(services: Services) -> Tracker:
         starter=services.starter,
         sinks=services.sinks,
         record_all=settings.record_queue_trackings,
+        retention=timedelta(days=settings.state_retention_days),
     )

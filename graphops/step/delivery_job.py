@@ -8,7 +8,7 @@ import logging
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
@@ -35,10 +35,12 @@ class Delivering:
         min_delay: int,
         clock: Callable[[], datetime],
         rng: random.Random,
+        retention: timedelta,
     ) -> None:
         self._chain = chain
         self._sinks = sinks
         self._max_attempts = max_attempts
+        self._retention = retention  # GRAPHOPS_STATE_RETENTION_DAYS: no wait for a receiver outlasts it
         self._min_delay = min_delay  # the first retry's delay (the deployment's shortest poll delay)
         self._clock = clock
         self._rng = rng
@@ -56,11 +58,12 @@ class Delivering:
                 result = sink.deliver(tracking, body, now) if sink is not None else missing
                 delivered(span, name, result)
             self._chain.checkpoint("afterDeliver")
-            deliveries[name] = self._delivery(tracking.delivery(name), result)
+            keep_until = tracking.deadline + self._retention
+            deliveries[name] = after_attempt(tracking.delivery(name), result, self._max_attempts, now, keep_until)
             tracking = tracking.noted(at=iso(now), sink=name, attempt=deliveries[name].attempts,
                                       delivered=result.delivered, result=result.detail)  # fmt: skip
-            if result.retry_after is not None:
-                waits.append(result.retry_after)
+            if result.retry_after is not None and deliveries[name].state is DeliveryState.PENDING:
+                waits.append(result.retry_after)  # a sink that gave up holds back none of the others
             # The callback's host and path under "callback", as the log has always had it; other sinks' "target".
             where = {"callback" if name == "callback" else "target": sink.describe(tracking) if sink else None}
             event(
@@ -102,15 +105,27 @@ class Delivering:
         self._chain.record(tracking, None, now, final=True)
         return StepResult(tracking.tracking_id, "deadLettered", tracking, detail=reason)
 
-    def _delivery(self, before: Delivery, result: DeliveryResult) -> Delivery:
-        """A sink's delivery after one more attempt."""
-        attempts = before.attempts + 1
-        if result.delivered:
-            return Delivery(attempts, DeliveryState.DELIVERED)
-        if result.retryable and attempts < self._max_attempts:
-            return Delivery(attempts, DeliveryState.PENDING, result.detail)
-        reason = result.detail if not result.retryable else f"gave up after {attempts} attempts: {result.detail}"
+
+def after_attempt(
+    before: Delivery, result: DeliveryResult, max_attempts: int, now: datetime, keep_until: datetime
+) -> Delivery:
+    """A sink's delivery after one more attempt: delivered, to be tried again, or dead-lettered with the reason.
+
+    A receiver's Retry-After is waited out in full, but not past ``keep_until`` (the tracking's deadline plus
+    the state's retention): a wait beyond it would outlive everything kept about the tracking (a receiver's
+    ``Retry-After: 9999999999`` once parked one until the year 2343), so the sink is dead-lettered at once."""
+    attempts = before.attempts + 1
+    if result.delivered:
+        return Delivery(attempts, DeliveryState.DELIVERED)
+    # Compared as seconds: now + a Retry-After of centuries can be past the last date a datetime holds.
+    if result.retryable and result.retry_after is not None and result.retry_after > (keep_until - now).total_seconds():
+        reason = (f"{result.detail}; its Retry-After ({result.retry_after:.0f} s) ends after the tracking's "
+                  f"deadline plus GRAPHOPS_STATE_RETENTION_DAYS ({iso(keep_until)}): not waited for")  # fmt: skip
         return Delivery(attempts, DeliveryState.DEAD_LETTERED, reason)
+    if result.retryable and attempts < max_attempts:
+        return Delivery(attempts, DeliveryState.PENDING, result.detail)
+    reason = result.detail if not result.retryable else f"gave up after {attempts} attempts: {result.detail}"
+    return Delivery(attempts, DeliveryState.DEAD_LETTERED, reason)
 
 
 def delivered(span: Span, sink: str, result: DeliveryResult) -> None:

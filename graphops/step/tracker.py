@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opentelemetry.trace import Span
@@ -62,6 +62,7 @@ class Tracker:
         starter: Starter | None = None,
         sinks: Mapping[str, Sink] | None = None,
         record_all: bool = True,
+        retention: timedelta,
     ) -> None:
         self._limits = limits
         self._seal = seal  # only sealed messages are taken as graphops' own
@@ -72,7 +73,8 @@ class Tracker:
         rng = rng or random.Random()
         self._chain = Chain(queue, seal, state, clock)
         sinks = sinks or {"callback": CallbackSink(deliverer)}
-        self._delivering = Delivering(self._chain, sinks, max_delivery_attempts, policy.schedule.min_delay, clock, rng)
+        self._delivering = Delivering(self._chain, sinks, max_delivery_attempts, policy.schedule.min_delay, clock, rng,
+                                      retention)  # fmt: skip
         deliver = self._delivering.deliver
         self._polling = Polling(chain=self._chain, deliver=deliver, policy=policy, graph=graph, monitor=monitor,
                                 graph_endpoint=limits.graph_endpoint, clock=clock, rng=rng)  # fmt: skip

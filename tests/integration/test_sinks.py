@@ -132,3 +132,23 @@ def test_a_request_without_a_usable_sink_is_refused_naming_the_field(
     harness = make_harness(**env)
     answer = requests.post(harness.api("operations"), json=doc, timeout=patience(10))
     assert answer.status_code == 400 and field in [e["field"] for e in answer.json()["errors"]]
+
+
+def test_a_retry_after_past_the_deadline_plus_retention_dead_letters_that_sink(sinks: Harness) -> None:
+    """Retry-After: 9999999999 (the year 2343) from the callback, and from Event Grid: each sink is dead-lettered
+    at once with the reason; the results queue is delivered, and nothing waits."""
+    harness = sinks
+    harness.receiver.answer("/parked", (503, {"Retry-After": "9999999999"}))
+    harness.stack.eventgrid.script([Reply(503, None, {"Retry-After": "9999999999"})])
+    tracking_id = harness.track(OPERATION, callback_url=harness.stack.callback_url("/parked"))
+    harness.run()
+    [dead] = harness.poison()
+    assert dead["trackingId"] == tracking_id
+    assert dead["field"] == "callbackUrl,GRAPHOPS_EVENT_GRID_ENDPOINT"
+    for reason in dead["reason"].split("; event not published: "):
+        assert (
+            "Retry-After (9999999999 s) ends after the tracking's deadline plus GRAPHOPS_STATE_RETENTION_DAYS" in reason
+        )
+    assert dead["reason"].startswith("callback not delivered: callback answered 503")
+    assert [r["id"] for r in results(harness)] == [tracking_id]
+    assert len(harness.receiver.received) == 1 and len(harness.stack.eventgrid.publishes) == 1

@@ -141,10 +141,12 @@ LIMITS_ = Limits(GRAPH, CallbackPolicy(("*.logic.azure.com",), resolver=lambda h
 
 def deployed(table: Rows, graph: Graph, queue: StubQueue, now: list[datetime], **settings: str) -> Tracker:
     """A step as the app builds it: the policy from the settings (wiring.policy_for), a state over ``table``."""
-    policy = policy_for(Settings.from_env({**ENV, **settings}))
+    configured = Settings.from_env({**ENV, **settings})
+    policy = policy_for(configured)
     return Tracker(limits=LIMITS_, policy=policy, graph=graph, queue=queue, seal=SEAL,  # type: ignore[arg-type]
                    deliverer=StubDeliverer(), max_delivery_attempts=3, clock=lambda: now[0],  # type: ignore[arg-type]
-                   rng=random.Random(0), state=StateStore(table))  # type: ignore[arg-type]  # fmt: skip
+                   rng=random.Random(0), state=StateStore(table),  # type: ignore[arg-type]
+                   retention=timedelta(days=configured.state_retention_days))  # fmt: skip
 
 
 def track(url: str) -> str:

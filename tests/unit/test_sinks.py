@@ -120,6 +120,7 @@ def step_with(events: StubSink, queue: StubQueue, callback: StubDeliverer) -> Tr
         limits=LIMITS, policy=Policy(PollSchedule(5, 60), 120), graph=StubGraph(),  # type: ignore[arg-type]
         queue=queue, seal=SEAL, deliverer=callback, max_delivery_attempts=3, clock=lambda: NOW,  # type: ignore[arg-type]
         rng=random.Random(0), sinks={"callback": CallbackSink(callback), "events": events},  # type: ignore[arg-type]
+        retention=timedelta(days=7),
     )  # fmt: skip
 
 
@@ -176,6 +177,7 @@ def test_a_failing_sink_holds_back_none_of_the_others(failing: str) -> None:
         queue=queue, seal=SEAL, deliverer=callback, max_delivery_attempts=3, clock=lambda: NOW,  # type: ignore[arg-type]
         rng=random.Random(0),
         sinks={"callback": CallbackSink(callback), "events": events, "queue": results},  # type: ignore[dict-item]
+        retention=timedelta(days=7),
     )  # fmt: skip
     result = tracker.handle(SEAL.seal(finished(notify=["callback", "events", "queue"]).to_wire()), "m")
     assert result.action == "retryDelivery" and result.tracking is not None

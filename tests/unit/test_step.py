@@ -6,7 +6,7 @@ import itertools
 import json
 import random
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -73,6 +73,7 @@ def tracker(
     attempts: int = 3,
     clock: Any = lambda: NOW,
     state: Any = None,
+    retention: timedelta = timedelta(days=7),
 ) -> Tracker:
     limits = Limits(
         "https://graph.microsoft.com",
@@ -83,6 +84,7 @@ def tracker(
     return Tracker(
         limits=limits, policy=Policy(PollSchedule(5, 60), 120), graph=graph, queue=queue, seal=SEAL,  # type: ignore[arg-type]
         deliverer=deliverer, max_delivery_attempts=attempts, clock=clock, rng=random.Random(0), state=state,  # type: ignore[arg-type]
+        retention=retention,
     )  # fmt: skip
 
 
@@ -228,7 +230,7 @@ def test_a_receivers_long_retry_after_is_waited_out_in_full(hours: int) -> None:
     later = DeliveryResult(False, True, "503", 503, retry_after=hours * 3600.0)
     graph = StubGraph(GraphAnswer(200, seed.alert_refresh("succeeded")))
     queue, deliverer = StubQueue(), StubDeliverer(later)
-    step = tracker(graph, queue, deliverer, clock=lambda: now[0])
+    step = tracker(graph, queue, deliverer, clock=lambda: now[0], retention=timedelta(days=30))  # 10 days fit in it
     assert step.handle(request(), "msg-1").action == "retryDelivery"
     waited = timedelta(0)
     while len(deliverer.posts) == 1:
