@@ -60,7 +60,7 @@ class Azurite:
             f"TableEndpoint=http://127.0.0.1:{self.table_port}/{ACCOUNT};"
         )
 
-    def start(self, timeout: float = 30.0) -> Self:
+    def start(self, timeout: float = 60.0) -> Self:
         self._process = subprocess.Popen(
             [
                 self._executable, "--silent", "--skipApiVersionCheck", "--loose", "--disableProductStyleUrl",

@@ -36,8 +36,11 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="session")
 def azurite() -> Iterator[Azurite]:
-    with Azurite() as az:
+    az = Azurite().start(timeout=patience(30))  # node starts slowly on a loaded machine
+    try:
         yield az
+    finally:
+        az.stop()
 
 
 @contextmanager

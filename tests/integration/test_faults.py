@@ -84,7 +84,7 @@ def test_the_host_dying_at_each_point_of_a_step_loses_nothing(make_harness: Any,
 
 
 def test_azurite_down_for_a_while_then_back_loses_nothing(make_harness: Any, tmp_path: Path) -> None:
-    azurite = Azurite(location=tmp_path / "azurite").start()
+    azurite = Azurite(location=tmp_path / "azurite").start(timeout=patience(30))
     with LocalStack(azurite=azurite, queue_name="outage") as stack, watched(stack):
         try:
             h: Harness = make_harness(stack=stack, options=FAST_RETRIES, lease_seconds=3)
@@ -109,7 +109,7 @@ def test_azurite_down_for_a_while_then_back_loses_nothing(make_harness: Any, tmp
             try:
                 assert down.wait(60), "no step reached the point where storage was to go away"
                 time.sleep(4)  # the outage itself
-                azurite.start()  # ...and comes back with its data
+                azurite.start(timeout=patience(30))  # ...and comes back with its data
                 deadline = time.monotonic() + patience(90)
                 while set(h.receiver.by_id()) != ids and time.monotonic() < deadline:
                     time.sleep(0.2)
