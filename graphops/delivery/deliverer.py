@@ -18,8 +18,9 @@ from standardwebhooks.webhooks import Webhook
 
 from graphops.common.errors import Rejected
 from graphops.common.telemetry import inject
+from graphops.common.urls import DEFAULT_PORTS
 from graphops.egress.pinned import PinnedPools
-from graphops.egress.policy import DEFAULT_PORTS, CallbackPolicy
+from graphops.egress.policy import CallbackPolicy
 from graphops.egress.retry_after import parse_retry_after
 
 _QUERY = re.compile(r"\?\S*")  # a query string in an error text (Logic Apps puts its sig= there)

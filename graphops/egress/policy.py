@@ -8,21 +8,16 @@ connection. Callbacks and drive-copy monitors both go through it.
 from __future__ import annotations
 
 import ipaddress
-import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from graphops.common.errors import Rejected
-from graphops.common.urls import url_text
+from graphops.common.urls import DEFAULT_PORTS, Url, parse_url
 
 MAX_CALLBACK_URL_LENGTH = 4096
 # Addresses that are public on paper but reach the platform itself (Azure's wire server).
 _PLATFORM_ADDRESSES = frozenset({ipaddress.ip_address("168.63.129.16")})
-_NUMERIC_HOST = re.compile(r"[0-9a-fx.]+", re.IGNORECASE)
-_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
-DEFAULT_PORTS = {"https": 443, "http": 80}
 Resolver = Callable[[str, int], list[str]]
 
 
@@ -97,37 +92,22 @@ class CallbackPolicy:
 
     def check_syntax(self, raw: object) -> str:
         """Check everything that needs no DNS: scheme, host spelling, allowed host, port."""
-        self._parse(raw)
+        self.allowed_entry(parse_url(raw, self._field, MAX_CALLBACK_URL_LENGTH))
         assert isinstance(raw, str)
         return raw
 
-    def _parse(self, raw: object) -> tuple[str, str, int, AllowedHost]:
+    def allowed_entry(self, url: Url) -> AllowedHost:
+        """The entry of the allowed hosts that lets ``url`` (already parsed) be called; :class:`Rejected` otherwise."""
         field = self._field
-        raw = url_text(raw, field, MAX_CALLBACK_URL_LENGTH)
-        try:
-            parts = urlsplit(raw)
-            port = parts.port
-        except ValueError:
-            raise Rejected(field, "not a valid URL (bad host or port)") from None
-        scheme = parts.scheme.lower()
-        if scheme not in DEFAULT_PORTS or (scheme == "http" and not self._allow_http):
-            raise Rejected(
-                field, "must be an https URL" + ("" if scheme == "http" else f", not {scheme or 'relative'}")
-            )
-        if "@" in parts.netloc:
-            raise Rejected(field, "must not carry user information")
-        if parts.fragment:
-            raise Rejected(field, "must not have a fragment")
-        host = (parts.hostname or "").lower()
-        if not host:
-            raise Rejected(field, "has no host")
-        _check_host_spelling(host, field)
-        default_port = DEFAULT_PORTS[scheme]
-        port = default_port if port is None else port
+        if url.scheme not in DEFAULT_PORTS or (url.scheme == "http" and not self._allow_http):
+            raise Rejected(field, "must be an https URL" + ("" if url.scheme == "http" else f", not {url.scheme}"))
+        default_port = DEFAULT_PORTS[url.scheme]
+        port = url.effective_port
+        assert port is not None  # the scheme has a default
         for allowed in self._allowed:
-            if allowed.matches(host, port, default_port):
-                return scheme, host, port, allowed
-        shown = host if port == default_port else f"{host}:{port}"
+            if allowed.matches(url.host, port, default_port):
+                return allowed
+        shown = url.host if port == default_port else f"{url.host}:{port}"
         raise Rejected(field, f"host {shown} is not in {self._setting}")
 
     def target(self, raw: str) -> CallbackTarget:
@@ -139,7 +119,10 @@ class CallbackPolicy:
         are refused always. Raises :class:`Rejected` naming ``callbackUrl``, and :class:`OSError` when DNS
         gives no answer.
         """
-        scheme, host, port, allowed = self._parse(raw)
+        url = parse_url(raw, self._field, MAX_CALLBACK_URL_LENGTH)
+        allowed = self.allowed_entry(url)
+        host, port = url.host, url.effective_port
+        assert port is not None
         try:
             literal: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
         except ValueError:
@@ -157,7 +140,7 @@ class CallbackPolicy:
                 raise Rejected(self._field, f"localhost resolves to a non-loopback address ({address})")
             if not exempt and not self._is_public(address):
                 raise Rejected(self._field, f"host {host} resolves to a non-public address ({address})")
-        return CallbackTarget(url=raw, scheme=scheme, host=host, port=port, address=addresses[0])
+        return CallbackTarget(url=raw, scheme=url.scheme, host=host, port=port, address=addresses[0])
 
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052 well-known prefix: the last 32 bits are IPv4
@@ -204,21 +187,3 @@ def is_public_address(address: str) -> bool:
     if ip in _NAT64_LOCAL:
         return False
     return ip.is_global and not ip.is_multicast and ip not in _PLATFORM_ADDRESSES
-
-
-def _check_host_spelling(host: str, field: str) -> None:
-    if host.startswith("[") or ":" in host:
-        return  # an IPv6 literal; urlsplit has already checked its form
-    if host.endswith("."):
-        raise Rejected(field, "host must not end with a dot")
-    if _NUMERIC_HOST.fullmatch(host) and not host.replace(".", "").isalpha():
-        # 2130706433, 0x7f.1, 017700000001, 127.1: all spellings of 127.0.0.1. Only the canonical form may pass.
-        try:
-            canonical = str(ipaddress.IPv4Address(host))
-        except ValueError:
-            canonical = None
-        if canonical != host:
-            raise Rejected(field, f"host {host!r} is not a canonical IP address or a DNS name")
-        return
-    if not all(_LABEL.fullmatch(label) for label in host.split(".")):
-        raise Rejected(field, f"host {host!r} is not a valid DNS name")

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from graphops.common.errors import Rejected
-from graphops.common.urls import url_text
+from graphops.common.urls import parse_url, url_text
 from graphops.graph.clouds import CLOUDS
 from graphops.graph.kinds import (
     AccessReviewHistoryDefinition,
@@ -33,6 +33,8 @@ from graphops.graph.kinds import (
     RoleManagementAlertRefresh,
     SiteOperation,
     TeamsAsyncOperation,
+    endpoint_base,
+    on_graph_host,
 )
 from graphops.graph.kinds.base import segment_matches
 from graphops.graph.kinds.odata import split_keys
@@ -80,12 +82,13 @@ class Body:
             _storage_location(doc[self.storage_location], f"{field_name}.{self.storage_location}", accounts, suffix)
 
 
-def _storage_location(raw: str, field_name: str, accounts: frozenset[str], suffix: str) -> None:
+def _storage_location(raw: object, field_name: str, accounts: frozenset[str], suffix: str) -> None:
     """A blob container URL on one of the deployment's allowed storage accounts: graphops' identity writes a user's
-    data there, so a caller with a function key cannot send it anywhere else."""
-    parts = urlsplit(raw)
-    account, _, rest = (parts.hostname or "").partition(".")
-    if parts.scheme != "https" or rest != f"blob.{suffix}" or account not in accounts:
+    data there, so a caller with a function key cannot send it anywhere else. The account is read from the URL's
+    one parse (graphops.common.urls), the reading Graph's own parser agrees with."""
+    url = parse_url(raw, field_name, MAX_URL_LENGTH)
+    account, _, rest = url.host.partition(".")
+    if url.scheme != "https" or rest != f"blob.{suffix}" or account not in accounts or url.port not in (None, 443):
         listed = ", ".join(sorted(accounts)) or "none (GRAPHOPS_EXPORT_STORAGE_ACCOUNTS is empty)"
         raise Rejected(field_name, f"must be an https container URL on an allowed storage account ({listed}), "
                                    f"https://<account>.blob.{suffix}/...")  # fmt: skip
@@ -330,26 +333,18 @@ def _graph_path(raw: object, graph_endpoint: str, field_name: str) -> tuple[str,
     text = url_text(raw, field_name, MAX_URL_LENGTH)
     if text.startswith("//") or not (text.startswith("/") or "://" in text):
         raise Rejected(field_name, "must be a path starting with /v1.0/ or /beta/, or a URL on the Graph host")
-    parts = urlsplit(graph_endpoint + text if text.startswith("/") else text)
-    base = urlsplit(graph_endpoint)
-    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-        raise Rejected(field_name, "must not carry user information")
-    if (parts.scheme.lower(), parts.netloc.lower()) != (base.scheme, base.netloc):
+    base = endpoint_base(graph_endpoint)
+    url = parse_url(text, field_name, MAX_URL_LENGTH, base=base)
+    if url.scheme != base.scheme or not on_graph_host(url, base):
         raise Rejected(field_name, f"must be on the configured Graph host {base.netloc}")
-    if parts.fragment:
-        raise Rejected(field_name, "must not have a fragment")
-    raw_segments = parts.path.split("/")
-    if re.search(r"%(?![0-9A-Fa-f]{2})", parts.path):
-        raise Rejected(field_name, "malformed percent-encoding in the path")
-    segments = split_keys([unquote(seg) for seg in raw_segments[1:]], field_name)
+    segments = split_keys([unquote(seg) for seg in url.path.split("/")[1:]], field_name)
     if len(segments) < 2 or segments[0] not in V1_AND_BETA:
         raise Rejected(field_name, "must start with /v1.0/ or /beta/")
     try:
-        query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+        query = parse_qsl(url.query, keep_blank_values=True, strict_parsing=bool(url.query))
     except ValueError:
         raise Rejected(field_name, "malformed query string") from None
-    url = urlunsplit((base.scheme, base.netloc, parts.path, parts.query, ""))
-    return url, segments[0], segments[1:], query
+    return urlunsplit((base.scheme, base.netloc, url.path, url.query, "")), segments[0], segments[1:], query
 
 
 def parse_enabled(raw: str, setting: str = "GRAPHOPS_START_ACTIONS") -> frozenset[str]:

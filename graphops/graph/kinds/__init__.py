@@ -8,13 +8,14 @@ Adding a kind is one class in its family's module and one line below.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from graphops.common.errors import Rejected
-from graphops.common.urls import url_text
+from graphops.common.urls import Url, parse_url, url_text
 from graphops.graph.kinds.base import ID, OperationKind, segment_matches
 from graphops.graph.kinds.compliance import AttackSimulationOperation, DataPolicyOperation, EdiscoveryCaseOperation
 from graphops.graph.kinds.drives import DriveItemCopy
@@ -120,7 +121,19 @@ class OperationRef:
 class HostRule(Protocol):
     """What resolving needs of the monitor host policy (a :class:`graphops.egress.policy.CallbackPolicy`)."""
 
-    def check_syntax(self, raw: object) -> str: ...
+    def allowed_entry(self, url: Url) -> object: ...
+
+
+@functools.lru_cache(maxsize=8)
+def endpoint_base(graph_endpoint: str) -> Url:
+    """The configured Graph endpoint, parsed as every caller's URL is (settings checked it is one)."""
+    return parse_url(graph_endpoint, "GRAPHOPS_GRAPH_ENDPOINT", MAX_URL_LENGTH)
+
+
+def on_graph_host(url: Url, base: Url) -> bool:
+    """``url`` is on the Graph host itself, spelled as the endpoint is (scheme aside; the host without case): the
+    one place graphops' token may go."""
+    return url.netloc == base.netloc
 
 
 def resolve_operation_url(
@@ -133,32 +146,23 @@ def resolve_operation_url(
     Raises :class:`Rejected` naming ``operationUrl`` with the reason.
     """
     field = "operationUrl"
-    raw = url_text(raw, field, MAX_URL_LENGTH)
-    if raw.startswith("//"):
+    if url_text(raw, field, MAX_URL_LENGTH).startswith("//"):
         raise Rejected(field, "a relative URL must start with /v1.0/, /beta/ or a known unversioned path")
-    url = graph_endpoint + raw if raw.startswith("/") else raw
-    parts = urlsplit(url)
-    base = urlsplit(graph_endpoint)
-    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-        raise Rejected(field, "must not carry user information")
-    if parts.fragment:
-        raise Rejected(field, "must not have a fragment")
-    if parts.netloc.lower() != base.netloc:
-        return _monitor_ref(url, parts.path, monitors, field, base.netloc)
-    if parts.scheme.lower() != base.scheme:
+    base = endpoint_base(graph_endpoint)
+    url = parse_url(raw, field, MAX_URL_LENGTH, base=base)
+    if not on_graph_host(url, base):
+        return _monitor_ref(url, monitors, field, base.netloc)
+    if url.scheme != base.scheme:
         raise Rejected(field, f"must use {base.scheme}")
-    raw_segments = parts.path.split("/")
+    raw_segments = url.path.split("/")
     if len(raw_segments) < 3 or raw_segments[0] != "":
         raise Rejected(field, "not a known operation path")
-    for seg in raw_segments[1:]:
-        if "%" in seg and re.search(r"%(?![0-9A-Fa-f]{2})", seg):
-            raise Rejected(field, "malformed percent-encoding in the path")
     segments = split_keys([unquote(seg) for seg in raw_segments[1:]])
-    path = parts.path
+    path = url.path
     if segments[0] not in _VERSIONS:
         # An unversioned Location (teams) reads as v1.0; only kinds that answer that way accept it.
         segments = [UNVERSIONED_DEFAULT, *segments]
-        path = f"/{UNVERSIONED_DEFAULT}{parts.path}"
+        path = f"/{UNVERSIONED_DEFAULT}{url.path}"
         candidates = [kind for kind in KINDS.values() if kind.unversioned]
     else:
         candidates = list(KINDS.values())
@@ -168,10 +172,10 @@ def resolve_operation_url(
             if not kind.exists_in(version, cloud):
                 what, where = kind.named_in(version, kind.name), ", ".join(sorted(kind.clouds_for(version)))
                 raise Rejected(field, f"{what} operations exist only in the Graph cloud(s) {where}, not {cloud}")
-            _check_query(parts.query, kind, field)
-            # Scheme and host are compared without case; from here on they are spelled as the endpoint spells
-            # them, so every later check (the Graph client's among them) compares exactly.
-            return OperationRef(url=urlunsplit((base.scheme, base.netloc, path, parts.query, "")), kind=kind)
+            _check_query(url.query, kind, field)
+            # From here on the URL is spelled as the endpoint spells it, so every later check (the Graph
+            # client's among them) compares exactly.
+            return OperationRef(url=urlunsplit((base.scheme, base.netloc, path, url.query, "")), kind=kind)
     raise Rejected(field, "not a known operation path; the README lists the operation kinds graphops tracks")
 
 
@@ -195,17 +199,17 @@ def _check_query(query: str, kind: type[OperationKind], field: str) -> None:
                                   f"(those: {allowed})")  # fmt: skip
 
 
-def _monitor_ref(url: str, path: str, monitors: HostRule | None, field: str, graph_host: str) -> OperationRef:
+def _monitor_ref(url: Url, monitors: HostRule | None, field: str, graph_host: str) -> OperationRef:
     """A URL off the Graph host: a drive-copy monitor on an allowed host, or refused."""
-    segments = [unquote(seg) for seg in path.split("/")[1:]]
+    segments = [unquote(seg) for seg in url.path.split("/")[1:]]
     monitor_kinds = [kind for kind in KINDS.values() if not kind.needs_token]
     kind = next((k for k in monitor_kinds if k.matches_monitor(segments)), None)
-    if kind is None or monitors is None or re.search(r"%(?![0-9A-Fa-f]{2})", path):
+    if kind is None or monitors is None:
         raise Rejected(field, f"host must be the configured Graph host {graph_host}")
     if any(seg in {".", ".."} or ID.fullmatch(seg) is None for seg in segments):
         raise Rejected(field, "not a known operation path")
-    monitors.check_syntax(url)  # https, an allowed SharePoint host, no user info: raises naming operationUrl
-    return OperationRef(url=url, kind=kind)
+    monitors.allowed_entry(url)  # https, an allowed SharePoint host: raises naming operationUrl
+    return OperationRef(url=url.text, kind=kind)
 
 
 def resource_url(kind: type[OperationKind], location: str | None, graph_endpoint: str) -> str | None:
@@ -213,21 +217,15 @@ def resource_url(kind: type[OperationKind], location: str | None, graph_endpoint
     shape on the Graph host (`/teams('{id}')`, as teams writes it); None for anything else."""
     if kind.resource_path is None or not location:
         return None
+    base = endpoint_base(graph_endpoint)
     try:
-        text = url_text(location, "resource", MAX_URL_LENGTH)
+        url = parse_url(location, "resource", MAX_URL_LENGTH, base=base)
+        segments = split_keys(url.path.split("/")[1:])
     except Rejected:
         return None
-    parts = urlsplit(graph_endpoint + text if text.startswith("/") and not text.startswith("//") else text)
-    base = urlsplit(graph_endpoint)
-    if (parts.scheme.lower(), parts.netloc.lower()) != (base.scheme, base.netloc) or parts.query or parts.fragment:
+    if not on_graph_host(url, base) or url.scheme != base.scheme or url.query or "%" in url.path:
         return None
-    if "@" in parts.netloc or re.search(r"%", parts.path):
-        return None
-    try:
-        segments = split_keys(parts.path.split("/")[1:])
-    except Rejected:
-        return None
-    path = parts.path if segments[0] in _VERSIONS else f"/{UNVERSIONED_DEFAULT}{parts.path}"
+    path = url.path if segments[0] in _VERSIONS else f"/{UNVERSIONED_DEFAULT}{url.path}"
     rest = segments[1:] if segments[0] in _VERSIONS else segments
     if len(rest) != len(kind.resource_path) or not all(
         segment_matches(want, seg) for want, seg in zip(kind.resource_path, rest, strict=True)
