@@ -1,4 +1,4 @@
-"""One structured line per step. Never a token, a secret, or a callback URL's query string."""
+"""One structured line per step. Never a token, a secret, a signed link, or a callback URL's query string."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import json
 import logging
 from typing import Any
 from urllib.parse import urlsplit
+
+from graphops.common.signed import withhold_signed_in
 
 log = logging.getLogger("graphops")
 
@@ -24,7 +26,8 @@ def redact_url(url: str) -> str:
 
 def event(name: str, level: int = logging.INFO, **fields: Any) -> None:
     """Log one event as a JSON line; Application Insights keeps it as the trace message."""
-    record = {"event": name, **{k: v for k, v in fields.items() if v is not None}}
+    # Whatever a field holds (a URL, Graph's answer, an error's text), a signed link in it never reaches a log.
+    record = withhold_signed_in({"event": name, **{k: v for k, v in fields.items() if v is not None}})
     log.log(level, json.dumps(record, default=str, ensure_ascii=False))
 
 

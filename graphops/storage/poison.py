@@ -21,6 +21,7 @@ from azure.storage.queue import QueueClient, QueueMessage
 
 from graphops.common.json_text import json_or_none
 from graphops.common.logs import redact_url
+from graphops.common.signed import withhold_signed_in
 from graphops.envelope.tracking import is_tracking_id
 from graphops.graph.kinds import KINDS
 
@@ -85,9 +86,11 @@ _URL_FIELDS = ("callbackUrl", "operationUrl")
 
 
 def redact_callbacks(text: str) -> str:
-    """``text`` with every URL's query string cut: the JSON's callbackUrl, or any URL in text that is not JSON."""
+    """``text`` fit for a screen: every URL's query string cut from the JSON's callbackUrl and operationUrl (or from
+    any URL in text that is not JSON), a kind's secret fields withheld, and every signed link anywhere else in it
+    (a start's storageLocation, Graph's answer, a history) withheld (graphops.common.signed)."""
     doc = json_or_none(text)
-    if isinstance(doc, dict) and any(isinstance(doc.get(k), str) for k in _URL_FIELDS):
+    if isinstance(doc, dict):
         # Callback keys (Logic Apps' sig=) and drive-copy monitor credentials (tempauth=) both ride in queries.
         for name in _URL_FIELDS:
             if isinstance(doc.get(name), str):
@@ -95,7 +98,7 @@ def redact_callbacks(text: str) -> str:
         kind = KINDS.get(doc["kind"]) if isinstance(doc.get("kind"), str) else None
         if kind is not None and "operation" in doc:
             doc["operation"] = kind.withheld(doc["operation"])  # a report's signed link: the sinks' only
-        return json.dumps(doc, ensure_ascii=False)
+        return json.dumps(withhold_signed_in(doc), ensure_ascii=False)
     return _URL_QUERY.sub(lambda m: m.group(1) + "?…", text)
 
 

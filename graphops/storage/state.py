@@ -23,6 +23,7 @@ from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
+from graphops.common.signed import withhold_signed_in
 from graphops.common.telemetry import client_span
 from graphops.envelope.tracking import Phase, Tracking, iso, moment_or_none
 from graphops.pacing.budget import Limit
@@ -278,8 +279,11 @@ class StateStore:
             self._creating_table(lambda: self._table.create_entity(row))
 
     def answered_start(self, tracking_id: str, answer: dict[str, Any]) -> bool:
-        """Record Graph's answer; False when the write failed (the start goes on, and says so in the log)."""
-        text = json.dumps(answer, ensure_ascii=False)
+        """Record Graph's answer; False when the write failed (the start goes on, and says so in the log).
+
+        Signed links in it are withheld (graphops.common.signed): a replayed answer delivers the note in their place.
+        """
+        text = json.dumps(withhold_signed_in(answer), ensure_ascii=False)
         change = {"PartitionKey": tracking_id, "RowKey": START_ROW, "answer": text[:MAX_PROPERTY_CHARS]}
         try:
             self._count()

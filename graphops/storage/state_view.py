@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from graphops.common.signed import withhold_signed_in
 from graphops.envelope.tracking import Phase, Tracking, iso
 from graphops.storage.time_index import entry_of_state
 
@@ -36,34 +37,37 @@ def history_json(history: tuple[dict[str, Any], ...]) -> str:
 
 def entity_of(tracking: Tracking) -> dict[str, Any]:
     """The table's view of a tracking (what GET /api/operations/{id} shows)."""
-    kept = tracking.kind.withheld(tracking.operation)  # a signed download link goes to the sinks only
+    kept = tracking.kind.withheld(tracking.operation)  # a signed link goes to the sinks only
     operation = json.dumps(kept, ensure_ascii=False) if kept is not None else None
-    history = {"history": history_json(tracking.history)} if tracking.history is not None else {}
-    return {
-        **history,
-        "phase": str(tracking.phase),
-        "step": tracking.step,
-        "stepId": tracking.step_id,
-        "operationUrl": tracking.shown_operation_url,
-        "kind": tracking.kind.name,
-        "resource": tracking.kind.resource_of(kept, tracking.operation_url),
-        "progress": tracking.kind.progress_of(tracking.operation),
-        "resourceReady": tracking.resource_ready,
-        "correlationId": tracking.correlation_id,
-        "lastStatus": tracking.last_status,
-        "operation": operation[:MAX_PROPERTY_CHARS] if operation else None,
-        "polls": tracking.polls,
-        "outcome": str(tracking.outcome) if tracking.outcome else None,
-        "error": json.dumps(tracking.error.to_json()) if tracking.error else None,
-        "deliveryAttempts": tracking.delivery_attempts,
-        "lastDeliveryError": tracking.last_delivery_error,
-        "deliveries": json.dumps({sink: tracking.delivery(sink).to_json() for sink in tracking.notify}),
-        "trackedSince": iso(tracking.tracked_since),
-        "deadline": iso(tracking.deadline),
-        "finishedAt": iso(tracking.finished_at) if tracking.finished_at else None,
-        "waitingFor": waiting_for(tracking),
-        "schedule": schedule_of(tracking),
-    }
+    history = {"history": history_json(withhold_signed_in(tracking.history))} if tracking.history is not None else {}
+    # Every other property too (an operation URL, an error's message): no signed link is kept, whoever wrote it.
+    return withhold_signed_in(
+        {
+            **history,
+            "phase": str(tracking.phase),
+            "step": tracking.step,
+            "stepId": tracking.step_id,
+            "operationUrl": tracking.shown_operation_url,
+            "kind": tracking.kind.name,
+            "resource": tracking.kind.resource_of(kept, tracking.operation_url),
+            "progress": tracking.kind.progress_of(tracking.operation),
+            "resourceReady": tracking.resource_ready,
+            "correlationId": tracking.correlation_id,
+            "lastStatus": tracking.last_status,
+            "operation": operation[:MAX_PROPERTY_CHARS] if operation else None,
+            "polls": tracking.polls,
+            "outcome": str(tracking.outcome) if tracking.outcome else None,
+            "error": json.dumps(tracking.error.to_json()) if tracking.error else None,
+            "deliveryAttempts": tracking.delivery_attempts,
+            "lastDeliveryError": tracking.last_delivery_error,
+            "deliveries": json.dumps({sink: tracking.delivery(sink).to_json() for sink in tracking.notify}),
+            "trackedSince": iso(tracking.tracked_since),
+            "deadline": iso(tracking.deadline),
+            "finishedAt": iso(tracking.finished_at) if tracking.finished_at else None,
+            "waitingFor": waiting_for(tracking),
+            "schedule": schedule_of(tracking),
+        }
+    )
 
 
 def schedule_of(tracking: Tracking) -> str | None:
@@ -100,30 +104,33 @@ def public_view(tracking_id: str, entity: dict[str, Any]) -> dict[str, Any]:
 
     indexed = entry_of_state(tracking_id, entity)
 
-    return {
-        "trackingId": tracking_id,
-        "phase": value("phase"),
-        "outcome": value("outcome"),
-        "standing": indexed.standing if indexed else None,
-        "kind": value("kind"),
-        "operationUrl": value("operationUrl"),
-        "correlationId": value("correlationId"),
-        "lastStatus": value("lastStatus"),
-        "resource": value("resource"),
-        "progress": value("progress"),
-        "resourceReady": value("resourceReady"),
-        "operation": parsed("operation"),
-        "error": parsed("error"),
-        "polls": entity.get("polls", 0),
-        "lastPollAt": value("lastPollAt"),
-        "nextPollAt": value("nextPollAt"),
-        "waitingFor": value("waitingFor"),
-        "schedule": value("schedule"),
-        "deliveryAttempts": entity.get("deliveryAttempts", 0),
-        "lastDeliveryError": value("lastDeliveryError"),
-        "deliveries": parsed("deliveries"),
-        "history": parsed("history") or [],
-        "trackedSince": value("trackedSince"),
-        "deadline": value("deadline"),
-        "finishedAt": value("finishedAt"),
-    }
+    # Rows written before every signed link was withheld are shown without them too.
+    return withhold_signed_in(
+        {
+            "trackingId": tracking_id,
+            "phase": value("phase"),
+            "outcome": value("outcome"),
+            "standing": indexed.standing if indexed else None,
+            "kind": value("kind"),
+            "operationUrl": value("operationUrl"),
+            "correlationId": value("correlationId"),
+            "lastStatus": value("lastStatus"),
+            "resource": value("resource"),
+            "progress": value("progress"),
+            "resourceReady": value("resourceReady"),
+            "operation": parsed("operation"),
+            "error": parsed("error"),
+            "polls": entity.get("polls", 0),
+            "lastPollAt": value("lastPollAt"),
+            "nextPollAt": value("nextPollAt"),
+            "waitingFor": value("waitingFor"),
+            "schedule": value("schedule"),
+            "deliveryAttempts": entity.get("deliveryAttempts", 0),
+            "lastDeliveryError": value("lastDeliveryError"),
+            "deliveries": parsed("deliveries"),
+            "history": parsed("history") or [],
+            "trackedSince": value("trackedSince"),
+            "deadline": value("deadline"),
+            "finishedAt": value("finishedAt"),
+        }
+    )

@@ -477,6 +477,7 @@ def test_a_jobs_result_is_its_link_or_the_path_under_its_own_url_once_it_succeed
 
 
 def test_a_signed_link_is_withheld_from_what_is_kept_and_shown() -> None:
+    from graphops.common.signed import WITHHELD_QUERY
     from graphops.graph.kinds.base import WITHHELD
 
     export = KINDS["deviceManagementExportJob"]
@@ -485,7 +486,10 @@ def test_a_signed_link_is_withheld_from_what_is_kept_and_shown() -> None:
     assert kept["url"] == WITHHELD and kept["expirationDateTime"] == job["expirationDateTime"]
     assert export.withheld(seed.export_job("inProgress")["value"])["url"] is None  # nothing to withhold yet
     assert KINDS["cloudPcExportJob"].withheld(seed.cloud_pc_export("completed")["value"])["exportUrl"] == WITHHELD
-    assert KINDS["auditLogQuery"].withheld(job) is job  # kinds without signed links keep the body as it is
+    # A kind that names no secret field still withholds a signed link's query; a body without one is kept as it is.
+    assert KINDS["auditLogQuery"].withheld(job)["url"] == job["url"].split("?")[0] + WITHHELD_QUERY
+    running = seed.export_job("inProgress")["value"]
+    assert KINDS["auditLogQuery"].withheld(running) == running
     secret = {name for name, kind in KINDS.items() if kind.secret_fields}
     assert secret == {"deviceManagementExportJob", "cloudPcExportJob"}
 

@@ -10,6 +10,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
+from graphops.common.signed import withhold_signed_in
+
 ALL_CLOUDS = frozenset({"global", "usgov", "usgovdod", "china"})
 GLOBAL_ONLY = frozenset({"global"})
 LONG_RUNNING_STATUS_END = frozenset({"succeeded", "failed"})  # longRunningOperationStatus
@@ -136,10 +138,11 @@ class OperationKind:
 
     @classmethod
     def withheld(cls, body: Any) -> Any:
-        """Graph's body as it may be kept and shown: the values of :attr:`secret_fields` replaced by a note."""
-        if not cls.secret_fields or not isinstance(body, dict):
-            return body
-        return {k: WITHHELD if k in cls.secret_fields and v is not None else v for k, v in body.items()}
+        """Graph's body as it may be kept and shown: the values of :attr:`secret_fields` replaced by a note, and
+        every signed link anywhere in it withheld (graphops.common.signed), whatever the kind."""
+        if cls.secret_fields and isinstance(body, dict):
+            body = {k: WITHHELD if k in cls.secret_fields and v is not None else v for k, v in body.items()}
+        return withhold_signed_in(body)
 
     @classmethod
     def clouds_for(cls, version: str) -> frozenset[str]:
