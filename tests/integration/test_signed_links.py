@@ -1,0 +1,95 @@
+"""A signed link (a SAS storageLocation a caller hands a personal data export, the one Graph answers with) reaches
+the sinks, and nowhere else: not the state table, the status view, the console, the poison page, the CLI or the
+logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from azure.data.tables import TableClient
+
+from graphops.local import seed
+from graphops.local.graph import Reply
+
+from ..patience import patience
+from .conftest import Harness, own_state_table
+from .test_cli import graphops
+from .test_console import CONSOLE_ON, SIGNED_IN, get
+
+KEY = "c2VjcmV0LXNhcy1zaWduYXR1cmU%3D"  # the SAS's signature: it must appear nowhere but in the sinks
+SAS = f"https://contoso.blob.core.windows.net/exports?sv=2022-11-02&se=2030-01-01&sr=c&sp=rw&sig={KEY}"
+ANSWERED = f"https://contoso.blob.core.windows.net/exports/adele?sv=2022-11-02&sp=r&SIG={KEY}"  # Graph's, any case
+EXPORT = "/v1.0/users/48d31887-5fad-4d73-a9f5-3c356e68a038/exportPersonalData"
+SETTINGS = {**CONSOLE_ON, "GRAPHOPS_START_ACTIONS": "personalDataExport", "GRAPHOPS_EXPORT_STORAGE_ACCOUNTS": "contoso"}
+
+
+def cli_settings(h: Harness, tmp_path: Path) -> Path:
+    path = tmp_path / "local.settings.json"
+    path.write_text(json.dumps({"IsEncrypted": False, "Values": h.env}))
+    return path
+
+
+def test_a_sas_from_the_caller_and_from_graph_reaches_the_sinks_only(
+    make_harness: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    table = own_state_table()
+    h: Harness = make_harness(**SETTINGS, GRAPHOPS_STATE_TABLE=table)
+    sent: list[Any] = []
+
+    def start(body: Any) -> Reply:
+        sent.append(body)
+        return Reply(202, None, {"Location": h.graph.url + seed.EXPORT_PATH})
+
+    h.graph.on("POST", EXPORT, start)
+    done = {**seed.data_export("complete"), "storageLocation": ANSWERED}
+    h.graph.script(seed.EXPORT_PATH, [Reply(200, seed.data_export("running")), Reply(200, done)])
+    doc = {"request": {"method": "POST", "url": EXPORT, "body": {"storageLocation": SAS}},
+           "callbackUrl": h.stack.callback_url()}  # fmt: skip
+    answer = requests.post(h.api("start"), json=doc, headers={"Idempotency-Key": table}, timeout=patience(10))
+    assert answer.status_code == 202, answer.text
+    tracking = answer.json()["trackingId"]
+    h.run()
+
+    # The sinks get what the caller is owed: Graph's own link, as Graph sent it.
+    [callback] = h.receiver.delivered()
+    assert callback.body["operation"]["storageLocation"] == ANSWERED and callback.body["resource"] == ANSWERED
+    assert sent == [{"storageLocation": SAS}]  # and Graph got the caller's SAS, as the caller sent it
+
+    rows = list(TableClient.from_connection_string(h.env["AzureWebJobsStorage"], table).list_entities())
+    view = requests.get(h.api(f"operations/{tracking}"), timeout=patience(10))
+    page = get(h, f"trackings/{tracking}", headers=SIGNED_IN)
+    status = graphops(cli_settings(h, tmp_path), "status", tracking, "--json")
+    h.graph.script(seed.EXPORT_PATH, [Reply(200, done)])
+    watched = graphops(cli_settings(h, tmp_path), "watch", h.graph_url(seed.EXPORT_PATH), "--json")
+    assert view.status_code == 200 and page.status_code == 200 and status.returncode == 0, status.stderr
+    assert watched.returncode == 0, watched.stderr
+    shown = {"state": json.dumps([dict(r) for r in rows], default=str), "status view": view.text, "console": page.text,
+             "graphops status": status.stdout, "graphops watch": watched.stdout, "logs": caplog.text}  # fmt: skip
+    for surface, text in shown.items():
+        assert KEY not in text, f"the signature is in the {surface}"
+    assert "storageLocation" in view.text and "signed: withheld" in view.json()["operation"]["storageLocation"]
+    assert view.json()["resource"].startswith("https://contoso.blob.core.windows.net/exports/adele?(signed")
+    assert tracking in page.text and "contoso.blob.core.windows.net/exports/adele" in page.text
+
+
+def test_a_dead_letters_sas_is_withheld_on_the_poison_page_and_in_the_cli(make_harness: Any, tmp_path: Path) -> None:
+    h: Harness = make_harness(**{**SETTINGS, "GRAPHOPS_START_ACTIONS": ""})  # the start is refused: a dead letter
+    start = {"method": "POST", "url": EXPORT, "body": {"storageLocation": SAS}}
+    h.send_raw(json.dumps({"start": start, "callbackUrl": h.stack.callback_url()}))
+    h.run()
+    [entry] = h.poison()
+    assert KEY in entry["original"]  # the queue itself holds the message as it was sent ...
+    page = get(h, "poison", headers=SIGNED_IN)
+    listed = graphops(cli_settings(h, tmp_path), "poison", "list", "--json")
+    [shown_entry] = json.loads(listed.stdout)
+    one = graphops(cli_settings(h, tmp_path), "poison", "show", shown_entry["id"])
+    assert page.status_code == 200 and listed.returncode == 0 and one.returncode == 0, one.stderr
+    for surface, text in {"poison page": page.text, "poison list": listed.stdout, "poison show": one.stdout}.items():
+        assert KEY not in text, f"the signature is in the {surface}"  # ... and no screen shows it
+    assert "contoso.blob.core.windows.net/exports?(signed: withheld" in shown_entry["original"]
