@@ -151,3 +151,41 @@ def test_a_worker_whose_clock_is_a_little_behind_counts_in_the_window_another_op
     assert ahead is not None and ahead.start == 101.0
     behind = take(ahead, teams, 100.96)  # the first one's next request counts there, not in a fresh 100
     assert behind.go and behind.window == Window(101.0, 2, 0.0)
+
+
+def test_a_pause_ends_at_its_moment_and_one_just_within_reach_is_believed() -> None:
+    ends_now = Window(120.0, 0, 150.0)
+    assert take(ends_now, EDISCOVERY, 150.0).go  # the pause is over at its own moment
+    at_the_limit = Window(120.0, 0, 150.0 + MAX_PAUSE)
+    slot = take(at_the_limit, EDISCOVERY, 150.0)
+    assert (slot.go, slot.wait) == (False, MAX_PAUSE)  # as far off as graphops ever sets one: believed
+
+
+def test_going_counts_one_request_and_waits_for_nothing() -> None:
+    unused = Window(120.0, 0)
+    slot = take(unused, EDISCOVERY, 130.0)
+    assert slot.go and slot.wait == 0.0 and slot.window == Window(120.0, 1, 0.0)
+
+
+def test_a_retry_after_under_a_second_is_graphs_wait() -> None:
+    assert pause_after(EDISCOVERY, 0.5) == 0.5
+    assert pause_after(EDISCOVERY, 0.0) == EDISCOVERY.pause_without_retry_after
+
+
+def test_budget_overrides_of_one_request_or_one_second_and_empty_items() -> None:
+    limits = parse_budgets("teams=1/1,,ediscovery=3/1, ")
+    assert (limits["teams"].requests, limits["teams"].window) == (1, 1.0)
+    assert (limits["ediscovery"].requests, limits["ediscovery"].window) == (3, 1.0)
+
+
+def test_a_wrong_budget_override_names_the_setting_and_says_what_is_expected() -> None:
+    with pytest.raises(SettingsError) as unknown:
+        parse_budgets("mail=5/60")
+    assert unknown.value.setting == "GRAPHOPS_THROTTLE_BUDGETS"
+    assert unknown.value.problem == "'mail' is not a service with a budget; use some of " + ", ".join(LIMITS)
+    with pytest.raises(SettingsError) as garbled:
+        parse_budgets("teams=6=1/1")
+    assert garbled.value.problem == "'teams=6=1/1': expected teams=<requests>/<seconds>, both whole and positive"
+    with pytest.raises(SettingsError) as elsewhere:
+        parse_budgets("teams=0/1", setting="ELSEWHERE")
+    assert elsewhere.value.setting == "ELSEWHERE"

@@ -3,11 +3,12 @@ from __future__ import annotations
 import itertools
 import math
 import random
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from graphops.pacing.schedule import PollSchedule, delivery_delay, whole_delay
+from graphops.pacing.schedule import MAX_QUEUE_DELAY, PollSchedule, delivery_delay, split_wait, whole_delay
 
 DEFAULT = PollSchedule(5, 60)
 
@@ -51,3 +52,9 @@ def test_delivery_retries_back_off_and_respect_retry_after() -> None:
     assert all(a < b for a, b in itertools.pairwise(delays[:7]))  # x4 growth outruns 10% jitter
     assert all(0.9 * 36000 <= d <= 36000 for d in delays[7:])  # capped at 10 h
     assert delivery_delay(1, 5, 120, rng) == 120
+
+
+def test_a_wait_of_exactly_the_queues_limit_is_one_queue_delay() -> None:
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    assert split_wait(MAX_QUEUE_DELAY, now) == (MAX_QUEUE_DELAY, None)
+    assert split_wait(MAX_QUEUE_DELAY + 1, now) == (MAX_QUEUE_DELAY, now + timedelta(seconds=MAX_QUEUE_DELAY + 1))
