@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST := $(BIN)/pytest
 
-.PHONY: demo test lint unit integration checkov browser screenshots console test-slow bench run azurite venv node clean help
+.PHONY: demo test lint unit integration checkov browser screenshots console test-slow bench run azurite venv node clean help mutate
 
 help:
 	@echo "make demo         run the whole loop locally (Azurite, local runner, Graph stand-in)"
@@ -16,6 +16,7 @@ help:
 	@echo "make integration  the integration tests against Azurite, the stand-ins and Chromium"
 	@echo "make test-slow    the long fault runs as well"
 	@echo "make bench        benchmarks into docs/performance.md figures"
+	@echo "make mutate       mutation testing of the pure decision modules, a score per module (docs/mutation.md)"
 	@echo "make azurite      Azurite on its default ports (UseDevelopmentStorage=true), in the foreground"
 	@echo "make run          the local runner against local.settings.json (start Azurite first)"
 	@echo "make console      the operations console on loopback, against local.settings.json's storage"
@@ -103,5 +104,16 @@ bench: $(BIN)/.installed node_modules/.installed
 	$(BIN)/python bench/cost.py
 	$(BIN)/python bench/throttling.py
 
+# Mutation testing ([tool.mutmut] in pyproject.toml): mutmut works in its own copy of the tree, mutants/, made afresh
+# each time so every score counts the tests as they are now (`mutmut browse` or `mutmut show <name>` then tell a
+# survivor's change). Two workers, one per core of a small machine.
+MUTATE_CHILDREN ?= 2
+mutate: $(BIN)/.installed
+	rm -rf mutants && mkdir mutants
+	@echo "mutmut run (its progress in mutants/run.log)"
+	@$(BIN)/mutmut run --max-children $(MUTATE_CHILDREN) > mutants/run.log 2>&1 || { tail -c 4000 mutants/run.log; exit 1; }
+	@tail -n 1 mutants/run.log
+	$(BIN)/python bench/mutation_scores.py
+
 clean:
-	rm -rf $(VENV) .venv-checkov node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-checkov node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis mutants
