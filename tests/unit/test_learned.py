@@ -4,7 +4,9 @@ the step takes a length from."""
 from __future__ import annotations
 
 import itertools
+import math
 import random
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -15,8 +17,11 @@ from graphops.pacing.learned import (
     BUCKETS,
     MAX_SAMPLES,
     MIN_SAMPLES,
+    REFERENCE_INTERVAL,
+    STEPS_PER_DOUBLING,
     CheckingSchedule,
     Lengths,
+    bucket_middle,
     bucket_of,
     checking_times,
     learned_schedule,
@@ -129,3 +134,114 @@ def test_a_histogram_with_absurd_counts_is_held_to_what_a_row_can_hold() -> None
     history = Lengths.from_json('{"47": ' + "9" * 400 + ', "48": 3}')
     assert history.counts == {47: MAX_SAMPLES, 48: 3}
     assert learned_schedule(history, 5) is not None
+
+
+def test_bucket_middles_and_the_histograms_edges() -> None:
+    assert bucket_middle(0) == 2 ** (0.5 / STEPS_PER_DOUBLING) and bucket_middle(8) == 2 ** (8.5 / STEPS_PER_DOUBLING)
+    assert Lengths({8: 1}).horizon() == 2 ** (9 / STEPS_PER_DOUBLING) * 1.5
+    assert Lengths({8: 1}).to_json() == '{"8":1}' and Lengths({9: 2, 8: 1}).to_json() == '{"8":1,"9":2}'
+    # The last bucket is BUCKETS - 1; a count of nothing is no count.
+    assert Lengths.from_json(f'{{"{BUCKETS - 1}":3,"{BUCKETS}":4,"7":0}}') == Lengths({BUCKETS - 1: 3})
+
+
+def test_the_histogram_halves_only_past_its_limit_and_drops_what_halves_to_nothing() -> None:
+    full = Lengths({5: MAX_SAMPLES - 1}).add(bucket_middle(5))
+    assert full.counts == {5: MAX_SAMPLES}
+    halved = Lengths({5: MAX_SAMPLES - 3, 7: 2, 9: 1}).add(bucket_middle(5))
+    assert halved.counts == {5: (MAX_SAMPLES - 2) // 2, 7: 1}
+
+
+def test_the_median_is_the_middle_of_the_bucket_where_half_the_lengths_are_reached() -> None:
+    assert Lengths({3: 25, 10: 25}).median() == bucket_middle(3)  # half reached exactly at the first
+    assert Lengths({3: 24, 10: 26}).median() == bucket_middle(10)
+    assert Lengths({3: 20, 5: 20, 10: 10}).median() == bucket_middle(5)
+    assert Lengths({3: 20, 10: 10, 20: 20}).median() == bucket_middle(10)
+    assert Lengths().median() == 1.0
+
+
+def test_the_survival_curve_is_the_histogram_smoothed_with_silvermans_bandwidth() -> None:
+    lengths = Lengths({8: 30, 24: 20})  # about 2 s and 8 s
+    logs = [(math.log(bucket_middle(8)), 30), (math.log(bucket_middle(24)), 20)]
+    mean = sum(x * c for x, c in logs) / 50
+    spread = math.sqrt(sum(c * (x - mean) ** 2 for x, c in logs) / 50)
+    width = 1.06 * spread * 50 ** (-1 / 5)
+    assert width > math.log(2) / STEPS_PER_DOUBLING  # the bandwidth, not the floor, binds here
+
+    def expected(t: float) -> float:
+        return sum(c / 2 * math.erfc((math.log(t) - mu) / (width * math.sqrt(2))) for mu, c in logs) / 50
+
+    times = [0.5, 1.0, 2.0, 4.0, 8.0, 30.0]
+    assert lengths.survival(times) == pytest.approx([expected(t) for t in times], rel=1e-12)
+    assert lengths.survival([0.0, -1.0]) == [1.0, 1.0]
+    assert lengths.survival([1e-6])[0] == pytest.approx(1.0) and lengths.survival([1e6])[0] == pytest.approx(0.0)
+    # Lengths of about a second: at one second, some have ended already.
+    assert Lengths({0: 50}).survival([1.0])[0] < 0.9
+
+
+def test_the_next_learned_check_counts_a_check_due_within_half_a_second_as_made() -> None:
+    schedule = CheckingSchedule((10.0, 20.0), min_delay=1, max_delay=60, samples=50)
+    assert schedule.next_delay(9.0, random.Random(1)) == 1.0
+    assert schedule.next_delay(9.6, random.Random(1)) == 10.4
+    assert schedule.next_delay(25.0, random.Random(1)) == 60
+
+
+def test_the_learned_schedule_weighs_delay_at_the_kinds_median() -> None:
+    lengths = Lengths({40: 30, 48: 30})  # about 32 s and 64 s
+    schedule = learned_schedule(lengths, 5, 600)
+    assert schedule is not None
+    weight = 2 * lengths.median() / REFERENCE_INTERVAL**2
+    assert schedule == CheckingSchedule(checking_times(lengths, 5, 600, weight), 5, 600, 60)
+    assert learned_schedule(lengths, 700, 600) == CheckingSchedule(
+        checking_times(lengths, 700, 700, weight), 700, 700, 60
+    )
+
+
+class _Steps:
+    """A distribution given by its survival at whole seconds (linear between), for exhaustive checks."""
+
+    def __init__(self, alive: list[float]) -> None:
+        self.alive = alive
+
+    def survival(self, times: Sequence[float]) -> list[float]:
+        out = []
+        for t in times:
+            k = min(int(t), len(self.alive) - 1)
+            out.append(self.alive[k])
+        return out
+
+    def horizon(self) -> float:
+        return float(len(self.alive) - 1)
+
+
+def _cost_of(checks: Sequence[int], alive: list[float], weight: float, tail_delay: float) -> float:
+    """Expected calls + weight x expected delay of checking at ``checks`` (grid indexes, from 0), by the definition:
+    every check made while the operation still runs is a call; an end in (t_i, t_j] is seen at t_j; past the last
+    check, one call every ``tail_delay`` seconds, seen half way on average."""
+    total = 0.0
+    for i, j in itertools.pairwise(checks):
+        total += alive[i]
+        total += weight * sum((j - k) * max(0.0, alive[k - 1] - alive[k]) for k in range(i + 1, j + 1))
+    return total + alive[checks[-1]] * (1 + weight * tail_delay / 2)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_check_times_are_the_cheapest_of_every_possible_schedule(seed: int) -> None:
+    rng = random.Random(seed)
+    cuts = sorted(rng.random() for _ in range(6))
+    alive = [1.0] + [1 - c for c in cuts] + [0.0] * 3  # ends spread over the first 7 s, then nothing
+    distribution = _Steps(alive)
+    min_delay, max_delay, weight = rng.choice([1, 2]), rng.choice([3, 4]), rng.choice([0.05, 0.3, 1.0])
+    times = checking_times(distribution, min_delay, max_delay, weight)
+    grid_n = int(distribution.horizon() + max_delay) + 1  # the grid reaches max_delay past the horizon
+    alive_on_grid = distribution.survival(range(grid_n))
+    best, best_checks = math.inf, None
+    for inner in itertools.chain.from_iterable(itertools.combinations(range(1, grid_n - 1), r) for r in range(grid_n)):
+        checks = (0, *inner, grid_n - 1)
+        if all(min_delay <= b - a <= max_delay for a, b in itertools.pairwise(checks)):
+            cost = _cost_of(checks, alive_on_grid, weight, max_delay)
+            if cost < best:
+                best, best_checks = cost, checks
+    assert best_checks is not None
+    found = (0, *(int(t) for t in times), grid_n - 1)
+    assert all(t == int(t) for t in times)
+    assert _cost_of(found, alive_on_grid, weight, max_delay) == pytest.approx(best, rel=1e-9), (found, best_checks)
