@@ -622,3 +622,55 @@ def test_a_dead_letters_signed_link_is_withheld_where_people_read_the_poison_que
     assert shown["operation"]["reportName"] == "DeviceCompliance"
     odd = json.loads(redact_callbacks(json.dumps({**envelope, "kind": 7})))  # a producer's: nothing to withhold by
     assert odd["callbackUrl"] == "https://a.logic.azure.com/cb?…"
+
+
+def test_a_status_is_a_word_of_one_to_256_characters() -> None:
+    from graphops.graph.kinds.base import MAX_STATUS_CHARS
+    from graphops.graph.kinds.identity import RoleManagementAlertRefresh as Alert
+
+    assert Alert.status_of({"status": "a"}) == "a"
+    assert Alert.status_of({"status": "s" * MAX_STATUS_CHARS}) == "s" * MAX_STATUS_CHARS
+    assert Alert.status_of({"status": "s" * (MAX_STATUS_CHARS + 1)}) is None
+    assert Alert.status_of({"status": ""}) is None
+
+
+def test_a_copys_progress_is_a_percentage_from_0_to_100() -> None:
+    from graphops.graph.kinds.drives import DriveItemCopy as Copy
+
+    assert [Copy.progress_of({"percentageComplete": p}) for p in (0, 100, "50", 12.5)] == [0.0, 100.0, 50.0, 12.5]
+    assert [Copy.progress_of({"percentageComplete": p}) for p in (-1, 100.5, None, True, "x")] == [None] * 5
+    assert Copy.progress_of({}) is None and Copy.progress_of("50") is None
+
+
+def test_a_copys_resource_is_its_first_named_field_that_is_text() -> None:
+    from graphops.graph.kinds.drives import DriveItemCopy as Copy
+
+    assert Copy.resource_of({"resourceLocation": 123, "resourceId": "01ABC"}) == "01ABC"
+    assert Copy.resource_of({"resourceLocation": "", "resourceId": ""}) is None
+
+
+def test_a_monitor_path_is_scoped_only_by_a_site_or_a_personal_onedrive() -> None:
+    from graphops.graph.kinds.drives import DriveItemCopy as Copy
+
+    assert Copy.matches_monitor(["sites", "s1", "_api", "v2.0", "monitor", "m1"])
+    assert Copy.matches_monitor(["personal", "u1", "_api", "v2.0", "monitor", "m1"])
+    assert not Copy.matches_monitor(["lists", "l1", "_api", "v2.0", "monitor", "m1"])
+
+
+def test_an_id_segment_is_never_a_dot_segment_and_a_name_is_named_with_its_version_only_where_it_matters() -> None:
+    from graphops.graph.kinds.base import segment_matches
+    from graphops.graph.kinds.identity import AuthenticationMethodOperation, RoleManagementAlertRefresh
+
+    assert not segment_matches("{id}", ".") and not segment_matches("{id}", "..") and segment_matches("{id}", ".a")
+    assert RoleManagementAlertRefresh.named_in("beta", "roleManagementAlertRefresh") == "roleManagementAlertRefresh"
+    assert AuthenticationMethodOperation.named_in("v1.0", "x") == "v1.0 x"
+
+
+def test_odata_keys_and_function_ids() -> None:
+    from graphops.graph.kinds.odata import split_keys
+
+    assert split_keys(["places", "getOperation(id='op1')"]) == ["places", "getOperation(id=)", "op1"]
+    assert split_keys(["teams('t1')", "operations('o1')"]) == ["teams", "t1", "operations", "o1"]
+    with pytest.raises(Rejected) as rejected:
+        split_keys(["teams('a b')"], field="where")
+    assert (rejected.value.field, rejected.value.problem) == ("where", "\"teams('a b')\" is not a valid OData key")

@@ -79,6 +79,6 @@ def test_keys_shorter_than_32_bytes_are_refused_by_name() -> None:
 
 
 def test_internal_messages_are_those_with_any_field_only_graphops_writes() -> None:
-    assert INTERNAL_FIELDS == {"v", "trackingId", "startAttempts", "notBefore", "seal"}
+    assert {"v", "trackingId", "startAttempts", "notBefore", "seal"} == INTERNAL_FIELDS
     assert all(is_internal({name: 1}) for name in INTERNAL_FIELDS)
     assert not is_internal({"operationUrl": "https://graph.microsoft.com/x", "callbackUrl": "https://x"})
