@@ -197,51 +197,82 @@ def test_the_learned_schedule_weighs_delay_at_the_kinds_median() -> None:
 
 
 class _Steps:
-    """A distribution given by its survival at whole seconds (linear between), for exhaustive checks."""
+    """A distribution given by its survival at multiples of ``unit`` seconds (a step function), for exhaustive
+    checks."""
 
-    def __init__(self, alive: list[float]) -> None:
-        self.alive = alive
+    def __init__(self, alive: list[float], unit: float, reach: int) -> None:
+        self.alive, self.unit, self.reach = alive, unit, reach
 
     def survival(self, times: Sequence[float]) -> list[float]:
-        out = []
-        for t in times:
-            k = min(int(t), len(self.alive) - 1)
-            out.append(self.alive[k])
-        return out
+        return [self.alive[min(int(t / self.unit + 1e-9), len(self.alive) - 1)] for t in times]
 
     def horizon(self) -> float:
-        return float(len(self.alive) - 1)
+        return self.reach * self.unit
 
 
-def _cost_of(checks: Sequence[int], alive: list[float], weight: float, tail_delay: float) -> float:
-    """Expected calls + weight x expected delay of checking at ``checks`` (grid indexes, from 0), by the definition:
-    every check made while the operation still runs is a call; an end in (t_i, t_j] is seen at t_j; past the last
-    check, one call every ``tail_delay`` seconds, seen half way on average."""
-    total = 0.0
-    for i, j in itertools.pairwise(checks):
-        total += alive[i]
-        total += weight * sum((j - k) * max(0.0, alive[k - 1] - alive[k]) for k in range(i + 1, j + 1))
-    return total + alive[checks[-1]] * (1 + weight * tail_delay / 2)
+def _cheapest(
+    alive: list[float], step: float, shortest: int, longest: int, weight: float, tail: float
+) -> tuple[int, ...]:
+    """Of every way to check at grid points 0 = i0 < i1 < ... (gaps of ``shortest`` to ``longest`` points, up to
+    the grid's last point n - 1), the one with the least expected calls + weight x expected delay, by definition:
+    a check made while the operation runs is a call; an end in (t_a, t_b] is seen at t_b; from the last point on,
+    one call every ``tail`` seconds, an end seen half way on average. A check too near the last point to make
+    another stops there, and is charged that tail."""
+    n = len(alive)
+
+    def cost(checks: tuple[int, ...]) -> float:
+        total = 0.0
+        for a, b in itertools.pairwise(checks):
+            ended = sum((b - k) * step * max(0.0, alive[k - 1] - alive[k]) for k in range(a + 1, b + 1))
+            total += alive[a] + weight * ended
+        return total
+
+    best, best_checks = math.inf, ()
+    for r in range(n):
+        for inner in itertools.combinations(range(1, n - 1), r):
+            checks = (0, *inner)
+            if not all(shortest <= b - a <= longest for a, b in itertools.pairwise(checks)):
+                continue
+            last = checks[-1]
+            if last + shortest > n - 1:  # no further check fits: stop here
+                total = cost(checks) + alive[last] * (1 + weight * tail / 2)
+            elif n - 1 - last <= longest:
+                total = cost((*checks, n - 1)) + alive[n - 1] * (1 + weight * tail / 2)
+            else:
+                continue
+            if total < best:
+                best, best_checks = total, checks
+    return best_checks[1:]
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(8))
 def test_the_check_times_are_the_cheapest_of_every_possible_schedule(seed: int) -> None:
     rng = random.Random(seed)
-    cuts = sorted(rng.random() for _ in range(6))
-    alive = [1.0] + [1 - c for c in cuts] + [0.0] * 3  # ends spread over the first 7 s, then nothing
-    distribution = _Steps(alive)
-    min_delay, max_delay, weight = rng.choice([1, 2]), rng.choice([3, 4]), rng.choice([0.05, 0.3, 1.0])
+    # A grid of one point per second, or per two or three seconds when the shortest delay is long (a fifth of it).
+    step = rng.choice([1, 2, 3])
+    min_delay = rng.choice([1, 2]) if step == 1 else 5 * step
+    max_delay = rng.choice([3, 4]) if step == 1 else rng.choice([5, 6, 7]) * step + rng.choice([0, step // 2])
+    weight = rng.choice([0.02, 0.3, 1.0]) / step
+    reach = rng.choice([4, 5, 6])
+    # Ends all along the grid (which runs max_delay past the horizon), and some still running at its end.
+    cuts = sorted(rng.random() * 0.9 for _ in range(reach + max_delay // step + 1))
+    distribution = _Steps([1.0, *(1 - c for c in cuts)], step, reach)
     times = checking_times(distribution, min_delay, max_delay, weight)
-    grid_n = int(distribution.horizon() + max_delay) + 1  # the grid reaches max_delay past the horizon
-    alive_on_grid = distribution.survival(range(grid_n))
-    best, best_checks = math.inf, None
-    for inner in itertools.chain.from_iterable(itertools.combinations(range(1, grid_n - 1), r) for r in range(grid_n)):
-        checks = (0, *inner, grid_n - 1)
-        if all(min_delay <= b - a <= max_delay for a, b in itertools.pairwise(checks)):
-            cost = _cost_of(checks, alive_on_grid, weight, max_delay)
-            if cost < best:
-                best, best_checks = cost, checks
-    assert best_checks is not None
-    found = (0, *(int(t) for t in times), grid_n - 1)
-    assert all(t == int(t) for t in times)
-    assert _cost_of(found, alive_on_grid, weight, max_delay) == pytest.approx(best, rel=1e-9), (found, best_checks)
+    n = int((distribution.horizon() + max_delay) / step + 1e-9) + 1
+    grid_alive = distribution.survival([i * step for i in range(n)])
+    shortest = max(1, math.ceil(min_delay / step))
+    longest = max(shortest, int(max_delay / step))
+    expected = _cheapest(grid_alive, step, shortest, longest, weight, max_delay)
+    assert times == tuple(float(i * step) for i in expected)
+
+
+def test_no_check_lies_past_the_histograms_reach() -> None:
+    class Endless:
+        def survival(self, times: Sequence[float]) -> list[float]:
+            return [1.0 if t < 2.0**23 else 0.0 for t in times]
+
+        def horizon(self) -> float:
+            return 2.0**23
+
+    times = checking_times(Endless(), 60, 3600, 1e-6)
+    assert times and max(times) <= 2.0**22
