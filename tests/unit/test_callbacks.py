@@ -1,9 +1,19 @@
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 from graphops.common.errors import Rejected
-from graphops.egress.policy import CallbackPolicy, is_public_address
+from graphops.egress.policy import (
+    AllowedHost,
+    CallbackPolicy,
+    CallbackTarget,
+    embedded_ipv4,
+    is_platform_address,
+    is_public_address,
+    system_resolver,
+)
 
 LOGIC = (
     "https://prod-00.westeurope.logic.azure.com/workflows/abc/triggers/manual/paths/invoke?api-version=2016-10-01&sig=s"
@@ -75,3 +85,71 @@ def test_a_private_host_passes_only_when_listed_literally_with_its_port() -> Non
 )  # fmt: skip
 def test_public_address_rules(address: str, public: bool) -> None:
     assert is_public_address(address) is public
+
+
+ALLOWING = CallbackPolicy(("*.logic.azure.com", "face.bad", "[::1]:8443", "10.0.0.5"))
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("https://x.logic.azure.com:99999/cb", "not a valid URL (bad host or port)"),
+        ("http://x.logic.azure.com/cb", "must be an https URL"),
+        ("ftp://x.logic.azure.com/cb", "must be an https URL, not ftp"),
+        ("/cb", "must be an https URL, not relative"),
+        ("https://u:p@x.logic.azure.com/cb", "must not carry user information"),
+        ("https://x.logic.azure.com/cb#top", "must not have a fragment"),
+        ("https:///cb", "has no host"),
+        ("https://x.logic.azure.com./cb", "host must not end with a dot"),
+        ("https://0x7f.1/cb", "host '0x7f.1' is not a canonical IP address or a DNS name"),
+        ("https://a_b.example.com/cb", "host 'a_b.example.com' is not a valid DNS name"),
+        ("https://example.com/cb", "host example.com is not in GRAPHOPS_CALLBACK_ALLOWED_HOSTS"),
+        ("https://example.com:8443/cb", "host example.com:8443 is not in GRAPHOPS_CALLBACK_ALLOWED_HOSTS"),
+        ("https://[::1]:9443/cb", "host ::1:9443 is not in GRAPHOPS_CALLBACK_ALLOWED_HOSTS"),
+    ],
+)
+def test_each_refusal_says_what_is_wrong(url: str, problem: str) -> None:
+    with pytest.raises(Rejected) as rejected:
+        ALLOWING.check_syntax(url)
+    assert (rejected.value.field, rejected.value.problem) == ("callbackUrl", problem)
+
+
+def test_names_of_hex_letters_are_names_and_bracketed_entries_carry_their_port() -> None:
+    assert ALLOWING.check_syntax("https://face.bad/cb") == "https://face.bad/cb"
+    assert ALLOWING.check_syntax("https://[::1]:8443/cb") == "https://[::1]:8443/cb"
+    assert AllowedHost.parse("[::1]:8443") == AllowedHost("::1", 8443)
+    assert AllowedHost.parse("[::1]") == AllowedHost("::1", None)
+
+
+def test_the_target_is_resolved_for_its_port_and_keeps_the_url() -> None:
+    asked: list[tuple[str, int]] = []
+
+    def resolver(host: str, port: int) -> list[str]:
+        asked.append((host, port))
+        return ["20.1.2.3"] if host != "gone.logic.azure.com" else []
+
+    policy = CallbackPolicy(("*.logic.azure.com", "localhost:8080"), resolver=resolver)
+    url = "https://x.logic.azure.com/cb?sig=1"
+    assert policy.target(url) == CallbackTarget(url, "https", "x.logic.azure.com", 443, "20.1.2.3")
+    assert asked == [("x.logic.azure.com", 443)]
+    with pytest.raises(OSError, match=r"^no address for gone\.logic\.azure\.com$"):
+        policy.target("https://gone.logic.azure.com/cb")
+    with pytest.raises(Rejected) as rejected:
+        CallbackPolicy(("localhost:8443",), resolver=lambda *_: ["10.0.0.7"]).target("https://localhost:8443/cb")
+    assert (rejected.value.field, rejected.value.problem) == (
+        "callbackUrl",
+        "localhost resolves to a non-loopback address (10.0.0.7)",
+    )
+
+
+def test_the_system_resolver_gives_each_address_once() -> None:
+    assert system_resolver("127.0.0.1", 443) == ["127.0.0.1"]
+
+
+def test_ipv4_carried_in_ipv6_and_scoped_addresses() -> None:
+    assert embedded_ipv4(ipaddress.ip_address("::1")) is None and embedded_ipv4(ipaddress.ip_address("::")) is None
+    assert embedded_ipv4(ipaddress.ip_address("::2")) == ipaddress.IPv4Address("0.0.0.2")
+    teredo = ipaddress.ip_address("2001:0:4136:e378:8000:63bf:3fff:fdd2")
+    assert embedded_ipv4(teredo) == ipaddress.IPv4Address("192.0.2.45")  # the client, not the server
+    assert embedded_ipv4(ipaddress.ip_address("2001:db8::1")) is None
+    assert is_platform_address("fe80::1%eth0") and not is_public_address("fe80::1%eth0")
