@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import re
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -9,7 +11,7 @@ from hypothesis import strategies as st
 
 from graphops.common.errors import Rejected
 from graphops.egress.policy import CallbackPolicy
-from graphops.envelope.tracking import Outcome, Tracking
+from graphops.envelope.tracking import Delivery, DeliveryState, ErrorInfo, Outcome, Phase, Tracking
 from graphops.envelope.wire import from_wire, parse_body
 from graphops.intake.limits import Limits
 from graphops.intake.request import from_request
@@ -19,6 +21,8 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 LIMITS = Limits("https://graph.microsoft.com", CallbackPolicy(("*.logic.azure.com",)), 86400, 30 * 86400)
 CALLBACK = "https://prod-00.westeurope.logic.azure.com/workflows/x/invoke?sig=abc"
 REQUEST = {"operationUrl": seed.ALERT_OPERATION_PATH, "callbackUrl": CALLBACK}
+NOT_STEP_IDS = "damaged envelope (ValueError: recordedStepIds: a list of step ids)"
+NO_URL = "missing; only a tracking that finished when it started has none"
 
 
 def test_a_request_becomes_a_tracking_with_the_documented_defaults() -> None:
@@ -115,3 +119,161 @@ def test_a_huge_operation_body_is_cut_down_so_the_envelope_still_fits() -> None:
     t = from_request(dict(REQUEST), "m", NOW, LIMITS).seen("running", body, None)
     assert t.operation["@graphops.truncated"] is True and t.operation["status"] == "running"
     assert len(t.to_wire()) < 48 * 1024
+
+
+TRACE = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+SPAN = "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01"
+
+
+def everything_set() -> Tracking:
+    """A tracking with every field the wire carries set to something other than its default."""
+    t = from_request({**REQUEST, "correlationId": "c-1", "context": {"a": [1]}, "select": ["id"]}, "m-1", NOW, LIMITS)
+    return replace(
+        t,
+        wait_for_resource=True,
+        resource_ready=False,
+        phase=Phase.DELIVERING,
+        polls=3,
+        last_status="running",
+        operation={"id": "op", "status": "running"},
+        last_error=ErrorInfo("http503", "later"),
+        outcome=Outcome.FAILED,
+        error=ErrorInfo("failed", "it broke"),
+        finished_at=NOW + timedelta(seconds=90),
+        notify=("callback", "events"),
+        deliveries={"callback": Delivery(2, DeliveryState.DELIVERED, None), "events": Delivery(1, error="503")},
+        not_found_streak=2,
+        not_before=NOW + timedelta(days=8),
+        stateful=True,
+        step=4,
+        step_id="5e1f",
+        recorded_step_ids=("s1", "s2"),
+        traceparent=TRACE,
+        step_span=SPAN,
+        due_at=NOW + timedelta(seconds=95),
+    )
+
+
+def test_the_wire_format_field_by_field() -> None:
+    t = everything_set()
+    doc = json.loads(t.to_wire())
+    assert doc == {
+        "v": 1,
+        "trackingId": "m-1",
+        "kind": "roleManagementAlertRefresh",
+        "operationUrl": "https://graph.microsoft.com" + seed.ALERT_OPERATION_PATH,
+        "callbackUrl": CALLBACK,
+        "correlationId": "c-1",
+        "context": {"a": [1]},
+        "select": ["id"],
+        "waitForResource": True,
+        "resourceReady": False,
+        "trackedSince": "2026-11-28T12:00:00.000Z",
+        "deadline": "2026-11-29T12:00:00.000Z",
+        "phase": "delivering",
+        "polls": 3,
+        "lastStatus": "running",
+        "operation": {"id": "op", "status": "running"},
+        "lastError": {"code": "http503", "message": "later"},
+        "outcome": "failed",
+        "error": {"code": "failed", "message": "it broke"},
+        "finishedAt": "2026-11-28T12:01:30.000Z",
+        "notify": ["callback", "events"],
+        "deliveries": {
+            "callback": {"state": "delivered", "attempts": 2, "error": None},
+            "events": {"state": "pending", "attempts": 1, "error": "503"},
+        },
+        "notFoundStreak": 2,
+        "notBefore": "2026-12-06T12:00:00.000Z",
+        "stateful": True,
+        "step": 4,
+        "stepId": "5e1f",
+        "recordedStepIds": ["s1", "s2"],
+        "traceparent": TRACE,
+        "stepSpan": SPAN,
+        "dueAt": "2026-11-28T12:01:35.000Z",
+    }
+    assert t.to_wire() == json.dumps(doc, separators=(",", ":"))
+    assert from_wire(doc, LIMITS) == t
+
+
+def test_an_envelope_of_an_earlier_version_reads_with_the_defaults() -> None:
+    full = json.loads(everything_set().to_wire())
+    keep = ("v", "trackingId", "kind", "operationUrl", "callbackUrl", "trackedSince", "deadline", "phase", "polls")
+    old = {name: full[name] for name in keep}
+    t = from_wire({**old, "deliveryAttempts": 3, "lastDeliveryError": "boom", "previousStepId": "p1"}, LIMITS)
+    assert (t.wait_for_resource, t.resource_ready, t.notify, t.stateful, t.step) == (
+        False,
+        None,
+        ("callback",),
+        False,
+        0,
+    )
+    assert (t.not_found_streak, t.not_before, t.finished_at, t.outcome, t.error, t.last_error) == (
+        0,
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
+    assert (t.traceparent, t.step_span, t.due_at, t.select, t.correlation_id) == (None, None, None, (), None)
+    assert t.deliveries == {"callback": Delivery(3, error="boom")}
+    assert t.recorded_step_ids == ("p1",) and re.fullmatch(r"[0-9a-f]{16}", t.step_id)
+    bare = from_wire(old, LIMITS)
+    assert bare.deliveries == {"callback": Delivery(0)} and bare.recorded_step_ids == ()
+    assert from_wire({**old, "resourceReady": "yes", "traceparent": "00-bad"}, LIMITS).resource_ready is None
+    assert from_wire({**old, "lastError": {"code": "c"}, "error": "text"}, LIMITS).last_error == ErrorInfo("c", "")
+    assert from_wire({**old, "lastError": {"message": "m"}}, LIMITS).last_error == ErrorInfo("", "m")
+
+
+def test_a_tracking_that_finished_when_it_started_has_no_operation_url() -> None:
+    doc = {**json.loads(everything_set().to_wire()), "operationUrl": None}
+    assert from_wire(doc, LIMITS).operation_url is None
+    assert from_wire({**doc, "phase": "done"}, LIMITS).operation_url is None
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "problem"),
+    [
+        ({"v": 2}, "v", "unsupported envelope version 2; this graphops reads 1"),
+        ({"operationUrl": None, "phase": "polling"}, "operationUrl", NO_URL),
+        ({"operationUrl": None, "outcome": None}, "operationUrl", NO_URL),
+        ({"operationUrl": None, "kind": "nothing"}, "operationUrl", NO_URL),
+        ({"kind": "teamsAsyncOperation"}, "kind", "'teamsAsyncOperation' does not match the operation URL"),
+        ({"trackedSince": "2026-11-28T12:00:00"}, "message",
+         "damaged envelope (ValueError: time without zone: '2026-11-28T12:00:00')"),
+        ({"recordedStepIds": ["s"] * 33}, "message", NOT_STEP_IDS),
+        ({"recordedStepIds": "s1"}, "message", NOT_STEP_IDS),
+        ({"recordedStepIds": [1]}, "message", NOT_STEP_IDS),
+        ({"notify": ["callback", "fax"]}, "message", "damaged envelope (ValueError: notify: ('callback', 'fax'))"),
+        ({"callbackUrl": None}, "message",
+         "damaged envelope (ValueError: notify names callback, but there is no callbackUrl)"),
+        ({"deliveries": {"callback": 3}}, "message", "damaged envelope (ValueError: not a delivery: 3)"),
+    ],
+)  # fmt: skip
+def test_a_damaged_envelope_says_what_is_wrong(change: dict[str, object], field: str, problem: str) -> None:
+    with pytest.raises(Rejected) as raised:
+        from_wire({**json.loads(everything_set().to_wire()), **change}, LIMITS)
+    assert (raised.value.field, raised.value.problem) == (field, problem)
+
+
+def test_recorded_step_ids_up_to_the_limit_are_read() -> None:
+    doc = {**json.loads(everything_set().to_wire()), "recordedStepIds": ["s"] * 32}
+    assert from_wire(doc, LIMITS).recorded_step_ids == ("s",) * 32
+
+
+def test_a_message_body_word_for_word() -> None:
+    filler = b'{"a":"' + b"x" * (64 * 1024 - 8) + b'"}'
+    assert len(filler) == 64 * 1024 and parse_body(filler) == {"a": "x" * (64 * 1024 - 8)}
+    assert parse_body('{"é":1}'.encode()) == {"é": 1} and parse_body('{"a":1}') == {"a": 1}
+    for body, problem in [
+        (filler + b" ", "larger than a queue message can be (64 KiB)"),
+        (b"\xff", "not UTF-8 text"),
+        (b"{", "not valid JSON"),
+        ("[", "not valid JSON"),
+        (b"[]", "must be a JSON object"),
+    ]:
+        with pytest.raises(Rejected) as raised:
+            parse_body(body)
+        assert (raised.value.field, raised.value.problem) == ("message", problem)
