@@ -674,3 +674,68 @@ def test_odata_keys_and_function_ids() -> None:
     with pytest.raises(Rejected) as rejected:
         split_keys(["teams('a b')"], field="where")
     assert (rejected.value.field, rejected.value.problem) == ("where", "\"teams('a b')\" is not a valid OData key")
+
+
+NOT_KNOWN = "not a known operation path"
+
+
+@pytest.mark.parametrize(
+    ("url", "cloud", "problem"),
+    [
+        ("//graph.microsoft.com" + RESET, "global",
+         "a relative URL must start with /v1.0/, /beta/ or a known unversioned path"),
+        ("https://u@graph.microsoft.com" + RESET, "global", "must not carry user information"),
+        ("https://u:p@graph.microsoft.com" + RESET, "global", "must not carry user information"),
+        (GRAPH + RESET + "#top", "global", "must not have a fragment"),
+        ("http://graph.microsoft.com" + RESET, "global", "must use https"),
+        ("/v1.0", "global", NOT_KNOWN),
+        (GRAPH + "/v1.0/users/a%zz/authentication/operations/b", "global", "malformed percent-encoding in the path"),
+        (GRAPH + "/v1.0/users/a%4/authentication/operations/b", "global", "malformed percent-encoding in the path"),
+        (GRAPH + "/v1.0/me/nothing", "global",
+         "not a known operation path; the README lists the operation kinds graphops tracks"),
+        ("/v1.0/dataPolicyOperations/d1", "usgov",
+         "v1.0 dataPolicyOperation operations exist only in the Graph cloud(s) global, not usgov"),
+        (RESET + "?$select=id", "global",
+         "$select must name status, the property graphops reads a authenticationMethodOperation's end in"),
+        (RESET + "?$expand=x", "global",
+         "the OData option $expand is not allowed: graphops reads the operation only ($select is allowed)"),
+        (RESET + "?other=", "global",
+         "the query parameter 'other' is not one Graph puts in a authenticationMethodOperation Location "
+         "(those: aadgdc, aadgsu)"),
+        (ALERT + "?x=1", "global",
+         "the query parameter 'x' is not one Graph puts in a roleManagementAlertRefresh Location (those: none)"),
+        ("https://contoso.sharepoint.com/_api/v2.0/monitor/m1", "global",
+         "host must be the configured Graph host graph.microsoft.com"),
+    ],
+)  # fmt: skip
+def test_each_refused_operation_url_says_why(url: str, cloud: str, problem: str) -> None:
+    with pytest.raises(Rejected) as rejected:
+        resolve_operation_url(url, GRAPH, cloud)
+    assert (rejected.value.field, rejected.value.problem) == ("operationUrl", problem)
+
+
+def test_a_percent_sign_is_checked_in_every_segment_and_may_encode_anything_but_a_separator() -> None:
+    assert resolve_operation_url("/v1.0/users/a%41b/authentication/operations/b", GRAPH).kind.name == (
+        "authenticationMethodOperation"
+    )
+    assert resolve_operation_url("/v1.0/users/a%4Fb/authentication/operations/b", GRAPH).url.endswith(
+        "a%4Fb/authentication/operations/b"
+    )
+    assert resolve_operation_url("/v1.0/users/a%4fb/authentication/operations/b", GRAPH).url.endswith(
+        "a%4fb/authentication/operations/b"
+    )
+
+
+def test_select_is_at_most_32_names_and_says_so() -> None:
+    assert validate_select(["a"] * 32) == ("a",)
+    assert validate_select([f"p{i}" for i in range(32)]) == tuple(f"p{i}" for i in range(32))
+    for bad in ([f"p{i}" for i in range(33)], "status"):
+        with pytest.raises(Rejected) as rejected:
+            validate_select(bad)
+        assert (rejected.value.field, rejected.value.problem) == (
+            "select",
+            "must be a list of at most 32 property names",
+        )
+    with pytest.raises(Rejected) as rejected:
+        validate_select(["a b"])
+    assert rejected.value.problem == "'a b' is not a property name"
