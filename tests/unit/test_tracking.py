@@ -11,7 +11,19 @@ from hypothesis import strategies as st
 
 from graphops.common.errors import Rejected
 from graphops.egress.policy import CallbackPolicy
-from graphops.envelope.tracking import Delivery, DeliveryState, ErrorInfo, Outcome, Phase, Tracking
+from graphops.envelope.tracking import (
+    MAX_OPERATION_BYTES,
+    Delivery,
+    DeliveryState,
+    ErrorInfo,
+    Outcome,
+    Phase,
+    Tracking,
+    callback_document,
+    checked_tracking_id,
+    moment_or_none,
+    next_step,
+)
 from graphops.envelope.wire import from_wire, parse_body
 from graphops.intake.limits import Limits
 from graphops.intake.request import from_request
@@ -277,3 +289,71 @@ def test_a_message_body_word_for_word() -> None:
         with pytest.raises(Rejected) as raised:
             parse_body(body)
         assert (raised.value.field, raised.value.problem) == ("message", problem)
+
+
+def test_the_callback_body_field_by_field() -> None:
+    t = replace(everything_set(), operation={"id": "op", "status": "failed", "resourceLocation": "https://r/1"})
+    assert t.callback_body() == {
+        "trackingId": "m-1",
+        "outcome": "failed",
+        "kind": "roleManagementAlertRefresh",
+        "operationUrl": "https://graph.microsoft.com" + seed.ALERT_OPERATION_PATH,
+        "resource": "https://r/1",
+        "progress": None,
+        "resourceReady": False,
+        "operation": {"id": "op", "status": "failed", "resourceLocation": "https://r/1"},
+        "error": {"code": "failed", "message": "it broke"},
+        "correlationId": "c-1",
+        "context": {"a": [1]},
+        "polls": 3,
+        "trackedSince": "2026-11-28T12:00:00.000Z",
+        "finishedAt": "2026-11-28T12:01:30.000Z",
+    }
+    assert replace(t, error=None).callback_body()["error"] is None
+    with pytest.raises(AssertionError):
+        callback_document(trackingId="m-1", somethingElse=1)
+
+
+def test_a_poll_finishing_and_the_next_step() -> None:
+    t = from_request(dict(REQUEST), "m-1", NOW, LIMITS)
+    once = t.seen("running", {"status": "running"}, None, not_found=True)
+    assert once.not_found_streak == 1 and once.seen("running", {"status": "running"}, None).not_found_streak == 0
+    blind = once.seen(None, {"error": "x"}, ErrorInfo("http500", "x"))
+    assert (blind.operation, blind.last_status, blind.polls) == ({"status": "running"}, "running", 2)
+    done = once.finish(Outcome.FAILED, ErrorInfo("failed", "no"), NOW)
+    assert (done.phase, done.outcome, done.error, done.finished_at) == (
+        Phase.DELIVERING,
+        Outcome.FAILED,
+        ErrorInfo("failed", "no"),
+        NOW,
+    )
+    assert next_step(replace(t, step=4)).step == 5
+    assert Delivery.from_json({}) == Delivery(0, DeliveryState.PENDING, None)
+    with pytest.raises(Rejected) as rejected:
+        checked_tracking_id("a b")
+    assert rejected.value.problem == "must be 1-64 ASCII letters, digits, '-' or '_'"
+
+
+def test_an_operation_body_is_kept_whole_up_to_its_limit_then_cut_to_what_matters() -> None:
+    t = from_request(dict(REQUEST), "m-1", NOW, LIMITS)
+    filler = "x" * (MAX_OPERATION_BYTES - len(json.dumps({"status": "running", "pad": ""})))
+    whole = {"status": "running", "pad": filler}
+    assert len(json.dumps(whole).encode()) == MAX_OPERATION_BYTES
+    assert t.seen("running", whole, None).operation == whole
+    big = {"id": "1", "status": "running", "resourceLocation": "r", "statusDetail": "d", "pad": filler + "x"}
+    assert t.seen("running", big, None).operation == {
+        "id": "1",
+        "status": "running",
+        "resourceLocation": "r",
+        "statusDetail": "d",
+        "@graphops.truncated": True,
+    }
+
+
+def test_times_on_the_wire_and_in_documents() -> None:
+    assert moment_or_none("2026-11-28T12:00:00") == NOW
+    assert moment_or_none("2026-11-28T14:00:00+02:00") == NOW
+    kept = moment_or_none("2026-11-28T14:00:00+02:00")
+    assert kept is not None and kept.utcoffset() == timedelta(hours=2)
+    t = replace(from_request(dict(REQUEST), "m-1", NOW, LIMITS), context={"name": "café"})
+    assert '"café"' in t.to_wire()
