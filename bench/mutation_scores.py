@@ -63,7 +63,10 @@ def main() -> int:
     width = max(len(m) for m in by_module)
     print(f"{'module':<{width}}  killed  total  survived  no tests       %")
     everything: Counter[str] = Counter()
+    bare = [module for module, tally in by_module.items() if not tally["total"]]
     for module, tally in by_module.items():
+        if not tally["total"]:
+            continue
         everything += tally
         share = 100 * tally["killed"] / tally["total"] if tally["total"] else 100.0
         flag = "" if share >= GOAL else f"  (under {GOAL:.0f}%)"
@@ -71,6 +74,8 @@ def main() -> int:
             f"{module:<{width}}  {tally['killed']:>6}  {tally['total']:>5}  {tally['survived']:>8}"
             f"  {tally['no tests']:>8}  {share:5.1f}%{flag}"
         )
+    if bare:  # class attributes only: mutmut mutates functions
+        print(f"no mutants in {', '.join(bare)}")
     share = 100 * everything["killed"] / everything["total"]
     print(
         f"{'all':<{width}}  {everything['killed']:>6}  {everything['total']:>5}  {everything['survived']:>8}"
