@@ -96,7 +96,7 @@ ALLOWING = CallbackPolicy(("*.logic.azure.com", "face.bad", "[::1]:8443", "10.0.
         ("https://x.logic.azure.com:99999/cb", "not a valid URL (bad host or port)"),
         ("http://x.logic.azure.com/cb", "must be an https URL"),
         ("ftp://x.logic.azure.com/cb", "must be an https URL, not ftp"),
-        ("/cb", "must be an https URL, not relative"),
+        ("/cb", "must be an absolute URL (scheme://host/path)"),
         ("https://u:p@x.logic.azure.com/cb", "must not carry user information"),
         ("https://x.logic.azure.com/cb#top", "must not have a fragment"),
         ("https:///cb", "has no host"),
