@@ -61,6 +61,16 @@ class Chain:
         if tracking.stateful and self.state is not None:
             self.state.record(tracking, next_poll_at, now, final=final, standing=tracking.state_standing)
 
+    def hold(self, tracking: Tracking) -> Tracking | None:
+        """The tracking as the one step of it that may deliver (its state's new version), or None when another step
+        of it came first (see :meth:`StateStore.hold`)."""
+        if not tracking.stateful or self.state is None:
+            return tracking
+        held = self.state.hold(tracking)
+        if isinstance(held, str):
+            return replace(tracking, state_etag=held)
+        return tracking if held else None
+
     def send_own(self, doc: dict[str, Any], delay: int) -> None:
         """Queue a message as graphops' own (a start's retry): sealed, so no producer can forge one."""
         self.queue.send(self.seal.seal(json.dumps(doc, separators=(",", ":"), ensure_ascii=False)), delay)

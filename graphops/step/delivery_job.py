@@ -46,6 +46,11 @@ class Delivering:
         self._rng = rng
 
     def deliver(self, tracking: Tracking) -> StepResult:
+        held = self._chain.hold(tracking)
+        if held is None:  # a duplicate of this step, or a cancel, moved the state on first: theirs stands
+            event("dropped", trackingId=tracking.tracking_id, reason="stale", step=tracking.step)
+            return StepResult(tracking.tracking_id, "dropped", tracking, detail="stale")
+        tracking = held
         now = self._clock()
         body = tracking.callback_body()
         deliveries = dict(tracking.deliveries)

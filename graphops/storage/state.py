@@ -331,6 +331,32 @@ class StateStore:
             return StepGate(True, "predecessors not recorded", etag, history, names, standing)
         return StepGate(False, "stale", etag, history, names, standing)
 
+    def hold(self, tracking: Tracking) -> str | bool:
+        """Before an effect that must happen once (a delivery): make this step the one the state names, on the
+        version its gate read, so that of two steps that both passed the gate (a duplicate whose predecessor died
+        after queueing it, and that predecessor run again) only one goes on.
+
+        Returns the state's new version (its ETag) when this step holds it; False when the state moved since the
+        gate read it (another step of the tracking, or a cancel, came first: this step is stale); True when
+        storage could not say (the step goes on: at least once beats never).
+        """
+        if not tracking.state_etag:
+            return True
+        change = {"PartitionKey": tracking.tracking_id, "RowKey": ROW, "stepId": tracking.step_id}
+        try:
+            self._count()
+            with table_span("claim", self._table):
+                written = self._table.update_entity(
+                    change, mode=UpdateMode.MERGE, etag=tracking.state_etag, match_condition=_if_not_modified()
+                )
+        except ResourceModifiedError:
+            return False
+        except AzureError as exc:
+            log.warning("state of %s not claimed (%s): delivering without it", tracking.tracking_id, type(exc).__name__)
+            return True
+        etag = (written or {}).get("etag")
+        return str(etag) if etag else True
+
     def record(
         self, tracking: Tracking, next_poll_at: datetime | None, now: datetime, *, final: bool = False,
         standing: str | None = None,
