@@ -83,6 +83,33 @@ def test_the_host_dying_at_each_point_of_a_step_loses_nothing(make_harness: Any,
         assert duplicates == 0
 
 
+def test_of_two_steps_that_passed_the_gate_on_one_version_only_one_holds_the_state(harness: Harness) -> None:
+    """A step run again after its host died past the enqueue, and the successor it had queued, can both pass the
+    gate on one version of the state. Only the one that holds it may deliver; the other is stale."""
+    from graphops.envelope.tracking import next_step
+    from graphops.intake.request import from_request
+    from graphops.settings import Settings
+    from graphops.wiring import limits_for
+
+    state = functions.services().state
+    assert state is not None
+    doc = {
+        "operationUrl": harness.graph_url(seed.reset_path("hold", "op")),
+        "callbackUrl": harness.stack.callback_url(),
+    }
+    limits = limits_for(Settings.from_env(harness.env))
+    rerun = replace(from_request(doc, f"hold-{time.monotonic_ns()}", datetime.now(UTC), limits), stateful=True)
+    state.create(rerun)
+    orphan = replace(next_step(replace(rerun, state_names=(rerun.step_id,))), stateful=True)
+    gates = [state.gate(step) for step in (rerun, orphan)]
+    assert [g.go for g in gates] == [True, True] and gates[0].etag == gates[1].etag  # both may run...
+    held = state.hold(replace(orphan, state_etag=gates[1].etag))
+    assert isinstance(held, str) and held != gates[1].etag  # ...the first to hold the state goes on...
+    assert state.hold(replace(rerun, state_etag=gates[0].etag)) is False  # ...and the other is stale
+    assert state.read(rerun.tracking_id)["stepId"] == orphan.step_id
+    assert isinstance(state.hold(replace(orphan, state_etag=held)), str)  # the holder's own later write holds
+
+
 def test_azurite_down_for_a_while_then_back_loses_nothing(make_harness: Any, tmp_path: Path) -> None:
     azurite = Azurite(location=tmp_path / "azurite").start(timeout=patience(30))
     with LocalStack(azurite=azurite, queue_name="outage") as stack, watched(stack):

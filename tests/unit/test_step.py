@@ -241,3 +241,38 @@ def test_a_receivers_long_retry_after_is_waited_out_in_full(hours: int) -> None:
         step.handle(text.encode(), f"msg-{len(queue.sent) + 1}")
     assert waited >= timedelta(hours=hours) and len(deliverer.posts) == 2
     assert deliverer.posts[1][1] == deliverer.posts[0][1]  # the same webhook-id: one delivery, tried again
+
+
+def test_a_step_whose_state_another_step_moved_on_calls_no_one() -> None:
+    """A duplicate of this step (its host died past the enqueue and it ran again) wrote the state first: this step
+    passed the gate on the version before, and must not deliver a second time."""
+    from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError, ServiceRequestError
+
+    from graphops.storage.state import StateStore
+
+    from .test_state import Entity
+
+    envelope = json.loads(queue_envelope(stateful=True))
+
+    class MovedOn:
+        table_name = "graphopsstate"
+
+        def get_entity(self, partition_key: str, row_key: str) -> Entity:
+            if row_key != "state":
+                raise ResourceNotFoundError("no such entity")
+            return Entity({"stepId": envelope["stepId"], "step": 0, "phase": "polling"})
+
+        def update_entity(self, *args: Any, **kwargs: Any) -> Any:
+            raise ResourceModifiedError("the condition specified using HTTP conditional header(s) is not met")
+
+        def __getattr__(self, name: str) -> Any:
+            def out_of_reach(*args: Any, **kwargs: Any) -> Any:
+                raise ServiceRequestError("not this test's concern")
+
+            return out_of_reach
+
+    graph, queue, deliverer = StubGraph(GraphAnswer(200, seed.alert_refresh("succeeded"))), StubQueue(), StubDeliverer()
+    t = tracker(graph, queue, deliverer, state=StateStore(MovedOn()))  # type: ignore[arg-type]
+    result = t.handle(json.dumps(envelope), "m")
+    assert (result.action, result.detail) == ("dropped", "stale")
+    assert deliverer.posts == [] and queue.sent == [] and queue.dead == []
