@@ -17,11 +17,9 @@ from graphops.common.errors import QueueUnavailable
 from graphops.common.logs import event
 from graphops.common.telemetry import current_traceparent, instruments
 from graphops.envelope.tracking import Tracking, iso, next_step
-from graphops.storage.queues import TrackingQueue
+from graphops.storage.queues import MessageTooLarge, TrackingQueue
 from graphops.storage.seal import Seal
 from graphops.storage.state import StateStore
-
-MAX_DEAD_LETTER_CHARS = 45_000  # base64 of this still fits in a 64 KiB queue message
 
 
 @dataclass(frozen=True)
@@ -75,27 +73,28 @@ class Chain:
         """Queue a message as graphops' own (a start's retry): sealed, so no producer can forge one."""
         self.queue.send(self.seal.seal(json.dumps(doc, separators=(",", ":"), ensure_ascii=False)), delay)
 
-    def dead_letter(self, tracking_id: str, reason: str, field: str, original: str) -> None:
+    def dead_letter(
+        self, tracking_id: str, reason: str, field: str, original: str, *, host_keeps_oversized: bool = True
+    ) -> None:
+        """Write a dead letter: the reason, and the message to put back once the cause is fixed.
+
+        One too large for a queue message with its reason either fails the step, so the host moves the message
+        itself, intact (``host_keeps_oversized``: a producer's request, nothing recorded yet); or is written
+        without the message (a finished tracking: its outcome is recorded, its sinks must not be asked again)."""
         event("deadLetter", level=logging.WARNING, trackingId=tracking_id, reason=reason, queue=self.queue.name)
         # By kind of reason and the field or setting at fault: few values, so a metric can count them.
         category = "rejected" if reason.startswith("rejected") else "undeliverable"
         instruments().dead_letters.add(1, {"graphops.reason": category, "graphops.field": field})
-        if len(original) > MAX_DEAD_LETTER_CHARS:
-            # Too large to carry with its reason: failing lets the host move the message itself, intact.
-            raise QueueUnavailable(
-                f"{reason}; message too large to dead-letter with its reason, the host will poison it"
-            )
-        self.queue.dead_letter(
-            {
-                "deadLetter": 1,
-                "reason": reason,
-                "field": field,
-                "trackingId": tracking_id,
-                "queue": self.queue.name,
-                "at": iso(self._clock()),
-                "original": original,
-            }
-        )
+        record = {"deadLetter": 1, "reason": reason, "field": field, "trackingId": tracking_id,
+                  "queue": self.queue.name, "at": iso(self._clock()), "original": original}  # fmt: skip
+        try:
+            self.queue.dead_letter(record)
+        except MessageTooLarge as exc:
+            if host_keeps_oversized:
+                raise QueueUnavailable(f"{reason}; too large to dead-letter with its reason ({exc}), "
+                                       "the host will poison it") from exc  # fmt: skip
+            event("deadLetterWithoutMessage", level=logging.WARNING, trackingId=tracking_id, size=str(exc))
+            self.queue.dead_letter({**record, "original": None, "originalOmitted": f"too large: {exc}"})
 
 
 def queue_first_step(queue: TrackingQueue, seal: Seal, state: StateStore, tracking: Tracking, delay: int) -> None:

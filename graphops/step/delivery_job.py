@@ -104,7 +104,8 @@ class Delivering:
         copy = replace(tracking, deliveries={**tracking.deliveries, **retry})
         reason = "; ".join(f"{DEAD_LETTER_REASONS[s]}: {tracking.delivery(s).error}" for s in dead)
         fields = ",".join(SINK_SETTINGS[s] for s in dead)
-        self._chain.dead_letter(tracking.tracking_id, reason, fields, self._chain.seal.seal(copy.to_wire()))
+        self._chain.dead_letter(tracking.tracking_id, reason, fields, self._chain.seal.seal(copy.to_wire()),
+                                host_keeps_oversized=False)  # fmt: skip
         # Done: nothing more happens unless someone requeues the dead letter (whose copy is still delivering).
         tracking = replace(tracking, phase=Phase.DONE)
         self._chain.record(tracking, None, now, final=True)

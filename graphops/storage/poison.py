@@ -52,6 +52,8 @@ class PoisonEntry:
     @property
     def unrequeueable(self) -> str | None:
         """Why putting this entry back could do nothing but land it here again; None when it may be requeued."""
+        if self.record is not None and not isinstance(self.record.get("original"), str):
+            return "kept without its message (too large for a queue message with its reason): nothing to put back"
         if self.field == "message" and self.record is None:
             return "not base64: the queue's trigger cannot read it, so requeued it would come straight back"
         if self.document is None:
@@ -117,7 +119,7 @@ def entry_from(message_id: str, inserted_on: datetime | None, content: str) -> P
         field = record.get("field")
         return PoisonEntry(
             message_id, inserted_on, str(record.get("reason")), tracking_id, field if isinstance(field, str) else None,
-            str(record.get("original", "")), record,
+            original if isinstance(original := record.get("original"), str) else "", record,
         )  # fmt: skip
     reason = "the function failed on every attempt (maxDequeueCount); see the logs for this message id"
     return PoisonEntry(message_id, inserted_on, reason, tracking_id, None, text, None)

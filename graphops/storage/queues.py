@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 from collections.abc import Mapping
@@ -21,6 +22,8 @@ from graphops.storage.connection import StorageConnection
 # message silently ends in the poison queue. tests/unit/test_host_json.py keeps the two in step.
 MESSAGE_ENCODING = "base64"
 NEVER_EXPIRE = -1
+# What one queue message holds, as the service measures it: the bytes it is sent as (here base64 of UTF-8).
+MAX_MESSAGE_BYTES = 64 * 1024
 # For a person waiting on a page: a refused connection is said at once (the clients' backoff before a retry
 # starts at 15 s), every other transient failure is still retried.
 INTERACTIVE: dict[str, Any] = {"retry_connect": 0, "connection_timeout": 5}
@@ -77,6 +80,26 @@ def send_creating(queue: QueueClient, text: str, **options: Any) -> Any:
         return queue.send_message(text, **options)
 
 
+class MessageTooLarge(QueueUnavailable):
+    """A message the queue would refuse for its size: known before it is sent, so it is never tried."""
+
+
+def compact_json(doc: Any) -> str:
+    """``doc`` as the shortest JSON text that can be sent: UTF-8 as it is, or, when it holds text UTF-8 cannot
+    carry (a lone surrogate a producer wrote), with ASCII escapes that keep it."""
+    text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(doc, separators=(",", ":"), ensure_ascii=True)
+    return text
+
+
+def encoded_size(text: str) -> int:
+    """The bytes a message takes on the queue: UTF-8, then base64 (``MESSAGE_ENCODING``)."""
+    return len(base64.b64encode(text.encode()))
+
+
 class TrackingQueue:
     """Sends the next step of a tracking, and dead-letters what cannot go on."""
 
@@ -100,8 +123,12 @@ class TrackingQueue:
                 raise QueueUnavailable(problem) from exc
 
     def dead_letter(self, record: dict[str, Any]) -> None:
-        # ASCII: whatever a producer wrote (text Python cannot encode included) is kept, escaped, with its reason.
-        text = json.dumps(record, separators=(",", ":"), ensure_ascii=True)
+        """Write a dead letter. Raises :class:`MessageTooLarge` when it would not fit a queue message, measured
+        as it is sent; :class:`QueueUnavailable` when the queue did not take it."""
+        text = compact_json(record)
+        size = encoded_size(text)
+        if size > MAX_MESSAGE_BYTES:
+            raise MessageTooLarge(f"{size} bytes encoded, over the {MAX_MESSAGE_BYTES} a queue message holds")
         with queue_span(self._poison, 0):
             try:
                 send_creating(self._poison, text, time_to_live=self._dead_letter_ttl)

@@ -63,3 +63,29 @@ def test_graphs_text_is_made_safe_and_the_tracking_ends(harness: Harness, text: 
     [callback] = harness.receiver.delivered()
     assert callback.webhook_id == tracking_id and callback.body["outcome"] == "failed" and callback.verified
     assert "\ufffd" in callback.body["error"]["message"] and harness.poison() == []
+
+
+# Within the 16 KiB a context may hold, but three times that once written as JSON's \ud83d\ude00 escapes.
+WIDE_CONTEXT = {"note": "😀" * 3900, "名前": "漢字" * 100}
+
+
+def test_a_dead_letter_with_a_non_ascii_context_is_measured_and_written_as_the_queue_takes_it(
+    harness: Harness,
+) -> None:
+    harness.graph.script(seed.ALERT_OPERATION_PATH, [Reply(200, seed.alert_refresh("succeeded"))])
+    harness.receiver.answer("/gone", 410)
+    body = {"operationUrl": harness.graph_url(seed.ALERT_OPERATION_PATH),
+            "callbackUrl": harness.stack.callback_url("/gone"), "context": WIDE_CONTEXT}  # fmt: skip
+    answer = requests.post(harness.api("operations"), data=json.dumps(body, ensure_ascii=False).encode(),
+                           headers={"Content-Type": "application/json"}, timeout=patience(10))  # fmt: skip
+    assert answer.status_code == 202, answer.text
+    tracking_id = answer.json()["trackingId"]
+    harness.run()
+    [dead] = harness.poison_all()  # the dead letter, with its reason: not the host's copy of a failing step
+    assert dead["trackingId"] == tracking_id
+    assert dead["reason"].startswith("callback not delivered: callback answered 410")
+    assert json.loads(dead["original"])["context"] == WIDE_CONTEXT
+    assert [r.status for r in harness.receiver.received] == [410]  # the callback was not repeated
+    view = requests.get(harness.api(f"operations/{tracking_id}"), timeout=patience(10)).json()
+    assert (view["phase"], view["outcome"]) == ("done", "succeeded")
+    assert view["lastDeliveryError"].startswith("dead-lettered: callback answered 410")

@@ -178,6 +178,19 @@ def test_a_state_table_that_is_unavailable_slows_nothing() -> None:
     assert state.operations == 3
 
 
+def finished_envelope(**request: Any) -> str:
+    """A subscribed tracking's step after Graph said ``succeeded``: it delivers."""
+    from dataclasses import replace
+
+    from graphops.envelope.tracking import Outcome
+    from graphops.intake.request import from_request
+
+    limits = Limits("https://graph.microsoft.com", CallbackPolicy(("*.logic.azure.com",)), 86400, 30 * 86400)
+    doc = {"operationUrl": seed.ALERT_OPERATION_PATH, "callbackUrl": CALLBACK, **request}
+    tracking = replace(from_request(doc, "t-1", NOW, limits), stateful=True)
+    return SEAL.seal(tracking.finish(Outcome.SUCCEEDED, None, NOW).to_wire())
+
+
 def queue_envelope(**changes: Any) -> str:
     from dataclasses import replace
 
@@ -276,3 +289,55 @@ def test_a_step_whose_state_another_step_moved_on_calls_no_one() -> None:
     result = t.handle(json.dumps(envelope), "m")
     assert (result.action, result.detail) == ("dropped", "stale")
     assert deliverer.posts == [] and queue.sent == [] and queue.dead == []
+
+
+class QueueService:
+    """What a storage queue is to TrackingQueue: it takes what it is sent."""
+
+    def __init__(self, name: str) -> None:
+        self.queue_name = name
+        self.sent: list[str] = []
+
+    def send_message(self, text: str, **options: Any) -> None:
+        self.sent.append(text)
+
+
+class RecordingState:
+    """The state table's part in a delivering step: it lets the step run, and keeps what it records."""
+
+    lengths = None  # a delivering step learns nothing
+
+    def __init__(self) -> None:
+        self.recorded: list[tuple[Any, bool]] = []
+
+    def budgets(self, limits: Any) -> None:
+        return None
+
+    def gate(self, tracking: Any) -> Any:
+        from graphops.storage.state import StepGate
+
+        return StepGate(True)
+
+    def record(self, tracking: Any, next_poll_at: Any, now: Any, *, final: bool = False, standing: Any = None) -> None:
+        self.recorded.append((tracking, final))
+
+
+def test_a_dead_letter_too_large_even_as_written_keeps_its_reason_records_the_end_and_repeats_no_sink(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from graphops.storage import queues
+
+    main, poison = QueueService("graph-operations"), QueueService("graph-operations-poison")
+    state = RecordingState()
+    deliverer = StubDeliverer(DeliveryResult(False, False, "callback answered 410", 410))
+    t = tracker(StubGraph(), queues.TrackingQueue(main, poison), deliverer, state=state)  # type: ignore[arg-type]
+    # The tracking's copy holds more than the queue takes; its reason alone does not.
+    monkeypatch.setattr(queues, "MAX_MESSAGE_BYTES", 2048)
+    result = t.handle(finished_envelope(context={"note": "x" * 1500}), "m")
+    assert result.action == "deadLettered" and len(deliverer.posts) == 1  # the step ends: the host repeats nothing
+    [record] = [json.loads(text) for text in poison.sent]
+    assert (record["trackingId"], record["original"]) == ("t-1", None)
+    assert record["reason"] == "callback not delivered: callback answered 410"
+    assert "too large" in record["originalOmitted"]
+    [(final, is_final)] = state.recorded
+    assert is_final and final.phase == "done" and final.delivery("callback").state == "deadLettered"
