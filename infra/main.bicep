@@ -60,6 +60,13 @@ param principalType string = 'User'
 @description('GRAPHOPS_DEPLOYER_DATA_ACCESS: give principalId Queue and Table Data Contributor on storage and Key Vault Secrets User on graphops\' secrets. Unset: on for a person (User), off for a service principal (CI).')
 param deployerDataAccess bool = principalType == 'User'
 
+@description('GRAPHOPS_PRODUCER_PRINCIPAL_ID: object id of a queue producer (a Function, a runbook), given Storage Queue Data Message Sender on the tracking queue only; empty for none.')
+param producerPrincipalId string = ''
+
+@description('What producerPrincipalId is: ServicePrincipal for a managed identity or an app.')
+@allowed(['User', 'ServicePrincipal', 'Group'])
+param producerPrincipalType string = 'ServicePrincipal'
+
 @secure()
 @minLength(38)
 @description('Standard Webhooks signing secret: whsec_ + base64 of 24-64 random bytes. Stored in Key Vault only.')
@@ -331,6 +338,9 @@ module rbac 'app/rbac.bicep' = {
     developerPrincipalId: deployerDataAccess ? principalId : ''
     developerPrincipalType: principalType
     rotatingEnvelopeKey: !empty(envelopeKeyPrevious)
+    queueName: queueName
+    producerPrincipalId: producerPrincipalId
+    producerPrincipalType: producerPrincipalType
   }
 }
 

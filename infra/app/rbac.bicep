@@ -10,18 +10,35 @@ param developerPrincipalId string = ''
 param developerPrincipalType string = 'User'
 @description('Whether the previous envelope key is in the vault too (while rotating).')
 param rotatingEnvelopeKey bool = false
+@description('The tracking queue: the one queue a producer may send to.')
+param queueName string
+@description('A producer (a Function, a runbook, a pipeline) that puts requests on the tracking queue; empty for none.')
+param producerPrincipalId string = ''
+@allowed(['User', 'ServicePrincipal', 'Group'])
+param producerPrincipalType string = 'ServicePrincipal'
 
 // Built-in role definition ids (tests/unit/test_infra.py checks each against its name).
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+  storageQueueDataMessageSender: 'c6a89b2d-59bc-44d0-9896-0f6e12d7b80a'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
 }
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
+}
+
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' existing = {
+  parent: storage
+  name: 'default'
+}
+
+resource trackingQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' existing = {
+  parent: queueService
+  name: queueName
 }
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
@@ -131,3 +148,15 @@ resource developerSecrets 'Microsoft.Authorization/roleAssignments@2022-04-01' =
     principalType: developerPrincipalType
   }
 }]
+
+// A producer sends to the tracking queue and nowhere else: not the -poison queue (where it could write dead
+// letters), not the results queue (where it could write results), and it reads nothing. Scoped to the queue.
+resource producerQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(producerPrincipalId)) {
+  name: guid(trackingQueue.id, producerPrincipalId, roles.storageQueueDataMessageSender)
+  scope: trackingQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataMessageSender)
+    principalId: producerPrincipalId
+    principalType: producerPrincipalType
+  }
+}

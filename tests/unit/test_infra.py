@@ -22,6 +22,7 @@ BUILT_IN_ROLES = {
     "storageBlobDataOwner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
     "storageQueueDataContributor": "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
     "storageTableDataContributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
+    "storageQueueDataMessageSender": "c6a89b2d-59bc-44d0-9896-0f6e12d7b80a",
     "monitoringMetricsPublisher": "3913510d-42f4-4e42-8a64-420c390055eb",
     "keyVaultSecretsUser": "4633458b-17de-408a-b874-0445c86b69e6",
     "eventGridDataSender": "d5a91429-5739-47e2-a06b-3470a27159e7",
@@ -416,6 +417,27 @@ def test_the_developer_role_takes_a_principal_type_and_reaches_the_state_table()
     assert "@allowed(['User', 'ServicePrincipal', 'Group'])" in rbac
     params = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
     assert params["principalType"]["value"] == "${AZURE_PRINCIPAL_TYPE=User}"
+
+
+def test_a_producer_may_send_to_the_tracking_queue_only_never_to_the_account() -> None:
+    """With Message Sender on the account a producer could write results and dead letters no one could tell
+    from graphops' own: the role is scoped to the tracking queue, in infra and in the README's instructions."""
+    producer = [
+        node for _, node in resources("Microsoft.Authorization/roleAssignments@") if "producerPrincipalId" in text(node)
+    ]
+    assert [prop(n, "properties.roleDefinitionId") for n in producer] == [
+        "subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataMessageSender)"
+    ]
+    assert [prop(n, "scope") for n in producer] == ["trackingQueue"]
+    rbac = tree(INFRA / "app" / "rbac.bicep").root_node
+    [queue] = [n for n in walk(rbac) if n.type == "resource_declaration" and text(n.children[1]) == "trackingQueue"]
+    assert "queueServices/queues@" in text(queue) and prop(queue, "name") == "queueName"
+    main = (INFRA / "main.bicep").read_text()
+    rbac_module = main.split("module rbac ", 1)[1].split("\n}\n", 1)[0]
+    assert "    queueName: queueName\n" in rbac_module and "producerPrincipalId: producerPrincipalId\n" in rbac_module
+    readme = (ROOT / "README.md").read_text()
+    assert "Message Sender on the storage account" not in readme.replace("\n", " ")
+    assert readme.count("Storage Queue Data Message Sender on the tracking queue") >= 1
 
 
 def test_the_optional_event_grid_topic_takes_cloudevents_from_the_apps_identity_only() -> None:
