@@ -244,12 +244,13 @@ def _show_console(console: Console, env: dict[str, str], port: int) -> None:
 
 
 def _queued(env: dict[str, str]) -> set[str]:
-    """The tracking ids on the results queue (each message one CloudEvent, base64 as a queue trigger reads it)."""
+    """The tracking ids on the results queue (each message one signed CloudEvent, base64 as a queue trigger reads
+    it; its webhook-id is the tracking id)."""
     from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 
     queue = QueueClient.from_connection_string(env["AzureWebJobsStorage"], env["GRAPHOPS_RESULTS_QUEUE"],
                                                message_decode_policy=TextBase64DecodePolicy())  # fmt: skip
-    return {json.loads(m.content)["id"] for m in queue.peek_messages(max_messages=32)}
+    return {json.loads(m.content)["headers"]["webhook-id"] for m in queue.peek_messages(max_messages=32)}
 
 
 def _dead_letters(env: dict[str, str]) -> dict[str, str]:

@@ -159,7 +159,7 @@ def build_services(settings: Settings, credential: TokenCredential | None = None
         sinks["events"] = EventGridSink(settings.event_grid_endpoint, credential, settings.event_source)
     if settings.results_queue:
         results = queue_client(settings.storage, settings.results_queue, storage, transport)
-        sinks["queue"] = ResultsQueueSink(results, settings.event_source)
+        sinks["queue"] = ResultsQueueSink(results, settings.event_source, deliverer.signer)
     return Services(
         settings=settings,
         limits=limits,

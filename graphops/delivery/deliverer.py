@@ -10,15 +10,15 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import urllib3
-from standardwebhooks.webhooks import Webhook
 
 from graphops.common.errors import Rejected
 from graphops.common.telemetry import inject
 from graphops.common.urls import DEFAULT_PORTS
+from graphops.delivery.signing import WebhookSigner
 from graphops.egress.pinned import PinnedPools
 from graphops.egress.policy import CallbackPolicy
 from graphops.egress.retry_after import parse_retry_after
@@ -61,8 +61,9 @@ class Deliverer:
         secret_pending: str | None = None,
     ) -> None:
         self._policy = policy
-        self._secret_pending = secret_pending  # a secret is configured but not readable yet: send nothing
-        self._signer = Webhook(secret) if secret else None
+        #: Signs callbacks; the results queue signs with it too. Pending: a secret is configured but not readable
+        #: yet, so nothing is sent.
+        self.signer = WebhookSigner(secret, secret_pending)
         self._user_agent = user_agent
         self._pools = PinnedPools(
             timeout or urllib3.Timeout(connect=5.0, read=15.0), max_pools=max_pools, pool_size=pool_size,
@@ -80,8 +81,8 @@ class Deliverer:
             return DeliveryResult(False, False, f"unexpected error while delivering: {detail}")
 
     def _post(self, url: str, webhook_id: str, body: Mapping[str, Any], now: datetime) -> DeliveryResult:
-        if self._secret_pending is not None:
-            return DeliveryResult(False, True, f"not sent: {self._secret_pending}")
+        if self.signer.pending is not None:
+            return DeliveryResult(False, True, f"not sent: {self.signer.pending}")
         try:
             target = self._policy.target(url)
         except Rejected as exc:
@@ -93,11 +94,8 @@ class Deliverer:
             "Content-Type": "application/json",
             "User-Agent": self._user_agent,
             "Host": target.host if target.port == DEFAULT_PORTS[target.scheme] else f"{target.host}:{target.port}",
-            "webhook-id": webhook_id,
-            "webhook-timestamp": str(int(now.timestamp())),
+            **self.signer.headers(webhook_id, now, payload),
         }
-        if self._signer is not None:
-            headers["webhook-signature"] = self._signer.sign(webhook_id, now.astimezone(UTC), payload)
         inject(headers)  # traceparent: the receiver's trace (a Logic Apps run) continues graphops' delivery span
         try:
             response = self._pools.send(target, "POST", url, headers, payload.encode())

@@ -138,25 +138,32 @@ class Harness:
         return list(seen.values())
 
     def results(self, *, receive: bool = False) -> list[dict[str, Any]]:
-        """The results queue's messages, decoded as a queue-triggered consumer reads them (base64 JSON): the
-        first 32, left where they are, or (``receive``) all of them, hidden for a minute."""
+        """The results queue's CloudEvents, decoded as a queue-triggered consumer reads them (base64 JSON, the
+        signed body beside its headers): the first 32, left where they are, or (``receive``) all of them, hidden
+        for a minute. tests/integration/test_sinks.py verifies their signatures."""
         queue = self.queue(results_queue(self.stack))
         seen: dict[str, dict[str, Any]] = {}
         try:
             if not receive:
-                return [json.loads(base64.b64decode(m.content)) for m in queue.peek_messages(max_messages=32)]
+                return [event_of(m.content) for m in queue.peek_messages(max_messages=32)]
             messages = list(queue.receive_messages(max_messages=32, messages_per_page=32, visibility_timeout=60))
         except ResourceNotFoundError:
             return []  # created with the first result
         while messages:
             for m in messages:
-                seen[m.id] = json.loads(base64.b64decode(m.content))
+                seen[m.id] = event_of(m.content)
             messages = list(queue.receive_messages(max_messages=32, messages_per_page=32, visibility_timeout=60))
         return list(seen.values())
 
     def outcomes(self) -> dict[str, str]:
         """webhook-id -> outcome, for every callback the receiver accepted."""
         return {r.webhook_id: r.body["outcome"] for r in self.receiver.delivered()}
+
+
+def event_of(content: str) -> dict[str, Any]:
+    """The CloudEvent in a results-queue message: its signed body."""
+    event: dict[str, Any] = json.loads(json.loads(base64.b64decode(content))["body"])
+    return event
 
 
 @pytest.fixture

@@ -4,7 +4,10 @@ or instead of the callback; each sink delivered on its own, at least once."""
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
+import re
 from typing import Any
 
 import pytest
@@ -14,7 +17,7 @@ from graphops.local import seed
 from graphops.local.graph import Reply
 
 from ..patience import patience
-from .conftest import Harness, sink_settings
+from .conftest import ROOT, Harness, results_queue, sink_settings
 
 RUNNING, SUCCEEDED = seed.alert_refresh("running"), seed.alert_refresh("succeeded")
 OPERATION = seed.ALERT_OPERATION_PATH
@@ -152,3 +155,35 @@ def test_a_retry_after_past_the_deadline_plus_retention_dead_letters_that_sink(s
     assert dead["reason"].startswith("callback not delivered: callback answered 503")
     assert [r["id"] for r in results(harness)] == [tracking_id]
     assert len(harness.receiver.received) == 1 and len(harness.stack.eventgrid.publishes) == 1
+
+
+def readme_consumer() -> Any:
+    """The README's results-queue consumer, exactly as a reader copies it."""
+    readme = (ROOT / "README.md").read_text()
+    [code] = [block for block in re.findall(r"```python\n(.*?)```", readme, re.S) if "def verified_event" in block]
+    scope: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 - the README's own code, run as documented
+    return scope["verified_event"]
+
+
+def test_a_results_queue_message_verifies_with_the_readmes_consumer_and_a_forged_one_does_not(sinks: Harness) -> None:
+    harness = sinks
+    verified_event = readme_consumer()
+    tracking_id = harness.track(OPERATION)
+    harness.run()
+    queue = harness.queue(results_queue(harness.stack))
+    [message] = [base64.b64decode(m.content).decode() for m in queue.peek_messages(max_messages=32)]
+    secret = harness.env["GRAPHOPS_CALLBACK_SECRET"]
+    event = verified_event(message, secret)
+    assert event["id"] == tracking_id and event["data"] == harness.receiver.delivered()[0].body
+    # What anyone else could write there: an unsigned event, a result changed on the way, another secret's.
+    signed = json.loads(message)
+    changed = {**signed, "body": signed["body"].replace('"succeeded"', '"failed"')}
+    unsigned = {"headers": {k: v for k, v in signed["headers"].items() if k != "webhook-signature"},
+                "body": signed["body"]}  # fmt: skip
+    for forged in (changed, unsigned):
+        with pytest.raises(ValueError, match="not signed with this deployment's callback secret"):
+            verified_event(json.dumps(forged), secret)
+    other = "whsec_" + base64.b64encode(b"another deployment's secret, 32 b").decode()
+    with pytest.raises(ValueError, match="not signed"):
+        verified_event(message, other)

@@ -1,0 +1,26 @@
+"""Standard Webhooks signatures: what a callback POST carries as headers, and a results-queue message beside its
+body, so a receiver and a queue consumer verify graphops' results with the one callback secret."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from standardwebhooks.webhooks import Webhook
+
+
+class WebhookSigner:
+    """Signs with ``GRAPHOPS_CALLBACK_SECRET``; with no secret configured, results carry no signature."""
+
+    def __init__(self, secret: str | None, pending: str | None = None) -> None:
+        self._signer = Webhook(secret) if secret else None
+        #: Why a configured secret cannot be used yet (an unresolved Key Vault reference): nothing is sent then,
+        #: rather than something unsigned.
+        self.pending = pending
+
+    def headers(self, webhook_id: str, now: datetime, payload: str) -> dict[str, str]:
+        """``webhook-id``, ``webhook-timestamp`` and, with a secret, ``webhook-signature`` over ``payload`` (the
+        body exactly as sent)."""
+        headers = {"webhook-id": webhook_id, "webhook-timestamp": str(int(now.timestamp()))}
+        if self._signer is not None:
+            headers["webhook-signature"] = self._signer.sign(webhook_id, now.astimezone(UTC), payload)
+        return headers
