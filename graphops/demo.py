@@ -255,12 +255,14 @@ def _queued(env: dict[str, str]) -> set[str]:
 
 def _dead_letters(env: dict[str, str]) -> dict[str, str]:
     """Tracking id -> the reason of its dead letter, from the poison queue the console shows."""
+    from graphops.settings import Settings, seal_held
     from graphops.storage.connection import StorageConnection
     from graphops.storage.poison import list_entries
     from graphops.storage.queues import queue_client
 
     poison = queue_client(StorageConnection.from_env(env), f"{env['GRAPHOPS_QUEUE_NAME']}-poison", None, encoded=False)
-    return {e.tracking_id: e.reason for e in list_entries(poison) if e.tracking_id}
+    seal = seal_held(Settings.from_env(env))
+    return {e.tracking_id: e.reason for e in list_entries(poison, seal=seal) if e.tracking_id}
 
 
 def _answers(reply: Reply) -> Callable[[dict[str, Any]], Reply]:

@@ -415,3 +415,9 @@ def seal_for(settings: Settings) -> Seal:
             "hook makes one and infra keeps it in Key Vault; locally, against Azurite, one is derived)",
         )
     return Seal(settings.envelope_key, settings.envelope_key_previous)
+
+
+def seal_held(settings: Settings) -> Seal | None:
+    """The seal where this process holds the envelope key (the app always; a workstation when it is set, or
+    against Azurite); None otherwise: the poison queue's tools then take no dead letter as graphops' own."""
+    return None if settings.envelope_key is None else seal_for(settings)

@@ -15,10 +15,12 @@ from azure.core.credentials import TokenCredential
 
 from graphops.console.access import Operator, Refusal
 from graphops.console.pages import Console, ConsoleRequest, Page
-from graphops.settings import Settings
+from graphops.intake.request import producer_problem
+from graphops.settings import Settings, seal_held
 from graphops.step.tracker import utcnow
 from graphops.storage.queues import INTERACTIVE, queue_client
 from graphops.storage.state import table_client
+from graphops.wiring import limits_for
 
 __all__ = ["Console", "ConsoleRequest", "Page", "build_console"]
 
@@ -33,6 +35,7 @@ def build_console(
 ) -> Console:
     """The console over the deployment's state table and queues (read as their messages lie)."""
     storage = settings.storage
+    limits = limits_for(settings)  # a poison entry graphops did not write goes back only as a valid request
     return Console(
         table_client(storage, settings.state_table, credential, options=INTERACTIVE),
         queue_client(storage, settings.poison_queue_name, credential, encoded=False, options=INTERACTIVE),
@@ -43,6 +46,8 @@ def build_console(
         sign_in_url=sign_in_url,
         unreachable=storage.unreachable(),
         token_key=token_key(settings),
+        seal=seal_held(settings),
+        check=lambda doc: producer_problem(doc, limits),
     )
 
 

@@ -31,6 +31,8 @@ from graphops.console.times import duration, moment
 from graphops.envelope.tracking import TRACKING_ID
 from graphops.graph.kinds import KINDS
 from graphops.storage import poison
+from graphops.storage.poison import RequestCheck
+from graphops.storage.seal import Seal
 from graphops.storage.state import StateStore
 from graphops.storage.state_view import public_view
 
@@ -81,6 +83,8 @@ class Console:
         sign_in_url: str | None = None,
         unreachable: str = "cannot reach storage",
         token_key: bytes,
+        seal: Seal | None,
+        check: RequestCheck,
     ) -> None:
         self._table, self._state = table, StateStore(table)
         self._poison, self._main = poison_queue, main_queue  # raw clients: entries are read as they lie
@@ -90,6 +94,8 @@ class Console:
         self._unreachable = unreachable  # what to say when storage does not answer at all
         self._token_key = token_key  # binds each page's change token to its operator and session
         self._templates: Environment | None = None
+        self._seal = seal  # tells graphops' dead letters from anyone else's
+        self._check = check  # the trigger's check of a producer's request, for an entry graphops did not write
 
     def handle(self, request: ConsoleRequest) -> Page:
         path = request.path.strip("/")
@@ -138,7 +144,7 @@ class Console:
             return self._render("error.html", 404, who=who, title="No such tracking",
                                 message=f"No tracking {tracking_id!r}: {why}.")  # fmt: skip
         view = public_view(tracking_id, entity)
-        dead = [e for e in poison.list_entries(self._poison) if e.tracking_id == tracking_id]
+        dead = [e for e in poison.list_entries(self._poison, seal=self._seal) if e.tracking_id == tracking_id]
         plot = timeline(view["history"])
         kind = KINDS.get(str(view.get("kind")))
         return self._render("tracking.html", 200, who=who, title=f"Tracking {view.get('correlationId') or tracking_id}",
@@ -147,7 +153,7 @@ class Console:
                             permission=kind.permission if kind else None, time_facts=TIME_FACTS)  # fmt: skip
 
     def _poison_page(self, who: Operator) -> Page:
-        entries = poison.list_entries(self._poison)
+        entries = poison.list_entries(self._poison, seal=self._seal)
         return self._render("poison.html", 200, who=who, title="Poison queue", entries=entries,
                             limit=poison.PEEK_LIMIT, now=self._clock())  # fmt: skip
 
@@ -157,7 +163,7 @@ class Console:
             return self._refused(refused, request)
         why = None
         if action == "requeue":
-            requeued = poison.requeue(self._poison, self._main, {message_id})
+            requeued = poison.requeue(self._poison, self._main, {message_id}, seal=self._seal, check=self._check)
             done, why = requeued.moved, requeued.refused.get(message_id)
         elif action == "discard":
             done = poison.discard(self._poison, {message_id})

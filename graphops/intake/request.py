@@ -19,6 +19,7 @@ from graphops.envelope.wire import TRACEPARENT
 from graphops.graph.actions import StartRequest
 from graphops.graph.kinds import OperationKind, validate_select
 from graphops.intake.limits import Limits
+from graphops.storage.seal import INTERNAL_FIELDS, SEAL, is_internal
 
 # A queue message holds 64 KiB once base64-encoded: about 48 KiB of JSON. Keep requests well inside that,
 # so the envelope, which adds Graph's last answer and bookkeeping, always fits when it is re-enqueued.
@@ -85,6 +86,15 @@ def from_request(doc: dict[str, Any], tracking_id: str, now: datetime, limits: L
         raise problems[0]
     ref = values["operationUrl"]
     return _tracking(values, tracking_id, now, ref.url, ref.kind)
+
+
+def producer_problem(doc: dict[str, Any], limits: Limits) -> str | None:
+    """Why the queue's trigger would refuse ``doc`` as a producer's message; None when it would take it. Fields only
+    graphops' sealed messages carry are refused here: a producer's message is never taken as graphops' own."""
+    if is_internal(doc):
+        return f"{SEAL}: {', '.join(sorted(INTERNAL_FIELDS & set(doc)))} may be set by graphops only"
+    _, problems = request_problems(doc, limits, "start" if "start" in doc else None)
+    return str(problems[0]) if problems else None
 
 
 def from_start_request(

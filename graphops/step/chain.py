@@ -88,13 +88,16 @@ class Chain:
         record = {"deadLetter": 1, "reason": reason, "field": field, "trackingId": tracking_id,
                   "queue": self.queue.name, "at": iso(self._clock()), "original": original}  # fmt: skip
         try:
-            self.queue.dead_letter(record)
+            # Sealed as graphops' own: whoever else can write to the poison queue, the console and the command
+            # tell this dead letter from theirs, and never requeue theirs as graphops' own.
+            self.queue.dead_letter(self.seal.sealed(record))
         except MessageTooLarge as exc:
             if host_keeps_oversized:
                 raise QueueUnavailable(f"{reason}; too large to dead-letter with its reason ({exc}), "
                                        "the host will poison it") from exc  # fmt: skip
             event("deadLetterWithoutMessage", level=logging.WARNING, trackingId=tracking_id, size=str(exc))
-            self.queue.dead_letter({**record, "original": None, "originalOmitted": f"too large: {exc}"})
+            self.queue.dead_letter(self.seal.sealed({**record, "original": None,
+                                                     "originalOmitted": f"too large: {exc}"}))  # fmt: skip
 
 
 def queue_first_step(queue: TrackingQueue, seal: Seal, state: StateStore, tracking: Tracking, delay: int) -> None:

@@ -1,8 +1,10 @@
 """The poison queue: read what was dead-lettered, with its reason, and put it back once the cause is fixed.
 
 Two kinds of entries live there: graphops' own dead letters (JSON with ``deadLetter``, ``reason``,
-``field`` and the ``original`` message) and the host's copies of messages whose function threw
-``maxDequeueCount`` times (the original, as it was on the wire).
+``field`` and the ``original`` message, sealed as graphops' queue messages are: graphops.storage.seal) and the
+host's copies of messages whose function threw ``maxDequeueCount`` times (the original, as it was on the wire).
+Anything else that claims to be a dead letter was not written by graphops: nothing in it is believed, and put
+back it is a producer's message, checked as a request.
 """
 
 from __future__ import annotations
@@ -19,13 +21,20 @@ from typing import Any
 
 from azure.storage.queue import QueueClient, QueueMessage
 
+from graphops.common.errors import Rejected
 from graphops.common.json_text import json_or_none
 from graphops.common.logs import redact_url
 from graphops.common.signed import withhold_signed_in
 from graphops.envelope.tracking import is_tracking_id
 from graphops.graph.kinds import KINDS
+from graphops.storage.seal import INTERNAL_FIELDS, Seal, is_internal
 
 PEEK_LIMIT = 32  # what the queue service lets one peek see
+NOT_OURS = "not written by graphops"
+UNCHECKED = "seal not checked: GRAPHOPS_ENVELOPE_KEY is not set here"
+# Why the trigger would refuse a producer's message (None: it would take it); from graphops.intake, which the
+# surfaces hand down.
+RequestCheck = Callable[[dict[str, Any]], str | None]
 
 
 @dataclass(frozen=True)
@@ -36,7 +45,15 @@ class PoisonEntry:
     tracking_id: str | None
     field: str | None
     original: str  # the message to put back, decoded
-    record: dict[str, Any] | None  # graphops' dead-letter record, or None for a host copy
+    record: dict[str, Any] | None  # graphops' dead-letter record (its seal opened), or None
+    #: "graphops" (a dead letter graphops sealed), "host" (the host's copy), "forged" (claims to be a dead letter
+    #: but no seal of this deployment's opens it), "unchecked" (a dead letter, and no key here to check it).
+    provenance: str = "host"
+
+    @property
+    def trusted(self) -> bool:
+        """Whether this is what it says it is: graphops' dead letter, or the host's copy of a queue message."""
+        return self.provenance in {"graphops", "host"}
 
     @cached_property  # read by several properties, for each entry a page shows
     def document(self) -> dict[str, Any] | None:
@@ -54,6 +71,10 @@ class PoisonEntry:
         """Why putting this entry back could do nothing but land it here again; None when it may be requeued."""
         if self.record is not None and not isinstance(self.record.get("original"), str):
             return "kept without its message (too large for a queue message with its reason): nothing to put back"
+        if not self.trusted and self.document is not None and is_internal(self.document):
+            fields = ", ".join(sorted(INTERNAL_FIELDS & set(self.document)))
+            why = NOT_OURS if self.provenance == "forged" else UNCHECKED
+            return f"{why}, and its message carries {fields}, which only graphops' own messages may"
         if self.field == "message" and self.record is None:
             return "not base64: the queue's trigger cannot read it, so requeued it would come straight back"
         if self.document is None:
@@ -78,6 +99,7 @@ class PoisonEntry:
             "correlationId": self.correlation_id,
             "requeueable": self.unrequeueable is None,
             "whyNotRequeueable": self.unrequeueable,
+            "writtenBy": {"graphops": "graphops", "host": "host", "forged": "not graphops"}.get(self.provenance),
         }
 
 
@@ -104,7 +126,9 @@ def redact_callbacks(text: str) -> str:
     return _URL_QUERY.sub(lambda m: m.group(1) + "?…", text)
 
 
-def entry_from(message_id: str, inserted_on: datetime | None, content: str) -> PoisonEntry:
+def entry_from(message_id: str, inserted_on: datetime | None, content: str, *, seal: Seal | None) -> PoisonEntry:
+    """One poison entry as it lies on the queue. ``seal`` tells graphops' dead letters from anyone else's; None
+    where the envelope key is not at hand, and then no dead letter is taken as graphops' own."""
     try:
         text = base64.b64decode(content, validate=True).decode("utf-8")
     except (binascii.Error, ValueError):
@@ -115,19 +139,43 @@ def entry_from(message_id: str, inserted_on: datetime | None, content: str) -> P
     # A tracking id is linked to and shown: only one that is one (a producer's copy may hold anything there).
     tracking_id = record.get("trackingId") if isinstance(record, dict) else None
     tracking_id = tracking_id if is_tracking_id(tracking_id) else None
-    if isinstance(record, dict) and record.get("deadLetter") == 1:
-        field = record.get("field")
-        return PoisonEntry(
-            message_id, inserted_on, str(record.get("reason")), tracking_id, field if isinstance(field, str) else None,
-            original if isinstance(original := record.get("original"), str) else "", record,
-        )  # fmt: skip
+    if isinstance(record, dict) and "deadLetter" in record:
+        return _dead_letter(message_id, inserted_on, text, record, seal)
     reason = "the function failed on every attempt (maxDequeueCount); see the logs for this message id"
     return PoisonEntry(message_id, inserted_on, reason, tracking_id, None, text, None)
 
 
-def list_entries(poison: QueueClient) -> list[PoisonEntry]:
+def _dead_letter(
+    message_id: str, inserted_on: datetime | None, text: str, record: dict[str, Any], seal: Seal | None
+) -> PoisonEntry:
+    original = record.get("original")
+    claimed = str(record.get("reason"))[:300]
+    if seal is None:
+        tracking_id = record.get("trackingId")
+        return PoisonEntry(message_id, inserted_on, f"{claimed} ({UNCHECKED})",
+                           tracking_id if is_tracking_id(tracking_id) else None, None,
+                           original if isinstance(original, str) else text, None, "unchecked")  # fmt: skip
+    try:
+        record = seal.open(record)
+    except Rejected:
+        # Written by someone who may write to the poison queue: its reason, tracking id and field are not believed.
+        reason = f"{NOT_OURS}: a dead letter without this deployment's seal; it says: {claimed}"
+        return PoisonEntry(message_id, inserted_on, reason, None, "seal",
+                           original if isinstance(original, str) else text, None, "forged")  # fmt: skip
+    tracking_id = record.get("trackingId")
+    field = record.get("field")
+    return PoisonEntry(
+        message_id, inserted_on, str(record.get("reason")), tracking_id if is_tracking_id(tracking_id) else None,
+        field if isinstance(field, str) else None, original if isinstance(original, str) else "", record, "graphops",
+    )  # fmt: skip
+
+
+def list_entries(poison: QueueClient, *, seal: Seal | None) -> list[PoisonEntry]:
     """Up to 32 entries, oldest first, without taking them off the queue. ``poison`` must not decode."""
-    return [entry_from(m.id, m.inserted_on, str(m.content)) for m in poison.peek_messages(max_messages=PEEK_LIMIT)]
+    return [
+        entry_from(m.id, m.inserted_on, str(m.content), seal=seal)
+        for m in poison.peek_messages(max_messages=PEEK_LIMIT)
+    ]
 
 
 def revived(entry: PoisonEntry) -> str:
@@ -149,17 +197,25 @@ class Requeued:
     refused: dict[str, str]
 
 
-def requeue(poison: QueueClient, main: QueueClient, ids: set[str] | None) -> Requeued:
+def requeue(
+    poison: QueueClient, main: QueueClient, ids: set[str] | None, *, seal: Seal | None, check: RequestCheck
+) -> Requeued:
     """Move entries (all when ``ids`` is None) back to the main queue. An entry that cannot be requeued
-    (``PoisonEntry.unrequeueable``) stays where it is, and is named in ``refused``."""
+    (``PoisonEntry.unrequeueable``) stays where it is, and is named in ``refused``. One that is not what it says it
+    is goes back only as a producer's request that ``check`` finds nothing wrong with, exactly as it was written."""
     refused: dict[str, str] = {}
 
     def send_back(message: QueueMessage) -> bool:
-        entry = entry_from(message.id, message.inserted_on, str(message.content))
-        if entry.unrequeueable is not None:
-            refused[message.id] = entry.unrequeueable
+        entry = entry_from(message.id, message.inserted_on, str(message.content), seal=seal)
+        why = entry.unrequeueable
+        if why is None and not entry.trusted:
+            problem = check(entry.document or {})
+            why = None if problem is None else f"{NOT_OURS}, and not a request the trigger takes: {problem}"
+        if why is not None:
+            refused[message.id] = why
             return False
-        main.send_message(base64.b64encode(revived(entry).encode()).decode(), time_to_live=-1)
+        text = revived(entry) if entry.trusted else entry.original
+        main.send_message(base64.b64encode(text.encode()).decode(), time_to_live=-1)
         return True
 
     return Requeued(_take(poison, ids, send_back), refused)

@@ -1,4 +1,5 @@
-"""graphops' own queue messages are sealed: an HMAC-SHA256 over the message with a key queue producers do not hold.
+"""graphops' own queue messages and dead letters are sealed: an HMAC-SHA256 over the message with a key queue
+producers do not hold.
 
 Anyone who may write to the tracking queue (a producer with Storage Queue Data Message Sender) can put any text
 there. A tracking's later steps (envelopes: phase, outcome, tracking id, deliveries) and a start's retries
@@ -38,10 +39,12 @@ class Seal:
 
     def seal(self, text: str) -> str:
         """The JSON message ``text`` with its seal added."""
-        doc = json.loads(text)
-        doc.pop(SEAL, None)
-        doc[SEAL] = _mac(self.key, doc)
-        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(self.sealed(json.loads(text)), separators=(",", ":"), ensure_ascii=False)
+
+    def sealed(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """``doc`` with its seal added (a dead letter, written as the queue takes it)."""
+        body = {name: value for name, value in doc.items() if name != SEAL}
+        return {**body, SEAL: _mac(self.key, body)}
 
     def open(self, doc: dict[str, Any]) -> dict[str, Any]:
         """The message without its seal, when the seal is graphops' own. Raises :class:`Rejected` naming

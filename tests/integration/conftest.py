@@ -116,11 +116,33 @@ class Harness:
     def run(self, timeout: float = 60) -> None:
         assert self.host.run_until_idle(patience(timeout)), "trackings still pending when the time ran out"
 
-    def poison(self) -> list[dict[str, Any]]:
-        """The poison queue's oldest 32 entries: our dead letters (with reasons) and the host's raw copies."""
+    @property
+    def seal(self) -> Any:
+        """The app's seal: what tells its dead letters from anyone else's."""
+        from graphops.settings import Settings, seal_for
+
+        return seal_for(Settings.from_env(self.env))
+
+    def poison_entries(self) -> list[Any]:
+        """The poison queue's oldest 32 entries, read as the console and `graphops poison list` read them."""
         from graphops.storage.poison import list_entries
 
-        entries = list_entries(self.queue(f"{self.stack.queue_name}-poison"))
+        return list_entries(self.queue(f"{self.stack.queue_name}-poison"), seal=self.seal)
+
+    def requeue(self, ids: set[str] | None = None) -> Any:
+        """What `graphops poison requeue` (or `--all`) and the console's button do."""
+        from graphops.intake.request import producer_problem
+        from graphops.settings import Settings
+        from graphops.storage.poison import requeue
+        from graphops.wiring import limits_for
+
+        limits = limits_for(Settings.from_env(self.env))
+        return requeue(self.queue(f"{self.stack.queue_name}-poison"), self.queue(self.stack.queue_name), ids,
+                       seal=self.seal, check=lambda doc: producer_problem(doc, limits))  # fmt: skip
+
+    def poison(self) -> list[dict[str, Any]]:
+        """The poison queue's oldest 32 entries: our dead letters (with reasons) and the host's raw copies."""
+        entries = self.poison_entries()
         return [e.record or {"raw": e.original, "reason": e.reason, "trackingId": e.tracking_id} for e in entries]
 
     def poison_all(self) -> list[dict[str, Any]]:
@@ -132,7 +154,7 @@ class Harness:
         messages = list(queue.receive_messages(max_messages=32, messages_per_page=32, visibility_timeout=30))
         while messages:
             for m in messages:
-                entry = entry_from(m.id, m.inserted_on, str(m.content))
+                entry = entry_from(m.id, m.inserted_on, str(m.content), seal=self.seal)
                 seen[m.id] = entry.record or {"raw": entry.original, "trackingId": entry.tracking_id}
             messages = list(queue.receive_messages(max_messages=32, messages_per_page=32, visibility_timeout=30))
         return list(seen.values())
@@ -283,7 +305,7 @@ def console_data(make_harness: Callable[..., Harness]) -> ConsoleData:
 def _poison_entries(harness: Harness) -> list[Any]:
     from graphops.storage.poison import list_entries
 
-    return list_entries(harness.queue(f"{harness.stack.queue_name}-poison"))
+    return list_entries(harness.queue(f"{harness.stack.queue_name}-poison"), seal=harness.seal)
 
 
 @pytest.fixture
@@ -347,7 +369,7 @@ def every_state(make_harness: Callable[..., Harness]) -> EveryState:
         views = {name: state.read(trackings[name]) or {} for name in (*finished, "cancelled", "throttled")}
         return (all(views[name].get("phase") == "done" for name in finished)
                 and bool(views["cancelled"]) and views["throttled"].get("waitingFor") == "Retry-After"
-                and len(list_entries(poison)) == 3)  # fmt: skip
+                and len(list_entries(poison, seal=harness.seal)) == 3)  # fmt: skip
 
     deadline = time.monotonic() + patience(60)
     while not settled():

@@ -345,3 +345,23 @@ def test_start_puts_a_start_message_on_the_queue_and_refuses_what_is_not_enabled
                        stack.callback_url())  # fmt: skip
     assert refused.returncode == 2 and refused.stderr.startswith("error: start.url: teamArchive is not enabled")
     assert len(queue.peek_messages(max_messages=32)) == 1  # nothing more was queued
+
+
+def test_poison_list_and_show_mark_a_dead_letter_graphops_did_not_seal(make_harness: Any, settings_file: Path) -> None:
+    h: Harness = make_harness()
+    ours = h.send_raw("this is not JSON")  # graphops dead-letters it, sealed
+    h.run()
+    forged = {"deadLetter": 1, "reason": "callback not delivered", "trackingId": "a-tracking-of-someone-else",
+              "original": json.dumps({"operationUrl": h.graph_url(seed.ALERT_OPERATION_PATH)})}  # fmt: skip
+    poison = h.queue(f"{h.stack.queue_name}-poison")
+    forged_id = poison.send_message(base64.b64encode(json.dumps(forged).encode()).decode()).id
+    listed = graphops(settings_file, "poison", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    entries = {e["id"]: e for e in json.loads(listed.stdout)}
+    assert entries[forged_id]["writtenBy"] == "not graphops" and entries[forged_id]["trackingId"] is None
+    assert [e["writtenBy"] for e in entries.values() if e["id"] != forged_id] == ["graphops"]
+    assert [e["trackingId"] for e in entries.values() if e["id"] != forged_id] == [ours]
+    human = graphops(settings_file, "poison", "list")
+    assert human.stdout.count("not written by graphops") == 2  # the column, and the reason that says why
+    shown = graphops(settings_file, "poison", "show", forged_id)
+    assert "written:  not written by graphops" in shown.stdout and "tracking: -" in shown.stdout

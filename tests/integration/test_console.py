@@ -282,9 +282,8 @@ def seed_reply(status: str) -> Any:
 
 
 def _poison(h: Harness) -> list[Any]:
-    from graphops.storage.poison import list_entries
 
-    return list_entries(h.queue(f"{h.stack.queue_name}-poison"))
+    return h.poison_entries()
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
@@ -323,3 +322,51 @@ def test_markup_in_every_field_the_console_shows_is_text(make_harness: Any, sign
         assert "<b id=" not in pages[name], name  # no field made an element
         for field in fields:  # shown, as text (inside JSON, its quotes escaped once more)
             assert re.search(rf"&lt;b id=\\?&#34;m-{field}\\?&#34;", pages[name]), (name, field)
+
+
+def test_a_dead_letter_graphops_did_not_seal_is_marked_and_requeued_only_as_a_producers_request(
+    make_harness: Any,
+) -> None:
+    h, ours = with_a_dead_letter(make_harness)
+    poison = h.queue(f"{h.stack.queue_name}-poison")
+    # What anyone able to write to the poison queue could put there: graphops' own record, copied and changed to
+    # carry a forged envelope (no seal of this deployment's), and records carrying a request, valid or not.
+    forged_record = {
+        **ours.record,
+        "reason": "callback not delivered",
+        "original": json.dumps(
+            {**json.loads(ours.original), "outcome": "succeeded", "callbackUrl": h.stack.callback_url("/forger")}
+        ),
+    }
+    request = {"operationUrl": h.graph_url(seed.ALERT_OPERATION_PATH), "callbackUrl": h.stack.callback_url()}
+    invalid = {"operationUrl": "https://a.example/x"}
+    records = {
+        "envelope": forged_record,
+        "request": {"deadLetter": 1, "reason": "r", "trackingId": ours.tracking_id, "original": json.dumps(request)},
+        "invalid": {"deadLetter": 1, "reason": "r", "original": json.dumps(invalid)},
+    }
+    sent = {name: poison.send_message(base64.b64encode(json.dumps(r).encode()).decode()).id
+            for name, r in records.items()}  # fmt: skip
+    entries = {e.message_id: e for e in _poison(h)}
+    assert entries[ours.message_id].provenance == "graphops"
+    for message_id in sent.values():
+        entry = entries[message_id]
+        assert (entry.provenance, entry.tracking_id, entry.record) == ("forged", None, None)  # nothing believed
+        assert entry.reason.startswith("not written by graphops")
+    page = get(h, "poison", SIGNED_IN)
+    assert page.text.count('class="not-ours"') == 3
+    links = re.findall(r'href="([^"]*trackings/[^"]*)"', page.text)
+    assert links == [f"/api/console/trackings/{ours.tracking_id}"]  # a forged entry links to no tracking
+
+    refused = as_the_operator(h, f"poison/{sent['envelope']}/requeue")
+    assert refused.status_code == 409 and "not written by graphops, and its message carries" in refused.text
+    invalid = as_the_operator(h, f"poison/{sent['invalid']}/requeue")
+    assert invalid.status_code == 409 and "not a request the trigger takes: operationUrl" in invalid.text
+    assert as_the_operator(h, f"poison/{sent['request']}/requeue").status_code == 200
+    h.graph.script(seed.ALERT_OPERATION_PATH, [seed_reply("succeeded")])
+    h.run()
+    # Taken as a producer's request: a tracking of its own (not the forged entry's tracking id), polled at Graph.
+    [callback] = h.receiver.delivered()
+    assert callback.webhook_id != ours.tracking_id and callback.body["outcome"] == "succeeded"
+    assert "/forger" not in [r.path for r in h.receiver.received]
+    assert {e.message_id for e in _poison(h)} == {ours.message_id, sent["envelope"], sent["invalid"]}

@@ -170,9 +170,8 @@ def test_discard_asks_first_then_deletes(page: Page, local_console: Any, console
 
 
 def _poison(harness: Any) -> list[Any]:
-    from graphops.storage.poison import list_entries
 
-    return list_entries(harness.queue(f"{harness.stack.queue_name}-poison"))
+    return harness.poison_entries()
 
 
 def test_text_from_graph_or_a_caller_creates_no_element_and_triggers_no_change(

@@ -20,7 +20,6 @@ from graphops import functions
 from graphops.console.listing import Filters, list_trackings
 from graphops.local import seed
 from graphops.local.graph import Reply
-from graphops.storage.poison import requeue
 from graphops.storage.time_index import Entry, TrackingIndex, Window, entry_of_state
 
 from .conftest import Harness, own_state_table
@@ -86,8 +85,7 @@ def test_after_a_run_the_counts_equal_the_rows_and_the_state_and_a_requeue_moves
     assert listed[ids["ok"]].polls == 2 and listed[ids["gone"]].last_delivery_error.startswith("dead-lettered")
 
     h.receiver.answer("/gone", 200)  # the receiver is fixed; the operator requeues the dead letter
-    poison, main = h.queue(f"{h.stack.queue_name}-poison"), h.queue(h.stack.queue_name)
-    assert requeue(poison, main, None).moved
+    assert h.requeue().moved
     h.run()
     delivered = Counter({"succeeded": 2, "failed": 1, "forbidden": 1})
     assert state_standings(table) == delivered

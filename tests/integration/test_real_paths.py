@@ -196,7 +196,6 @@ def test_a_cancel_racing_a_delivery_does_not_overwrite_the_delivered_outcome(har
 
 
 def test_a_dead_lettered_delivery_requeued_and_delivered_shows_no_old_error(harness: Harness) -> None:
-    from graphops.storage.poison import requeue
 
     harness.graph.script(seed.ALERT_OPERATION_PATH, [Reply(200, SUCCEEDED)])
     harness.receiver.answer("/gone", 410)
@@ -205,8 +204,7 @@ def test_a_dead_lettered_delivery_requeued_and_delivered_shows_no_old_error(harn
     ]
     harness.run()
     assert status(harness, tracking_id)["lastDeliveryError"].startswith("dead-lettered: callback answered 410")
-    poison, main = harness.queue(f"{harness.stack.queue_name}-poison"), harness.queue(harness.stack.queue_name)
-    assert len(requeue(poison, main, None).moved) == 1
+    assert len(harness.requeue().moved) == 1
     harness.run()  # the receiver is back (answers 200 now)
     view = status(harness, tracking_id)
     assert (view["phase"], view["lastDeliveryError"], view["nextPollAt"]) == ("done", None, None)

@@ -110,9 +110,7 @@ def test_event_grid_refusing_is_dead_lettered_with_its_reason_and_the_callback_s
     assert dead["field"] == "GRAPHOPS_EVENT_GRID_ENDPOINT" and dead["trackingId"] == tracking_id
     assert dead["reason"].startswith("event not published: Event Grid answered 403")
     # Put back once the role is granted: the event goes out, and nothing else is delivered again.
-    from graphops.storage.poison import requeue
-
-    requeue(harness.queue(f"{harness.stack.queue_name}-poison"), harness.queue(harness.stack.queue_name), None)
+    harness.requeue()
     harness.run()
     assert [e["id"] for e in grid.events] == [tracking_id]
     assert len(harness.receiver.received) == 1 and len(results(harness)) == 1

@@ -204,9 +204,12 @@ def test_localhost_listed_literally_must_resolve_to_loopback() -> None:
 def test_a_dead_letter_is_shown_without_the_callbacks_query() -> None:
     import base64
 
+    from graphops.storage.seal import Seal
+
     original = json.dumps({"operationUrl": seed.ALERT_OPERATION_PATH, "callbackUrl": CALLBACK + "&sp=x"})
     record = {"deadLetter": 1, "reason": "r", "field": "callbackUrl", "trackingId": "t", "original": original}
-    entry = entry_from("m", T0, base64.b64encode(json.dumps(record).encode()).decode())
+    seal = Seal(b"a key the tests seal their dead letters with, 32+")
+    entry = entry_from("m", T0, base64.b64encode(json.dumps(seal.sealed(record)).encode()).decode(), seal=seal)
     assert "sig=" not in entry.shown and "sig=" not in json.dumps(entry.to_json())
     assert json.loads(entry.shown)["callbackUrl"] == "https://prod-00.westeurope.logic.azure.com/cb?…"
     assert json.loads(entry.shown)["operationUrl"] == seed.ALERT_OPERATION_PATH  # a relative URL shown as written
