@@ -339,11 +339,11 @@ def test_a_dead_letter_graphops_did_not_seal_is_marked_and_requeued_only_as_a_pr
         ),
     }
     request = {"operationUrl": h.graph_url(seed.ALERT_OPERATION_PATH), "callbackUrl": h.stack.callback_url()}
-    invalid = {"operationUrl": "https://a.example/x"}
+    not_a_request = {"operationUrl": "https://a.example/x"}
     records = {
         "envelope": forged_record,
         "request": {"deadLetter": 1, "reason": "r", "trackingId": ours.tracking_id, "original": json.dumps(request)},
-        "invalid": {"deadLetter": 1, "reason": "r", "original": json.dumps(invalid)},
+        "invalid": {"deadLetter": 1, "reason": "r", "original": json.dumps(not_a_request)},
     }
     sent = {name: poison.send_message(base64.b64encode(json.dumps(r).encode()).decode()).id
             for name, r in records.items()}  # fmt: skip
