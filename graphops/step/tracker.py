@@ -16,7 +16,15 @@ from graphops.common.telemetry import current_traceparent, instruments, seconds_
 from graphops.delivery.callback_sink import CallbackSink
 from graphops.delivery.deliverer import Deliverer
 from graphops.delivery.sink import Sink
-from graphops.envelope.tracking import Outcome, Phase, callback_document, is_tracking_id, iso, moment_or_none
+from graphops.envelope.tracking import (
+    Outcome,
+    Phase,
+    Tracking,
+    callback_document,
+    is_tracking_id,
+    iso,
+    moment_or_none,
+)
 from graphops.envelope.wire import from_wire, parse_body, traceparent_or_none
 from graphops.graph.actions import StartRequest
 from graphops.graph.reader import GraphClient
@@ -34,6 +42,8 @@ from graphops.storage.seal import SEAL, Seal, is_internal
 from graphops.storage.state import StateStore
 
 __all__ = ["StepResult", "Tracker", "describe_step", "utcnow", "wire_trace"]
+
+RETIRED_KEY = "sealed with a key this deployment no longer holds"
 
 
 def utcnow() -> datetime:
@@ -119,7 +129,13 @@ class Tracker:
             assert doc is not None
             internal = is_internal(doc)
             if internal:
-                doc = self._seal.open(doc)  # a message that claims to be graphops' own must prove it
+                try:
+                    doc = self._seal.open(doc)  # a message that claims to be graphops' own must prove it
+                except Rejected:
+                    stranded = self._sealed_with_a_retired_key(doc)
+                    if stranded is None:
+                        raise
+                    return self._retired(body, stranded, now)
             if "v" in doc:
                 tracking = from_wire(doc, self._limits)
             else:
@@ -166,6 +182,36 @@ class Tracker:
             # The last wait ended past the deadline (schedule.whole_delay): it is over, without another poll.
             return self._delivering.deliver(tracking.finish(Outcome.TIMED_OUT, timeout_error(tracking), now))
         return self._polling.poll(tracking)
+
+    def _sealed_with_a_retired_key(self, doc: dict[str, Any]) -> Tracking | None:
+        """The tracking a message is the live step of, when its seal is one this deployment no longer holds (the
+        envelope key was rotated past it); None for anything else, which is then a forgery.
+
+        Nothing in the message is believed but this: the state names its step id, 64 random bits only the message
+        graphops queued and the state table hold, as the tracking's live step. Producers can read neither.
+        """
+        if self._state is None or not isinstance(doc.get(SEAL), str) or "v" not in doc:
+            return None
+        try:
+            tracking = from_wire({k: v for k, v in doc.items() if k != SEAL}, self._limits)
+        except Rejected:
+            return None
+        gate = self._state.gate(tracking)
+        if not gate.go or gate.names != (tracking.step_id,) or gate.history is None:
+            return None  # no state, another live step, or the state unread: nothing vouches for it
+        return replace(tracking, state_etag=gate.etag, history=gate.history)
+
+    def _retired(self, body: bytes | str, tracking: Tracking, now: datetime) -> StepResult:
+        """Dead-letter a tracking's live step sealed with a retired key, under its tracking id, and say so in its
+        state: put back once the key is GRAPHOPS_ENVELOPE_KEY_PREVIOUS again, it runs as that step."""
+        text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+        reason = f"{RETIRED_KEY}: set the key it was sealed with as GRAPHOPS_ENVELOPE_KEY_PREVIOUS, then requeue it"
+        self._chain.dead_letter(tracking.tracking_id, reason, "GRAPHOPS_ENVELOPE_KEY_PREVIOUS", text)
+        assert self._state is not None and tracking.history is not None
+        noted = tracking.noted(at=iso(now), deadLettered=RETIRED_KEY)
+        assert noted.history is not None
+        self._state.stranded(tracking.tracking_id, tracking.state_etag, f"an operator: {reason}", noted.history)
+        return StepResult(tracking.tracking_id, "deadLettered", tracking, detail=RETIRED_KEY)
 
     def _reject(
         self, body: bytes | str, doc: dict[str, Any] | None, message_id: str, exc: Rejected, now: datetime

@@ -30,7 +30,7 @@ from graphops.pacing.budget import Limit
 from graphops.pacing.budget_store import Budgets
 from graphops.pacing.length_store import LengthStore
 from graphops.storage.connection import StorageConnection
-from graphops.storage.state_view import MAX_PROPERTY_CHARS, entity_of, history_of
+from graphops.storage.state_view import MAX_PROPERTY_CHARS, entity_of, history_json, history_of
 from graphops.storage.time_index import INDEXED, Entry, TrackingIndex, entry_of_state
 
 log = logging.getLogger("graphops.state")
@@ -372,6 +372,22 @@ class StateStore:
             written = self._merge(tracking, next_poll_at, now, final=final)
         if written is not None:
             self._index(tracking.tracking_id, written, was=standing)
+
+    def stranded(self, tracking_id: str, etag: str | None, reason: str, history: tuple[dict[str, Any], ...]) -> None:
+        """Say why a tracking's live step cannot run and waits in the poison queue (its message could not be
+        opened): only that, and nothing the message said, is written. The step it names stays the live one, so
+        the message runs once it is put back and can be opened. Raises :class:`StateUnavailable`."""
+        change = {"PartitionKey": tracking_id, "RowKey": ROW, "waitingFor": reason, "nextPollAt": "",
+                  "history": history_json(history)}  # fmt: skip
+        try:
+            self._count()
+            with table_span("merge", self._table):
+                self._table.update_entity(change, mode=UpdateMode.MERGE, etag=etag,
+                                          match_condition=_if_not_modified())  # fmt: skip
+        except ResourceModifiedError:
+            log.info("state of %s changed during the step; left as it is", tracking_id)
+        except AzureError as exc:
+            raise StateUnavailable(f"the state of {tracking_id} was not recorded") from exc
 
     def _index(self, tracking_id: str, entity: Mapping[str, Any], *, was: str | None = None) -> None:
         """Move the index to what ``entity`` says, unless the tracking still stands where it ``was``."""

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import requests
 
 from graphops import functions
 from graphops.intake.request import from_request
@@ -20,6 +21,7 @@ from graphops.settings import Settings, seal_for
 from graphops.storage.seal import Seal
 from graphops.wiring import limits_for
 
+from ..patience import patience
 from .conftest import ROOT, Harness, sink_settings
 
 FORGED_ID = "chosen-by-the-forger"
@@ -109,3 +111,41 @@ def test_a_start_poisoned_by_the_host_and_put_back_is_sent_to_graph_once(make_ha
     assert len(h.graph.requests("POST", clone)) == 1  # not sent again
     [callback] = h.receiver.delivered()
     assert callback.webhook_id == tracking_id and callback.body["outcome"] == "succeeded"
+
+
+ROTATED = ["the envelope key two rotations ago: 1c8e5a0f3b7d", "the envelope key one rotation ago: 9e2b6d4a0c8f",
+           "the envelope key now, after two rotations: 5a7c9e1b3d0f"]  # fmt: skip
+
+
+def test_a_step_sealed_with_a_retired_key_is_dead_lettered_under_its_tracking_id_and_its_state_says_so(
+    make_harness: Any,
+) -> None:
+    before: Harness = make_harness(GRAPHOPS_ENVELOPE_KEY=ROTATED[0])
+    answer = requests.post(before.api("operations"), json={"operationUrl": before.graph_url(seed.ALERT_OPERATION_PATH),
+                           "callbackUrl": before.stack.callback_url()}, timeout=patience(10))  # fmt: skip
+    assert answer.status_code == 202, answer.text
+    tracking_id = answer.json()["trackingId"]  # its first step is queued, sealed with the first key
+    # Two rotations later: neither GRAPHOPS_ENVELOPE_KEY nor _PREVIOUS is the key that step was sealed with.
+    after: Harness = make_harness(GRAPHOPS_ENVELOPE_KEY=ROTATED[2], GRAPHOPS_ENVELOPE_KEY_PREVIOUS=ROTATED[1])
+    # A forger who knows the tracking id, not the step the state names: still a forgery, under its message id.
+    request = {"operationUrl": after.graph_url(seed.ALERT_OPERATION_PATH), "callbackUrl": after.stack.callback_url()}
+    guessed = from_request(request, tracking_id, datetime.now(UTC), limits_for(Settings.from_env(after.env)))
+    forged_id = after.send_raw(Seal(b"a key no deployment ever held: 4d1f7a9c2e6b").seal(guessed.to_wire()))
+    after.run()
+    assert after.graph.gets(seed.ALERT_OPERATION_PATH) == [] and after.receiver.received == []
+    [forged] = [d for d in after.poison() if d["trackingId"] != tracking_id]
+    assert forged["trackingId"] == forged_id and forged["field"] == "seal"
+    [dead] = [d for d in after.poison() if d["trackingId"] == tracking_id]
+    assert dead["trackingId"] == tracking_id and dead["field"] == "GRAPHOPS_ENVELOPE_KEY_PREVIOUS"
+    assert dead["reason"].startswith("sealed with a key this deployment no longer holds")
+    view = requests.get(after.api(f"operations/{tracking_id}"), timeout=patience(10)).json()
+    assert view["waitingFor"].startswith("an operator: sealed with a key this deployment no longer holds")
+    assert view["phase"] == "polling" and view["history"][-1]["deadLettered"].startswith("sealed with a key")
+
+    # The operator sets the old key as _PREVIOUS again and puts the step back: it runs as the tracking's step.
+    restored: Harness = make_harness(GRAPHOPS_ENVELOPE_KEY=ROTATED[2], GRAPHOPS_ENVELOPE_KEY_PREVIOUS=ROTATED[0])
+    restored.graph.script(seed.ALERT_OPERATION_PATH, [Reply(200, seed.alert_refresh("succeeded"))])
+    retired = {e.message_id for e in restored.poison_entries() if e.tracking_id == tracking_id}
+    assert len(restored.requeue(retired).moved) == 1
+    restored.run()
+    assert restored.outcomes() == {tracking_id: "succeeded"}
