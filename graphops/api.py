@@ -71,9 +71,8 @@ class Api:
         if failure is not None:
             return failure
         assert doc is not None
-        problems = [Rejected("trackingId", "assigned by graphops, not by the caller")] if "trackingId" in doc else []
-        values, field_problems = request_problems(doc, self._s.limits)
-        problems += field_problems + self._unsafe_callback(values)
+        values, problems = request_problems(doc, self._s.limits)
+        problems += self._unsafe_callback(values)
         idempotency_key = req.headers.get("Idempotency-Key")
         if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
             problems.append(Rejected("Idempotency-Key", f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters"))
@@ -195,8 +194,7 @@ class Api:
         if failure is not None:
             return failure
         assert doc is not None
-        problems = [Rejected(name, "assigned by graphops, not by the caller")
-                    for name in ("trackingId", "startAttempts") if name in doc]  # fmt: skip
+        problems: list[Rejected] = []
         idempotency_key = req.headers.get("Idempotency-Key")
         if not idempotency_key or len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
             why = f"required, 1 to {MAX_IDEMPOTENCY_KEY} characters: a retry with the same key never starts it twice"

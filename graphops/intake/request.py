@@ -30,17 +30,20 @@ REQUEST_FIELDS = frozenset(
     {"operationUrl", "callbackUrl", "correlationId", "context", "timeoutSeconds", "select", "waitForResource",
      "notify", "traceparent"}
 )  # fmt: skip
-# A start message names the Graph request graphops sends (``start``) instead of an operation URL; the
-# attempts count is graphops' own, for a start Graph throttled.
-START_FIELDS = (REQUEST_FIELDS - {"operationUrl"}) | {"start", "startAttempts"}
+# A start message names the Graph request graphops sends (``start``) instead of an operation URL.
+START_FIELDS = (REQUEST_FIELDS - {"operationUrl"}) | {"start"}
+# What graphops' own sealed start messages carry besides: the tracking id, a throttled start's attempts and the
+# Retry-After it waits for. Never a caller's or a producer's to set (graphops/openapi.json declares none).
+SEALED_START_FIELDS = frozenset({"trackingId", "startAttempts", "notBefore"})
 
 
 def request_problems(
-    doc: dict[str, Any], limits: Limits, start_field: str | None = None
+    doc: dict[str, Any], limits: Limits, start_field: str | None = None, *, sealed: bool = False
 ) -> tuple[dict[str, Any], list[Rejected]]:
     """Check every field of a request; returns the parsed values and one :class:`Rejected` per bad field.
 
-    With ``start_field`` the request names a Graph request to start (under that name) instead of an operation URL.
+    With ``start_field`` the request names a Graph request to start (under that name) instead of an operation URL;
+    ``sealed``: it is graphops' own start message, whose seal opened, and may carry ``SEALED_START_FIELDS``.
     """
     values: dict[str, Any] = {}
     problems: list[Rejected] = []
@@ -52,20 +55,22 @@ def request_problems(
             problems.append(exc)
 
     fields = REQUEST_FIELDS if start_field is None else (START_FIELDS - {"start"}) | {start_field}
-    # trackingId and notBefore come in graphops' own sealed start messages only (graphops.storage.seal).
+    own = SEALED_START_FIELDS if sealed and start_field is not None else frozenset()
     unencodable = sorted(scrubbed(name) for name, value in doc.items() if has_lone_surrogate([name, value]))
     if unencodable:  # nothing else can be checked of it: it cannot even be measured as UTF-8
         return values, [Rejected(name, "holds text that is not valid Unicode (a lone UTF-16 surrogate)")
                         for name in unencodable]  # fmt: skip
-    for unknown in sorted(set(doc) - fields - {"trackingId", "notBefore"}):
-        problems.append(Rejected(unknown, f"unknown field; expected some of {', '.join(sorted(fields))}"))
+    for unknown in sorted(set(doc) - fields - own):
+        why = "assigned by graphops, not by the caller" if unknown in SEALED_START_FIELDS else "unknown field"
+        problems.append(Rejected(unknown, f"{why}; expected some of {', '.join(sorted(fields))}"))
     if len(json.dumps(doc, ensure_ascii=False).encode()) > MAX_REQUEST_BYTES:
         problems.append(Rejected("message", f"larger than {MAX_REQUEST_BYTES} bytes of JSON"))
     if start_field is None:
         check("operationUrl", lambda: limits.resolve(doc.get("operationUrl")))
     else:
         check(start_field, lambda: limits.start(doc.get(start_field), start_field))
-        check("startAttempts", lambda: _attempts(doc.get("startAttempts", 0)))
+        if own:
+            check("startAttempts", lambda: _attempts(doc.get("startAttempts", 0)))
     check("callbackUrl", lambda: _callback(doc.get("callbackUrl"), doc.get("notify"), limits))
     check("notify", lambda: _notify(doc.get("notify"), doc.get("callbackUrl") is not None, limits.sinks))
     check("correlationId", lambda: _correlation_id(doc.get("correlationId")))
@@ -74,7 +79,7 @@ def request_problems(
     check("select", lambda: validate_select(doc.get("select")))
     check("waitForResource", lambda: _flag("waitForResource", doc.get("waitForResource", False)))
     check("traceparent", lambda: _traceparent(doc.get("traceparent")))
-    if doc.get("trackingId") is not None:
+    if own and doc.get("trackingId") is not None:
         check("trackingId", lambda: checked_tracking_id(doc["trackingId"]))
     return values, problems
 
@@ -98,11 +103,17 @@ def producer_problem(doc: dict[str, Any], limits: Limits) -> str | None:
 
 
 def from_start_request(
-    doc: dict[str, Any], tracking_id: str, now: datetime, limits: Limits, start_field: str = "start"
+    doc: dict[str, Any],
+    tracking_id: str,
+    now: datetime,
+    limits: Limits,
+    start_field: str = "start",
+    *,
+    sealed: bool = False,
 ) -> tuple[Tracking, StartRequest]:
     """Validate a request to start a Graph operation: the tracking (its operation URL not known until Graph
-    answers) and the Graph request to send."""
-    values, problems = request_problems(doc, limits, start_field)
+    answers) and the Graph request to send. ``sealed``: graphops' own start message (``request_problems``)."""
+    values, problems = request_problems(doc, limits, start_field, sealed=sealed)
     if problems:
         raise problems[0]
     start: StartRequest = values[start_field]

@@ -144,7 +144,7 @@ class Tracker:
                     # a copy the host poisons and an operator puts back is then the same start, never a second.
                     return self._starting.own_start(doc, message_id, now)
                 if "start" in doc:
-                    tracking, start = from_start_request(doc, message_id, now, self._limits)
+                    tracking, start = from_start_request(doc, message_id, now, self._limits, sealed=True)
                 else:
                     # Recorded like a subscribed one (unless the deployment turned that off): its stale
                     # duplicates are dropped, and the status view knows it.
