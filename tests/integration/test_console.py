@@ -326,8 +326,9 @@ def test_markup_in_every_field_the_console_shows_is_text(make_harness: Any, sign
 
 def test_a_dead_letter_graphops_did_not_seal_is_marked_and_requeued_only_as_a_producers_request(
     make_harness: Any,
+    sign_in: ConsoleSignIn,
 ) -> None:
-    h, ours = with_a_dead_letter(make_harness)
+    h, ours = with_a_dead_letter(make_harness, sign_in)
     poison = h.queue(f"{h.stack.queue_name}-poison")
     # What anyone able to write to the poison queue could put there: graphops' own record, copied and changed to
     # carry a forged envelope (no seal of this deployment's), and records carrying a request, valid or not.
@@ -353,16 +354,16 @@ def test_a_dead_letter_graphops_did_not_seal_is_marked_and_requeued_only_as_a_pr
         entry = entries[message_id]
         assert (entry.provenance, entry.tracking_id, entry.record) == ("forged", None, None)  # nothing believed
         assert entry.reason.startswith("not written by graphops")
-    page = get(h, "poison", SIGNED_IN)
+    page = get(h, "poison", sign_in.headers())
     assert page.text.count('class="not-ours"') == 3
     links = re.findall(r'href="([^"]*trackings/[^"]*)"', page.text)
     assert links == [f"/api/console/trackings/{ours.tracking_id}"]  # a forged entry links to no tracking
 
-    refused = as_the_operator(h, f"poison/{sent['envelope']}/requeue")
+    refused = as_the_operator(h, sign_in, f"poison/{sent['envelope']}/requeue")
     assert refused.status_code == 409 and "not written by graphops, and its message carries" in refused.text
-    invalid = as_the_operator(h, f"poison/{sent['invalid']}/requeue")
+    invalid = as_the_operator(h, sign_in, f"poison/{sent['invalid']}/requeue")
     assert invalid.status_code == 409 and "not a request the trigger takes: operationUrl" in invalid.text
-    assert as_the_operator(h, f"poison/{sent['request']}/requeue").status_code == 200
+    assert as_the_operator(h, sign_in, f"poison/{sent['request']}/requeue").status_code == 200
     h.graph.script(seed.ALERT_OPERATION_PATH, [seed_reply("succeeded")])
     h.run()
     # Taken as a producer's request: a tracking of its own (not the forged entry's tracking id), polled at Graph.

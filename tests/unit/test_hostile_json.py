@@ -100,6 +100,6 @@ def test_the_step_dead_letters_such_a_message_with_the_field_named(message: str,
 def test_a_poison_entry_holding_it_is_shown_as_text(value: str) -> None:
     original = with_field(REQUEST, "context", value)
     content = base64.b64encode(original.encode()).decode()
-    entry = entry_from("m1", None, content)  # the host's copy
+    entry = entry_from("m1", None, content, seal=None)  # the host's copy
     assert entry.document is None and entry.unrequeueable is not None
     assert revived(entry) == original and redact_callbacks(original) == original.replace("cb?sig=s", "cb?…")

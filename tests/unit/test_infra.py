@@ -231,7 +231,7 @@ def test_role_ids_match_their_names_and_every_assignment_uses_one() -> None:
         )
     assert table == BUILT_IN_ROLES
     assignments = resources("Microsoft.Authorization/roleAssignments@")
-    assert len(assignments) == 9
+    assert len(assignments) == 10
     for _, node in assignments:
         definition = prop(node, "properties.roleDefinitionId") or ""
         assert re.fullmatch(
