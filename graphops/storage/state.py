@@ -2,8 +2,9 @@
 
 The queue stays the source of truth for what runs next; the table is what the HTTP API reads and
 where a cancel is marked. Each step of a subscribed tracking costs two table operations: one read
-(is it cancelled? is this step stale?) and one merge. A table outage slows nothing down: the step
-goes on and the state catches up at the next one.
+(is it cancelled? is this step stale?) and one merge; the step that delivers holds the state's version first
+(one conditional merge more), so that a duplicate of it cannot call back too. A table outage slows nothing
+down: the step goes on and the state catches up at the next one.
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ import requests
 from graphops.local import seed
 
 from ..patience import patience
-from .conftest import Harness
-from .test_console import CONSOLE_ON, SIGNED_IN, get
+from .conftest import ConsoleSignIn, Harness
+from .test_console import get
 
 HOSTILE = {
     "deep, but parsed": "[" * 900 + "]" * 900,
@@ -81,8 +81,10 @@ def test_a_producers_message_holding_it_is_dead_lettered_naming_the_field(harnes
     )
 
 
-def test_a_message_nested_20000_deep_is_dead_lettered_and_the_console_shows_it(make_harness: Any) -> None:
-    h: Harness = make_harness(**CONSOLE_ON)
+def test_a_message_nested_20000_deep_is_dead_lettered_and_the_console_shows_it(
+    make_harness: Any, sign_in: ConsoleSignIn
+) -> None:
+    h: Harness = make_harness(**sign_in.settings())
     message_id = h.send_raw("[" * 20_000 + "]" * 20_000)
     deep_context = h.send_raw(
         with_field({"operationUrl": seed.ALERT_OPERATION_PATH}, "context", HOSTILE["deep, but parsed"])
@@ -91,5 +93,5 @@ def test_a_message_nested_20000_deep_is_dead_lettered_and_the_console_shows_it(m
     dead = {d.get("trackingId"): d for d in h.poison()}
     assert dead[message_id]["field"] == "message" and "nested deeper than" in dead[message_id]["reason"]
     assert dead[deep_context]["field"] == "context"
-    page = get(h, "poison", SIGNED_IN)
+    page = get(h, "poison", sign_in.headers())
     assert page.status_code == 200 and message_id in page.text and deep_context in page.text

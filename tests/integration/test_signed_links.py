@@ -17,15 +17,15 @@ from graphops.local import seed
 from graphops.local.graph import Reply
 
 from ..patience import patience
-from .conftest import Harness, own_state_table
+from .conftest import ConsoleSignIn, Harness, own_state_table
 from .test_cli import graphops
-from .test_console import CONSOLE_ON, SIGNED_IN, get
+from .test_console import get
 
 KEY = "c2VjcmV0LXNhcy1zaWduYXR1cmU%3D"  # the SAS's signature: it must appear nowhere but in the sinks
 SAS = f"https://contoso.blob.core.windows.net/exports?sv=2022-11-02&se=2030-01-01&sr=c&sp=rw&sig={KEY}"
 ANSWERED = f"https://contoso.blob.core.windows.net/exports/adele?sv=2022-11-02&sp=r&SIG={KEY}"  # Graph's, any case
 EXPORT = "/v1.0/users/48d31887-5fad-4d73-a9f5-3c356e68a038/exportPersonalData"
-SETTINGS = {**CONSOLE_ON, "GRAPHOPS_START_ACTIONS": "personalDataExport", "GRAPHOPS_EXPORT_STORAGE_ACCOUNTS": "contoso"}
+SETTINGS = {"GRAPHOPS_START_ACTIONS": "personalDataExport", "GRAPHOPS_EXPORT_STORAGE_ACCOUNTS": "contoso"}
 
 
 def cli_settings(h: Harness, tmp_path: Path) -> Path:
@@ -35,11 +35,11 @@ def cli_settings(h: Harness, tmp_path: Path) -> Path:
 
 
 def test_a_sas_from_the_caller_and_from_graph_reaches_the_sinks_only(
-    make_harness: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    make_harness: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture, sign_in: ConsoleSignIn
 ) -> None:
     caplog.set_level(logging.DEBUG)
     table = own_state_table()
-    h: Harness = make_harness(**SETTINGS, GRAPHOPS_STATE_TABLE=table)
+    h: Harness = make_harness(**sign_in.settings(**SETTINGS, GRAPHOPS_STATE_TABLE=table))
     sent: list[Any] = []
 
     def start(body: Any) -> Reply:
@@ -63,7 +63,7 @@ def test_a_sas_from_the_caller_and_from_graph_reaches_the_sinks_only(
 
     rows = list(TableClient.from_connection_string(h.env["AzureWebJobsStorage"], table).list_entities())
     view = requests.get(h.api(f"operations/{tracking}"), timeout=patience(10))
-    page = get(h, f"trackings/{tracking}", headers=SIGNED_IN)
+    page = get(h, f"trackings/{tracking}", headers=sign_in.headers())
     status = graphops(cli_settings(h, tmp_path), "status", tracking, "--json")
     h.graph.script(seed.EXPORT_PATH, [Reply(200, done)])
     watched = graphops(cli_settings(h, tmp_path), "watch", h.graph_url(seed.EXPORT_PATH), "--json")
@@ -77,14 +77,18 @@ def test_a_sas_from_the_caller_and_from_graph_reaches_the_sinks_only(
     assert tracking in page.text and "contoso.blob.core.windows.net/exports/adele" in page.text
 
 
-def test_a_dead_letters_sas_is_withheld_on_the_poison_page_and_in_the_cli(make_harness: Any, tmp_path: Path) -> None:
-    h: Harness = make_harness(**{**SETTINGS, "GRAPHOPS_START_ACTIONS": ""})  # the start is refused: a dead letter
+def test_a_dead_letters_sas_is_withheld_on_the_poison_page_and_in_the_cli(
+    make_harness: Any, tmp_path: Path, sign_in: ConsoleSignIn
+) -> None:
+    h: Harness = make_harness(
+        **sign_in.settings(**{**SETTINGS, "GRAPHOPS_START_ACTIONS": ""})
+    )  # the start is refused: a dead letter
     start = {"method": "POST", "url": EXPORT, "body": {"storageLocation": SAS}}
     h.send_raw(json.dumps({"start": start, "callbackUrl": h.stack.callback_url()}))
     h.run()
     [entry] = h.poison()
     assert KEY in entry["original"]  # the queue itself holds the message as it was sent ...
-    page = get(h, "poison", headers=SIGNED_IN)
+    page = get(h, "poison", headers=sign_in.headers())
     listed = graphops(cli_settings(h, tmp_path), "poison", "list", "--json")
     [shown_entry] = json.loads(listed.stdout)
     one = graphops(cli_settings(h, tmp_path), "poison", "show", shown_entry["id"])
