@@ -29,6 +29,7 @@ from graphops.intake.request import MAX_REQUEST_BYTES, from_request, from_start_
 from graphops.pacing.schedule import delay_until
 from graphops.step import starter
 from graphops.step.chain import queue_first_step
+from graphops.storage.seal import NoKey
 from graphops.storage.state import Claim
 from graphops.storage.state_view import public_view
 from graphops.wiring import Services
@@ -92,6 +93,8 @@ class Api:
         return []
 
     def _track(self, doc: dict[str, Any], req: func.HttpRequest, idempotency_key: str | None) -> func.HttpResponse:
+        if (unreadable := self._key_unreadable()) is not None:
+            return unreadable
         now = datetime.now(UTC)
         tracking = replace(from_request(doc, str(uuid.uuid4()), now, self._s.limits), stateful=True)
         if idempotency_key:
@@ -106,6 +109,21 @@ class Api:
             return answered
         assert claim is not None
         return self._enqueue(replace(tracking, tracking_id=claim.tracking_id), req)
+
+    def _key_unreadable(self) -> func.HttpResponse | None:
+        """503 while the envelope key cannot be read: the tracking's first step is a sealed message, so nothing
+        accepted now could be queued. The request is fine; the caller tries again after Retry-After."""
+        seal = self._s.seal
+        if not isinstance(seal, NoKey):
+            return None
+        wait = str(self._s.settings.max_delay_seconds)  # as long as a queued step waits for it
+        setting = seal.unresolved.setting
+        return problem(
+            503,
+            f"{setting} cannot be read yet; nothing was started, try again later",
+            [Rejected(setting, seal.unresolved.problem)],
+            headers={"Retry-After": wait},
+        )
 
     def _claim(
         self, key: str, tracking: Tracking, now: datetime, fingerprint: str | None, req: func.HttpRequest
@@ -242,6 +260,8 @@ class Api:
     ) -> func.HttpResponse:
         """Claim ``key`` (before Graph is asked, so a retry never starts twice), send the request, and answer
         with what Graph's answer means."""
+        if (unreadable := self._key_unreadable()) is not None:
+            return unreadable  # before Graph is asked: a start whose tracking cannot be queued is not sent
         now = datetime.now(UTC)
         pending, request = from_start_request(doc, str(uuid.uuid4()), now, self._s.limits, field)
         pending = replace(pending, stateful=True)

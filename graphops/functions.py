@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -29,13 +28,14 @@ if TYPE_CHECKING:
 
 
 def check_settings() -> Settings:
-    """Read the app settings; a bad value fails at start-up with a message naming the setting."""
+    """Read the app settings; a bad value fails at start-up with a message naming the setting.
+
+    A secret whose Key Vault reference is not resolved is not a bad value: every function still loads, and only
+    the work that needs the secret waits for it (graphops.common.unresolved), announced once the process builds
+    its parts.
+    """
     settings = Settings.from_env(os.environ)
-    seal_for(settings)  # the app's own messages cannot be sealed or opened without its key
-    if settings.callback_secret_pending:
-        # Not fatal: the API and the polling work without it, and deliveries wait for it.
-        event("settingPending", level=logging.WARNING, setting="GRAPHOPS_CALLBACK_SECRET",
-              reason=settings.callback_secret_pending)  # fmt: skip
+    seal_for(settings)  # the app's own messages cannot be sealed or opened without a key: one must be set
     return settings
 
 

@@ -15,13 +15,17 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from graphops.common.errors import SettingsError
+from graphops.common.unresolved import Unresolved
 from graphops.graph.clouds import CLOUDS, Cloud
 from graphops.pacing.budget import LIMITS, Limit, parse_budgets
 from graphops.storage.connection import STORAGE_SETTING, StorageConnection
-from graphops.storage.seal import Seal
+from graphops.storage.seal import NoKey, Seal
 
 DEFAULT_QUEUE_NAME = "graph-operations"  # what the docs, infra and local settings use
 MAX_TIMEOUT_SECONDS = 30 * 24 * 3600
+ENVELOPE_SETTINGS = frozenset({"GRAPHOPS_ENVELOPE_KEY", "GRAPHOPS_ENVELOPE_KEY_PREVIOUS"})
+# Kept in Key Vault in Azure (infra/app/function.bicep): each may reach the app as its unresolved reference.
+SECRET_SETTINGS = ("GRAPHOPS_CALLBACK_SECRET", *sorted(ENVELOPE_SETTINGS))
 
 
 @dataclass(frozen=True)
@@ -55,9 +59,9 @@ class Settings:
     monitor_allowed_hosts: tuple[str, ...] = CLOUDS["global"].sharepoint_hosts
     allow_http_callbacks: bool = False
     callback_secret: str | None = field(default=None, repr=False)
-    # Why a configured secret cannot be used yet (a Key Vault reference the platform has not resolved):
-    # callbacks then wait, rather than go out unsigned or stop the whole app.
-    callback_secret_pending: str | None = None
+    # The secret settings that are Key Vault references the platform has not resolved (graphops.common.unresolved):
+    # the app starts without them, and only the work that needs one waits for it.
+    unresolved: frozenset[str] = frozenset()
     # GRAPHOPS_ENVELOPE_KEY (and _PREVIOUS while rotating): seals graphops' own queue messages (graphops.storage.seal).
     # Only the app needs it; producers and the command's other tools do not.
     envelope_key: bytes | None = field(default=None, repr=False)
@@ -119,8 +123,7 @@ class Settings:
             raise SettingsError(
                 "GRAPHOPS_MAX_DELAY_SECONDS", f"must be at least GRAPHOPS_MIN_DELAY_SECONDS ({min_delay})"
             )
-        raw_secret = env.get("GRAPHOPS_CALLBACK_SECRET", "").strip() or None
-        secret_pending = _unresolved_reference("GRAPHOPS_CALLBACK_SECRET", raw_secret)
+        unresolved = frozenset(name for name in SECRET_SETTINGS if _unresolved_reference(env, name))
         return cls(
             storage=StorageConnection.from_env(env) if need_storage else StorageConnection(),
             queue_name=_queue_name(_required(env, "GRAPHOPS_QUEUE_NAME") if need_storage else DEFAULT_QUEUE_NAME),
@@ -134,8 +137,8 @@ class Settings:
             callback_allowed_hosts=_allowed_hosts(env, "GRAPHOPS_CALLBACK_ALLOWED_HOSTS", cloud.logic_apps_hosts),
             monitor_allowed_hosts=_allowed_hosts(env, "GRAPHOPS_MONITOR_ALLOWED_HOSTS", cloud.sharepoint_hosts),
             allow_http_callbacks=_bool(env, "GRAPHOPS_ALLOW_HTTP_CALLBACKS", default=False),
-            callback_secret=None if secret_pending else _secret(raw_secret),
-            callback_secret_pending=secret_pending,
+            callback_secret=None if "GRAPHOPS_CALLBACK_SECRET" in unresolved else _secret(env),
+            unresolved=unresolved,
             envelope_key=_envelope_key(env, "GRAPHOPS_ENVELOPE_KEY"),
             envelope_key_previous=_envelope_key(env, "GRAPHOPS_ENVELOPE_KEY_PREVIOUS", local_default=False),
             min_delay_seconds=min_delay,
@@ -288,27 +291,21 @@ def _allowed_hosts(env: Mapping[str, str], name: str, default: tuple[str, ...]) 
     return entries or default
 
 
-def _unresolved_reference(name: str, raw: str | None) -> str | None:
-    """Why ``raw`` is not a value yet, when it is a Key Vault reference the platform left as it was.
+def _unresolved_reference(env: Mapping[str, str], name: str) -> bool:
+    """Whether the setting is a Key Vault reference the platform left as it was.
 
     App Service replaces ``@Microsoft.KeyVault(...)`` with the secret when it can read it; on a first start
     the identity's role on the vault may be seconds old, and the literal text reaches the app.
     """
-    if raw is None or not raw.startswith("@Microsoft.KeyVault("):
-        return None
-    return (
-        f"{name} is a Key Vault reference the platform has not resolved (yet): the app's identity cannot read "
-        "the secret, or its role assignment is still propagating. Callbacks wait and retry; the value is read "
-        "again when the app restarts (the platform retries the reference too)."
-    )
+    return env.get(name, "").strip().startswith("@Microsoft.KeyVault(")
 
 
 def _envelope_key(env: Mapping[str, str], name: str, *, local_default: bool = True) -> bytes | None:
     """A key of at least 32 bytes (the hooks make 32 random bytes, base64). Against Azurite's well-known
     account, which anyone can read and write anyway, a key derived from it serves when none is set."""
     raw = env.get(name, "").strip()
-    if raw.startswith("@Microsoft.KeyVault("):
-        raise SettingsError(name, "its Key Vault reference is not resolved (the identity needs Key Vault Secrets User)")
+    if _unresolved_reference(env, name):
+        return None  # not a key yet: Settings.unresolved names it, and seal_for stands in for the seal
     if raw:
         if len(raw.encode()) < 32:
             raise SettingsError(name, "must be at least 32 characters (random: the preprovision hook makes one)")
@@ -327,8 +324,9 @@ def _storage_accounts(env: Mapping[str, str], name: str) -> frozenset[str]:
     return accounts
 
 
-def _secret(raw: str | None) -> str | None:
-    if raw is None:
+def _secret(env: Mapping[str, str]) -> str | None:
+    raw = env.get("GRAPHOPS_CALLBACK_SECRET", "").strip()
+    if not raw:
         return None
     problem = "must be 'whsec_' followed by base64 of 24 to 64 random bytes"
     if not raw.startswith("whsec_"):
@@ -406,8 +404,13 @@ def _budgets(raw: str) -> dict[str, Limit]:
     return {} if raw.lower() == "off" else parse_budgets(raw)
 
 
-def seal_for(settings: Settings) -> Seal:
-    """The seal of graphops' own queue messages: the app cannot run without its key."""
+def seal_for(settings: Settings) -> Seal | NoKey:
+    """The seal of graphops' own queue messages: no step runs without its key. While a key's Key Vault reference
+    is not resolved, a stand-in that says so: the steps wait for it and the API answers 503."""
+    waiting = sorted(ENVELOPE_SETTINGS & settings.unresolved)
+    if waiting:
+        # The previous key too: a message sealed with it must wait, not be dead-lettered as forged.
+        return NoKey(Unresolved(waiting[0]))
     if settings.envelope_key is None:
         raise SettingsError(
             "GRAPHOPS_ENVELOPE_KEY",
@@ -419,5 +422,9 @@ def seal_for(settings: Settings) -> Seal:
 
 def seal_held(settings: Settings) -> Seal | None:
     """The seal where this process holds the envelope key (the app always; a workstation when it is set, or
-    against Azurite); None otherwise: the poison queue's tools then take no dead letter as graphops' own."""
-    return None if settings.envelope_key is None else seal_for(settings)
+    against Azurite); None otherwise, or while its Key Vault reference is not resolved: the poison queue's tools
+    then take no dead letter as graphops' own."""
+    if settings.envelope_key is None:
+        return None
+    seal = seal_for(settings)
+    return seal if isinstance(seal, Seal) else None

@@ -12,6 +12,7 @@ from azure.core.credentials import TokenCredential
 from requests.adapters import HTTPAdapter
 
 from graphops.common.logs import quiet_http_client_logs
+from graphops.common.unresolved import Unresolved
 from graphops.delivery.callback_sink import CallbackSink
 from graphops.delivery.deliverer import Deliverer
 from graphops.delivery.event_grid_sink import EventGridSink
@@ -27,7 +28,7 @@ from graphops.step.decide import Policy
 from graphops.step.starter import Starter
 from graphops.step.tracker import Tracker, utcnow
 from graphops.storage.queues import TrackingQueue, queue_client
-from graphops.storage.seal import Seal
+from graphops.storage.seal import NoKey, Seal
 from graphops.storage.state import StateStore, table_client
 
 USER_AGENT = "graphops/0.1"
@@ -119,7 +120,7 @@ class Services:
     limits: Limits
     graph: GraphClient
     queue: TrackingQueue
-    seal: Seal
+    seal: Seal | NoKey  # NoKey while an envelope key's Key Vault reference is not resolved
     state: StateStore
     deliverer: Deliverer
     monitor: MonitorClient
@@ -142,6 +143,9 @@ def storage_transport(pool_size: int = 32) -> Any:
 
 def build_services(settings: Settings, credential: TokenCredential | None = None) -> Services:
     quiet_http_client_logs()
+    unresolved = {name: Unresolved(name) for name in sorted(settings.unresolved)}
+    for setting in unresolved.values():
+        setting.announce()  # once per process: its parts are built once (graphops.functions.services)
     credential = credential or graph_credential(settings)
     storage = storage_credential(settings, credential)
     limits = limits_for(settings)
@@ -152,7 +156,7 @@ def build_services(settings: Settings, credential: TokenCredential | None = None
         limits.callbacks,
         settings.callback_secret,
         user_agent=USER_AGENT,
-        secret_pending=settings.callback_secret_pending,
+        unresolved=unresolved.get("GRAPHOPS_CALLBACK_SECRET"),
     )
     sinks: dict[str, Sink] = {"callback": CallbackSink(deliverer)}
     if settings.event_grid_endpoint:

@@ -17,6 +17,7 @@ import urllib3
 
 from graphops.common.errors import Rejected
 from graphops.common.telemetry import inject
+from graphops.common.unresolved import Unresolved
 from graphops.common.urls import DEFAULT_PORTS
 from graphops.delivery.signing import WebhookSigner
 from graphops.egress.pinned import PinnedPools
@@ -35,6 +36,8 @@ class DeliveryResult:
     detail: str
     status_code: int | None = None
     retry_after: float | None = None
+    # Not attempted: a setting it needs cannot be read yet. Not an attempt, so it counts against no limit.
+    held: bool = False
 
 
 # Asking again may help: a timeout, "too early", throttling, and every server error (5xx, 501 and 505-511
@@ -58,12 +61,12 @@ class Deliverer:
         max_pools: int = 64,
         pool_size: int = 16,
         ca_certs: str | None = None,
-        secret_pending: str | None = None,
+        unresolved: Unresolved | None = None,
     ) -> None:
         self._policy = policy
-        #: Signs callbacks; the results queue signs with it too. Pending: a secret is configured but not readable
-        #: yet, so nothing is sent.
-        self.signer = WebhookSigner(secret, secret_pending)
+        #: Signs callbacks; the results queue signs with it too. Pending: the secret is configured but not readable
+        #: yet (an unresolved Key Vault reference), so nothing is sent, never anything unsigned.
+        self.signer = WebhookSigner(secret, unresolved)
         self._user_agent = user_agent
         self._pools = PinnedPools(
             timeout or urllib3.Timeout(connect=5.0, read=15.0), max_pools=max_pools, pool_size=pool_size,
@@ -82,7 +85,7 @@ class Deliverer:
 
     def _post(self, url: str, webhook_id: str, body: Mapping[str, Any], now: datetime) -> DeliveryResult:
         if self.signer.pending is not None:
-            return DeliveryResult(False, True, f"not sent: {self.signer.pending}")
+            return DeliveryResult(False, True, self.signer.pending.waiting, held=True)
         try:
             target = self._policy.target(url)
         except Rejected as exc:

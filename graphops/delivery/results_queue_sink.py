@@ -36,7 +36,7 @@ class ResultsQueueSink:
 
     def deliver(self, tracking: Tracking, body: Mapping[str, Any], now: datetime) -> DeliveryResult:
         if self._signer.pending is not None:
-            return DeliveryResult(False, True, f"not queued: {self._signer.pending}")
+            return DeliveryResult(False, True, self._signer.pending.waiting, held=True)
         event = json.dumps(
             cloud_event(tracking, body, self._source, current_traceparent()), separators=(",", ":"), ensure_ascii=False
         )

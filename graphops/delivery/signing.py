@@ -7,14 +7,16 @@ from datetime import UTC, datetime
 
 from standardwebhooks.webhooks import Webhook
 
+from graphops.common.unresolved import Unresolved
+
 
 class WebhookSigner:
     """Signs with ``GRAPHOPS_CALLBACK_SECRET``; with no secret configured, results carry no signature."""
 
-    def __init__(self, secret: str | None, pending: str | None = None) -> None:
+    def __init__(self, secret: str | None, pending: Unresolved | None = None) -> None:
         self._signer = Webhook(secret) if secret else None
-        #: Why a configured secret cannot be used yet (an unresolved Key Vault reference): nothing is sent then,
-        #: rather than something unsigned.
+        #: A configured secret that cannot be read yet (an unresolved Key Vault reference): nothing is sent then,
+        #: rather than something unsigned; the delivery is held, not counted as an attempt.
         self.pending = pending
 
     def headers(self, webhook_id: str, now: datetime, payload: str) -> dict[str, str]:

@@ -18,7 +18,7 @@ from graphops.common.logs import event
 from graphops.common.telemetry import current_traceparent, instruments
 from graphops.envelope.tracking import Tracking, iso, next_step
 from graphops.storage.queues import MessageTooLarge, TrackingQueue
-from graphops.storage.seal import Seal
+from graphops.storage.seal import NoKey, Seal
 from graphops.storage.state import StateStore
 
 
@@ -37,7 +37,7 @@ class Chain:
     """Links one step of a tracking to the next."""
 
     def __init__(
-        self, queue: TrackingQueue, seal: Seal, state: StateStore | None, clock: Callable[[], datetime]
+        self, queue: TrackingQueue, seal: Seal | NoKey, state: StateStore | None, clock: Callable[[], datetime]
     ) -> None:
         self.queue = queue
         self.seal = seal  # every message graphops queues is sealed, and only sealed ones are taken as its own
@@ -59,15 +59,15 @@ class Chain:
         if tracking.stateful and self.state is not None:
             self.state.record(tracking, next_poll_at, now, final=final, standing=tracking.state_standing)
 
-    def hold(self, tracking: Tracking) -> Tracking | None:
+    def own(self, tracking: Tracking) -> Tracking | None:
         """The tracking as the one step of it that may deliver (its state's new version), or None when another step
-        of it came first (see :meth:`StateStore.hold`)."""
+        of it came first (see :meth:`StateStore.own`)."""
         if not tracking.stateful or self.state is None:
             return tracking
-        held = self.state.hold(tracking)
-        if isinstance(held, str):
-            return replace(tracking, state_etag=held)
-        return tracking if held else None
+        owned = self.state.own(tracking)
+        if isinstance(owned, str):
+            return replace(tracking, state_etag=owned)
+        return tracking if owned else None
 
     def send_own(self, doc: dict[str, Any], delay: int) -> None:
         """Queue a message as graphops' own (a start's retry): sealed, so no producer can forge one."""
@@ -100,7 +100,9 @@ class Chain:
                                                      "originalOmitted": f"too large: {exc}"}))  # fmt: skip
 
 
-def queue_first_step(queue: TrackingQueue, seal: Seal, state: StateStore, tracking: Tracking, delay: int) -> None:
+def queue_first_step(
+    queue: TrackingQueue, seal: Seal | NoKey, state: StateStore, tracking: Tracking, delay: int
+) -> None:
     """Queue a stateful tracking's first step, then write its state.
 
     In this order, a state row means the first step is queued: a retry that finds no state row queues it again

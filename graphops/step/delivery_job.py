@@ -36,21 +36,23 @@ class Delivering:
         clock: Callable[[], datetime],
         rng: random.Random,
         retention: timedelta,
+        hold_delay: int,
     ) -> None:
         self._chain = chain
         self._sinks = sinks
         self._max_attempts = max_attempts
         self._retention = retention  # GRAPHOPS_STATE_RETENTION_DAYS: no wait for a receiver outlasts it
         self._min_delay = min_delay  # the first retry's delay (the deployment's shortest poll delay)
+        self._hold_delay = hold_delay  # how long a sink waits for a setting it cannot read yet
         self._clock = clock
         self._rng = rng
 
     def deliver(self, tracking: Tracking) -> StepResult:
-        held = self._chain.hold(tracking)
-        if held is None:  # a duplicate of this step, or a cancel, moved the state on first: theirs stands
+        owned = self._chain.own(tracking)
+        if owned is None:  # a duplicate of this step, or a cancel, moved the state on first: theirs stands
             event("dropped", trackingId=tracking.tracking_id, reason="stale", step=tracking.step)
             return StepResult(tracking.tracking_id, "dropped", tracking, detail="stale")
-        tracking = held
+        tracking = owned
         now = self._clock()
         body = tracking.callback_body()
         deliveries = dict(tracking.deliveries)
@@ -69,6 +71,8 @@ class Delivering:
                                       delivered=result.delivered, result=result.detail)  # fmt: skip
             if result.retry_after is not None and deliveries[name].state is DeliveryState.PENDING:
                 waits.append(result.retry_after)  # a sink that gave up holds back none of the others
+            if result.held:
+                waits.append(self._hold_delay)
             # The callback's host and path under "callback", as the log has always had it; other sinks' "target".
             where = {"callback" if name == "callback" else "target": sink.describe(tracking) if sink else None}
             event(
@@ -115,11 +119,14 @@ class Delivering:
 def after_attempt(
     before: Delivery, result: DeliveryResult, max_attempts: int, now: datetime, keep_until: datetime
 ) -> Delivery:
-    """A sink's delivery after one more attempt: delivered, to be tried again, or dead-lettered with the reason.
+    """A sink's delivery after one more attempt: delivered, to be tried again, or dead-lettered with the reason;
+    a held one (a secret it needs cannot be read yet) was no attempt, since nothing was sent.
 
     A receiver's Retry-After is waited out in full, but not past ``keep_until`` (the tracking's deadline plus
     the state's retention): a wait beyond it would outlive everything kept about the tracking (a receiver's
     ``Retry-After: 9999999999`` once parked one until the year 2343), so the sink is dead-lettered at once."""
+    if result.held:
+        return Delivery(before.attempts, DeliveryState.PENDING, result.detail)
     attempts = before.attempts + 1
     if result.delivered:
         return Delivery(attempts, DeliveryState.DELIVERED)

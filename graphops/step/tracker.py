@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from azure.core.exceptions import AzureError
 from opentelemetry.trace import Span
 
 from graphops.common.errors import Rejected
@@ -37,13 +39,16 @@ from graphops.step.delivery_job import Delivering
 from graphops.step.poll_job import OperationReader, Polling
 from graphops.step.start_job import Starting
 from graphops.step.starter import Starter
-from graphops.storage.queues import TrackingQueue
-from graphops.storage.seal import SEAL, Seal, is_internal
+from graphops.storage.queues import Sent, TrackingQueue
+from graphops.storage.seal import SEAL, NoKey, Seal, is_internal
 from graphops.storage.state import StateStore
 
 __all__ = ["StepResult", "Tracker", "describe_step", "utcnow", "wire_trace"]
 
 RETIRED_KEY = "sealed with a key this deployment no longer holds"
+
+# The mark on a producer's message graphops held and queued again (Tracker._hold): look up which id it stands for.
+HELD = "held"
 
 
 def utcnow() -> datetime:
@@ -62,7 +67,7 @@ class Tracker:
         policy: Policy,
         graph: GraphClient,
         queue: TrackingQueue,
-        seal: Seal,
+        seal: Seal | NoKey,
         deliverer: Deliverer,
         max_delivery_attempts: int,
         clock: Callable[[], datetime] = utcnow,
@@ -73,9 +78,12 @@ class Tracker:
         sinks: Mapping[str, Sink] | None = None,
         record_all: bool = True,
         retention: timedelta,
+        hold_delay: int | None = None,
     ) -> None:
         self._limits = limits
         self._seal = seal  # only sealed messages are taken as graphops' own
+        # How long a step waits for a setting it cannot read yet: the longest wait between polls.
+        self._hold_delay = hold_delay or policy.schedule.max_delay
         self._deliverer = deliverer  # tells a caller its message was refused, when it safely can
         self._clock = clock
         self._record_all = record_all  # GRAPHOPS_RECORD_QUEUE_TRACKINGS: queue trackings get a state too
@@ -84,7 +92,7 @@ class Tracker:
         self._chain = Chain(queue, seal, state, clock)
         sinks = sinks or {"callback": CallbackSink(deliverer)}
         self._delivering = Delivering(self._chain, sinks, max_delivery_attempts, policy.schedule.min_delay, clock, rng,
-                                      retention)  # fmt: skip
+                                      retention, self._hold_delay)  # fmt: skip
         deliver = self._delivering.deliver
         self._polling = Polling(chain=self._chain, deliver=deliver, policy=policy, graph=graph, monitor=monitor,
                                 graph_endpoint=limits.graph_endpoint, clock=clock, rng=rng)  # fmt: skip
@@ -123,6 +131,10 @@ class Tracker:
     ) -> StepResult:
         now = self._clock()
         start: StartRequest | None = None
+        if doc is not None and not is_internal(doc) and HELD in doc:
+            doc, message_id = self._held_copy(doc, message_id)
+        if doc is not None and isinstance(self._seal, NoKey):
+            return self._hold(self._seal, doc, message_id, now)
         try:
             if unreadable is not None:
                 raise unreadable
@@ -213,6 +225,42 @@ class Tracker:
         self._state.stranded(tracking.tracking_id, tracking.state_etag, f"an operator: {reason}", noted.history)
         return StepResult(tracking.tracking_id, "deadLettered", tracking, detail=RETIRED_KEY)
 
+    def _hold(self, no_key: NoKey, doc: dict[str, Any], message_id: str, now: datetime) -> StepResult:
+        """The envelope key cannot be read: no step can open its message or seal the next one. So the message
+        goes back on the queue as it came, due again after the hold delay: as a new message rather than the
+        host's retry, so the wait costs it none of its dequeue budget and ends in no dead letter, however long
+        it lasts. (A message that is not JSON at all is refused as before: no key makes it readable.)"""
+        if is_internal(doc):
+            tracking_id = str(doc.get("trackingId", message_id))  # for the log only: the seal is not opened
+            self._chain.queue.send(_text(doc), self._hold_delay)
+        else:
+            tracking_id = message_id  # a producer's message is tracked under its first message's id
+            sent = self._chain.queue.send(_text({**doc, HELD: 1}), self._hold_delay)
+            self._point(sent, tracking_id, now)
+        event("held", trackingId=tracking_id, setting=no_key.unresolved.setting, delay=self._hold_delay)
+        return StepResult(tracking_id, "held", delay=self._hold_delay, detail=no_key.unresolved.waiting)
+
+    def _point(self, sent: Sent, tracking_id: str, now: datetime) -> None:
+        """Let a held copy of a producer's message stand for the first one. Its mark is a producer's to write too,
+        so what it stands for is kept where only graphops writes: the state table, under the copy's own id."""
+        if self._state is None:
+            return  # no state store: the copy is tracked under its own id
+        deadline = now + timedelta(seconds=self._limits.max_timeout_seconds)  # spent by then; removed with the old
+        try:
+            self._state.point(f"{HELD}:{sent.id}", tracking_id, deadline)
+        except AzureError:
+            # Without its pointer the copy would be a second tracking: take it back, and the host retries this one.
+            self._chain.queue.take_back(sent)
+            raise
+
+    def _held_copy(self, doc: dict[str, Any], message_id: str) -> tuple[dict[str, Any], str]:
+        """A producer's message this graphops held: the request without the mark, and the id it is tracked under
+        (the first message's, when the state table says so; the mark alone proves nothing)."""
+        request = {name: value for name, value in doc.items() if name != HELD}
+        if self._state is None:
+            return request, message_id
+        return request, self._state.claimed(f"{HELD}:{message_id}") or message_id
+
     def _reject(
         self, body: bytes | str, doc: dict[str, Any] | None, message_id: str, exc: Rejected, now: datetime
     ) -> StepResult:
@@ -262,6 +310,11 @@ def describe_step(span: Span, result: StepResult) -> None:
             span.set_attribute("graphops.outcome", str(tracking.outcome))
     if result.delay is not None:
         span.set_attribute("graphops.next_delay_seconds", result.delay)
+
+
+def _text(doc: dict[str, Any]) -> str:
+    # The seal covers the message's canonical form (graphops.storage.seal), so the same JSON still opens.
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
 
 def _tracking_id_of(doc: dict[str, Any] | None, message_id: str) -> str:

@@ -7,6 +7,7 @@ import contextlib
 import json
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any
 
 from azure.core.credentials import TokenCredential
@@ -100,6 +101,14 @@ def encoded_size(text: str) -> int:
     return len(base64.b64encode(text.encode()))
 
 
+@dataclass(frozen=True)
+class Sent:
+    """A message the queue took: its id, and the receipt that lets its sender delete it before anyone takes it."""
+
+    id: str
+    pop_receipt: str
+
+
 class TrackingQueue:
     """Sends the next step of a tracking, and dead-letters what cannot go on."""
 
@@ -113,14 +122,22 @@ class TrackingQueue:
     def name(self) -> str:
         return self._main.queue_name
 
-    def send(self, text: str, delay_seconds: int) -> None:
+    def send(self, text: str, delay_seconds: int) -> Sent:
         with queue_span(self._main, delay_seconds):
             try:
                 # Each step is a new message; it must not expire before the tracking's own deadline does.
-                send_creating(self._main, text, visibility_timeout=delay_seconds, time_to_live=NEVER_EXPIRE)
+                sent = send_creating(self._main, text, visibility_timeout=delay_seconds, time_to_live=NEVER_EXPIRE)
             except AzureError as exc:
                 problem = f"could not re-enqueue on {self._main.queue_name}: {type(exc).__name__}"
                 raise QueueUnavailable(problem) from exc
+        return Sent(str(sent.id), str(sent.pop_receipt))
+
+    def take_back(self, sent: Sent) -> None:
+        """Delete a message this process just sent (and nobody has received: its pop receipt still holds)."""
+        try:
+            self._main.delete_message(sent.id, sent.pop_receipt)
+        except AzureError as exc:
+            raise QueueUnavailable(f"could not delete {sent.id} from {self._main.queue_name}") from exc
 
     def dead_letter(self, record: dict[str, Any]) -> None:
         """Write a dead letter. Raises :class:`MessageTooLarge` when it would not fit a queue message, measured

@@ -17,7 +17,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphops.common.errors import Rejected
+from graphops.common.errors import Rejected, SettingsError
+from graphops.common.unresolved import Unresolved
 
 SEAL = "seal"
 # Fields only graphops writes: a message with any of them is internal, and must carry a seal.
@@ -70,3 +71,21 @@ def _mac(key: bytes, doc: dict[str, Any]) -> str:
     canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
     digest = hmac.new(key, canonical, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+@dataclass(frozen=True)
+class NoKey:
+    """Stands in for the :class:`Seal` while an envelope key's Key Vault reference is not resolved: the step and
+    the API check for it first and wait; sealing or opening anyway raises, naming the setting, so nothing goes
+    out unsealed and no message is taken for forged."""
+
+    unresolved: Unresolved
+
+    def seal(self, text: str) -> str:
+        raise SettingsError(self.unresolved.setting, self.unresolved.problem)
+
+    def sealed(self, doc: dict[str, Any]) -> dict[str, Any]:
+        raise SettingsError(self.unresolved.setting, self.unresolved.problem)
+
+    def open(self, doc: dict[str, Any]) -> dict[str, Any]:
+        raise SettingsError(self.unresolved.setting, self.unresolved.problem)

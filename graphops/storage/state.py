@@ -2,7 +2,7 @@
 
 The queue stays the source of truth for what runs next; the table is what the HTTP API reads and
 where a cancel is marked. Each step of a subscribed tracking costs two table operations: one read
-(is it cancelled? is this step stale?) and one merge; the step that delivers holds the state's version first
+(is it cancelled? is this step stale?) and one merge; the step that delivers owns the state's version first
 (one conditional merge more), so that a duplicate of it cannot call back too. A table outage slows nothing
 down: the step goes on and the state catches up at the next one.
 """
@@ -332,12 +332,12 @@ class StateStore:
             return StepGate(True, "predecessors not recorded", etag, history, names, standing)
         return StepGate(False, "stale", etag, history, names, standing)
 
-    def hold(self, tracking: Tracking) -> str | bool:
+    def own(self, tracking: Tracking) -> str | bool:
         """Before an effect that must happen once (a delivery): make this step the one the state names, on the
         version its gate read, so that of two steps that both passed the gate (a duplicate whose predecessor died
         after queueing it, and that predecessor run again) only one goes on.
 
-        Returns the state's new version (its ETag) when this step holds it; False when the state moved since the
+        Returns the state's new version (its ETag) when this step owns it; False when the state moved since the
         gate read it (another step of the tracking, or a cancel, came first: this step is stale); True when
         storage could not say (the step goes on: at least once beats never).
         """

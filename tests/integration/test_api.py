@@ -255,7 +255,7 @@ def test_each_step_costs_two_table_operations_a_subscribe_three_and_queue_produc
     before, besides, steps_before = spent((0, 0)), spent.besides(), harness.host.invocations
     harness.run()
     steps = harness.host.invocations - steps_before
-    # One read, one merge a step (the README's figure), and the delivering step's hold on the state's version;
+    # One read, one merge a step (the README's figure), and the delivering step's write that owns the state's version;
     # the index only when the tracking finished.
     assert steps == 4 and spent(before) == (2 * steps + 1, 2)
     # The refresh's length for its kind's history (a read, a write; and this new process's first query of the
@@ -283,9 +283,9 @@ def test_a_queue_tracking_costs_two_table_operations_a_step_with_the_state_kept(
     before, steps_before = spent((0, 0)), harness.host.invocations
     harness.run()
     steps = harness.host.invocations - steps_before
-    # One read and one merge per step, and the delivering step's hold; the first step creates the table's row with
-    # its merge. The index: two when the tracking is first recorded and two when it finished, and the hour's bucket
-    # registered once.
+    # One read and one merge per step, and the delivering step's owning write; the first step creates the table's
+    # row with its merge. The index: two when the tracking is first recorded and two when it finished, and the
+    # hour's bucket registered once.
     assert steps == 2 and spent(before) == (2 * steps + 1, 2 + 2 + 1)
     assert spent.besides() == (1 + 2, 2 * steps)  # the histories' query, its length; a budget slot a poll
 

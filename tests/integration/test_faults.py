@@ -83,7 +83,7 @@ def test_the_host_dying_at_each_point_of_a_step_loses_nothing(make_harness: Any,
         assert duplicates == 0
 
 
-def test_of_two_steps_that_passed_the_gate_on_one_version_only_one_holds_the_state(harness: Harness) -> None:
+def test_of_two_steps_that_passed_the_gate_on_one_version_only_one_owns_the_state(harness: Harness) -> None:
     """A step run again after its host died past the enqueue, and the successor it had queued, can both pass the
     gate on one version of the state. Only the one that holds it may deliver; the other is stale."""
     from graphops.envelope.tracking import next_step
@@ -103,11 +103,11 @@ def test_of_two_steps_that_passed_the_gate_on_one_version_only_one_holds_the_sta
     orphan = replace(next_step(replace(rerun, state_names=(rerun.step_id,))), stateful=True)
     gates = [state.gate(step) for step in (rerun, orphan)]
     assert [g.go for g in gates] == [True, True] and gates[0].etag == gates[1].etag  # both may run...
-    held = state.hold(replace(orphan, state_etag=gates[1].etag))
-    assert isinstance(held, str) and held != gates[1].etag  # ...the first to hold the state goes on...
-    assert state.hold(replace(rerun, state_etag=gates[0].etag)) is False  # ...and the other is stale
+    owned = state.own(replace(orphan, state_etag=gates[1].etag))
+    assert isinstance(owned, str) and owned != gates[1].etag  # ...the first to hold the state goes on...
+    assert state.own(replace(rerun, state_etag=gates[0].etag)) is False  # ...and the other is stale
     assert state.read(rerun.tracking_id)["stepId"] == orphan.step_id
-    assert isinstance(state.hold(replace(orphan, state_etag=held)), str)  # the holder's own later write holds
+    assert isinstance(state.own(replace(orphan, state_etag=owned)), str)  # the holder's own later write holds
 
 
 def test_azurite_down_for_a_while_then_back_loses_nothing(make_harness: Any, tmp_path: Path) -> None:

@@ -318,7 +318,7 @@ class RecordingState:
 
         return StepGate(True)
 
-    def hold(self, tracking: Any) -> bool:
+    def own(self, tracking: Any) -> bool:
         return True  # no other step of it came first
 
     def record(self, tracking: Any, next_poll_at: Any, now: Any, *, final: bool = False, standing: Any = None) -> None:
