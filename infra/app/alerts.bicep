@@ -1,5 +1,5 @@
 // What tells an operator that graphops needs them: alert rules on the app's own metrics (graphops.telemetry
-// names them; tests/unit/test_telemetry.py holds the two together), an optional email action group, and a
+// names them; tests/unit/test_telemetry.py holds the two together) and on one log line, an optional email action group, and a
 // workbook with the console's questions. Metrics are never sampled, so the alerts see every event.
 param namePrefix string
 param location string
@@ -86,6 +86,18 @@ var rules = [
     frequency: 'PT5M'
     threshold: queueLagSeconds
     query: 'customMetrics | where name == "graphops.queue.lag" | summarize value = max(valueMax)'
+  }
+  {
+    // A log line, not a metric: each process says it once, when it starts without the secret (graphops/common/
+    // unresolved.py). A process lives for hours, so the window is long enough to keep the alert up between them.
+    key: 'setting-unresolved'
+    title: 'graphops: a Key Vault reference is not resolved'
+    description: 'graphops started without a secret it keeps in Key Vault (GRAPHOPS_ENVELOPE_KEY, GRAPHOPS_ENVELOPE_KEY_PREVIOUS or GRAPHOPS_CALLBACK_SECRET): the platform could not resolve its reference. The work that needs it waits on the queue (nothing is lost) and the API answers 503. The trace names the setting and the refresh command (README, "A Key Vault reference not resolved").'
+    severity: 1
+    window: 'PT6H'
+    frequency: 'PT15M'
+    threshold: 0
+    query: 'traces | where message has "settingUnresolved" | where tostring(parse_json(message).event) == "settingUnresolved" | summarize value = count()'
   }
 ]
 

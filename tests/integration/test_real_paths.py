@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
-import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,13 +22,11 @@ from graphops import functions
 from graphops.local import seed
 from graphops.local.graph import Reply
 
-from ..patience import patience
+from ..patience import patience, wait_until
 from .conftest import Harness
 
 RUNNING, SUCCEEDED = seed.alert_refresh("running"), seed.alert_refresh("succeeded")
-KEY_VAULT_REFERENCE = (
-    "@Microsoft.KeyVault(SecretUri=https://kv-graphops.vault.azure.net/secrets/graphops-callback-secret/)"
-)
+KEY_VAULT_REFERENCE = "@Microsoft.KeyVault(SecretUri=https://x.vault.azure.net/secrets/y/)"
 
 
 def subscribe(h: Harness, path: str, callback: str, headers: dict[str, str] | None = None, **extra: Any) -> Any:
@@ -239,32 +238,91 @@ def test_a_retried_alert_refresh_start_asks_graph_once(make_harness: Any, header
 # -- 6: a Key Vault reference not resolved yet ----------------------------------------------------------
 
 
-def test_an_unresolved_key_vault_reference_loads_the_app_and_deliveries_wait(
+def serve(h: Harness, done: Callable[[], bool], what: str) -> None:
+    """Run the app's queue trigger until ``done()``; the steps wait on the queue, so it never goes idle."""
+
+    def served() -> bool:
+        h.host.poll_once()
+        h.host.drain()
+        return done()
+
+    wait_until(served, 60, what)
+
+
+def logged(caplog: pytest.LogCaptureFixture, name: str) -> list[dict[str, Any]]:
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "graphops"]
+    return [line for line in lines if line["event"] == name]
+
+
+def held(caplog: pytest.LogCaptureFixture, tracking_id: str) -> int:
+    return sum(line["trackingId"] == tracking_id for line in logged(caplog, "held"))
+
+
+def test_an_unresolved_envelope_key_holds_every_step_on_the_queue_until_a_process_can_read_it(
     make_harness: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="graphops"):
-        first = make_harness(GRAPHOPS_CALLBACK_SECRET=KEY_VAULT_REFERENCE, GRAPHOPS_MAX_DELIVERY_ATTEMPTS="50")
-    pending = [r.getMessage() for r in caplog.records if "settingPending" in r.getMessage()]
-    assert pending and "GRAPHOPS_CALLBACK_SECRET" in pending[0] and "Key Vault reference" in pending[0]
-    first.graph.script(seed.ALERT_OPERATION_PATH, [Reply(200, SUCCEEDED)])
-    answer = subscribe(first, seed.ALERT_OPERATION_PATH, first.stack.callback_url())
-    assert answer.status_code == 202  # the HTTP API loaded
-    tracking_id = answer.json()["trackingId"]
-    deadline = time.monotonic() + patience(60)
-    while status(first, tracking_id)["deliveryAttempts"] < 2 and time.monotonic() < deadline:
-        first.host.poll_once()  # the retry is due a second or so after the first attempt
-        first.host.drain()
-        time.sleep(0.2)
+    key = secrets.token_urlsafe(32)  # the secret in Key Vault, as the platform puts it in place of the reference
+    before = make_harness(GRAPHOPS_ENVELOPE_KEY=key)  # a process with the key: polls once, queues a sealed step
+    before.graph.script(seed.ALERT_OPERATION_PATH, [Reply(200, RUNNING), Reply(200, SUCCEEDED)])
+    sealed = before.track(seed.ALERT_OPERATION_PATH)
+    serve(before, lambda: len(before.graph.gets(seed.ALERT_OPERATION_PATH)) == 1, "the first poll")
+    before.host.close()
+
+    with caplog.at_level(logging.INFO, logger="graphops"):
+        unresolved = make_harness(GRAPHOPS_ENVELOPE_KEY=KEY_VAULT_REFERENCE)  # restarted without it
+        reset_path = seed.reset_path("adele@contoso.com")
+        unresolved.graph.script(reset_path, [Reply(200, seed.password_reset("succeeded"))])
+        produced = unresolved.track(reset_path)  # a producer's request, tracked under this message's id
+        answer = subscribe(unresolved, seed.ALERT_OPERATION_PATH, unresolved.stack.callback_url())
+        # Each message comes back and is held again: the wait goes on without a failure the host would count.
+        serve(unresolved, lambda: held(caplog, sealed) >= 3 and held(caplog, produced) >= 3, "three holds each")
+    assert (answer.status_code, answer.headers["Retry-After"]) == (503, "2")  # GRAPHOPS_MAX_DELAY_SECONDS
+    assert [e["field"] for e in answer.json()["errors"]] == ["GRAPHOPS_ENVELOPE_KEY"]
+    [announced] = logged(caplog, "settingUnresolved")  # one line for the process, however many steps wait
+    assert announced["setting"] == "GRAPHOPS_ENVELOPE_KEY"
+    assert "configreferences/appsettings/refresh" in announced["fix"]
+    assert KEY_VAULT_REFERENCE not in caplog.text
+    assert (unresolved.host.failures, unresolved.host.poisoned, unresolved.poison()) == (0, 0, [])
+    assert len(unresolved.graph.gets(seed.ALERT_OPERATION_PATH)) == 1 and unresolved.graph.gets(reset_path) == []
+    assert unresolved.receiver.received == []
+    unresolved.host.close()
+
+    resolved = make_harness(GRAPHOPS_ENVELOPE_KEY=key)  # the reference resolved; the app restarted with the key
+    resolved.run(timeout=90)
+    assert resolved.outcomes() == {sealed: "succeeded", produced: "succeeded"}  # each under its own tracking id
+    assert all(callback.verified for callback in resolved.receiver.delivered())
+    assert status(resolved, produced)["phase"] == "done" and resolved.poison() == []
+
+
+def test_an_unresolved_callback_secret_holds_deliveries_uncounted_until_a_process_can_read_it(
+    make_harness: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="graphops"):
+        # One delivery attempt allowed: a hold that counted as one would dead-letter the callback at once.
+        first = make_harness(GRAPHOPS_CALLBACK_SECRET=KEY_VAULT_REFERENCE, GRAPHOPS_MAX_DELIVERY_ATTEMPTS="1")
+        first.graph.script(seed.ALERT_OPERATION_PATH, [Reply(200, SUCCEEDED)])
+        answer = subscribe(first, seed.ALERT_OPERATION_PATH, first.stack.callback_url())
+        assert answer.status_code == 202  # the HTTP API loaded, and needs no callback secret
+        tracking_id = answer.json()["trackingId"]
+
+        def delivered_three_times() -> bool:
+            return sum(line["trackingId"] == tracking_id for line in logged(caplog, "deliver")) >= 3
+
+        serve(first, delivered_three_times, "three deliveries held")
     view = status(first, tracking_id)
-    assert view["phase"] == "delivering" and view["deliveryAttempts"] >= 2
-    assert "GRAPHOPS_CALLBACK_SECRET is a Key Vault reference" in view["lastDeliveryError"]
-    assert first.receiver.received == []  # nothing went out unsigned
+    assert (view["phase"], view["deliveryAttempts"]) == ("delivering", 0)
+    assert "waiting for GRAPHOPS_CALLBACK_SECRET" in view["lastDeliveryError"]
+    [announced] = logged(caplog, "settingUnresolved")
+    assert announced["setting"] == "GRAPHOPS_CALLBACK_SECRET" and "az rest --method post" in announced["fix"]
+    assert (first.receiver.received, first.poison(), first.host.failures) == ([], [], 0)  # never unsigned, none lost
+    assert len(first.graph.gets(seed.ALERT_OPERATION_PATH)) == 1  # Graph is not asked again while it waits
     first.host.close()
 
-    resolved = make_harness()  # the platform resolved the reference; the app restarted with the secret
+    resolved = make_harness(GRAPHOPS_MAX_DELIVERY_ATTEMPTS="1")  # the platform resolved the reference; restarted
     resolved.run(timeout=90)
     [callback] = resolved.receiver.delivered()
     assert callback.webhook_id == tracking_id and callback.verified
+    assert status(resolved, tracking_id)["phase"] == "done"
 
 
 # -- 19: the worker logs at INFO ----------------------------------------------------------------------

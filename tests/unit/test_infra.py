@@ -518,7 +518,8 @@ def test_alert_rules_and_the_workbook_read_the_apps_own_application_insights() -
         in alerts
     )
     keys = re.findall(r"^    key: '([\w-]+)'$", alerts, re.MULTILINE)
-    assert keys == ["dead-letters", "callback-failures", "forbidden", "graph-throttling", "queue-lag"]
+    assert keys == ["dead-letters", "callback-failures", "forbidden", "graph-throttling", "queue-lag",
+                    "setting-unresolved"]  # fmt: skip
     [(_, group)] = resources("Microsoft.Insights/actionGroups@")
     assert "if (!empty(alertEmail))" in text(group)
     assert prop(group, "properties.emailReceivers") is not None

@@ -5,6 +5,7 @@ and each alert query returning the one column its rule reads."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 import subprocess
@@ -49,7 +50,7 @@ def analyze(texts: list[str]) -> list[dict[str, list[str]]]:
 
 def test_every_query_in_infra_parses_and_names_only_real_tables_and_columns() -> None:
     found = queries()
-    assert len(found) >= 11, "the five alert rules and the six workbook panels"
+    assert len(found) >= 12, "the six alert rules and the six workbook panels"
     results = analyze(list(found.values()))
     problems = {where: r["diagnostics"] for where, r in zip(found, results, strict=True) if r["diagnostics"]}
     assert problems == {}
@@ -67,11 +68,35 @@ def test_each_alert_query_returns_the_one_column_its_rule_measures() -> None:
     alerts = (INFRA / "app" / "alerts.bicep").read_text()
     rules = alerts.split("var rules = [")[1].split("\n]\n")[0]
     texts = [bicep_string(m.group(1)) for m in QUERY.finditer(rules)]
-    assert len(texts) == 5
+    assert len(texts) == 6
     measured = re.search(r"metricMeasureColumn: '(\w+)'", alerts)
     assert measured
     for text, result in zip(texts, analyze(texts), strict=True):
         assert result["diagnostics"] == [] and result["columns"] == [measured.group(1)], text
+
+
+def test_the_unresolved_setting_alert_counts_the_line_graphops_logs() -> None:
+    """The rule reads the one line a process logs when it starts without a secret: the event graphops writes
+    (graphops.common.unresolved), as Application Insights keeps it (the JSON line is the trace's message)."""
+    from graphops.common.unresolved import EVENT, Unresolved
+
+    alerts = (INFRA / "app" / "alerts.bicep").read_text()
+    rule = alerts.split("key: 'setting-unresolved'")[1].split("\n  }")[0]
+    [query] = [bicep_string(m.group(1)) for m in QUERY.finditer(rule)]
+    [result] = analyze([query])
+    assert result["diagnostics"] == [] and result["columns"] == ["value"]
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger("graphops").addHandler(handler)
+    try:
+        Unresolved("GRAPHOPS_ENVELOPE_KEY").announce()
+    finally:
+        logging.getLogger("graphops").removeHandler(handler)
+    [record] = records
+    line = json.loads(record.getMessage())
+    assert f'tostring(parse_json(message).event) == "{line["event"]}"' in query and line["event"] == EVENT
+    assert record.levelno >= logging.WARNING  # the worker passes it on whatever host.json's default level
 
 
 def test_the_analyzer_catches_what_the_portal_would_refuse() -> None:
