@@ -79,7 +79,11 @@ def test_a_spent_budget_waits_for_its_next_window_without_calling_graph(make_har
 
 def test_two_worker_processes_share_one_budget_and_neither_exceeds_it(stack: LocalStack, tmp_path: Path) -> None:
     """Two `graphops run` processes on one queue, one Azurite, one Graph stand-in enforcing eDiscovery's limit
-    (compressed to 5 requests per 2 s): Graph never answers 429, and no window holds more than the budget."""
+    (compressed to 5 requests per 2 s): Graph never answers 429, and no window holds more than Graph's limit.
+
+    Graph counts a call when it arrives. The workers take their slots from the budget (the limit less a margin)
+    when they send, and on a loaded machine a slot taken at a window's very end can arrive in the next: the margin
+    is what keeps that window within Graph's limit, so that is what is measured here, at arrival."""
     limits = parse_budgets("ediscovery=5/2")
     stack.graph.enforce({"ediscovery": limits["ediscovery"]})
     settings = {**stack.environment(), "GRAPHOPS_THROTTLE_BUDGETS": "ediscovery=5/2",
@@ -105,4 +109,4 @@ def test_two_worker_processes_share_one_budget_and_neither_exceeds_it(stack: Loc
     calls = [call for n in range(16) for call in stack.graph.gets(case_path(n))]
     assert len(calls) == 48
     per_window = Counter(int(call.wall // 2) for call in calls)
-    assert max(per_window.values()) <= limits["ediscovery"].budget(), per_window
+    assert max(per_window.values()) <= limits["ediscovery"].requests, per_window
