@@ -20,6 +20,7 @@ from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModif
 from azure.data.tables import TableClient, UpdateMode
 
 from graphops.pacing.budget import MARGIN, Limit, Window, pause_after, paused, take
+from graphops.pacing.table import create_table
 
 log = logging.getLogger("graphops.budgets")
 PARTITION = "~budget"
@@ -98,16 +99,8 @@ class Budgets:
         return None
 
     def _create_table(self) -> bool:
-        """The table made, or already there; False when storage refused to make it (the step goes on without)."""
         self.operations += 1
-        try:
-            self._table.create_table()
-        except ResourceExistsError:
-            pass
-        except AzureError as exc:
-            log.info("budget table not created (%s)", type(exc).__name__)
-            return False
-        return True
+        return create_table(self._table, log, "budgets")
 
     def _read(self, key: str) -> tuple[Window, str | None]:
         self.operations += 1

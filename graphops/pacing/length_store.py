@@ -21,6 +21,7 @@ from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModif
 from azure.data.tables import TableClient, UpdateMode
 
 from graphops.pacing.learned import CheckingSchedule, Lengths, learned_schedule
+from graphops.pacing.table import create_table
 
 log = logging.getLogger("graphops.lengths")
 PARTITION = "~lengths"
@@ -69,14 +70,8 @@ class LengthStore:
         return False
 
     def _create_table(self) -> None:
-        """The table made, or already there; a refusal is one more failed attempt, never the step's failure."""
         self.operations += 1
-        try:
-            self._table.create_table()
-        except ResourceExistsError:
-            pass
-        except AzureError as exc:
-            log.info("the lengths' table not made (%s): trying again", type(exc).__name__)
+        create_table(self._table, log, "lengths")  # refused: one more failed attempt, never the step's failure
 
     def all(self) -> dict[str, Lengths]:
         self.operations += 1
