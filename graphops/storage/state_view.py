@@ -41,9 +41,9 @@ def entity_of(tracking: Tracking) -> dict[str, Any]:
     operation = json.dumps(kept, ensure_ascii=False) if kept is not None else None
     history = {"history": history_json(withhold_signed_in(tracking.history))} if tracking.history is not None else {}
     # Every other property too (an operation URL, an error's message): no signed link is kept, whoever wrote it.
-    return withhold_signed_in(
+    # The operation and the history were withheld above, value by value: not scanned again as text, every step.
+    others = withhold_signed_in(
         {
-            **history,
             "phase": str(tracking.phase),
             "step": tracking.step,
             "stepId": tracking.step_id,
@@ -54,7 +54,6 @@ def entity_of(tracking: Tracking) -> dict[str, Any]:
             "resourceReady": tracking.resource_ready,
             "correlationId": tracking.correlation_id,
             "lastStatus": tracking.last_status,
-            "operation": operation[:MAX_PROPERTY_CHARS] if operation else None,
             "polls": tracking.polls,
             "outcome": str(tracking.outcome) if tracking.outcome else None,
             "error": json.dumps(tracking.error.to_json()) if tracking.error else None,
@@ -68,6 +67,7 @@ def entity_of(tracking: Tracking) -> dict[str, Any]:
             "schedule": schedule_of(tracking),
         }
     )
+    return {**history, **others, "operation": operation[:MAX_PROPERTY_CHARS] if operation else None}
 
 
 def schedule_of(tracking: Tracking) -> str | None:
