@@ -46,7 +46,7 @@ class Scenario:
     #: What the callback's receiver answers (then 200); a permanent refusal such as 410 dead-letters the
     #: delivery, and the console's poison page shows it.
     callback_answers: tuple[int, ...] = ()
-    #: The beta twin a 401/403 on a v1.0 reset asks once: it answers as the scenario's path does.
+    #: The beta twin a 401/403 on a v1.0 reset asks: it answers as the scenario's path does.
     twin: str | None = None
 
     @property

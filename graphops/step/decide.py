@@ -7,6 +7,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from graphops.envelope.tracking import ErrorInfo, Outcome, Tracking
@@ -40,6 +41,27 @@ class Finish:
 
 
 Decision = PollAgain | Finish
+
+
+class Twin(StrEnum):
+    """What the twin's answer says of a refused operation (see :func:`twin_verdict`)."""
+
+    SHOWS = "shows"  # it reads the operation: the tracking reads the twin from now on
+    REFUSES = "refuses"  # a definitive no: the first refusal stands
+    ASK_AGAIN = "askAgain"  # throttled, failing or silent: says nothing yet, so poll again
+
+
+def twin_verdict(answer: GraphAnswer) -> Twin:
+    """What the twin's answer means for a tracking whose version refused graphops' token. Only a definitive answer
+    ends the tracking: a 429, a 408, a 5xx or no answer at all is a blip that says nothing of the operation, so the
+    tracking polls again (after Graph's Retry-After) and asks the twin again."""
+    code = answer.status_code
+    if code == 200:
+        return Twin.SHOWS
+    if code is None or code in ASK_AGAIN - {404} or code >= 500:
+        return Twin.ASK_AGAIN
+    # 401, 403, 404 and any other 4xx: asking the twin again will not change its answer.
+    return Twin.REFUSES
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,16 @@ from graphops.pacing.budget_store import Budgets
 from graphops.pacing.length_store import Learning
 from graphops.pacing.schedule import MAX_QUEUE_DELAY, past_deadline
 from graphops.step.chain import Chain, StepResult
-from graphops.step.decide import Finish, Policy, ResourceSeen, decide, decide_resource, observe
+from graphops.step.decide import (
+    Finish,
+    Policy,
+    ResourceSeen,
+    Twin,
+    decide,
+    decide_resource,
+    observe,
+    twin_verdict,
+)
 
 
 class OperationReader(Protocol):
@@ -82,7 +91,14 @@ class Polling:
             # one after its own 429.
             self._budgets.pause(tenant, service, answer.retry_after)
         if answer.status_code in {401, 403}:
+            twin_wait = self._budget_wait(tenant, service, twin_url(tracking.kind, tracking.operation_url))
+            if twin_wait > 0:
+                # The twin's request counts against the same budget: spent, it is asked once the budget has room.
+                refused = tracking.noted(at=iso(now), http=answer.status_code)
+                return self._wait_for_budget(refused, service or "", twin_wait)
             tracking, answer = ask_twin(self._reader(tracking), tracking, answer, now)
+            if answer.status_code == 429 and self._budgets is not None and service:
+                self._budgets.pause(tenant, service, answer.retry_after)  # the twin's 429 throttles the service too
         tracking = observe(tracking, answer)
         policy = replace(self._policy, learned=self._learning.schedules()) if self._learning else self._policy
         decision = decide(tracking, answer, now, policy, self._rng)
@@ -116,6 +132,12 @@ class Polling:
             tracking = replace(tracking, not_before=now + timedelta(seconds=decision.wait))
         following = self._chain.next(tracking, decision.delay, now)
         return StepResult(tracking.tracking_id, "pollAgain", following, decision.delay, decision.reason)
+
+    def _budget_wait(self, tenant: str, service: str | None, twin: str | None) -> float:
+        """The wait before the twin may be asked: 0 when there is no twin, no budget, or a slot (now counted)."""
+        if twin is None or self._budgets is None or not service:
+            return 0.0
+        return self._budgets.wait_before_polling(tenant, service)
 
     def _wait_for_budget(self, tracking: Tracking, service: str, wait: float) -> StepResult:
         """The service's budget for this tenant is spent (or paused by a 429): wait for its next slot without
@@ -208,21 +230,23 @@ def ask_twin(
     reader: OperationReader, tracking: Tracking, refusal: GraphAnswer, now: datetime
 ) -> tuple[Tracking, GraphAnswer]:
     """A version that refused the token may have a twin that takes it (v1.0 authentication operations document
-    delegated permissions only, beta an application permission): ask it once. When it shows the operation, the
-    tracking reads the twin from then on, and its URL (and history) says which version answered; otherwise the
-    refusal stands."""
+    delegated permissions only, beta an application permission): ask it. When it shows the operation, the
+    tracking reads the twin from then on, and its URL (and history) says which version answered. When it refuses
+    too (401, 403, 404), the first refusal stands. When it says nothing yet (429, 5xx, no answer), its answer is
+    the poll's, so the tracking polls again after its Retry-After and asks again (:func:`twin_verdict`)."""
     twin = twin_url(tracking.kind, tracking.operation_url) if tracking.operation_url else None
     if twin is None:
         return tracking, refusal
     answer = reader.get_operation(twin, tracking.polled_select)
+    verdict = twin_verdict(answer)
     event("twinAsked", trackingId=tracking.tracking_id, kind=tracking.kind.name, refused=refusal.status_code,
-          httpStatus=answer.status_code, graphRequestId=answer.request_id)  # fmt: skip
+          httpStatus=answer.status_code, graphRequestId=answer.request_id, verdict=str(verdict))  # fmt: skip
     version = urlsplit(twin).path.split("/")[1]
-    if answer.status_code != 200:
-        # The twin did not show the operation either (refused, unknown, unreachable): the first refusal stands.
-        return tracking.noted(at=iso(now), http=answer.status_code, twin=version), refusal
-    noted = tracking.noted(at=iso(now), http=refusal.status_code, twin=version)
-    return replace(noted, operation_url=twin), answer
+    if verdict is Twin.SHOWS:
+        noted = tracking.noted(at=iso(now), http=refusal.status_code, twin=version)
+        return replace(noted, operation_url=twin), answer
+    noted = tracking.noted(at=iso(now), http=answer.status_code, twin=version)
+    return noted, refusal if verdict is Twin.REFUSES else answer
 
 
 def polled(tracking: Tracking, http_status: int | None, decision: object, now: datetime) -> None:

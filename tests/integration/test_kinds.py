@@ -341,6 +341,25 @@ def test_a_reset_refused_on_v1_and_beta_ends_forbidden_after_one_beta_ask(harnes
     assert (len(harness.graph.gets(v1)), len(harness.graph.gets(beta))) == (1, 1)
 
 
+def test_a_beta_twin_that_blips_is_asked_again_and_its_answer_ends_the_tracking(harness: Harness) -> None:
+    """A 503 from the twin says nothing of the reset: the tracking polls again after its Retry-After, and the
+    twin's 200 then carries it to success (a blip never ends it as forbidden)."""
+    v1 = seed.reset_path("adele@contoso.com")
+    beta = seed.reset_path("adele@contoso.com", version="beta")
+    harness.graph.script(v1, [Reply(403, seed.graph_error("Authorization_RequestDenied", "Insufficient privileges"))])
+    unavailable = Reply(503, seed.graph_error("ServiceUnavailable", "Try again later"), {"Retry-After": "1"})
+    harness.graph.script(beta, [unavailable, Reply(200, seed.password_reset("succeeded"))])
+    tracking_id = harness.track(v1)
+    harness.run()
+
+    [callback] = harness.receiver.delivered()
+    assert (callback.body["outcome"], callback.body["operationUrl"]) == ("succeeded", harness.graph_url(beta))
+    assert [c.status for c in harness.graph.gets(beta)] == [503, 200] and len(harness.graph.gets(v1)) == 2
+    assert not harness.graph.violations  # the second ask waited out the 503's Retry-After
+    view = requests.get(harness.api(f"operations/{tracking_id}"), timeout=patience(10)).json()
+    assert {"http": 503, "twin": "beta"}.items() <= view["history"][0].items()
+
+
 def test_a_beta_twin_that_does_not_know_the_reset_leaves_the_v1_refusal_standing(harness: Harness) -> None:
     v1 = seed.reset_path("adele@contoso.com", "lost")
     harness.graph.script(v1, [Reply(403, seed.graph_error("Authorization_RequestDenied", "Insufficient privileges"))])

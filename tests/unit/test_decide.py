@@ -20,11 +20,13 @@ from graphops.step.decide import (
     Policy,
     PollAgain,
     ResourceSeen,
+    Twin,
     bounded_error,
     decide,
     decide_resource,
     graph_error,
     observe,
+    twin_verdict,
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -304,3 +306,27 @@ def test_the_wait_for_a_created_resource() -> None:
     near_the_end = T0 + timedelta(seconds=3600 - 0.5)
     assert resource(GraphAnswer(404), now=near_the_end) == PollAgain(2, "resource http404")  # just past it
     assert resource(GraphAnswer(404), now=T0 + timedelta(seconds=3600)) == ResourceSeen(ready=False)
+
+
+def test_a_twin_that_reads_the_operation_is_followed() -> None:
+    assert twin_verdict(GraphAnswer(200, seed.password_reset("running"))) is Twin.SHOWS
+
+
+@pytest.mark.parametrize("code", [401, 403, 404, 400, 410])
+def test_only_a_definitive_answer_of_the_twin_lets_the_refusal_stand(code: int) -> None:
+    assert twin_verdict(GraphAnswer(code, seed.graph_error("Authorization_RequestDenied", "no"))) is Twin.REFUSES
+
+
+@pytest.mark.parametrize("answer", [GraphAnswer(429, retry_after=7), GraphAnswer(503, retry_after=7),
+                                    GraphAnswer(500), GraphAnswer(504), GraphAnswer(408),
+                                    GraphAnswer(None, failure="Graph did not answer: ReadTimeout")])  # fmt: skip
+def test_a_twin_that_blips_says_nothing_yet(answer: GraphAnswer) -> None:
+    assert twin_verdict(answer) is Twin.ASK_AGAIN
+
+
+def test_a_twins_blip_polls_again_after_its_retry_after_rather_than_ending() -> None:
+    """The blip's answer is the poll's: decide waits out its Retry-After and asks again, never ends forbidden."""
+    blip = GraphAnswer(503, seed.graph_error("ServiceUnavailable", "try later"), retry_after=40)
+    seen = observe(tracking(), blip)
+    decision = decide(seen, blip, T0 + timedelta(seconds=1), POLICY, random.Random(1))
+    assert isinstance(decision, PollAgain) and decision.delay >= 40 and decision.reason == "http503"

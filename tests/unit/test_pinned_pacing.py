@@ -233,6 +233,48 @@ def test_a_429_pauses_the_shared_budget_for_600_seconds_at_most(retry_after: flo
     assert waited >= timedelta(seconds=retry_after)
 
 
+# -- The beta twin of a refused reset: its request counts against the identity budget, and its 429 pauses it ---
+
+RESET_V1 = GRAPH + seed.reset_path("adele@contoso.com")
+RESET_BETA = GRAPH + seed.reset_path("adele@contoso.com", version="beta")
+DENIED = GraphAnswer(403, seed.graph_error("Authorization_RequestDenied", "Insufficient privileges"))
+
+
+def test_a_twins_request_takes_its_own_slot_of_the_identity_budget() -> None:
+    table, queue = Rows(), StubQueue()
+    graph = Graph({RESET_V1: DENIED, RESET_BETA: GraphAnswer(200, seed.password_reset("running"))})
+    assert deployed(table, graph, queue, [NOW]).handle(track(RESET_V1), "m").action == "pollAgain"
+    row = table.budget_row(TENANT, "identity")
+    assert graph.calls == [RESET_V1, RESET_BETA] and row is not None and row["used"] == 2
+
+
+def test_a_twins_429_pauses_the_identity_budget_and_the_tracking_polls_again() -> None:
+    table, queue = Rows(), StubQueue()
+    throttled = GraphAnswer(429, seed.graph_error("TooManyRequests", "slow down"), retry_after=45.0)
+    graph = Graph({RESET_V1: DENIED, RESET_BETA: throttled})
+    before = datetime.now(UTC).timestamp()
+    result = deployed(table, graph, queue, [NOW]).handle(track(RESET_V1), "m")
+    after = datetime.now(UTC).timestamp()
+    row = table.budget_row(TENANT, "identity")
+    assert row is not None and before + 45 <= row["pausedUntil"] <= after + 45
+    assert result.action == "pollAgain" and result.delay is not None and result.delay >= 45
+    assert result.tracking is not None and result.tracking.outcome is None
+
+
+def test_a_twin_is_not_asked_while_the_identity_budget_is_spent() -> None:
+    table, queue = Rows(), StubQueue()
+    limit = LIMITS["identity"]
+    # The last slot of a window that counts as the current one until well after this test (a worker whose clock
+    # is a little ahead opened it): the v1.0 poll takes it, and the twin finds none.
+    current = (datetime.now(UTC).timestamp() // limit.window + 1) * limit.window
+    table.put_budget(TENANT, "identity", windowStart=current, used=limit.budget() - 1)
+    graph = Graph({RESET_V1: DENIED, RESET_BETA: GraphAnswer(200, seed.password_reset("running"))})
+    result = deployed(table, graph, queue, [NOW]).handle(track(RESET_V1), "m")
+    assert (result.action, graph.calls) == ("wait", [RESET_V1])
+    assert result.tracking is not None and result.tracking.history
+    assert result.tracking.history[-2].get("http") == 403 and result.tracking.history[-1].get("budget") == "identity"
+
+
 def test_the_budgets_own_pause_is_600_seconds_at_most() -> None:
     table, now = Rows(), [5000.0]
     budgets = budget_store.Budgets(table, LIMITS, clock=lambda: now[0])  # type: ignore[arg-type]

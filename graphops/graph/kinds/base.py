@@ -58,7 +58,7 @@ class OperationKind:
     #: Fields of Graph's body whose values are credentials (a report's signed download link): the tracking's
     #: sinks receive them, the state table, the status view, the console and the logs never do.
     secret_fields: ClassVar[frozenset[str]] = frozenset()
-    #: The version to ask once when this one refuses graphops' token (401/403): v1.0 authentication operations
+    #: The version to ask when this one refuses graphops' token (401/403): v1.0 authentication operations
     #: document delegated permissions only, their beta twin an application permission.
     forbidden_twin: ClassVar[tuple[str, str] | None] = None
     #: Where Graph puts a failed operation's error (a publicError), when not in ``error``.

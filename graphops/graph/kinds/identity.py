@@ -22,7 +22,7 @@ class AuthenticationMethodOperation(OperationKind):
 
     Reading one with an application permission is documented on beta only: the v1.0 page and Graph's permission
     data list delegated permissions, the beta page UserAuthenticationMethod.Read.All for applications. So a v1.0
-    operation that refuses graphops' token is asked once on beta before the tracking ends as forbidden.
+    operation that refuses graphops' token is asked on beta; only beta's own definitive refusal ends it as forbidden.
     """
 
     name = "authenticationMethodOperation"
