@@ -47,13 +47,14 @@ class Budgets:
     def limit(self, service: str | None) -> Limit | None:
         return self._limits.get(service) if service else None
 
-    def wait_before_polling(self, tenant: str, service: str | None) -> float:
+    def wait_before_polling(self, tenant: str, service: str | None, scope: str = "") -> float:
         """0 when a step may poll now (its request is counted), else the seconds until the budget has a slot.
-        Storage out of reach: poll (a budget is a courtesy to Graph, never a reason to stop tracking)."""
+        ``scope`` keeps a budget per resource within the tenant (a chat). Storage out of reach: poll (a budget is
+        a courtesy to Graph, never a reason to stop tracking)."""
         limit = self.limit(service)
         if limit is None:
             return 0.0
-        key = f"{tenant}|{service}"
+        key = budget_key(tenant, service or "", scope)
         for attempt in range(ATTEMPTS):
             if attempt:  # two workers that met once would meet again at once: spread them apart
                 time.sleep(random.uniform(0, 0.01 * 2**attempt))
@@ -76,12 +77,12 @@ class Budgets:
         log.info("budget %s kept changing under %d attempts: polling", key, ATTEMPTS)
         return 0.0
 
-    def pause(self, tenant: str, service: str | None, retry_after: float | None) -> float | None:
+    def pause(self, tenant: str, service: str | None, retry_after: float | None, scope: str = "") -> float | None:
         """After a 429 from ``service``: no worker polls it before Retry-After (or the service's usual wait)."""
         limit = self.limit(service)
         if limit is None:
             return None
-        key = f"{tenant}|{service}"
+        key = budget_key(tenant, service or "", scope)
         until = self._clock() + pause_after(limit, retry_after)
         for _ in range(ATTEMPTS):
             try:
@@ -121,6 +122,18 @@ class Budgets:
         else:
             self._table.update_entity(entity, mode=UpdateMode.REPLACE, etag=etag,
                                       match_condition=MatchConditions.IfNotModified)  # fmt: skip
+
+
+def budget_key(tenant: str, service: str, scope: str = "") -> str:
+    """A budget's row key: the tenant and service, and the resource it is kept per when it has a scope. A scope is
+    an id from an operation URL, so the characters Table storage refuses in a key are replaced."""
+    if not scope:
+        return f"{tenant}|{service}"
+    return f"{tenant}|{service}|" + "".join("_" if c in KEY_UNSAFE or ord(c) < 32 else c for c in scope)[:512]
+
+
+#: Characters a Table storage key may not hold.
+KEY_UNSAFE = frozenset("/\\#?")
 
 
 def spread(limit: Limit) -> float:

@@ -78,6 +78,14 @@ class Polling:
         assert tracking.operation_url is not None, "a tracking without an operation URL has finished"
         service = tracking.kind.service if self._budgets is not None and tracking.kind.needs_token else None
         tenant = self._graph.tenant() if service else ""
+        scoped = tracking.kind.resource_budget if service else None
+        scope = tracking.kind.budget_scope(tracking.operation_url)
+        if self._budgets is not None and scoped is not None and scope:
+            # The resource's own budget first (a chat's one request a second), then the tenant's: a poll waiting for
+            # its chat spends no slot of the tenant's.
+            wait = self._budgets.wait_before_polling(tenant, scoped[0], scope)
+            if wait > 0:
+                return self._wait_for_budget(tracking, scoped[0], wait)
         if self._budgets is not None and service:
             wait = self._budgets.wait_before_polling(tenant, service)
             if wait > 0:
@@ -90,6 +98,8 @@ class Polling:
             # Graph throttled this service for the whole tenant: every worker's trackings of it pause, not each
             # one after its own 429.
             self._budgets.pause(tenant, service, answer.retry_after)
+            if scoped is not None and scope:
+                self._budgets.pause(tenant, scoped[0], answer.retry_after, scope)
         if answer.status_code in {401, 403}:
             twin_wait = self._budget_wait(tenant, service, twin_url(tracking.kind, tracking.operation_url))
             if twin_wait > 0:

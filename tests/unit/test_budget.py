@@ -17,8 +17,9 @@ EDISCOVERY = LIMITS["ediscovery"]
 
 def test_the_documented_limits_with_their_margin() -> None:
     budgets = {name: (limit.budget(), limit.window) for name, limit in LIMITS.items()}
-    assert budgets == {"teams": (24, 1.0), "ediscovery": (4, 60.0), "dataExport": (8000, 3600.0),
-                       "sharepoint": (960, 60.0), "identity": (2800, 10.0)}  # fmt: skip
+    assert budgets == {"teams": (24, 1.0), "teamsChat": (1, 1.0), "ediscovery": (4, 60.0),
+                       "dataExport": (8000, 3600.0), "sharepoint": (960, 60.0), "identity": (2800, 10.0),
+                       "places": (2, 1.0), "auditLogQuery": (160, 86_400.0)}  # fmt: skip
     assert MARGIN == 0.8 and Limit(1, 60, 60, "").budget() == 1  # never a budget of nothing
 
 
@@ -56,7 +57,9 @@ def test_a_deployment_overrides_a_budget_by_name() -> None:
 
 def test_each_budgeted_kind_names_a_service_with_a_limit() -> None:
     services = {name: kind.service for name, kind in KINDS.items() if kind.service}
-    assert set(services.values()) == set(LIMITS)
+    scoped = {kind.resource_budget[0] for kind in KINDS.values() if kind.resource_budget}
+    # Every limit budgets some kind's polls, but the audit log queries' submissions: it counts starts.
+    assert set(services.values()) | scoped == set(LIMITS) - {"auditLogQuery"}
     assert services["teamsAsyncOperation"] == "teams" and services["dataPolicyOperation"] == "dataExport"
     assert services["ediscoveryCaseOperation"] == "ediscovery" and services["siteOperation"] == "sharepoint"
 
@@ -189,3 +192,33 @@ def test_a_wrong_budget_override_names_the_setting_and_says_what_is_expected() -
     with pytest.raises(SettingsError) as elsewhere:
         parse_budgets("teams=0/1", setting="ELSEWHERE")
     assert elsewhere.value.setting == "ELSEWHERE"
+
+
+def test_a_scoped_budget_has_a_row_of_its_own_whose_key_table_storage_accepts() -> None:
+    from graphops.pacing.budget_store import budget_key
+
+    assert budget_key("t", "teams") == "t|teams"
+    assert budget_key("t", "teamsChat", "19:abc@thread.v2") == "t|teamsChat|19:abc@thread.v2"
+    assert budget_key("t", "teamsChat", "a/b\\c#d?e\x01") == "t|teamsChat|a_b_c_d_e_"
+
+
+def test_a_chats_operations_are_budgeted_per_chat_and_other_kinds_per_tenant_only() -> None:
+    from graphops.graph.kinds import KINDS
+
+    chat = KINDS["chatAsyncOperation"]
+    assert chat.budget_scope("https://graph.microsoft.com/beta/chats/19%3Aabc%40thread.v2/operations/op1") == (
+        "19:abc@thread.v2"
+    )
+    assert chat.resource_budget is not None and chat.resource_budget[0] in LIMITS
+    assert KINDS["teamsAsyncOperation"].budget_scope("https://graph.microsoft.com/v1.0/teams/t1/operations/o1") == ""
+
+
+def test_graphs_newest_limits_are_budgeted_with_their_source() -> None:
+    from graphops.graph.kinds import KINDS
+
+    assert (LIMITS["places"].requests, LIMITS["places"].window) == (3, 1.0) and KINDS[
+        "placeOperation"
+    ].service == "places"
+    assert (LIMITS["teamsChat"].requests, LIMITS["teamsChat"].window) == (1, 1.0)
+    assert (LIMITS["auditLogQuery"].requests, LIMITS["auditLogQuery"].window) == (200, 86_400.0)
+    assert all(limit.source.startswith("learn.microsoft.com/") for limit in LIMITS.values())

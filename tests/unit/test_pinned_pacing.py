@@ -233,6 +233,48 @@ def test_a_429_pauses_the_shared_budget_for_600_seconds_at_most(retry_after: flo
     assert waited >= timedelta(seconds=retry_after)
 
 
+# -- A chat's operations: a budget per chat (1 request a second), beside the tenant's teams budget ---------------
+
+CHAT = "19:c253a29b5f694b55a6baad8e83510af7@thread.v2"
+OTHER_CHAT = "19:0c5d1f8e3b2a4c6d9e7f1a2b3c4d5e6f@thread.v2"
+
+
+def chat_operation(chat: str) -> str:
+    return f"{GRAPH}/beta/chats/{chat}/operations/2432b57b-0abd"
+
+
+def test_a_chats_poll_spends_its_chats_row_and_the_tenants_teams_row() -> None:
+    table, queue = Rows(), StubQueue()
+    url = chat_operation(CHAT)
+    graph = Graph({url: GraphAnswer(200, seed.teams_operation("inProgress"))})
+    assert deployed(table, graph, queue, [NOW]).handle(track(url), "m").action == "pollAgain"
+    chat, tenant = table.budget_row(TENANT, f"teamsChat|{CHAT}"), table.budget_row(TENANT, "teams")
+    assert chat is not None and chat["used"] == 1 and tenant is not None and tenant["used"] == 1
+
+
+def test_a_chat_whose_budget_is_paused_waits_and_another_chat_polls() -> None:
+    table, queue = Rows(), StubQueue()
+    table.put_budget(TENANT, f"teamsChat|{CHAT}", pausedUntil=datetime.now(UTC).timestamp() + 300)
+    waiting, other = chat_operation(CHAT), chat_operation(OTHER_CHAT)
+    graph = Graph({u: GraphAnswer(200, seed.teams_operation("inProgress")) for u in (waiting, other)})
+    step = deployed(table, graph, queue, [NOW])
+    result = step.handle(track(waiting), "m1")
+    assert result.action == "wait" and result.tracking is not None and result.tracking.history
+    assert result.tracking.history[-1].get("budget") == "teamsChat"
+    assert table.budget_row(TENANT, "teams") is None  # waiting for its chat, it spent none of the tenant's
+    assert step.handle(track(other), "m2").action == "pollAgain" and graph.calls == [other]
+
+
+def test_a_429_on_a_chats_operation_pauses_that_chats_budget_too() -> None:
+    table, queue = Rows(), StubQueue()
+    url = chat_operation(CHAT)
+    graph = Graph({url: GraphAnswer(429, seed.graph_error("TooManyRequests", "slow down"), retry_after=20.0)})
+    before = datetime.now(UTC).timestamp()
+    deployed(table, graph, queue, [NOW]).handle(track(url), "m")
+    row = table.budget_row(TENANT, f"teamsChat|{CHAT}")
+    assert row is not None and row["pausedUntil"] >= before + 20
+
+
 # -- The beta twin of a refused reset: its request counts against the identity budget, and its 429 pauses it ---
 
 RESET_V1 = GRAPH + seed.reset_path("adele@contoso.com")

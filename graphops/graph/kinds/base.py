@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
+from urllib.parse import unquote, urlsplit
 
 from graphops.common.signed import withhold_signed_in
 
@@ -80,6 +81,19 @@ class OperationKind:
     poll_delays: ClassVar[tuple[int, int] | None] = None
     #: The Graph service whose throttling limits this kind's polls count against (graphops.pacing.budget.LIMITS).
     service: ClassVar[str | None] = None
+    #: A budget kept per resource too, beside the tenant's (Teams: 1 request a second per chat or channel): the
+    #: service in LIMITS, and which id of ``path_template`` names the resource (0 is the first "{id}").
+    resource_budget: ClassVar[tuple[str, int] | None] = None
+
+    @classmethod
+    def budget_scope(cls, url: str) -> str:
+        """The resource a poll of ``url`` is budgeted per (a chat's id); "" for kinds that have no such budget."""
+        if cls.resource_budget is None:
+            return ""
+        segments = [unquote(seg) for seg in urlsplit(url).path.split("/")[2:]]  # after the version
+        ids = [seg for want, seg in zip(cls.path_template, segments, strict=False) if want == "{id}"]
+        index = cls.resource_budget[1]
+        return ids[index] if index < len(ids) else ""
 
     @classmethod
     def matches(cls, version: str, segments: Sequence[str]) -> bool:

@@ -31,3 +31,4 @@ class PlaceOperation(OperationKind):
     resource_fields = ()
     progress_counts = ("progress", "totalPlaceCount", ("succeededPlaceCount", "failedPlaceCount"))
     poll_delays = (30, 300)  # "you shouldn't retrieve an operation more frequently than once every 30 seconds"
+    service = "places"  # get operation: three calls a second

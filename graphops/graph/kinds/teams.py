@@ -38,6 +38,7 @@ class ChatAsyncOperation(OperationKind):
     resource_fields = ("targetResourceLocation", "targetResourceId")
     poll_delays = (31, 120)
     service = "teams"
+    resource_budget = ("teamsChat", 0)  # one request a second per chat, beside the tenant's 30
 
 
 class TelephoneNumberOperation(OperationKind):
