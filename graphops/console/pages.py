@@ -239,6 +239,9 @@ def _facts(view: Mapping[str, Any]) -> list[tuple[str, Any]]:
     if view.get("phase") == "done":  # it ended: a deadline still to come would only mislead
         names.remove(("deadline", "deadline"))
     facts = [(label, view.get(key)) for label, key in names if view.get(key) not in (None, "")]
+    details = view.get("details")
+    if isinstance(details, Mapping):  # Graph's own word on how the result came out (an audit query's record limit)
+        facts.extend((str(name), value) for name, value in details.items())
     if error:
         facts.append(("error", f"{error.get('code')}: {error.get('message')}"))
     return facts

@@ -191,7 +191,8 @@ class Tracking:
     @property
     def polled_select(self) -> tuple[str, ...]:
         """The `$select` a poll sends: the caller's properties, with the kind's status property first."""
-        return (self.kind.status_field, *self.select) if self.select else ()
+        wanted = (self.kind.status_field, *self.kind.detail_fields, *self.select)
+        return tuple(dict.fromkeys(wanted)) if self.select else ()
 
     @property
     def shown_operation_url(self) -> str | None:
@@ -213,6 +214,7 @@ class Tracking:
             operationUrl=self.shown_operation_url,
             resource=self.kind.resource_of(self.operation, self.operation_url),
             progress=self.kind.progress_of(self.operation),
+            details=self.kind.details_of(self.operation),
             resourceReady=self.resource_ready,
             operation=self.operation,
             error=self.error.to_json() if self.error else None,
@@ -260,8 +262,9 @@ class Tracking:
         return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
 
-CALLBACK_FIELDS = ("trackingId", "outcome", "kind", "operationUrl", "resource", "progress", "resourceReady",
-                   "operation", "error", "correlationId", "context", "polls", "trackedSince", "finishedAt")  # fmt: skip
+CALLBACK_FIELDS = ("trackingId", "outcome", "kind", "operationUrl", "resource", "progress", "details",
+                   "resourceReady", "operation", "error", "correlationId", "context", "polls", "trackedSince",
+                   "finishedAt")  # fmt: skip
 
 
 def callback_document(**values: Any) -> dict[str, Any]:

@@ -262,8 +262,10 @@ AUDIT_QUERY_ID = "168ec429-084b-a489-90d8-504a87846305"
 AUDIT_QUERY_PATH = f"/v1.0/security/auditLog/queries/{AUDIT_QUERY_ID}"
 
 
-def audit_query(status: str, *, wrapped: bool = True) -> dict[str, Any]:
-    """An audit log query; its GET page shows it wrapped in "value" (the service answers with the query)."""
+def audit_query(status: str, *, wrapped: bool = True, over_limit: bool | None = None) -> dict[str, Any]:
+    """An audit log query; its GET page shows it wrapped in "value" (the service answers with the query). With
+    ``over_limit``, the record-count properties the resource page added: a query that hit its limit (1,000,000
+    records at least) still `succeeded`, and ``isRecordCountLimitExceeded`` says it stopped there."""
     query = {
         "@odata.type": "#microsoft.graph.security.auditLogQuery",
         "id": AUDIT_QUERY_ID,
@@ -280,6 +282,9 @@ def audit_query(status: str, *, wrapped: bool = True) -> dict[str, Any]:
         "administrativeUnitIdFilters": [],
         "status": status,
     }
+    if over_limit is not None:
+        query |= {"isRecordCountLimitExceeded": over_limit, "recordCountLimit": 1_000_000,
+                  "approximateReturnedRecordCount": 1_000_412 if over_limit else 7_204}  # fmt: skip
     return {"value": query} if wrapped else query
 
 

@@ -304,6 +304,26 @@ def test_a_report_exports_signed_link_reaches_its_sinks_and_nothing_else(
     assert page.status_code == 200 and tracking_id in page.text and "sig=" not in page.text
 
 
+def test_an_audit_query_that_hit_its_record_limit_succeeds_and_every_sink_and_view_says_so(
+    make_harness: Any, stack: Any
+) -> None:
+    harness = make_harness(**sink_settings(stack))
+    harness.graph.script(seed.AUDIT_QUERY_PATH, [Reply(200, seed.audit_query("running")),
+                                                 Reply(200, seed.audit_query("succeeded", over_limit=True))])  # fmt: skip
+    tracking_id = harness.track(seed.AUDIT_QUERY_PATH)
+    harness.run()
+
+    [callback] = harness.receiver.delivered()
+    assert callback.body["outcome"] == "succeeded" and callback.body["details"]["isRecordCountLimitExceeded"] is True
+    [queued] = harness.results(receive=True)
+    assert queued["data"]["details"]["isRecordCountLimitExceeded"] is True
+    [published] = [event for p in harness.stack.eventgrid.publishes if p.status == 200 for event in p.events]
+    assert published["data"]["details"]["isRecordCountLimitExceeded"] is True
+    view = requests.get(harness.api(f"operations/{tracking_id}"), timeout=patience(10)).json()
+    assert (view["outcome"], view["details"]["recordCountLimit"]) == ("succeeded", 1_000_000)
+    assert view["details"]["isRecordCountLimitExceeded"] is True
+
+
 def test_a_v1_reset_refused_for_the_app_is_read_on_beta_once(harness: Harness) -> None:
     """v1.0 documents delegated permissions only for reading a reset; beta documents the application one."""
     v1 = seed.reset_path("adele@contoso.com")

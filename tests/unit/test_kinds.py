@@ -739,3 +739,30 @@ def test_select_is_at_most_32_names_and_says_so() -> None:
     with pytest.raises(Rejected) as rejected:
         validate_select(["a b"])
     assert rejected.value.problem == "'a b' is not a property name"
+
+
+def test_an_audit_query_that_hit_its_record_limit_says_so_in_its_details() -> None:
+    kind = KINDS["auditLogQuery"]
+    over = kind.details_of(seed.audit_query("succeeded", over_limit=True))
+    assert over == {"isRecordCountLimitExceeded": True, "recordCountLimit": 1_000_000,
+                    "approximateReturnedRecordCount": 1_000_412}  # fmt: skip
+    within = kind.details_of(seed.audit_query("succeeded", over_limit=False, wrapped=False))
+    assert within is not None and within["isRecordCountLimitExceeded"] is False
+    assert kind.details_of(seed.audit_query("running")) is None  # a query before the record-count properties
+    assert kind.details_of({"value": {"status": "succeeded", "isRecordCountLimitExceeded": {"odd": 1}}}) is None
+    assert KINDS["teamsAsyncOperation"].details_of({"status": "succeeded", "isRecordCountLimitExceeded": True}) is None
+
+
+def test_a_poll_that_selects_properties_asks_for_the_kinds_details_too() -> None:
+    from datetime import UTC, datetime
+
+    from graphops.egress.policy import CallbackPolicy
+    from graphops.intake.limits import Limits
+    from graphops.intake.request import from_request
+
+    limits = Limits("https://graph.microsoft.com", CallbackPolicy(("*.logic.azure.com",)), 86400, 30 * 86400)
+    request = {"operationUrl": seed.AUDIT_QUERY_PATH, "callbackUrl": "https://prod-00.westeurope.logic.azure.com/cb",
+               "select": ["displayName", "status"]}  # fmt: skip
+    tracking = from_request(request, "m-1", datetime(2026, 1, 1, tzinfo=UTC), limits)
+    assert tracking.polled_select == ("status", "isRecordCountLimitExceeded", "recordCountLimit",
+                                      "approximateReturnedRecordCount", "displayName")  # fmt: skip

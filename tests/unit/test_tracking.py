@@ -300,6 +300,7 @@ def test_the_callback_body_field_by_field() -> None:
         "operationUrl": "https://graph.microsoft.com" + seed.ALERT_OPERATION_PATH,
         "resource": "https://r/1",
         "progress": None,
+        "details": None,
         "resourceReady": False,
         "operation": {"id": "op", "status": "failed", "resourceLocation": "https://r/1"},
         "error": {"code": "failed", "message": "it broke"},

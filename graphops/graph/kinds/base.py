@@ -79,11 +79,24 @@ class OperationKind:
     resource_path: ClassVar[tuple[str, ...] | None] = None
     #: Graph's own polling guidance for this service, in seconds: (shortest, longest) delay between polls.
     poll_delays: ClassVar[tuple[int, int] | None] = None
+    #: Graph's own properties that tell how a result came out where the status alone does not (an audit query that
+    #: stopped at its record limit still `succeeded`): carried as ``details`` by every delivery and the status view,
+    #: and always asked for when a poll sends a `$select`.
+    detail_fields: ClassVar[tuple[str, ...]] = ()
     #: The Graph service whose throttling limits this kind's polls count against (graphops.pacing.budget.LIMITS).
     service: ClassVar[str | None] = None
     #: A budget kept per resource too, beside the tenant's (Teams: 1 request a second per chat or channel): the
     #: service in LIMITS, and which id of ``path_template`` names the resource (0 is the first "{id}").
     resource_budget: ClassVar[tuple[str, int] | None] = None
+
+    @classmethod
+    def details_of(cls, body: object) -> dict[str, Any] | None:
+        """The :attr:`detail_fields` Graph's body carries, as Graph sent them (plain values only); None when none."""
+        job = cls.entity(body)
+        if not cls.detail_fields or not isinstance(job, dict):
+            return None
+        found = {name: job[name] for name in cls.detail_fields if _plain(job.get(name))}
+        return found or None
 
     @classmethod
     def budget_scope(cls, url: str) -> str:
@@ -188,6 +201,11 @@ class OperationKind:
         except (ValueError, OverflowError):  # "abc", or an integer too large for a float
             return None
         return value if value is not None and 0 <= value <= 100 else None
+
+
+def _plain(value: object) -> bool:
+    """A value a detail may carry: a flag, a number or a short word, never an object a kind did not expect."""
+    return isinstance(value, bool | int | float) or (isinstance(value, str) and len(value) <= MAX_STATUS_CHARS)
 
 
 def segment_matches(want: str, seg: str) -> bool:

@@ -25,6 +25,9 @@ class AuditLogQuery(OperationKind):
     permission = "AuditLogsQuery.Read.All"
     resource_fields = ()
     result_path = "records"  # the records are a relationship of the query: no link property carries them
+    # A query that hits its record limit (at least 1,000,000) still ends `succeeded`: isRecordCountLimitExceeded
+    # says so, and is the authority (the throttling limits page); the other two say how far it got.
+    detail_fields = ("isRecordCountLimitExceeded", "recordCountLimit", "approximateReturnedRecordCount")
 
 
 class DeviceManagementExportJob(OperationKind):
