@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import re
 import uuid
 from dataclasses import replace
@@ -285,7 +286,7 @@ class Api:
             done = replace(tracking, operation=decision.body).finish(Outcome.SUCCEEDED, None, now)
             return self._enqueue(done, req, 0, operationUrl=None, outcome=str(Outcome.SUCCEEDED),
                                  graphStatus=decision.status)  # fmt: skip
-        if isinstance(decision, starter.Refused | starter.NotNow):
+        if isinstance(decision, starter.Refused | starter.NotNow | starter.OverLimit):
             self._s.state.release(key, tracking.tracking_id)  # nothing started: the key may be used again
         return _not_started(request.action, decision, started.client_request_id)
 
@@ -351,6 +352,10 @@ def _not_started(
     action: StartAction, decision: starter.StartDecision, client_request_id: str | None
 ) -> func.HttpResponse:
     """The answer when Graph did not start a tracked operation: its refusal, passed on, or why graphops stopped."""
+    if isinstance(decision, starter.OverLimit):
+        wait = {"Retry-After": str(max(1, math.ceil(decision.wait)))}
+        return problem(429, f"{action.name} not sent: it would pass Graph's limit of {decision.limit}",
+                       headers=wait, limit=decision.limit)  # fmt: skip
     if isinstance(decision, starter.InFlight):
         return problem(409, "A start with this Idempotency-Key is under way; try again shortly",
                        headers={"Retry-After": "10"}, clientRequestId=client_request_id)  # fmt: skip

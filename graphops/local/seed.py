@@ -266,7 +266,7 @@ def audit_query(status: str, *, wrapped: bool = True, over_limit: bool | None = 
     """An audit log query; its GET page shows it wrapped in "value" (the service answers with the query). With
     ``over_limit``, the record-count properties the resource page added: a query that hit its limit (1,000,000
     records at least) still `succeeded`, and ``isRecordCountLimitExceeded`` says it stopped there."""
-    query = {
+    query: dict[str, Any] = {
         "@odata.type": "#microsoft.graph.security.auditLogQuery",
         "id": AUDIT_QUERY_ID,
         "displayName": "Mailbox access, last week",

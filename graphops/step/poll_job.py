@@ -17,6 +17,7 @@ from opentelemetry import trace
 from graphops.common.logs import event
 from graphops.common.telemetry import instruments
 from graphops.envelope.tracking import Outcome, Phase, Tracking, iso, moment_or_none
+from graphops.graph.actions import ACTIONS
 from graphops.graph.answer import GraphAnswer
 from graphops.graph.kinds import KINDS, resource_url, twin_url
 from graphops.graph.reader import GraphClient
@@ -34,6 +35,10 @@ from graphops.step.decide import (
     observe,
     twin_verdict,
 )
+from graphops.step.starter import COUNTED_ACTIONS
+
+#: The kinds whose starts are counted in a tenant's ledger while they run (audit log queries).
+COUNTED_KINDS = frozenset(ACTIONS[name].kind for name in COUNTED_ACTIONS)
 
 
 class OperationReader(Protocol):
@@ -135,6 +140,9 @@ class Polling:
         if isinstance(decision, Finish):
             finished = tracking.finish(decision.outcome, decision.error, now)
             self._learn_length(finished)
+            if tracking.kind in COUNTED_KINDS and self._chain.state is not None:
+                # Its query no longer counts among the tenant's running ones (graphops.pacing.audit_queries).
+                self._chain.state.audit_queries.release(self._graph.tenant(), tracking.tracking_id)
             if decision.outcome is Outcome.SUCCEEDED and tracking.wait_for_resource:
                 return self._start_waiting_for_resource(finished, now)
             return self._deliver(finished)

@@ -24,6 +24,7 @@ from graphops.step.starter import (
     InFlight,
     MayHaveStarted,
     NotNow,
+    OverLimit,
     Refused,
     Started,
     Starter,
@@ -111,17 +112,20 @@ class Starting:
         return self._start_again(pending, request, decision, doc, now)
 
     def _start_again(
-        self, pending: Tracking, request: StartRequest, decision: NotNow | Unknown | InFlight, doc: dict[str, Any],
+        self, pending: Tracking, request: StartRequest, decision: NotNow | OverLimit | Unknown | InFlight,
+        doc: dict[str, Any],
         now: datetime,
     ) -> StepResult:  # fmt: skip
         attempts = start_attempts(doc) + 1
-        problem = decision.error.message if not isinstance(decision, InFlight) else "another start was under way"
+        problem = (decision.error.message if isinstance(decision, NotNow | Unknown) else
+                   f"Graph's limit of {decision.limit}" if isinstance(decision, OverLimit)
+                   else "another start was under way")  # fmt: skip
         if attempts >= self._max_attempts:
             error = ErrorInfo(
                 "notStarted", f"Graph did not start {request.action.name} in {attempts} attempts: {problem}"
             )
             return self._deliver(pending.finish(Outcome.ERROR, error, now))
-        wait = decision.wait if isinstance(decision, NotNow) else None
+        wait = decision.wait if isinstance(decision, NotNow | OverLimit) else None
         delay, not_before = split_wait(delivery_delay(attempts, self._min_delay, wait, self._rng), now)
         again = {**doc, "trackingId": pending.tracking_id, "startAttempts": attempts,
                  "notBefore": iso(not_before) if not_before else None}  # fmt: skip

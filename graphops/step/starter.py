@@ -33,6 +33,8 @@ from graphops.storage.state import StartRecord, StateStore
 # queue message whose host died comes back after its lease (minutes), so it is never mistaken for one.
 IN_FLIGHT_SECONDS = 60
 MAX_RECORDED_BODY_BYTES = 8 * 1024
+#: Start actions whose submissions Graph limits per tenant: counted in the tenant's ledger before they are sent.
+COUNTED_ACTIONS = frozenset({"auditLogQuery"})
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,15 @@ class NotNow:
 
 
 @dataclass(frozen=True)
+class OverLimit:
+    """Graph's limit for this action in the tenant would be passed (audit log query submissions): nothing was
+    sent; ask again after ``wait`` seconds."""
+
+    limit: str
+    wait: float
+
+
+@dataclass(frozen=True)
 class Unknown:
     """No answer, or a server error: the request may or may not have started something."""
 
@@ -98,7 +109,7 @@ class InFlight:
     """Another call is sending this very request right now."""
 
 
-StartDecision = Accepted | DoneAtOnce | Refused | NotNow | Unknown | Untrackable | MayHaveStarted | InFlight
+StartDecision = Accepted | DoneAtOnce | Refused | NotNow | OverLimit | Unknown | Untrackable | MayHaveStarted | InFlight
 
 
 def read_start_answer(
@@ -189,6 +200,8 @@ def replay(record: Mapping[str, Any], limits: Limits) -> StartDecision:
 
 
 class StartSender(Protocol):
+    def tenant(self) -> str: ...
+
     def send(
         self, method: str, url: str, body: Mapping[str, Any] | None = None, *, client_request_id: str | None = None
     ) -> GraphAnswer: ...
@@ -238,6 +251,11 @@ class Starter:
             earlier = self._earlier(record, request, now)
             if earlier is not None:
                 return earlier
+        if request.action.name in COUNTED_ACTIONS:
+            admission = self._state.audit_queries.admit(self._graph.tenant(), tracking_id, deadline.timestamp(),
+                                                        now.timestamp())  # fmt: skip
+            if not admission.go:
+                return Started(OverLimit(admission.limit, admission.wait), None)
         client_request_id = str(uuid.uuid4())
         try:
             self._state.begin_start(tracking_id, request.action.name, client_request_id, now, deadline,

@@ -27,6 +27,7 @@ from azure.data.tables import TableClient, UpdateMode
 from graphops.common.signed import withhold_signed_in
 from graphops.common.telemetry import client_span
 from graphops.envelope.tracking import Phase, Tracking, iso, moment_or_none
+from graphops.pacing.audit_query_store import AuditQueries
 from graphops.pacing.budget import Limit
 from graphops.pacing.budget_store import Budgets
 from graphops.pacing.length_store import LengthStore
@@ -102,6 +103,7 @@ class StateStore:
         self.index = TrackingIndex(table)
         self.lengths = LengthStore(table)  # each kind's lengths, which its learned schedule comes from
         self.throttling: Budgets | None = None  # the shared throttling budgets, once a step asked for them
+        self.audit_queries = AuditQueries(table)  # each tenant's audit log query submissions and running queries
         self._ensured = False
         self._lock = threading.Lock()
         self._operations = 0

@@ -308,8 +308,8 @@ def test_an_audit_query_that_hit_its_record_limit_succeeds_and_every_sink_and_vi
     make_harness: Any, stack: Any
 ) -> None:
     harness = make_harness(**sink_settings(stack))
-    harness.graph.script(seed.AUDIT_QUERY_PATH, [Reply(200, seed.audit_query("running")),
-                                                 Reply(200, seed.audit_query("succeeded", over_limit=True))])  # fmt: skip
+    over = seed.audit_query("succeeded", over_limit=True)
+    harness.graph.script(seed.AUDIT_QUERY_PATH, [Reply(200, seed.audit_query("running")), Reply(200, over)])
     tracking_id = harness.track(seed.AUDIT_QUERY_PATH)
     harness.run()
 
