@@ -5,6 +5,7 @@ POST /api/start and through start messages on the queue. Then what Graph refuses
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -601,3 +602,36 @@ def test_a_parallel_for_each_of_clones_each_retried_starts_one_clone_per_iterati
     assert sorted(a.status_code for a in answers) == [200] * 6 + [202] * 6, [a.text for a in answers]
     assert len(sent) == 6  # one clone per iteration
     assert len({a.json()["trackingId"] for a in answers}) == 6
+
+
+def test_audit_log_query_starts_are_counted_per_tenant_and_one_over_the_limit_is_refused(make_harness: Any) -> None:
+    """A started query counts among the tenant's running ones until its tracking ends; with the running ones at
+    graphops' share of Graph's 50, the next start is not sent and the API names the limit."""
+    from azure.data.tables import TableClient
+
+    from graphops.pacing import audit_query_store
+
+    table = f"state{uuid.uuid4().hex[:16]}"
+    harness = make_harness(GRAPHOPS_START_ACTIONS="auditLogQuery", GRAPHOPS_STATE_TABLE=table)
+    case = CASES["auditLogQuery"]
+    script(harness, "auditLogQuery", case)
+    rows = TableClient.from_connection_string(harness.stack.azurite.connection_string, table)
+
+    def ledger() -> dict[str, Any]:
+        [row] = rows.query_entities("PartitionKey eq @p", parameters={"p": audit_query_store.PARTITION})
+        return dict(row)
+
+    first = api_start(harness, case, "first")
+    assert first.status_code == 202, first.text
+    assert len(json.loads(ledger()["running"])) == 1 and len(json.loads(ledger()["submitted"])) == 1
+    harness.run()
+    assert json.loads(ledger()["running"]) == {}  # its tracking ended: its place is free, its submission counts
+
+    row = ledger()
+    far = 4_000_000_000.0  # deadlines long after this test
+    row["running"] = json.dumps({f"other-{n}": far for n in range(40)})
+    rows.upsert_entity(row)
+    refused = api_start(harness, case, "over")
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    assert "50 audit log queries queued or running" in refused.json()["limit"]
+    assert len(harness.graph.requests(case.method, case.url)) == 1  # the refused start never reached Graph
