@@ -184,10 +184,7 @@ def learning(samples: int, seed: int = 20261204) -> dict[tuple[str, float], dict
         for sigma in SIGMAS:
             rng = random.Random(f"{seed}-{name}-{sigma}")
             kind = LogNormal(median, sigma)
-            history = Lengths()
-            for _ in range(LEARNING):
-                history = history.add(kind.draw(rng))
-            learned = learned_schedule(history, 5)
+            learned = learned_schedule(Lengths.of(kind.draw(rng) for _ in range(LEARNING)), 5)
             assert learned is not None
             weight = 2 * median / REFERENCE_INTERVAL**2  # as learned_schedule weighs it, at the true median
             optimum = CheckingSchedule(checking_times(kind, 5, LEARNED_MAX_DELAY, weight), 5, LEARNED_MAX_DELAY, 0)

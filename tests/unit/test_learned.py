@@ -15,7 +15,6 @@ import pytest
 from graphops.graph.kinds import KINDS
 from graphops.pacing.learned import (
     BUCKETS,
-    MAX_SAMPLES,
     MIN_SAMPLES,
     REFERENCE_INTERVAL,
     STEPS_PER_DOUBLING,
@@ -23,7 +22,9 @@ from graphops.pacing.learned import (
     Lengths,
     bucket_middle,
     bucket_of,
+    WithTail,
     checking_times,
+    handover,
     learned_schedule,
 )
 from graphops.pacing.schedule import PollSchedule
@@ -31,27 +32,11 @@ from graphops.step.decide import Policy
 
 
 def lengths_of(*seconds: float) -> Lengths:
-    out = Lengths()
-    for s in seconds:
-        out = out.add(s)
-    return out
+    return Lengths.of(seconds)
 
 
 def test_a_length_falls_in_an_eighth_of_a_doubling() -> None:
     assert [bucket_of(s) for s in (0.2, 1, 2, 2.2, 4, 60, 1e12)] == [0, 0, 8, 9, 16, 47, BUCKETS - 1]
-
-
-def test_the_histogram_keeps_its_counts_and_halves_them_when_full() -> None:
-    history = lengths_of(60, 61, 300)
-    assert history.samples == 3 and history.counts == {47: 2, 65: 1}
-    assert Lengths.from_json(history.to_json()) == history
-    full = Lengths({47: MAX_SAMPLES})
-    assert full.add(60).counts == {47: (MAX_SAMPLES + 1) // 2}
-
-
-@pytest.mark.parametrize("raw", [None, "", "not json", "[1, 2]", '{"x": 1}', '{"999": 1}', '{"3": -1}', '{"3": "1"}'])
-def test_an_unreadable_histogram_is_no_history(raw: object) -> None:
-    assert Lengths.from_json(raw) == Lengths()
 
 
 def test_a_kind_learns_only_from_enough_lengths() -> None:
@@ -130,25 +115,10 @@ def test_the_length_a_finished_tracking_teaches_is_from_the_first_poll_to_the_mi
     assert length_seen(stateless.finish(Outcome.SUCCEEDED, None, t0 + timedelta(seconds=160))) is None
 
 
-def test_a_histogram_with_absurd_counts_is_held_to_what_a_row_can_hold() -> None:
-    history = Lengths.from_json('{"47": ' + "9" * 400 + ', "48": 3}')
-    assert history.counts == {47: MAX_SAMPLES, 48: 3}
-    assert learned_schedule(history, 5) is not None
-
-
 def test_bucket_middles_and_the_histograms_edges() -> None:
     assert bucket_middle(0) == 2 ** (0.5 / STEPS_PER_DOUBLING) and bucket_middle(8) == 2 ** (8.5 / STEPS_PER_DOUBLING)
     assert Lengths({8: 1}).horizon() == 2 ** (9 / STEPS_PER_DOUBLING) * 1.5
-    assert Lengths({8: 1}).to_json() == '{"8":1}' and Lengths({9: 2, 8: 1}).to_json() == '{"8":1,"9":2}'
-    # The last bucket is BUCKETS - 1; a count of nothing is no count.
-    assert Lengths.from_json(f'{{"{BUCKETS - 1}":3,"{BUCKETS}":4,"7":0}}') == Lengths({BUCKETS - 1: 3})
-
-
-def test_the_histogram_halves_only_past_its_limit_and_drops_what_halves_to_nothing() -> None:
-    full = Lengths({5: MAX_SAMPLES - 1}).add(bucket_middle(5))
-    assert full.counts == {5: MAX_SAMPLES}
-    halved = Lengths({5: MAX_SAMPLES - 3, 7: 2, 9: 1}).add(bucket_middle(5))
-    assert halved.counts == {5: (MAX_SAMPLES - 2) // 2, 7: 1}
+    assert Lengths.of([2.0, 2.1, 1e12]).counts == {8: 2.0, BUCKETS - 1: 1.0}
 
 
 def test_the_median_is_the_middle_of_the_bucket_where_half_the_lengths_are_reached() -> None:
@@ -189,10 +159,12 @@ def test_the_learned_schedule_weighs_delay_at_the_kinds_median() -> None:
     lengths = Lengths({40: 30, 48: 30})  # about 32 s and 64 s
     schedule = learned_schedule(lengths, 5, 600)
     assert schedule is not None
-    weight = 2 * lengths.median() / REFERENCE_INTERVAL**2
-    assert schedule == CheckingSchedule(checking_times(lengths, 5, 600, weight), 5, 600, 60)
+    median = lengths.median()
+    weight = 2 * median / REFERENCE_INTERVAL**2
+    tailed = WithTail(lengths, median)
+    assert schedule == CheckingSchedule(checking_times(tailed, 5, 600, weight, handover(lengths, 5)), 5, 600, 60)
     assert learned_schedule(lengths, 700, 600) == CheckingSchedule(
-        checking_times(lengths, 700, 700, weight), 700, 700, 60
+        checking_times(tailed, 700, 700, weight, handover(lengths, 700)), 700, 700, 60
     )
 
 
