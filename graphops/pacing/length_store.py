@@ -1,85 +1,106 @@
 """Each kind's lengths, kept in the state table, and the learned schedules they make (the I/O side of
 :mod:`graphops.pacing.learned`).
 
-One row per kind in the partition ``~lengths``: the histogram as JSON, written with its ETag when a tracking of
-the kind ends (two table operations per finished tracking). A deployment's identity reads one tenant, so a
-kind's lengths are that tenant's. Each process reads the partition again every ``refresh`` seconds (one query)
-and recomputes a kind's schedule only when its histogram changed.
+Append-only, so that no two steps ever meet on a row: a finished tracking writes its length with one
+unconditional upsert into the partition ``~lengths``, at a row of its kind chosen by its operation
+(``<kind>.<slot>``, :data:`SLOTS` slots per kind, the slot a hash of the operation's URL). Nothing is read
+first and nothing is retried against another writer, so a thousand instances finishing trackings of one kind
+cost one table operation each. The same operation tracked again lands on the same row: one operation is one
+length, however many trackings it had. A new operation whose slot is taken replaces the length there, so the
+table holds at most :data:`SLOTS` rows per kind (older lengths make way at random, newer ones stay); lengths
+older than :data:`graphops.pacing.learned.MAX_AGE` are not read. Rows of the former layout (one histogram per
+kind, keyed by the kind's bare name) are ignored.
+
+Each process reads the partition again every ``refresh`` seconds (one query, the four columns it needs) and
+recomputes a kind's schedule only when its rows changed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import random
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from azure.core import MatchConditions
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from graphops.pacing.learned import CheckingSchedule, Lengths, learned_schedule
+from graphops.pacing.learned import SOURCE_HOURLY, CheckingSchedule, Seen, history, learned_schedule
 from graphops.pacing.table import create_table
 
 log = logging.getLogger("graphops.lengths")
 PARTITION = "~lengths"
-ATTEMPTS = 6
+#: Rows per kind: enough for a history of a few hundred lengths (HALF_COUNT weighs the newest ~60 most), few
+#: enough that the ten-minute read stays a page or two per kind.
+SLOTS = 256
 REFRESH_SECONDS = 600.0
+#: Operations this process remembers recording, so that it can say in its log why another tracking of one was
+#: not counted again (on another process it simply lands on the same row).
+REMEMBERED = 4096
+
+
+def operation_key(operation_url: str) -> str:
+    """What names an operation in the table: a hash of its URL (which may carry a monitor's credentials)."""
+    return hashlib.sha256(operation_url.encode("utf-8")).hexdigest()[:32]
+
+
+def row_key(kind: str, operation: str) -> str:
+    """The row an operation's length goes to: its kind, then a slot its key chooses."""
+    slot = int(hashlib.sha256(f"{kind}\n{operation}".encode()).hexdigest()[:8], 16) % SLOTS
+    return f"{kind}.{slot:03d}"
+
+
+def _number(raw: object) -> float | None:
+    return float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else None
 
 
 class LengthStore:
-    """Reads and adds to the kinds' histograms. ``operations`` counts table operations."""
+    """Writes and reads the kinds' lengths. ``operations`` counts table operations."""
 
     def __init__(self, table: TableClient) -> None:
         self._table = table
         self.operations = 0
 
-    def add(self, kind: str, seconds: float) -> bool:
-        """One more length for ``kind``; False when storage kept refusing (a length is not worth a step)."""
-        for attempt in range(ATTEMPTS):
-            if attempt:  # writers that met once would meet again at once: spread them apart
-                time.sleep(random.uniform(0, 0.02 * 2**attempt))
+    def add(self, kind: str, operation: str, seen: Seen) -> bool:
+        """``operation``'s length (``operation``: :func:`operation_key`); False when storage refused it (a length
+        is not worth a step)."""
+        entity = {"PartitionKey": PARTITION, "RowKey": row_key(kind, operation), "seconds": float(seen.seconds),
+                  "at": float(seen.at), "source": seen.source[:256], "operation": operation}  # fmt: skip
+        for attempt in range(2):
             try:
                 self.operations += 1
-                row = self._table.get_entity(PARTITION, kind)
-            except ResourceNotFoundError:
-                row = None
-            except AzureError as exc:
-                log.info("lengths of %s not read (%s): trying again", kind, type(exc).__name__)
-                continue
-            lengths = Lengths.from_json(row.get("counts") if row else None).add(seconds)
-            entity = {"PartitionKey": PARTITION, "RowKey": kind, "counts": lengths.to_json()}
-            try:
-                self.operations += 1
-                if row is None:
-                    self._table.create_entity(entity)
-                else:
-                    etag = row.metadata.get("etag")
-                    self._table.update_entity(entity, mode=UpdateMode.REPLACE, etag=etag,
-                                              match_condition=MatchConditions.IfNotModified)  # fmt: skip
+                self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
                 return True
-            except (ResourceExistsError, ResourceModifiedError):
-                continue  # another step added its length meanwhile: read again
             except ResourceNotFoundError:
-                self._create_table()  # a fresh account: lengths can come before any state row
+                if attempt == 0:
+                    self._create_table()  # a fresh account: lengths can come before any state row
             except AzureError as exc:
-                log.info("lengths of %s not written (%s): trying again", kind, type(exc).__name__)
-        log.warning("a length of %s was not kept after %d attempts", kind, ATTEMPTS)
+                log.info("a length of %s not kept (%s)", kind, type(exc).__name__)
+                return False
         return False
 
     def _create_table(self) -> None:
         self.operations += 1
-        create_table(self._table, log, "lengths")  # refused: one more failed attempt, never the step's failure
+        create_table(self._table, log, "lengths")  # refused: the write fails once more, never the step
 
-    def all(self) -> dict[str, Lengths]:
+    def all(self) -> dict[str, dict[str, Seen]]:
+        """Every kind's lengths, by row."""
         self.operations += 1
+        out: dict[str, dict[str, Seen]] = {}
         try:
-            rows = self._table.query_entities("PartitionKey eq @p", parameters={"p": PARTITION})
-            return {str(row["RowKey"]): Lengths.from_json(row.get("counts")) for row in rows}
+            rows = self._table.query_entities("PartitionKey eq @p", parameters={"p": PARTITION},
+                                              select=["RowKey", "seconds", "at", "source"])  # fmt: skip
+            for row in rows:
+                key, seconds, at = str(row["RowKey"]), _number(row.get("seconds")), _number(row.get("at"))
+                kind, dot, _ = key.rpartition(".")
+                if dot and seconds is not None and at is not None:
+                    out.setdefault(kind, {})[key] = Seen(seconds, at, str(row.get("source") or ""))
         except ResourceNotFoundError:
             return {}
+        return out
 
 
 @dataclass
@@ -92,42 +113,68 @@ class Learning:
     wanted: Callable[[str], bool] = lambda kind: True  # kinds the deployment lets learn (not fixed by settings)
     refresh: float = REFRESH_SECONDS
     clock: Callable[[], float] = time.monotonic
+    wall: Callable[[], float] = time.time  # what lengths' ages are counted from
     _read_at: float | None = None
-    _lengths: dict[str, Lengths] = field(default_factory=dict)
+    _rows: dict[str, dict[str, Seen]] = field(default_factory=dict)
     _schedules: dict[str, CheckingSchedule | None] = field(default_factory=dict)
+    _recorded: OrderedDict[tuple[str, str], None] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def schedules(self) -> Mapping[str, CheckingSchedule]:
-        """The schedules learned so far. One step in ``refresh`` seconds reads the histograms and computes what
+        """The schedules learned so far. One step in ``refresh`` seconds reads the lengths and computes what
         changed, outside the lock: the other steps go on with the schedules they have meanwhile."""
         with self._lock:
             now = self.clock()
             due = self._read_at is None or now - self._read_at >= self.refresh
             if due:
                 self._read_at = now
-            known = dict(self._lengths)
+            known = dict(self._rows)
         if due:
             self._refresh(known)
         with self._lock:
             return {kind: schedule for kind, schedule in self._schedules.items() if schedule is not None}
 
-    def _refresh(self, known: Mapping[str, Lengths]) -> None:
+    def _refresh(self, known: Mapping[str, Mapping[str, Seen]]) -> None:
         try:
             fresh = self.store.all()
         except AzureError as exc:  # keep what was learned; the next refresh tries again
             log.info("learned schedules not read (%s)", type(exc).__name__)
             return
         computed: dict[str, CheckingSchedule | None] = {}
-        for kind, lengths in fresh.items():
-            if self.wanted(kind) and (known.get(kind) != lengths or kind not in self._schedules):
-                try:
-                    computed[kind] = learned_schedule(lengths, self.min_delays(kind))
-                except (ArithmeticError, ValueError) as exc:  # a histogram no one should have written
-                    log.warning("no learned schedule for %s: %s", kind, type(exc).__name__)
-                    computed[kind] = None
+        for kind, rows in fresh.items():
+            if self.wanted(kind) and (known.get(kind) != rows or kind not in self._schedules):
+                computed[kind] = self._learn(kind, rows)
         with self._lock:
             self._schedules.update(computed)
-            self._lengths = dict(fresh)
+            self._rows = fresh
 
-    def record(self, kind: str, seconds: float) -> None:
-        self.store.add(kind, seconds)
+    def _learn(self, kind: str, rows: Mapping[str, Seen]) -> CheckingSchedule | None:
+        weighed = history(rows.values(), self.wall())
+        for source, extra in sorted(weighed.over_share.items()):
+            log.info("lengths of %s: %d from %r past its share of %d an hour: its hours count %d each", kind,
+                     extra, source, SOURCE_HOURLY, SOURCE_HOURLY)  # fmt: skip
+        if weighed.too_old:
+            log.debug("lengths of %s: %d too old to count", kind, weighed.too_old)
+        try:
+            return learned_schedule(weighed.lengths, self.min_delays(kind))
+        except (ArithmeticError, ValueError) as exc:  # lengths no one should have written
+            log.warning("no learned schedule for %s: %s", kind, type(exc).__name__)
+            return None
+
+    def record(self, kind: str, operation_url: str, seen: Seen) -> None:
+        """A finished tracking's length. One operation is one length: its row is keyed by the operation, and a
+        tracking of an operation this process recorded already is not written again."""
+        operation = operation_key(operation_url)
+        with self._lock:
+            if (kind, operation) in self._recorded:
+                self._recorded.move_to_end((kind, operation))
+                again = True
+            else:
+                self._recorded[(kind, operation)] = None
+                while len(self._recorded) > REMEMBERED:
+                    self._recorded.popitem(last=False)
+                again = False
+        if again:
+            log.info("a length of %s not counted: its operation has given one already", kind)
+            return
+        self.store.add(kind, operation, seen)

@@ -22,6 +22,7 @@ from graphops.graph.answer import GraphAnswer
 from graphops.graph.kinds import KINDS, resource_url, twin_url
 from graphops.graph.reader import GraphClient
 from graphops.pacing.budget_store import Budgets
+from graphops.pacing.learned import Seen
 from graphops.pacing.length_store import Learning
 from graphops.pacing.schedule import MAX_QUEUE_DELAY, past_deadline
 from graphops.step.chain import Chain, StepResult
@@ -175,8 +176,9 @@ class Polling:
         it to the middle of the last wait (it ended somewhere in it). One seen ending at the first poll, or kept
         without a history, says nothing."""
         length = length_seen(finished)
-        if self._learning is not None and length is not None:
-            self._learning.record(finished.kind.name, length)
+        if self._learning is not None and length is not None and finished.operation_url and finished.finished_at:
+            seen = Seen(length, finished.finished_at.timestamp(), length_source(finished))
+            self._learning.record(finished.kind.name, finished.operation_url, seen)
 
     def _reader(self, tracking: Tracking) -> OperationReader:
         """The Graph client, with its token, for Graph URLs; the monitor client, with none, for the others."""
@@ -242,6 +244,16 @@ def length_seen(finished: Tracking) -> float | None:
     last_wait = (seen[-1] - seen[-2]).total_seconds() if len(seen) >= 2 else 0.0
     length = (finished.finished_at - finished.tracked_since).total_seconds() - last_wait / 2
     return length if length > 0 else None
+
+
+def length_source(tracking: Tracking) -> str:
+    """Who a length comes from, so that one source's burst counts as one share of its kind's history: the host
+    its outcome is called back to. That host is what a caller cannot vary without owning receivers (the
+    callback policy vets it), while its path and query differ per run (Logic Apps' are per workflow run) and
+    the correlation id and context are whatever the caller writes. Trackings without a callback (events or the
+    results queue only) come from the deployment's own producers: one source together."""
+    host = urlsplit(tracking.callback_url).hostname if tracking.callback_url else None
+    return host.lower() if host else "(no callback)"
 
 
 def ask_twin(
