@@ -97,7 +97,7 @@ test-slow: $(BIN)/.installed node_modules/.installed
 
 bench: $(BIN)/.installed node_modules/.installed
 	$(BIN)/pip install --quiet -e '.[bench]'
-	$(BIN)/python bench/schedule.py
+	$(BIN)/python bench/schedule.py --docs docs/performance.md
 	$(BIN)/python bench/coldstart.py
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/telemetry.py

@@ -1,7 +1,7 @@
 """How soon an operation's end is noticed, and at what cost in Graph calls: graphops' schedule against
 the fixed intervals people use instead. A pure simulation of the schedules (no I/O, no queue latency).
 
-    python bench/schedule.py [--samples 2000] [--out bench/out]
+    python bench/schedule.py [--samples 2000] [--out bench/out] [--docs docs/performance.md]
 """
 
 from __future__ import annotations
@@ -19,9 +19,12 @@ from graphops.pacing.learned import (
     REFERENCE_INTERVAL,
     CheckingSchedule,
     Lengths,
+    Seen,
     checking_times,
+    history,
     learned_schedule,
 )
+from graphops.pacing.length_store import operation_key, row_key
 from graphops.pacing.schedule import PollSchedule, Schedule
 
 BUCKETS = {"10 s": 10, "1 min": 60, "5 min": 300, "30 min": 1800, "2 h": 7200, "12 h": 43200}
@@ -231,10 +234,164 @@ def learning_goals(table: dict[tuple[str, float], dict[str, Result]]) -> list[tu
     return out
 
 
+# -- The learned schedule at its edges: outliers, drift, poisoning, and how near the optimum ---------------
+
+NOW = 1_800_000_000.0
+KIND = "siteOperation"
+
+
+def kind_history(kind: LogNormal, count: int, rng: random.Random, *, start: float = NOW, tag: str = "") -> list[Seen]:
+    """``count`` trackings of distinct operations, one an hour back from ``start``, from five callers."""
+    return [Seen(kind.draw(rng), start - 3600 * i, f"caller{i % 5}.example") for i in range(count)][::-1]
+
+
+def stored(trackings: Sequence[tuple[str, Seen]]) -> list[Seen]:
+    """What the table holds after these (operation URL, length) trackings, in order: one row per slot, the
+    last writer's (graphops.pacing.length_store)."""
+    rows: dict[str, Seen] = {}
+    for url, seen in trackings:
+        rows[row_key(KIND, operation_key(url))] = seen
+    return list(rows.values())
+
+
+def schedule_of(trackings: Sequence[tuple[str, Seen]]) -> CheckingSchedule:
+    learned = learned_schedule(history(stored(trackings), NOW).lengths, 5)
+    assert learned is not None
+    return learned
+
+
+def measured(schedule: Schedule, lengths: Sequence[float], seed: int) -> tuple[float, float]:
+    runs = [polls(schedule, n, random.Random(f"{seed}-{i}")) for i, n in enumerate(lengths)]
+    return statistics.fmean(c for c, _ in runs), statistics.fmean(d for _, d in runs)
+
+
+def kinds() -> dict[str, LogNormal]:
+    return {f"{name}, sigma {sigma}": LogNormal(median, sigma) for name, median in MEDIANS.items() for sigma in SIGMAS}
+
+
+def out_of_distribution(seed: int = 20261205) -> list[tuple[str, int, float, float]]:
+    """(kind, multiple of its median, learned calls, default calls) for operations of 2, 4 and 10 medians, the
+    kind learned from 200 trackings; calls averaged over 20 runs of the default's jitter."""
+    out = []
+    for name, kind in kinds().items():
+        rng = random.Random(f"{seed}-{name}")
+        learned = schedule_of([(f"op/{i}", s) for i, s in enumerate(kind_history(kind, 200, rng))])
+        for times in (2, 4, 10):
+            length = [kind.median * times] * 20
+            out.append(
+                (name, times, measured(learned, length, seed)[0], measured(PollSchedule(5, 60), length, seed)[0])
+            )
+    return out
+
+
+def out_of_distribution_markdown(rows: list[tuple[str, int, float, float]]) -> str:
+    lines = ["| kind | operation | learned calls | default calls | ratio |", "|---|---|---:|---:|---:|"]
+    lines += [f"| {k} | {t}x median | {a:.0f} | {b:.0f} | {a / b:.2f} |" for k, t, a, b in rows]
+    return "\n".join(lines)
+
+
+def out_of_distribution_goals(rows: list[tuple[str, int, float, float]]) -> list[tuple[str, bool, str]]:
+    goals = []
+    for k, t, a, b in rows:
+        limit = 1.2 if t == 2 else 1.0
+        goals.append((f"{k}, {t}x median: at most {limit:.1f}x the default's calls", a <= limit * b, f"{a / b:.2f}x"))
+    return goals
+
+
+def drift(samples: int, seed: int = 20261206) -> list[tuple[str, str, float, float, float, float]]:
+    """(kind, change, learned calls, optimum calls, learned delay, optimum delay): 200 trackings at the kind's
+    median, then 100 at 4 times (or a quarter of) it, one an hour; measured on the new lengths."""
+    out = []
+    for name, kind in kinds().items():
+        if kind.sigma > 0.5:
+            continue
+        for label, factor in (("x4", 4.0), ("/4", 0.25)):
+            rng = random.Random(f"{seed}-{name}-{label}")
+            moved = LogNormal(kind.median * factor, kind.sigma)
+            old = kind_history(kind, 200, rng, start=NOW - 100 * 3600)
+            new = kind_history(moved, 100, rng)
+            learned = schedule_of([(f"op/{i}", s) for i, s in enumerate(old + new)])
+            weight = 2 * moved.median / REFERENCE_INTERVAL**2
+            optimum = CheckingSchedule(checking_times(moved, 5, LEARNED_MAX_DELAY, weight), 5, LEARNED_MAX_DELAY, 0)
+            lengths = [moved.draw(rng) for _ in range(samples)]
+            (lc, ld), (oc, od) = measured(learned, lengths, seed), measured(optimum, lengths, seed)
+            out.append((name, label, lc, oc, ld, od))
+    return out
+
+
+def drift_markdown(rows: list[tuple[str, str, float, float, float, float]]) -> str:
+    lines = ["| kind | median moved | calls (learned / optimum) | mean delay, s (learned / optimum) |",
+             "|---|---|---:|---:|"]  # fmt: skip
+    lines += [f"| {k} | {m} | {lc:.1f} / {oc:.1f} | {ld:.1f} / {od:.1f} |" for k, m, lc, oc, ld, od in rows]
+    return "\n".join(lines)
+
+
+def drift_goals(rows: list[tuple[str, str, float, float, float, float]]) -> list[tuple[str, bool, str]]:
+    out = []
+    for k, m, lc, oc, ld, od in rows:
+        cost_ratio = lc / oc
+        met = lc <= 1.1 * oc and ld <= 1.1 * od + 1  # a second of delay is within the grid's step
+        out.append((f"{k}, median {m}: after 100 trackings, calls and delay within 10% of the optimum", met,
+                    f"{cost_ratio:.2f}x calls, {ld / od:.2f}x delay"))  # fmt: skip
+    return out
+
+
+def poisoning(samples: int, seed: int = 20261207) -> list[tuple[str, float, float, float, float]]:
+    """(kind, calls before, after, delay before, after): 60 trackings of one short operation added."""
+    out = []
+    for name, kind in kinds().items():
+        rng = random.Random(f"{seed}-{name}")
+        clean = [(f"op/{i}", s) for i, s in enumerate(kind_history(kind, 200, rng, start=NOW - 3600))]
+        flood = [("op/flooded", Seen(3.0 + i, NOW - 60 + i, "retry-loop.example")) for i in range(60)]
+        lengths = [kind.draw(rng) for _ in range(samples)]
+        (bc, bd), (ac, ad) = (
+            measured(schedule_of(clean), lengths, seed),
+            measured(schedule_of(clean + flood), lengths, seed),
+        )
+        out.append((name, bc, ac, bd, ad))
+    return out
+
+
+def poisoning_markdown(rows: list[tuple[str, float, float, float, float]]) -> str:
+    lines = ["| kind | calls before / after | mean delay, s, before / after |", "|---|---:|---:|"]
+    lines += [f"| {k} | {bc:.1f} / {ac:.1f} | {bd:.1f} / {ad:.1f} |" for k, bc, ac, bd, ad in rows]
+    return "\n".join(lines)
+
+
+def poisoning_goals(rows: list[tuple[str, float, float, float, float]]) -> list[tuple[str, bool, str]]:
+    """Unchanged: one operation is one length of 200, which moves calls and delay by a percent at most."""
+    out = []
+    for k, bc, ac, bd, ad in rows:
+        met = abs(ac - bc) <= 0.01 * bc and abs(ad - bd) <= 0.01 * bd + 0.1
+        out.append((f"{k}: 60 trackings of one operation leave the schedule unchanged (within 1%)", met,
+                    f"{ac / bc:.3f}x calls, {ad / bd:.3f}x delay"))  # fmt: skip
+    return out
+
+
+def cost_ratios(table: dict[tuple[str, float], dict[str, Result]]) -> list[tuple[str, float, float]]:
+    """(median, sigma, learned cost / optimum cost), cost = calls + weight x mean delay at the kind's weight."""
+    out = []
+    for (name, sigma), rows in table.items():
+        weight = 2 * MEDIANS[name] / REFERENCE_INTERVAL**2
+        ours, best = rows[f"learned from {LEARNING}"], rows["optimum (exact distribution)"]
+        out.append((name, sigma, (ours.calls + weight * ours.mean_delay) / (best.calls + weight * best.mean_delay)))
+    return out
+
+
+def cost_goals(ratios: list[tuple[str, float, float]]) -> list[tuple[str, bool, str]]:
+    return [(f"{n}, sigma {s}: cost within 5% of the optimum", r <= 1.05, f"{r:.3f}x")
+            for n, s, r in ratios if s <= 0.5]  # fmt: skip
+
+
+def goal_lines(goals: list[tuple[str, bool, str]]) -> str:
+    return "\n".join(f"{'PASS' if met else 'FAIL'}  {goal}: {figure}" for goal, met, figure in goals)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
+    parser.add_argument("--docs", type=Path, default=None, help="write the figures into this page's sections")
     args = parser.parse_args()
     table = simulate(args.samples)
     print(markdown(table))
@@ -252,6 +409,35 @@ def main() -> None:
     print("\nlearned schedules (log-normal kinds, after 50 trackings):\n" + learning_markdown(learned) + "\n")
     for goal, met, figure in learning_goals(learned):
         print(f"{'PASS' if met else 'FAIL'}  {goal}: {figure}")
+    ratios = cost_ratios(learned)
+    near = "| median | sigma | cost / optimum's |\n|---|---|---:|\n" + "\n".join(
+        f"| {n} | {s} | {r:.3f} |" for n, s, r in ratios
+    )
+    edge = out_of_distribution()
+    moved = drift(max(300, args.samples // 4))
+    poisoned = poisoning(max(300, args.samples // 4))
+    sections = {
+        "learned": learning_markdown(learned) + "\n\n```\n" + goal_lines(learning_goals(learned)) + "\n```",
+        "learned-optimum": near + "\n\n```\n" + goal_lines(cost_goals(ratios)) + "\n```",
+        "learned-outliers": out_of_distribution_markdown(edge)
+        + "\n\n```\n"
+        + goal_lines(out_of_distribution_goals(edge))
+        + "\n```",
+        "learned-drift": drift_markdown(moved) + "\n\n```\n" + goal_lines(drift_goals(moved)) + "\n```",
+        "learned-poisoning": poisoning_markdown(poisoned)
+        + "\n\n```\n"
+        + goal_lines(poisoning_goals(poisoned))
+        + "\n```",
+    }
+    for name, body in sections.items():
+        print(f"\n{name}:\n{body}")
+    from report import write_section  # beside this script, which python puts first on the path
+
+    write_section(args.docs, "learned", sections["learned"])
+    write_section(args.docs, "learned-optimum", sections["learned-optimum"])
+    write_section(args.docs, "learned-outliers", sections["learned-outliers"])
+    write_section(args.docs, "learned-drift", sections["learned-drift"])
+    write_section(args.docs, "learned-poisoning", sections["learned-poisoning"])
     (args.out / "schedule.md").write_text(markdown(table) + "\n\n" + kinds + "\n\n" + learning_markdown(learned) + "\n")
     print(f"plot: {args.out / 'schedule.png'}")
 
