@@ -21,7 +21,7 @@ from graphops.intake.request import from_request
 from graphops.local import seed
 from graphops.local.graph import Reply
 from graphops.pacing import budget_store, length_store
-from graphops.pacing.learned import MIN_SAMPLES, Lengths
+from graphops.pacing.learned import MIN_SAMPLES
 from graphops.settings import Settings
 from graphops.storage.seal import Seal
 from graphops.wiring import limits_for
@@ -100,12 +100,11 @@ def test_a_429_pauses_the_tenants_budget_of_the_service(
 
 def seeded_lengths(h: Harness, kinds: list[str]) -> None:
     """Enough finished trackings of each kind, all of about 3 s, for it to learn."""
-    table, rng = state_table(h), random.Random(5)
+    table, rng, now = state_table(h), random.Random(5), time.time()
     for kind in kinds:
-        history = Lengths()
-        for _ in range(MIN_SAMPLES):
-            history = history.add(rng.uniform(2.5, 3.5))
-        table.create_entity({"PartitionKey": length_store.PARTITION, "RowKey": kind, "counts": history.to_json()})
+        for i in range(MIN_SAMPLES):  # a row each, from callers of their own an hour apart: each counts one
+            row = {"seconds": rng.uniform(2.5, 3.5), "at": now - 3600 * i, "source": f"caller{i}"}
+            table.create_entity({"PartitionKey": length_store.PARTITION, "RowKey": f"{kind}.{i:03d}", **row})
 
 
 def test_a_kind_named_in_the_poll_delays_setting_keeps_them_though_it_has_learned(make_harness: Any) -> None:
