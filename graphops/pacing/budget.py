@@ -1,17 +1,20 @@
 """Graph's throttling limits as one budget per tenant and service, shared by every worker: pure arithmetic.
 
 Graph throttles per app and tenant, per service, and some services are tight (eDiscovery: five requests a
-minute). Each budget is a fixed window (:class:`Limit`): a step may poll while the window has requests left,
-else it waits for the next window without calling Graph. A 429 from a service pauses the whole budget until
-Graph's Retry-After (or the service's usual wait, when it sends none), so the other trackings of that tenant
-and service stop too, rather than each meeting its own 429. The window's state lives in the deployment's
-state table (:mod:`graphops.pacing.budget_store`); the decisions here are tested without it.
+minute). A budget holds in every window of the limit's length, wherever it starts (a sliding window, not a clock
+minute): a worker leases a share of it — up to ``count`` requests, each made somewhere within [start, end] — and
+spends that share locally, without asking the table again; a lease is granted only when every window it overlaps
+stays within the budget with it. The worker hands back what it did not use (the lease then counts what it used).
+A 429 from a service pauses the whole budget until Graph's Retry-After (or the service's usual wait, when it sends
+none), so the other trackings of that tenant and service stop too, rather than each meeting its own 429. The
+leases live in the deployment's state table (:mod:`graphops.pacing.budget_store`); the decisions here are tested
+without it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from graphops.common.errors import SettingsError
@@ -74,41 +77,154 @@ LIMITS: Mapping[str, Limit] = {
 }  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Window:
-    """A budget's state: the window it counts in, what it used, and a pause a 429 set."""
+#: A budget this small is leased one request at a time: no worker holds back part of a budget of a few.
+SMALL_BUDGET = 10
+#: While a row is far from its limit a worker leases at least this many requests, so a busy worker spends one
+#: table operation (the lease's conditional write) per 100 polls or fewer.
+LARGE_LEASE = 100
+#: The most of a budget one row holds: a larger budget is split over several rows (shards), each holding its
+#: share in every window, so the workers of a deployment meet on several rows rather than all on one.
+SHARD_BUDGET = 700
+#: The longest a lease lasts, in seconds (half the window at most): short, so a pause another worker writes into
+#: the row after a 429 is seen within it, and a worker that dies holding one holds it only that long.
+LEASE_LIFE = 5.0
+#: The most leases a row keeps; past it, the two that began first are merged into one covering both (it counts in
+#: every window at least what they did, so the budget still holds).
+MAX_LEASES = 48
 
-    start: float = 0.0  # seconds since the epoch
-    used: int = 0
+
+@dataclass(frozen=True)
+class Lease:
+    """Up to ``count`` requests one worker may make, each somewhere within [start, end] (seconds since the
+    epoch); ``holder`` names the lease, so its worker can find it again to hand back what it did not use."""
+
+    start: float
+    end: float
+    count: int
+    holder: str = ""
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """A budget row: the leases that may still count in a window, and a pause a 429 set."""
+
+    leases: tuple[Lease, ...] = ()
     paused_until: float = 0.0
 
 
 @dataclass(frozen=True)
-class Slot:
-    """The answer to "may I poll now?": go (and the window with this request counted), or wait this long."""
+class Grant:
+    """The answer to "may I lease requests now?": a lease (and the row to write with it), or a wait."""
 
-    go: bool
+    lease: Lease | None
     wait: float = 0.0
-    window: Window | None = None  # the state to write when going
+    ledger: Ledger | None = None  # the row with the new lease, to write when a lease is granted
+    free: int = 0  # what every window the lease overlaps had left before it
 
 
-def take(window: Window, limit: Limit, now: float, margin: float = MARGIN) -> Slot:
-    """May a step poll now? Counts the request in the window when it may. A pause further off than graphops ever
-    sets one is not graphops' (a garbled row, a clock far off): it is not believed."""
-    if now < window.paused_until <= now + MAX_PAUSE:
-        return Slot(False, window.paused_until - now)
-    start = math.floor(now / limit.window) * limit.window
-    if start < window.start <= start + limit.window:
-        start = window.start  # a worker whose clock is a little ahead opened the next window: count in it
-    used = max(0, window.used) if window.start == start else 0
-    if used >= limit.budget(margin):
-        return Slot(False, start + limit.window - now)
-    return Slot(True, 0.0, replace(window, start=start, used=used + 1))
+def shards(limit: Limit, margin: float = MARGIN) -> int:
+    """How many rows a budget is split over: one per :data:`SHARD_BUDGET` of it, and at least one."""
+    return max(1, limit.budget(margin) // SHARD_BUDGET)
 
 
-def paused(window: Window, until: float) -> Window:
+def shard_budget(limit: Limit, margin: float = MARGIN) -> int:
+    """Each row's share: the budget split evenly (a remainder is left unused, so together they stay within it)."""
+    return limit.budget(margin) // shards(limit, margin)
+
+
+def lease_life(limit: Limit) -> float:
+    """How long a lease of this service lasts: :data:`LEASE_LIFE`, or half the window when that is shorter."""
+    return min(LEASE_LIFE, limit.window / 2)
+
+
+def load(leases: Iterable[Lease], at: float, window: float) -> int:
+    """The most requests ``leases`` may have put in a window of ``window`` seconds that ends just after ``at``:
+    all of every lease begun by ``at`` that had not ended a whole window before it."""
+    return sum(lease.count for lease in leases if lease.start <= at and lease.end + window > at)
+
+
+def peak(leases: Sequence[Lease], start: float, end: float, window: float) -> int:
+    """The most requests ``leases`` may put in any one window that overlaps [start, end]. Sliding the window's end
+    from just after ``start`` to ``end + window``, its count grows only where a lease begins (and shrinks where
+    one leaves it), so the most is at the first window or at a window ending just after some lease's start."""
+    ends = [start, *(lease.start for lease in leases if start < lease.start < end + window)]
+    return max(load(leases, at, window) for at in ends)
+
+
+def lease_size(budget: int, free: int, want: int) -> int:
+    """How many requests to lease with ``free`` left in every window the lease overlaps: none without room; one of
+    a small budget; otherwise what the worker expects to use (at least :data:`LARGE_LEASE` while the row is far
+    from its limit), never more than half of what is free, so the next worker finds some too."""
+    if free <= 0:
+        return 0
+    if budget <= SMALL_BUDGET:
+        return 1
+    floor = LARGE_LEASE if free >= 2 * LARGE_LEASE else 1
+    return max(1, min(max(want, floor), free // 2))
+
+
+def pruned(leases: Iterable[Lease], now: float, window: float) -> tuple[Lease, ...]:
+    """The leases that can still count in a window that ends after ``now``: those ended less than a window ago."""
+    return tuple(lease for lease in leases if lease.end + window > now)
+
+
+def compacted(leases: Sequence[Lease]) -> tuple[Lease, ...]:
+    """At most :data:`MAX_LEASES` leases: the two that began first merged, again and again, into one that spans
+    both and counts both (in every window it counts at least what they did: the budget still holds)."""
+    kept = sorted(leases, key=lambda lease: lease.start)
+    while len(kept) > MAX_LEASES:
+        first, second = kept[0], kept[1]
+        merged = Lease(first.start, max(first.end, second.end), first.count + second.count)
+        kept = sorted([merged, *kept[2:]], key=lambda lease: lease.start)
+    return tuple(kept)
+
+
+def grant(ledger: Ledger, budget: int, window: float, now: float, life: float, want: int, holder: str) -> Grant:
+    """May a worker lease requests now, for ``life`` seconds? It may when every window of ``window`` seconds that
+    the lease would overlap stays within ``budget`` with it; else it waits until one request would fit. A pause
+    further off than graphops ever sets one is not graphops' (a garbled row, a clock far off): not believed."""
+    if now < ledger.paused_until <= now + MAX_PAUSE:
+        return Grant(None, ledger.paused_until - now)
+    leases = pruned(ledger.leases, now, window)
+    free = budget - peak(leases, now, now + life, window)
+    count = lease_size(budget, free, want)
+    if count == 0:
+        return Grant(None, room_at(leases, budget, window, now, life) - now, free=free)
+    lease = Lease(now, now + life, count, holder)
+    return Grant(lease, 0.0, Ledger(compacted((*leases, lease)), ledger.paused_until), free)
+
+
+def room_at(leases: Sequence[Lease], budget: int, window: float, now: float, life: float) -> float:
+    """When a lease of one request next fits: at the first moment some lease stops counting in the windows that
+    such a lease would overlap (a window after its end) and that leaves room. Once the last lease has left every
+    window, there is room (a budget is one request at least)."""
+    leaving = sorted({lease.end + window for lease in leases if lease.end + window > now})
+    last = leaving[-1] if leaving else now  # (the same sum as load's, so no rounding keeps a lease in)
+    return next((at for at in leaving if peak(leases, at, at + life, window) < budget), last)
+
+
+def settled(ledger: Ledger, holder: str, used: int, last: float) -> Ledger:
+    """The row once a worker hands back what it did not use of its lease ``holder``: the lease counts the
+    ``used`` requests it made, all by ``last``, so it ends there (and is gone when none were made)."""
+    leases: list[Lease] = []
+    for lease in ledger.leases:
+        if lease.holder != holder:
+            leases.append(lease)
+        elif used > 0:
+            leases.append(replace(lease, end=min(lease.end, max(lease.start, last)), count=min(used, lease.count)))
+    return replace(ledger, leases=tuple(leases))
+
+
+def believable(lease: Lease, window: float) -> bool:
+    """A lease graphops could have written: at least one request, over a span of at most two windows (a lease's
+    life is half a window at most, and merged leases are among those still counting; a longer one, from a garbled
+    row, would hold the budget back for as long as it claims)."""
+    return lease.count >= 1 and lease.start <= lease.end <= lease.start + 2 * window
+
+
+def paused(ledger: Ledger, until: float) -> Ledger:
     """The budget after a 429: nobody polls the service before ``until`` (a later pause is kept)."""
-    return replace(window, paused_until=max(window.paused_until, until))
+    return replace(ledger, paused_until=max(ledger.paused_until, until))
 
 
 def pause_after(limit: Limit, retry_after: float | None) -> float:

@@ -1,30 +1,93 @@
 """The shared throttling budgets, kept in the deployment's state table (the I/O side of :mod:`graphops.pacing.budget`).
 
-One row per tenant and service in the partition ``~budget``: the window's start, the requests it used and a
-pause. Every worker process of the deployment takes its slots from that row with an ETag-conditional write,
-so together they stay within the budget. Cost: a read and a conditional write per poll of a budgeted kind (a
-read only, when it must wait), two more per 429.
+Rows per tenant and service in the partition ``~budget``: the leases that may still count in a window (JSON) and
+a pause. A budget larger than :data:`~graphops.pacing.budget.SHARD_BUDGET` is split over several rows
+(``tenant|service``, ``tenant|service||1``, ...), each holding its share in every window; a worker takes its
+leases from one of them (its own, or one other when that has no room), so workers meet on several rows, not one.
+
+A worker takes a lease in one ETag-conditional write (a read first, unless the row was far from its limit when
+this worker last wrote it, and so likely unchanged), spends it with no table operation, and hands back what it
+did not use in the write of its next lease on that row (or on :meth:`Budgets.close`). Cost: a read and a write
+per lease; none for the polls a lease covers; a read when it must wait; a read and a write per row on a 429.
 """
 
 from __future__ import annotations
 
+import collections
+import json
 import logging
 import math
 import random
+import threading
 import time
+import uuid
+import zlib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from graphops.pacing.budget import MARGIN, Limit, Window, pause_after, paused, take
+from graphops.pacing.budget import (
+    LARGE_LEASE,
+    MARGIN,
+    Lease,
+    Ledger,
+    Limit,
+    believable,
+    grant,
+    lease_life,
+    pause_after,
+    paused,
+    settled,
+    shard_budget,
+    shards,
+)
 from graphops.pacing.table import create_table
 
 log = logging.getLogger("graphops.budgets")
 PARTITION = "~budget"
 ATTEMPTS = 8
+#: How long a poll waits when every attempt at its row's write met another worker's: the queue's shortest delay
+#: (the attempts' own random pauses have already spread the workers that met).
+CONTENDED_WAIT = 1.0
+
+
+@dataclass
+class Stats:
+    """What a worker's budgets did, for the benchmarks and the tests: leases taken, conditional writes made and
+    lost to another worker's, polls let through uncounted (storage out of reach), waits and why."""
+
+    leases: int = 0
+    writes: int = 0
+    lost: int = 0
+    uncounted: int = 0
+    waits: int = 0
+    contended: int = 0  # waits because the row kept changing under every attempt
+
+
+@dataclass
+class Held:
+    """A lease this worker holds: what it has used of it, and when it last did."""
+
+    lease: Lease
+    used: int
+    last: float
+    window: float  # its budget's, to read the row by
+
+
+@dataclass(frozen=True)
+class Cached:
+    """A row as this worker last wrote it, far from its limit (so probably unchanged since)."""
+
+    ledger: Ledger
+    etag: str
+
+
+class NoTable(Exception):
+    """The table is missing and could not be made."""
 
 
 class Budgets:
@@ -37,91 +100,210 @@ class Budgets:
         *,
         margin: float = MARGIN,
         clock: Callable[[], float] = time.time,
+        holder: str | None = None,
     ) -> None:
         self._table = table
         self._limits = limits
         self._margin = margin
         self._clock = clock
+        self.holder = holder or uuid.uuid4().hex[:12]  # names this worker's leases in the rows
         self.operations = 0
+        self.stats = Stats()
+        self._held: dict[str, Held] = {}
+        self._cache: dict[str, Cached] = {}
+        self._asked: dict[str, collections.deque[float]] = {}
+        self._leases = 0
+        # The host may run steps on several threads: one lease taken at a time, and each poll counted once.
+        self._lock = threading.Lock()
 
     def limit(self, service: str | None) -> Limit | None:
         return self._limits.get(service) if service else None
 
+    def rows(self, tenant: str, service: str, scope: str = "") -> list[str]:
+        """The row keys a budget is kept in: its key first, then its other shards (``||1``, ``||2``: no scope holds
+        a ``|``, so a shard's key is never a scoped budget's)."""
+        limit = self._limits[service]
+        key = budget_key(tenant, service, scope)
+        return [key + (f"||{n}" if n else "") for n in range(shards(limit, self._margin))]
+
     def wait_before_polling(self, tenant: str, service: str | None, scope: str = "") -> float:
-        """0 when a step may poll now (its request is counted), else the seconds until the budget has a slot.
+        """0 when a step may poll now (its request is counted), else the seconds until the budget has room.
         ``scope`` keeps a budget per resource within the tenant (a chat). Storage out of reach: poll (a budget is
         a courtesy to Graph, never a reason to stop tracking)."""
         limit = self.limit(service)
-        if limit is None:
+        if limit is None or service is None:
             return 0.0
-        key = budget_key(tenant, service or "", scope)
+        with self._lock:
+            rows = self.rows(tenant, service, scope)
+            now = self._clock()
+            want = self._asking(rows[0], now, lease_life(limit))
+            if any(self._spend(key, now) for key in rows):
+                return 0.0
+            home = rows[zlib.crc32(self.holder.encode()) % len(rows)]
+            # The worker's own row first; when it has no room, one other (a lone busy worker reaches them all).
+            others = [key for key in rows if key != home]
+            tried = [home, *random.sample(others, 1)] if others else [home]
+            waits = []
+            for key in tried:
+                try:
+                    wait = self._take(key, limit, want)
+                except (NoTable, _Contended) as why:
+                    return self._unleased(key, why)
+                except AzureError as exc:
+                    self.stats.uncounted += 1
+                    log.info("budget %s not read (%s): polling uncounted", key, type(exc).__name__)
+                    return 0.0
+                if wait is None:
+                    return 0.0
+                waits.append(wait)
+            self.stats.waits += 1
+            log.info("budget %s has no room: the poll waits %.1f s", rows[0], min(waits))
+            return min(waits) + spread(limit)
+
+    def _unleased(self, key: str, why: Exception) -> float:
+        if isinstance(why, NoTable):
+            self.stats.uncounted += 1
+            return 0.0  # no table and none can be made: polling without a budget
+        # Prefer waiting a moment to polling uncounted: the row is busy, not gone.
+        self.stats.contended += 1
+        self.stats.waits += 1
+        log.info("budget %s kept changing under %d attempts: the poll waits a moment", key, ATTEMPTS)
+        return CONTENDED_WAIT
+
+    def _asking(self, name: str, now: float, life: float) -> int:
+        """How many polls of this budget the worker asked for over the last lease life: what its next lease
+        should cover."""
+        asked = self._asked.setdefault(name, collections.deque())
+        asked.append(now)
+        while asked and asked[0] <= now - life:
+            asked.popleft()
+        return len(asked)
+
+    def _spend(self, key: str, now: float) -> bool:
+        held = self._held.get(key)
+        if held is None or held.used >= held.lease.count or not held.lease.start <= now < held.lease.end:
+            return False
+        held.used += 1
+        held.last = now
+        return True
+
+    def _take(self, key: str, limit: Limit, want: int) -> float | None:
+        """Leases requests from the row ``key`` (None: leased, and one spent) or says how long to wait."""
+        budget, life = shard_budget(limit, self._margin), lease_life(limit)
         for attempt in range(ATTEMPTS):
             if attempt:  # two workers that met once would meet again at once: spread them apart
                 time.sleep(random.uniform(0, 0.01 * 2**attempt))
+            cached = self._cache.pop(key, None) if attempt == 0 else None
+            ledger, etag = (cached.ledger, cached.etag) if cached is not None else self._read(key, limit.window)
+            now = self._clock()
+            held = self._held.get(key)
+            if held is not None:  # hand back what the last lease on this row did not use, in the same write
+                ledger = settled(ledger, held.lease.holder, held.used, held.last)
+            self._leases += 1
+            offer = grant(ledger, budget, limit.window, now, life, want, f"{self.holder}.{self._leases}")
+            if offer.lease is None or offer.ledger is None:
+                if cached is not None:
+                    continue  # the row as this worker last wrote it has no room: read what it says now
+                return offer.wait
             try:
-                row, etag = self._read(key)
-                slot = take(row, limit, self._clock(), self._margin)
-                if not slot.go:
-                    return slot.wait + spread(limit)
-                assert slot.window is not None
-                self._write(key, slot.window, etag)
-                return 0.0
+                written = self._write(key, offer.ledger, etag)
             except (ResourceExistsError, ResourceModifiedError):
-                continue  # another worker took a slot meanwhile: read again
+                self.stats.lost += 1
+                continue  # another worker wrote the row meanwhile: read again
             except ResourceNotFoundError:
-                if not self._create_table():  # a fresh account: the budget is the table's first row
-                    return 0.0
-            except AzureError as exc:
-                log.info("budget %s not read (%s): polling without it", key, type(exc).__name__)
-                return 0.0
-        log.info("budget %s kept changing under %d attempts: polling", key, ATTEMPTS)
-        return 0.0
+                if not self._create_table():
+                    raise NoTable() from None
+                continue  # a fresh account: the budget is the table's first row
+            self.stats.leases += 1
+            self._held[key] = Held(offer.lease, 1, now, limit.window)
+            far = offer.free - offer.lease.count >= 2 * LARGE_LEASE
+            if written is not None and far:
+                # Far from its limit, few others write the row: the next lease is written on this version unread.
+                self._cache[key] = Cached(offer.ledger, written)
+            log.info("budget %s: leased %d for %.1f s (%d free in its windows%s)", key, offer.lease.count, life,
+                     offer.free, ", far from its limit" if far else "")  # fmt: skip
+            return None
+        raise _Contended()
 
     def pause(self, tenant: str, service: str | None, retry_after: float | None, scope: str = "") -> float | None:
-        """After a 429 from ``service``: no worker polls it before Retry-After (or the service's usual wait)."""
+        """After a 429 from ``service``: no worker polls it before Retry-After (or the service's usual wait). This
+        worker's own leases of it end at once (what they did not use handed back in the same write)."""
         limit = self.limit(service)
-        if limit is None:
+        if limit is None or service is None:
             return None
-        key = budget_key(tenant, service or "", scope)
-        until = self._clock() + pause_after(limit, retry_after)
+        with self._lock:
+            until = self._clock() + pause_after(limit, retry_after)
+            kept = [self._pause_row(key, until, limit.window) for key in self.rows(tenant, service, scope)]
+            return until if all(kept) else None
+
+    def _pause_row(self, key: str, until: float, window: float) -> bool:
+        self._cache.pop(key, None)
+        mine = self._held.pop(key, None)
         for _ in range(ATTEMPTS):
             try:
-                row, etag = self._read(key)
-                self._write(key, paused(row, until), etag)
-                return until
+                ledger, etag = self._read(key, window)
+                if mine is not None:
+                    ledger = settled(ledger, mine.lease.holder, mine.used, mine.last)
+                self._write(key, paused(ledger, until), etag)
+                return True
             except (ResourceExistsError, ResourceModifiedError):
+                self.stats.lost += 1
                 continue
             except ResourceNotFoundError:
                 if not self._create_table():
-                    return None
+                    return False
             except AzureError as exc:
                 log.info("budget %s not paused (%s)", key, type(exc).__name__)
-                return None
-        return None
+                return False
+        return False
+
+    def close(self) -> None:
+        """Hands back what this worker's leases did not use (best effort: a lease not handed back just ends)."""
+        with self._lock:
+            for key, held in list(self._held.items()):
+                if held.used >= held.lease.count:
+                    continue
+                try:
+                    ledger, etag = self._read(key, held.window)
+                    self._write(key, settled(ledger, held.lease.holder, held.used, held.last), etag)
+                except (ResourceExistsError, ResourceModifiedError):
+                    self.stats.lost += 1
+                except AzureError as exc:
+                    log.info("budget %s: lease not handed back (%s); it ends on its own", key, type(exc).__name__)
+            self._held.clear()
+            self._cache.clear()
 
     def _create_table(self) -> bool:
         self.operations += 1
         return create_table(self._table, log, "budgets")
 
-    def _read(self, key: str) -> tuple[Window, str | None]:
+    def _read(self, key: str, window: float) -> tuple[Ledger, str | None]:
         self.operations += 1
         try:
             row = self._table.get_entity(PARTITION, key)
         except ResourceNotFoundError:
-            return Window(), None
-        window = Window(_number(row.get("windowStart")), max(0, int(_number(row.get("used")))),
-                        _number(row.get("pausedUntil")))  # fmt: skip
-        return window, row.metadata.get("etag")
+            return Ledger(), None
+        ledger = Ledger(_leases(row.get("leases"), window), _number(row.get("pausedUntil")))
+        return ledger, row.metadata.get("etag")
 
-    def _write(self, key: str, window: Window, etag: str | None) -> None:
+    def _write(self, key: str, ledger: Ledger, etag: str | None) -> str | None:
+        """Writes the row on the condition that nobody wrote it since ``etag`` (None: that nobody made it); its
+        new ETag."""
         self.operations += 1
-        entity: dict[str, Any] = {"PartitionKey": PARTITION, "RowKey": key, "windowStart": window.start,
-                                  "used": window.used, "pausedUntil": window.paused_until}  # fmt: skip
+        self.stats.writes += 1
+        entity: dict[str, Any] = {"PartitionKey": PARTITION, "RowKey": key, "leases": _json(ledger.leases),
+                                  "pausedUntil": ledger.paused_until}  # fmt: skip
         if etag is None:
-            self._table.create_entity(entity)
+            written = self._table.create_entity(entity)
         else:
-            self._table.update_entity(entity, mode=UpdateMode.REPLACE, etag=etag,
-                                      match_condition=MatchConditions.IfNotModified)  # fmt: skip
+            written = self._table.update_entity(entity, mode=UpdateMode.REPLACE, etag=etag,
+                                                match_condition=MatchConditions.IfNotModified)  # fmt: skip
+        found = written.get("etag") if isinstance(written, Mapping) else None
+        return found if isinstance(found, str) else None
+
+
+class _Contended(Exception):
+    """Every attempt at the row's conditional write met another worker's."""
 
 
 def budget_key(tenant: str, service: str, scope: str = "") -> str:
@@ -132,14 +314,40 @@ def budget_key(tenant: str, service: str, scope: str = "") -> str:
     return f"{tenant}|{service}|" + "".join("_" if c in KEY_UNSAFE or ord(c) < 32 else c for c in scope)[:512]
 
 
-#: Characters a Table storage key may not hold.
-KEY_UNSAFE = frozenset("/\\#?")
+#: Characters a Table storage key may not hold, and the ``|`` that separates a key's parts (so a scope never
+#: reads as a shard).
+KEY_UNSAFE = frozenset("/\\#?|")
 
 
 def spread(limit: Limit) -> float:
     """A little more wait, so the steps that found a long window spent do not all come back at its first second;
     none for windows of a few seconds, which a queue's whole-second delays already spread."""
     return random.uniform(0, min(5.0, limit.window / 10)) if limit.window >= 10 else 0.0
+
+
+def _json(leases: tuple[Lease, ...]) -> str:
+    """The leases as the row keeps them: to the millisecond, a start rounded down and an end up, so a lease read
+    back covers at least what it did."""
+    return json.dumps([[math.floor(lease.start * 1000) / 1000, math.ceil(lease.end * 1000) / 1000, lease.count,
+                        lease.holder] for lease in leases], separators=(",", ":"))  # fmt: skip
+
+
+def _leases(raw: object, window: float) -> tuple[Lease, ...]:
+    """A row's leases; what is not one graphops could have written (text, odd numbers, a span longer than any
+    window) is left out rather than failing the step."""
+    try:
+        items = json.loads(raw) if isinstance(raw, str) else []
+    except ValueError:
+        return ()
+    leases = []
+    for item in items if isinstance(items, list) else []:
+        if not (isinstance(item, list) and len(item) == 4 and isinstance(item[3], str)):
+            continue
+        start, end, count = (_number(value) for value in item[:3])
+        lease = Lease(start, end, int(count), item[3])
+        if count == int(count) and believable(lease, window):
+            leases.append(lease)
+    return tuple(leases)
 
 
 def _number(raw: object) -> float:

@@ -2,14 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from graphops.common.errors import SettingsError
 from graphops.graph.kinds import KINDS
 from graphops.graph.reader import tenant_of
-from graphops.pacing.budget import LIMITS, MARGIN, MAX_PAUSE, Limit, Window, parse_budgets, pause_after, paused, take
+from graphops.pacing.budget import (
+    LARGE_LEASE,
+    LEASE_LIFE,
+    LIMITS,
+    MARGIN,
+    MAX_LEASES,
+    MAX_PAUSE,
+    SMALL_BUDGET,
+    Grant,
+    Lease,
+    Ledger,
+    Limit,
+    believable,
+    compacted,
+    grant,
+    lease_life,
+    lease_size,
+    load,
+    parse_budgets,
+    pause_after,
+    paused,
+    peak,
+    pruned,
+    settled,
+    shard_budget,
+    shards,
+)
 from graphops.pacing.budget_store import PARTITION, Budgets
 
 EDISCOVERY = LIMITS["ediscovery"]
@@ -23,27 +52,137 @@ def test_the_documented_limits_with_their_margin() -> None:
     assert MARGIN == 0.8 and Limit(1, 60, 60, "").budget() == 1  # never a budget of nothing
 
 
-def test_a_window_gives_its_budget_then_waits_for_the_next() -> None:
-    window, now = Window(), 120.0  # the window [120, 180)
-    for used in range(1, 5):
-        slot = take(window, EDISCOVERY, now + used)
-        assert slot.go and slot.window == Window(120.0, used, 0.0)
-        window = slot.window
-    spent = take(window, EDISCOVERY, 150.0)
-    assert (spent.go, spent.wait) == (False, 30.0)  # until the next window
-    fresh = take(window, EDISCOVERY, 181.0)
-    assert fresh.go and fresh.window == Window(180.0, 1, 0.0)
+def leased(ledger: Ledger, now: float, want: int = 1, limit: Limit = EDISCOVERY, holder: str = "w") -> Grant:
+    return grant(ledger, shard_budget(limit), limit.window, now, lease_life(limit), want, holder)
 
 
-def test_a_429_pauses_the_budget_until_retry_after_and_a_later_pause_wins() -> None:
-    window = paused(Window(120.0, 1), 200.0)
-    assert (take(window, EDISCOVERY, 150.0).go, take(window, EDISCOVERY, 150.0).wait) == (False, 50.0)
-    assert paused(window, 190.0).paused_until == 200.0 and paused(window, 260.0).paused_until == 260.0
-    assert take(window, EDISCOVERY, 201.0).go
-    assert take(paused(Window(120.0, 1), 150.0 + MAX_PAUSE + 1), EDISCOVERY, 150.0).go  # not a pause of ours
+def test_a_small_budget_is_leased_one_request_at_a_time_and_holds_in_every_sliding_minute() -> None:
+    ledger, life = Ledger(), lease_life(EDISCOVERY)
+    for n, now in enumerate((50.0, 55.0, 58.0, 59.0)):  # four at the end of one clock minute
+        offer = leased(ledger, now, want=10)
+        assert offer.lease == Lease(now, now + life, 1, "w") and offer.ledger is not None, n
+        ledger = offer.ledger
+    # A clock window would open at 60 s: the sliding one has no room until the first lease has left every window
+    # that overlaps a lease taken then (its end, a whole window on).
+    spent = leased(ledger, 60.0)
+    assert (spent.lease, spent.wait) == (None, 50.0 + life + 60.0 - 60.0)
+    assert leased(ledger, 50.0 + life + 60.0 - 0.001).lease is None
+    assert leased(ledger, 50.0 + life + 60.0).lease is not None
+
+
+def test_a_large_budget_far_from_its_limit_leases_at_least_a_hundred_and_near_it_half_of_what_is_left() -> None:
+    identity = LIMITS["identity"]
+    assert (shards(identity), shard_budget(identity), lease_life(identity)) == (4, 700, 5.0)
+    first = leased(Ledger(), 100.0, want=3, limit=identity)
+    assert first.lease is not None and first.lease.count == LARGE_LEASE and first.free == 700
+    assert lease_size(700, 700, 450) == 350  # never more than half of what is free
+    assert lease_size(700, 150, 3) == 3 and lease_size(700, 150, 500) == 75  # near the limit: what it asks for
+    assert lease_size(700, 1, 50) == 1 and lease_size(700, 0, 50) == 0 and lease_size(700, -3, 1) == 0
+    assert lease_size(SMALL_BUDGET, SMALL_BUDGET, 8) == 1 and lease_size(SMALL_BUDGET + 1, 11, 8) == 5
+    assert lease_size(700, 2 * LARGE_LEASE, 1) == LARGE_LEASE and lease_size(700, 2 * LARGE_LEASE - 1, 1) == 1
+
+
+def test_the_shards_of_a_budget_stay_within_it_together() -> None:
+    for limit in LIMITS.values():
+        assert shards(limit) * shard_budget(limit) <= limit.budget() and shard_budget(limit) >= 1
+    assert shards(EDISCOVERY) == 1 and shards(LIMITS["teams"]) == 1 and shards(LIMITS["dataExport"]) == 11
+    assert lease_life(LIMITS["teams"]) == 0.5 and lease_life(EDISCOVERY) == LEASE_LIFE
+
+
+def test_a_lease_another_worker_dated_a_little_ahead_counts_in_the_windows_it_reaches() -> None:
+    """A worker whose clock is ahead writes a lease that begins after this one's now: the windows a lease taken
+    now would overlap reach it, so it counts (the most is in a window that ends after its start)."""
+    ahead = Ledger((Lease(103.0, 104.0, 4, "ahead"),))
+    assert leased(ahead, 100.0).lease is None  # eDiscovery's four, all within the minute a lease now overlaps
+    assert peak(ahead.leases, 100.0, 105.0, 60.0) == 4 and peak(ahead.leases, 100.0, 100.0, 2.0) == 0
+
+
+def test_a_handed_back_lease_counts_what_was_used_by_when_and_frees_the_rest() -> None:
+    identity = LIMITS["identity"]
+    offer = leased(Ledger(), 100.0, want=300, limit=identity, holder="a.1")
+    assert offer.lease is not None and offer.ledger is not None and offer.lease.count == 300
+    back = settled(offer.ledger, "a.1", 40, 101.5)
+    assert back.leases == (Lease(100.0, 101.5, 40, "a.1"),)
+    assert settled(offer.ledger, "a.1", 0, 101.5).leases == ()  # unused: gone
+    assert settled(offer.ledger, "someone else", 0, 101.5) == offer.ledger
+    # What it says it used is never more than it leased, nor later than the lease's end.
+    assert settled(offer.ledger, "a.1", 900, 200.0).leases == (Lease(100.0, 105.0, 300, "a.1"),)
+    assert leased(back, 102.0, want=1000, limit=identity).free == 700 - 40
+
+
+def test_a_lease_that_may_still_count_is_kept_and_one_that_cannot_is_dropped() -> None:
+    old, recent = Lease(0.0, 10.0, 3), Lease(5.0, 10.5, 2)
+    assert pruned([old, recent], 70.0, 60.0) == (recent,)  # a window ending after 70 s starts after 10 s
+    assert pruned([old], 69.999, 60.0) == (old,)
+
+
+def test_a_row_keeps_a_few_dozen_leases_merging_the_first_without_undercounting_any_window() -> None:
+    leases = [Lease(float(n), n + 0.5, 1, f"h{n}") for n in range(MAX_LEASES + 5)]
+    kept = compacted(leases)
+    assert len(kept) == MAX_LEASES and sum(lease.count for lease in kept) == len(leases)
+    assert kept[0] == Lease(0.0, 5.5, 6) and kept[1:] == tuple(leases[6:])
+    for at in range(70):
+        assert load(kept, at + 0.25, 10.0) >= load(leases, at + 0.25, 10.0)
+
+
+def test_a_429_pauses_every_lease_until_retry_after_and_a_later_pause_wins() -> None:
+    ledger = paused(Ledger(), 200.0)
+    assert (leased(ledger, 150.0).lease, leased(ledger, 150.0).wait) == (None, 50.0)
+    assert paused(ledger, 190.0).paused_until == 200.0 and paused(ledger, 260.0).paused_until == 260.0
+    assert leased(ledger, 200.0).lease is not None  # the pause is over at its own moment
+    assert leased(paused(Ledger(), 150.0 + MAX_PAUSE + 1), 150.0).lease is not None  # not a pause of ours
+    assert leased(paused(Ledger(), 150.0 + MAX_PAUSE), 150.0).wait == MAX_PAUSE  # as far as graphops sets one
     assert pause_after(LIMITS["dataExport"], None) == 60.0  # data exports send no Retry-After
     assert pause_after(LIMITS["dataExport"], 7.0) == 7.0 and pause_after(EDISCOVERY, 0) == 60.0
     assert pause_after(EDISCOVERY, 8 * 24 * 3600) == MAX_PAUSE  # one odd answer never stops the others for days
+
+
+def test_only_leases_graphops_could_have_written_are_believed() -> None:
+    assert believable(Lease(10.0, 15.0, 1), 60.0) and believable(Lease(10.0, 130.0, 4), 60.0)
+    assert not believable(Lease(10.0, 130.1, 4), 60.0)  # longer than two windows
+    assert not believable(Lease(10.0, 9.0, 4), 60.0) and not believable(Lease(10.0, 11.0, 0), 60.0)
+
+
+def worst_window(leases: Iterable[Lease], window: float) -> int:
+    """The most requests leases may put in one window of ``window`` seconds, found another way than the code's
+    :func:`peak`: a window's count falls only as it passes a lease's end, so the most is in a window that starts
+    at some lease's end."""
+    leases = list(leases)
+    return max((sum(other.count for other in leases if other.start < lease.end + window and other.end >= lease.end)
+                for lease in leases), default=0)  # fmt: skip
+
+
+STEPS = st.lists(
+    st.tuples(st.floats(0, 30, allow_nan=False), st.booleans(), st.integers(1, 400), st.floats(0, 1)),
+    max_size=80,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(budget=st.integers(1, 300), window=st.sampled_from([1.0, 10.0, 60.0]), steps=STEPS)
+def test_no_sliding_window_ever_holds_more_than_the_budget(
+    budget: int, window: float, steps: list[tuple[float, bool, int, float]]
+) -> None:
+    """Any sequence of leases and hand-backs, by any number of workers, at any (non-decreasing) times: in no
+    window of the limit's length, wherever it starts, can the requests made under the leases exceed the budget."""
+    life, ledger, now = min(LEASE_LIFE, window / 2), Ledger(), 1000.0
+    made: dict[str, Lease] = {}  # every lease granted, as its requests were made: what Graph would count
+    for n, (later, take, want, share) in enumerate(steps):
+        now += later
+        open_ = [lease for lease in made.values() if lease.start <= now]
+        if take or not open_:
+            offer = grant(ledger, budget, window, now, life, want, f"h{n}")
+            assert (offer.lease is None) == (offer.wait > 0)
+            if offer.lease is not None and offer.ledger is not None:
+                ledger, made[offer.lease.holder] = offer.ledger, offer.lease
+            else:  # it would have room when it says so
+                assert grant(ledger, budget, window, now + offer.wait, life, 1, "x").lease is not None
+        else:  # a worker hands back what it did not use of one of its leases, after its last use
+            lease = open_[n % len(open_)]
+            used, last = round(lease.count * share), min(lease.end, lease.start + share * (now - lease.start))
+            ledger = settled(ledger, lease.holder, used, last)
+            made[lease.holder] = Lease(lease.start, max(lease.start, last), used, lease.holder)
+        assert worst_window(made.values(), window) <= budget
 
 
 def test_a_deployment_overrides_a_budget_by_name() -> None:
@@ -144,30 +283,6 @@ def test_a_garbled_row_is_read_as_nothing_rather_than_failing_a_step(bad: object
     row = {"PartitionKey": PARTITION, "RowKey": key, "windowStart": bad, "used": bad, "pausedUntil": bad}
     table.rows[(PARTITION, key)] = (row, 1)
     assert budgets(table, now).wait_before_polling("tenant-a", "ediscovery") == 0.0
-
-
-def test_a_worker_whose_clock_is_a_little_behind_counts_in_the_window_another_opened() -> None:
-    teams = LIMITS["teams"]  # windows of a second
-    window = take(Window(), teams, 100.95).window  # this worker is 0.1 s behind ...
-    assert window is not None
-    ahead = take(window, teams, 101.05).window  # ... another opened window 101
-    assert ahead is not None and ahead.start == 101.0
-    behind = take(ahead, teams, 100.96)  # the first one's next request counts there, not in a fresh 100
-    assert behind.go and behind.window == Window(101.0, 2, 0.0)
-
-
-def test_a_pause_ends_at_its_moment_and_one_just_within_reach_is_believed() -> None:
-    ends_now = Window(120.0, 0, 150.0)
-    assert take(ends_now, EDISCOVERY, 150.0).go  # the pause is over at its own moment
-    at_the_limit = Window(120.0, 0, 150.0 + MAX_PAUSE)
-    slot = take(at_the_limit, EDISCOVERY, 150.0)
-    assert (slot.go, slot.wait) == (False, MAX_PAUSE)  # as far off as graphops ever sets one: believed
-
-
-def test_going_counts_one_request_and_waits_for_nothing() -> None:
-    unused = Window(120.0, 0)
-    slot = take(unused, EDISCOVERY, 130.0)
-    assert slot.go and slot.wait == 0.0 and slot.window == Window(120.0, 1, 0.0)
 
 
 def test_a_retry_after_under_a_second_is_graphs_wait() -> None:

@@ -116,8 +116,7 @@ class Rows(Table):
 
     def put_budget(self, tenant: str, service: str, **values: float) -> None:
         key = f"{tenant}|{service}"
-        row = {"PartitionKey": budget_store.PARTITION, "RowKey": key, "windowStart": 0.0, "used": 0,
-               "pausedUntil": 0.0, **values}  # fmt: skip
+        row = {"PartitionKey": budget_store.PARTITION, "RowKey": key, "leases": "[]", "pausedUntil": 0.0, **values}
         self.rows[(budget_store.PARTITION, key)] = (row, 7)
 
     def put_lengths(self, kind: str, seconds: list[float]) -> None:
@@ -130,6 +129,11 @@ class Rows(Table):
             row = {"PartitionKey": length_store.PARTITION, "RowKey": f"{kind}.{i:03d}", "seconds": length,
                    "at": at - 3600 * i, "source": f"caller{i}"}  # fmt: skip
             self.rows[(length_store.PARTITION, row["RowKey"])] = (row, 1)
+
+
+def leased(row: Mapping[str, Any]) -> int:
+    """The requests a budget row's leases hold."""
+    return sum(int(lease[2]) for lease in json.loads(row["leases"]))
 
 
 class Graph:
@@ -190,7 +194,7 @@ def test_a_poll_takes_its_slot_from_its_tenants_row_of_its_service_and_no_other(
         assert step.handle(track(CASE), f"m{n}").action == "pollAgain"
     assert graph.calls == [CASE] * 3
     row = table.budget_row(TENANT, "ediscovery")
-    assert row is not None and row["used"] == 3  # three slots, from this tenant's eDiscovery row
+    assert row is not None and leased(row) == 3  # three leases of one, from this tenant's eDiscovery row
     assert {key: table.rows[key] for key in seeded} == seeded  # nobody else's row spent
     assert set(table.rows) == {*seeded, (budget_store.PARTITION, f"{TENANT}|ediscovery")}
 
@@ -345,7 +349,6 @@ FAILURES: list[tuple[str, dict[str, Exception]]] = [
     ("read answered 503", {"get_entity": HttpResponseError("server busy")}),
     ("conditional write answered 500", {"update_entity": HttpResponseError("internal error")}),
     ("first write answered 403", {"create_entity": HttpResponseError("AuthorizationPermissionMismatch")}),
-    ("conditional write kept refused", {"update_entity": ResourceModifiedError("changed")}),
 ]
 
 
@@ -356,9 +359,24 @@ def test_a_budget_store_failing_never_stops_a_poll(name: str, broken: dict[str, 
     if "create_entity" in broken:
         table.rows.clear()  # none, so the first write creates it
     table.broken = broken
-    result = deployed(table, graph, queue, [NOW]).handle(track(CASE), "m")
+    step = deployed(table, graph, queue, [NOW])
+    result = step.handle(track(CASE), "m")
     assert graph.calls == [CASE], name  # Graph was asked ...
     assert result.action == "pollAgain" and len(queue.sent) == 1  # ... and the tracking goes on
+    budgets = step._polling._budgets
+    assert budgets is not None and budgets.stats.uncounted == 1  # ... and the poll is known to have gone uncounted
+
+
+def test_a_row_that_keeps_changing_makes_the_poll_wait_a_moment_rather_than_go_uncounted() -> None:
+    table, graph, queue = Rows(), Graph(), StubQueue()
+    table.put_budget(TENANT, "ediscovery")
+    table.broken = {"update_entity": ResourceModifiedError("changed")}  # every conditional write meets another's
+    step = deployed(table, graph, queue, [NOW])
+    result = step.handle(track(CASE), "m")
+    assert (result.action, graph.calls, result.delay) == ("wait", [], 1)  # the queue's shortest delay
+    budgets = step._polling._budgets
+    assert budgets is not None and (budgets.stats.contended, budgets.stats.uncounted) == (1, 0)
+    assert budgets.stats.lost == budget_store.ATTEMPTS
 
 
 @pytest.mark.parametrize("answer", [GraphAnswer(200, RUNNING[CASE]), GraphAnswer(429, None, retry_after=7.0)])
