@@ -12,7 +12,7 @@ import json
 import math
 import time
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -64,12 +64,14 @@ class GraphStandIn(StandIn):
         self.calls: defaultdict[str, list[Call]] = defaultdict(list)
         self.violations: list[str] = []
         self._not_before: dict[str, float] = {}
-        #: With limits (``enforce``), each Graph service's documented limit per tenant, as Graph applies them:
-        #: a request past a window's limit is answered 429 (with Retry-After, but for the services that send
-        #: none), and listed here as (time, tenant, service).
+        #: With limits (``enforce``), each Graph service's documented limit per tenant, as Graph applies them: in
+        #: every window of the limit's length, wherever it starts (a sliding window, not a clock minute), a request
+        #: past the limit is answered 429 (with Retry-After, but for the services that send none), and listed
+        #: here as (time, tenant, service).
         self.limits: Mapping[str, Limit] = {}
         self.throttled: list[tuple[float, str, str]] = []
-        self._windows: dict[tuple[str, str, int], int] = defaultdict(int)
+        self._admitted: defaultdict[tuple[str, str], deque[float]] = defaultdict(deque)
+        self.wall: Callable[[], float] = time.time  # the clock limits count by (a test may move it)
 
     def enforce(self, limits: Mapping[str, Limit]) -> None:
         """Answer as Graph does when an app exceeds a service's limit in a tenant (the tenant read from the
@@ -152,7 +154,8 @@ class GraphStandIn(StandIn):
         return action(doc)
 
     def _over_limit(self, method: str, key: str, token: str, now: float) -> Reply | None:
-        """Graph's 429 when this request is one too many for its service in its tenant's current window."""
+        """Graph's 429 when this request is one too many for its service in its tenant in the window of the limit's
+        length that ends now; Retry-After is when the oldest request counted leaves it."""
         if method != "GET" or not self.limits:
             return None
         try:
@@ -163,14 +166,16 @@ class GraphStandIn(StandIn):
         if limit is None:
             return None
         tenant = tenant_of(token)
-        clock = time.time()
-        window = int(clock // limit.window)
+        clock = self.wall()
         with self.lock:
-            if self._windows[(tenant, kind.service or "", window)] < limit.requests:
-                self._windows[(tenant, kind.service or "", window)] += 1
+            admitted = self._admitted[(tenant, kind.service or "")]
+            while admitted and admitted[0] <= clock - limit.window:
+                admitted.popleft()  # out of every window that ends now or later
+            if len(admitted) < limit.requests:
+                admitted.append(clock)
                 return None
             self.throttled.append((now, tenant, kind.service or ""))
-        wait = math.ceil((window + 1) * limit.window - clock)
+            wait = math.ceil(admitted[0] + limit.window - clock)  # when the oldest leaves the window
         headers = {} if kind.service in NO_RETRY_AFTER else {"Retry-After": str(max(1, wait))}
         return Reply(429, graph_error("TooManyRequests", "Too many requests"), headers)
 
