@@ -102,7 +102,8 @@ bench: $(BIN)/.installed node_modules/.installed
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/telemetry.py
 	$(BIN)/python bench/cost.py
-	$(BIN)/python bench/throttling.py
+	$(BIN)/python bench/throttling.py --speed 8 --docs docs/performance.md
+	$(BIN)/python bench/scale.py --docs docs/performance.md
 
 # Mutation testing ([tool.mutmut] in pyproject.toml): mutmut works in its own copy of the tree, mutants/, made afresh
 # each time so every score counts the tests as they are now (`mutmut browse` or `mutmut show <name>` then tell a

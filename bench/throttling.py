@@ -7,15 +7,17 @@ the kinds' poll delays divided by it) and there are ``--speed`` times fewer oper
 service sees the request rate against its limit that the full load would, over a shorter run: 2,000 teams, 60
 eDiscovery and 500 export operations at --speed 1. Graph's limits are its documented ones, not compressed.
 
-Reported per mode: 429s as a share of Graph calls (and per service), and the delay from each operation's end to
-its callback (mean, p95).
+Reported per mode: 429s as a share of Graph calls (and per service), the delay from each operation's end to
+its callback (mean, p95), and per service the most requests Graph counted (at arrival) in any sliding window of
+its limit's length, against the budget.
 
-    python bench/throttling.py [--speed 4] [--workers 4]
+    python bench/throttling.py [--speed 4] [--workers 4] [--docs docs/performance.md]
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import math
 import random
@@ -26,6 +28,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from report import fenced, verdict, write_section
 
 from graphops.client import GraphOpsClient
 from graphops.local import seed
@@ -113,9 +117,28 @@ def _report(mode: str, operations: dict[str, Operation], stack: LocalStack, took
         "calls": len(calls), "throttled": sum(throttled.values()),
         "share": sum(throttled.values()) / max(1, len(calls)),
         "per_service": {s: (per_service[s], throttled[s]) for s in LOAD},
+        # One tenant (the identity stand-in's): the most each service's requests put in any window of its limit.
+        "worst": {s: most_in_any_window([c.wall for c in calls if operations[c.path].service == s], LIMITS[s].window)
+                  for s in LOAD},
         "mean_delay": statistics.fmean(delays) if delays else math.nan,
         "p95_delay": statistics.quantiles(delays, n=20)[-1] if len(delays) > 1 else math.nan,
     }  # fmt: skip
+
+
+def most_in_any_window(times: list[float], window: float) -> int:
+    """The most of ``times`` in one window of ``window`` seconds, wherever it starts."""
+    ordered = sorted(times)
+    return max((bisect.bisect_left(ordered, at + window) - n for n, at in enumerate(ordered)), default=0)
+
+
+def windows(results: list[dict[str, Any]]) -> str:
+    lines = ["| mode | service | limit | budget | most in any sliding window |", "|---|---|---:|---:|---:|"]
+    for r in results:
+        for s in LOAD:
+            limit = LIMITS[s]
+            lines.append(f"| {r['mode']} | {s} | {limit.requests} / {limit.window:g} s | {limit.budget()} | "
+                         f"{r['worst'][s]} |")  # fmt: skip
+    return "\n".join(lines)
 
 
 def markdown(results: list[dict[str, Any]], speed: float) -> str:
@@ -134,7 +157,10 @@ def goals(results: list[dict[str, Any]]) -> list[tuple[str, bool, str]]:
     by_mode = {r["mode"]: r for r in results}
     ours, before = by_mode["budgets"], by_mode["none"]
     return [
-        ("429s under 1% of Graph calls with the budgets", ours["share"] < 0.01, f"{ours['share']:.2%}"),
+        ("429s under 0.5% of Graph calls with the budgets", ours["share"] < 0.005, f"{ours['share']:.2%}"),
+        ("with the budgets, no sliding window over a service's budget",
+         all(ours["worst"][s] <= LIMITS[s].budget() for s in LOAD),
+         ", ".join(f"{s} {ours['worst'][s]}/{LIMITS[s].budget()}" for s in LOAD)),
         ("every operation called back in both modes", all(r["delivered"] == r["operations"] for r in results),
          ", ".join(f"{r['mode']}: {r['delivered']}/{r['operations']}" for r in results)),
         ("mean delay no worse than without the budgets", ours["mean_delay"] <= before["mean_delay"],
@@ -147,15 +173,18 @@ def main() -> None:
     parser.add_argument("--speed", type=float, default=4.0)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--seed", type=int, default=20261204)
+    parser.add_argument("--docs", type=Path, default=None, help="write the figures into this page's throttling section")
     args = parser.parse_args()
     results = []
     for mode in ("budgets", "none"):
         result = run(mode, args.speed, args.workers, args.seed)
         print(json.dumps(result), flush=True)
         results.append(result)
-    print(markdown(results, args.speed))
-    for goal, met, figure in goals(results):
-        print(f"{'PASS' if met else 'FAIL'}  {goal}: {figure}")
+    lines = [verdict(met, f"{goal}: {figure}") for goal, met, figure in goals(results)]
+    body = f"{markdown(results, args.speed)}\n\n{windows(results)}"
+    print(body)
+    print("\n".join(lines))
+    write_section(args.docs, "throttling", f"{body}\n\n{fenced(lines)}")
 
 
 if __name__ == "__main__":

@@ -84,7 +84,7 @@ SMALL_BUDGET = 10
 LARGE_LEASE = 100
 #: The most of a budget one row holds: a larger budget is split over several rows (shards), each holding its
 #: share in every window, so the workers of a deployment meet on several rows rather than all on one.
-SHARD_BUDGET = 700
+SHARD_BUDGET = 350
 #: The longest a lease lasts, in seconds (half the window at most): short, so a pause another worker writes into
 #: the row after a 429 is seen within it, and a worker that dies holding one holds it only that long.
 LEASE_LIFE = 5.0
@@ -153,13 +153,14 @@ def peak(leases: Sequence[Lease], start: float, end: float, window: float) -> in
 
 def lease_size(budget: int, free: int, want: int) -> int:
     """How many requests to lease with ``free`` left in every window the lease overlaps: none without room; one of
-    a small budget; otherwise what the worker expects to use (at least :data:`LARGE_LEASE` while the row is far
-    from its limit), never more than half of what is free, so the next worker finds some too."""
+    a small budget; otherwise what the worker expects to use (at least :data:`LARGE_LEASE` for a worker that asks
+    for many while the row is far from its limit), never more than half of what is free, so the next worker finds
+    some too."""
     if free <= 0:
         return 0
     if budget <= SMALL_BUDGET:
         return 1
-    floor = LARGE_LEASE if free >= 2 * LARGE_LEASE else 1
+    floor = LARGE_LEASE if free >= 2 * LARGE_LEASE and want >= LARGE_LEASE // 2 else 1
     return max(1, min(max(want, floor), free // 2))
 
 

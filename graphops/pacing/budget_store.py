@@ -31,7 +31,6 @@ from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModif
 from azure.data.tables import TableClient, UpdateMode
 
 from graphops.pacing.budget import (
-    LARGE_LEASE,
     MARGIN,
     Lease,
     Ledger,
@@ -171,13 +170,13 @@ class Budgets:
         return CONTENDED_WAIT
 
     def _asking(self, name: str, now: float, life: float) -> int:
-        """How many polls of this budget the worker asked for over the last lease life: what its next lease
-        should cover."""
+        """What the worker's next lease should cover: twice the polls of this budget it asked for over the last
+        lease life (room to grow, and what it does not use is handed back)."""
         asked = self._asked.setdefault(name, collections.deque())
         asked.append(now)
         while asked and asked[0] <= now - life:
             asked.popleft()
-        return len(asked)
+        return 2 * len(asked)
 
     def _spend(self, key: str, now: float) -> bool:
         held = self._held.get(key)
@@ -189,7 +188,9 @@ class Budgets:
 
     def _take(self, key: str, limit: Limit, want: int) -> float | None:
         """Leases requests from the row ``key`` (None: leased, and one spent) or says how long to wait."""
-        budget, life = shard_budget(limit, self._margin), lease_life(limit)
+        # Leases of a little less than their full life, so workers that began together do not all come back to the
+        # row at the same moment each time their leases end.
+        budget, life = shard_budget(limit, self._margin), lease_life(limit) * random.uniform(0.8, 1.0)
         for attempt in range(ATTEMPTS):
             if attempt:  # two workers that met once would meet again at once: spread them apart
                 time.sleep(random.uniform(0, 0.01 * 2**attempt))
@@ -216,7 +217,7 @@ class Budgets:
                 continue  # a fresh account: the budget is the table's first row
             self.stats.leases += 1
             self._held[key] = Held(offer.lease, 1, now, limit.window)
-            far = offer.free - offer.lease.count >= 2 * LARGE_LEASE
+            far = offer.free - offer.lease.count >= offer.lease.count  # room for as much again
             if written is not None and far:
                 # Far from its limit, few others write the row: the next lease is written on this version unread.
                 self._cache[key] = Cached(offer.ledger, written)

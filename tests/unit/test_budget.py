@@ -72,20 +72,22 @@ def test_a_small_budget_is_leased_one_request_at_a_time_and_holds_in_every_slidi
 
 def test_a_large_budget_far_from_its_limit_leases_at_least_a_hundred_and_near_it_half_of_what_is_left() -> None:
     identity = LIMITS["identity"]
-    assert (shards(identity), shard_budget(identity), lease_life(identity)) == (4, 700, 5.0)
-    first = leased(Ledger(), 100.0, want=3, limit=identity)
-    assert first.lease is not None and first.lease.count == LARGE_LEASE and first.free == 700
+    assert (shards(identity), shard_budget(identity), lease_life(identity)) == (8, 350, 5.0)
+    first = leased(Ledger(), 100.0, want=LARGE_LEASE // 2, limit=identity)
+    assert first.lease is not None and first.lease.count == LARGE_LEASE and first.free == 350
+    assert leased(Ledger(), 100.0, want=3, limit=identity).lease == Lease(100.0, 105.0, 3, "w")  # a worker asking few
     assert lease_size(700, 700, 450) == 350  # never more than half of what is free
     assert lease_size(700, 150, 3) == 3 and lease_size(700, 150, 500) == 75  # near the limit: what it asks for
     assert lease_size(700, 1, 50) == 1 and lease_size(700, 0, 50) == 0 and lease_size(700, -3, 1) == 0
     assert lease_size(SMALL_BUDGET, SMALL_BUDGET, 8) == 1 and lease_size(SMALL_BUDGET + 1, 11, 8) == 5
-    assert lease_size(700, 2 * LARGE_LEASE, 1) == LARGE_LEASE and lease_size(700, 2 * LARGE_LEASE - 1, 1) == 1
+    assert lease_size(700, 2 * LARGE_LEASE, 50) == LARGE_LEASE and lease_size(700, 2 * LARGE_LEASE - 1, 50) == 50
+    assert lease_size(700, 2 * LARGE_LEASE, 49) == 49
 
 
 def test_the_shards_of_a_budget_stay_within_it_together() -> None:
     for limit in LIMITS.values():
         assert shards(limit) * shard_budget(limit) <= limit.budget() and shard_budget(limit) >= 1
-    assert shards(EDISCOVERY) == 1 and shards(LIMITS["teams"]) == 1 and shards(LIMITS["dataExport"]) == 11
+    assert shards(EDISCOVERY) == 1 and shards(LIMITS["teams"]) == 1 and shards(LIMITS["dataExport"]) == 22
     assert lease_life(LIMITS["teams"]) == 0.5 and lease_life(EDISCOVERY) == LEASE_LIFE
 
 
@@ -99,15 +101,15 @@ def test_a_lease_another_worker_dated_a_little_ahead_counts_in_the_windows_it_re
 
 def test_a_handed_back_lease_counts_what_was_used_by_when_and_frees_the_rest() -> None:
     identity = LIMITS["identity"]
-    offer = leased(Ledger(), 100.0, want=300, limit=identity, holder="a.1")
-    assert offer.lease is not None and offer.ledger is not None and offer.lease.count == 300
+    offer = leased(Ledger(), 100.0, want=150, limit=identity, holder="a.1")
+    assert offer.lease is not None and offer.ledger is not None and offer.lease.count == 150
     back = settled(offer.ledger, "a.1", 40, 101.5)
     assert back.leases == (Lease(100.0, 101.5, 40, "a.1"),)
     assert settled(offer.ledger, "a.1", 0, 101.5).leases == ()  # unused: gone
     assert settled(offer.ledger, "someone else", 0, 101.5) == offer.ledger
     # What it says it used is never more than it leased, nor later than the lease's end.
-    assert settled(offer.ledger, "a.1", 900, 200.0).leases == (Lease(100.0, 105.0, 300, "a.1"),)
-    assert leased(back, 102.0, want=1000, limit=identity).free == 700 - 40
+    assert settled(offer.ledger, "a.1", 900, 200.0).leases == (Lease(100.0, 105.0, 150, "a.1"),)
+    assert leased(back, 102.0, want=1000, limit=identity).free == 350 - 40
 
 
 def test_a_lease_that_may_still_count_is_kept_and_one_that_cannot_is_dropped() -> None:

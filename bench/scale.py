@@ -1,0 +1,189 @@
+"""Budgets by lease at scale: 100 workers in one tenant, each with a budget store of its own (its own table client
+and leases, as separate instances have), all on one Azurite, with the identity and eDiscovery services asked for
+more than their limits allow; then one busy worker far from the identity limit.
+
+Each worker is a thread standing for an instance: its steps ask the budget before each poll and, told to wait,
+come back after that wait rounded up to the queue's whole seconds. Polls are not sent anywhere: what is measured is
+the budget — its table operations per row and per second, the conditional writes that lost to another worker's,
+the polls let through uncounted, and the most polls in any sliding window of each limit's length.
+
+    python bench/scale.py [--workers 100] [--seconds 150] [--docs docs/performance.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import heapq
+import math
+import random
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from azure.data.tables import TableClient
+from report import fenced, verdict, write_section
+
+from graphops.local.azurite import Azurite
+from graphops.pacing.budget import LIMITS, lease_life, shard_budget, shards
+from graphops.pacing.budget_store import Budgets
+
+TENANT = "8f3c2b1a-5d4e-4c6b-9a7f-1e2d3c4b5a69"
+SERVICES = ("identity", "ediscovery")
+IDENTITY_RATE = 4.0  # polls a second per worker: 400 a second from 100, against a budget of 280
+EDISCOVERY_EVERY = 30.0  # seconds between a worker's eDiscovery polls: 3.3 a second from 100, against 4 a minute
+BUSY_RATE = 20.0  # one worker's identity polls a second, far from the limit: 200 in any 10 s against 2,800
+
+
+@dataclass
+class Ledger:
+    """Every table operation of every worker, by row and second, and every poll each made."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    operations: Counter[tuple[str, int]] = field(default_factory=Counter)
+    writes: Counter[tuple[str, int]] = field(default_factory=Counter)
+    polls: defaultdict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+    def note(self, key: str, write: bool) -> None:
+        second = int(time.time())
+        with self.lock:
+            self.operations[(key, second)] += 1
+            if write:
+                self.writes[(key, second)] += 1
+
+
+class Counted:
+    """A table client that notes each operation on a budget row (the bench's own count, not the store's)."""
+
+    def __init__(self, table: TableClient, ledger: Ledger) -> None:
+        self._table, self._ledger = table, ledger
+
+    def get_entity(self, partition: str, key: str) -> Any:
+        self._ledger.note(key, write=False)
+        return self._table.get_entity(partition, key)
+
+    def create_entity(self, entity: dict[str, Any]) -> Any:
+        self._ledger.note(entity["RowKey"], write=True)
+        return self._table.create_entity(entity)
+
+    def update_entity(self, entity: dict[str, Any], **kwargs: Any) -> Any:
+        self._ledger.note(entity["RowKey"], write=True)
+        return self._table.update_entity(entity, **kwargs)
+
+    def create_table(self) -> Any:
+        return self._table.create_table()
+
+
+def worker(budgets: Budgets, ledger: Ledger, until: float, rates: dict[str, float], seed: int) -> None:
+    """One instance's steps: each service's polls come due at its rate; a step told to wait comes back after the
+    wait rounded up to whole seconds, as a queue's visibility delay does."""
+    rng = random.Random(seed)
+    due = [(time.time() + rng.uniform(0, 1 / rate), service) for service, rate in rates.items()]
+    heapq.heapify(due)
+    while due:
+        at, service = heapq.heappop(due)
+        if at >= until:
+            break
+        time.sleep(max(0.0, at - time.time()))
+        wait = budgets.wait_before_polling(TENANT, service)
+        if wait > 0:
+            heapq.heappush(due, (time.time() + max(1, math.ceil(wait)), service))
+            continue
+        with ledger.lock:
+            ledger.polls[service].append(time.time())
+        heapq.heappush(due, (time.time() + rng.expovariate(rates[service]), service))
+    budgets.close()
+
+
+def most_in_any_window(times: list[float], window: float) -> int:
+    ordered = sorted(times)
+    return max((bisect.bisect_left(ordered, at + window) - n for n, at in enumerate(ordered)), default=0)
+
+
+def run(connection: str, table_name: str, workers: int, seconds: float, rates: dict[str, float]) -> dict[str, Any]:
+    ledger = Ledger()
+    client = TableClient.from_connection_string(connection, table_name)
+    client.create_table()
+    stores = [Budgets(Counted(TableClient.from_connection_string(connection, table_name), ledger), LIMITS,  # type: ignore[arg-type]
+                      holder=f"worker{n:03d}") for n in range(workers)]  # fmt: skip
+    until = time.time() + seconds
+    threads = [threading.Thread(target=worker, args=(store, ledger, until, rates, n)) for n, store in enumerate(stores)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    total_polls = sum(len(p) for p in ledger.polls.values())
+    rows = sorted({key for key, _ in ledger.operations})
+    return {
+        "workers": workers,
+        "seconds": seconds,
+        "polls": {s: len(ledger.polls[s]) for s in rates},
+        "worst": {s: most_in_any_window(ledger.polls[s], LIMITS[s].window) for s in rates},
+        "rows": {key: (sum(n for (k, _), n in ledger.operations.items() if k == key) / seconds,
+                       max((n for (k, _), n in ledger.writes.items() if k == key), default=0)) for key in rows},
+        "writes": sum(s.stats.writes for s in stores),
+        "lost": sum(s.stats.lost for s in stores),
+        "uncounted": sum(s.stats.uncounted for s in stores),
+        "leases": sum(s.stats.leases for s in stores),
+        "operations": sum(s.operations for s in stores),
+        "per_100_polls": 100 * sum(s.operations for s in stores) / max(1, total_polls),
+    }  # fmt: skip
+
+
+def markdown(crowd: dict[str, Any], busy: dict[str, Any]) -> str:
+    lines = ["| row | table operations a second | most writes in one second |", "|---|---:|---:|"]
+    lines += [
+        f"| `{key.replace(TENANT, '<tenant>')}` | {ops:.1f} | {writes} |"
+        for key, (ops, writes) in crowd["rows"].items()
+    ]
+    lines += ["", "| service | budget (every window of) | polls | most in any sliding window |", "|---|---:|---:|---:|"]
+    for service in SERVICES:
+        limit = LIMITS[service]
+        budget = shard_budget(limit) * shards(limit)
+        lines.append(f"| {service} | {budget} ({limit.window:g} s; {shards(limit)} rows, leases of "
+                     f"{lease_life(limit):g} s) | {crowd['polls'][service]} | {crowd['worst'][service]} |")  # fmt: skip
+    lines += ["", f"{crowd['workers']} workers, {crowd['seconds']:g} s: {crowd['leases']} leases, {crowd['writes']} "
+              f"conditional writes ({crowd['lost']} lost), {crowd['uncounted']} polls uncounted, "
+              f"{crowd['per_100_polls']:.1f} table operations per 100 polls.",
+              f"One busy worker far from the limit ({busy['polls']['identity']} identity polls in "
+              f"{busy['seconds']:g} s): {busy['operations']} table operations, {busy['per_100_polls']:.2f} per 100 "
+              "polls."]  # fmt: skip
+    return "\n".join(lines)
+
+
+def goals(crowd: dict[str, Any], busy: dict[str, Any]) -> list[tuple[str, bool]]:
+    lost = crowd["lost"] / max(1, crowd["writes"])
+    hottest = max(writes for _, writes in crowd["rows"].values())
+    held = {s: crowd["worst"][s] <= shard_budget(LIMITS[s]) * shards(LIMITS[s]) for s in SERVICES}
+    return [
+        (f"fewer than 5% of conditional writes lose: {lost:.1%}", lost < 0.05),
+        (f"no poll goes uncounted: {crowd['uncounted']}", crowd["uncounted"] == 0),
+        (f"no shared row written more than 100 times a second: at most {hottest}", hottest <= 100),
+        *((f"the {s} budget holds in every sliding window: at most {crowd['worst'][s]}", held[s]) for s in SERVICES),
+        (f"far from its limit, at most one table operation per 100 polls: {busy['per_100_polls']:.2f}",
+         busy["per_100_polls"] <= 1.0),
+    ]  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=150.0)
+    parser.add_argument("--docs", type=Path, default=None, help="write the figures into this page's scale section")
+    args = parser.parse_args()
+    with Azurite() as azurite:
+        crowd = run(azurite.connection_string, "scalecrowd", args.workers, args.seconds,
+                    {"identity": IDENTITY_RATE, "ediscovery": 1 / EDISCOVERY_EVERY})  # fmt: skip
+        busy = run(azurite.connection_string, "scalebusy", 1, 30.0, {"identity": BUSY_RATE})
+    body = markdown(crowd, busy)
+    lines = [verdict(met, goal) for goal, met in goals(crowd, busy)]
+    print(body)
+    print("\n".join(lines))
+    write_section(args.docs, "scale", f"{body}\n\n{fenced(lines)}")
+
+
+if __name__ == "__main__":
+    main()
