@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -234,21 +235,23 @@ class Table:
         entity._metadata = {"etag": str(version)}  # type: ignore[attr-defined]
         return entity
 
-    def create_entity(self, entity: dict[str, Any]) -> None:
+    def create_entity(self, entity: dict[str, Any]) -> dict[str, Any]:
         from azure.core.exceptions import ResourceExistsError
 
         key = (entity["PartitionKey"], entity["RowKey"])
         if key in self.rows:
             raise ResourceExistsError("exists")
         self.rows[key] = (dict(entity), 1)
+        return {"etag": "1"}  # the written version's ETag, as the SDK answers
 
-    def update_entity(self, entity: dict[str, Any], *, etag: str, **_: Any) -> None:
+    def update_entity(self, entity: dict[str, Any], *, etag: str, **_: Any) -> dict[str, Any]:
         from azure.core.exceptions import ResourceModifiedError
 
         key = (entity["PartitionKey"], entity["RowKey"])
         if str(self.rows[key][1]) != etag:
             raise ResourceModifiedError("changed")
         self.rows[key] = (dict(entity), self.rows[key][1] + 1)
+        return {"etag": str(self.rows[key][1])}
 
 
 def budgets(table: Table, now: list[float]) -> Budgets:
@@ -263,8 +266,10 @@ def test_the_row_gives_each_tenant_its_budget_and_a_spent_one_waits() -> None:
     assert shared.wait_before_polling("tenant-b", "ediscovery") == 0.0  # another tenant's budget is its own
     other_worker = budgets(table, now)  # nothing shared but the table
     assert other_worker.wait_before_polling("tenant-a", "ediscovery") > 0
-    # A read and a write per slot taken, a read for the one refused, nothing for a kind without a budget.
-    assert shared.wait_before_polling("tenant-a", None) == 0.0 and shared.operations == 4 * 2 + 1 + 2
+    # A lease of one a poll: the first read and written, the next three written on the row as this worker left it
+    # (room for as much again), a read for the one refused, a read and a write for the other tenant's; nothing for
+    # a kind without a budget.
+    assert shared.wait_before_polling("tenant-a", None) == 0.0 and shared.operations == 2 + 3 + 1 + 2
     now[0] = 1260.0
     assert other_worker.wait_before_polling("tenant-a", "ediscovery") == 0.0
 
@@ -339,3 +344,42 @@ def test_graphs_newest_limits_are_budgeted_with_their_source() -> None:
     assert (LIMITS["teamsChat"].requests, LIMITS["teamsChat"].window) == (1, 1.0)
     assert (LIMITS["auditLogQuery"].requests, LIMITS["auditLogQuery"].window) == (200, 86_400.0)
     assert all(limit.source.startswith("learn.microsoft.com/") for limit in LIMITS.values())
+
+
+def row_leases(table: Table, key: str) -> list[list[Any]]:
+    import json
+
+    leases: list[list[Any]] = json.loads(table.rows[(PARTITION, key)][0]["leases"])
+    return leases
+
+
+def test_a_worker_spends_its_lease_without_the_table_and_hands_back_what_it_did_not_use() -> None:
+    table, now = Table(), [1000.0]
+    worker = Budgets(table, {"identity": LIMITS["identity"]}, clock=lambda: now[0], holder="w1")  # type: ignore[arg-type]
+    key = worker.rows("tenant-a", "identity")[zlib.crc32(b"w1") % shards(LIMITS["identity"])]
+    for _ in range(60):  # a busy worker: sixty polls in a second
+        assert worker.wait_before_polling("tenant-a", "identity") == 0.0
+        now[0] += 1 / 60
+    # Each lease twice what the worker asked for over the last lease's life (2, 6, 18), then a hundred once it asks
+    # for many: four for sixty polls, each written on the row as the worker left it (far from its limit) after
+    # the first one's read.
+    assert worker.stats.leases == 4 and worker.operations == 1 + 4
+    assert sum(lease[2] for lease in row_leases(table, key)) > 60  # the last lease still holds some unused
+    worker.close()
+    leases = row_leases(table, key)
+    assert sum(lease[2] for lease in leases) == 60 and max(lease[1] for lease in leases) <= 1001.0  # used, by when
+    other = Budgets(table, {"identity": LIMITS["identity"]}, clock=lambda: now[0], holder="w2")  # type: ignore[arg-type]
+    assert other.wait_before_polling("tenant-a", "identity") == 0.0
+
+
+def test_a_worker_that_dies_holding_a_lease_holds_it_back_only_until_its_windows_pass() -> None:
+    table, now = Table(), [1000.0]
+    ediscovery = {"ediscovery": EDISCOVERY}
+    dead = Budgets(table, ediscovery, clock=lambda: now[0], holder="dead")  # type: ignore[arg-type]
+    for _ in range(4):
+        assert dead.wait_before_polling("tenant-a", "ediscovery") == 0.0  # four leases of one, then it dies
+    alive = Budgets(table, ediscovery, clock=lambda: now[0], holder="alive")  # type: ignore[arg-type]
+    wait = alive.wait_before_polling("tenant-a", "ediscovery")
+    assert 60.0 <= wait <= 60.0 + LEASE_LIFE + 6.0  # until the leases' last window, and a little spread
+    now[0] += 60.0 + LEASE_LIFE
+    assert alive.wait_before_polling("tenant-a", "ediscovery") == 0.0
