@@ -59,7 +59,7 @@ def test_a_poll_spends_its_tokens_tenants_row_of_its_service_and_no_other(make_h
     paused_until = time.time() + 300  # a pause any of these rows would make a poll wait out
     others = {f"{uuid.uuid4()}|ediscovery", f"{tenant}|teams", f"{tenant}|sharepoint", "|ediscovery"}
     for key in others:
-        table.create_entity({"PartitionKey": budget_store.PARTITION, "RowKey": key, "windowStart": 0.0, "used": 0,
+        table.create_entity({"PartitionKey": budget_store.PARTITION, "RowKey": key, "leases": "[]",
                              "pausedUntil": paused_until})  # fmt: skip
     h.graph.script(seed.CASE_OPERATION_PATH, [Reply(200, seed.case_operation("running", 10)),
                                               Reply(200, seed.case_operation("succeeded", 100))])  # fmt: skip
@@ -70,8 +70,9 @@ def test_a_poll_spends_its_tokens_tenants_row_of_its_service_and_no_other(make_h
     assert len(h.graph.gets(seed.CASE_OPERATION_PATH)) == 2
     rows = budget_rows(table)
     assert set(rows) == {*others, f"{tenant}|ediscovery"}
-    assert 1 <= rows[f"{tenant}|ediscovery"]["used"] <= 2  # its slots (two polls, in one window or two)
-    assert all((rows[key]["used"], rows[key]["pausedUntil"]) == (0, paused_until) for key in others)
+    # Its leases: eDiscovery's are of one request, one a poll.
+    assert [lease[2] for lease in json.loads(rows[f"{tenant}|ediscovery"]["leases"])] == [1, 1]
+    assert all((rows[key]["leases"], rows[key]["pausedUntil"]) == ("[]", paused_until) for key in others)
 
 
 @pytest.mark.parametrize(
