@@ -114,7 +114,7 @@ class Rows(Table):
         found = self.rows.get((budget_store.PARTITION, f"{tenant}|{service}"))
         return dict(found[0]) if found else None
 
-    def put_budget(self, tenant: str, service: str, **values: float) -> None:
+    def put_budget(self, tenant: str, service: str, **values: float | str) -> None:
         key = f"{tenant}|{service}"
         row = {"PartitionKey": budget_store.PARTITION, "RowKey": key, "leases": "[]", "pausedUntil": 0.0, **values}
         self.rows[(budget_store.PARTITION, key)] = (row, 7)
@@ -263,7 +263,9 @@ def test_a_chats_poll_spends_its_chats_row_and_the_tenants_teams_row() -> None:
     graph = Graph({url: GraphAnswer(200, seed.teams_operation("inProgress"))})
     assert deployed(table, graph, queue, [NOW]).handle(track(url), "m").action == "pollAgain"
     chat, tenant = table.budget_row(TENANT, f"teamsChat|{CHAT}"), table.budget_row(TENANT, "teams")
-    assert chat is not None and chat["used"] == 1 and tenant is not None and tenant["used"] == 1
+    # A lease from each: of one from the chat's budget of one a second, and of twice what was asked (one poll) from
+    # the tenant's.
+    assert chat is not None and leased(chat) == 1 and tenant is not None and leased(tenant) == 2
 
 
 def test_a_chat_whose_budget_is_paused_waits_and_another_chat_polls() -> None:
@@ -296,12 +298,16 @@ RESET_BETA = GRAPH + seed.reset_path("adele@contoso.com", version="beta")
 DENIED = GraphAnswer(403, seed.graph_error("Authorization_RequestDenied", "Insufficient privileges"))
 
 
+#: An identity budget small enough (8 with the margin) to be leased one request at a time: each request is a lease.
+SMALL_IDENTITY = {"GRAPHOPS_THROTTLE_BUDGETS": "identity=10/10"}
+
+
 def test_a_twins_request_takes_its_own_slot_of_the_identity_budget() -> None:
     table, queue = Rows(), StubQueue()
     graph = Graph({RESET_V1: DENIED, RESET_BETA: GraphAnswer(200, seed.password_reset("running"))})
-    assert deployed(table, graph, queue, [NOW]).handle(track(RESET_V1), "m").action == "pollAgain"
+    assert deployed(table, graph, queue, [NOW], **SMALL_IDENTITY).handle(track(RESET_V1), "m").action == "pollAgain"
     row = table.budget_row(TENANT, "identity")
-    assert graph.calls == [RESET_V1, RESET_BETA] and row is not None and row["used"] == 2
+    assert graph.calls == [RESET_V1, RESET_BETA] and row is not None and leased(row) == 2
 
 
 def test_a_twins_429_pauses_the_identity_budget_and_the_tracking_polls_again() -> None:
@@ -319,13 +325,12 @@ def test_a_twins_429_pauses_the_identity_budget_and_the_tracking_polls_again() -
 
 def test_a_twin_is_not_asked_while_the_identity_budget_is_spent() -> None:
     table, queue = Rows(), StubQueue()
-    limit = LIMITS["identity"]
-    # The last slot of a window that counts as the current one until well after this test (a worker whose clock
-    # is a little ahead opened it): the v1.0 poll takes it, and the twin finds none.
-    current = (datetime.now(UTC).timestamp() // limit.window + 1) * limit.window
-    table.put_budget(TENANT, "identity", windowStart=current, used=limit.budget() - 1)
+    # Another worker's lease holds all but one of the budget's 8 in the windows of the next seconds: the v1.0 poll
+    # takes the last, and the twin finds none.
+    now = datetime.now(UTC).timestamp()
+    table.put_budget(TENANT, "identity", leases=json.dumps([[now - 1, now + 4, 7, "other.1"]]))
     graph = Graph({RESET_V1: DENIED, RESET_BETA: GraphAnswer(200, seed.password_reset("running"))})
-    result = deployed(table, graph, queue, [NOW]).handle(track(RESET_V1), "m")
+    result = deployed(table, graph, queue, [NOW], **SMALL_IDENTITY).handle(track(RESET_V1), "m")
     assert (result.action, graph.calls) == ("wait", [RESET_V1])
     assert result.tracking is not None and result.tracking.history
     assert result.tracking.history[-2].get("http") == 403 and result.tracking.history[-1].get("budget") == "identity"
