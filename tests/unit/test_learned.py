@@ -15,16 +15,17 @@ import pytest
 from graphops.graph.kinds import KINDS
 from graphops.pacing.learned import (
     BUCKETS,
+    HANDOVER,
     MIN_SAMPLES,
     REFERENCE_INTERVAL,
     STEPS_PER_DOUBLING,
     CheckingSchedule,
     Lengths,
-    WithTail,
+    Until,
+    backoff,
     bucket_middle,
     bucket_of,
     checking_times,
-    handover,
     learned_schedule,
 )
 from graphops.pacing.schedule import PollSchedule
@@ -155,16 +156,26 @@ def test_the_next_learned_check_counts_a_check_due_within_half_a_second_as_made(
     assert schedule.next_delay(25.0, random.Random(1)) == 60
 
 
-def test_the_learned_schedule_weighs_delay_at_the_kinds_median() -> None:
+def test_the_learned_schedule_weighs_delay_at_the_kinds_median_and_backs_off_past_the_hand_over() -> None:
     lengths = Lengths({40: 30, 48: 30})  # about 32 s and 64 s
     schedule = learned_schedule(lengths, 5, 600)
     assert schedule is not None
-    median = lengths.median()
+    median = lengths.fading_below(0.5)  # the smoothed curve's, between the two buckets
+    assert bucket_middle(40) < median < bucket_middle(48)
     weight = 2 * median / REFERENCE_INTERVAL**2
-    tailed = WithTail(lengths, median)
-    assert schedule == CheckingSchedule(checking_times(tailed, 5, 600, weight, handover(lengths, 5)), 5, 600, 60)
+    handover = lengths.fading_below(HANDOVER)
+    planned = checking_times(
+        Until(lengths, handover), 5, 600, weight, reach=PollSchedule(5, 60).nominal_delay(handover)
+    )
+    assert planned and planned[-1] <= handover + 60
+    assert schedule == CheckingSchedule(planned + backoff(planned[-1], handover, 5, 600), 5, 600, 60)
+    late = [b - a for a, b in itertools.pairwise(schedule.times) if a >= planned[-1]]
+    # Past the hand-over: the default's gap, then a tenth of the time waited past it, until the longest gap.
+    assert late[0] == pytest.approx(PollSchedule(5, 60).nominal_delay(planned[-1]), abs=0.1)
+    assert all(b >= a - 0.1 for a, b in itertools.pairwise(late)) and late[-1] > 300
+    slow = checking_times(Until(lengths, handover), 700, 700, weight, reach=700)
     assert learned_schedule(lengths, 700, 600) == CheckingSchedule(
-        checking_times(tailed, 700, 700, weight, handover(lengths, 700)), 700, 700, 60
+        slow + backoff(slow[-1] if slow else 0.0, handover, 700, 700), 700, 700, 60
     )
 
 
