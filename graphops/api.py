@@ -28,7 +28,7 @@ from graphops.envelope.tracking import Outcome, Tracking
 from graphops.graph.actions import ActionNotEnabled, StartAction
 from graphops.intake.request import MAX_REQUEST_BYTES, from_request, from_start_request, request_problems
 from graphops.pacing.schedule import delay_until
-from graphops.step import starter
+from graphops.step import operator, starter
 from graphops.step.chain import queue_first_step
 from graphops.storage.seal import NoKey
 from graphops.storage.state import Claim
@@ -197,12 +197,11 @@ class Api:
         if not _ID.fullmatch(tracking_id):
             return problem(404, "No such tracking")
         try:
-            entity = self._s.state.cancel(tracking_id, datetime.now(UTC))
+            entity = operator.cancel(self._s.state, tracking_id, datetime.now(UTC))
         except AzureError as exc:
             return problem(503, "State storage is unavailable; try again", detail=type(exc).__name__)
         if entity is None:
             return problem(404, "No such tracking")
-        event("cancelled", trackingId=tracking_id)
         return ok(200, public_view(tracking_id, entity))
 
     # -- POST /api/start and POST /api/role-management-alerts/refresh ---------------------------

@@ -21,6 +21,8 @@ from graphops.storage.queues import MessageTooLarge, TrackingQueue
 from graphops.storage.seal import NoKey, Seal
 from graphops.storage.state import StateStore
 
+AGAIN = "again"  # the state's property that keeps a tracking's request, enclosed, for an operator to track it again
+
 
 @dataclass(frozen=True)
 class StepResult:
@@ -57,7 +59,8 @@ class Chain:
 
     def record(self, tracking: Tracking, next_poll_at: datetime | None, now: datetime, *, final: bool = False) -> None:
         if tracking.stateful and self.state is not None:
-            self.state.record(tracking, next_poll_at, now, final=final, standing=tracking.state_standing)
+            self.state.record(tracking, next_poll_at, now, final=final, standing=tracking.state_standing,
+                              extra=kept_request(self.seal, tracking))  # fmt: skip
 
     def own(self, tracking: Tracking) -> Tracking | None:
         """The tracking as the one step of it that may deliver (its state's new version), or None when another step
@@ -100,8 +103,41 @@ class Chain:
                                                      "originalOmitted": f"too large: {exc}"}))  # fmt: skip
 
 
+def again_of(tracking: Tracking) -> dict[str, Any] | None:
+    """The producer's request that tracks the same operation, for the same sinks, again; None when there is no
+    operation to poll (Graph finished it when graphops started it)."""
+    if tracking.operation_url is None:
+        return None
+    doc: dict[str, Any] = {
+        "operationUrl": tracking.operation_url,
+        "callbackUrl": tracking.callback_url,
+        "correlationId": tracking.correlation_id,
+        "context": tracking.context,
+        "select": list(tracking.select) or None,
+        "notify": list(tracking.notify),
+        "waitForResource": tracking.wait_for_resource or None,
+        "timeoutSeconds": int((tracking.deadline - tracking.tracked_since).total_seconds()),
+    }
+    return {name: value for name, value in doc.items() if value is not None}
+
+
+def kept_request(seal: Seal | NoKey, tracking: Tracking) -> dict[str, Any]:
+    """What the state keeps so that an operator can track the operation again: the request, enclosed (its callback
+    URL's query is a credential). Written with every record, so any step's row has it, whoever began the tracking."""
+    request = again_of(tracking)
+    if request is None or isinstance(seal, NoKey):
+        return {}
+    return {AGAIN: seal.enclose(request)}
+
+
 def queue_first_step(
-    queue: TrackingQueue, seal: Seal | NoKey, state: StateStore, tracking: Tracking, delay: int
+    queue: TrackingQueue,
+    seal: Seal | NoKey,
+    state: StateStore,
+    tracking: Tracking,
+    delay: int,
+    *,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     """Queue a stateful tracking's first step, then write its state.
 
@@ -111,7 +147,7 @@ def queue_first_step(
     """
     queue.send(seal.seal(tracking.to_wire()), delay)
     try:
-        state.create(tracking)
+        state.create(tracking, {**kept_request(seal, tracking), **(extra or {})})
     except ResourceExistsError:
         pass  # a retry of this call, or the first step, wrote it first
     except AzureError as exc:

@@ -19,6 +19,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
+from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.queue import QueueClient, QueueMessage
 
 from graphops.common.errors import Rejected
@@ -171,11 +172,14 @@ def _dead_letter(
 
 
 def list_entries(poison: QueueClient, *, seal: Seal | None) -> list[PoisonEntry]:
-    """Up to 32 entries, oldest first, without taking them off the queue. ``poison`` must not decode."""
-    return [
-        entry_from(m.id, m.inserted_on, str(m.content), seal=seal)
-        for m in poison.peek_messages(max_messages=PEEK_LIMIT)
-    ]
+    """Up to 32 entries, oldest first, without taking them off the queue. ``poison`` must not decode.
+
+    A fresh account has no poison queue until the first dead letter: that is no dead letters, not an error."""
+    try:
+        peeked = list(poison.peek_messages(max_messages=PEEK_LIMIT))
+    except ResourceNotFoundError:
+        return []
+    return [entry_from(m.id, m.inserted_on, str(m.content), seal=seal) for m in peeked]
 
 
 def revived(entry: PoisonEntry) -> str:
@@ -235,7 +239,10 @@ def _take(poison: QueueClient, ids: set[str] | None, handle: Callable[[QueueMess
     skipped: list[QueueMessage] = []
     try:
         while ids is None or not ids <= set(taken):
-            batch = list(poison.receive_messages(max_messages=32, visibility_timeout=60))
+            try:
+                batch = list(poison.receive_messages(max_messages=32, visibility_timeout=60))
+            except ResourceNotFoundError:
+                break  # a fresh account: no dead letter was ever written, so no poison queue yet
             if not batch:
                 break
             for message in batch:

@@ -11,9 +11,11 @@ seal that opens is rejected, never acted on. Producers' requests carry no seal a
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +49,32 @@ class Seal:
         body = {name: value for name, value in doc.items() if name != SEAL}
         return {**body, SEAL: _mac(self.key, body)}
 
+    def enclose(self, doc: dict[str, Any]) -> str:
+        """``doc`` encrypted (AES-GCM, a key derived from the seal's): what graphops keeps of a request to track it
+        again, callback URL included, where readers of the state table see nothing of it."""
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # PyJWT's crypto extra brings it
+
+        nonce = os.urandom(12)
+        text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+        return base64.urlsafe_b64encode(nonce + AESGCM(_enclosing_key(self.key)).encrypt(nonce, text, None)).decode()
+
+    def disclose(self, text: str) -> dict[str, Any] | None:
+        """What :meth:`enclose` kept, with this key or the previous one; None when neither opens it."""
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        try:
+            raw = base64.urlsafe_b64decode(text.encode())
+        except (ValueError, binascii.Error):
+            return None
+        for key in (self.key,) if self.previous is None else (self.key, self.previous):
+            try:
+                doc = json.loads(AESGCM(_enclosing_key(key)).decrypt(raw[:12], raw[12:], None))
+            except (InvalidTag, ValueError):
+                continue
+            return doc if isinstance(doc, dict) else None
+        return None
+
     def open(self, doc: dict[str, Any]) -> dict[str, Any]:
         """The message without its seal, when the seal is graphops' own. Raises :class:`Rejected` naming
         ``seal`` otherwise: the message is not to be acted on."""
@@ -64,6 +92,11 @@ class Seal:
 def is_internal(doc: dict[str, Any]) -> bool:
     """Whether a message claims to be graphops' own (and so must open with the seal)."""
     return not INTERNAL_FIELDS.isdisjoint(doc)
+
+
+def _enclosing_key(key: bytes) -> bytes:
+    # A key of its own for encryption, never the MAC's: one key, one use.
+    return hmac.new(key, b"graphops track-again requests", hashlib.sha256).digest()
 
 
 def _mac(key: bytes, doc: dict[str, Any]) -> str:
@@ -88,4 +121,10 @@ class NoKey:
         raise SettingsError(self.unresolved.setting, self.unresolved.problem)
 
     def open(self, doc: dict[str, Any]) -> dict[str, Any]:
+        raise SettingsError(self.unresolved.setting, self.unresolved.problem)
+
+    def enclose(self, doc: dict[str, Any]) -> str:
+        raise SettingsError(self.unresolved.setting, self.unresolved.problem)
+
+    def disclose(self, text: str) -> dict[str, Any] | None:
         raise SettingsError(self.unresolved.setting, self.unresolved.problem)

@@ -183,6 +183,11 @@ class StateStore:
             return {**entity, **change}
         raise AzureError(f"the state of {tracking_id} kept changing; cancel again")
 
+    def note(self, tracking_id: str, **properties: str) -> None:
+        """Merge a few properties into a tracking's state (an operator's link between two trackings)."""
+        self._count()
+        self._table.update_entity({"PartitionKey": tracking_id, "RowKey": ROW, **properties}, mode=UpdateMode.MERGE)
+
     def claim(
         self, key: str, tracking_id: str, deadline: datetime, now: datetime, fingerprint: str | None = None
     ) -> Claim:
@@ -362,7 +367,7 @@ class StateStore:
 
     def record(
         self, tracking: Tracking, next_poll_at: datetime | None, now: datetime, *, final: bool = False,
-        standing: str | None = None,
+        standing: str | None = None, extra: Mapping[str, Any] | None = None,
     ) -> None:  # fmt: skip
         """Merge once, after the step's effect; the index too when the tracking's standing changed from
         ``standing`` (what the gate read; None when it read nothing).
@@ -372,7 +377,7 @@ class StateStore:
         again rather than leave the state saying "polling" forever.
         """
         with table_span("merge", self._table):
-            written = self._merge(tracking, next_poll_at, now, final=final)
+            written = self._merge(tracking, next_poll_at, now, final=final, extra=extra)
         if written is not None:
             self._index(tracking.tracking_id, written, was=standing)
 
@@ -407,10 +412,11 @@ class StateStore:
             log.warning("index not written for %s: %s", entry.tracking_id, type(exc).__name__)
 
     def _merge(
-        self, tracking: Tracking, next_poll_at: datetime | None, now: datetime, *, final: bool
-    ) -> dict[str, Any] | None:
-        """The properties written, or None when nothing was."""
-        change = {"PartitionKey": tracking.tracking_id, "RowKey": ROW, **entity_of(tracking),
+        self, tracking: Tracking, next_poll_at: datetime | None, now: datetime, *, final: bool,
+        extra: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any] | None:  # fmt: skip
+        """The properties written (``extra`` with them), or None when nothing was."""
+        change = {"PartitionKey": tracking.tracking_id, "RowKey": ROW, **entity_of(tracking), **(extra or {}),
                   "nextPollAt": iso(next_poll_at) if next_poll_at else None, "lastPollAt": iso(now)}  # fmt: skip
         # The table drops None on a merge, which would leave the old value standing: clear with "" instead.
         change = {name: "" if value is None else value for name, value in change.items()}

@@ -321,7 +321,16 @@ class RecordingState:
     def own(self, tracking: Any) -> bool:
         return True  # no other step of it came first
 
-    def record(self, tracking: Any, next_poll_at: Any, now: Any, *, final: bool = False, standing: Any = None) -> None:
+    def record(
+        self,
+        tracking: Any,
+        next_poll_at: Any,
+        now: Any,
+        *,
+        final: bool = False,
+        standing: Any = None,
+        extra: Any = None,
+    ) -> None:
         self.recorded.append((tracking, final))
 
 
