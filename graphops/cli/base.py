@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,8 +14,10 @@ from typing import Any, NoReturn
 
 import click
 
-from graphops.common.errors import GraphOpsError, SettingsError
+from graphops.common.errors import GraphOpsError, PortInUse, SettingsError
 from graphops.storage.connection import STORAGE_SETTING
+
+STORAGE_SCOPE = "https://storage.azure.com/.default"
 
 LOCAL_SETTINGS = "local.settings.json"
 
@@ -44,13 +47,15 @@ NO_STORAGE_SETTING = "copy local.settings.example.json to local.settings.json (i
 
 
 @contextmanager
-def clear_errors() -> Iterator[None]:
-    """The user's mistakes and the world's state (no sign-in, no storage) are one line naming the cause and the way
-    out, exit 2; any other failure of a service is one line too, exit 1."""
+def clear_errors(port_option: str = "--port") -> Iterator[None]:
+    """The user's mistakes and the world's state (no sign-in, no storage, a port taken) are one line naming the cause
+    and the way out, exit 2; any other failure of a service is one line too, exit 1."""
     from azure.core.exceptions import AzureError, ClientAuthenticationError, ServiceRequestError
 
     try:
         yield
+    except PortInUse as exc:
+        fail(f"{exc}: stop it, or choose another port with {port_option}")
     except SettingsError as exc:
         missing_storage = exc.setting == STORAGE_SETTING and exc.problem.startswith("not set")
         fail(f"{exc} - {NO_STORAGE_SETTING}" if missing_storage else str(exc))
@@ -130,6 +135,56 @@ def reach_storage(obj: Context) -> tuple[Any, Any]:
     return settings, credential
 
 
+SIGN_IN_SECONDS = 15  # DefaultAzureCredential tries each way to sign in in turn; a few seconds each at most
+NO_IDENTITY = ("not signed in: no managed identity answers here - set GRAPHOPS_CREDENTIAL=default and run `az login` "
+               "to sign in as you")  # fmt: skip
+
+
+def check_sign_in(settings: Any, credential: Any, scope: str) -> None:
+    """A token for ``scope`` now, within seconds, or one line saying how to sign in (exit 2): without it every poll
+    (or every storage call) would fail alike, each with azure-identity's account of what it tried."""
+    from azure.core.exceptions import AzureError
+
+    outcome: list[BaseException | None] = []
+
+    def ask() -> None:
+        try:
+            credential.get_token(scope)
+            outcome.append(None)
+        except AzureError as exc:
+            outcome.append(exc)
+
+    asking = threading.Thread(target=ask, name="sign-in check", daemon=True)  # a hung probe is left behind
+    asking.start()
+    asking.join(SIGN_IN_SECONDS)
+    way_out = NOT_SIGNED_IN if settings.credential == "default" else NO_IDENTITY
+    if not outcome:
+        fail(f"{way_out} (no token for {scope} within {SIGN_IN_SECONDS}s)")
+    if outcome[0] is not None:
+        fail(way_out)
+
+
+def check_start(env: dict[str, str], *, graph: bool) -> tuple[Any, Any]:
+    """What `graphops run` and `graphops console` check before they serve: signed in (a token for Graph when
+    ``graph``, one for storage when it is reached with an identity) and storage answering. The settings and the
+    storage credential (None with a connection string)."""
+    from graphops.settings import Settings
+    from graphops.storage.queues import probe, queue_client
+    from graphops.wiring import developer_credential, graph_credential, storage_credential
+
+    settings = Settings.from_env(env)
+    graph_identity = graph_credential(settings)
+    if graph:
+        check_sign_in(settings, graph_identity, settings.cloud.token_scope)
+    storage = settings.storage
+    credential = None
+    if not storage.connection_string:
+        credential = storage_credential(settings, graph_identity) if graph else developer_credential(settings)
+        check_sign_in(settings, credential, STORAGE_SCOPE)
+    probe(queue_client(storage, settings.queue_name, credential, encoded=False), storage)
+    return settings, credential
+
+
 def _storage_suffix(env: dict[str, str]) -> str:
     from graphops.settings import Settings
 
@@ -140,6 +195,9 @@ def configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
     for noisy in ("azure", "urllib3", "msal"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # The sign-in was checked at start (check_sign_in); should it lapse, each failed step says so in the runner's own
+    # line, not with azure-identity's many-line account of every credential it tried, on every poll.
+    logging.getLogger("azure.identity").setLevel(logging.ERROR)
 
 
 def main(argv: list[str] | None = None) -> None:

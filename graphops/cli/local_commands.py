@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from graphops.cli.base import Context, account_option, clear_errors, cli, configure_logging, pass_context
+from graphops.cli.base import Context, account_option, check_start, clear_errors, cli, configure_logging, pass_context
 
 
 @cli.command()
@@ -43,32 +43,29 @@ def run(obj: Context, app_dir: Path, queue_service_uri: str | None, workers: int
         env["AzureWebJobsStorage__queueServiceUri"] = queue_service_uri
         env.setdefault("GRAPHOPS_CREDENTIAL", "default")
     os.environ.update(env)  # the function reads its settings where the host puts them
-    configure_logging()
     with clear_errors():
+        settings, credential = check_start(env, graph=True)  # before a poll: one line, not one failure per poll
         options = QueueOptions.from_host_json(app_dir / "host.json")
         app = load_app(app_dir.resolve())
-        if queue_service_uri:
-            from graphops.settings import Settings
-            from graphops.wiring import graph_credential, storage_credential
-
-            settings = Settings.from_env(env)
-            credential = storage_credential(settings, graph_credential(settings))
-            assert credential is not None
-            host = LocalHost.for_account(app, env, options, queue_service_uri, credential, workers=workers)
+        configure_logging()
+        if credential is not None:
+            uri = settings.storage.queue_endpoint
+            host = LocalHost.for_account(app, env, options, uri, credential, workers=workers)
         else:
             host = LocalHost.for_connection_string(app, env, options, workers=workers)
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
+        base = host.start_http(port) if host.http_functions else None
         names = ", ".join(f"{f.name} <- queue {f.queue_name}" for f in host.functions)
         click.echo(f"graphops runner: serving {names}. Ctrl-C stops.", err=True)
-        if host.http_functions:
-            base = host.start_http(port)
-            for function in host.http_functions:
-                methods = ",".join(sorted(function.methods))
-                click.echo(f"  {function.name}: [{methods}] {base}/api/{function.route}", err=True)
-        host.serve(stop)
-        host.close()
+        for function in host.http_functions:
+            methods = ",".join(sorted(function.methods))
+            click.echo(f"  {function.name}: [{methods}] {base}/api/{function.route}", err=True)
+        try:
+            host.serve(stop)
+        finally:
+            host.close()
     click.echo("graphops runner: stopped.", err=True)
 
 
@@ -84,7 +81,8 @@ def console(obj: Context, port: int, account: str | None) -> None:
     """
     obj.account = account
     with clear_errors():
-        server = _console_server(obj.env(), port)
+        settings, credential = check_start(obj.env(), graph=False)
+        server = console_server(settings, credential, port)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -93,15 +91,11 @@ def console(obj: Context, port: int, account: str | None) -> None:
         stop.wait()
 
 
-def _console_server(env: dict[str, str], port: int) -> Any:
-    """The loopback console over the storage ``env`` names (Azurite, or an account read with a sign-in)."""
+def console_server(settings: Any, credential: Any, port: int) -> Any:
+    """The loopback console over the settings' storage (Azurite, or an account read with a sign-in)."""
     from graphops.console import build_console
     from graphops.console.local import LocalConsole
-    from graphops.settings import Settings
-    from graphops.wiring import developer_credential
 
-    settings = Settings.from_env(env)
-    credential = None if settings.storage.connection_string else developer_credential(settings)
     return LocalConsole(lambda authorize: build_console(settings, credential, root="/", authorize=authorize), port)
 
 
@@ -130,11 +124,14 @@ def _console_server(env: dict[str, str], port: int) -> Any:
 def demo(fast: bool, save_to: Path, plain: bool, show_console: bool | None, console_port: int) -> None:
     """Run the whole loop on this machine: Azurite, the runner, Graph and identity stand-ins, a receiver."""
     from graphops.demo import run_demo
+    from graphops.local.httpserver import ensure_free
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so every child process is stopped
     if show_console is None:
         show_console = sys.stdin.isatty() and sys.stdout.isatty()
-    with clear_errors():
+    with clear_errors(port_option="--console-port"):
+        if show_console:
+            ensure_free(console_port)
         ok = run_demo(save_to=save_to, fast=fast, live=not plain and sys.stdout.isatty(),
                       console_port=console_port if show_console else None)  # fmt: skip
     sys.exit(0 if ok else 1)

@@ -31,3 +31,11 @@ class QueueUnavailable(GraphOpsError):
 
 class StorageUnreachable(GraphOpsError):
     """The storage account did not answer at all (no HTTP reply): the message says where, and what to check."""
+
+
+class PortInUse(GraphOpsError):
+    """A loopback port graphops was to listen on is taken (another console, demo or local stack)."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(f"127.0.0.1:{port} is in use (another graphops console, demo or local stack?)")
+        self.port = port

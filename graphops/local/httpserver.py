@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import socket
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
+
+from graphops.common.errors import PortInUse
+
+
+def ensure_free(port: int) -> None:
+    """Raise :class:`PortInUse` now when ``port`` is taken on loopback: said before the work that would end by
+    listening there (the demo's console), not after it."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse(port) from None
+            raise
 
 
 class _Server(ThreadingHTTPServer):
@@ -63,7 +79,12 @@ class StandIn:
     """Subclasses implement :meth:`handle`; ``with StandIn() as s:`` serves on ``s.url``."""
 
     def __init__(self, port: int = 0, tls: ssl.SSLContext | None = None) -> None:
-        self._server = _Server(("127.0.0.1", port), Handler)
+        try:
+            self._server = _Server(("127.0.0.1", port), Handler)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse(port) from None  # one line for the operator, not a socket traceback
+            raise
         self._server.owner = self
         self._scheme = "https" if tls else "http"
         if tls is not None:
