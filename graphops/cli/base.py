@@ -93,6 +93,26 @@ account_option = click.option(
 )  # fmt: skip
 
 
+def camel(name: str) -> str:
+    """A Python name as every ``--json`` output spells its keys (the API's, the callback's): camelCase."""
+    head, *rest = name.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
+def short_id(tracking_id: str | None) -> str:
+    """A tracking or message id as a table shows it: its first 8 characters, enough to tell rows apart in a table
+    that fits 100 columns; `--json` has the whole id."""
+    return (tracking_id or "")[:8]
+
+
+def ago(raw: str | None, now: Any) -> str:
+    """An ISO 8601 time as "3 min ago" or "in 2 min"; "" for none."""
+    from graphops.console.times import moment
+
+    shown = moment(raw, now)
+    return str(shown) if shown else ""
+
+
 def emit(as_json: bool, data: Any, human: Callable[[], None]) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=2, default=str))

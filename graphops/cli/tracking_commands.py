@@ -9,7 +9,19 @@ from typing import Any
 
 import click
 
-from graphops.cli.base import Context, clear_errors, cli, emit, fail, json_option, pass_context, reach_storage
+from graphops.cli.base import (
+    Context,
+    ago,
+    camel,
+    clear_errors,
+    cli,
+    emit,
+    fail,
+    json_option,
+    pass_context,
+    reach_storage,
+    short_id,
+)
 from graphops.common.errors import Rejected
 from graphops.common.json_text import read_json
 
@@ -161,20 +173,12 @@ def watch(obj: Context, operation_url: str, timeout_seconds: int, as_json: bool)
 @pass_context
 def status(obj: Context, tracking_id: str, as_json: bool) -> None:
     """What graphops knows of one tracking: the status view the API answers (GET /api/operations/ID)."""
-    from graphops.envelope.tracking import is_tracking_id
-    from graphops.storage.queues import INTERACTIVE
-    from graphops.storage.state import StateStore, table_client
     from graphops.storage.state_view import public_view
 
-    if not is_tracking_id(tracking_id):
-        fail(f"tracking_id: {tracking_id!r} is not a tracking id (the id `track`, `start` or the API printed)")
     with clear_errors():
-        settings, credential = reach_storage(obj)
-        table = table_client(settings.storage, settings.state_table, credential, options=INTERACTIVE)
-        entity = StateStore(table).read(tracking_id)
+        entity = _state_store(obj, tracking_id).read(tracking_id)
     if entity is None:
-        fail(f"tracking_id: {tracking_id} is not recorded here (unknown, or removed after "
-             "GRAPHOPS_STATE_RETENTION_DAYS)")  # fmt: skip
+        fail(_not_recorded(tracking_id))
     view = public_view(tracking_id, entity)
     emit(as_json, view, lambda: _print_status(view))
 
@@ -228,11 +232,12 @@ def list_command(obj: Context, /, as_json: bool, **chosen: str | None) -> None:
         listing = list_trackings(
             table_client(settings.storage, settings.state_table, credential, options=INTERACTIVE), filters, now
         )
-    data = {"counts": listing.counts, "matching": listing.matching, "trackings": [vars(row) for row in listing.rows]}
-    emit(as_json, data, lambda: _print_listing(listing))
+    rows = [{camel(name): value for name, value in vars(row).items()} for row in listing.rows]
+    data = {"counts": listing.counts, "matching": listing.matching, "trackings": rows}
+    emit(as_json, data, lambda: _print_listing(listing, now))
 
 
-def _print_listing(listing: Any) -> None:
+def _print_listing(listing: Any, now: Any) -> None:
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -240,11 +245,79 @@ def _print_listing(listing: Any) -> None:
     counts = ", ".join(f"{name} {count}" for name, count in listing.counts.items()) or "none"
     more = f" (the first {len(listing.rows)} shown)" if listing.matching > len(listing.rows) else ""
     out = Table(title=f"{listing.matching} trackings{more} - {counts}")
-    for name in ("correlation id", "tracking", "state", "kind", "polls", "since (UTC)", "next poll (UTC)"):
-        out.add_column(name, no_wrap=name != "correlation id", overflow="fold")
+    # Short ids and relative times, so that the table fits 100 columns; the text columns fold, never the id.
+    for name in ("tracking", "correlation id", "state", "kind", "polls", "since", "next poll"):
+        out.add_column(name, no_wrap=name in ("tracking", "polls"), overflow="fold")
     for row in listing.rows:
         state = f"{row.standing} ({row.outcome})" if row.standing == "deliveryFailed" else row.standing
-        out.add_row(*(escape(text or "") for text in (row.correlation_id, row.tracking_id, state, row.kind,
-                                                      str(row.polls), row.tracked_since[:19],
-                                                      (row.next_poll_at or "")[:19])))  # fmt: skip
+        out.add_row(*(escape(text or "") for text in (short_id(row.tracking_id), row.correlation_id, state, row.kind,
+                                                      str(row.polls), ago(row.tracked_since, now),
+                                                      ago(row.next_poll_at, now))))  # fmt: skip
     Console().print(out)
+
+
+@cli.command()
+@click.argument("tracking_id")
+@json_option
+@pass_context
+def cancel(obj: Context, tracking_id: str, as_json: bool) -> None:
+    """Stop a tracking: no more polls, nothing delivered; its state says cancelled (DELETE /api/operations/ID)."""
+    from datetime import UTC, datetime
+
+    from graphops.step import operator
+    from graphops.storage.state_view import public_view
+
+    with clear_errors():
+        entity = operator.cancel(_state_store(obj, tracking_id), tracking_id, datetime.now(UTC))
+    if entity is None:
+        fail(_not_recorded(tracking_id))
+    view = public_view(tracking_id, entity)
+    ended = view["outcome"] != "cancelled"
+    emit(as_json, view, lambda: click.echo(f"{tracking_id} had already ended ({view['outcome']}): nothing to cancel"
+                                           if ended else f"cancelled {tracking_id}"))  # fmt: skip
+
+
+@cli.command()
+@click.argument("tracking_id")
+@json_option
+@pass_context
+def retrack(obj: Context, tracking_id: str, as_json: bool) -> None:
+    """Track a timed-out, failed or cancelled tracking's operation again, for the same callback and sinks: a new
+    tracking, linked to the old one both ways. Prints the new tracking id."""
+    from datetime import UTC, datetime
+
+    from graphops.settings import seal_for
+    from graphops.step import operator
+    from graphops.storage.queues import INTERACTIVE, TrackingQueue, queue_client
+    from graphops.wiring import limits_for
+
+    with clear_errors():
+        state, settings, credential = _reached_state(obj, tracking_id)
+        main, poison = (queue_client(settings.storage, name, credential, options=INTERACTIVE)
+                        for name in (settings.queue_name, settings.poison_queue_name))  # fmt: skip
+        queue = TrackingQueue(main, poison)
+        new_id = operator.retrack(state, queue, seal_for(settings), limits_for(settings), tracking_id,
+                                  datetime.now(UTC))  # fmt: skip
+    emit(as_json, {"trackingId": new_id, "retrackOf": tracking_id}, lambda: click.echo(new_id))
+
+
+def _state_store(obj: Context, tracking_id: str) -> Any:
+    return _reached_state(obj, tracking_id)[0]
+
+
+def _reached_state(obj: Context, tracking_id: str) -> tuple[Any, Any, Any]:
+    """The state store, the settings and the storage credential, once ``tracking_id`` is known to be a tracking id
+    and storage answered."""
+    from graphops.envelope.tracking import is_tracking_id
+    from graphops.storage.queues import INTERACTIVE
+    from graphops.storage.state import StateStore, table_client
+
+    if not is_tracking_id(tracking_id):
+        fail(f"tracking_id: {tracking_id!r} is not a tracking id (the id `track`, `start` or the API printed)")
+    settings, credential = reach_storage(obj)
+    table = table_client(settings.storage, settings.state_table, credential, options=INTERACTIVE)
+    return StateStore(table), settings, credential
+
+
+def _not_recorded(tracking_id: str) -> str:
+    return f"tracking_id: {tracking_id} is not recorded here (unknown, or removed after GRAPHOPS_STATE_RETENTION_DAYS)"

@@ -182,6 +182,19 @@ def list_entries(poison: QueueClient, *, seal: Seal | None) -> list[PoisonEntry]
     return [entry_from(m.id, m.inserted_on, str(m.content), seal=seal) for m in peeked]
 
 
+def message_ids_for(entries: list[PoisonEntry], names: set[str]) -> tuple[set[str], list[str]]:
+    """The message ids ``names`` stand for: each a message id, or a tracking id naming every entry of that tracking
+    (an operator reads tracking ids everywhere else); and the names that match no entry."""
+    found: set[str] = set()
+    unknown: list[str] = []
+    for name in sorted(names):
+        matched = {e.message_id for e in entries if name in (e.message_id, e.tracking_id)}
+        found |= matched
+        if not matched:
+            unknown.append(name)
+    return found, unknown
+
+
 def revived(entry: PoisonEntry) -> str:
     """The message to send back: a delivery that gave up starts its attempts afresh."""
     doc = json_or_none(entry.original)
