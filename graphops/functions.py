@@ -150,10 +150,13 @@ def console(req: func.HttpRequest) -> func.HttpResponse:
         return func.HttpResponse("The console is off in this deployment (GRAPHOPS_CONSOLE_ENABLED).\n",
                                  status_code=404, mimetype="text/plain")  # fmt: skip
     from graphops.console import ConsoleRequest
+    from graphops.console.pages import form_of
 
+    method = req.method.upper()
     page = console_pages().handle(ConsoleRequest(
-        method=req.method.upper(), path=req.route_params.get("path") or "", query=dict(req.params),
+        method=method, path=req.route_params.get("path") or "", query=dict(req.params),
         headers={name.lower(): value for name, value in req.headers.items()},
+        form=form_of(req.headers.get("Content-Type"), req.get_body()) if method == "POST" else {},
     ))  # fmt: skip
     mimetype, _, charset = page.content_type.partition("; charset=")
     return func.HttpResponse(page.body, status_code=page.status, headers=dict(page.headers), mimetype=mimetype,

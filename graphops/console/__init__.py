@@ -10,16 +10,19 @@ import hashlib
 import hmac
 import os
 from collections.abc import Callable, Mapping
+from datetime import datetime
 
 from azure.core.credentials import TokenCredential
 
+from graphops.common.errors import Rejected, SettingsError
 from graphops.console.access import Operator, Refusal
 from graphops.console.pages import Console, ConsoleRequest, Page
 from graphops.intake.request import producer_problem
-from graphops.settings import Settings, seal_held
+from graphops.settings import Settings, seal_for, seal_held
+from graphops.step import operator
 from graphops.step.tracker import utcnow
-from graphops.storage.queues import INTERACTIVE, queue_client
-from graphops.storage.state import table_client
+from graphops.storage.queues import INTERACTIVE, TrackingQueue, queue_client
+from graphops.storage.state import StateStore, table_client
 from graphops.wiring import limits_for
 
 __all__ = ["Console", "ConsoleRequest", "Page", "build_console"]
@@ -36,6 +39,19 @@ def build_console(
     """The console over the deployment's state table and queues (read as their messages lie)."""
     storage = settings.storage
     limits = limits_for(settings)  # a poison entry graphops did not write goes back only as a valid request
+    # Tracking again queues a first step as the API does: sealed, base64 as the trigger reads it.
+    queue = TrackingQueue(
+        queue_client(storage, settings.queue_name, credential, options=INTERACTIVE),
+        queue_client(storage, settings.poison_queue_name, credential, options=INTERACTIVE),
+    )
+
+    def retrack(state: StateStore, tracking_id: str, now: datetime) -> str:
+        try:
+            seal = seal_for(settings)  # asked here: a console reading an account as you may have no envelope key
+        except SettingsError as exc:
+            raise Rejected(exc.setting, exc.problem) from None
+        return operator.retrack(state, queue, seal, limits, tracking_id, now)
+
     return Console(
         table_client(storage, settings.state_table, credential, options=INTERACTIVE),
         queue_client(storage, settings.poison_queue_name, credential, encoded=False, options=INTERACTIVE),
@@ -48,6 +64,7 @@ def build_console(
         token_key=token_key(settings),
         seal=seal_held(settings),
         check=lambda doc: producer_problem(doc, limits),
+        retrack=retrack,
     )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from urllib.parse import parse_qsl, urlsplit
 
 from graphops.console.access import Operator, Refusal, loopback_operator
-from graphops.console.pages import Console, ConsoleRequest
+from graphops.console.pages import Console, ConsoleRequest, form_of
 from graphops.local.httpserver import Response, StandIn
 
 Authorize = Callable[[Mapping[str, str]], Operator | Refusal]
@@ -26,6 +26,7 @@ class LocalConsole(StandIn):
             path=parts.path.lstrip("/"),
             query=dict(parse_qsl(parts.query, keep_blank_values=True)),
             headers={name.lower(): value for name, value in headers.items()},
+            form=form_of(headers.get("Content-Type"), body) if method == "POST" else {},
         )
         page = self.console.handle(request)
         return page.status, {"Content-Type": page.content_type, **page.headers}, page.body

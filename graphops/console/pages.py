@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from azure.core.exceptions import AzureError, ServiceRequestError
 from azure.data.tables import TableClient
@@ -30,6 +30,7 @@ from graphops.console.timeline import timeline
 from graphops.console.times import duration, moment
 from graphops.envelope.tracking import TRACKING_ID
 from graphops.graph.kinds import KINDS
+from graphops.step import operator
 from graphops.storage import poison
 from graphops.storage.poison import RequestCheck
 from graphops.storage.seal import Seal
@@ -58,6 +59,14 @@ class ConsoleRequest:
     path: str  # below the console's root, without a leading slash: "", "poison", "trackings/abc"
     query: Mapping[str, str] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
+    form: Mapping[str, list[str]] = field(default_factory=dict)  # a POST's form fields (the poison page's ticks)
+
+
+def form_of(content_type: str | None, body: bytes) -> dict[str, list[str]]:
+    """A POST's form fields, when the body is a form (htmx sends the ticked boxes so); else none."""
+    if not (content_type or "").startswith("application/x-www-form-urlencoded"):
+        return {}
+    return parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=False)
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,7 @@ class Console:
         token_key: bytes,
         seal: Seal | None,
         check: RequestCheck,
+        retrack: Callable[[StateStore, str, datetime], str],
     ) -> None:
         self._table, self._state = table, StateStore(table)
         self._poison, self._main = poison_queue, main_queue  # raw clients: entries are read as they lie
@@ -96,6 +106,7 @@ class Console:
         self._templates: Environment | None = None
         self._seal = seal  # tells graphops' dead letters from anyone else's
         self._check = check  # the trigger's check of a producer's request, for an entry graphops did not write
+        self._retrack = retrack  # operator.retrack over the deployment's queue, seal and limits
 
     def handle(self, request: ConsoleRequest) -> Page:
         path = request.path.strip("/")
@@ -115,6 +126,10 @@ class Console:
                 return self._tracking(unquote(parts[1]), who)
             if request.method == "POST" and len(parts) == 3 and parts[0] == "poison":
                 return self._poison_action(unquote(parts[1]), parts[2], request, who)
+            if request.method == "POST" and len(parts) == 2 and parts[0] == "poison":
+                return self._poison_bulk(parts[1], request, who)
+            if request.method == "POST" and len(parts) == 3 and parts[0] == "trackings":
+                return self._tracking_action(unquote(parts[1]), parts[2], request, who)
         except Rejected as exc:
             return self._render("error.html", 400, who=who, title="Not understood", message=str(exc))
         except AzureError as exc:
@@ -144,23 +159,71 @@ class Console:
             return self._render("error.html", 404, who=who, title="No such tracking",
                                 message=f"No tracking {tracking_id!r}: {why}.")  # fmt: skip
         view = public_view(tracking_id, entity)
+        links = {"retrackOf": entity.get(operator.RETRACK_OF), "retrackedAs": entity.get(operator.RETRACKED_AS)}
         dead = [e for e in poison.list_entries(self._poison, seal=self._seal) if e.tracking_id == tracking_id]
         plot = timeline(view["history"])
         kind = KINDS.get(str(view.get("kind")))
         return self._render("tracking.html", 200, who=who, title=f"Tracking {view.get('correlationId') or tracking_id}",
                             view=view, problem=callout(view), facts=_facts(view), deliveries=view["deliveries"] or {},
                             dead=dead, plot=plot, plot_data=plot.to_json(), history=view["history"], now=self._clock(),
-                            permission=kind.permission if kind else None, time_facts=TIME_FACTS)  # fmt: skip
+                            permission=kind.permission if kind else None, time_facts=TIME_FACTS, links=links,
+                            retrackable=operator.retrack_refusal(tracking_id, entity) is None)  # fmt: skip
 
-    def _poison_page(self, who: Operator) -> Page:
+    def _poison_page(self, who: Operator, bulk: Mapping[str, Any] | None = None) -> Page:
         entries = poison.list_entries(self._poison, seal=self._seal)
         return self._render("poison.html", 200, who=who, title="Poison queue", entries=entries,
-                            limit=poison.PEEK_LIMIT, now=self._clock())  # fmt: skip
+                            limit=poison.PEEK_LIMIT, now=self._clock(), bulk=bulk)  # fmt: skip
+
+    def _change_refused(self, request: ConsoleRequest, who: Operator) -> Page | None:
+        """Every change (requeue, discard, cancel, track again) comes from the console's own page with its token."""
+        refused = same_page_change(request.headers) or token_refusal(self._token_key, who, request.headers)
+        return None if refused is None else self._refused(refused, request)
+
+    def _poison_bulk(self, action: str, request: ConsoleRequest, who: Operator) -> Page:
+        """Requeue or discard every ticked entry at once; the page again, saying what was done to which."""
+        if (refused := self._change_refused(request, who)) is not None:
+            return refused
+        ids = set(request.form.get("id", []))
+        if action not in ("requeue", "discard"):
+            return self._render("error.html", 404, who=who, title="Not found", message=f"no action {action!r}")
+        refusals: dict[str, str] = {}
+        if action == "requeue":
+            requeued = poison.requeue(self._poison, self._main, ids, seal=self._seal, check=self._check)
+            done, refusals = requeued.moved, requeued.refused
+        else:
+            done = poison.discard(self._poison, ids) if ids else []
+        event("console", action=f"bulk {action}", messageIds=sorted(ids), operator=who.principal_id,
+              done=len(done))  # fmt: skip
+        bulk = {"action": action, "done": sorted(done), "refused": refusals,
+                "missing": sorted(ids - set(done) - set(refusals)), "asked": len(ids)}  # fmt: skip
+        return self._poison_page(who, bulk=bulk)
+
+    def _tracking_action(self, tracking_id: str, action: str, request: ConsoleRequest, who: Operator) -> Page:
+        """Cancel a tracking, or track it again: the same paths as `graphops cancel` and `graphops retrack`."""
+        if (refused := self._change_refused(request, who)) is not None:
+            return refused
+        if not TRACKING_ID.fullmatch(tracking_id) or action not in ("cancel", "retrack"):
+            return self._render("error.html", 404, who=who, title="Not found", message=f"no action {action!r}")
+        now = self._clock()
+        new_id = why = None
+        outcome: str | None = None
+        if action == "cancel":
+            entity = operator.cancel(self._state, tracking_id, now)
+            outcome = None if entity is None else str(entity.get("outcome") or "")
+            why = f"No tracking {tracking_id} is recorded here." if entity is None else None
+        else:
+            try:
+                new_id = self._retrack(self._state, tracking_id, now)
+            except Rejected as exc:
+                why = exc.problem
+        event("console", action=action, trackingId=tracking_id, operator=who.principal_id, done=why is None)
+        # 200 either way: htmx swaps in what happened, a refusal included.
+        return self._render("tracking_done.html", 200, who=who, action=action, tracking_id=tracking_id,
+                            new_id=new_id, outcome=outcome, why=why)  # fmt: skip
 
     def _poison_action(self, message_id: str, action: str, request: ConsoleRequest, who: Operator) -> Page:
-        refused = same_page_change(request.headers) or token_refusal(self._token_key, who, request.headers)
-        if refused is not None:
-            return self._refused(refused, request)
+        if (refused := self._change_refused(request, who)) is not None:
+            return refused
         why = None
         if action == "requeue":
             requeued = poison.requeue(self._poison, self._main, {message_id}, seal=self._seal, check=self._check)
