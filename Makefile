@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST := $(BIN)/pytest
 
-.PHONY: demo test lint unit integration checkov browser screenshots console test-slow bench run azurite venv node clean help mutate
+.PHONY: local demo test lint unit integration checkov browser screenshots console test-slow bench run azurite venv node clean help mutate
 
 help:
 	@echo "make demo         run the whole loop locally (Azurite, local runner, Graph stand-in)"
@@ -20,6 +20,7 @@ help:
 	@echo "make azurite      Azurite on its default ports (UseDevelopmentStorage=true), in the foreground"
 	@echo "make run          the local runner against local.settings.json (start Azurite first)"
 	@echo "make console      the operations console on loopback, against local.settings.json's storage"
+	@echo "make local        a practice stack on fixed ports, seeded with a tracking in every state (Ctrl-C stops)"
 	@echo "make screenshots  the README's pictures of the console, taken by its page tests"
 	@echo "make venv         the .venv with graphops and its development tools (every target makes it)"
 	@echo "make clean        remove the .venv, node_modules and caches"
@@ -70,6 +71,9 @@ azurite: node_modules/.installed
 
 console: $(BIN)/.installed
 	$(BIN)/graphops console
+
+local: $(BIN)/.installed node_modules/.installed
+	$(BIN)/graphops local --seed
 
 # The README's pictures of the console, taken by its page tests.
 screenshots: $(BIN)/.installed node_modules/.installed $(CHROMIUM)

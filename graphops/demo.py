@@ -333,10 +333,66 @@ def _summary(
     for tracking_id, row in rows.items():  # whole ids, to find each file and each tracking in the console
         console.print(f"  {row.scenario.name:<20} {tracking_id}", soft_wrap=True)
     if dead:
-        console.print(f"{len(dead)} dead-lettered (`graphops poison list`, or the console's poison page)")
+        # The demo's Azurite goes with it: the hints are for the practice stack, which keeps its data.
+        console.print(f"{len(dead)} dead-lettered; to look at dead letters after the demo, start the practice stack "
+                      "with `graphops local --seed`, then run `graphops poison list`", soft_wrap=True)  # fmt: skip
     console.print(f"{len(stack.eventgrid.events)} CloudEvents published to Event Grid (TLS, an Entra ID token), "
                   f"{len(queued)} on the results queue")  # fmt: skip
     if stack.graph.violations:
         ok = False
         console.print(f"[red]Graph stand-in saw violations:[/] {stack.graph.violations}")
     return ok
+
+
+# -- `graphops local --seed`: a tracking in every state an operator meets ------------------------------------------
+
+PRACTICE_STATES = ("running", "throttled", "succeeded", "failed", "timedOut", "forbidden", "deliveryFailed",
+                   "cancelled")  # fmt: skip
+
+
+def seed_every_state(
+    stack: LocalStack, client: GraphOpsClient, env: dict[str, str], timeout: float = 120
+) -> dict[str, str]:
+    """Track one password reset per state on the practice stack (its runner serving them meanwhile) and wait until
+    each stands there: state -> tracking id. The delivery that fails leaves a dead letter in the poison queue."""
+    from datetime import UTC, datetime
+
+    from graphops.settings import Settings
+    from graphops.step import operator
+    from graphops.storage.state import StateStore, table_client
+
+    stack.receiver.answer("/gone", 410)
+    running = Reply(200, seed.password_reset("running", "op"))
+    throttled = Reply(429, seed.graph_error("TooManyRequests", "slow down"), {"Retry-After": "3600"})
+    denied = Reply(403, seed.graph_error("Authorization_RequestDenied", "Insufficient privileges"))
+    scripts = {"running": [running], "throttled": [running, throttled], "timedOut": [running],
+               "succeeded": [Reply(200, seed.password_reset("succeeded", "op"))],
+               "failed": [Reply(200, seed.password_reset("failed", "op"))], "forbidden": [denied],
+               "deliveryFailed": [Reply(200, seed.password_reset("succeeded", "op"))],
+               "cancelled": [running]}  # fmt: skip
+    run = datetime.now(UTC).strftime("%H%M%S")  # a seed again beside the first: its own operations
+    trackings: dict[str, str] = {}
+    for state in PRACTICE_STATES:
+        path = seed.reset_path(f"practice-{state}-{run}", "op")
+        stack.graph.script(path, scripts[state])
+        if state == "forbidden":  # refused on v1.0 and on its beta twin, which graphops asks once
+            stack.graph.script(seed.reset_path(f"practice-{state}-{run}", "op", "beta"), scripts[state])
+        callback = stack.callback_url("/gone" if state == "deliveryFailed" else "/practice")
+        options: dict[str, Any] = {"timeout_seconds": 1} if state == "timedOut" else {}
+        trackings[state] = client.track(stack.graph.url + path, callback, correlation_id=f"practice-{state}", **options)
+    settings = Settings.from_env(env)
+    state_store = StateStore(table_client(settings.storage, settings.state_table, None))
+    ended = ("succeeded", "failed", "timedOut", "forbidden", "deliveryFailed")
+
+    def settled() -> bool:
+        rows = {name: state_store.read(trackings[name]) or {} for name in (*ended, "running", "throttled", "cancelled")}
+        return (all(rows[name].get("phase") == "done" for name in ended) and bool(rows["running"])
+                and bool(rows["cancelled"]) and rows["throttled"].get("waitingFor") == "Retry-After")  # fmt: skip
+
+    deadline = time.monotonic() + timeout
+    while not settled():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the practice trackings did not reach their states within {timeout:.0f}s")
+        time.sleep(0.25)
+    operator.cancel(state_store, trackings["cancelled"], datetime.now(UTC))
+    return trackings

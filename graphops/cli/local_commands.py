@@ -135,3 +135,128 @@ def demo(fast: bool, save_to: Path, plain: bool, show_console: bool | None, cons
         ok = run_demo(save_to=save_to, fast=fast, live=not plain and sys.stdout.isatty(),
                       console_port=console_port if show_console else None)  # fmt: skip
     sys.exit(0 if ok else 1)
+
+
+# The practice stack's fixed ports, from --port: the runner's API, the console, then the stand-ins.
+PRACTICE_PORTS = ("API", "console", "identity", "Graph", "receiver", "SharePoint", "Event Grid")
+# What the written local.settings.json holds: what every command needs to reach the stack (storage, queue, the hosts a
+# callback or a monitor may be on); never the stand-ins' secrets, which are new each time the stack starts.
+PRACTICE_SETTINGS = (
+    "AzureWebJobsStorage",
+    "GRAPHOPS_QUEUE_NAME",
+    "GRAPHOPS_GRAPH_ENDPOINT",
+    "GRAPHOPS_CALLBACK_ALLOWED_HOSTS",
+    "GRAPHOPS_MONITOR_ALLOWED_HOSTS",
+    "GRAPHOPS_ALLOW_HTTP_CALLBACKS",
+)
+
+
+@cli.command("local")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65528),
+    default=7071,
+    show_default=True,
+    help="The runner's API; the console on the next port, then identity, Graph, the callback receiver, "
+    "SharePoint and Event Grid stand-ins.",
+)
+@click.option(
+    "--storage-port",
+    type=click.IntRange(1, 65533),
+    default=10000,
+    show_default=True,
+    help="Azurite's blob port; queue and table on the next two (10000: UseDevelopmentStorage=true's).",
+)
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".azurite",
+    show_default=True,
+    help="Where Azurite keeps its data, from one start to the next.",
+)
+@click.option("--seed", is_flag=True, help="Fill it with a tracking in every state (and a dead letter).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Write the settings file even when one is there (the old one is kept beside it as .bak).",
+)
+@pass_context
+def local(obj: Context, port: int, storage_port: int, data: Path, seed: bool, force: bool) -> None:
+    """A practice stack that stays up until Ctrl-C: Azurite, the Graph and identity stand-ins, the runner and the
+    console, on fixed ports. Writes the settings file (--settings) so that every other command reaches it."""
+    from graphops.demo import APP_DIR, seed_every_state
+    from graphops.local.azurite import Azurite
+    from graphops.local.httpserver import ensure_free
+    from graphops.local.stack import LocalStack
+
+    ports = [port + n for n in range(len(PRACTICE_PORTS))]
+    with clear_errors():
+        for taken in ports:
+            ensure_free(taken)
+    with clear_errors(port_option="--storage-port"):
+        for taken in range(storage_port, storage_port + 3):
+            ensure_free(taken)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with (
+        clear_errors(),
+        Azurite(location=data, first_port=storage_port) as azurite,
+        LocalStack(azurite=azurite, first_port=port + 2) as stack,
+    ):
+        env = stack.environment()
+        written = _write_practice_settings(obj.settings_path, env, force)
+        _serve_practice(stack, env, port, stop, written, seed and seed_every_state, APP_DIR)
+    click.echo("graphops local: stopped (Azurite's data kept in " + str(data) + ").", err=True)
+
+
+def _write_practice_settings(path: Path | None, env: dict[str, str], force: bool) -> str:
+    """Write the settings file the other commands read, unless one that differs is there: then keep it and say so
+    (overwritten only with --force, the old one kept as .bak). Returns what was done, in words."""
+    import json
+
+    if path is None:
+        return "no settings file written (--settings '')"
+    doc = {"IsEncrypted": False, "Values": {"FUNCTIONS_WORKER_RUNTIME": "python",
+                                            **{name: env[name] for name in PRACTICE_SETTINGS}}}  # fmt: skip
+    text = json.dumps(doc, indent=2) + "\n"
+    if path.exists() and path.read_text() != text:
+        if not force:
+            return f"{path} is there and points elsewhere: kept (--force writes this stack's, keeping it as .bak)"
+        path.replace(path.with_name(path.name + ".bak"))
+    path.write_text(text)
+    return f"settings in {path}"
+
+
+def _serve_practice(
+    stack: Any, env: dict[str, str], port: int, stop: threading.Event, written: str, seed: Any, app_dir: Path
+) -> None:
+    from graphops import functions
+    from graphops.client import GraphOpsClient
+    from graphops.console import build_console
+    from graphops.console.local import LocalConsole
+    from graphops.runner import LocalHost, QueueOptions, load_app
+    from graphops.settings import Settings
+
+    os.environ.update(env)  # the functions read their settings where the host puts them
+    functions.reset()
+    host = LocalHost.for_connection_string(load_app(app_dir), env, QueueOptions.from_host_json(app_dir / "host.json"))
+    settings = Settings.from_env(env)
+    try:
+        api = host.start_http(port)
+        serving = threading.Thread(target=host.serve, args=(stop,), name="practice runner", daemon=True)
+        serving.start()
+        build = lambda authorize: build_console(settings, None, root="/", authorize=authorize)  # noqa: E731
+        with LocalConsole(build, port + 1) as pages:
+            azurite = stack.azurite
+            click.echo(f"graphops local: Azurite 127.0.0.1:{azurite.blob_port}-{azurite.table_port}, "
+                       f"API {api}/api/, console {pages.url}/, Graph stand-in {stack.graph.url}; {written}. "
+                       "Ctrl-C stops.", err=True)  # fmt: skip
+            if seed:
+                trackings = seed(stack, GraphOpsClient.from_env(env), env)
+                click.echo(f"seeded {len(trackings)} trackings, one per state ({', '.join(trackings)}), and a dead "
+                           "letter: try `graphops list --from ''` and `graphops poison list`", err=True)  # fmt: skip
+            stop.wait()
+        serving.join(timeout=30)
+    finally:
+        host.close()

@@ -44,11 +44,17 @@ class Azurite:
     ``location`` keeps data on disk, so a stopped and restarted Azurite still has it.
     """
 
-    def __init__(self, location: Path | None = None, executable: str | None = None) -> None:
+    def __init__(
+        self, location: Path | None = None, executable: str | None = None, first_port: int | None = None
+    ) -> None:
         self._executable = executable or find_azurite()
         self._own_dir = location is None
         self.location = location or Path(tempfile.mkdtemp(prefix="graphops-azurite-"))
-        self.blob_port, self.queue_port, self.table_port = free_port(), free_port(), free_port()
+        # Fixed ports (blob, queue, table from ``first_port``: 10000 is UseDevelopmentStorage=true's), or free ones.
+        if first_port is None:
+            self.blob_port, self.queue_port, self.table_port = free_port(), free_port(), free_port()
+        else:
+            self.blob_port, self.queue_port, self.table_port = first_port, first_port + 1, first_port + 2
         self._process: subprocess.Popen[bytes] | None = None
 
     @property

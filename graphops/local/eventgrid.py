@@ -57,10 +57,10 @@ class Publish:
 
 
 class EventGridStandIn(StandIn):
-    def __init__(self, token_audience: Callable[[str], str | None], ca: trustme.CA) -> None:
+    def __init__(self, token_audience: Callable[[str], str | None], ca: trustme.CA, port: int = 0) -> None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-        super().__init__(0, tls=context)
+        super().__init__(port, tls=context)
         self._audience_of = token_audience
         self._replies: list[Reply] = []
         self.events: list[dict[str, Any]] = []  # accepted (answered 200), in order

@@ -37,26 +37,33 @@ class LocalStack:
         azurite: Azurite | None = None,
         save_callbacks_to: Path | None = None,
         queue_name: str = QUEUE_NAME,
+        first_port: int | None = None,
     ) -> None:
+        """``first_port``: the stand-ins on fixed ports from there (identity, Graph, receiver, SharePoint, Event
+        Grid), as `graphops local` keeps them; free ports otherwise."""
         self.secret = new_secret()
         self.queue_name = queue_name
         self._exit = ExitStack()
         self._save_to = save_callbacks_to
         self._shared_azurite = azurite
+        self._first_port = first_port
 
     def start(self) -> Self:
         try:
             self.azurite = self._shared_azurite or self._exit.enter_context(Azurite())
-            self.identity = self._exit.enter_context(IdentityEndpoint())
-            self.graph = self._exit.enter_context(GraphStandIn(self.identity.audience_of, CLOUDS["global"].token_scope))
-            self.receiver = self._exit.enter_context(CallbackReceiver(self.secret, self._save_to))
-            self.sharepoint = self._exit.enter_context(MonitorStandIn())
+            port = (lambda n: self._first_port + n) if self._first_port is not None else (lambda n: 0)
+            self.identity = self._exit.enter_context(IdentityEndpoint(port(0)))
+            self.graph = self._exit.enter_context(
+                GraphStandIn(self.identity.audience_of, CLOUDS["global"].token_scope, port(1))
+            )
+            self.receiver = self._exit.enter_context(CallbackReceiver(self.secret, self._save_to, port(2)))
+            self.sharepoint = self._exit.enter_context(MonitorStandIn(port(3)))
             # Event Grid only speaks TLS: a CA made here, trusted by this process's HTTP clients through
             # REQUESTS_CA_BUNDLE (the environment below), as a private CA would be in production.
             ca = trustme.CA()
             self.ca_folder = Path(self._exit.enter_context(tempfile.TemporaryDirectory(prefix="graphops-ca-")))
             self.ca_bundle = write_ca(ca, self.ca_folder)
-            self.eventgrid = self._exit.enter_context(EventGridStandIn(self.identity.audience_of, ca))
+            self.eventgrid = self._exit.enter_context(EventGridStandIn(self.identity.audience_of, ca, port(4)))
         except BaseException:
             self._exit.close()
             raise
