@@ -254,6 +254,9 @@ def test_the_demo_runs_every_scenario_to_its_expected_outcome_and_shows_them_in_
     for scenario in ("alert refresh", "no permission", "never finishes", "team clone", "drive copy"):
         assert f">{scenario}</a></td>" in listed.text  # each tracking's correlation id, in its row
     assert "console stopped." in result.stdout
+    # The closing hint names commands that work once the demo is gone (test_local.py runs exactly these).
+    [hint] = [line for line in result.stdout.splitlines() if "dead-lettered;" in line]
+    assert re.findall(r"`([^`]+)`", hint) == ["graphops local --seed", "graphops poison list"]
     saved = {
         json.loads(p.read_text())["body"]["correlationId"]: json.loads(p.read_text())
         for p in (tmp_path / "callbacks").glob("*.json")
