@@ -403,3 +403,74 @@ def test_the_poison_page_names_each_entry_and_offers_only_discard_for_what_canno
         never = page.locator(f"tr[data-message] a[href$='/trackings/{data.unrecorded}']").get_attribute("href")
         answer = requests.get(f"{console.url}{never}", timeout=patience(10))
         assert answer.status_code == 404 and "graphops has no record of it" in answer.text
+
+
+@pytest.fixture
+def every_state_console(every_state: EveryState) -> Iterator[Any]:
+    from graphops.console import build_console
+    from graphops.console.local import LocalConsole
+    from graphops.settings import Settings
+
+    settings = Settings.from_env(every_state.harness.env)
+    with LocalConsole(lambda authorize: build_console(settings, None, root="/", authorize=authorize)) as server:
+        yield server
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_cancel_and_track_again_from_a_trackings_page(
+    browser: Browser, every_state: EveryState, every_state_console: Any, width: int
+) -> None:
+    from graphops.storage.state import StateStore, table_client
+
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    url, trackings = every_state_console.url, every_state.trackings
+    page.goto(f"{url}/trackings/{trackings['polling']}")
+    expect(page.locator("button.retrack")).to_have_count(0)  # still running: only cancel
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("button.cancel").click()
+    expect(page.locator("#operator-result [data-result]")).to_have_attribute("data-result", "cancel")
+    settings = every_state.harness.env
+    state = StateStore(table_client(_storage(settings), settings.get("GRAPHOPS_STATE_TABLE", ""), None))
+    assert (state.read(trackings["polling"]) or {}).get("outcome") == "cancelled"
+
+    page.goto(f"{url}/trackings/{trackings['timedOut']}")
+    expect(page.locator("button.cancel")).to_have_count(0)  # it ended: only track again
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("button.retrack").click()
+    link = page.locator("#operator-result a.new-tracking")
+    expect(link).to_be_visible()
+    new_id = link.inner_text()
+    assert (state.read(new_id) or {}).get("retrackOf") == trackings["timedOut"]
+    link.click()
+    expect(page.locator("a.retrack-of")).to_have_text(trackings["timedOut"])
+    page.goto(f"{url}/trackings/{trackings['timedOut']}")
+    expect(page.locator("a.retracked-as")).to_have_text(new_id)
+    expect(page.locator("button.retrack")).to_have_count(0)  # tracked again once only
+    context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_bulk_requeue_of_the_ticked_dead_letters(
+    browser: Browser, every_state: EveryState, every_state_console: Any, width: int
+) -> None:
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    page.goto(f"{every_state_console.url}/poison")
+    entries = every_state.harness.poison_entries()
+    requeueable = [e.message_id for e in entries if e.unrequeueable is None and e.trusted]
+    assert requeueable
+    for message_id in requeueable:
+        page.locator(f"tr[data-message='{message_id}'] input[name=id]").check()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("button.bulk-requeue").click()
+    expect(page.locator("#bulk-result")).to_have_attribute("data-done", str(len(requeueable)))
+    left = {e.message_id for e in every_state.harness.poison_entries()}
+    assert left == {e.message_id for e in entries} - set(requeueable)  # only the ticked ones went
+    context.close()
+
+
+def _storage(env: dict[str, str]) -> Any:
+    from graphops.storage.connection import StorageConnection
+
+    return StorageConnection.from_env(env)
