@@ -184,7 +184,7 @@ def test_poison_list_show_and_requeue(make_harness: Any, settings_file: Path) ->
     missing = graphops(settings_file, "poison", "requeue", "no-such-id")
     assert missing.returncode == 1 and "in the poison queue: no-such-id" in missing.stderr
     neither = graphops(settings_file, "poison", "requeue")
-    assert neither.returncode == 2 and "give message ids or --all" in neither.stderr
+    assert neither.returncode == 2 and "give message ids or tracking ids, or --all" in neither.stderr
     unknown = graphops(settings_file, "poison", "show", "no-such-id")
     assert unknown.returncode == 2
 

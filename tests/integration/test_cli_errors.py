@@ -139,10 +139,10 @@ def test_status_and_list_show_what_the_console_shows(make_harness: Any, tmp_path
     listed = graphops(settings, "list", "--json", "--correlation-id", "nightly-[b]refresh[/b]")
     assert listed.returncode == 0, listed.stderr
     doc = json.loads(listed.stdout)
-    assert [row["tracking_id"] for row in doc["trackings"]] == [tracking_id] and doc["counts"] == {"succeeded": 1}
+    assert [row["trackingId"] for row in doc["trackings"]] == [tracking_id] and doc["counts"] == {"succeeded": 1}
     table = graphops(settings, "list", "--state", "succeeded")
-    assert tracking_id in table.stdout and "nightly-[b]refresh[/b]" in table.stdout
+    assert tracking_id[:8] in table.stdout and "nightly-[b]refresh[/b]" in table.stdout
     said_once(graphops(settings, "list", "--state", "great"), "state: 'great' is not one of")
-    assert tracking_id not in graphops(settings, "list", "--state", "deliveryFailed").stdout
+    assert tracking_id[:8] not in graphops(settings, "list", "--state", "deliveryFailed").stdout
     said_once(graphops(settings, "status", "not an id"), "tracking_id:")
     said_once(graphops(settings, "status", "00000000-0000-4000-8000-000000000000"), "is not recorded here")

@@ -110,7 +110,7 @@ def test_cancel_and_track_again_from_the_command(practice: Practice) -> None:
     assert again.returncode == 0, again.stderr
     new_id = again.stdout.strip()
     status = json.loads(command(practice.folder, "status", new_id, "--json").stdout)
-    assert status["correlationId"] == "practice-timedOut" and status["phase"] == "polling"
+    assert status["correlationId"] == "practice-timedOut" and status["trackedSince"] > timed_out_since(rows)
     said_once(command(practice.folder, "retrack", timed_out), f"was already tracked again, as {new_id}")
     [running] = [r["trackingId"] for r in rows if r["correlationId"] == "practice-running"]
     cancelled = command(practice.folder, "cancel", running, "--json")
@@ -118,6 +118,10 @@ def test_cancel_and_track_again_from_the_command(practice: Practice) -> None:
     assert json.loads(command(practice.folder, "status", running, "--json").stdout)["phase"] == "done"
     [succeeded] = [r["trackingId"] for r in rows if r["correlationId"] == "practice-succeeded"]
     said_once(command(practice.folder, "retrack", succeeded), "ended succeeded")
+
+
+def timed_out_since(rows: list[dict[str, Any]]) -> str:
+    return str(next(r["trackedSince"] for r in rows if r["correlationId"] == "practice-timedOut"))
 
 
 def camel_keys(doc: Any, where: str = "") -> list[str]:
