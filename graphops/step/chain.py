@@ -59,8 +59,11 @@ class Chain:
 
     def record(self, tracking: Tracking, next_poll_at: datetime | None, now: datetime, *, final: bool = False) -> None:
         if tracking.stateful and self.state is not None:
+            # The request is kept once, when the row is first written (a merge keeps it after): a step that read
+            # its state (it has a version) does not encrypt and write it again.
+            extra = kept_request(self.seal, tracking) if not tracking.state_etag else None
             self.state.record(tracking, next_poll_at, now, final=final, standing=tracking.state_standing,
-                              extra=kept_request(self.seal, tracking))  # fmt: skip
+                              extra=extra)  # fmt: skip
 
     def own(self, tracking: Tracking) -> Tracking | None:
         """The tracking as the one step of it that may deliver (its state's new version), or None when another step
