@@ -72,6 +72,11 @@ HANDOVER = 0.02
 #: times the hand-over costs about log(n) / BACKOFF calls, not n x (hand-over / 60 s).
 BACKOFF = 0.1
 DEFAULT_MAX_DELAY = 60
+#: Where the history says less than this share of the kind's operations are still running, the programme may not
+#: check sooner than the default schedule would (:func:`checking_times`' ``sparse_below``): a log-normal kind's
+#: hazard rises past its median, so the unconstrained optimum checks more and more often just where the few
+#: operations left are likeliest to be outliers of the history, and an outlier pays for every one of those checks.
+TAIL = 0.0
 
 
 def bucket_of(seconds: float) -> int:
@@ -171,6 +176,15 @@ class Seen:
     seconds: float
     at: float  # when its tracking finished, in seconds since the epoch
     source: str  # who asked for it (see graphops.step.poll_job.length_source)
+
+
+def bounded(rows: Mapping[str, Seen], keep: int) -> tuple[list[str], list[str]]:
+    """A kind's rows (row key -> length) split into the ``keep`` newest by when their trackings finished, which
+    are its history, and the older rest, which the store may delete. By time, not by a hash of the operation:
+    a new operation's length only ever displaces the oldest one, which weighs least, never a length at random.
+    Ties go by row key, so every process reading the same rows keeps the same ones."""
+    order = sorted(rows, key=lambda key: (-rows[key].at, key))
+    return order[:keep], order[keep:]
 
 
 @dataclass(frozen=True)
@@ -311,9 +325,11 @@ def checking_times(
     max_delay: int,
     weight: float,
     reach: float | None = None,
+    sparse_below: float = 0.0,
 ) -> tuple[float, ...]:
     """The check times (after the first poll, at 0) minimising expected checks + ``weight`` x expected delay,
-    with consecutive checks ``min_delay`` to ``max_delay`` seconds apart; past the horizon, one check every
+    with consecutive checks ``min_delay`` to ``max_delay`` seconds apart, and, from a check where the survival is
+    below ``sparse_below``, no sooner than the default schedule's delay there; past the horizon, one check every
     ``reach`` seconds (``max_delay`` unless given).
 
     On a grid of step ``s`` up to a horizon past nearly every length, G(i) is the least expected cost from a
@@ -335,13 +351,20 @@ def checking_times(
         time_mass_sum[k] = time_mass_sum[k - 1] + grid[k] * m
     shortest = max(1, math.ceil(min_delay / step))
     longest = max(shortest, int(max_delay / step))
+    default = PollSchedule(min_delay, DEFAULT_MAX_DELAY)
+    sparse = [
+        max(shortest, math.ceil(min(max_delay, default.nominal_delay(t)) / step - 1e-9))
+        if a < sparse_below
+        else shortest
+        for t, a in zip(grid, alive, strict=True)
+    ]
     cost = [0.0] * n
     choice = [-1] * n
     cost[n - 1] = alive[n - 1] * (1 + weight * after / 2)  # past the horizon: every ``reach``
     for i in range(n - 2, -1, -1):
         best, best_j = math.inf, -1
-        first = i + shortest
-        for j in range(first, min(n - 1, i + longest) + 1):
+        first = i + sparse[i]
+        for j in range(first, min(n - 1, i + max(longest, sparse[i])) + 1):
             delay = grid[j] * (mass_sum[j] - mass_sum[i]) - (time_mass_sum[j] - time_mass_sum[i])
             spent = alive[i] + weight * delay
             if spent >= best:
@@ -373,7 +396,15 @@ def backoff(start: float, handover: float, min_delay: int, max_delay: int) -> tu
     return tuple(times)
 
 
-def learned_schedule(lengths: Lengths, min_delay: int, max_delay: int = LEARNED_MAX_DELAY) -> CheckingSchedule | None:
+def learned_schedule(
+    lengths: Lengths,
+    min_delay: int,
+    max_delay: int = LEARNED_MAX_DELAY,
+    *,
+    reference: float = REFERENCE_INTERVAL,
+    handover_at: float = HANDOVER,
+    tail: float = TAIL,
+) -> CheckingSchedule | None:
     """The kind's learned schedule, or None while it has fewer than :data:`MIN_SAMPLES` lengths. ``min_delay`` is
     the kind's shortest delay (Graph's guidance); the gaps may grow to ``max_delay``.
 
@@ -383,11 +414,11 @@ def learned_schedule(lengths: Lengths, min_delay: int, max_delay: int = LEARNED_
         return None
     # The smoothed curve's median, not its bucket's middle: one length more or less moves the weight a little,
     # never by a bucket's ninth.
-    weight = 2 * lengths.fading_below(0.5) / REFERENCE_INTERVAL**2
+    weight = 2 * lengths.fading_below(0.5) / reference**2
     longest = max(min_delay, max_delay)
-    handover = lengths.fading_below(HANDOVER)
+    handover = lengths.fading_below(handover_at)
     reach = PollSchedule(min_delay, DEFAULT_MAX_DELAY).nominal_delay(handover)
-    planned = checking_times(Until(lengths, handover), min_delay, longest, weight, reach=reach)
+    planned = checking_times(Until(lengths, handover), min_delay, longest, weight, reach=reach, sparse_below=tail)
     last = planned[-1] if planned else 0.0
     return CheckingSchedule(planned + backoff(last, handover, min_delay, longest), min_delay, longest,
                             round(lengths.samples))  # fmt: skip

@@ -1,15 +1,19 @@
 """Each kind's lengths, kept in the state table, and the learned schedules they make (the I/O side of
 :mod:`graphops.pacing.learned`).
 
-Append-only, so that no two steps ever meet on a row: a finished tracking writes its length with one
-unconditional upsert into the partition ``~lengths``, at a row of its kind chosen by its operation
-(``<kind>.<slot>``, :data:`SLOTS` slots per kind, the slot a hash of the operation's URL). Nothing is read
-first and nothing is retried against another writer, so a thousand instances finishing trackings of one kind
-cost one table operation each. The same operation tracked again lands on the same row: one operation is one
-length, however many trackings it had. A new operation whose slot is taken replaces the length there, so the
-table holds at most :data:`SLOTS` rows per kind (older lengths make way at random, newer ones stay); lengths
-older than :data:`graphops.pacing.learned.MAX_AGE` are not read. Rows of the former layout (one histogram per
-kind, keyed by the kind's bare name) are ignored.
+Append-only, so that no two steps ever meet on a row: a finished tracking writes its length with one insert
+into the partition ``~lengths``, at its operation's own row (``<kind>.<operation key>``, the key a hash of the
+operation's URL). Nothing is read first and nothing is retried against another writer, so a thousand instances
+finishing trackings of one kind cost one table operation each. The same operation tracked again finds its row
+taken and leaves it: one operation is one length, its first tracking's (a later tracking began later than the
+operation did, and would understate it). No other operation's length is ever replaced.
+
+What bounds a kind's rows is time: its history is its :data:`KEPT` newest rows by when their trackings finished
+(:func:`graphops.pacing.learned.bounded`), so a new operation displaces only the oldest length, never one at
+random; lengths older than :data:`graphops.pacing.learned.MAX_AGE` are not read. When a kind has
+:data:`PRUNE_AFTER` more rows than it keeps, the process that reads them deletes the older ones, so the
+partition stays a page or two per kind. Rows of former layouts (``<kind>.<slot>``) read as lengths like any
+other and age out the same way.
 
 Each process reads the partition again every ``refresh`` seconds (one query, the four columns it needs) and
 recomputes a kind's schedule only when its rows changed.
@@ -22,20 +26,23 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from azure.core.exceptions import AzureError, ResourceNotFoundError
-from azure.data.tables import TableClient, UpdateMode
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableClient
 
-from graphops.pacing.learned import SOURCE_HOURLY, CheckingSchedule, Seen, history, learned_schedule
+from graphops.pacing.learned import SOURCE_HOURLY, CheckingSchedule, Seen, bounded, history, learned_schedule
 from graphops.pacing.table import create_table
 
 log = logging.getLogger("graphops.lengths")
 PARTITION = "~lengths"
-#: Rows per kind: enough for a history of a few hundred lengths (HALF_COUNT weighs the newest ~60 most), few
-#: enough that the ten-minute read stays a page or two per kind.
-SLOTS = 256
+#: Rows a kind's history is read from, its newest: enough for a history of a few hundred lengths (HALF_COUNT
+#: weighs the newest ~60 most), few enough that the ten-minute read stays a page or two per kind.
+KEPT = 256
+#: Rows past :data:`KEPT` a kind may gather before a reading process deletes its oldest: deletes come in batches
+#: (one table operation a row, about one per new length in all), not one on every read.
+PRUNE_AFTER = 64
 REFRESH_SECONDS = 600.0
 #: Operations this process remembers recording, so that it can say in its log why another tracking of one was
 #: not counted again (on another process it simply lands on the same row).
@@ -48,9 +55,9 @@ def operation_key(operation_url: str) -> str:
 
 
 def row_key(kind: str, operation: str) -> str:
-    """The row an operation's length goes to: its kind, then a slot its key chooses."""
-    slot = int(hashlib.sha256(f"{kind}\n{operation}".encode()).hexdigest()[:8], 16) % SLOTS
-    return f"{kind}.{slot:03d}"
+    """The row an operation's length goes to: its kind, then the operation's own key (128 bits of a hash: two
+    operations meet on a row by chance about never)."""
+    return f"{kind}.{operation}"
 
 
 def _number(raw: object) -> float | None:
@@ -65,14 +72,16 @@ class LengthStore:
         self.operations = 0
 
     def add(self, kind: str, operation: str, seen: Seen) -> bool:
-        """``operation``'s length (``operation``: :func:`operation_key`); False when storage refused it (a length
-        is not worth a step)."""
+        """``operation``'s length (``operation``: :func:`operation_key`), unless it has one already; False when
+        storage refused it (a length is not worth a step)."""
         entity = {"PartitionKey": PARTITION, "RowKey": row_key(kind, operation), "seconds": float(seen.seconds),
                   "at": float(seen.at), "source": seen.source[:256], "operation": operation}  # fmt: skip
         for attempt in range(2):
             try:
                 self.operations += 1
-                self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+                self._table.create_entity(entity)
+                return True
+            except ResourceExistsError:  # tracked before: its first length stands
                 return True
             except ResourceNotFoundError:
                 if attempt == 0:
@@ -101,6 +110,22 @@ class LengthStore:
         except ResourceNotFoundError:
             return {}
         return out
+
+    def remove(self, keys: Iterable[str]) -> int:
+        """Deletes these rows (a kind's oldest, past what it keeps); how many were deleted. A row another process
+        deleted first is gone all the same; a refusal leaves the rest for the next read."""
+        removed = 0
+        for key in keys:
+            self.operations += 1
+            try:
+                self._table.delete_entity(PARTITION, key)
+                removed += 1
+            except ResourceNotFoundError:
+                continue
+            except AzureError as exc:
+                log.info("older lengths not deleted (%s)", type(exc).__name__)
+                break
+        return removed
 
 
 @dataclass
@@ -142,14 +167,17 @@ class Learning:
             return
         computed: dict[str, CheckingSchedule | None] = {}
         for kind, rows in fresh.items():
+            kept, older = bounded(rows, KEPT)
+            if len(older) >= PRUNE_AFTER:
+                self.store.remove(older)
             if self.wanted(kind) and (known.get(kind) != rows or kind not in self._schedules):
-                computed[kind] = self._learn(kind, rows)
+                computed[kind] = self._learn(kind, [rows[key] for key in kept])
         with self._lock:
             self._schedules.update(computed)
             self._rows = fresh
 
-    def _learn(self, kind: str, rows: Mapping[str, Seen]) -> CheckingSchedule | None:
-        weighed = history(rows.values(), self.wall())
+    def _learn(self, kind: str, rows: Iterable[Seen]) -> CheckingSchedule | None:
+        weighed = history(rows, self.wall())
         for source, extra in sorted(weighed.over_share.items()):
             log.info("lengths of %s: %d from %r past its share of %d an hour: its hours count %d each", kind,
                      extra, source, SOURCE_HOURLY, SOURCE_HOURLY)  # fmt: skip
