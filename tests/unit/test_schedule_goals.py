@@ -35,7 +35,7 @@ def test_past_where_its_history_fades_a_learned_kind_costs_no_more_than_the_defa
     expected |= {"5 min, sigma 0.25, 2x median", "5 min, sigma 0.25, 10x median", "5 min, sigma 0.5, 2x median",
                  "5 min, sigma 0.5, 10x median", "5 min, sigma 1.0, 2x median", "5 min, sigma 1.0, 4x median",
                  "30 min, sigma 0.25, 10x median", "30 min, sigma 0.5, 10x median"}  # fmt: skip
-    assert met == expected
+    assert expected <= met  # each of these met; a cell that comes to pass as well is welcome
 
 
 def test_sixty_trackings_of_one_operation_change_no_kinds_check_times_more_than_one_does() -> None:
@@ -69,5 +69,5 @@ def test_a_kind_whose_median_moves_fourfold_is_near_its_new_optimum_within_a_hun
     """Every drift goal but one: a 30-minute kind of sigma 0.5 moved fourfold learns from its 100 new lengths alone
     (the older ones dropped), and those 100 place checks with 1.18x the optimum's delay for 0.93x its calls."""
     results = bench.drift_goals(bench.drift(samples=300))
-    assert [goal.split(":")[0] for goal, ok, _ in results if not ok] == ["30 min, sigma 0.5, median x4"]
+    assert {goal.split(":")[0] for goal, ok, _ in results if not ok} <= {"30 min, sigma 0.5, median x4"}
     assert len(results) == 12
