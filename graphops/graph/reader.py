@@ -93,7 +93,8 @@ class GraphClient:
         try:
             token = self._credential.get_token(self._scope).token
         except AzureError as exc:
-            return GraphAnswer(None, failure=f"could not get a token for Graph: {type(exc).__name__}: {exc.message}")
+            # The credential's own first line only: a chain's message runs to a paragraph per credential tried.
+            return GraphAnswer(None, failure=f"no token: {credential_reason(exc)}", failed="noToken")
         client_request_id = client_request_id or str(uuid.uuid4())
         attributes = {**http_attributes(method, url), "graphops.client_request_id": client_request_id}
         with client_span(f"{method} Graph", attributes) as span:
@@ -123,8 +124,10 @@ class GraphClient:
             response = self._session.request(
                 method, url, headers=sent, json=body, timeout=self._timeout, allow_redirects=False
             )
+        except requests.Timeout as exc:
+            return GraphAnswer(None, failure=f"Graph did not answer in time: {type(exc).__name__}", failed="timeout")
         except requests.RequestException as exc:
-            return GraphAnswer(None, failure=f"Graph did not answer: {type(exc).__name__}")
+            return GraphAnswer(None, failure=f"Graph did not answer: {type(exc).__name__}", failed="unreachable")
         request_id = response.headers.get("request-id")
         log.debug("graph %s %s client-request-id=%s request-id=%s", method, response.status_code, client_request_id,
                   request_id)  # fmt: skip
@@ -143,6 +146,24 @@ class GraphClient:
             location=response.headers.get("Location"),
             headers={name.lower(): response.headers[name] for name in OPERATION_HEADERS if name in response.headers},
         )
+
+
+# Whatever looks like a token or a key in a credential's message (a JWT, a long base64 run, a name=value secret) is cut
+# before it is kept or shown: the message is the identity library's, and may quote what it was sent.
+_SECRET_LOOKING = re.compile(
+    r"eyJ[\w-]+\.[\w-]+\.[\w-]*|[A-Za-z0-9+/_-]{40,}={0,2}|"
+    r"((?:secret|password|token|key|signature|sig|assertion)[\"']?\s*[=:]\s*)[^\s,;&\"']+",
+    re.IGNORECASE,
+)
+MAX_REASON_CHARS = 200
+
+
+def credential_reason(exc: AzureError) -> str:
+    """A credential's failure in one line: its message's first line, anything secret-looking cut, bounded."""
+    text = str(getattr(exc, "message", None) or exc or type(exc).__name__)
+    line = next((part.strip() for part in text.splitlines() if part.strip()), type(exc).__name__)
+    line = _SECRET_LOOKING.sub(lambda m: (m.group(1) or "") + "…", line)
+    return line if len(line) <= MAX_REASON_CHARS else line[: MAX_REASON_CHARS - 1] + "…"
 
 
 def tenant_of(token: str) -> str:

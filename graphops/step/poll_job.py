@@ -4,8 +4,10 @@ finished tracking to delivery; after success, wait for the created resource when
 
 from __future__ import annotations
 
+import logging
 import math
 import random
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -16,6 +18,7 @@ from opentelemetry import trace
 
 from graphops.common.logs import event
 from graphops.common.telemetry import instruments
+from graphops.envelope.problems import Problem, entry_of, in_a_row, problem_of, say
 from graphops.envelope.tracking import Outcome, Phase, Tracking, iso, moment_or_none
 from graphops.graph.actions import ACTIONS
 from graphops.graph.answer import GraphAnswer
@@ -46,6 +49,25 @@ class OperationReader(Protocol):
     def get_operation(self, url: str, select: Sequence[str] = ()) -> GraphAnswer: ...
 
 
+class ProblemLog:
+    """This process's memory of the poll problem it last warned of, per reader (Graph, or the monitors): a problem
+    every poll meets (no token, Graph unreachable) is said once at WARNING, not once per poll of every tracking."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._remembered: dict[str, str | None] = {}
+
+    def tell(self, reader: str, problem: Problem | None, **fields: Any) -> None:
+        with self._lock:
+            said = say(self._remembered.get(reader), problem)
+            self._remembered[reader] = said.remembered
+        if said.warn and problem is not None:
+            event("pollProblem", level=logging.WARNING, reader=reader, code=problem.code, problem=problem.what,
+                  **fields)  # fmt: skip
+        elif said.cleared:
+            event("pollProblemCleared", reader=reader, **fields)
+
+
 class Polling:
     """Reads operations from Graph (or, without a token, from a drive copy's monitor) for the step."""
 
@@ -69,6 +91,7 @@ class Polling:
         self._graph_endpoint = graph_endpoint
         self._clock = clock
         self._rng = rng
+        self._problems = ProblemLog()
         state = chain.state
         # Graph's throttling limits per tenant and service, shared with every other worker through the table.
         self._budgets: Budgets | None = state.budgets(policy.budgets) if state is not None else None
@@ -131,11 +154,15 @@ class Polling:
             decision=type(decision).__name__,
             nextPollSeconds=getattr(decision, "delay", None),
         )
+        problem = problem_of(answer)
+        self._problems.tell("graph" if tracking.kind.needs_token else "monitor", problem,
+                            trackingId=tracking.tracking_id, kind=tracking.kind.name)  # fmt: skip
         tracking = tracking.noted(
             at=iso(now), http=answer.status_code, status=tracking.last_status if answer.status_code == 200 else None,
             retryAfter=answer.retry_after, next=getattr(decision, "delay", None),
             outcome=str(decision.outcome) if isinstance(decision, Finish) else None,
             schedule=getattr(decision, "schedule", None),
+            problem=entry_of(problem, in_a_row(tracking.history, problem)),
         )  # fmt: skip
         polled(tracking, answer.status_code, decision, now)
         if isinstance(decision, Finish):
@@ -222,7 +249,10 @@ class Polling:
             ready=decision.ready if isinstance(decision, ResourceSeen) else None,
             nextPollSeconds=getattr(decision, "delay", None),
         )
-        tracking = tracking.noted(at=iso(now), resource=answer.status_code, next=getattr(decision, "delay", None))
+        problem = problem_of(answer)
+        self._problems.tell("graph", problem, trackingId=tracking.tracking_id, kind=tracking.kind.name)
+        tracking = tracking.noted(at=iso(now), resource=answer.status_code, next=getattr(decision, "delay", None),
+                                  problem=entry_of(problem, in_a_row(tracking.history, problem)))  # fmt: skip
         if isinstance(decision, ResourceSeen):
             return self._deliver(replace(tracking, phase=Phase.DELIVERING, resource_ready=decision.ready))
         following = self._chain.next(tracking, decision.delay, now)

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from graphops.common.signed import withhold_signed_in
+from graphops.envelope.problems import last_problem
 from graphops.envelope.tracking import Phase, Tracking, iso
 from graphops.storage.time_index import entry_of_state
 
@@ -39,7 +40,12 @@ def entity_of(tracking: Tracking) -> dict[str, Any]:
     """The table's view of a tracking (what GET /api/operations/{id} shows)."""
     kept = tracking.kind.withheld(tracking.operation)  # a signed link goes to the sinks only
     operation = json.dumps(kept, ensure_ascii=False) if kept is not None else None
-    history = {"history": history_json(withhold_signed_in(tracking.history))} if tracking.history is not None else {}
+    history: dict[str, Any] = (
+        {"history": history_json(withhold_signed_in(tracking.history))} if tracking.history is not None else {}
+    )
+    if tracking.history is not None:  # read from the history: unknown (and left as it is) when that was not read
+        problem = last_problem(tracking.history)
+        history["lastProblem"] = json.dumps(problem, ensure_ascii=False) if problem else None
     # Every other property too (an operation URL, an error's message): no signed link is kept, whoever wrote it.
     # The operation and the history were withheld above, value by value: not scanned again as text, every step.
     others = withhold_signed_in(
@@ -126,6 +132,7 @@ def public_view(tracking_id: str, entity: dict[str, Any]) -> dict[str, Any]:
             "lastPollAt": value("lastPollAt"),
             "nextPollAt": value("nextPollAt"),
             "waitingFor": value("waitingFor"),
+            "lastProblem": parsed("lastProblem"),
             "schedule": value("schedule"),
             "deliveryAttempts": entity.get("deliveryAttempts", 0),
             "lastDeliveryError": value("lastDeliveryError"),
