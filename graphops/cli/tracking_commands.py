@@ -195,6 +195,8 @@ def _print_status(view: dict[str, Any]) -> None:
         if name == "history" or value in (None, "", []):
             continue
         shown = value if isinstance(value, str | int) else json.dumps(value, separators=(", ", ": "))
+        if name == "lastProblem" and isinstance(value, dict):
+            shown = problem_words(value)
         out.add_row(name, escape(str(shown)))  # Graph's and callers' text is shown as written, never as markup
     history = view["history"]
     out.add_row("history", f"{len(history)} steps" + (", the last:" if history else ""))
@@ -237,6 +239,13 @@ def list_command(obj: Context, /, as_json: bool, **chosen: str | None) -> None:
     emit(as_json, data, lambda: _print_listing(listing, now))
 
 
+def problem_words(problem: dict[str, Any]) -> str:
+    """A poll's problem as a line: what, how many in a row since when, and the last one."""
+    count = problem.get("inARow")
+    run = f"{count} in a row since {problem.get('since')}, " if isinstance(count, int) and count > 1 else ""
+    return f"{problem.get('what')} ({run}last at {problem.get('at')})"
+
+
 def _print_listing(listing: Any, now: Any) -> None:
     from rich.console import Console
     from rich.markup import escape
@@ -250,6 +259,8 @@ def _print_listing(listing: Any, now: Any) -> None:
         out.add_column(name, no_wrap=name in ("tracking", "polls"), overflow="fold")
     for row in listing.rows:
         state = f"{row.standing} ({row.outcome})" if row.standing == "deliveryFailed" else row.standing
+        if row.last_problem and row.phase in ("polling", "awaitingResource"):
+            state = f"{state}: {row.last_problem['what']}"
         out.add_row(*(escape(text or "") for text in (short_id(row.tracking_id), row.correlation_id, state, row.kind,
                                                       str(row.polls), ago(row.tracked_since, now),
                                                       ago(row.next_poll_at, now))))  # fmt: skip

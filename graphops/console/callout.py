@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from graphops.envelope.problems import advice
 from graphops.envelope.tracking import SINK_SETTINGS
 from graphops.graph.kinds import KINDS
 
@@ -69,6 +70,9 @@ def callout(view: Mapping[str, Any]) -> Callout | None:
     if pending and outcome:
         return Callout("warn", "Delivery is being retried", "; ".join(pending),
                        setting="GRAPHOPS_MAX_DELIVERY_ATTEMPTS")  # fmt: skip
+    problem = view.get("lastProblem")
+    if isinstance(problem, Mapping) and view.get("phase") in ("polling", "awaitingResource"):
+        return _failing_polls(problem)
     if view.get("waitingFor") == "Retry-After":
         return Callout("warn", "Graph is throttling: waiting for its Retry-After before the next poll",
                        action="nothing to do: trackings of one service in one tenant share Graph's limits")  # fmt: skip
@@ -78,3 +82,25 @@ def callout(view: Mapping[str, Any]) -> Callout | None:
                        action="nothing to do: every worker takes its polls of this service and tenant from one budget, "
                               "under Graph's limit; a 429 pauses it until Graph's Retry-After")  # fmt: skip
     return None
+
+
+# The setting an operator looks at first, by problem.
+PROBLEM_SETTINGS = {"noToken": "AZURE_CLIENT_ID", "unreachable": "GRAPHOPS_GRAPH_ENDPOINT"}
+
+
+def _failing_polls(problem: Mapping[str, Any]) -> Callout:
+    """Polls that get no answer from Graph: said as what they meet, how long, and what to do. A tracking that cannot
+    reach Graph would otherwise read as one that is merely slow."""
+    code = str(problem.get("code") or "")
+    count = problem.get("inARow")
+    times = f"{count} polls in a row" if isinstance(count, int) and count > 1 else "the last poll"
+    since = f", since {problem.get('since')}" if isinstance(count, int) and count > 1 and problem.get("since") else ""
+    detail = f"{problem.get('what')}: {times}{since}. graphops keeps polling until the tracking's deadline."
+    if code == "throttled":
+        return Callout("warn", "Graph is throttling graphops' polls", detail, action=advice(code))
+    titles = {
+        "noToken": "Polls fail: graphops gets no token for Graph",
+        "unreachable": "Polls fail: Graph is unreachable",
+    }
+    title = titles.get(code, "Polls fail: Graph does not answer")
+    return Callout("bad", title, detail, setting=PROBLEM_SETTINGS.get(code), action=advice(code))

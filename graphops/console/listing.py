@@ -9,6 +9,7 @@ and next poll) are read from its state row.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -36,7 +37,9 @@ from graphops.storage.time_index import (
 SHOWN = 100  # rows drawn: the newest; a narrower filter shows the rest
 DEFAULT_WINDOW = timedelta(hours=24)
 EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
-STATE_DETAILS = [*DETAILS, "nextPollAt", "waitingFor"]  # what a running tracking's row shows from its state
+# What a running tracking's row shows from its state (a finished one's comes from its index row, kept without
+# lastProblem: the list says what troubles a tracking that still polls).
+STATE_DETAILS = [*DETAILS, "nextPollAt", "waitingFor", "lastProblem"]
 PHASES = tuple(str(p) for p in Phase)
 OUTCOMES = tuple(str(o) for o in Outcome)
 # Where a tracking stands, in the order the counts show them: the running ones, then how they ended.
@@ -119,6 +122,7 @@ class Row:
     waiting_for: str | None = None
     delivery_attempts: int = 0
     last_delivery_error: str | None = None
+    last_problem: Mapping[str, Any] | None = None  # the status view's lastProblem: what, since when, how many
 
 
 @dataclass(frozen=True)
@@ -174,7 +178,18 @@ def row_of(entry: Entry, state: Mapping[str, Any]) -> Row:
         waiting_for=text("waitingFor"),
         delivery_attempts=int(state.get("deliveryAttempts") or 0),
         last_delivery_error=text("lastDeliveryError"),
+        last_problem=problem_of_state(state),
     )
+
+
+def problem_of_state(state: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """A state row's lastProblem, read leniently: a damaged one costs the column, never the list."""
+    raw = state.get("lastProblem")
+    try:
+        problem = json.loads(raw) if isinstance(raw, str) and raw else None
+    except ValueError:
+        return None
+    return problem if isinstance(problem, dict) and isinstance(problem.get("what"), str) else None
 
 
 def _moment(query: Mapping[str, str], name: str) -> datetime | None:

@@ -305,6 +305,10 @@ def _facts(view: Mapping[str, Any]) -> list[tuple[str, Any]]:
     details = view.get("details")
     if isinstance(details, Mapping):  # Graph's own word on how the result came out (an audit query's record limit)
         facts.extend((str(name), value) for name, value in details.items())
+    problem = view.get("lastProblem")
+    if isinstance(problem, Mapping):  # what the polls meet instead of an answer (its callout says what to do)
+        count = problem.get("inARow")
+        facts.append(("last problem", f"{problem.get('what')}" + (f" ({count} in a row)" if count else "")))
     if error:
         facts.append(("error", f"{error.get('code')}: {error.get('message')}"))
     return facts

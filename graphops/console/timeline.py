@@ -18,6 +18,8 @@ from graphops.console.times import exact
 from graphops.envelope.tracking import moment_or_none
 
 DELIVERED_PREFIXES = ("delivered", "published", "queued")  # entries written before `delivered` was kept
+# The lane of a poll that got no HTTP answer, by its problem's code (graphops.envelope.problems).
+NO_ANSWER_LANES = {"noToken": "no token", "unreachable": "Graph unreachable", "timeout": "timed out"}
 
 
 UNITS = (("seconds", 1.0, 120.0), ("minutes", 60.0, 7200.0), ("hours", 3600.0, float("inf")))
@@ -115,14 +117,18 @@ def timeline(history: Iterable[Mapping[str, Any]]) -> Timeline:
 def lane_of(entry: Mapping[str, Any]) -> str:
     """The lane an entry is drawn in: what Graph said, in its own words where it gave any."""
     if "start" in entry:
-        return f"start: HTTP {entry.get('http')}"
+        return f"start: HTTP {entry['http']}" if isinstance(entry.get("http"), int) else "start: no answer"
     if "resource" in entry:
         return f"resource: HTTP {entry.get('resource')}"
     if "sink" in entry:
         return f"deliver: {entry.get('sink')}"
     if entry.get("status"):
         return str(entry["status"])
-    return f"HTTP {entry.get('http')}"
+    if isinstance(entry.get("http"), int):
+        return f"HTTP {entry['http']}"
+    problem = entry.get("problem")
+    code = problem.get("code") if isinstance(problem, Mapping) else None
+    return NO_ANSWER_LANES.get(str(code), "no answer")  # never "HTTP None": there was no HTTP answer
 
 
 def delivered(entry: Mapping[str, Any]) -> bool:
@@ -134,13 +140,20 @@ def delivered(entry: Mapping[str, Any]) -> bool:
 def _look(x: float, at: str, entry: Mapping[str, Any]) -> Point:
     words = [lane_of(entry)]
     if "start" in entry:
-        words = [f"start {entry['start']}", f"HTTP {entry.get('http')}", str(entry.get("decision") or "")]
+        answered = f"HTTP {entry['http']}" if isinstance(entry.get("http"), int) else "no answer"
+        words = [f"start {entry['start']}", answered, str(entry.get("decision") or "")]
     elif entry.get("status"):
         words.append(f"HTTP {entry.get('http')}")
+    problem = entry.get("problem")
+    if isinstance(problem, Mapping) and problem.get("what"):
+        count = problem.get("inARow")
+        if not isinstance(entry.get("http"), int) and "resource" not in entry:
+            words = []  # its lane says only the kind of problem; the label, the problem in full
+        words.append(str(problem["what"]) + (f" ({count} in a row)" if isinstance(count, int) and count > 1 else ""))
     if entry.get("outcome"):
         words.append(f"outcome {entry['outcome']}")
     http = entry.get("resource", entry.get("http"))
-    ok = not (isinstance(http, int) and http >= 400)
+    ok = not (isinstance(http, int) and http >= 400) and not isinstance(entry.get("problem"), Mapping)
     return Point(x, lane_of(entry), " · ".join(w for w in words if w), ok, at)
 
 
