@@ -51,11 +51,15 @@ _REDACTION = _DropQueryStrings()
 
 # The Azure SDK logs every storage request and response (URL and headers) at INFO, and the Functions
 # Python worker passes INFO on to Application Insights: one paid trace per queue or table call.
-QUIET_LOGGERS = ("azure.core.pipeline.policies.http_logging_policy", "azure.identity", "azure.monitor")
+QUIET_LOGGERS = ("azure.core.pipeline.policies.http_logging_policy", "azure.monitor")
 # azure-eventgrid hands a send's per-call options (no retries, no redirects, timeouts:
 # graphops/delivery/event_grid_sink.py) to its event model too, which warns once per option and event that it
 # ignores them: noise, not news.
-SILENCED_LOGGERS = ("azure.eventgrid._legacy._generated._serialization",)
+#
+# azure-identity warns of every failed get_token, a chain's every credential at that: with no token each poll of each
+# tracking would log it. The step says it once per process instead (pollProblem), and keeps the reason in the
+# tracking's state (graphops.envelope.problems).
+SILENCED_LOGGERS = ("azure.eventgrid._legacy._generated._serialization", "azure.identity")
 
 
 def quiet_http_client_logs() -> None:

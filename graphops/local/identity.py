@@ -33,6 +33,9 @@ class IdentityEndpoint(StandIn):
         self.header_secret = secrets.token_urlsafe(16)
         self.issued: dict[str, IssuedToken] = {}
         self.requests = 0
+        # Set, every token request is refused with this reason (an identity not assigned, or not yet ready), as the
+        # platform's endpoint refuses: the way to see what a tracking shows when graphops gets no token.
+        self.refusing: str | None = None
 
     def environment(self) -> dict[str, str]:
         return {"IDENTITY_ENDPOINT": f"{self.url}/msi/token", "IDENTITY_HEADER": self.header_secret}
@@ -51,6 +54,8 @@ class IdentityEndpoint(StandIn):
         sent = {k.lower(): v for k, v in headers.items()}.get("x-identity-header")
         if sent != self.header_secret:
             return json_response(401, {"error": "invalid_request", "error_description": "X-IDENTITY-HEADER mismatch"})
+        if self.refusing is not None:
+            return json_response(400, {"error": "invalid_request", "error_description": self.refusing})
         resource = query.get("resource")
         if not resource or query.get("api-version") != "2019-08-01":
             return json_response(400, {"error": "invalid_request", "error_description": "resource and api-version"})
