@@ -102,6 +102,8 @@ class Settings:
     console_login_endpoint: str = f"https://{CLOUDS['global'].authority_host}"
     # Traces and metrics to Application Insights (graphops.common.telemetry): off without a connection string.
     app_insights_connection_string: str | None = field(default=None, repr=False)
+    # GRAPHOPS_APPINSIGHTS_RESOURCE_ID (infra sets it from the component): the console links a tracking to its trace.
+    app_insights_resource_id: str | None = None
     telemetry_sampling_ratio: float = 1.0  # GRAPHOPS_TELEMETRY_SAMPLING_RATIO: share of traces kept (metrics: all)
     client_id: str | None = None  # AZURE_CLIENT_ID: the user-assigned identity that reads Graph
     credential: str = "managedidentity"  # or "default": DefaultAzureCredential, for running locally
@@ -169,6 +171,7 @@ class Settings:
                 why="the operators' sign-ins are checked against its keys",
             ),
             app_insights_connection_string=env.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip() or None,
+            app_insights_resource_id=env.get("GRAPHOPS_APPINSIGHTS_RESOURCE_ID", "").strip() or None,
             telemetry_sampling_ratio=_ratio(env, "GRAPHOPS_TELEMETRY_SAMPLING_RATIO", default=1.0),
             client_id=env.get("AZURE_CLIENT_ID", "").strip() or None,
             credential=_choice(env, "GRAPHOPS_CREDENTIAL", ("managedidentity", "default")),

@@ -65,6 +65,9 @@ def build_console(
         seal=seal_held(settings),
         check=lambda doc: producer_problem(doc, limits),
         retrack=retrack,
+        # A trace link only where traces go: with a connection string, to the resource infra names.
+        insights=settings.app_insights_resource_id if settings.app_insights_connection_string else None,
+        cloud=settings.cloud.name,
     )
 
 

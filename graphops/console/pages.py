@@ -28,6 +28,7 @@ from graphops.console.callout import callout
 from graphops.console.listing import PHASES, STANDINGS, Filters, list_trackings
 from graphops.console.timeline import timeline
 from graphops.console.times import duration, moment
+from graphops.console.trace import SETTING, trace_url
 from graphops.envelope.tracking import TRACKING_ID
 from graphops.graph.kinds import KINDS
 from graphops.step import operator
@@ -95,6 +96,8 @@ class Console:
         seal: Seal | None,
         check: RequestCheck,
         retrack: Callable[[StateStore, str, datetime], str],
+        insights: str | None = None,
+        cloud: str = "global",
     ) -> None:
         self._table, self._state = table, StateStore(table)
         self._poison, self._main = poison_queue, main_queue  # raw clients: entries are read as they lie
@@ -107,6 +110,8 @@ class Console:
         self._seal = seal  # tells graphops' dead letters from anyone else's
         self._check = check  # the trigger's check of a producer's request, for an entry graphops did not write
         self._retrack = retrack  # operator.retrack over the deployment's queue, seal and limits
+        # The Application Insights resource the deployment sends its traces to (None: no telemetry, or not known).
+        self._insights, self._cloud = insights, cloud
 
     def handle(self, request: ConsoleRequest) -> Page:
         path = request.path.strip("/")
@@ -167,7 +172,9 @@ class Console:
                             view=view, problem=callout(view), facts=_facts(view), deliveries=view["deliveries"] or {},
                             dead=dead, plot=plot, plot_data=plot.to_json(), history=view["history"], now=self._clock(),
                             permission=kind.permission if kind else None, time_facts=TIME_FACTS, links=links,
-                            retrackable=operator.retrack_refusal(tracking_id, entity) is None)  # fmt: skip
+                            retrackable=operator.retrack_refusal(tracking_id, entity) is None,
+                            trace=trace_url(self._insights, view.get("traceId"), self._cloud),
+                            trace_setting=SETTING)  # fmt: skip
 
     def _poison_page(self, who: Operator, bulk: Mapping[str, Any] | None = None) -> Page:
         entries = poison.list_entries(self._poison, seal=self._seal)

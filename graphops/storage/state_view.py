@@ -8,6 +8,7 @@ property holds.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from graphops.common.signed import withhold_signed_in
@@ -72,9 +73,16 @@ def entity_of(tracking: Tracking) -> dict[str, Any]:
             "finishedAt": iso(tracking.finished_at) if tracking.finished_at else None,
             "waitingFor": waiting_for(tracking),
             "schedule": schedule_of(tracking),
+            "traceId": trace_id_of(tracking.traceparent),
         }
     )
     return {**history, **others, "operation": operation[:MAX_PROPERTY_CHARS] if operation else None}
+
+
+def trace_id_of(traceparent: str | None) -> str | None:
+    """The W3C trace id of the tracking's trace (Application Insights' operation id), or None."""
+    found = re.fullmatch(r"00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}", traceparent or "")
+    return found.group(1) if found and found.group(1) != "0" * 32 else None
 
 
 def schedule_of(tracking: Tracking) -> str | None:
@@ -134,6 +142,7 @@ def public_view(tracking_id: str, entity: dict[str, Any]) -> dict[str, Any]:
             "waitingFor": value("waitingFor"),
             "lastProblem": parsed("lastProblem"),
             "schedule": value("schedule"),
+            "traceId": value("traceId"),
             "deliveryAttempts": entity.get("deliveryAttempts", 0),
             "lastDeliveryError": value("lastDeliveryError"),
             "deliveries": parsed("deliveries"),

@@ -114,6 +114,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       // Telemetry with Entra ID: Application Insights has local auth disabled.
       APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
       APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+      // The component's resource id: the console links each tracking to its trace in the portal.
+      GRAPHOPS_APPINSIGHTS_RESOURCE_ID: appInsights.id
       // The signing secret never sits in app settings: a Key Vault reference, read with the identity.
       GRAPHOPS_CALLBACK_SECRET: '@Microsoft.KeyVault(SecretUri=${callbackSecretUri})'
       // Likewise the key that seals graphops' own queue messages (a producer with queue access has not got it).
