@@ -33,7 +33,7 @@ from graphops.pacing.budget_store import Budgets
 from graphops.pacing.length_store import LengthStore
 from graphops.storage.connection import StorageConnection
 from graphops.storage.state_view import MAX_PROPERTY_CHARS, entity_of, history_json, history_of
-from graphops.storage.time_index import INDEXED, Entry, TrackingIndex, entry_of_state
+from graphops.storage.time_index import INDEXED, NOT_INDEXED, Entry, TrackingIndex, entry_of_state, error_code
 
 log = logging.getLogger("graphops.state")
 ROW = "state"
@@ -68,7 +68,7 @@ class StepGate:
     etag: str | None = None  # the version read: the step's merge is conditional on it
     history: tuple[dict[str, Any], ...] | None = None  # None: not read (the state was unavailable)
     names: tuple[str, ...] | None = None  # the step id the state names, () for none; None: not read
-    standing: str | None = None  # where the index has the tracking standing; None: not read
+    standing: str | None = None  # where the index has the tracking standing; None: not read; NOT_INDEXED: no state
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ class StateStore:
         try:
             return write()
         except ResourceNotFoundError as exc:
-            if _error_code(exc) != "TableNotFound":
+            if error_code(exc) != "TableNotFound":
                 raise
         self._ensured = False
         self.ensure_table()
@@ -147,7 +147,7 @@ class StateStore:
         self._count()
         entity = {"PartitionKey": tracking.tracking_id, "RowKey": ROW, **entity_of(tracking), **(extra or {})}
         self._creating_table(lambda: self._table.create_entity(entity))
-        self._index(tracking.tracking_id, entity)
+        self._index(tracking.tracking_id, entity, was=NOT_INDEXED)
 
     def read(self, tracking_id: str) -> dict[str, Any] | None:
         """The tracking's entity (a TableEntity: its ``metadata`` has the ETag), or None."""
@@ -325,7 +325,7 @@ class StateStore:
             log.warning("state unavailable for %s: %s; going on without it", tracking.tracking_id, type(exc).__name__)
             return StepGate(True, "state unavailable")
         if entity is None:
-            return StepGate(True, "no state", history=(), names=())
+            return StepGate(True, "no state", history=(), names=(), standing=NOT_INDEXED)
         etag, history = _etag(entity), history_of(entity)
         if entity.get("cancelled"):
             return StepGate(False, "cancelled", etag, history)
@@ -398,16 +398,17 @@ class StateStore:
             raise StateUnavailable(f"the state of {tracking_id} was not recorded") from exc
 
     def _index(self, tracking_id: str, entity: Mapping[str, Any], *, was: str | None = None) -> None:
-        """Move the index to what ``entity`` says, unless the tracking still stands where it ``was``."""
+        """Move the index to what ``entity`` says, unless the tracking still stands where it ``was`` (None: not
+        known)."""
         entry = entry_of_state(tracking_id, entity)
         if entry is not None and entry.standing != was:
-            self._note(entry)
+            self._note(entry, was)
 
-    def _note(self, entry: Entry) -> None:
+    def _note(self, entry: Entry, was: str | None) -> None:
         """The index follows the state; a failed write is made good by the tracking's next transition."""
         try:
             with table_span("index", self._table):
-                self.index.note(entry)
+                self.index.note(entry, was)
         except AzureError as exc:
             log.warning("index not written for %s: %s", entry.tracking_id, type(exc).__name__)
 
@@ -491,15 +492,6 @@ def table_span(operation: str, table: TableClient) -> AbstractContextManager[Any
     attributes = {"db.system.name": "azure.tables", "db.operation.name": operation,
                   "db.collection.name": table.table_name}  # fmt: skip
     return client_span(f"{operation} {table.table_name}", attributes)
-
-
-def _error_code(exc: AzureError) -> str | None:
-    code = getattr(exc, "error_code", None)
-    response = getattr(exc, "response", None)
-    if not code and response is not None:
-        code = response.headers.get("x-ms-error-code")
-    # The SDK gives an enum member for codes it knows (TableErrorCode.TABLE_NOT_FOUND): its value is the code.
-    return str(getattr(code, "value", code)) if code else None
 
 
 def _differs(claim: dict[str, Any], fingerprint: str | None) -> bool:

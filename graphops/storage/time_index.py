@@ -26,15 +26,14 @@ import random
 import time
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import TableClient, TableTransactionError, UpdateMode
+from azure.data.tables import TableClient, UpdateMode
 
 from graphops.envelope.tracking import iso, moment_or_none
 
@@ -42,12 +41,20 @@ log = logging.getLogger("graphops.index")
 
 PREFIX = "~index-"  # "~" is in no tracking id, so no index partition is ever a tracking's
 BUCKETS_PARTITION = "~index"  # a row per day that has (or had) an index partition
-SHARDS = 16  # count rows per hour: concurrent transitions in one hour rarely wait for each other
-ROW_PREFIX, COUNT_PREFIX = "t", "c"
+SHARDS = 16  # count rows per hour (each tracking's tally in one, by its id): a whole day's counts are a page
+# Tallies a count row holds: Azure allows an entity 255 properties, 3 of them its own (keys, timestamp). A write
+# that would put one more there is refused (FULL), and the tally goes to the shard's next count row, its next level.
+CAPACITY = 252
+FULL = "TooManyProperties"
+MAX_LEVEL = 1000  # 16 shards of 252, a thousand levels: four million trackings begun in one hour
+GONE = ("ResourceNotFound", "EntityNotFound")  # a row to delete is not there
+ROW_PREFIX, COUNT_PREFIX, TALLY_PREFIX = "t", "c", "s_"
+NOT_INDEXED = ""  # where a tracking stands in the index before its first transition
 _LAST_MS = 10**13 - 1  # row keys count down from here: the newest tracking first
 DELIVERY_FAILED = "deliveryFailed"
 DELIVERING = "delivering"
-ATTEMPTS = 6  # a transition that keeps meeting a concurrent one gives up (and the next transition repairs it)
+RUNNING = frozenset({"polling", "awaitingResource", DELIVERING})  # the standings of a tracking not finished
+ATTEMPTS = 6  # a transition that storage keeps refusing gives up (and the next transition repairs it)
 # What the list shows without reading the state row.
 ROW_COLUMNS = ("trackingId", "trackedSince", "kind", "correlationId", "standing", "phase", "outcome", "operationUrl",
                "finishedAt")  # fmt: skip
@@ -75,7 +82,7 @@ def standing_of(phase: str, outcome: str | None, delivery_failed: bool) -> str:
 
 
 def phase_of_standing(standing: str) -> str:
-    if standing in ("polling", "awaitingResource", DELIVERING):
+    if standing in RUNNING:
         return standing
     return "done"
 
@@ -144,6 +151,70 @@ def counted(name: str) -> tuple[str, str] | None:
     """The (standing, kind) a count property stands for, or None for the row's other properties."""
     parts = name.split("_")
     return (parts[1], parts[2]) if len(parts) == 3 and parts[0] == "n" else None
+
+
+def tally_name(tracking_id: str) -> str:
+    """The count row's property holding a tracking's tally: one name per tracking id (ids are letters, digits,
+    ``-`` and ``_``; a property name takes letters, digits and ``_``, so ``_`` escapes both)."""
+    return TALLY_PREFIX + tracking_id.replace("_", "_1").replace("-", "_0")
+
+
+def level_key(shard: str, level: int) -> str:
+    """The row key of a shard's count row at a level: the first has the shard's own key, the later ones follow it."""
+    return shard if level == 0 else f"{shard}-{level}"
+
+
+def tallied(row: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """The (standing, kind) of each tracking a count row tallies (a forgotten one's tally is empty)."""
+    for name, value in row.items():
+        if name.startswith(TALLY_PREFIX) and isinstance(value, str) and (pair := counted(value)) is not None:
+            yield pair
+
+
+# A transition's writes (one operation), given the count row its tally goes to and whether its row is known gone.
+Writes = Callable[[str, bool], list[Any]]
+
+
+def running(standing: str) -> bool:
+    return standing in RUNNING
+
+
+def writes(entry: Entry, was: str | None = None) -> Writes:
+    """The index saying ``entry`` where it said ``was`` (None: not known; ``NOT_INDEXED``: nothing yet).
+
+    A running tracking is counted from its row (the counts query them), a finished one by its tally in a count row:
+    so a transition between running standings writes the row alone, and one that finishes (or may undo a finish)
+    writes the row and the tally in one transaction. Each write is an assignment, not an increment, and reads
+    nothing first: the same transition made twice, or a missed one made by the next, leaves the same index; of two
+    racing, the one stored last stands in both."""
+    row = ("upsert", entry.row, {"mode": UpdateMode.REPLACE})
+    if running(entry.standing) and was is not None and (was == NOT_INDEXED or running(was)):
+        return lambda count_row, row_gone: [row]
+    value = "" if running(entry.standing) else count_name(entry.standing, entry.kind)
+    tally = {"PartitionKey": entry.partition, tally_name(entry.tracking_id): value}
+    return lambda count_row, row_gone: [row, ("upsert", {**tally, "RowKey": count_row}, {"mode": UpdateMode.MERGE})]
+
+
+def forgetting(partition: str, tracking_id: str, tracked_since: datetime) -> Writes:
+    """The tracking's row deleted and its tally emptied (its property stays: a full count row stays full, so a
+    later tally never lands before one already written in a later level)."""
+    row = {"PartitionKey": partition, "RowKey": row_key(tracked_since, tracking_id)}
+
+    def make(count_row: str, row_gone: bool) -> list[Any]:
+        cleared = ("upsert", {"PartitionKey": partition, "RowKey": count_row, tally_name(tracking_id): ""},
+                   {"mode": UpdateMode.MERGE})  # fmt: skip
+        return [cleared] if row_gone else [("delete", row), cleared]
+
+    return make
+
+
+def error_code(exc: AzureError) -> str | None:
+    """The storage error code of a failure (the SDK gives an enum member for codes it knows, a string otherwise)."""
+    code = getattr(exc, "error_code", None)
+    response = getattr(exc, "response", None)
+    if not code and response is not None:
+        code = response.headers.get("x-ms-error-code")
+    return str(getattr(code, "value", code)) if code else None
 
 
 def _word(text: str) -> str:
@@ -220,81 +291,56 @@ class TrackingIndex:
 
     # -- writing -----------------------------------------------------------------------------------
 
-    def note(self, entry: Entry) -> bool:
-        """Make the index say ``entry``: its row, and the counts moved from the row's old standing to its new.
-        False when concurrent transitions kept winning (the next transition of this tracking repairs it)."""
-        return self._transition(entry.partition, entry.row, entry.count_row, entry.standing, entry.kind)
+    def note(self, entry: Entry, was: str | None = None) -> bool:
+        """Make the index say ``entry``, where it said ``was`` (None: not known). Its row, and its tally when it has
+        finished or may have been tallied before, in one write that reads nothing first. False when storage kept
+        failing (the next transition of this tracking repairs it)."""
+        return self._transition(entry.partition, entry.tracking_id, entry.count_row, writes(entry, was))
 
     def forget(self, tracking_id: str, tracked_since: datetime) -> bool:
         """Remove a tracking's row and take it out of the counts (its state was removed)."""
         partition = partition_of(bucket_of(tracked_since))
-        key = row_key(tracked_since, tracking_id)
         shard = shard_of(tracking_id, tracked_since)
-        return self._transition(partition, {"PartitionKey": partition, "RowKey": key}, shard, None, "")
+        return self._transition(partition, tracking_id, shard, forgetting(partition, tracking_id, tracked_since))
 
-    def _transition(self, partition: str, row: dict[str, Any], shard: str, standing: str | None, kind: str) -> bool:
+    def _transition(self, partition: str, tracking_id: str, shard: str, make: Writes) -> bool:
+        """Write what ``make`` says, its tally in the first of the shard's count rows that takes it."""
         self._register(partition)
-        for attempt in range(ATTEMPTS):
-            if attempt:  # two writers that met once would meet again at once: spread them apart
-                time.sleep(random.uniform(0, 0.02 * 2**attempt))
+        level, row_gone, failures = 0, False, 0
+        while failures < ATTEMPTS:
             try:
-                try:
-                    current, counts = self._read_pair(partition, row["RowKey"], shard)
-                except ResourceNotFoundError:
-                    current, counts = None, None  # a fresh account: the table comes with the first write
-                operations = self._operations(row, current, counts, shard, standing, kind)
-                if not operations:
-                    return True
                 self.operations += 1
-                self._table.submit_transaction(operations)
+                self._submit(make(level_key(shard, level), row_gone))
                 return True
-            except (TableTransactionError, ResourceExistsError) as exc:
-                log.info("index of %s changed meanwhile (%s): reading again", row["RowKey"], type(exc).__name__)
-            except ResourceNotFoundError:
-                self._create_table()
-            except AzureError as exc:  # storage out of reach past the SDK's own retries: a finished tracking
-                # has no later transition to repair it, so try again here before giving up
-                log.info("index of %s not written (%s): trying again", row["RowKey"], type(exc).__name__)
-        log.warning("index row %s not written after %d attempts; its next transition repairs it", row["RowKey"],
+            except AzureError as exc:
+                code = error_code(exc)
+                if code == FULL and level < MAX_LEVEL:
+                    level += 1  # that count row holds all the tallies Azure allows: this one is in a later one
+                    continue
+                failures += 1
+                if code == "TableNotFound" or (isinstance(exc, ResourceNotFoundError) and code not in GONE):
+                    self._create_table()  # a fresh account: the table comes with the first write
+                elif code in GONE and not row_gone:
+                    row_gone = True  # forgetting a row that is not there: its tally alone
+                else:  # storage out of reach past the SDK's own retries: a finished tracking has no later
+                    # transition to repair it, so try again here, after a moment, before giving up
+                    log.info("index of %s not written (%s %s): trying again", tracking_id, type(exc).__name__, code)
+                    time.sleep(random.uniform(0, 0.02 * 2**failures))
+        log.warning("index of %s not written after %d attempts; its next transition repairs it", tracking_id,
                     ATTEMPTS)  # fmt: skip
         return False
 
-    def _read_pair(self, partition: str, key: str, shard: str) -> tuple[Any, Any]:
-        self.operations += 1
-        query = "PartitionKey eq @p and ( RowKey eq @r or RowKey eq @c )"
-        rows = self._table.query_entities(query, parameters={"p": partition, "r": key, "c": shard})
-        found = {e["RowKey"]: e for e in rows}
-        return found.get(key), found.get(shard)
-
-    @staticmethod
-    def _operations(row: dict[str, Any], current: Any, counts: Any, shard: str, standing: str | None,
-                    kind: str) -> list[Any]:  # fmt: skip
-        """The transaction that takes the index from what was read to ``row`` (None standing: removed)."""
-        if_unchanged = {"match_condition": MatchConditions.IfNotModified}
-        before = (str(current.get("standing")), str(current.get("kind"))) if current is not None else None
-        after = (standing, kind) if standing is not None else None
-        operations: list[Any] = []
-        if after is None:
-            if current is None:
-                return []
-            operations.append(("delete", current, {"etag": current.metadata["etag"], **if_unchanged}))
-        elif current is None:
-            operations.append(("create", row))
-        elif any(current.get(k) != v for k, v in row.items()):
-            operations.append(("update", row, {"mode": UpdateMode.REPLACE, "etag": current.metadata["etag"],
-                                               **if_unchanged}))  # fmt: skip
-        if before != after:
-            change = Counter({count_name(*after): 1} if after else {})
-            change.subtract({count_name(*before): 1} if before else {})
-            if counts is None:
-                fresh = {k: max(v, 0) for k, v in change.items()}
-                operations.append(("create", {"PartitionKey": row["PartitionKey"], "RowKey": shard, **fresh}))
-            else:
-                moved = {k: max(int(counts.get(k) or 0) + v, 0) for k, v in change.items()}
-                merged = {"PartitionKey": row["PartitionKey"], "RowKey": shard, **moved}
-                operations.append(("update", merged, {"mode": UpdateMode.MERGE, "etag": counts.metadata["etag"],
-                                                      **if_unchanged}))  # fmt: skip
-        return operations
+    def _submit(self, operations: list[Any]) -> None:
+        """One table operation: a single entity's write on its own (a transaction costs the SDK several times the
+        CPU to prepare and to read back), several entities' as a transaction."""
+        if len(operations) > 1:
+            self._table.submit_transaction(operations)
+            return
+        [(verb, entity, *options)] = operations
+        if verb == "delete":
+            self._table.delete_entity(entity["PartitionKey"], entity["RowKey"])
+        else:
+            self._table.upsert_entity(entity, **(options[0] if options else {}))
 
     def _register(self, partition: str) -> None:
         """Note the day in the list of days (once per process and day), so a list finds its partitions."""
@@ -342,13 +388,15 @@ class TrackingIndex:
             start = day_start(bucket)
             hours, cut = None, [(window.since or start, window.until or start + timedelta(days=1))]
         total: Counter[str] = Counter()
-        if hours is not None:
+        if hours is not None:  # the finished trackings by their tallies, the running ones by their rows
             clause = f"RowKey ge '{count_key(hours[0])}' and RowKey lt '{count_key(hours[1])}'"
             for shard in self._query(partition_of(bucket), clause, {}):
-                for name, value in shard.items():
-                    pair = counted(name)
-                    if pair and (window.kind is None or pair[1] == _word(window.kind)) and int(value) > 0:
-                        total[pair[0]] += int(value)
+                total.update(standing for standing, kind in tallied(shard)
+                             if window.kind is None or kind == _word(window.kind))  # fmt: skip
+            start = day_start(bucket)
+            whole = replace(window.within(start + timedelta(hours=hours[0]), start + timedelta(hours=hours[1])),
+                            standings=RUNNING)  # fmt: skip
+            total.update(str(r["standing"]) for r in self._rows(bucket, whole, ["standing"], None))
         for since, until in cut:  # the part of an hour the range cuts: its rows, counted
             total.update(
                 str(r["standing"]) for r in self._rows(bucket, window.within(since, until), ["standing"], None)
@@ -416,18 +464,30 @@ class TrackingIndex:
         except ResourceNotFoundError:
             self._create_table()
             old = []
-        # Each tracking counted in its own hour's shard, where its later transitions move it from.
-        shards: dict[str, Counter[str]] = {}
-        for e in entries:
-            shards.setdefault(e.count_row, Counter())[count_name(e.standing, e.kind)] += 1
-        keep = {e.row["RowKey"] for e in entries} | set(shards)
+        counts = count_rows(partition, entries)
+        keep = {e.row["RowKey"] for e in entries} | {row["RowKey"] for row in counts}
         operations: list[Any] = [("upsert", e.row, {"mode": UpdateMode.REPLACE}) for e in entries]
-        operations += [("upsert", {"PartitionKey": partition, "RowKey": shard, **counts}, {"mode": UpdateMode.REPLACE})
-                       for shard, counts in shards.items()]  # fmt: skip
+        operations += [("upsert", row, {"mode": UpdateMode.REPLACE}) for row in counts]
         operations += [("delete", r) for r in old if r["RowKey"] not in keep]
         for start in range(0, len(operations), 100):  # a transaction holds at most 100 operations
             self.operations += 1
             self._table.submit_transaction(operations[start : start + 100])
+
+
+def count_rows(partition: str, entries: Iterable[Entry]) -> list[dict[str, Any]]:
+    """A partition's count rows for these trackings: each finished one tallied in its hour's shard, filling the
+    shard's levels in order, as its transitions find them (a later level only once the ones before it are full)."""
+    shards: dict[str, list[Entry]] = {}
+    for e in entries:
+        if not running(e.standing):  # a running one is counted from its row
+            shards.setdefault(e.count_row, []).append(e)
+    rows = []
+    for shard, tallies in shards.items():
+        for level, start in enumerate(range(0, len(tallies), CAPACITY)):
+            rows.append({"PartitionKey": partition, "RowKey": level_key(shard, level),
+                         **{tally_name(e.tracking_id): count_name(e.standing, e.kind)
+                            for e in tallies[start : start + CAPACITY]}})  # fmt: skip
+    return rows
 
 
 def entry_of_row(row: Mapping[str, Any]) -> Entry:

@@ -250,9 +250,9 @@ def test_each_step_costs_two_table_operations_a_subscribe_three_and_queue_produc
     spent = Spending(functions.services().state)
     start = spent((0, 0))
     subscribe(harness)
-    # The dedupe claim, the state row, the unsubscribe pointer; the index: a read and a transaction, and the
-    # hour's bucket registered (once per process and hour).
-    assert spent(start) == (3, 3)
+    # The dedupe claim, the state row, the unsubscribe pointer; the index: the tracking's row, written without a
+    # read, and the day registered (once per process and day).
+    assert spent(start) == (3, 2)
     repeat = spent((0, 0))
     subscribe(harness)  # Logic Apps' retry
     assert spent(repeat) == (3, 0)  # the claim refused, the claim read, the state read: no write
@@ -261,8 +261,8 @@ def test_each_step_costs_two_table_operations_a_subscribe_three_and_queue_produc
     harness.run()
     steps = harness.host.invocations - steps_before
     # One read, one merge a step (the README's figure), and the delivering step's write that owns the state's version;
-    # the index only when the tracking finished.
-    assert steps == 4 and spent(before) == (2 * steps + 1, 2)
+    # the index only when the tracking finished: its row and its tally in one transaction.
+    assert steps == 4 and spent(before) == (2 * steps + 1, 1)
     # The refresh's length for its kind's history (one upsert of its operation's row; and this new process's
     # first query of the lengths, once per 10 minutes), and its identity budget: the first poll leases a hundred
     # requests (a read, a write) and the later ones spend them with no table operation; a lease taken after that
@@ -294,9 +294,9 @@ def test_a_queue_tracking_costs_two_table_operations_a_step_with_the_state_kept(
     harness.run()
     steps = harness.host.invocations - steps_before
     # One read and one merge per step, and the delivering step's owning write; the first step creates the table's
-    # row with its merge. The index: two when the tracking is first recorded and two when it finished, and the
-    # hour's bucket registered once.
-    assert steps == 2 and spent(before) == (2 * steps + 1, 2 + 2 + 1)
+    # row with its merge. The index: its row when the tracking is first recorded, its row and tally in one
+    # transaction when it finished, and the day registered once.
+    assert steps == 2 and spent(before) == (2 * steps + 1, 1 + 1 + 1)
     # The lengths' query, its length (one upsert); the budget's lease for its polls (a read and a write).
     assert spent.leases() - leases == 1 and spent.besides() == (1 + 1, 2)
 

@@ -20,7 +20,7 @@ from graphops import functions
 from graphops.console.listing import Filters, list_trackings
 from graphops.local import seed
 from graphops.local.graph import Reply
-from graphops.storage.time_index import Entry, TrackingIndex, Window, entry_of_state
+from graphops.storage.time_index import PREFIX, Entry, TrackingIndex, Window, entry_of_state
 
 from .conftest import Harness, own_state_table
 from .test_cli import graphops
@@ -204,16 +204,23 @@ def test_storage_failing_twice_in_a_row_still_leaves_the_finished_tracking_index
     h: Harness = make_harness(GRAPHOPS_STATE_TABLE=own_state_table())
     state = functions.services().state
     table = state._table
-    real = table.submit_transaction
     calls: list[int] = []
 
-    def failing_twice_each_time(operations: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        if len(calls) % 3:  # the first two of every three
-            raise ServiceRequestError("connection reset by storage")
-        return real(operations, **kwargs)
+    def failing_twice_each_time(write: Any) -> Any:
+        """An index write (a row alone, or a row and its tally in a transaction) failing two times in three."""
 
-    monkeypatch.setattr(table, "submit_transaction", failing_twice_each_time)
+        def written(operations: Any, **kwargs: Any) -> Any:
+            first = operations[0][1] if isinstance(operations, list) else operations
+            if str(first["PartitionKey"]).startswith(PREFIX):
+                calls.append(1)
+                if len(calls) % 3:  # the first two of every three
+                    raise ServiceRequestError("connection reset by storage")
+            return write(operations, **kwargs)
+
+        return written
+
+    monkeypatch.setattr(table, "submit_transaction", failing_twice_each_time(table.submit_transaction))
+    monkeypatch.setattr(table, "upsert_entity", failing_twice_each_time(table.upsert_entity))
     path = seed.reset_path("u-flaky", "op")
     h.graph.script(path, [Reply(200, seed.password_reset("running")), Reply(200, seed.password_reset("succeeded"))])
     tracking = h.track(path)

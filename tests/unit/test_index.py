@@ -1,31 +1,38 @@
 """The index's pure parts: where a tracking stands, how its keys sort, and the transaction each transition
-makes. Over Azurite (counts equal to the rows, concurrent transitions, the list's first page):
+writes. Over Azurite (counts equal to the rows, concurrent transitions, the list's first page):
 tests/integration/test_index.py."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
+from azure.data.tables import UpdateMode
 
 from graphops.storage.time_index import (
+    CAPACITY,
     COUNT_PREFIX,
+    NOT_INDEXED,
     SHARDS,
     Entry,
-    TrackingIndex,
     bucket_of,
     count_key,
     count_name,
+    count_rows,
     counted,
     dead_lettered,
     entry_of_state,
+    forgetting,
+    level_key,
     phase_of_standing,
     row_key,
     row_key_bound,
     shard_of,
     split_day,
     standing_of,
+    tallied,
+    tally_name,
+    writes,
 )
 
 NOW = datetime(2026, 12, 4, 9, 30, tzinfo=UTC)
@@ -98,54 +105,57 @@ def test_a_days_whole_hours_are_answered_by_their_counts_and_the_hours_a_range_c
     assert split_day("20261204", since, until) == (hours, cut)
 
 
-class Read(dict[str, Any]):
-    """A row as the table SDK returns it: its ETag in ``metadata``."""
-
-    def __init__(self, etag: str, **values: Any) -> None:
-        super().__init__(values)
-        self.metadata = {"etag": etag}
+def entry(standing: str, phase: str = "done", tracking_id: str = "t1") -> Entry:
+    return Entry(tracking_id, NOW, "teamsAsyncOperation", standing, phase)
 
 
-def entry(standing: str, phase: str = "done") -> Entry:
-    return Entry("t1", NOW, "teamsAsyncOperation", standing, phase)
-
-
-def test_a_first_transition_creates_the_row_and_counts_it() -> None:
-    ops = TrackingIndex._operations(
-        entry("polling", "polling").row, None, None, "c03", "polling", "teamsAsyncOperation"
-    )
-    assert [op[0] for op in ops] == ["create", "create"]
-    assert ops[1][1]["n_polling_teamsAsyncOperation"] == 1 and ops[1][1]["RowKey"] == "c03"
-
-
-def test_a_transition_moves_one_count_from_the_rows_own_standing_conditional_on_both_etags() -> None:
-    new = entry("succeeded")
-    current = Read("row-etag", **{**entry("polling", "polling").row})
-    counts = Read("count-etag", n_polling_teamsAsyncOperation=5, n_succeeded_teamsAsyncOperation=2)
-    ops = TrackingIndex._operations(new.row, current, counts, "c03", "succeeded", "teamsAsyncOperation")
-    (row_op, row, row_opts), (count_op, moved, count_opts) = ops
-    assert (row_op, row["standing"], row_opts["etag"]) == ("update", "succeeded", "row-etag")
-    assert (count_op, count_opts["etag"]) == ("update", "count-etag")
-    assert moved["n_polling_teamsAsyncOperation"] == 4 and moved["n_succeeded_teamsAsyncOperation"] == 3
-
-
-def test_a_transition_already_made_does_nothing_and_a_missed_one_is_repaired_from_the_row() -> None:
+def test_a_running_tracking_is_written_as_its_row_alone_and_a_finishing_one_with_its_tally_in_one_transaction() -> None:
+    begun = entry("polling", "polling")
+    assert writes(begun, NOT_INDEXED)("c09-03", False) == [("upsert", begun.row, {"mode": UpdateMode.REPLACE})]
+    assert len(writes(entry("delivering", "delivering"), "polling")("c09-03", False)) == 1  # still running
     done = entry("succeeded")
-    assert TrackingIndex._operations(done.row, Read("e", **done.row), Read("c"), "c03", "succeeded", done.kind) == []
-    # The row still says polling (a write that failed); the step believed it was delivering: the row is what moves.
-    current = Read("e", **entry("polling", "polling").row)
-    counts = Read("c", n_polling_teamsAsyncOperation=1)
-    _, (_, moved, _) = TrackingIndex._operations(done.row, current, counts, "c03", "succeeded", done.kind)
-    assert moved == {"PartitionKey": done.partition, "RowKey": "c03", "n_polling_teamsAsyncOperation": 0,
-                     "n_succeeded_teamsAsyncOperation": 1}  # fmt: skip
+    (row_op, row, _), (tally_op, tally, options) = writes(done, "polling")("c09-03", False)
+    assert (row_op, row, tally_op, options) == ("upsert", done.row, "upsert", {"mode": UpdateMode.MERGE})
+    assert tally == {"PartitionKey": done.partition, "RowKey": "c09-03",
+                     tally_name("t1"): "n_succeeded_teamsAsyncOperation"}  # fmt: skip
+    assert list(tallied(tally)) == [("succeeded", "teamsAsyncOperation")]
 
 
-def test_forgetting_deletes_the_row_and_uncounts_it() -> None:
-    current = Read("e", **entry("failed").row)
-    key = {"PartitionKey": current["PartitionKey"], "RowKey": current["RowKey"]}
-    ops = TrackingIndex._operations(key, current, Read("c", n_failed_teamsAsyncOperation=3), "c03", None, "")
-    assert [op[0] for op in ops] == ["delete", "update"] and ops[1][1]["n_failed_teamsAsyncOperation"] == 2
-    assert TrackingIndex._operations(key, None, None, "c03", None, "") == []  # nothing there: nothing to do
+def test_a_tracking_that_may_have_been_tallied_has_its_tally_emptied_when_it_runs_again() -> None:
+    for was in ("deliveryFailed", None):  # a requeued dead letter; a standing not known
+        ops = writes(entry("delivering", "delivering"), was)("c09-03", False)
+        assert [op[0] for op in ops] == ["upsert", "upsert"] and ops[1][1][tally_name("t1")] == ""
+        assert list(tallied(ops[1][1])) == []
+
+
+def test_a_transition_writes_the_same_whatever_the_index_said_so_a_missed_one_is_repaired_by_the_next() -> None:
+    done = entry("succeeded")
+    assert writes(done, "polling")("c09-03", False) == writes(done, None)("c09-03", False)
+    assert writes(done, "succeeded")("c09-03", False) == writes(done, "failed")("c09-03", False)
+
+
+def test_forgetting_deletes_the_row_and_empties_the_tally_and_empties_it_alone_when_the_row_is_gone() -> None:
+    since = NOW
+    ops = forgetting("~index-20261204", "t1", since)("c09-03", False)
+    assert [op[0] for op in ops] == ["delete", "upsert"] and ops[0][1]["RowKey"] == row_key(since, "t1")
+    assert ops[1][1][tally_name("t1")] == ""
+    assert forgetting("~index-20261204", "t1", since)("c09-03", True) == ops[1:]
+
+
+def test_each_tracking_has_its_own_tally_property_and_a_full_count_row_its_next_level() -> None:
+    ids = ["a-b", "a_b", "a_0b", "a__b", "A-b", "-", "_"]
+    names = {tally_name(i) for i in ids}
+    assert len(names) == len(ids)  # one name per id: "-" and "_" escaped apart
+    assert all(n.startswith("s_") and n.replace("_", "").isalnum() for n in names)
+    assert level_key("c09-03", 0) == "c09-03" and level_key("c09-03", 2) == "c09-03-2"
+    assert count_key(9) < level_key("c09-03", 0) < level_key("c09-03", 1) < level_key("c09-04", 0) < count_key(10)
+    # A rebuild fills a shard's levels in order, CAPACITY tallies each, and tallies no running tracking.
+    one_shard = [i for i in (f"t{n}" for n in range(20 * CAPACITY)) if shard_of(i, NOW) == shard_of("t0", NOW)]
+    finished = [entry("failed", tracking_id=i) for i in one_shard[: CAPACITY + 3]]
+    running = [entry("polling", "polling", tracking_id=f"r{i}") for i in range(5)]
+    rows = count_rows("~index-20261204", [*finished, *running])
+    assert [(row["RowKey"], len(list(tallied(row)))) for row in rows] == [
+        (level_key(shard_of("t0", NOW), 0), CAPACITY), (level_key(shard_of("t0", NOW), 1), 3)]  # fmt: skip
 
 
 def test_a_finished_trackings_row_keeps_what_the_list_shows_of_it_and_a_running_ones_does_not() -> None:

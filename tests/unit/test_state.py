@@ -134,7 +134,7 @@ def test_the_sdks_error_code_enum_reads_as_the_service_code() -> None:
     from azure.core.exceptions import ResourceNotFoundError
     from azure.data.tables import TableErrorCode
 
-    from graphops.storage.state import _error_code
+    from graphops.storage.time_index import error_code as _error_code
 
     missing = ResourceNotFoundError("The table specified does not exist.")
     missing.error_code = TableErrorCode.TABLE_NOT_FOUND  # type: ignore[attr-defined]
