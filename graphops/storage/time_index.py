@@ -2,19 +2,32 @@
 
 State rows are keyed by tracking id, so "the newest trackings" or "how many failed today" would mean reading
 every one. Beside them, in the same table, each day of ``trackedSince`` has a partition (``~index-YYYYMMDD``)
-holding a row per tracking begun in it (newest first: the row key counts down) and, for each hour, up to
-``SHARDS`` count rows (``cHH-NN``, before the tracking rows). A tracking's row and its count row change in one
-transaction (the same partition), so the counts are always the sum of the rows. Rows change only when a
-tracking's standing changes (begun, finished, delivery failed, cancelled, removed), never on a poll: two table
-operations each (a query reading both rows, a transaction). A finished tracking's row also keeps what the list
-shows of it (polls, Graph's last status, deliveries), so a page reads the state only of unfinished ones.
+holding a row per tracking begun in it (newest first: the row key counts down) and, for each hour, ``SHARDS``
+count rows (``cHH-NN``, before the tracking rows) in which each finished tracking has a property of its own, its
+tally (its standing and kind). A running tracking is counted from its row (few are running); a finished one by its
+tally, so a whole hour's counts are a handful of count rows however many trackings it had.
 
-"The last 24 hours" is then two partitions: per day one query for the whole hours' count rows, the rows of an
-hour the range cuts, and the newest rows in key order — a handful of queries, each within one partition.
+Nothing is read to write the index, and nothing written depends on what was there: each write says where the
+tracking stands now. A transition between running standings (begun, awaiting its resource, delivering) writes the
+row alone, one single-entity write; one that finishes it, or may undo a finish (a requeued dead letter), writes the
+row and the tally in one transaction, so the counts are always what the rows say. A tally is a property set by a
+merge, not a number moved by a read and a conditional write: transitions of many trackings never wait for one
+another, the same transition made twice leaves the same index, and of two transitions of one tracking racing the
+one stored last stands in both. Rows change only when a tracking's standing changes, never on a poll: one table
+operation each. A finished tracking's row also keeps what the list shows of it (polls, Graph's last status,
+deliveries), so a page reads the state only of unfinished ones.
+
+Azure allows an entity 252 properties of its own: a count row full of tallies refuses one more, and that tally
+goes to the shard's next count row (``cHH-NN-1``, ...). Tallies are emptied, never removed, so a tracking's tally is
+always in the first of its shard's count rows that takes it, which is where its later transitions look.
+
+"The last 24 hours" is then two partitions: per day one query for the whole hours' count rows, one for their
+running trackings' rows, the rows of an hour the range cuts, and the newest rows in key order — a handful of
+queries, each within one partition.
 
 The index is derived: the state row stays the truth, and the tracking's page reads it. A transition whose
-write failed is made good by the tracking's next one (it reads the row's standing, not the one it expected),
-and ``graphops index rebuild`` writes the index anew from the state rows.
+write failed is made good by the tracking's next one, and ``graphops index rebuild`` writes the index anew from
+the state rows (after an upgrade from a version whose count rows held numbers, which it replaces).
 """
 
 from __future__ import annotations
