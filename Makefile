@@ -103,7 +103,8 @@ bench: $(BIN)/.installed node_modules/.installed
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/schedule.py --docs docs/performance.md
 	$(BIN)/python bench/coldstart.py
-	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/throughput.py --docs docs/performance.md
+	$(BIN)/python bench/step_storage.py --docs docs/performance.md
 	$(BIN)/python bench/telemetry.py
 	$(BIN)/python bench/cost.py
 	$(BIN)/python bench/throttling.py --speed 8 --docs docs/performance.md

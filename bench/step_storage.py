@@ -7,25 +7,23 @@ It reports table operations per tracking (counted as HTTP requests to the table 
 one, as Azure bills it; deterministic) and the client's CPU per tracking (the process's, Azurite excluded: it
 runs in a process of its own), each for the state alone and with the index, medians of ``--rounds``.
 
-    python bench/step_storage.py [--trackings 500] [--threads 16] [--rounds 3]
+    python bench/step_storage.py [--trackings 500] [--threads 16] [--rounds 3] [--docs docs/performance.md]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import threading
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
-from urllib.parse import urlsplit
+from pathlib import Path
 
 from azure.data.tables import TableClient
+from report import fenced, write_section
+from table_requests import TableRequests
 
 from graphops.egress.policy import CallbackPolicy
 from graphops.envelope.tracking import Delivery, DeliveryState, Outcome, Phase, iso, next_step
@@ -38,33 +36,6 @@ LIMITS = Limits("https://graph.microsoft.com", CallbackPolicy(("*.logic.azure.co
 CALLBACK = "https://prod-00.westeurope.logic.azure.com/workflows/w/triggers/manual/paths/invoke?sig=s"
 RUNNING = {"id": "op", "status": "running", "createdDateTime": "2026-12-04T09:00:00Z"}
 SUCCEEDED = {**RUNNING, "status": "succeeded", "lastActionDateTime": "2026-12-04T09:00:10Z"}
-
-
-class TableRequests:
-    """Counts the HTTP requests sent to one table endpoint, from every client of the process."""
-
-    def __init__(self, endpoint: str) -> None:
-        self._netloc = urlsplit(endpoint).netloc
-        self._lock = threading.Lock()
-        self.count = 0
-
-    @contextmanager
-    def counting(self) -> Iterator[TableRequests]:
-        from azure.core.pipeline.transport import RequestsTransport
-
-        real = RequestsTransport.send
-
-        def send(transport: Any, request: Any, **kwargs: Any) -> Any:
-            if urlsplit(request.url).netloc == self._netloc:
-                with self._lock:
-                    self.count += 1
-            return real(transport, request, **kwargs)
-
-        RequestsTransport.send = send  # type: ignore[method-assign]
-        try:
-            yield self
-        finally:
-            RequestsTransport.send = real  # type: ignore[method-assign]
 
 
 def two_polls(state: StateStore, tracking_id: str, now: datetime) -> None:
@@ -116,6 +87,7 @@ def main() -> None:
     parser.add_argument("--trackings", type=int, default=500)
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3, help="each configuration this many times, interleaved")
+    parser.add_argument("--docs", type=Path, help="write the figures into this page's step-storage section")
     args = parser.parse_args()
     runs: dict[str, list[dict[str, float]]] = {"state alone": [], "state and index": []}
     with Azurite() as azurite:
@@ -124,15 +96,21 @@ def main() -> None:
             for name, measured in runs.items():
                 measured.append(one_run(azurite.connection_string, args.trackings, args.threads,
                                         name == "state and index"))  # fmt: skip
-    print(f"{args.trackings} two-poll trackings through the state store, {args.threads} threads, "
-          f"medians of {args.rounds}")  # fmt: skip
     medians = {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for name, rs in runs.items()}
-    for name, m in medians.items():
-        print(f"{name:16} {m['operations']:5.2f} table operations, {m['cpu_ms']:5.2f} ms CPU, "
-              f"{m['wall_ms']:5.2f} ms wall per tracking")  # fmt: skip
     alone, both = medians["state alone"], medians["state and index"]
-    print(f"{'the index':16} {both['operations'] - alone['operations']:5.2f} table operations, "
-          f"{both['cpu_ms'] - alone['cpu_ms']:5.2f} ms CPU per tracking")  # fmt: skip
+    lines = [
+        f"{args.trackings} two-poll trackings through the state store, {args.threads} threads, medians of "
+        f"{args.rounds}",
+        *(
+            f"{name:16} {m['operations']:5.2f} table operations, {m['cpu_ms']:5.2f} ms CPU, {m['wall_ms']:5.2f} ms "
+            "wall per tracking"
+            for name, m in medians.items()
+        ),
+        f"{'the index':16} {both['operations'] - alone['operations']:5.2f} table operations, "
+        f"{both['cpu_ms'] - alone['cpu_ms']:5.2f} ms CPU per tracking",
+    ]
+    print("\n".join(lines))
+    write_section(args.docs, "step-storage", fenced(lines))
 
 
 if __name__ == "__main__":
