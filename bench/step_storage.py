@@ -31,7 +31,9 @@ from graphops.intake.limits import Limits
 from graphops.intake.request import from_request
 from graphops.local.azurite import Azurite
 from graphops.storage.state import StateStore
+from graphops.wiring import storage_transport
 
+TRANSPORT = storage_transport()
 LIMITS = Limits("https://graph.microsoft.com", CallbackPolicy(("*.logic.azure.com",)), 86400, 30 * 86400)
 CALLBACK = "https://prod-00.westeurope.logic.azure.com/workflows/w/triggers/manual/paths/invoke?sig=s"
 RUNNING = {"id": "op", "status": "running", "createdDateTime": "2026-12-04T09:00:00Z"}
@@ -66,7 +68,8 @@ def two_polls(state: StateStore, tracking_id: str, now: datetime) -> None:
 
 
 def one_run(connection: str, trackings: int, threads: int, with_index: bool) -> dict[str, float]:
-    table = TableClient.from_connection_string(connection, f"bench{uuid.uuid4().hex[:12]}")
+    # The storage transport the app's clients share (graphops.wiring), as a deployed step uses it.
+    table = TableClient.from_connection_string(connection, f"bench{uuid.uuid4().hex[:12]}", transport=TRANSPORT)
     table.create_table()
     state = StateStore(table)
     if not with_index:
