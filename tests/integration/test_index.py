@@ -9,18 +9,29 @@ import threading
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from azure.core.exceptions import ServiceRequestError
-from azure.data.tables import TableClient
+from azure.core.exceptions import ResourceNotFoundError, ServiceRequestError
+from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from graphops import functions
 from graphops.console.listing import Filters, list_trackings
 from graphops.local import seed
 from graphops.local.graph import Reply
-from graphops.storage.time_index import PREFIX, Entry, TrackingIndex, Window, entry_of_state
+from graphops.storage.time_index import (
+    CAPACITY,
+    FULL,
+    PREFIX,
+    Entry,
+    TrackingIndex,
+    Window,
+    entry_of_state,
+    shard_of,
+    tallied,
+)
 
 from .conftest import Harness, own_state_table
 from .test_cli import graphops
@@ -227,3 +238,69 @@ def test_storage_failing_twice_in_a_row_still_leaves_the_finished_tracking_index
     h.run()
     assert h.outcomes() == {tracking: "succeeded"} and len(calls) == 6  # two transitions, three tries each
     assert counted(state.index, Window()) == {"counts": Counter({"succeeded": 1}), "rows": Counter({"succeeded": 1})}
+
+
+class RefusingPastAzuresCap:
+    """The state table as Azure keeps it: a write that would give an entity more than 252 properties of its own is
+    refused (``TooManyProperties``). Azurite keeps any number, so this reads the count row a transaction merges into
+    from Azurite and refuses as Azure would; everything else goes through to Azurite untouched."""
+
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+        self.refused = 0
+
+    def submit_transaction(self, operations: Any, **kwargs: Any) -> Any:
+        for verb, entity, *options in operations:
+            if verb == "upsert" and options and options[0].get("mode") == UpdateMode.MERGE:
+                try:
+                    stored = dict(self._table.get_entity(entity["PartitionKey"], entity["RowKey"]))
+                except ResourceNotFoundError:
+                    stored = {}
+                own = {**stored, **entity}.keys() - {"PartitionKey", "RowKey", "Timestamp"}
+                if len(own) > CAPACITY:
+                    self.refused += 1
+                    refusal = TableTransactionError(message="The entity contains more properties than allowed.")
+                    refusal.error_code = FULL
+                    raise refusal
+        return self._table.submit_transaction(operations, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._table, name)
+
+
+def test_a_count_row_azure_holds_full_sends_the_next_tallies_to_the_shards_next_count_row(make_harness: Any) -> None:
+    """An hour with more finished trackings in one shard than a count row may hold: each tally past the cap goes to
+    the shard's next count row, later transitions find it there (counted once), and forgetting and rebuilding keep
+    the counts equal to the rows."""
+    make_harness(GRAPHOPS_STATE_TABLE=own_state_table())
+    table = functions.services().state._table
+    table.create_table()
+    capped = RefusingPastAzuresCap(table)
+    index = TrackingIndex(capped)  # type: ignore[arg-type]
+    hour = datetime(2026, 11, 30, 10, tzinfo=UTC)
+    ids = (str(uuid.UUID(int=n)) for n in range(100 * CAPACITY))
+    same_shard = [i for i in ids if shard_of(i, hour) == shard_of(str(uuid.UUID(int=0)), hour)][: CAPACITY + 4]
+    made = [Entry(tid, hour + timedelta(seconds=n), "authenticationMethodOperation", "succeeded", "done", "succeeded")
+            for n, tid in enumerate(same_shard)]  # fmt: skip
+    for entry in made:
+        assert index.note(entry, "polling")
+    shard = made[0].count_row
+    assert capped.refused == 4
+    levels = {r["RowKey"]: len(list(tallied(r))) for r in table.query_entities(f"RowKey ge '{shard}' and RowKey lt "
+                                                                               f"'{shard}-~'")}  # fmt: skip
+    assert levels == {shard: CAPACITY, f"{shard}-1": 4}
+    now = hour + timedelta(days=1)
+    assert counted(index, Window()) == {"counts": Counter({"succeeded": CAPACITY + 4}),
+                                        "rows": Counter({"succeeded": CAPACITY + 4})}  # fmt: skip
+
+    late = made[-1]  # tallied in the second count row: its next transition finds it there, not a second time
+    assert index.note(replace(late, standing="deliveryFailed"), "succeeded")
+    expected = Counter({"succeeded": CAPACITY + 3, "deliveryFailed": 1})
+    assert counted(index, Window()) == {"counts": expected, "rows": expected}
+    assert index.forget(late.tracking_id, late.tracked_since) and index.forget(made[0].tracking_id, hour)
+    expected = Counter({"succeeded": CAPACITY + 2})
+    assert counted(index, Window()) == {"counts": expected, "rows": expected}
+    assert +index.counts(Window(), now) == expected
+
+    assert index.rebuild(made[1:-1]) == CAPACITY + 2  # written anew: the same counts, the same rows
+    assert counted(index, Window()) == {"counts": expected, "rows": expected}
