@@ -107,9 +107,9 @@ def run(stack: LocalStack, name: str, app_factory: Any, enqueue: Any, trackings:
         started, cpu = time.perf_counter(), time.process_time()
         assert host.run_until_idle(timeout=1800), f"{name}: not idle in time"
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    parts = {} if name == "baseline" else {"parts": operations_by_part(trackings)}  # before closing forgets them
     host.close()
     assert len(stack.receiver.received) - received_before == trackings, f"{name}: callbacks missing"
-    parts = {} if name == "baseline" else {"parts": operations_by_part(trackings)}
     quantiles = statistics.quantiles(steps, n=20)
     return {
         "name": name, "trackings": trackings, "seconds": elapsed, "per_second": trackings / elapsed,

@@ -8,11 +8,11 @@ the SDK clients are imported on first use instead, so a cold start pays only for
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 from urllib.parse import urlsplit
 
 import azure.functions as func
@@ -39,12 +39,40 @@ def check_settings() -> Settings:
     return settings
 
 
+T = TypeVar("T")
+# One lock for every part a process builds once: reentrant, since the tracker, the API and the console build the
+# services within their own build.
+_BUILDING = threading.RLock()
+
+
+class BuiltOnce(Generic[T]):
+    """A part of the process, built on first use, once even when many threads ask for it at once: the worker runs
+    a batch of messages in a thread each, and each would otherwise build its own credential, clients and pools
+    (and its own stores, each with its own caches and counts) for the first messages."""
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build = build
+        self._built: list[T] = []
+        self.__doc__ = build.__doc__
+
+    def __call__(self) -> T:
+        if not self._built:  # after the first build, no lock: reading a list is safe across threads
+            with _BUILDING:
+                if not self._built:
+                    self._built.append(self._build())
+        return self._built[0]
+
+    def cache_clear(self) -> None:
+        with _BUILDING:
+            self._built.clear()
+
+
 # Whether traces and metrics go to Application Insights, decided once per process: OpenTelemetry's providers
 # belong to the process, so reset() leaves this as it is.
 TELEMETRY: list[bool] = []
 
 
-@functools.cache
+@BuiltOnce
 def services() -> Services:
     """The process's parts, built on first use: one credential and one HTTP pool per worker."""
     from graphops.common.telemetry import configure
@@ -58,14 +86,14 @@ def services() -> Services:
     return built
 
 
-@functools.cache
+@BuiltOnce
 def tracker() -> Tracker:
     from graphops.wiring import build_tracker
 
     return build_tracker(services())
 
 
-@functools.cache
+@BuiltOnce
 def api() -> Api:
     from graphops.api import Api
 
@@ -76,7 +104,7 @@ CONSOLE_ROOT = "/api/console/"
 SIGN_IN = "/.auth/login/aad?post_login_redirect_uri="  # App Service authentication's Entra ID sign-in
 
 
-@functools.cache
+@BuiltOnce
 def console_pages() -> Console:
     from graphops.console import build_console
     from graphops.console.access import platform_operator
