@@ -161,7 +161,7 @@ def count_name(standing: str, kind: str) -> str:
 
 
 def counted(name: str) -> tuple[str, str] | None:
-    """The (standing, kind) a count property stands for, or None for the row's other properties."""
+    """The (standing, kind) a count name stands for (a tally's value), or None for anything else."""
     parts = name.split("_")
     return (parts[1], parts[2]) if len(parts) == 3 and parts[0] == "n" else None
 
