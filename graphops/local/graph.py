@@ -51,7 +51,7 @@ class Call:
     client_request_id: str | None
     priority: str | None = None  # x-ms-throttle-priority
     prefer: str | None = None  # Prefer
-    wall: float = 0.0  # time.time() at arrival: the window a limit counts it in
+    wall: float = 0.0  # the wall clock at arrival (before any scripted delay): the window a limit counts it in
 
 
 class GraphStandIn(StandIn):
@@ -107,15 +107,15 @@ class GraphStandIn(StandIn):
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Response:
         parts = urlsplit(path)
         key = unquote(parts.path)
-        now = time.monotonic()
+        now, arrived = time.monotonic(), self.wall()  # Graph counts a request when it arrives, not when answered
         lower = {k.lower(): v for k, v in headers.items()}
-        reply = self._reply(method, key, lower, body, now)
+        reply = self._reply(method, key, lower, body, now, arrived)
         if reply.delay:
             time.sleep(reply.delay)
         with self.lock:
             self.calls[key].append(
                 Call(now, method, key, parts.query, reply.status, lower.get("client-request-id"),
-                     lower.get("x-ms-throttle-priority"), lower.get("prefer"), time.time())
+                     lower.get("x-ms-throttle-priority"), lower.get("prefer"), arrived)
             )  # fmt: skip
             retry_after = reply.headers.get("Retry-After")
             if retry_after and retry_after.isdigit():
@@ -126,14 +126,14 @@ class GraphStandIn(StandIn):
             out["client-request-id"] = lower["client-request-id"]
         return reply.status, out, payload
 
-    def _reply(self, method: str, key: str, headers: dict[str, str], body: bytes, now: float) -> Reply:
+    def _reply(self, method: str, key: str, headers: dict[str, str], body: bytes, now: float, arrived: float) -> Reply:
         auth = headers.get("authorization", "")
         audience = self._audience_of(auth.removeprefix("Bearer ")) if auth.startswith("Bearer ") else None
         if audience != self.expected_audience:
             with self.lock:
                 self.violations.append(f"{method} {key}: token for {audience!r}, want {self.expected_audience!r}")
             return Reply(401, graph_error("InvalidAuthenticationToken", "Access token validation failure."))
-        throttled = self._over_limit(method, key, auth.removeprefix("Bearer "), now)
+        throttled = self._over_limit(method, key, auth.removeprefix("Bearer "), now, arrived)
         if throttled is not None:
             return throttled
         with self.lock:
@@ -153,7 +153,7 @@ class GraphStandIn(StandIn):
             return Reply(400, graph_error("BadRequest", "Invalid JSON body."))
         return action(doc)
 
-    def _over_limit(self, method: str, key: str, token: str, now: float) -> Reply | None:
+    def _over_limit(self, method: str, key: str, token: str, now: float, clock: float) -> Reply | None:
         """Graph's 429 when this request is one too many for its service in its tenant in the window of the limit's
         length that ends now; Retry-After is when the oldest request counted leaves it."""
         if method != "GET" or not self.limits:
@@ -166,7 +166,6 @@ class GraphStandIn(StandIn):
         if limit is None:
             return None
         tenant = tenant_of(token)
-        clock = self.wall()
         with self.lock:
             admitted = self._admitted[(tenant, kind.service or "")]
             while admitted and admitted[0] <= clock - limit.window:

@@ -88,6 +88,19 @@ SHARD_BUDGET = 350
 #: The longest a lease lasts, in seconds (half the window at most): short, so a pause another worker writes into
 #: the row after a 429 is seen within it, and a worker that dies holding one holds it only that long.
 LEASE_LIFE = 5.0
+#: How long after it is sent a request may still reach Graph (a slow connect, a retried send): Graph counts a
+#: request when it arrives, so a lease counts its requests in every window up to this long after its last one may
+#: be sent. A second at most (beyond it the 20% margin covers a straggler); a quarter of the window for a short one
+#: (teams' one-second window: a quarter second), so the allowance never takes most of a short window's room.
+ARRIVAL = 1.0
+#: Far from its limit, a lease lasts up to the window (at most this long): a busy worker then writes a lease per
+#: window's worth of its polls, not per half a window.
+FAR_LEASE_LIFE = 10.0
+#: Near its limit, the least a lease of a large budget is worth a conditional write for, as a share of the row:
+#: a worker waits for that much room rather than write a lease of the one or two requests just freed, so the
+#: workers of a row at its limit write a few larger leases a second, not one per freed request (each write of a
+#: crowded row is one more chance for another worker's to lose).
+LEAST_SHARE = 0.05
 #: The most leases a row keeps; past it, the two that began first are merged into one covering both (it counts in
 #: every window at least what they did, so the budget still holds).
 MAX_LEASES = 48
@@ -137,6 +150,33 @@ def lease_life(limit: Limit) -> float:
     return min(LEASE_LIFE, limit.window / 2)
 
 
+def arrival(limit: Limit) -> float:
+    """How long after its last request may be sent a lease still counts: :data:`ARRIVAL`, or a quarter of the
+    window when that is shorter."""
+    return min(ARRIVAL, limit.window / 4)
+
+
+def far_life(limit: Limit) -> float:
+    """How long a lease lasts while its row is far from its limit: the window, at most :data:`FAR_LEASE_LIFE`
+    (never shorter than a lease near the limit)."""
+    return max(lease_life(limit), min(FAR_LEASE_LIFE, limit.window))
+
+
+def least_lease(budget: int, want: int) -> int:
+    """The smallest lease worth a write near the limit: :data:`LEAST_SHARE` of the row, or what the worker asks
+    for when that is less; one for a small budget."""
+    if budget <= SMALL_BUDGET:
+        return 1
+    return max(1, min(want, math.floor(budget * LEAST_SHARE)))
+
+
+def far_from_limit(ledger: Ledger, budget: int, window: float, now: float, span: float) -> bool:
+    """Is a row far from its limit for a lease over the next ``span`` seconds: a large budget with at least half
+    of it free in every window such a lease would overlap? Then the lease may last up to the window."""
+    leases = pruned(ledger.leases, now, window)
+    return budget > SMALL_BUDGET and 2 * (budget - peak(leases, now, now + span, window)) >= budget
+
+
 def load(leases: Iterable[Lease], at: float, window: float) -> int:
     """The most requests ``leases`` may have put in a window of ``window`` seconds that ends just after ``at``:
     all of every lease begun by ``at`` that had not ended a whole window before it."""
@@ -151,17 +191,20 @@ def peak(leases: Sequence[Lease], start: float, end: float, window: float) -> in
     return max(load(leases, at, window) for at in ends)
 
 
-def lease_size(budget: int, free: int, want: int) -> int:
+def lease_size(budget: int, free: int, want: int, least: int = 1) -> int:
     """How many requests to lease with ``free`` left in every window the lease overlaps: none without room; one of
     a small budget; otherwise what the worker expects to use (at least :data:`LARGE_LEASE` for a worker that asks
     for many while the row is far from its limit), never more than half of what is free, so the next worker finds
-    some too."""
+    some too — but never fewer than ``least``: with less than that free, none (the worker waits for room)."""
     if free <= 0:
         return 0
     if budget <= SMALL_BUDGET:
         return 1
     floor = LARGE_LEASE if free >= 2 * LARGE_LEASE and want >= LARGE_LEASE // 2 else 1
-    return max(1, min(max(want, floor), free // 2))
+    count = max(1, min(max(want, floor), free // 2))
+    if count >= least:
+        return count
+    return least if free >= least else 0
 
 
 def pruned(leases: Iterable[Lease], now: float, window: float) -> tuple[Lease, ...]:
@@ -180,39 +223,55 @@ def compacted(leases: Sequence[Lease]) -> tuple[Lease, ...]:
     return tuple(kept)
 
 
-def grant(ledger: Ledger, budget: int, window: float, now: float, life: float, want: int, holder: str) -> Grant:
-    """May a worker lease requests now, for ``life`` seconds? It may when every window of ``window`` seconds that
-    the lease would overlap stays within ``budget`` with it; else it waits until one request would fit. A pause
-    further off than graphops ever sets one is not graphops' (a garbled row, a clock far off): not believed."""
+def grant(
+    ledger: Ledger,
+    budget: int,
+    window: float,
+    now: float,
+    life: float,
+    want: int,
+    holder: str,
+    *,
+    arrival: float = 0.0,
+    least: int = 1,
+) -> Grant:
+    """May a worker lease requests now, to send for ``life`` seconds? It may when every window of ``window``
+    seconds that the lease would overlap stays within ``budget`` with it; else it waits until ``least`` requests
+    would fit. The lease counts until ``arrival`` after ``life``: Graph counts a request when it arrives, and one
+    sent at the lease's last moment arrives a little later. A pause further off than graphops ever sets one is not
+    graphops' (a garbled row, a clock far off): not believed."""
     if now < ledger.paused_until <= now + MAX_PAUSE:
         return Grant(None, ledger.paused_until - now)
     leases = pruned(ledger.leases, now, window)
-    free = budget - peak(leases, now, now + life, window)
-    count = lease_size(budget, free, want)
+    span = life + arrival
+    free = budget - peak(leases, now, now + span, window)
+    count = lease_size(budget, free, want, least)
     if count == 0:
-        return Grant(None, room_at(leases, budget, window, now, life) - now, free=free)
-    lease = Lease(now, now + life, count, holder)
+        return Grant(None, room_at(leases, budget, window, now, span, least) - now, free=free)
+    lease = Lease(now, now + span, count, holder)
     return Grant(lease, 0.0, Ledger(compacted((*leases, lease)), ledger.paused_until), free)
 
 
-def room_at(leases: Sequence[Lease], budget: int, window: float, now: float, life: float) -> float:
-    """When a lease of one request next fits: at the first moment some lease stops counting in the windows that
-    such a lease would overlap (a window after its end) and that leaves room. Once the last lease has left every
-    window, there is room (a budget is one request at least)."""
+def room_at(leases: Sequence[Lease], budget: int, window: float, now: float, life: float, count: int = 1) -> float:
+    """When a lease of ``count`` requests next fits: at the first moment some lease stops counting in the windows
+    that such a lease would overlap (a window after its end) and that leaves room. Once the last lease has left
+    every window, there is room (``count`` is never more than the budget)."""
     leaving = sorted({lease.end + window for lease in leases if lease.end + window > now})
     last = leaving[-1] if leaving else now  # (the same sum as load's, so no rounding keeps a lease in)
-    return next((at for at in leaving if peak(leases, at, at + life, window) < budget), last)
+    return next((at for at in leaving if peak(leases, at, at + life, window) <= budget - count), last)
 
 
-def settled(ledger: Ledger, holder: str, used: int, last: float) -> Ledger:
+def settled(ledger: Ledger, holder: str, used: int, last: float, arrival: float = 0.0) -> Ledger:
     """The row once a worker hands back what it did not use of its lease ``holder``: the lease counts the
-    ``used`` requests it made, all by ``last``, so it ends there (and is gone when none were made)."""
+    ``used`` requests it made, all sent by ``last`` and arrived by ``arrival`` after it, so it ends there (and is
+    gone when none were made)."""
     leases: list[Lease] = []
     for lease in ledger.leases:
         if lease.holder != holder:
             leases.append(lease)
         elif used > 0:
-            leases.append(replace(lease, end=min(lease.end, max(lease.start, last)), count=min(used, lease.count)))
+            end = min(lease.end, max(lease.start, last) + arrival)
+            leases.append(replace(lease, end=end, count=min(used, lease.count)))
     return replace(ledger, leases=tuple(leases))
 
 

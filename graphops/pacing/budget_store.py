@@ -35,9 +35,13 @@ from graphops.pacing.budget import (
     Lease,
     Ledger,
     Limit,
+    arrival,
     believable,
+    far_from_limit,
+    far_life,
     grant,
     lease_life,
+    least_lease,
     pause_after,
     paused,
     settled,
@@ -52,6 +56,8 @@ ATTEMPTS = 8
 #: How long a poll waits when every attempt at its row's write met another worker's: the queue's shortest delay
 #: (the attempts' own random pauses have already spread the workers that met).
 CONTENDED_WAIT = 1.0
+#: How many polls of a budget a worker asks for before its leases follow their pace rather than their count.
+PACE_AFTER = 5
 
 
 @dataclass
@@ -75,6 +81,12 @@ class Held:
     used: int
     last: float
     window: float  # its budget's, to read the row by
+    until: float  # when the worker stops sending under it (the lease counts a little longer, for arrival)
+
+    @property
+    def allowance(self) -> float:
+        """How long after its last request the lease counts: what its requests may take to reach Graph."""
+        return max(0.0, self.lease.end - self.until)
 
 
 @dataclass(frozen=True)
@@ -112,6 +124,9 @@ class Budgets:
         self._cache: dict[str, Cached] = {}
         self._asked: dict[str, collections.deque[float]] = {}
         self._leases = 0
+        self._prefer: dict[str, str] = {}  # per budget, the row to lease from next
+        self._lost_at: dict[str, float] = {}  # per row, when this worker's last write to it lost
+        self._shards: dict[str, list[str]] = {}  # per budget, its rows
         # The host may run steps on several threads: one lease taken at a time, and each poll counted once.
         self._lock = threading.Lock()
 
@@ -123,7 +138,9 @@ class Budgets:
         a ``|``, so a shard's key is never a scoped budget's)."""
         limit = self._limits[service]
         key = budget_key(tenant, service, scope)
-        return [key + (f"||{n}" if n else "") for n in range(shards(limit, self._margin))]
+        rows = [key + (f"||{n}" if n else "") for n in range(shards(limit, self._margin))]
+        self._shards[key] = rows
+        return rows
 
     def wait_before_polling(self, tenant: str, service: str | None, scope: str = "") -> float:
         """0 when a step may poll now (its request is counted), else the seconds until the budget has room.
@@ -135,29 +152,51 @@ class Budgets:
         with self._lock:
             rows = self.rows(tenant, service, scope)
             now = self._clock()
-            want = self._asking(rows[0], now, lease_life(limit))
+            want = self._asking(rows[0], now, far_life(limit))
             if any(self._spend(key, now) for key in rows):
                 return 0.0
-            home = rows[zlib.crc32(self.holder.encode()) % len(rows)]
-            # The worker's own row first; when it has no room, one other (a lone busy worker reaches them all).
-            others = [key for key in rows if key != home]
-            tried = [home, *random.sample(others, 1)] if others else [home]
-            waits = []
-            for key in tried:
-                try:
-                    wait = self._take(key, limit, want)
-                except (NoTable, _Contended) as why:
-                    return self._unleased(key, why)
-                except AzureError as exc:
-                    self.stats.uncounted += 1
-                    log.info("budget %s not read (%s): polling uncounted", key, type(exc).__name__)
-                    return 0.0
-                if wait is None:
-                    return 0.0
-                waits.append(wait)
+            try:
+                wait = self._lease(rows, limit, want)
+            except (NoTable, _Contended) as why:
+                return self._unleased(rows[0], why)
+            except AzureError as exc:
+                self.stats.uncounted += 1
+                log.info("budget %s not read (%s): polling uncounted", rows[0], type(exc).__name__)
+                return 0.0
+            if wait is None:
+                return 0.0
             self.stats.waits += 1
-            log.info("budget %s has no room: the poll waits %.1f s", rows[0], min(waits))
-            return min(waits) + spread(limit)
+            log.info("budget %s has no room: the poll waits %.1f s", rows[0], wait)
+            return wait + spread(limit)
+
+    def _lease(self, rows: list[str], limit: Limit, want: int) -> float | None:
+        """Leases from one of a budget's rows (None: leased, and one spent) or says how long to wait. The row it
+        last had room on first (at first its own, by its name's hash); when that has no room, one other; after a
+        write lost to another worker's, the row that has gone longest without a loss (read afresh): the workers
+        that met on a row part rather than meet there again at once."""
+        home = rows[zlib.crc32(self.holder.encode()) % len(rows)]
+        key = self._prefer.get(rows[0], home)
+        waits: list[float] = []
+        tried: set[str] = set()
+        for attempt in range(ATTEMPTS):
+            if attempt and not waits:  # two workers that met once would meet again at once: spread them apart
+                time.sleep(random.uniform(0, 0.01 * 2**attempt))
+            tried.add(key)
+            outcome = self._take(key, limit, want)
+            if outcome is None:
+                return None
+            if isinstance(outcome, _Lost):
+                self._lost_at[key] = self._clock()
+                key = min(rows, key=lambda row: (row == key, self._lost_at.get(row, 0.0), random.random()))
+                continue
+            waits.append(outcome)
+            untried = [row for row in rows if row not in tried]
+            if len(waits) >= 2 or not untried:
+                return min(waits)
+            key = random.choice(untried)  # one other row (a lone busy worker reaches them all)
+        if waits:
+            return min(waits)
+        raise _Contended()
 
     def _unleased(self, key: str, why: Exception) -> float:
         if isinstance(why, NoTable):
@@ -169,39 +208,47 @@ class Budgets:
         log.info("budget %s kept changing under %d attempts: the poll waits a moment", key, ATTEMPTS)
         return CONTENDED_WAIT
 
-    def _asking(self, name: str, now: float, life: float) -> int:
+    def _asking(self, name: str, now: float, horizon: float) -> int:
         """What the worker's next lease should cover: twice the polls of this budget it asked for over the last
-        lease life (room to grow, and what it does not use is handed back)."""
+        ``horizon`` seconds (a far lease's life); once it has asked a few, at least their pace over the whole
+        horizon (their span taken as a tenth of it at least), so a worker that has just begun polling fast leases
+        for its pace at once rather than doubling its way up to it."""
         asked = self._asked.setdefault(name, collections.deque())
         asked.append(now)
-        while asked and asked[0] <= now - life:
+        while asked and asked[0] <= now - horizon:
             asked.popleft()
-        return 2 * len(asked)
+        if len(asked) < PACE_AFTER:
+            return 2 * len(asked)
+        return max(2 * len(asked), math.ceil(len(asked) * horizon / max(now - asked[0], horizon / 10)))
 
     def _spend(self, key: str, now: float) -> bool:
         held = self._held.get(key)
-        if held is None or held.used >= held.lease.count or not held.lease.start <= now < held.lease.end:
+        if held is None or held.used >= held.lease.count or not held.lease.start <= now < held.until:
             return False
         held.used += 1
         held.last = now
         return True
 
-    def _take(self, key: str, limit: Limit, want: int) -> float | None:
-        """Leases requests from the row ``key`` (None: leased, and one spent) or says how long to wait."""
-        # Leases of a little less than their full life, so workers that began together do not all come back to the
-        # row at the same moment each time their leases end.
-        budget, life = shard_budget(limit, self._margin), lease_life(limit) * random.uniform(0.8, 1.0)
-        for attempt in range(ATTEMPTS):
-            if attempt:  # two workers that met once would meet again at once: spread them apart
-                time.sleep(random.uniform(0, 0.01 * 2**attempt))
-            cached = self._cache.pop(key, None) if attempt == 0 else None
+    def _take(self, key: str, limit: Limit, want: int) -> float | _Lost | None:
+        """One attempt at a lease from the row ``key``: None when leased (and one spent), :data:`_LOST` when the
+        write met another worker's, else how long to wait."""
+        budget, allowance = shard_budget(limit, self._margin), arrival(limit)
+        for _ in range(2):
+            cached = self._cache.pop(key, None)
             ledger, etag = (cached.ledger, cached.etag) if cached is not None else self._read(key, limit.window)
+            # Far from its limit when last written (and so read unchanged), a lease lasts up to the window; near it,
+            # half as long. A little less than the full life, at random, so workers that began together do not
+            # all come back to the row at the same moment each time their leases end.
+            # (A small budget's leases of one keep the short life: one request held longer only holds others back.)
             now = self._clock()
+            far = far_from_limit(ledger, budget, limit.window, now, far_life(limit) + allowance)
+            life = (far_life(limit) if far else lease_life(limit)) * random.uniform(0.8, 1.0)
             held = self._held.get(key)
             if held is not None:  # hand back what the last lease on this row did not use, in the same write
-                ledger = settled(ledger, held.lease.holder, held.used, held.last)
+                ledger = settled(ledger, held.lease.holder, held.used, held.last, held.allowance)
             self._leases += 1
-            offer = grant(ledger, budget, limit.window, now, life, want, f"{self.holder}.{self._leases}")
+            offer = grant(ledger, budget, limit.window, now, life, want, f"{self.holder}.{self._leases}",
+                          arrival=allowance, least=least_lease(budget, want))  # fmt: skip
             if offer.lease is None or offer.ledger is None:
                 if cached is not None:
                     continue  # the row as this worker last wrote it has no room: read what it says now
@@ -210,21 +257,28 @@ class Budgets:
                 written = self._write(key, offer.ledger, etag)
             except (ResourceExistsError, ResourceModifiedError):
                 self.stats.lost += 1
-                continue  # another worker wrote the row meanwhile: read again
+                return _LOST  # another worker wrote the row meanwhile
             except ResourceNotFoundError:
                 if not self._create_table():
                     raise NoTable() from None
                 continue  # a fresh account: the budget is the table's first row
             self.stats.leases += 1
-            self._held[key] = Held(offer.lease, 1, now, limit.window)
+            self._held[key] = Held(offer.lease, 1, now, limit.window, now + life)
             far = offer.free - offer.lease.count >= offer.lease.count  # room for as much again
+            name = key.split("||", maxsplit=1)[0]
             if written is not None and far:
                 # Far from its limit, few others write the row: the next lease is written on this version unread.
                 self._cache[key] = Cached(offer.ledger, written)
+            self._prefer[name] = key
+            if 2 * offer.lease.count < want:
+                # The row could not give half of what the worker asks for: its next lease from the budget's next
+                # row, so a busy worker spreads over the rows rather than wait on its own one's windows.
+                rows = self._shards.get(name) or [key]
+                self._prefer[name] = rows[(rows.index(key) + 1) % len(rows)] if key in rows else key
             log.info("budget %s: leased %d for %.1f s (%d free in its windows%s)", key, offer.lease.count, life,
                      offer.free, ", far from its limit" if far else "")  # fmt: skip
             return None
-        raise _Contended()
+        return _LOST
 
     def pause(self, tenant: str, service: str | None, retry_after: float | None, scope: str = "") -> float | None:
         """After a 429 from ``service``: no worker polls it before Retry-After (or the service's usual wait). This
@@ -244,7 +298,7 @@ class Budgets:
             try:
                 ledger, etag = self._read(key, window)
                 if mine is not None:
-                    ledger = settled(ledger, mine.lease.holder, mine.used, mine.last)
+                    ledger = settled(ledger, mine.lease.holder, mine.used, mine.last, mine.allowance)
                 self._write(key, paused(ledger, until), etag)
                 return True
             except (ResourceExistsError, ResourceModifiedError):
@@ -264,13 +318,23 @@ class Budgets:
             for key, held in list(self._held.items()):
                 if held.used >= held.lease.count:
                     continue
-                try:
-                    ledger, etag = self._read(key, held.window)
-                    self._write(key, settled(ledger, held.lease.holder, held.used, held.last), etag)
-                except (ResourceExistsError, ResourceModifiedError):
-                    self.stats.lost += 1
-                except AzureError as exc:
-                    log.info("budget %s: lease not handed back (%s); it ends on its own", key, type(exc).__name__)
+                # On the row as this worker last wrote it, when it was far from its limit (likely unchanged): a
+                # write alone; read first only when that write loses, or with no such version.
+                cached = self._cache.pop(key, None)
+                for _ in range(2):
+                    try:
+                        ledger, etag = (cached.ledger, cached.etag) if cached else self._read(key, held.window)
+                        handed = settled(ledger, held.lease.holder, held.used, held.last, held.allowance)
+                        self._write(key, handed, etag)
+                        break
+                    except (ResourceExistsError, ResourceModifiedError):
+                        self.stats.lost += 1
+                        if cached is None:
+                            break
+                        cached = None
+                    except AzureError as exc:
+                        log.info("budget %s: lease not handed back (%s); it ends on its own", key, type(exc).__name__)
+                        break
             self._held.clear()
             self._cache.clear()
 
@@ -305,6 +369,13 @@ class Budgets:
 
 class _Contended(Exception):
     """Every attempt at the row's conditional write met another worker's."""
+
+
+class _Lost:
+    """What an attempt at a lease returns when its write met another worker's."""
+
+
+_LOST = _Lost()
 
 
 def budget_key(tenant: str, service: str, scope: str = "") -> str:

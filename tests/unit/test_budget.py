@@ -14,6 +14,7 @@ from graphops.common.errors import SettingsError
 from graphops.graph.kinds import KINDS
 from graphops.graph.reader import tenant_of
 from graphops.pacing.budget import (
+    ARRIVAL,
     LARGE_LEASE,
     LEASE_LIFE,
     LIMITS,
@@ -270,7 +271,7 @@ def test_the_row_gives_each_tenant_its_budget_and_a_spent_one_waits() -> None:
     # (room for as much again), a read for the one refused, a read and a write for the other tenant's; nothing for
     # a kind without a budget.
     assert shared.wait_before_polling("tenant-a", None) == 0.0 and shared.operations == 2 + 3 + 1 + 2
-    now[0] = 1260.0
+    now[0] = 1200.0 + LEASE_LIFE + ARRIVAL + 60.0  # the first lease, with its requests' arrival, has left the minute
     assert other_worker.wait_before_polling("tenant-a", "ediscovery") == 0.0
 
 
@@ -360,14 +361,15 @@ def test_a_worker_spends_its_lease_without_the_table_and_hands_back_what_it_did_
     for _ in range(60):  # a busy worker: sixty polls in a second
         assert worker.wait_before_polling("tenant-a", "identity") == 0.0
         now[0] += 1 / 60
-    # Each lease twice what the worker asked for over the last lease's life (2, 6, 18), then a hundred once it asks
-    # for many: four for sixty polls, each written on the row as the worker left it (far from its limit) after
-    # the first one's read.
-    assert worker.stats.leases == 4 and worker.operations == 1 + 4
+    # Each lease twice what the worker asked for over the last far lease's life (ten seconds), and once it has
+    # asked five times its pace over that life: 2, 6, then a hundred or more. Three leases for sixty polls, the
+    # later ones written on the row as the worker left it (far from its limit) after the first one's read.
+    assert worker.stats.leases == 3 and worker.operations == 1 + 3
     assert sum(lease[2] for lease in row_leases(table, key)) > 60  # the last lease still holds some unused
     worker.close()
     leases = row_leases(table, key)
-    assert sum(lease[2] for lease in leases) == 60 and max(lease[1] for lease in leases) <= 1001.0  # used, by when
+    # Used, by when: the last poll sent by 1001, arrived within its allowance after.
+    assert sum(lease[2] for lease in leases) == 60 and max(lease[1] for lease in leases) <= 1001.0 + ARRIVAL
     other = Budgets(table, {"identity": LIMITS["identity"]}, clock=lambda: now[0], holder="w2")  # type: ignore[arg-type]
     assert other.wait_before_polling("tenant-a", "identity") == 0.0
 
