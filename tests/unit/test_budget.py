@@ -26,11 +26,14 @@ from graphops.pacing.budget import (
     Lease,
     Ledger,
     Limit,
+    arrival,
     believable,
     compacted,
+    far_life,
     grant,
     lease_life,
     lease_size,
+    least_lease,
     load,
     parse_budgets,
     pause_after,
@@ -385,3 +388,101 @@ def test_a_worker_that_dies_holding_a_lease_holds_it_back_only_until_its_windows
     assert 60.0 <= wait <= 60.0 + LEASE_LIFE + 6.0  # until the leases' last window, and a little spread
     now[0] += 60.0 + LEASE_LIFE
     assert alive.wait_before_polling("tenant-a", "ediscovery") == 0.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(budget=st.integers(11, 300), window=st.sampled_from([1.0, 10.0, 60.0]), steps=STEPS, delays=st.data())
+def test_no_sliding_window_at_arrival_holds_more_than_the_budget(
+    budget: int, window: float, steps: list[tuple[float, bool, int, float]], delays: st.DataObject
+) -> None:
+    """As Graph counts, at arrival: each request reaches Graph up to the arrival allowance after it is sent (the
+    last of a lease at its last moment), and in no window, wherever it starts, do more than the budget arrive. A
+    worker that waits for the least lease worth a write finds it when it was told it would."""
+    life, allowance, ledger, now = min(LEASE_LIFE, window / 2), min(ARRIVAL, window / 4), Ledger(), 1000.0
+    arrived: dict[str, Lease] = {}  # every lease granted, as its requests reached Graph
+    for n, (later, take, want, share) in enumerate(steps):
+        now += later
+        open_ = [lease for lease in arrived.values() if lease.start <= now]
+        least = least_lease(budget, want)
+        if take or not open_:
+            offer = grant(ledger, budget, window, now, life, want, f"h{n}", arrival=allowance, least=least)
+            if offer.lease is not None and offer.ledger is not None:
+                assert offer.lease.count >= least
+                ledger, arrived[offer.lease.holder] = offer.ledger, offer.lease  # sent by its life, arrived by its end
+            else:
+                later_offer = grant(ledger, budget, window, now + offer.wait, life, want, "x", arrival=allowance,
+                                    least=least)  # fmt: skip
+                assert later_offer.lease is not None
+        else:  # a hand-back: the requests used were sent by ``last`` and arrive up to the allowance after it
+            lease = open_[n % len(open_)]
+            sent_until = lease.end - allowance
+            used = round(lease.count * share)
+            last = min(sent_until, lease.start + share * (now - lease.start))
+            delay = delays.draw(st.floats(0, allowance))
+            ledger = settled(ledger, lease.holder, used, last, allowance)
+            arrived[lease.holder] = Lease(lease.start, max(lease.start, last) + delay, used, lease.holder)
+        assert worst_window(arrived.values(), window) <= budget
+
+
+def test_a_lease_counts_its_requests_until_they_may_have_arrived_and_is_spent_only_until_its_life_ends() -> None:
+    table, now = Table(), [1000.0]
+    worker = Budgets(table, {"teams": LIMITS["teams"]}, clock=lambda: now[0], holder="w1")  # type: ignore[arg-type]
+    assert worker.wait_before_polling("tenant-a", "teams") == 0.0
+    [[start, end, count, _]] = row_leases(table, "tenant-a|teams")
+    life = end - start - arrival(LIMITS["teams"])
+    assert arrival(LIMITS["teams"]) == 0.25 and arrival(LIMITS["identity"]) == ARRIVAL == 1.0
+    # A fresh row is far from its limit: the lease lasts up to the window (a little less, at random).
+    assert 0.8 * far_life(LIMITS["teams"]) - 0.002 <= life <= far_life(LIMITS["teams"]) + 0.002 and count == 2
+    now[0] = start + life + 0.01  # past its life, within its arrival allowance: not spent, a new lease is written
+    writes = worker.stats.writes
+    worker.wait_before_polling("tenant-a", "teams")
+    assert worker.stats.writes == writes + 1
+    # The first lease, handed back, still counts its one request until the allowance after it was sent.
+    first = [lease for lease in row_leases(table, "tenant-a|teams") if lease[3] == "w1.1"]
+    assert first and first[0][1] >= 1000.0 + arrival(LIMITS["teams"]) - 0.001
+
+
+def test_near_its_limit_a_worker_waits_for_a_twentieth_of_the_row_rather_than_lease_the_last_few() -> None:
+    assert least_lease(350, 40) == 17 and least_lease(350, 3) == 3 and least_lease(SMALL_BUDGET, 40) == 1
+    assert lease_size(350, 20, 40, least=17) == 17 and lease_size(350, 16, 40, least=17) == 0
+    assert lease_size(350, 40, 40, least=17) == 20  # room for more: half of what is free, as before
+    full = Ledger((Lease(100.0, 105.0, 340, "other"),))
+    offer = grant(full, 350, 10.0, 101.0, 5.0, 40, "w", least=17)
+    assert offer.lease is None and offer.wait == 105.0 + 10.0 - 101.0  # until the other lease has left the window
+
+
+class Losing(Table):
+    """A table where the first conditional write to a budget row loses to another worker's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[str] = []
+
+    def update_entity(self, entity: dict[str, Any], *, etag: str, **kw: Any) -> dict[str, Any]:
+        return super().update_entity(entity, etag=etag, **kw)
+
+    def create_entity(self, entity: dict[str, Any]) -> dict[str, Any]:
+        from azure.core.exceptions import ResourceExistsError
+
+        self.written.append(entity["RowKey"])
+        if len(self.written) == 1:
+            raise ResourceExistsError("another worker made it first")
+        return super().create_entity(entity)
+
+
+def test_after_a_lost_write_a_worker_tries_another_row_of_the_budget() -> None:
+    table, now = Losing(), [1000.0]
+    worker = Budgets(table, {"identity": LIMITS["identity"]}, clock=lambda: now[0], holder="w1")  # type: ignore[arg-type]
+    assert worker.wait_before_polling("tenant-a", "identity") == 0.0
+    assert worker.stats.lost == 1 and len(table.written) == 2 and table.written[0] != table.written[1]
+    assert set(table.written) <= set(worker.rows("tenant-a", "identity"))
+
+
+def test_a_worker_closing_on_a_row_far_from_its_limit_hands_back_without_reading_it() -> None:
+    table, now = Table(), [1000.0]
+    worker = Budgets(table, {"identity": LIMITS["identity"]}, clock=lambda: now[0], holder="w1")  # type: ignore[arg-type]
+    assert worker.wait_before_polling("tenant-a", "identity") == 0.0  # a read and a write
+    operations = worker.operations
+    worker.close()
+    assert worker.operations == operations + 1  # the hand-back's write alone
+    assert all(lease[2] == 1 for key in table.rows for lease in row_leases(table, key[1]))
