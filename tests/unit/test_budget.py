@@ -408,14 +408,16 @@ def test_no_sliding_window_at_arrival_holds_more_than_the_budget(
             offer = grant(ledger, budget, window, now, life, want, f"h{n}", arrival=allowance, least=least)
             if offer.lease is not None and offer.ledger is not None:
                 assert offer.lease.count >= least
-                ledger, arrived[offer.lease.holder] = offer.ledger, offer.lease  # sent by its life, arrived by its end
+                # Sent by the end of its life; the last may arrive the allowance after.
+                sent = Lease(now, now + life + allowance, offer.lease.count, offer.lease.holder)
+                ledger, arrived[offer.lease.holder] = offer.ledger, sent
             else:
                 later_offer = grant(ledger, budget, window, now + offer.wait, life, want, "x", arrival=allowance,
                                     least=least)  # fmt: skip
                 assert later_offer.lease is not None
         else:  # a hand-back: the requests used were sent by ``last`` and arrive up to the allowance after it
             lease = open_[n % len(open_)]
-            sent_until = lease.end - allowance
+            sent_until = lease.start + life
             used = round(lease.count * share)
             last = min(sent_until, lease.start + share * (now - lease.start))
             delay = delays.draw(st.floats(0, allowance))
