@@ -156,11 +156,11 @@ def test_a_retry_after_past_the_deadline_plus_retention_dead_letters_that_sink(s
 
 
 def readme_consumer() -> Any:
-    """The README's results-queue consumer, exactly as a reader copies it."""
-    readme = (ROOT / "README.md").read_text()
+    """The documented results-queue consumer (docs/events.md), exactly as a reader copies it."""
+    readme = (ROOT / "docs" / "events.md").read_text()
     [code] = [block for block in re.findall(r"```python\n(.*?)```", readme, re.S) if "def verified_event" in block]
     scope: dict[str, Any] = {}
-    exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 - the README's own code, run as documented
+    exec(compile(code, "docs/events.md", "exec"), scope)  # noqa: S102 - the documentation's own code, run as documented
     return scope["verified_event"]
 
 

@@ -74,12 +74,12 @@ def test_the_delivery_backoff_is_the_documented_x4_from_the_minimum_delay() -> N
     assert [delivery_delay(n, 5, None, NoJitter()) for n in range(1, 8)] == [5, 20, 80, 320, 1280, 5120, 20480]
     assert delivery_delay(8, 5, None, NoJitter()) == 36000  # capped at 10 h
     assert delivery_delay(1, 5, 90.0, NoJitter()) == 90  # never before the receiver's Retry-After
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "callback.md").read_text()
     assert "5 s, 20 s, 80 s" in readme and "×4 from `GRAPHOPS_MIN_DELAY_SECONDS`" in readme
 
 
-def test_the_readme_names_exactly_the_retried_statuses() -> None:
-    readme = (ROOT / "README.md").read_text()
+def test_the_docs_name_exactly_the_retried_statuses() -> None:
+    readme = (ROOT / "docs" / "callback.md").read_text()
     promise = re.search(r"Only `2xx` counts as delivered.*?are retried", readme, re.S)
     assert promise and "`408`, `425`, `429`, every `5xx` (`500` to `599`)" in promise.group(0)
     for status in (408, 425, 429, 500, 501, 505, 511, 599):

@@ -137,8 +137,8 @@ def test_the_settings_the_code_reads_are_the_settings_infra_sets() -> None:
     assert not missing, f"code reads settings infra does not set: {sorted(missing)}"
 
 
-def test_every_setting_is_documented_in_the_readme() -> None:
-    readme = (ROOT / "README.md").read_text()
+def test_every_setting_is_documented_in_docs_settings() -> None:
+    readme = (ROOT / "docs" / "settings.md").read_text()
     undocumented = [name for name in settings_in_code() if f"`{name}`" not in readme and name.startswith("GRAPHOPS_")]
     assert not undocumented
 
@@ -193,7 +193,7 @@ def test_the_site_sets_nothing_flex_consumption_refuses() -> None:
     assert not {name for name in FLEX_REFUSED_APP_SETTINGS if re.search(rf"\b{name}:", settings)}
 
 
-def test_azd_offers_only_regions_with_flex_consumption_and_the_readme_lists_them() -> None:
+def test_azd_offers_only_regions_with_flex_consumption_and_docs_deploy_lists_them() -> None:
     main = (INFRA / "main.bicep").read_text()
     found = re.search(
         r"@allowed\(\[\n((?:  '[a-z0-9]+'\n)+)\]\)\n@metadata\(\{ azd: \{ type: 'location' \} \}\)\nparam location",
@@ -202,7 +202,7 @@ def test_azd_offers_only_regions_with_flex_consumption_and_the_readme_lists_them
     assert found, "location is limited to the Flex Consumption regions, with azd's location metadata"
     regions = re.findall(r"'([a-z0-9]+)'", found.group(1))
     assert {"eastus", "westeurope", "swedencentral"} <= set(regions) and "eastus2euap" not in regions
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "deploy.md").read_text()
     listed = re.search(r"Flex\s+Consumption\s+regions[^:]*: (`[a-z0-9]+`(?:, `[a-z0-9]+`)*)\.", readme)
     assert listed and re.findall(r"`([a-z0-9]+)`", listed.group(1)) == regions
 
@@ -421,7 +421,7 @@ def test_the_developer_role_takes_a_principal_type_and_reaches_the_state_table()
 
 def test_a_producer_may_send_to_the_tracking_queue_only_never_to_the_account() -> None:
     """With Message Sender on the account a producer could write results and dead letters no one could tell
-    from graphops' own: the role is scoped to the tracking queue, in infra and in the README's instructions."""
+    from graphops' own: the role is scoped to the tracking queue, in infra and in the documented instructions."""
     producer = [
         node for _, node in resources("Microsoft.Authorization/roleAssignments@") if "producerPrincipalId" in text(node)
     ]
@@ -435,9 +435,10 @@ def test_a_producer_may_send_to_the_tracking_queue_only_never_to_the_account() -
     main = (INFRA / "main.bicep").read_text()
     rbac_module = main.split("module rbac ", 1)[1].split("\n}\n", 1)[0]
     assert "    queueName: queueName\n" in rbac_module and "producerPrincipalId: producerPrincipalId\n" in rbac_module
-    readme = (ROOT / "README.md").read_text()
-    assert "Message Sender on the storage account" not in readme.replace("\n", " ")
-    assert readme.count("Storage Queue Data Message Sender on the tracking queue") >= 1
+    for page in (ROOT / "README.md", ROOT / "docs" / "recipes.md", ROOT / "docs" / "how-it-works.md"):
+        words = " ".join(page.read_text().split())
+        assert "Message Sender on the storage account" not in words, page.name
+        assert "Storage Queue Data Message Sender on the tracking queue" in words, page.name
 
 
 def test_the_optional_event_grid_topic_takes_cloudevents_from_the_apps_identity_only() -> None:
@@ -592,11 +593,12 @@ def test_the_grants_wait_for_the_slowest_part_of_the_deployment_not_the_new_iden
     main = (INFRA / "main.bicep").read_text()
     grants = main.split("module graphPermissions ")[1].split("\n}")[0]
     assert "dependsOn: [app]" in grants
-    readme = (ROOT / "README.md").read_text()
-    assert (
-        "Not a valid reference update" in readme
-        and "azd provision" in readme.split("Not a valid reference update")[1][:400]
-    )
+    for page in (ROOT / "README.md", ROOT / "docs" / "deploy.md"):
+        readme = page.read_text()
+        assert (
+            "Not a valid reference update" in readme
+            and "azd provision" in readme.split("Not a valid reference update")[1][:400]
+        ), page.name
 
 
 def test_the_deployers_data_access_is_a_setting_on_for_a_person_and_off_for_a_pipeline() -> None:
@@ -608,7 +610,7 @@ def test_the_deployers_data_access_is_a_setting_on_for_a_person_and_off_for_a_pi
     assert "developerPrincipalId: principalId" not in main
     mapped = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
     assert mapped["deployerDataAccess"]["value"] == "${GRAPHOPS_DEPLOYER_DATA_ACCESS}"
-    assert "`GRAPHOPS_DEPLOYER_DATA_ACCESS`" in (ROOT / "README.md").read_text()
+    assert "`GRAPHOPS_DEPLOYER_DATA_ACCESS`" in (ROOT / "docs" / "deploy.md").read_text()
 
 
 def test_key_vault_secrets_user_is_granted_on_each_secret_not_the_vault() -> None:
@@ -637,10 +639,10 @@ def required_parameters() -> set[str]:
     return {name for name, node in main_parameters().items() if "=" not in text(node)}
 
 
-def test_the_readmes_deployment_without_azd_gives_every_required_parameter() -> None:
-    readme = (ROOT / "README.md").read_text()
+def test_the_documented_deployment_without_azd_gives_every_required_parameter() -> None:
+    readme = (ROOT / "docs" / "deploy.md").read_text()
     found = re.search(r"Without azd:.*?`(az deployment sub create [^`]+)`", readme, re.DOTALL)
-    assert found, "the README shows the az deployment command"
+    assert found, "docs/deploy.md shows the az deployment command"
     command = " ".join(found.group(1).split())
     assert "-f infra/main.bicep" in command
     given = set(re.findall(r"(?:^|\s)(\w+)=", command.split(" -p ", 1)[1]))

@@ -315,12 +315,12 @@ def test_resource_and_progress_come_from_each_kinds_own_fields() -> None:
     assert KINDS["siteOperation"].progress_of({"percentageComplete": True}) is None
 
 
-def test_the_readme_lists_every_kind_with_its_form_states_permission_clouds_and_pace() -> None:
+def test_docs_kinds_lists_every_kind_with_its_form_states_permission_clouds_and_pace() -> None:
     import re
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    table = readme.split("## Operation kinds", 1)[1].split("\n\n")
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "kinds.md").read_text()
+    table = readme.split("# Operation kinds", 1)[1].split("\n\n")
     rows = [line for block in table[:3] for line in block.splitlines() if line.startswith("| `")]
     by_kind = {row.split("`")[1]: [c.strip() for c in row.strip("|").split("|")] for row in rows}
     assert sorted(by_kind) == sorted(KINDS) and len(rows) == len(KINDS)  # one table, one row per kind

@@ -1,4 +1,4 @@
-"""The README's tables are promises: each row is read from the README and held against the code."""
+"""The documentation's tables are promises: each row is read from docs/ and held against the code."""
 
 from __future__ import annotations
 
@@ -17,15 +17,16 @@ from graphops.wiring import limits_for
 from .test_decide import T0
 
 ROOT = Path(__file__).resolve().parents[2]
-README = (ROOT / "README.md").read_text()
+DOCS = ROOT / "docs"
 MINIMAL = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "GRAPHOPS_QUEUE_NAME": "graph-operations"}
 
 
-def table_after(header: str) -> dict[str, list[str]]:
-    """A Markdown table's rows after ``header``, keyed by the first cell's code span."""
-    start = README.index(header)
+def table_after(page: str, header: str) -> dict[str, list[str]]:
+    """A Markdown table's rows after ``header`` in ``docs/<page>``, keyed by the first cell's code span."""
+    text = (DOCS / page).read_text()
+    start = text.index(header)
     rows: dict[str, list[str]] = {}
-    for line in README[start:].splitlines()[2:]:
+    for line in text[start:].splitlines()[2:]:
         if not line.startswith("|"):
             break
         cells = [c.strip() for c in line.strip("|").split("|")]
@@ -36,11 +37,11 @@ def table_after(header: str) -> dict[str, list[str]]:
 
 
 def test_the_outcomes_table_lists_every_outcome_a_callback_can_carry() -> None:
-    documented = set(table_after("| outcome | when |"))
+    documented = set(table_after("callback.md", "| outcome | when |"))
     assert documented == {str(o) for o in Outcome} - {"cancelled"}  # a cancelled tracking is never called back
 
 
-# The attribute each documented default is read into, and how the README writes it.
+# The attribute each documented default is read into, and how docs/settings.md writes it.
 DEFAULTS = {
     "GRAPHOPS_GRAPH_CLOUD": ("cloud", lambda s: s.cloud.name),
     "GRAPHOPS_CREDENTIAL": ("credential", lambda s: s.credential),
@@ -50,7 +51,7 @@ DEFAULTS = {
 
 
 def test_every_documented_default_is_the_one_the_app_uses() -> None:
-    rows = table_after("| setting | default | meaning |")
+    rows = table_after("settings.md", "| setting | default | meaning |")
     settings = Settings.from_env(MINIMAL)
     for name, bounds in WHOLE_NUMBERS.items():
         assert rows[name][0] == f"`{bounds.default}`", name
@@ -65,7 +66,7 @@ def test_every_documented_default_is_the_one_the_app_uses() -> None:
 
 
 def test_the_longest_timeout_is_the_documented_thirty_days() -> None:
-    row = table_after("| field | rules |")["timeoutSeconds"][0]
+    row = table_after("message.md", "| field | rules |")["timeoutSeconds"][0]
     documented = re.search(r"1 to ([\d,]+) \(30 days\)", row)
     assert documented and int(documented.group(1).replace(",", "")) == MAX_TIMEOUT_SECONDS == 30 * 24 * 3600
     limits = limits_for(Settings.from_env(MINIMAL))
@@ -76,7 +77,7 @@ def test_the_longest_timeout_is_the_documented_thirty_days() -> None:
 
 
 def test_the_documented_callback_headers_are_what_goes_on_the_wire() -> None:
-    """A real POST to a local receiver: the Standard Webhooks headers the README names, and the body's type."""
+    """A real POST to a local receiver: the Standard Webhooks headers docs/callback.md names, and the body's type."""
     import base64
     from datetime import UTC, datetime
 
@@ -90,17 +91,18 @@ def test_the_documented_callback_headers_are_what_goes_on_the_wire() -> None:
         now = datetime.now(UTC)
         result = Deliverer(policy, secret).deliver(f"http://127.0.0.1:{receiver.port}/cb", "t-1", {"o": 1}, now)
         [sent] = receiver.received
-    assert result.delivered and sent.verified  # signed as the README's verification snippet checks
-    documented = set(re.findall(r"`(webhook-[a-z]+)`", README.split("Headers follow [Standard Webhooks]")[1][:400]))
+    assert result.delivered and sent.verified  # signed as the documented verification snippet checks
+    callback = (DOCS / "callback.md").read_text()
+    documented = set(re.findall(r"`(webhook-[a-z]+)`", callback.split("Headers follow [Standard Webhooks]")[1][:400]))
     assert documented == {"webhook-id", "webhook-timestamp", "webhook-signature"}
     assert documented <= set(sent.headers) and sent.headers["webhook-id"] == "t-1"
-    assert sent.headers["content-type"] == "application/json" and "Content-Type: application/json" in README
+    assert sent.headers["content-type"] == "application/json" and "Content-Type: application/json" in callback
 
 
 def test_the_start_actions_table_is_the_registry() -> None:
     from graphops.graph.actions import ACTIONS
 
-    rows = table_after("| action | request | starts | permission it adds | harmless to repeat |")
+    rows = table_after("start-actions.md", "| action | request | starts | permission it adds | harmless to repeat |")
     assert set(rows) == set(ACTIONS)
     checked = set()
     for name, (request, starts, permission, repeat) in rows.items():
