@@ -21,7 +21,7 @@ help:
 	@echo "make run          the local runner against local.settings.json (start Azurite first)"
 	@echo "make console      the operations console on loopback, against local.settings.json's storage"
 	@echo "make local        a practice stack on fixed ports, seeded with a tracking in every state (Ctrl-C stops)"
-	@echo "make screenshots  the README's pictures of the console, taken by its page tests"
+	@echo "make screenshots  the console's pictures in docs/, taken by its page tests"
 	@echo "make venv         the .venv with graphops and its development tools (every target makes it)"
 	@echo "make clean        remove the .venv, node_modules and caches"
 
@@ -75,7 +75,7 @@ console: $(BIN)/.installed
 local: $(BIN)/.installed node_modules/.installed
 	$(BIN)/graphops local --seed
 
-# The README's pictures of the console, taken by its page tests.
+# The console's pictures in docs/ (docs/console.md shows them), taken by its page tests.
 screenshots: $(BIN)/.installed node_modules/.installed $(CHROMIUM)
 	GRAPHOPS_CHROMIUM=$(CHROMIUM) GRAPHOPS_SCREENSHOTS=docs $(PYTEST) -q tests/integration/test_console_browser.py
 

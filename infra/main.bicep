@@ -8,7 +8,7 @@ targetScope = 'subscription'
 param environmentName string
 
 // The regions that offer Flex Consumption (as the Azure-Samples Flex templates list them): azd's prompt
-// offers only these, and a region without Flex is refused before anything is created. The README lists the
+// offers only these, and a region without Flex is refused before anything is created. docs/deploy.md lists the
 // same (tests/unit/test_infra.py holds them together).
 @minLength(1)
 @description('Region for every resource: one that offers Flex Consumption.')
@@ -94,13 +94,13 @@ param monitorAllowedHosts string = ''
 @description('Grant the identity its Microsoft Graph application permissions (needs a directory admin; graphops grants in the global cloud only).')
 param grantGraphPermissions bool = false
 
-@description('GRAPHOPS_START_ACTIONS: comma-separated start actions graphops may send with its identity (README: start actions). Empty: none. The grants add exactly their write permissions.')
+@description('GRAPHOPS_START_ACTIONS: comma-separated start actions graphops may send with its identity (docs/start-actions.md). Empty: none. The grants add exactly their write permissions.')
 param startActions string = ''
 
 @description('GRAPHOPS_EXPORT_STORAGE_ACCOUNTS: comma-separated storage account names a personal data export (personalDataExport) may be written to. Empty: exports are refused.')
 param exportStorageAccounts string = ''
 
-@description('Comma-separated operation kinds this deployment tracks; the grants cover exactly these (README: kinds).')
+@description('Comma-separated operation kinds this deployment tracks; the grants cover exactly these (docs/kinds.md).')
 param trackedKinds string = 'roleManagementAlertRefresh,authenticationMethodOperation'
 
 @description('Publish every finished tracking as a CloudEvent to a new Event Grid topic (GRAPHOPS_EVENT_GRID_ENDPOINT).')
@@ -405,13 +405,13 @@ module app 'app/function.bicep' = {
 }
 
 // graphops grants with the Microsoft Graph Bicep extension in the global cloud only (its resources are Graph's
-// global endpoint's here); elsewhere GRAPHOPS_GRAPH_PERMISSIONS says what to do, and the README's commands grant.
+// global endpoint's here); elsewhere GRAPHOPS_GRAPH_PERMISSIONS says what to do, and the commands in docs/deploy.md grant.
 var grantsPossible = resolvedGraphCloud == 'global' && environment().name == 'AzureCloud'
 
 // Entra replicates a new identity's service principal for a while after ARM reports it created, and a grant
 // to it in that time fails ("Not a valid reference update", msgraph-bicep-types#193). The grants therefore
 // wait for the function app, the slowest part of the deployment (minutes), rather than start with the
-// identity; should one still fail, `azd provision` again grants (README: Graph permissions).
+// identity; should one still fail, `azd provision` again grants (docs/deploy.md: Graph permissions).
 module graphPermissions 'app/graph-permissions.bicep' = if (grantGraphPermissions && grantsPossible) {
   name: 'graph-permissions'
   scope: rg
@@ -434,6 +434,6 @@ output GRAPHOPS_GRAPH_CLOUD string = resolvedGraphCloud
 output GRAPHOPS_EVENT_GRID_TOPIC string = enableEvents ? events.outputs.name : ''
 output GRAPHOPS_RESULTS_QUEUE string = resultsQueueName
 output GRAPHOPS_CONSOLE_URL string = app.outputs.consoleUrl
-var grantsNotAsked = 'not granted by this deployment (GRAPHOPS_GRANT_GRAPH_PERMISSIONS is false): grant them as the README says'
-var grantsImpossible = 'NOT granted: graphops grants Graph permissions in the global cloud only; grant them with the README commands'
+var grantsNotAsked = 'not granted by this deployment (GRAPHOPS_GRANT_GRAPH_PERMISSIONS is false): grant them as docs/deploy.md says'
+var grantsImpossible = 'NOT granted: graphops grants Graph permissions in the global cloud only; grant them with the commands in docs/deploy.md'
 output GRAPHOPS_GRAPH_PERMISSIONS string = grantGraphPermissions ? (grantsPossible ? 'granted' : grantsImpossible) : grantsNotAsked

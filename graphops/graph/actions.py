@@ -297,7 +297,7 @@ def parse_start(
     action = next((a for a in ACTIONS.values() if a.matches(method, version, segments)), None)
     if action is None:
         raise Rejected(f"{field_name}.url", f"{method} {urlsplit(url).path} is not a start action graphops knows; "
-                                            "the README lists them")  # fmt: skip
+                                            "docs/start-actions.md lists them")  # fmt: skip
     bad_query = sorted({name for name, _ in query} - action.query)
     if bad_query:
         raise Rejected(f"{field_name}.url", f"{action.name} takes no query parameter {bad_query[0]!r}")

@@ -60,7 +60,7 @@ var rules = [
   {
     key: 'forbidden'
     title: 'graphops: Graph refused to show an operation (forbidden)'
-    description: 'A tracking ended forbidden: the app\'s identity lacks the Graph permission for that kind (README: Graph permissions).'
+    description: 'A tracking ended forbidden: the app\'s identity lacks the Graph permission for that kind (docs/deploy.md: Graph permissions).'
     severity: 1
     window: 'PT1H'
     frequency: 'PT15M'
@@ -92,7 +92,7 @@ var rules = [
     // unresolved.py). A process lives for hours, so the window is long enough to keep the alert up between them.
     key: 'setting-unresolved'
     title: 'graphops: a Key Vault reference is not resolved'
-    description: 'graphops started without a secret it keeps in Key Vault (GRAPHOPS_ENVELOPE_KEY, GRAPHOPS_ENVELOPE_KEY_PREVIOUS or GRAPHOPS_CALLBACK_SECRET): the platform could not resolve its reference. The work that needs it waits on the queue (nothing is lost) and the API answers 503. The trace names the setting and the refresh command (README, "A Key Vault reference not resolved").'
+    description: 'graphops started without a secret it keeps in Key Vault (GRAPHOPS_ENVELOPE_KEY, GRAPHOPS_ENVELOPE_KEY_PREVIOUS or GRAPHOPS_CALLBACK_SECRET): the platform could not resolve its reference. The work that needs it waits on the queue (nothing is lost) and the API answers 503. The trace names the setting and the refresh command (docs/operating.md, "A Key Vault reference not resolved").'
     severity: 1
     window: 'PT6H'
     frequency: 'PT15M'

@@ -82,7 +82,7 @@ if ($env:GRAPHOPS_CONSOLE_CLIENT_ID) {
 
 $cloud = if ($env:GRAPHOPS_GRAPH_CLOUD) { $env:GRAPHOPS_GRAPH_CLOUD } else { 'global' }
 if ((Get-Bool 'GRAPHOPS_GRANT_GRAPH_PERMISSIONS' 'false') -and $cloud -ne 'global') {
-  Fail "GRAPHOPS_GRANT_GRAPH_PERMISSIONS: graphops grants Graph permissions in the global cloud only, not in '$cloud': set it to false and grant them with the README's commands"
+  Fail "GRAPHOPS_GRANT_GRAPH_PERMISSIONS: graphops grants Graph permissions in the global cloud only, not in '$cloud': set it to false and grant them with the commands in docs/deploy.md (Graph permissions)"
 }
 
 # What follows asks Azure (the az CLI, signed in to the subscription azd deploys to) about what is already there.

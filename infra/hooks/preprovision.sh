@@ -87,7 +87,7 @@ fi
 if [ "$(bool_of GRAPHOPS_GRANT_GRAPH_PERMISSIONS false)" = true ]; then
   cloud="${GRAPHOPS_GRAPH_CLOUD:-global}"
   [ "$cloud" = "global" ] ||
-    fail "GRAPHOPS_GRANT_GRAPH_PERMISSIONS: graphops grants Graph permissions in the global cloud only, not in '$cloud': set it to false and grant them with the README's commands"
+    fail "GRAPHOPS_GRANT_GRAPH_PERMISSIONS: graphops grants Graph permissions in the global cloud only, not in '$cloud': set it to false and grant them with the commands in docs/deploy.md (Graph permissions)"
 fi
 
 

@@ -260,7 +260,7 @@ def test_each_step_costs_two_table_operations_a_subscribe_three_and_queue_produc
     leases = spent.leases()
     harness.run()
     steps = harness.host.invocations - steps_before
-    # One read, one merge a step (the README's figure), and the delivering step's write that owns the state's version;
+    # One read, one merge a step (docs/how-it-works.md), and the delivering step's write that owns the state's version;
     # the index only when the tracking finished: its row and its tally in one transaction.
     assert steps == 4 and spent(before) == (2 * steps + 1, 1)
     # The refresh's length for its kind's history (one upsert of its operation's row; and this new process's

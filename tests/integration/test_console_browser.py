@@ -2,7 +2,7 @@
 the list's filters, a tracking's timeline, and a dead letter requeued from the poison page until it completes.
 
 Each page is also checked for script errors and Content-Security-Policy violations, and photographed:
-``GRAPHOPS_SCREENSHOTS=docs`` writes the README's pictures.
+``GRAPHOPS_SCREENSHOTS=docs`` writes the pictures docs/console.md shows.
 """
 
 from __future__ import annotations

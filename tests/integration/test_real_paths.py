@@ -94,7 +94,7 @@ def test_a_final_state_write_that_fails_runs_the_step_again_rather_than_stick(ha
 
 
 def test_the_recipe_shape_ten_subscribes_from_one_run_each_retried_give_ten_trackings(harness: Harness) -> None:
-    # The README recipe: no Idempotency-Key; each iteration's listCallbackUrl() differs, and a retry repeats it.
+    # The Logic Apps recipe: no Idempotency-Key; each iteration's listCallbackUrl() differs, and a retry repeats it.
     paths = [seed.reset_path("user", f"reset-{i}") for i in range(10)]
     callbacks = [harness.stack.callback_url(f"/workflows/wf/runs/run-1/actions/Wait/iteration/{i}") for i in range(10)]
     for path in paths:

@@ -1,5 +1,5 @@
 """Which callback answers count as delivered, which are retried and which are final: each class of status,
-against a real receiver on loopback, and the README's promise read from the README itself."""
+against a real receiver on loopback, and the documented promise read from docs/callback.md itself."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 
-# Findings accepted on purpose, with why. README "Deploy" says the same to users.
+# Findings accepted on purpose, with why. docs/deploy.md says the same to users.
 ACCEPTED = {
     "CKV_AZURE_35": "storage keeps its public endpoint: Flex Consumption without a virtual network reaches it there; "
     "shared keys are off, so only Entra ID identities with a role get in",

@@ -692,7 +692,7 @@ NOT_KNOWN = "not a known operation path"
         (GRAPH + "/v1.0/users/a%zz/authentication/operations/b", "global", "malformed percent-encoding in the path"),
         (GRAPH + "/v1.0/users/a%4/authentication/operations/b", "global", "malformed percent-encoding in the path"),
         (GRAPH + "/v1.0/me/nothing", "global",
-         "not a known operation path; the README lists the operation kinds graphops tracks"),
+         "not a known operation path; docs/kinds.md lists the operation kinds graphops tracks"),
         ("/v1.0/dataPolicyOperations/d1", "usgov",
          "v1.0 dataPolicyOperation operations exist only in the Graph cloud(s) global, not usgov"),
         (RESET + "?$select=id", "global",

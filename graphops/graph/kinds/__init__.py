@@ -176,7 +176,7 @@ def resolve_operation_url(
             # From here on the URL is spelled as the endpoint spells it, so every later check (the Graph
             # client's among them) compares exactly.
             return OperationRef(url=urlunsplit((base.scheme, base.netloc, path, url.query, "")), kind=kind)
-    raise Rejected(field, "not a known operation path; the README lists the operation kinds graphops tracks")
+    raise Rejected(field, "not a known operation path; docs/kinds.md lists the operation kinds graphops tracks")
 
 
 # The one OData option graphops lets a caller add: it narrows what is read, never widens it.
