@@ -24,7 +24,7 @@ from graphops.graph.actions import ACTIONS
 from graphops.graph.answer import GraphAnswer
 from graphops.graph.kinds import KINDS, resource_url, twin_url
 from graphops.graph.reader import GraphClient
-from graphops.pacing.budget_store import Budgets
+from graphops.pacing.budget_store import Budgets, budget_key
 from graphops.pacing.learned import Seen
 from graphops.pacing.length_store import Learning
 from graphops.pacing.schedule import MAX_QUEUE_DELAY, past_deadline
@@ -126,9 +126,10 @@ class Polling:
         if answer.status_code == 429 and self._budgets is not None and service:
             # Graph throttled this service for the whole tenant: every worker's trackings of it pause, not each
             # one after its own 429.
-            self._budgets.pause(tenant, service, answer.retry_after)
+            self._paused(tracking, tenant, service, self._budgets.pause(tenant, service, answer.retry_after))
             if scoped is not None and scope:
-                self._budgets.pause(tenant, scoped[0], answer.retry_after, scope)
+                until = self._budgets.pause(tenant, scoped[0], answer.retry_after, scope)
+                self._paused(tracking, tenant, scoped[0], until, scope)
         if answer.status_code in {401, 403}:
             twin_wait = self._budget_wait(tenant, service, twin_url(tracking.kind, tracking.operation_url))
             if twin_wait > 0:
@@ -137,7 +138,8 @@ class Polling:
                 return self._wait_for_budget(refused, service or "", twin_wait)
             tracking, answer = ask_twin(self._reader(tracking), tracking, answer, now)
             if answer.status_code == 429 and self._budgets is not None and service:
-                self._budgets.pause(tenant, service, answer.retry_after)  # the twin's 429 throttles the service too
+                # The twin's 429 throttles the service too.
+                self._paused(tracking, tenant, service, self._budgets.pause(tenant, service, answer.retry_after))
         tracking = observe(tracking, answer)
         policy = replace(self._policy, learned=self._learning.schedules()) if self._learning else self._policy
         decision = decide(tracking, answer, now, policy, self._rng)
@@ -178,6 +180,11 @@ class Polling:
             tracking = replace(tracking, not_before=now + timedelta(seconds=decision.wait))
         following = self._chain.next(tracking, decision.delay, now)
         return StepResult(tracking.tracking_id, "pollAgain", following, decision.delay, decision.reason)
+
+    def _paused(self, tracking: Tracking, tenant: str, service: str, until: float | None, scope: str = "") -> None:
+        """Notes whose 429 paused the budget, so the budgets page names it (the budget rows keep no holder's name)."""
+        if until is not None and self._chain.state is not None:
+            self._chain.state.note_pause(budget_key(tenant, service, scope), tracking.tracking_id, until)
 
     def _budget_wait(self, tenant: str, service: str | None, twin: str | None) -> float:
         """The wait before the twin may be asked: 0 when there is no twin, no budget, or a slot (now counted)."""

@@ -30,6 +30,7 @@ from graphops.envelope.tracking import Phase, Tracking, iso, moment_or_none
 from graphops.pacing.audit_query_store import AuditQueries
 from graphops.pacing.budget import Limit
 from graphops.pacing.budget_store import Budgets
+from graphops.pacing.budget_view import note_pause
 from graphops.pacing.length_store import LengthStore
 from graphops.storage.connection import StorageConnection
 from graphops.storage.state_view import MAX_PROPERTY_CHARS, entity_of, history_json, history_of
@@ -112,6 +113,10 @@ class StateStore:
         """The shared throttling budgets, kept in this table; None when the deployment has none."""
         self.throttling = Budgets(self._table, limits) if limits else None
         return self.throttling
+
+    def note_pause(self, budget: str, tracking_id: str, until: float) -> None:
+        """Which tracking's 429 paused the budget row ``budget``, for the budgets page (graphops.pacing.budget_view)."""
+        note_pause(self._table, budget, tracking_id, until)
 
     @property
     def operations(self) -> int:
