@@ -68,6 +68,7 @@ def build_console(
         # A trace link only where traces go: with a connection string, to the resource infra names.
         insights=settings.app_insights_resource_id if settings.app_insights_connection_string else None,
         cloud=settings.cloud.name,
+        budgets=settings.throttle_budgets,
     )
 
 

@@ -29,6 +29,7 @@ class Callout:
     permission: str | None = None  # an application permission to grant
     setting: str | None = None  # the setting (or message field) to change
     action: str | None = None  # what to do
+    budget: str | None = None  # the throttling budget it waits for: the page links to it
 
 
 def callout(view: Mapping[str, Any]) -> Callout | None:
@@ -77,10 +78,13 @@ def callout(view: Mapping[str, Any]) -> Callout | None:
         return Callout("warn", "Graph is throttling: waiting for its Retry-After before the next poll",
                        action="nothing to do: trackings of one service in one tenant share Graph's limits")  # fmt: skip
     if view.get("waitingFor") == "budget":
-        return Callout("info", "Waiting for the service's shared throttling budget: no Graph call until its next slot",
-                       setting="GRAPHOPS_THROTTLE_BUDGETS",
-                       action="nothing to do: every worker takes its polls of this service and tenant from one budget, "
-                              "under Graph's limit; a 429 pauses it until Graph's Retry-After")  # fmt: skip
+        history = view.get("history") or []
+        last = history[-1] if history and isinstance(history[-1], Mapping) else {}
+        service = str(last.get("budget") or "") or None  # the step that waited wrote which budget
+        return Callout("info", f"Waiting for the shared throttling budget of {service or 'its service'}: no Graph "
+                       "call until it has room or its pause ends", setting="GRAPHOPS_THROTTLE_BUDGETS",
+                       action="see the budget: whether a 429 paused it, until when and by which tracking's; reset it "
+                              "there if the pause is no longer wanted", budget=service)  # fmt: skip
     return None
 
 

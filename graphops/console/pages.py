@@ -12,7 +12,7 @@ import mimetypes
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -24,13 +24,16 @@ from azure.storage.queue import QueueClient
 from graphops.common.errors import Rejected
 from graphops.common.logs import event, redact_url
 from graphops.console.access import Operator, Refusal, change_token, same_page_change, token_refusal
+from graphops.console.budgets import budgets
 from graphops.console.callout import callout
 from graphops.console.listing import PHASES, STANDINGS, Filters, list_trackings
 from graphops.console.timeline import timeline
 from graphops.console.times import duration, moment
 from graphops.console.trace import SETTING, trace_url
-from graphops.envelope.tracking import TRACKING_ID
+from graphops.envelope.tracking import TRACKING_ID, iso
 from graphops.graph.kinds import KINDS
+from graphops.pacing import budget_view
+from graphops.pacing.budget import LIMITS, Limit
 from graphops.step import operator
 from graphops.storage import poison
 from graphops.storage.poison import RequestCheck
@@ -98,6 +101,7 @@ class Console:
         retrack: Callable[[StateStore, str, datetime], str],
         insights: str | None = None,
         cloud: str = "global",
+        budgets: Mapping[str, Limit] = LIMITS,
     ) -> None:
         self._table, self._state = table, StateStore(table)
         self._poison, self._main = poison_queue, main_queue  # raw clients: entries are read as they lie
@@ -112,6 +116,7 @@ class Console:
         self._retrack = retrack  # operator.retrack over the deployment's queue, seal and limits
         # The Application Insights resource the deployment sends its traces to (None: no telemetry, or not known).
         self._insights, self._cloud = insights, cloud
+        self._budgets = budgets  # the deployment's throttling limits (GRAPHOPS_THROTTLE_BUDGETS)
 
     def handle(self, request: ConsoleRequest) -> Page:
         path = request.path.strip("/")
@@ -127,6 +132,10 @@ class Console:
                 return self._list(request, who)
             if request.method == "GET" and parts == ["poison"]:
                 return self._poison_page(who)
+            if request.method == "GET" and parts == ["budgets"]:
+                return self._budgets_page(request, who)
+            if request.method == "POST" and parts == ["budgets", "reset"]:
+                return self._budget_reset(request, who)
             if request.method == "GET" and len(parts) == 2 and parts[0] == "trackings":
                 return self._tracking(unquote(parts[1]), who)
             if request.method == "POST" and len(parts) == 3 and parts[0] == "poison":
@@ -180,6 +189,28 @@ class Console:
         entries = poison.list_entries(self._poison, seal=self._seal)
         return self._render("poison.html", 200, who=who, title="Poison queue", entries=entries,
                             limit=poison.PEEK_LIMIT, now=self._clock(), bulk=bulk)  # fmt: skip
+
+    def _budgets_page(self, request: ConsoleRequest, who: Operator, reset: Mapping[str, Any] | None = None) -> Page:
+        now = self._clock()
+        shown = budgets(self._table, self._budgets, now)
+        service = request.query.get("service", "").strip() or None  # a waiting tracking's link names its budget
+        if service is not None:
+            shown = [b for b in shown if b.view.service == service]
+        return self._render("budgets.html", 200, who=who, title="Budgets", budgets=shown, service=service, now=now,
+                            moment_of=lambda at: iso(datetime.fromtimestamp(at, UTC)), reset=reset)  # fmt: skip
+
+    def _budget_reset(self, request: ConsoleRequest, who: Operator) -> Page:
+        """Deletes a budget's rows, its pause included: its workers find it unused at their next lease."""
+        if (refused := self._change_refused(request, who)) is not None:
+            return refused
+        service, tenant, scope = ((request.form.get(name) or [""])[0] for name in ("service", "tenant", "scope"))
+        if not service or not tenant:
+            raise Rejected("service", "a reset names the budget's service and tenant")
+        deleted = budget_view.reset(self._table, service, tenant, scope)
+        event("console", action="budget reset", service=service, tenant=tenant, scope=scope or None,
+              operator=who.principal_id, rows=len(deleted))  # fmt: skip
+        done = {"service": service, "tenant": tenant, "scope": scope, "rows": len(deleted)}
+        return self._budgets_page(ConsoleRequest("GET", "budgets"), who, reset=done)
 
     def _change_refused(self, request: ConsoleRequest, who: Operator) -> Page | None:
         """Every change (requeue, discard, cancel, track again) comes from the console's own page with its token."""

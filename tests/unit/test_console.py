@@ -166,6 +166,13 @@ def test_each_trouble_has_its_callout(fields: dict[str, Any], level: str, words:
     assert said is not None and said.level == level and words in said.title
 
 
+def test_a_tracking_waiting_for_a_budget_names_the_budget_its_last_step_waited_for() -> None:
+    history = [{"at": "2026-11-29T11:58:00Z", "http": 429}, {"at": "2026-11-29T11:59:00Z", "budget": "identity"}]
+    said = callout(view(waitingFor="budget", history=history))
+    assert said is not None and said.budget == "identity" and "budget of identity" in said.title
+    assert "nothing to do" not in (said.action or "")
+
+
 def test_a_tracking_going_well_has_no_callout() -> None:
     assert callout(view()) is None
     assert callout(view(outcome="succeeded", deliveries={"callback": {"state": "delivered", "attempts": 1}})) is None
