@@ -357,9 +357,11 @@ def seed_every_state(
     each stands there: state -> tracking id. The delivery that fails leaves a dead letter in the poison queue."""
     from datetime import UTC, datetime
 
+    from graphops.pacing.length_store import LengthStore
     from graphops.settings import Settings
     from graphops.step import operator
     from graphops.storage.state import StateStore, table_client
+    from graphops.storage.state_view import history_of
 
     stack.receiver.answer("/gone", 410)
     running = Reply(200, seed.password_reset("running", "op"))
@@ -371,6 +373,10 @@ def seed_every_state(
                "deliveryFailed": [Reply(200, seed.password_reset("succeeded", "op"))],
                "cancelled": [running]}  # fmt: skip
     run = datetime.now(UTC).strftime("%H%M%S")  # a seed again beside the first: its own operations
+    settings = Settings.from_env(env)
+    table = table_client(settings.storage, settings.state_table, None)
+    # Before any poll of the kind: each process reads the lengths at its first poll, then every ten minutes.
+    seed_learned_lengths(LengthStore(table), LEARNED_KIND, time.time())
     trackings: dict[str, str] = {}
     for state in PRACTICE_STATES:
         path = seed.reset_path(f"practice-{state}-{run}", "op")
@@ -380,19 +386,56 @@ def seed_every_state(
         callback = stack.callback_url("/gone" if state == "deliveryFailed" else "/practice")
         options: dict[str, Any] = {"timeout_seconds": 1} if state == "timedOut" else {}
         trackings[state] = client.track(stack.graph.url + path, callback, correlation_id=f"practice-{state}", **options)
-    settings = Settings.from_env(env)
-    state_store = StateStore(table_client(settings.storage, settings.state_table, None))
+    # A kind polled by the schedule its lengths taught (its history says "schedule": "learned").
+    learned_path = f"/v1.0/dataPolicyOperations/practice-learned-{run}"
+    stack.graph.script(learned_path, [Reply(200, seed.data_export("running"))])
+    trackings["learned"] = client.track(stack.graph.url + learned_path, stack.callback_url("/practice"),
+                                        correlation_id="practice-learned")  # fmt: skip
+    state_store = StateStore(table)
     ended = ("succeeded", "failed", "timedOut", "forbidden", "deliveryFailed")
+    deadline = time.monotonic() + timeout
 
     def settled() -> bool:
         rows = {name: state_store.read(trackings[name]) or {} for name in (*ended, "running", "throttled", "cancelled")}
         return (all(rows[name].get("phase") == "done" for name in ended) and bool(rows["running"])
                 and bool(rows["cancelled"]) and rows["throttled"].get("waitingFor") == "Retry-After")  # fmt: skip
 
-    deadline = time.monotonic() + timeout
-    while not settled():
+    _wait_until(settled, deadline, timeout)
+    # The throttled tracking's 429 (Retry-After: an hour) paused the tenant's identity budget for ten minutes: a
+    # password reset tracked now waits for it without asking Graph.
+    waiting_path = seed.reset_path(f"practice-budgetWait-{run}", "op")
+    stack.graph.script(waiting_path, [running])
+    trackings["budgetWait"] = client.track(stack.graph.url + waiting_path, stack.callback_url("/practice"),
+                                           correlation_id="practice-budgetWait")  # fmt: skip
+
+    def waiting() -> bool:
+        rows = {name: state_store.read(trackings[name]) or {} for name in ("budgetWait", "learned")}
+        learned = [h for h in history_of(rows["learned"]) if str(h.get("schedule") or "").startswith("learned")]
+        return rows["budgetWait"].get("waitingFor") == "budget" and bool(learned)
+
+    _wait_until(waiting, deadline, timeout)
+    operator.cancel(state_store, trackings["cancelled"], datetime.now(UTC))
+    return trackings
+
+
+#: The practice stack's kind with a learned schedule, and how many lengths it is given (past the 50 it needs).
+LEARNED_KIND = "dataPolicyOperation"
+LEARNED_LENGTHS = 80
+
+
+def seed_learned_lengths(store: Any, kind: str, now: float) -> None:
+    """Lengths of ``kind`` as finished trackings leave them (graphops.pacing.length_store): two to four minutes,
+    one an hour from a source each, so none is past its share and each counts."""
+    from graphops.pacing.learned import Seen
+    from graphops.pacing.length_store import operation_key
+
+    for n in range(LEARNED_LENGTHS):
+        seconds = 120.0 + (n * 37) % 120
+        store.add(kind, operation_key(f"practice-learned-{n}"), Seen(seconds, now - 3600.0 * n, f"practice-{n}"))
+
+
+def _wait_until(done: Any, deadline: float, timeout: float) -> None:
+    while not done():
         if time.monotonic() > deadline:
             raise TimeoutError(f"the practice trackings did not reach their states within {timeout:.0f}s")
         time.sleep(0.25)
-    operator.cancel(state_store, trackings["cancelled"], datetime.now(UTC))
-    return trackings
