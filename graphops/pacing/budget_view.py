@@ -180,8 +180,9 @@ def _prefix(service: str, tenant: str | None, scope: str | None) -> str | None:
 def _query(table: TableClient, partition: str, select: list[str], prefix: str | None = None) -> list[dict[str, object]]:
     clause, parameters = "PartitionKey eq @p", {"p": partition}
     if prefix is not None:
-        # The key itself, and the keys that continue it with "|" (shards and scopes): "}" follows "|".
-        clause += " and (RowKey eq @key or (RowKey ge @low and RowKey lt @high))"
+        # The key itself, and the keys that continue it with "|" (shards and scopes): "}" follows "|". Spaces around
+        # the brackets: the SDK finds each @name between spaces.
+        clause += " and ( RowKey eq @key or ( RowKey ge @low and RowKey lt @high ) )"
         parameters.update(key=prefix, low=prefix + "|", high=prefix + "}")
     try:
         return [dict(e) for e in table.query_entities(clause, parameters=parameters, select=select)]

@@ -379,3 +379,41 @@ def every_state(make_harness: Callable[..., Harness]) -> EveryState:
     harness.host.drain()
     assert state.cancel(trackings["cancelled"], datetime.now(UTC)) is not None
     return EveryState(harness, trackings, unreadable, unrecorded)
+
+
+@dataclass(frozen=True)
+class PausedBudget:
+    """The identity budget paused by one tracking's 429 (Retry-After 900), and another tracking waiting for it."""
+
+    harness: Harness
+    throttled: str
+    waiting: str
+
+
+@pytest.fixture
+def paused_budget(make_harness: Callable[..., Harness]) -> PausedBudget:
+    from graphops.local import seed
+    from graphops.local.graph import Reply
+    from graphops.settings import Settings
+    from graphops.storage.state import StateStore, table_client
+
+    harness = make_harness(GRAPHOPS_STATE_TABLE=own_state_table())
+    running = Reply(200, seed.password_reset("running", "op"))
+    throttled = Reply(429, seed.graph_error("TooManyRequests", "slow down"), {"Retry-After": "900"})
+    harness.graph.script(seed.reset_path("user-throttled", "op"), [running, throttled])
+    harness.graph.script(seed.reset_path("user-waiting", "op"), [running])
+    state = StateStore(table_client(Settings.from_env(harness.env).storage, harness.env["GRAPHOPS_STATE_TABLE"], None))
+
+    def until(tracking: str, waiting_for: str) -> None:
+        deadline = time.monotonic() + patience(60)
+        while (state.read(tracking) or {}).get("waitingFor") != waiting_for:
+            assert time.monotonic() < deadline, f"{tracking} did not come to wait for {waiting_for}"
+            harness.host.poll_once()
+            time.sleep(0.2)
+
+    first = harness.track(seed.reset_path("user-throttled", "op"), correlation_id="wf-throttled")
+    until(first, "Retry-After")
+    second = harness.track(seed.reset_path("user-waiting", "op"), correlation_id="wf-waiting")
+    until(second, "budget")
+    harness.host.drain()
+    return PausedBudget(harness, first, second)

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -368,3 +369,47 @@ def test_poison_list_and_show_mark_a_dead_letter_graphops_did_not_seal(make_harn
     assert human.stdout.count("not written by graphops") == 2  # the column, and the reason that says why
     shown = graphops(settings_file, "poison", "show", forged_id)
     assert "written:  not written by graphops" in shown.stdout and "tracking: -" in shown.stdout
+
+
+def test_budgets_shows_the_pause_its_cause_and_the_waiting_then_reset_deletes_every_row(
+    paused_budget: Any, tmp_path: Path
+) -> None:
+    from graphops.pacing.budget_view import PARTITION, PAUSE_PARTITION
+    from graphops.storage.state import table_client
+
+    h = paused_budget.harness
+    settings = tmp_path / "local.settings.json"
+    settings.write_text(json.dumps({"IsEncrypted": False, "Values": h.env}))
+    listed = graphops(settings, "budgets", "--json")
+    assert listed.returncode == 0, listed.stderr
+    [identity] = [b for b in json.loads(listed.stdout) if b["service"] == "identity"]
+    assert identity["pausedBy"] == paused_budget.throttled and identity["rows"] == 8  # 2,800 over eight rows
+    assert 300 < identity["pausedUntil"] - time.time() <= 600  # Retry-After 900, a shared pause of 10 minutes at most
+    assert [w["trackingId"] for w in identity["waiting"]] == [paused_budget.waiting]
+    assert identity["limit"] == 2800 and identity["windowSeconds"] == 10
+    env = {"COLUMNS": "100"}
+    table = subprocess.run([*GRAPHOPS, "--settings", str(settings), "budgets"], capture_output=True, text=True,
+                           timeout=patience(60), cwd=ROOT, env={**os.environ, **env}, check=False)  # fmt: skip
+    assert table.returncode == 0 and "identity" in table.stdout and paused_budget.throttled[:8] in table.stdout
+    assert max(len(line) for line in table.stdout.splitlines()) <= 100
+
+    # Asked first: no answer is no reset.
+    asked = subprocess.run([*GRAPHOPS, "--settings", str(settings), "budgets", "reset", "identity"], input="n\n",
+                           capture_output=True, text=True, timeout=patience(60), cwd=ROOT, env=dict(os.environ),
+                           check=False)  # fmt: skip
+    assert asked.returncode == 1 and "Reset the identity budget of every tenant?" in asked.stderr
+    state = table_client(_storage_of(h.env), h.env["GRAPHOPS_STATE_TABLE"], None)
+    rows = lambda partition: [e["RowKey"] for e in state.query_entities(f"PartitionKey eq '{partition}'")]  # noqa: E731
+    assert len(rows(PARTITION)) == 8 and len(rows(PAUSE_PARTITION)) == 1
+
+    reset = graphops(settings, "budgets", "reset", "identity", "--tenant", identity["tenant"], "--yes", "--json")
+    assert reset.returncode == 0, reset.stderr
+    assert len(json.loads(reset.stdout)["deletedRows"]) == 8
+    assert rows(PARTITION) == [] and rows(PAUSE_PARTITION) == []
+    assert [b for b in json.loads(graphops(settings, "budgets", "--json").stdout) if b["service"] == "identity"] == []
+
+
+def _storage_of(env: dict[str, str]) -> Any:
+    from graphops.storage.connection import StorageConnection
+
+    return StorageConnection.from_env(env)

@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from graphops.local.graph import Reply
 
 from ..patience import patience
-from .conftest import ConsoleData, EveryState
+from .conftest import ConsoleData, EveryState, PausedBudget
 
 CHROMIUM = os.environ.get("GRAPHOPS_CHROMIUM", "/usr/bin/chromium")
 # As the browser is run on a closed machine: no background calls home, no sandbox (the tests run as root).
@@ -474,3 +474,49 @@ def _storage(env: dict[str, str]) -> Any:
     from graphops.storage.connection import StorageConnection
 
     return StorageConnection.from_env(env)
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_a_paused_budget_names_the_429_that_paused_it_the_waiting_tracking_links_there_and_it_resets(
+    browser: Browser, paused_budget: PausedBudget, width: int, tmp_path: Path
+) -> None:
+    from graphops.console import build_console
+    from graphops.console.local import LocalConsole
+    from graphops.pacing.budget_view import PARTITION
+    from graphops.settings import Settings
+    from graphops.storage.state import table_client
+
+    env = paused_budget.harness.env
+    settings = Settings.from_env(env)
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    with LocalConsole(lambda authorize: build_console(settings, None, root="/", authorize=authorize)) as console:
+        # The waiting tracking's page names its budget and links to it, rather than "nothing to do".
+        page.goto(f"{console.url}/trackings/{paused_budget.waiting}")
+        expect(page.locator("#callout h2")).to_contain_text("budget of identity")
+        page.locator("#callout a.budget").click()
+        row = page.locator("#budgets tr[data-service=identity]")
+        expect(row).to_have_count(1)
+        expect(row.locator("a.cause")).to_have_attribute("href", f"/trackings/{paused_budget.throttled}")
+        expect(row.locator("td.paused time")).to_be_visible()
+        expect(row.locator("a.waiter")).to_have_attribute("href", f"/trackings/{paused_budget.waiting}")
+        assert not scrolls_sideways(page)
+        snapshot(page, f"budgets-{width}", tmp_path)
+
+        # A reset without the page's change token is refused, and nothing is deleted.
+        table = table_client(settings.storage, settings.state_table, None)
+        kept = lambda: [e["RowKey"] for e in table.query_entities(f"PartitionKey eq '{PARTITION}'")]  # noqa: E731
+        forged = requests.post(
+            f"{console.url}/budgets/reset",
+            headers={"HX-Request": "true"},
+            timeout=patience(10),
+            data={"service": "identity", "tenant": row.get_attribute("data-budget").split("|")[0]},
+        )
+        assert forged.status_code == 403 and len(kept()) == 8
+
+        page.once("dialog", lambda dialog: dialog.accept())
+        row.locator("button.reset").click()
+        expect(page.locator("#reset-result")).to_have_attribute("data-rows", "8")
+        expect(page.locator("#budgets tr[data-service=identity]")).to_have_count(0)
+        assert kept() == []
+    context.close()

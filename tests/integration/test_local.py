@@ -98,6 +98,25 @@ def test_the_practice_stack_lists_a_tracking_in_every_state_and_a_dead_letter(pr
     assert max(len(line) for line in poison.stdout.splitlines()) <= 100
 
 
+def test_the_practice_stack_has_a_tracking_waiting_for_a_paused_budget_and_a_kind_with_a_learned_schedule(
+    practice: Practice,
+) -> None:
+    rows = json.loads(command(practice.folder, "list", "--from", "", "--json").stdout)["trackings"]
+    by_name = {r["correlationId"]: r["trackingId"] for r in rows}
+    waiting = json.loads(command(practice.folder, "status", by_name["practice-budgetWait"], "--json").stdout)
+    assert waiting["waitingFor"] == "budget" and waiting["history"][-1]["budget"] == "identity"
+    learned = json.loads(command(practice.folder, "status", by_name["practice-learned"], "--json").stdout)
+    assert any(str(h.get("schedule", "")).startswith("learned") for h in learned["history"])
+    # The budget says why: paused by the throttled tracking's 429, with the waiting tracking listed.
+    listed = command(practice.folder, "budgets", "--json")
+    [identity] = [b for b in json.loads(listed.stdout) if b["service"] == "identity"]
+    assert identity["pausedBy"] == by_name["practice-throttled"] and identity["pausedUntil"]
+    assert by_name["practice-budgetWait"] in {w["trackingId"] for w in identity["waiting"]}
+    table = command(practice.folder, "budgets")
+    assert table.returncode == 0 and "identity" in table.stdout
+    assert max(len(line) for line in table.stdout.splitlines()) <= 100
+
+
 def test_a_dead_letter_is_shown_by_its_message_id_or_its_tracking_id(practice: Practice) -> None:
     [entry] = json.loads(command(practice.folder, "poison", "list", "--json").stdout)
     by_message = json.loads(command(practice.folder, "poison", "show", entry["id"], "--json").stdout)
@@ -154,6 +173,7 @@ def test_every_json_output_is_camel_case(practice: Practice) -> None:
         "list": ["list", "--from", ""], "status": ["status", running], "poison list": ["poison", "list"],
         "poison show": ["poison", "show", entry["id"]], "cancel": ["cancel", running], "retrack": ["retrack", failed],
         "index rebuild": ["index", "rebuild"], "poison discard": ["poison", "discard", "no-such-id"],
+        "budgets": ["budgets"], "budgets reset": ["budgets", "reset", "places", "--tenant", "nobody", "--yes"],
         "poison requeue": ["poison", "requeue", "no-such-id"],
         "track": ["track", "/v1.0/users/u/authentication/operations/o", "--notify", "callback", "--callback",
                   f"http://127.0.0.1:{practice.port + 4}/x"],
@@ -170,6 +190,8 @@ def test_every_json_output_is_camel_case(practice: Practice) -> None:
 def _commands(group: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
     for name, sub in group.commands.items():
         if hasattr(sub, "commands"):
+            if sub.invoke_without_command:  # a group that is a command of its own too (`graphops budgets`)
+                yield f"{prefix}{name}", sub
             yield from _commands(sub, f"{prefix}{name} ")
         else:
             yield f"{prefix}{name}", sub
