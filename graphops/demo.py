@@ -400,7 +400,7 @@ def seed_every_state(
         return (all(rows[name].get("phase") == "done" for name in ended) and bool(rows["running"])
                 and bool(rows["cancelled"]) and rows["throttled"].get("waitingFor") == "Retry-After")  # fmt: skip
 
-    _wait_until(settled, deadline, timeout)
+    _wait_until(settled, deadline, timeout, "a tracking in every state")
     # The throttled tracking's 429 (Retry-After: an hour) paused the tenant's identity budget for ten minutes: a
     # password reset tracked now waits for it without asking Graph.
     waiting_path = seed.reset_path(f"practice-budgetWait-{run}", "op")
@@ -409,11 +409,14 @@ def seed_every_state(
                                            correlation_id="practice-budgetWait")  # fmt: skip
 
     def waiting() -> bool:
-        rows = {name: state_store.read(trackings[name]) or {} for name in ("budgetWait", "learned")}
-        learned = [h for h in history_of(rows["learned"]) if str(h.get("schedule") or "").startswith("learned")]
-        return rows["budgetWait"].get("waitingFor") == "budget" and bool(learned)
+        return (state_store.read(trackings["budgetWait"]) or {}).get("waitingFor") == "budget"
 
-    _wait_until(waiting, deadline, timeout)
+    def learned() -> bool:
+        history = history_of(state_store.read(trackings["learned"]) or {})
+        return any(str(h.get("schedule") or "").startswith("learned") for h in history)
+
+    _wait_until(waiting, deadline, timeout, "a tracking waiting for the paused identity budget")
+    _wait_until(learned, deadline, timeout, "a tracking polled by its kind's learned schedule")
     operator.cancel(state_store, trackings["cancelled"], datetime.now(UTC))
     return trackings
 
@@ -421,6 +424,14 @@ def seed_every_state(
 #: The practice stack's kind with a learned schedule, and how many lengths it is given (past the 50 it needs).
 LEARNED_KIND = "dataPolicyOperation"
 LEARNED_LENGTHS = 80
+
+
+def practice_poll_delays() -> str:
+    """The practice stack's fast schedule for every kind but the one it seeds a learned schedule for: a schedule
+    the settings fix is never replaced by a learned one."""
+    from graphops.graph.kinds import KINDS
+
+    return ",".join(f"{name}=1:2" for name in sorted(KINDS) if name != LEARNED_KIND)
 
 
 def seed_learned_lengths(store: Any, kind: str, now: float) -> None:
@@ -434,8 +445,8 @@ def seed_learned_lengths(store: Any, kind: str, now: float) -> None:
         store.add(kind, operation_key(f"practice-learned-{n}"), Seen(seconds, now - 3600.0 * n, f"practice-{n}"))
 
 
-def _wait_until(done: Any, deadline: float, timeout: float) -> None:
+def _wait_until(done: Any, deadline: float, timeout: float, what: str) -> None:
     while not done():
         if time.monotonic() > deadline:
-            raise TimeoutError(f"the practice trackings did not reach their states within {timeout:.0f}s")
+            raise TimeoutError(f"the practice trackings did not reach their states within {timeout:.0f}s: {what}")
         time.sleep(0.25)

@@ -184,7 +184,7 @@ PRACTICE_SETTINGS = (
 def local(obj: Context, port: int, storage_port: int, data: Path, seed: bool, force: bool) -> None:
     """A practice stack that stays up until Ctrl-C: Azurite, the Graph and identity stand-ins, the runner and the
     console, on fixed ports. Writes the settings file (--settings) so that every other command reaches it."""
-    from graphops.demo import APP_DIR, seed_every_state
+    from graphops.demo import APP_DIR, practice_poll_delays, seed_every_state
     from graphops.local.azurite import Azurite
     from graphops.local.httpserver import ensure_free
     from graphops.local.stack import LocalStack
@@ -205,6 +205,8 @@ def local(obj: Context, port: int, storage_port: int, data: Path, seed: bool, fo
         LocalStack(azurite=azurite, first_port=port + 2) as stack,
     ):
         env = stack.environment()
+        if seed:  # the seeded kind with a learned schedule keeps it (not fixed to the stack's 1-2 s)
+            env["GRAPHOPS_KIND_POLL_DELAYS"] = practice_poll_delays()
         written = _write_practice_settings(obj.settings_path, env, force)
         _serve_practice(stack, env, port, stop, written, seed and seed_every_state, APP_DIR)
     click.echo("graphops local: stopped (Azurite's data kept in " + str(data) + ").", err=True)
