@@ -211,13 +211,17 @@ def _print_status(view: dict[str, Any]) -> None:
     "--state", help="Only trackings standing here (polling, delivering, deliveryFailed, succeeded, failed...)."
 )
 @click.option("--kind", help="Only trackings of this operation kind.")
-@click.option("--correlation-id", help="Only trackings with this correlation id.")
+@click.option("--correlation-id", help="Only trackings whose correlation id contains this, in any case (among the "
+              "newest 1000 of the range).")  # fmt: skip
+@click.option("--sort", default="newest", show_default=True,
+              help="newest, attention (what needs it first), or a column: started, kind, state, next ('-' first: "
+                   "descending).")  # fmt: skip
 @click.option("--from", "since", help="Tracked since (UTC, YYYY-MM-DDTHH:MM). Default: the last 24 hours; '' for all.")
 @click.option("--to", "until", help="Tracked before (UTC, YYYY-MM-DDTHH:MM).")
 @json_option
 @pass_context
 def list_command(obj: Context, /, as_json: bool, **chosen: str | None) -> None:
-    """Trackings, newest first, with counts per state: the console's list, with the same filters."""
+    """Trackings, newest first (or --sort), with counts per state: the console's list, with the same filters."""
     from datetime import UTC, datetime
 
     from graphops.console.listing import Filters, list_trackings

@@ -1,5 +1,10 @@
 """The list of trackings: filters read from a query string, the first page of the index, counts per standing.
 
+A page reads at most ``READ`` index rows, newest first, and orders them (needs attention first, or by a column:
+:mod:`graphops.console.triage`); the correlation id filter (any part of it, any case) is applied to those rows too,
+as the table cannot match part of a value. So ordering and the correlation filter cover the newest ``READ`` of the
+range; a narrower range reaches older ones.
+
 The list and its counts come from the state table's index by time (:mod:`graphops.storage.time_index`): the
 newest rows of the newest days, and each hour's count rows, so a page costs the same with a hundred trackings or
 a hundred thousand. The counts ignore the ``state`` filter, so an operator who picked "failed" still sees how the rest
@@ -10,9 +15,10 @@ and next poll) are read from its state row.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -21,6 +27,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient
 
 from graphops.common.errors import Rejected
+from graphops.console.triage import DEFAULT_SORT, SORTS, Row, correlation_matches, order
 from graphops.envelope.tracking import Outcome, Phase, iso
 from graphops.intake.request import MAX_CORRELATION_ID_LENGTH
 from graphops.storage.state import ROW
@@ -32,14 +39,19 @@ from graphops.storage.time_index import (
     TrackingIndex,
     Window,
     phase_of_standing,
+    reason_of,
 )
 
-SHOWN = 100  # rows drawn: the newest; a narrower filter shows the rest
+SHOWN = 100  # rows drawn: the first in the page's order; a narrower filter shows the rest
+# Index rows a page reads at most (one table query's page): what it orders and filters by correlation id within.
+# Only the running trackings among the rows drawn cost a read of their state, at most SHOWN.
+READ = 1000
 DEFAULT_WINDOW = timedelta(hours=24)
 EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
 # What a running tracking's row shows from its state (a finished one's comes from its index row, kept without
 # lastProblem: the list says what troubles a tracking that still polls).
-STATE_DETAILS = [*DETAILS, "nextPollAt", "waitingFor", "lastProblem"]
+STATE_DETAILS = [*(d for d in DETAILS if d != "reason"), "nextPollAt", "waitingFor", "lastProblem", "outcome",
+                 "error", "deliveries"]  # fmt: skip
 PHASES = tuple(str(p) for p in Phase)
 OUTCOMES = tuple(str(o) for o in Outcome)
 # Where a tracking stands, in the order the counts show them: the running ones, then how they ended.
@@ -54,6 +66,7 @@ class Filters:
     correlation_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    sort: str = DEFAULT_SORT  # one of triage.SORTS
 
     @classmethod
     def from_query(cls, query: Mapping[str, str], now: datetime, kinds: Iterable[str]) -> Filters:
@@ -73,13 +86,13 @@ class Filters:
         if len(correlation) > MAX_CORRELATION_ID_LENGTH:  # what a request may carry
             raise Rejected("correlationId", f"longer than {MAX_CORRELATION_ID_LENGTH} characters")
         return cls(one_of("phase", PHASES), one_of("state", STANDINGS), one_of("kind", kinds), correlation or None,
-                   since, until)  # fmt: skip
+                   since, until, one_of("sort", SORTS) or DEFAULT_SORT)  # fmt: skip
 
     def window(self) -> Window:
-        """The index's window for the rows: every filter applied."""
+        """The index's window for the rows: every filter applied but the correlation id's (matched in the rows read)."""
         chosen = {s for s in STANDINGS if self.phase in (None, phase_of_standing(s)) and self.state in (None, s)}
         everything = self.phase is None and self.state is None
-        return Window(self.since, self.until, self.kind, self.correlation_id, None if everything else frozenset(chosen))
+        return Window(self.since, self.until, self.kind, None, None if everything else frozenset(chosen))
 
     def counted(self, standing: str) -> bool:
         """Whether a standing's count shows: the phase filter applies to the counts, the state filter does not."""
@@ -100,52 +113,45 @@ class Filters:
             "correlationId": self.correlation_id or "",
             "from": _local(self.since),
             "to": _local(self.until),
+            "sort": "" if self.sort == DEFAULT_SORT else self.sort,
         }
 
 
 @dataclass(frozen=True)
-class Row:
-    tracking_id: str
-    standing: str
-    phase: str
-    outcome: str | None
-    kind: str
-    correlation_id: str | None
-    tracked_since: str
-    finished_at: str | None
-    operation_url: str | None
-    polls: int = 0
-    last_status: str | None = None
-    progress: Any = None
-    last_poll_at: str | None = None
-    next_poll_at: str | None = None
-    waiting_for: str | None = None
-    delivery_attempts: int = 0
-    last_delivery_error: str | None = None
-    last_problem: Mapping[str, Any] | None = None  # the status view's lastProblem: what, since when, how many
-
-
-@dataclass(frozen=True)
 class Listing:
-    rows: tuple[Row, ...]  # newest first, at most SHOWN
+    rows: tuple[Row, ...]  # in the filter's order, at most SHOWN
     matching: int  # rows that matched, shown or not
     counts: Mapping[str, int]  # per standing, in STANDINGS' order; the state filter ignored
+    read: int = 0  # index rows read: the order and the correlation filter cover these
+    partial: bool = False  # the range holds more than READ rows: older ones were not read
 
 
 def list_trackings(table: TableClient, filters: Filters, now: datetime, *, workers: int = 16) -> Listing:
     index = TrackingIndex(table, workers=workers)
     window = filters.window()
     buckets = index.buckets(window, now)
-    counted = index.counts(window, now, buckets)
+    if filters.correlation_id is None:
+        counted = index.counts(window, now, buckets)
+        entries = index.page(window, now, READ, buckets)
+        read = len(entries)
+        partial = read >= READ
+    else:  # part of a correlation id: matched in the newest rows read, and counted there
+        everything = index.page(replace(window, standings=None), now, READ, buckets)
+        found = [e for e in everything if correlation_matches(e.correlation_id, filters.correlation_id)]
+        counted = Counter(e.standing for e in found)
+        entries = [e for e in found if window.standings is None or e.standing in window.standings]
+        read, partial = len(everything), len(everything) >= READ
     counts = {s: counted[s] for s in STANDINGS if counted[s] and filters.counted(s)}
     shown = window.standings if window.standings is not None else frozenset(STANDINGS)
     matching = sum(counted[s] for s in shown)
-    entries = index.page(window, now, SHOWN, buckets)
-    with ThreadPoolExecutor(workers) as pool:  # a finished tracking's row has its details; others, its state's
-        rows = tuple(
-            pool.map(lambda entry: row_of(entry, entry.details or _details(table, entry.tracking_id)), entries)
-        )
-    return Listing(rows, matching, counts)
+    # A finished tracking's row has its details; a running one's are in its state, read for the newest SHOWN of
+    # them (whatever the order, no page reads more states than it draws rows). A running one past those is
+    # ordered by what its index row says.
+    running = [e.tracking_id for e in entries if e.details is None][:SHOWN]
+    with ThreadPoolExecutor(workers) as pool:
+        states = dict(zip(running, pool.map(lambda tracking_id: _details(table, tracking_id), running), strict=True))
+    rows = [row_of(e, e.details or states.get(e.tracking_id, {})) for e in entries]
+    return Listing(tuple(order(rows, filters.sort, now, STANDINGS)[:SHOWN]), matching, counts, read, partial)
 
 
 def _details(table: TableClient, tracking_id: str) -> Mapping[str, Any]:
@@ -179,6 +185,7 @@ def row_of(entry: Entry, state: Mapping[str, Any]) -> Row:
         delivery_attempts=int(state.get("deliveryAttempts") or 0),
         last_delivery_error=text("lastDeliveryError"),
         last_problem=problem_of_state(state),
+        reason=text("reason") or reason_of(state),
     )
 
 

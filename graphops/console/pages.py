@@ -7,6 +7,7 @@ strict Content-Security-Policy (no inline script or style, nothing from another 
 
 from __future__ import annotations
 
+import json
 import logging
 import mimetypes
 import re
@@ -26,10 +27,11 @@ from graphops.common.logs import event, redact_url
 from graphops.console.access import Operator, Refusal, change_token, same_page_change, token_refusal
 from graphops.console.budgets import budgets
 from graphops.console.callout import callout
-from graphops.console.listing import PHASES, STANDINGS, Filters, list_trackings
+from graphops.console.listing import PHASES, READ, STANDINGS, Filters, list_trackings
 from graphops.console.timeline import timeline
 from graphops.console.times import duration, moment
 from graphops.console.trace import SETTING, trace_url
+from graphops.console.triage import COLUMNS, attention, overdue, toggled
 from graphops.envelope.tracking import TRACKING_ID, iso
 from graphops.graph.kinds import KINDS
 from graphops.pacing import budget_view
@@ -160,9 +162,13 @@ class Console:
         filters = Filters.from_query(request.query, now, KINDS)
         listing = list_trackings(self._table, filters, now)
         chips = [(name, count, filters.query_string(state=name)) for name, count in listing.counts.items()]
+        # Each sortable column's header links to the list sorted by it (again: the other way round).
+        headers = {c: (filters.query_string(sort=toggled(filters.sort, c)), aria_sort(filters.sort, c))
+                   for c in COLUMNS}  # fmt: skip
         return self._render("list.html", 200, who=who, title="Trackings", filters=filters.form(), listing=listing,
                             chips=chips, phases=PHASES, states=STANDINGS, kinds=sorted(KINDS), now=now,
-                            everything=filters.query_string(state=None))  # fmt: skip
+                            everything=filters.query_string(state=None), headers=headers, sort=filters.sort,
+                            attention=attention, overdue=overdue, read_limit=READ)  # fmt: skip
 
     def _tracking(self, tracking_id: str, who: Operator) -> Page:
         entity = self._state.read(tracking_id) if TRACKING_ID.fullmatch(tracking_id) else None
@@ -183,6 +189,7 @@ class Console:
                             permission=kind.permission if kind else None, time_facts=TIME_FACTS, links=links,
                             retrackable=operator.retrack_refusal(tracking_id, entity) is None,
                             trace=trace_url(self._insights, view.get("traceId"), self._cloud),
+                            context=readable(entity.get("context")), body=readable(entity.get("callbackBody")),
                             trace_setting=SETTING)  # fmt: skip
 
     def _poison_page(self, who: Operator, bulk: Mapping[str, Any] | None = None) -> Page:
@@ -308,6 +315,21 @@ class Console:
             self._templates.globals.update(moment=moment, duration=duration)
         body = self._templates.get_template(template).render(root=self._root, **context)
         return Page(status, body.encode(), headers=SECURITY_HEADERS)
+
+
+def readable(raw: Any) -> str | None:
+    """JSON kept as text (a context, a delivered body), indented to read; as it is when it is not JSON (cut)."""
+    if not isinstance(raw, str) or not raw:
+        return None
+    try:
+        return json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
+    except ValueError:
+        return raw
+
+
+def aria_sort(sort: str, column: str) -> str:
+    """How a column's header says the list is sorted by it (aria-sort)."""
+    return {column: "ascending", f"-{column}": "descending"}.get(sort, "none")
 
 
 def camel_parts(name: str) -> list[str]:

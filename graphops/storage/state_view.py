@@ -17,6 +17,10 @@ from graphops.envelope.tracking import Phase, Tracking, iso
 from graphops.storage.time_index import entry_of_state
 
 MAX_PROPERTY_CHARS = 30_000  # a table string property holds 64 KiB of UTF-16
+# The body the sinks were given, as the tracking's page shows it: a context is at most 16 KiB, Graph's operation
+# is bounded too, but a body's whole need not be kept to say what the callback got; past this it is cut, and says so.
+MAX_BODY_CHARS = 16_000
+TRUNCATED = "\n… (cut: the body the sinks got was longer)"
 
 
 def history_of(entity: dict[str, Any]) -> tuple[dict[str, Any], ...]:
@@ -76,7 +80,23 @@ def entity_of(tracking: Tracking) -> dict[str, Any]:
             "traceId": trace_id_of(tracking.traceparent),
         }
     )
-    return {**history, **others, "operation": operation[:MAX_PROPERTY_CHARS] if operation else None}
+    return {**history, **others, "operation": operation[:MAX_PROPERTY_CHARS] if operation else None,
+            "context": json.dumps(tracking.context, ensure_ascii=False)[:MAX_PROPERTY_CHARS]
+            if tracking.context is not None else None,
+            "callbackBody": delivered_body(tracking)}  # fmt: skip
+
+
+def delivered_body(tracking: Tracking) -> str | None:
+    """The body the sinks get once the tracking has an outcome (the callback's POST, the event's data), as JSON text,
+    bounded; None before. The callback URL is not in it; a signed link in Graph's operation is withheld, as in the
+    rest of the state (it goes to the sinks only)."""
+    if tracking.outcome is None or tracking.finished_at is None:
+        return None
+    body = tracking.callback_body()
+    if body.get("operation") is not None:
+        body["operation"] = tracking.kind.withheld(tracking.operation)
+    text = json.dumps(withhold_signed_in(body), ensure_ascii=False, separators=(",", ":"))
+    return text if len(text) <= MAX_BODY_CHARS else text[: MAX_BODY_CHARS - len(TRUNCATED)] + TRUNCATED
 
 
 def trace_id_of(traceparent: str | None) -> str | None:

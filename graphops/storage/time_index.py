@@ -75,10 +75,15 @@ ROW_COLUMNS = ("trackingId", "trackedSince", "kind", "correlationId", "standing"
 
 # What the list shows of a tracking beyond the row's own columns: kept in the row once it is done (nothing changes
 # then), read from the state row while it runs.
-DETAILS = ("polls", "lastStatus", "progress", "lastPollAt", "deliveryAttempts", "lastDeliveryError")
-# The state row's properties an index entry is made of (``entry_of_state``).
+DETAILS = ("polls", "lastStatus", "progress", "lastPollAt", "deliveryAttempts", "lastDeliveryError", "reason")
+# The state row's properties an index entry is made of (``entry_of_state``): ``reason`` is made of ``error``.
 INDEXED = ("PartitionKey", "trackedSince", "kind", "phase", "outcome", "deliveries", "correlationId", "operationUrl",
-           "finishedAt", *DETAILS)  # fmt: skip
+           "finishedAt", "error", *DETAILS)  # fmt: skip
+# A finished tracking's reason as its index row keeps it: a line of the list, never the whole error (the tracking's
+# page has that), so a row stays small however long Graph's message is.
+REASON_CHARS = 200
+# Outcomes whose error says why the operation did not succeed (a partial success or a not-found says it too).
+EXPLAINED = frozenset({"failed", "forbidden", "timedOut", "notFound", "partiallySucceeded"})
 
 
 def standing_of(phase: str, outcome: str | None, delivery_failed: bool) -> str:
@@ -528,6 +533,40 @@ def _details_when_done(values: Mapping[str, Any]) -> dict[str, Any] | None:
     return {name: values.get(name) for name in DETAILS}
 
 
+def reason_of(state: Mapping[str, Any]) -> str | None:
+    """Why a tracking ended as it did, in one bounded line, from its state row (or None: nothing to say).
+
+    A delivery that gave up says the sink's error; a failed, refused or timed-out operation its error's code and
+    message (a refusal's message names the permission to grant). Graph's and the sinks' words, kept as data."""
+    said: str | None = None
+    if dead_lettered(state.get("deliveries")):
+        said = str(state.get("lastDeliveryError") or "") or _dead_letter_error(state.get("deliveries"))
+    elif state.get("outcome") in EXPLAINED:
+        error = _json_object(state.get("error"))
+        code, message = error.get("code"), error.get("message")
+        said = ": ".join(str(part) for part in (code, message) if part not in (None, "")) or None
+    if not said:
+        return None
+    said = " ".join(said.split())  # one line, whatever Graph's message spans
+    return said if len(said) <= REASON_CHARS else said[: REASON_CHARS - 1] + "…"
+
+
+def _dead_letter_error(deliveries: Any) -> str | None:
+    parsed = _json_object(deliveries)
+    for delivery in parsed.values():
+        if isinstance(delivery, dict) and delivery.get("state") == "deadLettered" and delivery.get("error"):
+            return str(delivery["error"])
+    return None
+
+
+def _json_object(raw: Any) -> dict[str, Any]:
+    try:
+        parsed = json.loads(raw) if isinstance(raw, str) and raw else {}
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
 def entry_of_state(tracking_id: str, state: Mapping[str, Any]) -> Entry | None:
     """The index's view of a state row, or None for a row that has no beginning (damaged)."""
     tracked_since = moment_or_none(state.get("trackedSince"))
@@ -545,8 +584,13 @@ def entry_of_state(tracking_id: str, state: Mapping[str, Any]) -> Entry | None:
         correlation_id=str(state.get("correlationId") or "") or None,
         operation_url=str(state.get("operationUrl") or "") or None,
         finished_at=str(state.get("finishedAt") or "") or None,
-        details=_details_when_done(state),
+        details=_with_reason(_details_when_done(state), state),
     )
+
+
+def _with_reason(details: dict[str, Any] | None, state: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A finished tracking's details with its reason, made from its state when it finishes."""
+    return None if details is None else {**details, "reason": reason_of(state)}
 
 
 def dead_lettered(deliveries: Any) -> bool:

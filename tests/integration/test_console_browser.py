@@ -348,7 +348,7 @@ def test_a_trackings_page_says_first_what_failed_and_what_to_do(
             at_width(page, width)
             for state, words in said.items():
                 page.goto(f"{console.url}/trackings/{ids[state]}")
-                first = page.locator("main > :nth-child(2)")  # after the title, before the facts and the timeline
+                first = page.locator("#live > :nth-child(2)")  # after the title, before the facts and the timeline
                 expect(first).to_have_id("callout")
                 for word in words:
                     expect(first).to_contain_text(word)

@@ -72,21 +72,34 @@
     });
   }
 
-  // The list refreshes itself while the toggle is on, but never under an operator typing a filter.
+  // Every page with a [data-refresh] element (the list's filters, a tracking's page, the poison queue) refreshes
+  // itself while the toggle is on, but never under an operator typing a filter, ticking entries, reading an opened
+  // message or the result of what they just did.
   function autoRefresh() {
     const toggle = document.getElementById("auto-refresh");
-    const form = document.getElementById("filters");
-    if (!toggle || !form || typeof htmx === "undefined") return;
+    const source = document.querySelector("[data-refresh]");
+    if (!toggle || !source || typeof htmx === "undefined") return;
     toggle.checked = localStorage.getItem("graphops.autoRefresh") !== "off";
     toggle.addEventListener("change", (event) => {
       event.stopPropagation(); // not a filter: no new list for flipping it
       localStorage.setItem("graphops.autoRefresh", toggle.checked ? "on" : "off");
     });
+    const HOLDS = "#bulk input[name=id]:checked, [data-result], #bulk-result, #operator-result:not(:empty), details[open]";
     setInterval(() => {
-      const typing = form.contains(document.activeElement) && document.activeElement.matches("input:not([type=checkbox]), select");
-      if (toggle.checked && !typing && !document.hidden) htmx.trigger(form, "refresh");
+      const active = document.activeElement;
+      const typing = active && active.matches("input:not([type=checkbox]), select, textarea");
+      if (toggle.checked && !typing && !document.querySelector(HOLDS) && !document.hidden) htmx.trigger(source, "refresh");
     }, 15000);
   }
+
+  // A tracking's page refreshed: its charts drawn again from the new data.
+  document.addEventListener("htmx:afterSettle", () => {
+    const canvas = document.getElementById("timeline");
+    if (!canvas || (window.graphopsTimeline && window.graphopsTimeline.canvas === canvas)) return; // not new
+    for (const chart of [window.graphopsTimeline, window.graphopsWaits]) if (chart) chart.destroy();
+    window.graphopsTimeline = window.graphopsWaits = undefined;
+    drawTimeline();
+  });
 
   // Copy a tracking id: the list shows it short.
   document.addEventListener("click", (event) => {
