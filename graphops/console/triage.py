@@ -59,13 +59,16 @@ def overdue(row: Row, now: datetime) -> bool:
 
 def attention(row: Row, now: datetime) -> str | None:
     """Why a row needs an operator's eye (one of ``ATTENTION``), or None."""
-    if row.standing in POLLING and row.last_problem:
+    polling = row.standing in POLLING
+    # A 429 is a problem of the polls' too, but Graph setting the pace: nothing to do but wait, so it ranks so.
+    throttled = bool(row.last_problem) and (row.last_problem or {}).get("code") == "throttled"
+    if polling and row.last_problem and not throttled:
         return "problem"
     if overdue(row, now):
         return "overdue"
     if row.standing == "deliveryFailed":
         return "deliveryFailed"
-    if row.standing in POLLING and row.waiting_for:
+    if polling and (row.waiting_for or throttled):
         return "waiting"  # Graph's Retry-After, or the service's shared budget
     if row.standing in ENDED_BADLY:
         return "endedBadly"

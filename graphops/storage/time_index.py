@@ -49,6 +49,7 @@ from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFo
 from azure.data.tables import TableClient, UpdateMode
 
 from graphops.envelope.tracking import iso, moment_or_none
+from graphops.graph.kinds import KINDS
 
 log = logging.getLogger("graphops.index")
 
@@ -541,6 +542,8 @@ def reason_of(state: Mapping[str, Any]) -> str | None:
     said: str | None = None
     if dead_lettered(state.get("deliveries")):
         said = str(state.get("lastDeliveryError") or "") or _dead_letter_error(state.get("deliveries"))
+    elif state.get("outcome") == "forbidden" and (kind := KINDS.get(str(state.get("kind") or ""))) is not None:
+        said = kind.refuses_apps or f"needs the application permission {kind.permission}"  # what to grant, first
     elif state.get("outcome") in EXPLAINED:
         error = _json_object(state.get("error"))
         code, message = error.get("code"), error.get("message")

@@ -201,7 +201,7 @@ def test_text_from_graph_or_a_caller_creates_no_element_and_triggers_no_change(
     failed = {**seed.password_reset("failed", "hostile"), "statusDetail": payload("error")}
     harness.graph.script(path, [Reply(200, {**seed.password_reset("running", "hostile"), "status": payload("status")}),
                                 Reply(200, failed)])  # fmt: skip
-    hostile = harness.track(path, correlation_id=payload("correlation")[:200])
+    hostile = harness.track(path, correlation_id=payload("correlation")[:200], context={"note": payload("context")})
     harness.run()
 
     settings = Settings.from_env(harness.env)
@@ -215,6 +215,11 @@ def test_text_from_graph_or_a_caller_creates_no_element_and_triggers_no_change(
         page.wait_for_function("window.graphopsTimeline !== undefined")  # the chart still reads its data
         expect(page.locator("#history")).to_contain_text('<div id="pwned-status"')  # shown as text
         expect(page.locator(".facts")).to_contain_text("pwned-error")
+        # The context and the body delivered, shown as the text they are.
+        expect(page.locator("#context pre")).to_contain_text('<div id=\\"pwned-context\\"')  # as JSON writes it
+        expect(page.locator("#callback-body pre")).to_contain_text('<div id=\\"pwned-correlation\\"')
+        page.goto(f"{console.url}/")
+        expect(page.locator(f"tr[data-tracking='{hostile}'] .row-reason")).to_contain_text("pwned-error")
     assert [e.message_id for e in _poison(harness)] == [entry.message_id]  # nothing was discarded
 
 
