@@ -170,3 +170,39 @@ def lines_in(element: Any) -> list[int]:
         return [...new Set([...range.getClientRects()].map((r) => Math.round(r.top)))];
     }""")
     )
+
+
+def test_a_trackings_page_and_the_poison_queue_refresh_as_the_list_does(
+    page: Page,  # noqa: F811
+    every_state: EveryState,
+) -> None:
+    settings = Settings.from_env(every_state.harness.env)
+    state = StateStore(table_client(settings.storage, settings.state_table, None))
+    polling = every_state.trackings["polling"]
+    page.clock.install()
+    with console_over(every_state) as console:
+        page.goto(f"{console.url}/trackings/{polling}")
+        drawn = "() => !!window.graphopsTimeline && window.graphopsTimeline.canvas === document.querySelector('canvas')"
+        wait_until(lambda: page.evaluate(drawn), 10, "the charts drawn")
+        expect(page.locator("#auto-refresh")).to_be_checked()
+        expect(page.locator("h1 .badge").first).to_have_text("polling")
+        assert state.cancel(polling, datetime.now(UTC)) is not None  # it changes while the page is open
+        with page.expect_response(lambda r: r.request.headers.get("hx-request") == "true"):
+            page.clock.run_for(16_000)
+        expect(page.locator("h1 .badge").first).to_have_text("cancelled")
+        wait_until(lambda: page.evaluate(drawn), 10, "the charts drawn again, on the new canvas")
+
+        page.goto(f"{console.url}/poison")
+        entries = page.locator("tr[data-message]")
+        expect(entries).to_have_count(len(every_state.harness.poison_entries()))
+        gone = str(entries.first.get_attribute("data-message"))
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.locator(f"tr[data-message='{gone}'] button.discard").click()  # its row says what was done...
+        expect(page.locator(f"tr[data-message='{gone}']")).to_have_attribute("data-result", "discard")
+        page.reload()  # ...and a result on the page holds the refresh: a fresh page refreshes again
+        remaining = entries.count()
+        other = every_state.harness.queue(f"{every_state.harness.stack.queue_name}-poison")
+        other.send_message("a late arrival")
+        with page.expect_response(lambda r: r.request.headers.get("hx-request") == "true"):
+            page.clock.run_for(16_000)
+        expect(entries).to_have_count(remaining + 1)

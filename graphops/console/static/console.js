@@ -25,8 +25,8 @@
   const COLOURS = { graph: "#0b5cad", problem: "#c62828", delivered: "#1a7f37", wait: "#8c959f", retryAfter: "#9a6700" };
 
   function drawTimeline() {
-    const canvas = document.getElementById("timeline");
-    const waits = document.getElementById("waits");
+    const canvas = document.querySelector("canvas[data-chart=timeline]");
+    const waits = document.querySelector("canvas[data-chart=waits]");
     const source = document.getElementById("timeline-data");
     if (!canvas || !source || typeof Chart === "undefined") return;
     const data = JSON.parse(source.textContent);
@@ -93,8 +93,8 @@
   }
 
   // A tracking's page refreshed: its charts drawn again from the new data.
-  document.addEventListener("htmx:afterSettle", () => {
-    const canvas = document.getElementById("timeline");
+  document.addEventListener("htmx:afterSwap", () => {
+    const canvas = document.querySelector("canvas[data-chart=timeline]");
     if (!canvas || (window.graphopsTimeline && window.graphopsTimeline.canvas === canvas)) return; // not new
     for (const chart of [window.graphopsTimeline, window.graphopsWaits]) if (chart) chart.destroy();
     window.graphopsTimeline = window.graphopsWaits = undefined;
