@@ -212,7 +212,7 @@ def _print_status(view: dict[str, Any]) -> None:
 )
 @click.option("--kind", help="Only trackings of this operation kind.")
 @click.option("--correlation-id", help="Only trackings whose correlation id contains this, in any case (among the "
-              "newest 1000 of the range).")  # fmt: skip
+              "newest 300 of the range).")  # fmt: skip
 @click.option("--sort", default="newest", show_default=True,
               help="newest, attention (what needs it first), or a column: started, kind, state, next ('-' first: "
                    "descending).")  # fmt: skip
