@@ -47,6 +47,9 @@ REFRESH_SECONDS = 600.0
 #: Operations this process remembers recording, so that it can say in its log why another tracking of one was
 #: not counted again (on another process it simply lands on the same row).
 REMEMBERED = 4096
+#: How long a step waits for its process's first read of the lengths when another step is making it: about what
+#: that read and its schedules take on a loaded host. Past it the step goes on by its kind's default.
+FIRST_READ_WAIT = 10.0
 
 
 def operation_key(operation_url: str) -> str:
@@ -143,11 +146,16 @@ class Learning:
     _rows: dict[str, dict[str, Seen]] = field(default_factory=dict)
     _schedules: dict[str, CheckingSchedule | None] = field(default_factory=dict)
     _recorded: OrderedDict[tuple[str, str], None] = field(default_factory=OrderedDict)
+    first_read_wait: float = FIRST_READ_WAIT
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _first_read: threading.Event = field(default_factory=threading.Event)
 
     def schedules(self) -> Mapping[str, CheckingSchedule]:
         """The schedules learned so far. One step in ``refresh`` seconds reads the lengths and computes what
-        changed, outside the lock: the other steps go on with the schedules they have meanwhile."""
+        changed, outside the lock: the other steps go on with the schedules they have meanwhile. Until this
+        process's first read ends, though, there are none yet, and a step that would poll by its kind's default
+        instead waits for that read (up to ``first_read_wait``): a cold instance's first steps pace as its
+        warm ones do."""
         with self._lock:
             now = self.clock()
             due = self._read_at is None or now - self._read_at >= self.refresh
@@ -155,7 +163,12 @@ class Learning:
                 self._read_at = now
             known = dict(self._rows)
         if due:
-            self._refresh(known)
+            try:
+                self._refresh(known)
+            finally:
+                self._first_read.set()
+        elif not self._first_read.wait(self.first_read_wait):
+            log.info("learned schedules not read yet: this step paces by its kind's default")
         with self._lock:
             return {kind: schedule for kind, schedule in self._schedules.items() if schedule is not None}
 

@@ -4,6 +4,7 @@ length at random."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
@@ -81,3 +82,47 @@ def test_a_reading_process_deletes_a_kinds_oldest_rows_once_they_pass_the_slack(
     learning.schedules()
     oldest = [row_key(KIND, operation_key(f"op/{i}")) for i in range(KEPT + PRUNE_AFTER - 2, KEPT - 2, -1)]
     assert sorted(table.deleted) == sorted(oldest) and len(table.rows) == KEPT
+
+
+class SlowTable(Table):
+    """A read that takes a while: it returns once the test lets it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reading, self.go = threading.Event(), threading.Event()
+
+    def query_entities(self, query: str, **kw: Any) -> list[dict[str, Any]]:
+        self.reading.set()
+        assert self.go.wait(10)
+        return super().query_entities(query, **kw)
+
+
+def test_a_step_that_comes_during_the_processs_first_read_waits_for_its_schedules() -> None:
+    table = SlowTable()
+    store = store_of(table)
+    for i in range(60):
+        store.add(KIND, operation_key(f"op/{i}"), Seen(300.0, NOW - 3600 * i, f"caller{i}"))
+    learning = Learning(store, lambda kind: 5, wall=lambda: NOW)
+    seen: dict[str, Any] = {}
+    first = threading.Thread(target=lambda: seen.update(first=learning.schedules()))
+    second = threading.Thread(target=lambda: seen.update(second=learning.schedules()))
+    first.start()
+    assert table.reading.wait(10)  # the first step is reading; the second comes now
+    second.start()
+    second.join(0.2)
+    assert second.is_alive()  # it waits for the read rather than go on with nothing learned
+    table.go.set()
+    first.join(10)
+    second.join(10)
+    assert KIND in seen["first"] and seen["second"] == seen["first"]
+
+
+def test_a_step_waits_for_a_first_read_only_so_long() -> None:
+    table = SlowTable()
+    learning = Learning(store_of(table), lambda kind: 5, wall=lambda: NOW, first_read_wait=0.05)
+    first = threading.Thread(target=learning.schedules)
+    first.start()
+    assert table.reading.wait(10)
+    assert learning.schedules() == {}  # past its wait, the step goes on by the default
+    table.go.set()
+    first.join(10)
