@@ -53,6 +53,12 @@ class ActionNotEnabled(Rejected):
 # site ids (`host,guid,guid`), content type ids (`0x0101…`), connection and alert names. Nothing else (`;`, `:`,
 # `$`, `%`, quotes, non-ASCII) reaches Graph in an id.
 START_ID = re.compile(r"[A-Za-z0-9._,!@-]{1,256}")
+# A channel id as Teams writes it (`19:…@thread.tacv2`; `…@thread.skype` in older teams): the one id with a `:`, so
+# it is read by its own shape, and only where a path shape says "{channel}".
+CHANNEL = "{channel}"
+CHANNEL_ID = re.compile(r"19:[A-Za-z0-9_-]{1,200}@thread\.(?:tacv2|skype)")
+ID_SHAPES = {"{id}": (START_ID, "an id Graph gives: letters, digits and - _ . , ! @"),
+             CHANNEL: (CHANNEL_ID, "a channel id as Teams gives them, 19:…@thread.tacv2")}  # fmt: skip
 JSON_TYPES: dict[str, type | tuple[type, ...]] = {"string": str, "boolean": bool, "object": dict, "array": list}
 
 
@@ -124,10 +130,27 @@ class StartAction:
     def matches(self, method: str, version: str, segments: Sequence[str]) -> bool:
         if method != self.method or version not in self.versions:
             return False
-        return any(
-            len(path) == len(segments) and all(segment_matches(w, s) for w, s in zip(path, segments, strict=True))
-            for path in self.paths
-        )
+        return self.shape_of(segments) is not None
+
+    def shape_of(self, segments: Sequence[str]) -> tuple[str, ...] | None:
+        """The path shape ``segments`` fit, if any."""
+        return next((path for path in self.paths if _fits(path, segments)), None)
+
+
+def _fits(path: Sequence[str], segments: Sequence[str]) -> bool:
+    return len(path) == len(segments) and all(
+        segment_matches("{id}" if want == CHANNEL else want, seg) for want, seg in zip(path, segments, strict=True)
+    )
+
+
+@dataclass(frozen=True)
+class RefusedRequest:
+    """A Graph request that starts a long-running operation and that graphops never sends, whatever is enabled."""
+
+    name: str  # as its reference page names it
+    method: str
+    paths: tuple[tuple[str, ...], ...]
+    why: str
 
 
 # Each action's body as its reference page lists it (the request body section).
@@ -138,7 +161,8 @@ _TEAM = {"template@odata.bind": "string", "group@odata.bind": "string", "display
          "firstChannelName": "string", "members": "array", "channels": "array", "installedApps": "array",
          "memberSettings": "object", "guestSettings": "object", "messagingSettings": "object", "funSettings": "object",
          "discoverySettings": "object"}  # fmt: skip
-_SEARCH = ("security", "cases", "ediscoveryCases", "{id}", "searches", "{id}")
+_CASE = ("security", "cases", "ediscoveryCases", "{id}")
+_SEARCH = (*_CASE, "searches", "{id}")
 # Every property is optional on its page; the query's status and id are Graph's to set.
 _AUDIT_QUERY = {"@odata.type": "string", "displayName": "string", "filterStartDateTime": "string",
                 "filterEndDateTime": "string", "recordTypeFilters": "array", "keywordFilter": "string",
@@ -152,6 +176,9 @@ _EXPORT_JOB = {"@odata.type": "string", "reportName": "string", "filter": "strin
                "format": "string", "snapshotId": "string", "localizationType": "string",
                "search": "string"}  # fmt: skip
 _DRIVE_ITEM = ("items", "{id}", "copy")
+_CHANNEL = ("channels", CHANNEL)
+# A hold is applied to (or removed from) the ids in the body at the collection's path, or to the one in the path.
+_HOLD_IDS = Body({"ids": "array"})
 
 ACTIONS: dict[str, StartAction] = {
     action.name: action
@@ -178,6 +205,14 @@ ACTIONS: dict[str, StartAction] = {
                     body=Body({"shouldSetSpoSiteReadOnlyForMembers": "boolean"})),
         StartAction("teamUnarchive", "POST", (("teams", "{id}", "unarchive"),), TeamsAsyncOperation,
                     "TeamSettings.ReadWrite.All", repeatable=True, reference="team-unarchive"),
+        StartAction("channelArchive", "POST",
+                    (("teams", "{id}", *_CHANNEL, "archive"), ("groups", "{id}", "team", *_CHANNEL, "archive")),
+                    TeamsAsyncOperation, "ChannelSettings.ReadWrite.All", repeatable=True,
+                    reference="channel-archive", body=Body({"shouldSetSpoSiteReadOnlyForMembers": "boolean"})),
+        StartAction("channelUnarchive", "POST",
+                    (("teams", "{id}", *_CHANNEL, "unarchive"), ("groups", "{id}", "team", *_CHANNEL, "unarchive")),
+                    TeamsAsyncOperation, "ChannelSettings.ReadWrite.All", repeatable=True,
+                    reference="channel-unarchive"),
         StartAction(
             "personalDataExport", "POST", (("users", "{id}", "exportPersonalData"),), DataPolicyOperation,
             "User.Export.All", repeatable=False, reference="user-exportpersonaldata",
@@ -202,6 +237,30 @@ ACTIONS: dict[str, StartAction] = {
             body=Body({"search": "object", "additionalDataOptions": "string", "itemsToInclude": "string"},
                       frozenset({"search"})),
         ),
+        # A hold applied (or removed) again leaves the same holds.
+        StartAction("ediscoveryCustodianApplyHold", "POST",
+                    ((*_CASE, "custodians", "applyHold"), (*_CASE, "custodians", "{id}", "applyHold")),
+                    EdiscoveryCaseOperation, "eDiscovery.Read.All", repeatable=True,
+                    reference="security-ediscoverycustodian-applyhold", body=_HOLD_IDS),
+        StartAction("ediscoveryCustodianRemoveHold", "POST",
+                    ((*_CASE, "custodians", "removeHold"), (*_CASE, "custodians", "{id}", "removeHold")),
+                    EdiscoveryCaseOperation, "eDiscovery.Read.All", repeatable=True,
+                    reference="security-ediscoverycustodian-removehold", body=_HOLD_IDS),
+        StartAction("ediscoveryNoncustodialDataSourceApplyHold", "POST",
+                    ((*_CASE, "noncustodialDataSources", "applyHold"),
+                     (*_CASE, "noncustodialDataSources", "{id}", "applyHold")),
+                    EdiscoveryCaseOperation, "eDiscovery.Read.All", repeatable=True,
+                    reference="security-ediscoverynoncustodialdatasource-applyhold", body=_HOLD_IDS),
+        StartAction("ediscoveryNoncustodialDataSourceRemoveHold", "POST",
+                    ((*_CASE, "noncustodialDataSources", "removeHold"),
+                     (*_CASE, "noncustodialDataSources", "{id}", "removeHold")),
+                    EdiscoveryCaseOperation, "eDiscovery.Read.All", repeatable=True,
+                    reference="security-ediscoverynoncustodialdatasource-removehold", body=_HOLD_IDS),
+        StartAction("ediscoveryReviewSetExport", "POST", ((*_CASE, "reviewSets", "{id}", "export"),),
+                    EdiscoveryCaseOperation, "eDiscovery.Read.All", repeatable=False,
+                    reference="security-ediscoveryreviewset-export",
+                    body=Body({"outputName": "string", "description": "string", "exportOptions": "string",
+                               "exportStructure": "string"}, frozenset({"outputName"}))),
         StartAction(
             "driveItemCopy", "POST",
             (("drives", "{id}", *_DRIVE_ITEM), ("sites", "{id}", "drive", *_DRIVE_ITEM),
@@ -249,6 +308,12 @@ ACTIONS: dict[str, StartAction] = {
     )
 }  # fmt: skip
 
+REFUSED: tuple[RefusedRequest, ...] = (
+    RefusedRequest("purgeData", "POST", ((*_SEARCH, "purgeData"),),
+                   "it deletes the search's mailbox items and Teams messages, for good: graphops never sends a request "
+                   "that deletes content"),
+)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class StartRequest:
@@ -295,6 +360,9 @@ def parse_start(
     if body is not None and len(json.dumps(body, ensure_ascii=False).encode()) > MAX_BODY_BYTES:
         raise Rejected(f"{field_name}.body", f"larger than {MAX_BODY_BYTES} bytes of JSON")
     action = next((a for a in ACTIONS.values() if a.matches(method, version, segments)), None)
+    refused = next((r for r in REFUSED if r.method == method and any(_fits(p, segments) for p in r.paths)), None)
+    if refused is not None:
+        raise Rejected(f"{field_name}.url", f"{refused.name} is refused: {refused.why}")
     if action is None:
         raise Rejected(f"{field_name}.url", f"{method} {urlsplit(url).path} is not a start action graphops knows; "
                                             "docs/start-actions.md lists them")  # fmt: skip
@@ -310,21 +378,19 @@ def parse_start(
             f"{action.name} is not enabled in this deployment (GRAPHOPS_START_ACTIONS); enabling it lets graphops "
             f"{action.method} with its own identity, which needs {action.permission}",
         )
-    for segment in _ids(action, segments):
-        if START_ID.fullmatch(segment) is None:
-            raise Rejected(
-                f"{field_name}.url", f"{segment!r} is not an id Graph gives: letters, digits and - _ . , ! @"
-            )
+    for want, segment in _ids(action, segments):
+        shape, what = ID_SHAPES[want]
+        if shape.fullmatch(segment) is None:
+            raise Rejected(f"{field_name}.url", f"{segment!r} is not {what}")
     action.body.check(body, f"{field_name}.body", export_accounts, CLOUDS[cloud].storage_suffix)
     return StartRequest(action, method, url, body)
 
 
-def _ids(action: StartAction, segments: Sequence[str]) -> list[str]:
-    """The segments of the request's path that stand for ids in the action's path shape."""
-    for path in action.paths:
-        if len(path) == len(segments) and all(segment_matches(w, s) for w, s in zip(path, segments, strict=True)):
-            return [seg for want, seg in zip(path, segments, strict=True) if want == "{id}"]
-    return []
+def _ids(action: StartAction, segments: Sequence[str]) -> list[tuple[str, str]]:
+    """The segments of the request's path that stand for ids in the action's path shape, each with its place
+    ("{id}" or "{channel}")."""
+    path = action.shape_of(segments) or ()
+    return [(want, seg) for want, seg in zip(path, segments, strict=True) if want in ("{id}", CHANNEL)]
 
 
 def _graph_path(raw: object, graph_endpoint: str, field_name: str) -> tuple[str, str, list[str], list[tuple[str, str]]]:

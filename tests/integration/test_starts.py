@@ -23,6 +23,9 @@ from ..patience import patience
 from .conftest import ROOT, Harness
 
 TEAM, CASE, SEARCH = seed.TEAM_ID, seed.CASE_ID, "c61a5860-d634-4d14-aea7-d82b6f4eb7af"
+CHANNEL = "19:v32db348d9264477abcf18ffa2cf76dc@thread.tacv2"
+PURGE = f"/v1.0/security/cases/ediscoveryCases/{CASE}/searches/{SEARCH}/purgeData"
+CUSTODIANS = ["7f697316-43ed-48e1-977f-261be050db93", "b26888b3-e1f5-47c5-bdf2-33d1b90cb2e8"]
 USER = "48d31887-5fad-4d73-a9f5-3c356e68a038"
 LIST_OPERATION = "/v1.0/sites/root/lists/Documents/operations/contentTypeCopy,0x0101"
 MONITOR_PATH = "/_api/v2.0/monitor/4A3407B5-88FC-4504-8B21-0AABD3412717"
@@ -53,6 +56,16 @@ def team(status: str) -> dict[str, Any]:
 
 def case_operation(operation: str) -> str:
     return f"/v1.0/security/cases/ediscoveryCases/{CASE}/operations/{operation}"
+
+
+def case_action(kind: str, action: str, status: str, percent: int) -> dict[str, Any]:
+    """A case operation of another kind than the seed's estimate: a hold update, an export."""
+    odata_type = f"#microsoft.graph.security.{kind}"
+    return {**seed.case_operation(status, percent), "@odata.type": odata_type, "action": action}
+
+
+def hold(status: str, percent: int) -> dict[str, Any]:
+    return case_action("ediscoveryHoldOperation", "holdUpdate", status, percent)
 
 
 def team_operation(operation: str) -> str:
@@ -87,6 +100,17 @@ CASES: dict[str, Case] = {
         "/v1.0" + team_operation("op-unarchive"), team("inProgress"), {**team("failed"), "error": {"code": "Conflict"}},
         outcome="failed",
     ),
+    # A channel's Location is the team's operation, relative and unversioned, as its reference page shows it.
+    "channelArchive": Case(
+        "POST", f"/v1.0/teams/{TEAM}/channels/{CHANNEL}/archive", {"shouldSetSpoSiteReadOnlyForMembers": True},
+        {"Location": f"/teams/{TEAM}/operations/op-channel-archive"},
+        f"/v1.0/teams/{TEAM}/operations/op-channel-archive", team("inProgress"), team("succeeded"),
+    ),
+    "channelUnarchive": Case(
+        "POST", f"/v1.0/groups/{TEAM}/team/channels/{CHANNEL}/unarchive", None,
+        {"Location": f"/teams/{TEAM}/operations/op-channel-unarchive"},
+        f"/v1.0/teams/{TEAM}/operations/op-channel-unarchive", team("inProgress"), team("succeeded"),
+    ),
     # The export's 202 asks for a wait (Retry-After); the stand-in checks the first poll honours it.
     "personalDataExport": Case(
         "POST", f"/v1.0/users/{USER}/exportPersonalData", {"storageLocation": "https://contoso.blob.core.windows.net/x"},
@@ -118,6 +142,38 @@ CASES: dict[str, Case] = {
         {"search": {"id": SEARCH}, "additionalDataOptions": "linkedFiles"},
         {"Location": "{graph}" + case_operation("op-review")}, case_operation("op-review"),
         seed.case_operation("notStarted", 0), seed.case_operation("succeeded", 100),
+    ),
+    # Holds: on the ids in the body at the collection's path, or on the one in the path.
+    "ediscoveryCustodianApplyHold": Case(
+        "POST", f"/v1.0/security/cases/ediscoveryCases/{CASE}/custodians/applyHold", {"ids": CUSTODIANS},
+        {"Location": "{graph}" + case_operation("op-hold")}, case_operation("op-hold"),
+        hold("running", 50), hold("succeeded", 100),
+    ),
+    "ediscoveryCustodianRemoveHold": Case(
+        "POST", f"/v1.0/security/cases/ediscoveryCases/{CASE}/custodians/c25c3914f9f743ee9cbaa25377e0cec6/removeHold",
+        None, {"Location": "{graph}" + case_operation("op-unhold")}, case_operation("op-unhold"),
+        hold("running", 50), hold("partiallySucceeded", 100), outcome="partiallySucceeded",
+    ),
+    "ediscoveryNoncustodialDataSourceApplyHold": Case(
+        "POST", f"/v1.0/security/cases/ediscoveryCases/{CASE}/noncustodialDataSources/applyHold",
+        {"ids": ["46333131344239353834433430454335"]},
+        {"Location": "{graph}" + case_operation("op-source-hold")}, case_operation("op-source-hold"),
+        hold("notStarted", 0), hold("succeeded", 100),
+    ),
+    "ediscoveryNoncustodialDataSourceRemoveHold": Case(
+        "POST",
+        f"/beta/security/cases/ediscoveryCases/{CASE}/noncustodialDataSources/46333131344239353834433430454335/removeHold",
+        None, {"Location": "{graph}" + case_operation("op-source-unhold")}, case_operation("op-source-unhold"),
+        hold("running", 50), hold("failed", 100), outcome="failed",
+    ),
+    "ediscoveryReviewSetExport": Case(
+        "POST", f"/v1.0/security/cases/ediscoveryCases/{CASE}/reviewSets/273f11a1-17aa-419c-981d-ff10d33e420f/export",
+        {"outputName": "Export via API", "description": "Export for the Contoso investigation",
+         "exportOptions": "originalFiles,tags", "exportStructure": "directory"},
+        {"Location": f"{{graph}}/v1.0/security/cases/ediscoverycases('{CASE}')/operations('op-export')"},
+        f"/v1.0/security/cases/ediscoverycases('{CASE}')/operations('op-export')",
+        case_action("ediscoveryExportOperation", "contentExport", "running", 30),
+        case_action("ediscoveryExportOperation", "contentExport", "succeeded", 100),
     ),
     # A drive copy's monitor is on SharePoint, read without a token.
     "driveItemCopy": Case(
@@ -353,9 +409,11 @@ def test_a_throttled_start_message_comes_back_after_retry_after(make_harness: An
         ("teamClone", {"method": "POST", "url": "/v1.0/teams/..%2F..%2Fusers/clone"}, 400, "request.url"),
         ("teamClone", {"method": "POST", "url": f"/v1.0/teams/{TEAM}/clone?$expand=x"}, 400, "request.url"),
         ("teamClone", {"method": "POST", "url": f"/v1.0/teams/{TEAM}/clone", "body": [1]}, 400, "request.body"),
+        (ALL_ACTIONS, {"method": "POST", "url": PURGE, "body": {"purgeType": "recoverable", "purgeAreas": "mailboxes"}},
+         400, "request.url"),
     ],
     ids=["off by default", "another action", "method", "unknown request", "other host", "traversal", "query",
-         "body"],
+         "body", "purgeData, whatever is enabled"],
 )  # fmt: skip
 def test_requests_outside_the_enabled_actions_never_reach_graph(
     make_harness: Any, settings: str, request_doc: dict[str, Any], status: int, field: str

@@ -39,6 +39,7 @@ LIMITS = Limits(
     start_actions=ALL,
 )  # fmt: skip
 TEAM = "dbd8de4f-5d40-4f2d-a4b3-d2a8f3b1c2ea"
+CHANNEL = "19:v32db348d9264477abcf18ffa2cf76dc@thread.tacv2"  # as the channel archive page writes one
 
 
 # The smallest body each action's reference page allows (for the tests that are about paths, not bodies).
@@ -46,7 +47,8 @@ MINIMAL_BODIES: dict[str, dict[str, Any]] = {
     "teamCreate": {"template@odata.bind": "standard"}, "teamClone": {"displayName": "c", "partsToClone": "apps"},
     "personalDataExport": {"storageLocation": "https://contoso.blob.core.windows.net/exports"},
     "ediscoveryExportResult": {"displayName": "e"}, "ediscoveryExportReport": {"displayName": "r"},
-    "ediscoveryAddToReviewSet": {"search": {"id": "s"}}, "siteContentTypeCopy": {"contentTypeId": "0x0101"},
+    "ediscoveryAddToReviewSet": {"search": {"id": "s"}}, "ediscoveryReviewSetExport": {"outputName": "o"},
+    "siteContentTypeCopy": {"contentTypeId": "0x0101"},
     "listContentTypeCopy": {"contentTypeId": "0x0101"},
     "externalConnectionSchema": {"baseType": "microsoft.graph.externalItem", "properties": []},
 }  # fmt: skip
@@ -84,6 +86,23 @@ def start(method: str, url: str, enabled: frozenset[str] = ALL, cloud: str = "gl
         ("POST", "/beta/security/cases/ediscoveryCases/c1/searches/s1/exportResult", "ediscoveryExportResult"),
         ("POST", "/v1.0/security/cases/ediscoveryCases/c1/searches/s1/exportReport", "ediscoveryExportReport"),
         ("POST", "/v1.0/security/cases/ediscoveryCases/c1/reviewSets/r1/addToReviewSet", "ediscoveryAddToReviewSet"),
+        ("POST", f"/v1.0/teams/{TEAM}/channels/{CHANNEL}/archive", "channelArchive"),
+        ("POST", f"/beta/groups/{TEAM}/team/channels/{CHANNEL}/archive", "channelArchive"),
+        ("POST", f"/v1.0/teams('{TEAM}')/channels('{CHANNEL}')/unarchive", "channelUnarchive"),
+        ("POST", f"/v1.0/groups/{TEAM}/team/channels/19%3Aabc_-9@thread.skype/unarchive", "channelUnarchive"),
+        ("POST", "/v1.0/security/cases/ediscoveryCases/c1/custodians/applyHold", "ediscoveryCustodianApplyHold"),
+        ("POST", "/beta/security/cases/ediscoveryCases/c1/custodians/c25c/applyHold", "ediscoveryCustodianApplyHold"),
+        ("POST", "/v1.0/security/cases/ediscoveryCases/c1/custodians/removeHold", "ediscoveryCustodianRemoveHold"),
+        ("POST", "/v1.0/security/cases/ediscoveryCases/c1/custodians/c25c/removeHold", "ediscoveryCustodianRemoveHold"),
+        ("POST", "/v1.0/security/cases/ediscoveryCases/c1/noncustodialDataSources/applyHold",
+         "ediscoveryNoncustodialDataSourceApplyHold"),
+        ("POST", "/v1.0/security/cases/ediscoveryCases/c1/noncustodialDataSources/4633/applyHold",
+         "ediscoveryNoncustodialDataSourceApplyHold"),
+        ("POST", "/v1.0/security/cases/ediscoveryCases/c1/noncustodialDataSources/removeHold",
+         "ediscoveryNoncustodialDataSourceRemoveHold"),
+        ("POST", "/beta/security/cases/ediscoveryCases/c1/noncustodialDataSources/4633/removeHold",
+         "ediscoveryNoncustodialDataSourceRemoveHold"),
+        ("POST", "/v1.0/security/cases/ediscoveryCases/c1/reviewSets/r1/export", "ediscoveryReviewSetExport"),
         ("POST", "/v1.0/drives/b!x9/items/01AB/copy", "driveItemCopy"),
         ("POST", "/v1.0/sites/contoso.sharepoint.com,1,2/drive/items/01AB/copy?@microsoft.graph.conflictBehavior=fail",
          "driveItemCopy"),
@@ -138,6 +157,14 @@ def test_anything_else_is_refused_naming_the_field(raw: Any, field: str) -> None
     assert refused.value.field == field and not isinstance(refused.value, ActionNotEnabled)
 
 
+@pytest.mark.parametrize("enabled", [ALL, frozenset()])
+def test_purge_data_is_refused_saying_it_deletes_content_whatever_is_enabled(enabled: frozenset[str]) -> None:
+    with pytest.raises(Rejected) as refused:
+        start("POST", "/v1.0/security/cases/ediscoveryCases/c1/searches/s1/purgeData", enabled, purgeType="recoverable")
+    assert refused.value.field == "start.url" and not isinstance(refused.value, ActionNotEnabled)
+    assert refused.value.problem.startswith("purgeData is refused") and "deletes" in refused.value.problem
+
+
 def test_nothing_is_enabled_by_default_and_the_refusal_says_what_enabling_grants() -> None:
     with pytest.raises(ActionNotEnabled) as refused:
         start("POST", f"/v1.0/teams/{TEAM}/clone", enabled=frozenset())
@@ -168,8 +195,8 @@ def test_every_action_starts_a_tracked_kind_in_the_clouds_it_claims() -> None:
     # What repeating does, as the issue and the reference pages say: creating things is not harmless.
     assert {n for n, a in ACTIONS.items() if not a.repeatable} == {
         "teamCreate", "teamClone", "personalDataExport", "ediscoveryExportResult", "ediscoveryExportReport",
-        "ediscoveryAddToReviewSet", "driveItemCopy", "auditLogQuery", "deviceManagementExportJob", "cloudPcExportJob",
-        "accessReviewHistoryDefinition",
+        "ediscoveryAddToReviewSet", "ediscoveryReviewSetExport", "driveItemCopy", "auditLogQuery",
+        "deviceManagementExportJob", "cloudPcExportJob", "accessReviewHistoryDefinition",
     }  # fmt: skip
 
 

@@ -114,7 +114,7 @@ def test_the_start_actions_table_is_the_registry() -> None:
         # four prefixes are held by tests/unit/test_actions.py.
         for shape in re.findall(r"`[A-Z]+ ([^`]+)`", request):
             path = shape.replace("{v1.0,beta}", "v1.0" if "v1.0" in action.versions else "beta")
-            path = path.replace("{id}", "x")
+            path = path.replace("{id}", "x").replace("{channel-id}", "19:x@thread.tacv2")
             if path.startswith("/") and "{" not in path:
                 segments = path.strip("/").split("/")
                 assert action.matches(action.method, segments[0], segments[1:]), (name, shape)

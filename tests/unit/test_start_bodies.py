@@ -14,6 +14,7 @@ GRAPH = "https://graph.microsoft.com"
 ALL = frozenset(ACTIONS)
 TEAM = "dbd8de4f-5d40-4f2d-a4b3-d2a8f3b1c2ea"
 EXPORT = "https://contoso.blob.core.windows.net/exports?sv=2024&sig=x"
+CHANNEL = "19:v32db348d9264477abcf18ffa2cf76dc@thread.tacv2"
 
 
 def start(url: str, body: Any = None, method: str = "POST", accounts: frozenset[str] = frozenset({"contoso"})) -> Any:
@@ -32,6 +33,20 @@ def test_an_id_outside_graphs_alphabet_is_refused(url: str) -> None:
     with pytest.raises(Rejected) as refused:
         start(url, {"storageLocation": EXPORT} if "export" in url else None)
     assert refused.value.field == "start.url" and "not an id Graph gives" in refused.value.problem
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [(f"/v1.0/teams/{TEAM}/channels/19:a;b@thread.tacv2/archive", "not a channel id"),
+     (f"/v1.0/teams/{TEAM}/channels/a:b/archive", "not a channel id"),
+     (f"/v1.0/teams/{TEAM}/channels/19:a@thread.tacv2:x/archive", "not a channel id"),
+     (f"/v1.0/teams/{TEAM}/channels/$ref/unarchive", "not a channel id"),
+     ("/v1.0/teams/19:a@thread.tacv2/channels/19:a@thread.tacv2/archive", "not an id Graph gives")],
+)  # fmt: skip
+def test_a_channel_id_is_read_by_its_own_shape_and_only_in_its_place(url: str, problem: str) -> None:
+    with pytest.raises(Rejected) as refused:
+        start(url)
+    assert refused.value.field == "start.url" and problem in refused.value.problem
 
 
 @pytest.mark.parametrize(
@@ -55,6 +70,15 @@ def test_graphs_own_ids_pass(url: str) -> None:
         (f"/v1.0/teams/{TEAM}/archive", {"shouldSetSpoSiteReadOnlyForMembers": "yes"},
          "start.body.shouldSetSpoSiteReadOnlyForMembers", "must be a JSON boolean"),
         (f"/beta/teams/{TEAM}/unarchive", {"anything": 1}, "start.body.anything", "takes no body"),
+        (f"/v1.0/teams/{TEAM}/channels/{CHANNEL}/archive", {"shouldSetSpoSiteReadOnlyForMembers": 1},
+         "start.body.shouldSetSpoSiteReadOnlyForMembers", "must be a JSON boolean"),
+        (f"/v1.0/teams/{TEAM}/channels/{CHANNEL}/unarchive", {"x": 1}, "start.body.x", "takes no body"),
+        ("/v1.0/security/cases/ediscoveryCases/c1/custodians/applyHold", {"ids": "7f69"}, "start.body.ids",
+         "must be a JSON array"),
+        ("/v1.0/security/cases/ediscoveryCases/c1/noncustodialDataSources/removeHold", {"id": ["7f69"]},
+         "start.body.id", "not a field this action takes (it takes ids)"),
+        ("/v1.0/security/cases/ediscoveryCases/c1/reviewSets/r1/export", {"description": "d"},
+         "start.body.outputName", "required"),
         ("/v1.0/users/u1/exportPersonalData", {}, "start.body.storageLocation", "required"),
         ("/v1.0/users/u1/exportPersonalData", {"storageLocation": "https://evil.blob.core.windows.net/x"},
          "start.body.storageLocation", "allowed storage account (contoso)"),
