@@ -36,7 +36,8 @@ METRICS = InMemoryMetricReader(
     preferred_temporality={Counter: AggregationTemporality.DELTA, Histogram: AggregationTemporality.DELTA}
 )
 SPAN_LEAKS: list[str] = []
-NEVER_ON_SPANS = ("sig=", "tempauth", "standin-", "Bearer ")  # a callback key, a monitor credential, tokens
+# A callback key, a monitor credential, tokens: looked for in any case (SharePoint writes `tempAuth=`, Graph `SIG=`).
+NEVER_ON_SPANS = ("sig=", "tempauth", "standin-", "bearer ")
 
 
 class _SecretWatch(SpanProcessor):
@@ -46,7 +47,8 @@ class _SecretWatch(SpanProcessor):
         attributes = [span.attributes, *(e.attributes for e in span.events), *(link.attributes for link in span.links)]
         parts = [span.name, str(span.status.description or ""), *(repr(dict(a or {})) for a in attributes)]
         text = " ".join(parts)
-        if any(secret in text for secret in (*SECRETS, *NEVER_ON_SPANS)):
+        lowered = text.lower()
+        if any(secret in text for secret in SECRETS) or any(marker in lowered for marker in NEVER_ON_SPANS):
             SPAN_LEAKS.append(text[:300])
 
 

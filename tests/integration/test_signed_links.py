@@ -17,7 +17,7 @@ from graphops.local import seed
 from graphops.local.graph import Reply
 
 from ..patience import patience
-from .conftest import ConsoleSignIn, Harness, own_state_table
+from .conftest import ConsoleSignIn, Harness, own_state_table, sink_settings
 from .test_cli import graphops
 from .test_console import get
 
@@ -96,3 +96,73 @@ def test_a_dead_letters_sas_is_withheld_on_the_poison_page_and_in_the_cli(
     shown = {"poison page": page.text, "poison list": listed.stdout, "poison show": one.stdout}
     assert [surface for surface, text in shown.items() if KEY in text] == []  # ... and no screen shows it
     assert "contoso.blob.core.windows.net/exports?(signed: withheld" in shown_entry["original"]
+
+
+# A sensitivity label assignment's monitor, as its reference page writes it: `tempAuth=`, in camel case.
+LABEL_MONITOR = "/_api/v2.0/monitor/QXNzaWduU2Vuc2l0aXZpdHlMYWJlbCxiMzc3ODY3OS04OWQ3LTRkYmYtYjg0MC1jYWM1NzRhY2FlNmE"
+TEMP_AUTH = "eyJ0eXAiOiJKV1QiLCJhbGciOiJub25lIn0.label-monitor-credential"  # only the monitor may ever see it
+
+
+def test_a_sensitivity_label_monitors_camel_case_temp_auth_is_shown_nowhere(
+    make_harness: Any, stack: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture, sign_in: ConsoleSignIn
+) -> None:
+    from ..conftest import SECRETS
+
+    SECRETS.add(TEMP_AUTH)  # the session's log and span watch now fails the run if it ever appears
+    caplog.set_level(logging.DEBUG)
+    table = own_state_table()
+    h: Harness = make_harness(**sign_in.settings(**sink_settings(stack), GRAPHOPS_STATE_TABLE=table))
+    sharepoint = h.stack.sharepoint
+    running, done = {"status": "inProgress", "percentageComplete": 40.0}, {"status": "completed"}
+    sharepoint.script(LABEL_MONITOR, [Reply(200, running), Reply(200, done)])
+    monitor = f"{sharepoint.url}{LABEL_MONITOR}?tempAuth={TEMP_AUTH}"
+    doc = {"operationUrl": monitor, "callbackUrl": h.stack.callback_url()}
+    answer = requests.post(h.api("operations"), json=doc, timeout=patience(10))
+    assert answer.status_code == 202, answer.text
+    tracking = answer.json()["trackingId"]
+    h.run()
+
+    # The monitor got its credential as Graph wrote it, and never a token.
+    assert [(c.query, c.authorization) for c in sharepoint.calls] == [(f"tempAuth={TEMP_AUTH}", None)] * 2
+    [callback] = h.receiver.delivered()
+    assert (callback.body["kind"], callback.body["outcome"]) == ("driveItemCopy", "succeeded")
+    assert callback.body["operationUrl"].startswith(sharepoint.url + LABEL_MONITOR)
+    [event] = h.stack.eventgrid.events
+    [queued] = h.results()
+    rows = list(TableClient.from_connection_string(h.env["AzureWebJobsStorage"], table).list_entities())
+    view = requests.get(h.api(f"operations/{tracking}"), timeout=patience(10))
+    page = get(h, f"trackings/{tracking}", headers=sign_in.headers())
+    listing = get(h, "", headers=sign_in.headers())
+    settings = cli_settings(h, tmp_path)
+    status, listed = graphops(settings, "status", tracking, "--json"), graphops(settings, "list", "--json")
+    sharepoint.script(LABEL_MONITOR, [Reply(200, done)])
+    watched = graphops(settings, "watch", monitor, "--json")
+    assert [r.returncode for r in (status, listed, watched)] == [0, 0, 0], (status.stderr, listed.stderr)
+    assert view.status_code == page.status_code == listing.status_code == 200
+    shown = {"POST /api/operations": answer.text, "status view": view.text, "console tracking": page.text,
+             "console list": listing.text, "graphops status": status.stdout, "graphops list": listed.stdout,
+             "graphops watch": watched.stdout, "callback": json.dumps(callback.body), "event": json.dumps(event),
+             "results queue": json.dumps(queued), "state": json.dumps([dict(r) for r in rows], default=str),
+             "logs": caplog.text}  # fmt: skip
+    assert [surface for surface, text in shown.items() if TEMP_AUTH in text] == []  # surfaces that show it
+    assert all(tracking in text for text in (page.text, listing.text, listed.stdout))  # each shows this tracking
+    assert LABEL_MONITOR in view.json()["operationUrl"] and event["subject"] == LABEL_MONITOR  # and its monitor
+
+
+def test_a_dead_letters_camel_case_temp_auth_is_withheld_on_the_poison_page_and_in_the_cli(
+    make_harness: Any, tmp_path: Path, sign_in: ConsoleSignIn
+) -> None:
+    h: Harness = make_harness(**sign_in.settings(GRAPHOPS_MONITOR_ALLOWED_HOSTS="*.sharepoint.com"))
+    monitor = f"{h.stack.sharepoint.url}{LABEL_MONITOR}?tempAuth={TEMP_AUTH}"  # not an allowed host: dead-lettered
+    h.send_raw(json.dumps({"operationUrl": monitor, "callbackUrl": h.stack.callback_url()}))
+    h.run()
+    [entry] = h.poison()
+    assert TEMP_AUTH in entry["original"]  # the queue itself holds the message as it was sent ...
+    page = get(h, "poison", headers=sign_in.headers())
+    listed = graphops(cli_settings(h, tmp_path), "poison", "list", "--json")
+    [shown_entry] = json.loads(listed.stdout)
+    one = graphops(cli_settings(h, tmp_path), "poison", "show", shown_entry["id"])
+    assert page.status_code == 200 and listed.returncode == 0 and one.returncode == 0, one.stderr
+    shown = {"poison page": page.text, "poison list": listed.stdout, "poison show": one.stdout}
+    assert [surface for surface, text in shown.items() if TEMP_AUTH in text] == []  # ... and no screen shows it
+    assert LABEL_MONITOR in shown_entry["original"]
