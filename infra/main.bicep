@@ -103,6 +103,12 @@ param exportStorageAccounts string = ''
 @description('Comma-separated operation kinds this deployment tracks; the grants cover exactly these (docs/kinds.md).')
 param trackedKinds string = 'roleManagementAlertRefresh,authenticationMethodOperation'
 
+@description('GRAPHOPS_MULTITENANT: serve customer tenants too, through a new multitenant app registration whose only credential trusts the identity (docs/tenants.md). Off: the home tenant only.')
+param multitenant bool = false
+
+@description('GRAPHOPS_TENANTS: the customer tenants graphops serves, in the app\'s format (docs/settings.md), handed to the app as JSON. Empty: none.')
+param tenants object = {}
+
 @description('Publish every finished tracking as a CloudEvent to a new Event Grid topic (GRAPHOPS_EVENT_GRID_ENDPOINT).')
 param enableEvents bool = false
 
@@ -201,6 +207,16 @@ param vnetEnabled bool = false
 // The comma-separated settings as names, spaces dropped (the hooks refuse an empty name before this runs).
 var trackedKindNames = split(replace(trackedKinds, ' ', ''), ',')
 var startActionNames = empty(trim(startActions)) ? [] : split(replace(startActions, ' ', ''), ',')
+// Least privilege: the Microsoft Graph application permissions of the kinds this deployment tracks and the start
+// actions it enables, and nothing else. The table is graphops/grants.json: each permission with the kinds whose
+// GET needs it and the start actions whose request needs it, as Graph's reference pages name them (an action also
+// needs the read permission of the kind it starts). The preprovision hooks read it for the names a deployment may
+// give, and tests/unit/test_infra.py holds it to graphops/kinds and graphops/actions. OneNote's operations are in
+// no row: OneNote refuses app-only tokens since 31 March 2025. The identity is granted these, and the multitenant
+// app asks customer tenants for the same.
+var grantsTable = loadJsonContent('../graphops/grants.json').permissions
+var graphPermissionRows = filter(grantsTable, row => !empty(intersection(row.kinds, trackedKindNames)) || !empty(intersection(row.actions, startActionNames)))
+var graphPermissions = [for row in graphPermissionRows: row.permission]
 
 var abbrs = loadJsonContent('abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
@@ -344,6 +360,25 @@ module rbac 'app/rbac.bicep' = {
   }
 }
 
+// graphops makes Entra objects (grants, the multitenant app) with the Microsoft Graph Bicep extension in the global
+// cloud only (its resources are Graph's global endpoint's here); elsewhere GRAPHOPS_GRAPH_PERMISSIONS says what to
+// do, and the commands in docs/deploy.md grant.
+var graphExtensionPossible = resolvedGraphCloud == 'global' && environment().name == 'AzureCloud'
+
+// The app registration customer tenants consent to, with the identity as its federated credential. It waits for
+// nothing: its credential names the identity by id, a string Entra checks only at token exchange.
+module multitenantApp 'app/multitenant-app.bicep' = if (multitenant && graphExtensionPossible) {
+  name: 'multitenant-app'
+  scope: rg
+  params: {
+    uniqueName: 'graphops-${resourceToken}'
+    displayName: 'graphops ${environmentName}'
+    identityPrincipalId: identity.outputs.principalId
+    permissions: graphPermissions
+  }
+}
+var multitenantClientId = multitenant && graphExtensionPossible ? multitenantApp.outputs.appId : ''
+
 module app 'app/function.bicep' = {
   name: 'function'
   scope: rg
@@ -383,6 +418,8 @@ module app 'app/function.bicep' = {
       GRAPHOPS_RECORD_QUEUE_TRACKINGS: string(recordQueueTrackings)
       GRAPHOPS_LEARNED_SCHEDULE: string(learnedSchedule)
       GRAPHOPS_THROTTLE_BUDGETS: throttleBudgets
+      GRAPHOPS_MULTITENANT_CLIENT_ID: multitenantClientId
+      GRAPHOPS_TENANTS: empty(tenants) ? '' : string(tenants)
       GRAPHOPS_TELEMETRY_SAMPLING_RATIO: telemetrySamplingRatio
       // The Python worker hands each invocation the host's trace context: graphops' spans join the host's.
       PYTHON_ENABLE_OPENTELEMETRY: 'true'
@@ -404,21 +441,17 @@ module app 'app/function.bicep' = {
   dependsOn: [rbac] // the host needs its storage roles before its first start
 }
 
-// graphops grants with the Microsoft Graph Bicep extension in the global cloud only (its resources are Graph's
-// global endpoint's here); elsewhere GRAPHOPS_GRAPH_PERMISSIONS says what to do, and the commands in docs/deploy.md grant.
-var grantsPossible = resolvedGraphCloud == 'global' && environment().name == 'AzureCloud'
 
 // Entra replicates a new identity's service principal for a while after ARM reports it created, and a grant
 // to it in that time fails ("Not a valid reference update", msgraph-bicep-types#193). The grants therefore
 // wait for the function app, the slowest part of the deployment (minutes), rather than start with the
 // identity; should one still fail, `azd provision` again grants (docs/deploy.md: Graph permissions).
-module graphPermissions 'app/graph-permissions.bicep' = if (grantGraphPermissions && grantsPossible) {
+module graphPermissions 'app/graph-permissions.bicep' = if (grantGraphPermissions && graphExtensionPossible) {
   name: 'graph-permissions'
   scope: rg
   params: {
     principalId: identity.outputs.principalId
-    kinds: trackedKindNames
-    startActions: startActionNames
+    permissions: graphPermissions
   }
   dependsOn: [app]
 }
@@ -436,4 +469,6 @@ output GRAPHOPS_RESULTS_QUEUE string = resultsQueueName
 output GRAPHOPS_CONSOLE_URL string = app.outputs.consoleUrl
 var grantsNotAsked = 'not granted by this deployment (GRAPHOPS_GRANT_GRAPH_PERMISSIONS is false): grant them as docs/deploy.md says'
 var grantsImpossible = 'NOT granted: graphops grants Graph permissions in the global cloud only; grant them with the commands in docs/deploy.md'
-output GRAPHOPS_GRAPH_PERMISSIONS string = grantGraphPermissions ? (grantsPossible ? 'granted' : grantsImpossible) : grantsNotAsked
+output GRAPHOPS_GRAPH_PERMISSIONS string = grantGraphPermissions ? (graphExtensionPossible ? 'granted' : grantsImpossible) : grantsNotAsked
+// The multitenant app's application (client) id: `graphops consent link|check` and the customers' consent name it.
+output GRAPHOPS_MULTITENANT_CLIENT_ID string = multitenantClientId

@@ -6,28 +6,18 @@ extension microsoftGraphV1
 @description('The managed identity\'s service principal object id.')
 param principalId string
 
-@description('The operation kinds this deployment tracks (graphops/kinds): each gets the read permission it needs.')
-param kinds array = ['roleManagementAlertRefresh', 'authenticationMethodOperation']
-
-@description('The start actions this deployment enables (graphops/actions.py): each gets the write permission it needs, and the read permission of the operation it starts.')
-param startActions array = []
-
-// Least privilege: each permission, with the kinds whose GET needs it and the start actions whose request
-// needs it, as Graph's reference pages name them. The table is graphops/grants.json, which the preprovision
-// hooks read for the names a deployment may give and tests/unit/test_infra.py holds to graphops/kinds and
-// graphops/actions. An action also needs the read permission of the kind it starts. OneNote's operations are
-// in no row: OneNote refuses app-only tokens since 31 March 2025.
-var permissionTable = loadJsonContent('../../graphops/grants.json').permissions
+@description('The Microsoft Graph application permissions to grant (main.bicep chooses them from graphops/grants.json).')
+param permissions array
 
 resource graph 'Microsoft.Graph/servicePrincipals@v1.0' existing = {
   appId: '00000003-0000-0000-c000-000000000000' // Microsoft Graph's application id, the same in every tenant
 }
 
-// One grant per permission whose kinds this deployment tracks or whose actions it enables: nothing else.
+// One grant per permission: nothing else.
 resource grants 'Microsoft.Graph/appRoleAssignedTo@v1.0' = [
-  for entry in permissionTable: if (length(intersection(entry.kinds, kinds)) > 0 || length(intersection(entry.actions, startActions)) > 0) {
+  for permission in permissions: {
     principalId: principalId
     resourceId: graph.id
-    appRoleId: filter(graph.appRoles, role => role.value == entry.permission)[0].id
+    appRoleId: filter(graph.appRoles, role => role.value == permission)[0].id
   }
 ]

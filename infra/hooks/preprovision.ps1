@@ -37,7 +37,7 @@ function Get-Bool($setting, $default) {
 }
 foreach ($setting in @('GRAPHOPS_GRANT_GRAPH_PERMISSIONS', 'GRAPHOPS_ENABLE_EVENTS', 'GRAPHOPS_RECORD_QUEUE_TRACKINGS',
     'GRAPHOPS_LEARNED_SCHEDULE', 'GRAPHOPS_KEY_VAULT_PURGE_PROTECTION', 'GRAPHOPS_ZONE_REDUNDANT', 'GRAPHOPS_VNET_ENABLED',
-    'GRAPHOPS_DEPLOYER_DATA_ACCESS')) {
+    'GRAPHOPS_DEPLOYER_DATA_ACCESS', 'GRAPHOPS_MULTITENANT')) {
   $null = Get-Bool $setting 'false'
 }
 foreach ($setting in @('GRAPHOPS_MIN_DELAY_SECONDS', 'GRAPHOPS_MAX_DELAY_SECONDS', 'GRAPHOPS_DEFAULT_TIMEOUT_SECONDS',
@@ -83,6 +83,15 @@ if ($env:GRAPHOPS_CONSOLE_CLIENT_ID) {
 $cloud = if ($env:GRAPHOPS_GRAPH_CLOUD) { $env:GRAPHOPS_GRAPH_CLOUD } else { 'global' }
 if ((Get-Bool 'GRAPHOPS_GRANT_GRAPH_PERMISSIONS' 'false') -and $cloud -ne 'global') {
   Fail "GRAPHOPS_GRANT_GRAPH_PERMISSIONS: graphops grants Graph permissions in the global cloud only, not in '$cloud': set it to false and grant them with the commands in docs/deploy.md (Graph permissions)"
+}
+# Customer tenants are reached through the multitenant app only, which the Graph Bicep extension makes in the
+# global cloud only (and an identity's token is exchanged in its own cloud only).
+if (Get-Bool 'GRAPHOPS_MULTITENANT' 'false') {
+  if ($cloud -ne 'global') {
+    Fail "GRAPHOPS_MULTITENANT: graphops makes the multitenant app in the global cloud only, not in '$cloud' (docs/tenants.md)"
+  }
+} elseif ($env:GRAPHOPS_TENANTS) {
+  Fail "GRAPHOPS_TENANTS lists customer tenants, which graphops reaches through the multitenant app: set GRAPHOPS_MULTITENANT to true (docs/tenants.md)"
 }
 
 # What follows asks Azure (the az CLI, signed in to the subscription azd deploys to) about what is already there.

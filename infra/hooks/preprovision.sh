@@ -39,7 +39,7 @@ bool_of() { # setting default -> true or false
 }
 for setting in GRAPHOPS_GRANT_GRAPH_PERMISSIONS GRAPHOPS_ENABLE_EVENTS GRAPHOPS_RECORD_QUEUE_TRACKINGS \
   GRAPHOPS_LEARNED_SCHEDULE GRAPHOPS_KEY_VAULT_PURGE_PROTECTION GRAPHOPS_ZONE_REDUNDANT GRAPHOPS_VNET_ENABLED \
-  GRAPHOPS_DEPLOYER_DATA_ACCESS; do
+  GRAPHOPS_DEPLOYER_DATA_ACCESS GRAPHOPS_MULTITENANT; do
   bool_of "$setting" false >/dev/null
 done
 for setting in GRAPHOPS_MIN_DELAY_SECONDS GRAPHOPS_MAX_DELAY_SECONDS GRAPHOPS_DEFAULT_TIMEOUT_SECONDS \
@@ -88,6 +88,15 @@ if [ "$(bool_of GRAPHOPS_GRANT_GRAPH_PERMISSIONS false)" = true ]; then
   cloud="${GRAPHOPS_GRAPH_CLOUD:-global}"
   [ "$cloud" = "global" ] ||
     fail "GRAPHOPS_GRANT_GRAPH_PERMISSIONS: graphops grants Graph permissions in the global cloud only, not in '$cloud': set it to false and grant them with the commands in docs/deploy.md (Graph permissions)"
+fi
+# Customer tenants are reached through the multitenant app only, which the Graph Bicep extension makes in the
+# global cloud only (and an identity's token is exchanged in its own cloud only).
+if [ "$(bool_of GRAPHOPS_MULTITENANT false)" = true ]; then
+  cloud="${GRAPHOPS_GRAPH_CLOUD:-global}"
+  [ "$cloud" = "global" ] ||
+    fail "GRAPHOPS_MULTITENANT: graphops makes the multitenant app in the global cloud only, not in '$cloud' (docs/tenants.md)"
+elif [ -n "${GRAPHOPS_TENANTS:-}" ]; then
+  fail "GRAPHOPS_TENANTS lists customer tenants, which graphops reaches through the multitenant app: set GRAPHOPS_MULTITENANT to true (docs/tenants.md)"
 fi
 
 

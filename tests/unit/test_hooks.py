@@ -22,6 +22,7 @@ HOOKS = ROOT / "infra" / "hooks"
 CLIENT_ID = "6f1c2b9e-0000-4000-8000-00000000c0de"
 SUBSCRIPTION = "0b5e1f2a-0000-4000-8000-000000000001"
 GRANTS = json.loads((ROOT / "graphops" / "grants.json").read_text())
+TENANTS = '{"4a1f0c2e-0000-4000-8000-00000000c0de": {"name": "Contoso"}}'  # customer tenants, as azd env holds them
 
 FAKE_AZD = r"""#!/bin/sh
 echo "WARNING: a newer version of azd is available" >&2
@@ -148,6 +149,9 @@ def test_a_secret_set_by_the_user_is_kept(azd_env: Environment) -> None:
         ({"GRAPHOPS_RESULTS_QUEUE": "graph-operations-poison"}, "GRAPHOPS_RESULTS_QUEUE"),
         ({"GRAPHOPS_MIN_DELAY_SECONDS": "30", "GRAPHOPS_MAX_DELAY_SECONDS": "10"}, "GRAPHOPS_MAX_DELAY_SECONDS"),
         ({"GRAPHOPS_GRANT_GRAPH_PERMISSIONS": "true", "GRAPHOPS_GRAPH_CLOUD": "usgov"}, "global cloud only"),
+        ({"GRAPHOPS_MULTITENANT": "true", "GRAPHOPS_GRAPH_CLOUD": "china"}, "GRAPHOPS_MULTITENANT: graphops makes"),
+        ({"GRAPHOPS_TENANTS": TENANTS}, "GRAPHOPS_TENANTS lists customer tenants"),
+        ({"GRAPHOPS_MULTITENANT": "false", "GRAPHOPS_TENANTS": TENANTS}, "set GRAPHOPS_MULTITENANT to true"),
         ({"GRAPHOPS_TELEMETRY_SAMPLING_RATIO": "1.5"}, "GRAPHOPS_TELEMETRY_SAMPLING_RATIO"),
         ({"GRAPHOPS_TELEMETRY_SAMPLING_RATIO": "half"}, "GRAPHOPS_TELEMETRY_SAMPLING_RATIO"),
         ({"GRAPHOPS_START_ACTIONS": "teamClone,teamClones"}, "GRAPHOPS_START_ACTIONS: 'teamClones' is not one of"),
@@ -168,7 +172,8 @@ def test_the_hook_refuses_what_the_app_would_refuse(azd_env: Environment, env: d
     # The app itself agrees with the hook, but for what only a deployment has (grants) and stray commas, which
     # the app passes over and the hook, being where a typo is made, refuses.
     # The app's console check is its own (tests/unit/test_console.py): with no operators it lets nobody in.
-    only_a_deployment_has = ("GRAPHOPS_GRANT_GRAPH_PERMISSIONS", "GRAPHOPS_CONSOLE_CLIENT_ID")
+    only_a_deployment_has = ("GRAPHOPS_GRANT_GRAPH_PERMISSIONS", "GRAPHOPS_CONSOLE_CLIENT_ID", "GRAPHOPS_MULTITENANT",
+                             "GRAPHOPS_TENANTS")  # fmt: skip
     if not any(name in env for name in only_a_deployment_has) and "empty name" not in complaint:
         with pytest.raises(SettingsError, match=complaint.split(":", maxsplit=1)[0].split(" ", maxsplit=1)[0]):
             Settings.from_env(
@@ -193,6 +198,8 @@ def test_the_hook_takes_names_with_spaces_and_says_what_is_granted_nothing(azd_e
     assert done.returncode == 0, done.stderr
     operators = f"{CLIENT_ID.replace('c0de', '0001')}, {CLIENT_ID.replace('c0de', '0002')}"
     done = azd_env.run(GRAPHOPS_CONSOLE_CLIENT_ID=CLIENT_ID, GRAPHOPS_CONSOLE_OPERATORS=operators)
+    assert done.returncode == 0, done.stderr
+    done = azd_env.run(GRAPHOPS_MULTITENANT="true", GRAPHOPS_GRAPH_CLOUD="global", GRAPHOPS_TENANTS=TENANTS)
     assert done.returncode == 0, done.stderr
 
 

@@ -127,10 +127,16 @@ def settings_in_infra() -> set[str]:
     return keys
 
 
+# Settings infra hands the app for the customer tenants it serves (docs/tenants.md), whose reading is the app's tenant
+# support, not graphops/settings.py's alone: set whether or not settings.py spells them yet.
+TENANT_SETTINGS = {"GRAPHOPS_MULTITENANT_CLIENT_ID", "GRAPHOPS_TENANTS"}
+
+
 def test_the_settings_the_code_reads_are_the_settings_infra_sets() -> None:
     code, infra = settings_in_code(), settings_in_infra()
-    assert infra - PLATFORM_SETTINGS <= code, (
-        f"infra sets what no code reads: {sorted(infra - PLATFORM_SETTINGS - code)}"
+    assert infra >= TENANT_SETTINGS
+    assert infra - PLATFORM_SETTINGS - TENANT_SETTINGS <= code, (
+        f"infra sets what no code reads: {sorted(infra - PLATFORM_SETTINGS - TENANT_SETTINGS - code)}"
     )
     # __accountName is the global-cloud-only shortcut; infra gives service URIs so sovereign clouds work.
     missing = code - infra - set(LEFT_TO_DEFAULT) - {"AzureWebJobsStorage__accountName"}
@@ -264,6 +270,16 @@ def test_no_secret_leaves_through_an_output() -> None:
             )
 
 
+# How main.bicep chooses the Graph permissions a deployment needs, once, for the identity's grants and the multitenant
+# app's requests alike: the rows of graphops/grants.json whose kinds it tracks or whose start actions it enables.
+CHOSEN_PERMISSIONS = (
+    "var grantsTable = loadJsonContent('../graphops/grants.json').permissions\n"
+    "var graphPermissionRows = filter(grantsTable, row => !empty(intersection(row.kinds, trackedKindNames))"
+    " || !empty(intersection(row.actions, startActionNames)))\n"
+    "var graphPermissions = [for row in graphPermissionRows: row.permission]"
+)
+
+
 def test_graph_permissions_are_least_privilege_and_granted_by_name() -> None:
     grants = (INFRA / "app" / "graph-permissions.bicep").read_text()
     assert "extension microsoftGraphV1" in grants
@@ -271,7 +287,12 @@ def test_graph_permissions_are_least_privilege_and_granted_by_name() -> None:
     from graphops.graph.actions import ACTIONS
     from graphops.graph.kinds import KINDS
 
-    assert "var permissionTable = loadJsonContent('../../graphops/grants.json').permissions" in grants
+    main = (INFRA / "main.bicep").read_text()
+    assert CHOSEN_PERMISSIONS in main and "loadJsonContent" not in grants
+    # One grant per chosen permission, found by its name among Microsoft Graph's app roles.
+    assert "for permission in permissions: {" in grants
+    assert "appRoleId: filter(graph.appRoles, role => role.value == permission)[0].id" in grants
+    assert "    permissions: graphPermissions\n" in main.split("module graphPermissions ")[1].split("\n}")[0]
     table = json.loads((ROOT / "graphops" / "grants.json").read_text())
     kinds_in_bicep: dict[str, set[str]] = {}
     actions_in_bicep: dict[str, set[str]] = {}
@@ -290,14 +311,9 @@ def test_graph_permissions_are_least_privilege_and_granted_by_name() -> None:
     writes = {name: set(action.permission.split(" and ")) for name, action in ACTIONS.items()}
     assert actions_in_bicep == {name: reads[name] | writes[name] for name in ACTIONS}
     # Nothing widens silently: by default the grants cover today's two kinds, as before, and no action.
-    default = re.search(r"param kinds array = \[(.*)\]", grants)
-    assert default and set(re.findall(r"'(\w+)'", default.group(1))) == {
-        "roleManagementAlertRefresh", "authenticationMethodOperation"
-    }  # fmt: skip
     main_default = default_of(main_parameters()["trackedKinds"])
-    assert set(main_default.split(",")) == set(re.findall(r"'(\w+)'", default.group(1)))
+    assert set(main_default.split(",")) == {"roleManagementAlertRefresh", "authenticationMethodOperation"}
     assert default_of(main_parameters()["startActions"]) == ""
-    assert "param startActions array = []" in grants
     config = json.loads((INFRA / "bicepconfig.json").read_text())
     assert "microsoftGraphV1" in config["extensions"]
 
@@ -362,6 +378,8 @@ def test_every_parameter_reaches_azd_env_with_the_bicep_default() -> None:
         assert match, f"{name}: {value}"
         if name == "deployerDataAccess":  # unset, azd leaves it out and Bicep's default follows principalType
             assert match.group(2) is None and text(node).split("=", 1)[1].strip() == "principalType == 'User'"
+        elif name == "tenants":  # azd reads an object's value as JSON, and leaves an unset one out: Bicep's {}
+            assert match.group(2) is None and text(node) == "param tenants object = {}"
         elif "=" in text(node) and name != "principalId":  # a default: azd's fallback is the same value
             assert match.group(2) == default_of(node), f"{name}: azd default {match.group(2)!r} != {default_of(node)!r}"
 
@@ -395,8 +413,9 @@ def test_graph_grants_only_where_the_graph_extension_exists() -> None:
     assert "experimentalFeaturesEnabled" not in config  # the retired extensibility flag
     assert config["extensions"]["microsoftGraphV1"] == "br:mcr.microsoft.com/bicep/extensions/microsoftgraph/v1.0:1.0.0"
     main = (INFRA / "main.bicep").read_text()
-    assert "var grantsPossible = resolvedGraphCloud == 'global' && environment().name == 'AzureCloud'" in main
-    assert "= if (grantGraphPermissions && grantsPossible) {" in main
+    assert "var graphExtensionPossible = resolvedGraphCloud == 'global' && environment().name == 'AzureCloud'" in main
+    assert "= if (grantGraphPermissions && graphExtensionPossible) {" in main
+    assert "= if (multitenant && graphExtensionPossible) {" in main
     assert "output GRAPHOPS_GRAPH_PERMISSIONS string" in main
 
 
@@ -665,3 +684,87 @@ def test_azd_pipeline_config_carries_the_secrets_and_every_setting() -> None:
     graphops = {value for name, value in setting.items() if value.startswith("GRAPHOPS_") and name not in secure}
     # The deployer's own data access is about whoever deploys: a pipeline never inherits a person's.
     assert set(pipeline["variables"]) == graphops - {"GRAPHOPS_DEPLOYER_DATA_ACCESS"}
+
+
+# The token exchange audience of each cloud's identities, as Entra's federated credentials name it (Entra's "configure
+# an application to trust a managed identity"; msgraph-bicep-types' msi-as-a-fic-secretless sample), by ARM cloud.
+EXCHANGE_AUDIENCES = {
+    "AzureCloud": "api://AzureADTokenExchange",
+    "AzureUSGovernment": "api://AzureADTokenExchangeUSGov",
+    "AzureChinaCloud": "api://AzureADTokenExchangeChina",
+}
+
+
+def variable(path: Path, name: str) -> dict[str, str]:
+    """A Bicep variable that is an object of strings, as a dict."""
+    root = tree(path).root_node
+    node = next(n for n in walk(root) if n.type == "variable_declaration" and text(n.children[1]) == name)
+    return {text(p.children[0]): text(p.children[-1]).strip("'") for p in walk(node) if p.type == "object_property"}
+
+
+def test_the_multitenant_app_trusts_the_identity_as_its_only_credential_with_each_clouds_audience() -> None:
+    [(path, app)] = resources("Microsoft.Graph/applications@")
+    assert path.name == "multitenant-app.bicep"
+    assert prop(app, "signInAudience") == "'AzureADMultipleOrgs'"
+    assert prop(app, "uniqueName") == "uniqueName"
+    # No secret and no certificate, anywhere: its one credential is the federated one.
+    for graph_file in (p for p in BICEP_FILES if "Microsoft.Graph/" in p.read_text()):
+        assert not re.search(r"passwordCredentials|keyCredentials|addPassword", graph_file.read_text()), graph_file.name
+    assert prop(app, "servicePrincipalLockConfiguration.isEnabled") == "true"
+    assert prop(app, "servicePrincipalLockConfiguration.allProperties") == "true"
+    [(_, credential)] = resources("federatedIdentityCredentials@")
+    assert credential in list(walk(app))  # declared inside the app, its parent
+    assert prop(credential, "name") == "'${app.uniqueName}/graphops-identity'"
+    # Issued by the home tenant through the cloud's own login endpoint, for the identity by its principal (object)
+    # id, with the audience of the identity's cloud: a wrong one is saved and fails only at the token exchange.
+    assert prop(credential, "issuer") == "'${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'"
+    assert prop(credential, "subject") == "identityPrincipalId"
+    assert prop(credential, "audiences") == "[exchangeAudiences[environment().name]]"
+    assert variable(path, "exchangeAudiences") == EXCHANGE_AUDIENCES
+    assert set(EXCHANGE_AUDIENCES) == set(variable(INFRA / "main.bicep", "cloudByEnvironment"))
+    main = (INFRA / "main.bicep").read_text()
+    module = main.split("module multitenantApp ")[1].split("\n}")[0]
+    assert "identityPrincipalId: identity.outputs.principalId\n" in module
+    assert "uniqueName: 'graphops-${resourceToken}'\n" in module  # one app per deployment, as every other name
+    # Its service principal in the home tenant, and nothing granted to it there: the identity reads the home tenant.
+    sps = [n for p, n in resources("Microsoft.Graph/servicePrincipals@") if p == path]
+    assert [prop(n, "appId") for n in sps] == ["app.appId"]
+    assert {p.name for p, _ in resources("Microsoft.Graph/appRoleAssignedTo@")} == {"graph-permissions.bicep"}
+
+
+def test_the_multitenant_app_asks_for_exactly_the_permissions_the_identity_is_granted() -> None:
+    [(path, app)] = resources("Microsoft.Graph/applications@")
+    access = prop(app, "requiredResourceAccess") or ""
+    assert "resourceAppId: graph.appId" in access
+    assert "for permission in permissions: {" in access
+    assert "id: filter(graph.appRoles, role => role.value == permission)[0].id" in access
+    assert re.findall(r"type: '(\w+)'", access) == ["Role"]  # application permissions, never a user's (Scope)
+    graph = next(
+        n for n in walk(tree(path).root_node) if n.type == "resource_declaration" and text(n.children[1]) == "graph"
+    )
+    assert "existing" in text(graph) and prop(graph, "appId") == "'00000003-0000-0000-c000-000000000000'"
+    main = (INFRA / "main.bicep").read_text()
+    assert CHOSEN_PERMISSIONS in main
+    for module in ("multitenantApp", "graphPermissions"):
+        assert "    permissions: graphPermissions\n" in main.split(f"module {module} ")[1].split("\n}")[0], module
+
+
+def test_the_multitenant_app_is_off_by_default_and_its_client_id_reaches_the_app_and_azd() -> None:
+    declared = main_parameters()
+    assert default_of(declared["multitenant"]) == "false" and default_of(declared["tenants"]) == "{}"
+    main = (INFRA / "main.bicep").read_text()
+    assert "module multitenantApp 'app/multitenant-app.bicep' = if (multitenant && graphExtensionPossible) {" in main
+    assert "var multitenantClientId = multitenant && graphExtensionPossible ? multitenantApp.outputs.appId : ''" in main
+    assert "      GRAPHOPS_MULTITENANT_CLIENT_ID: multitenantClientId\n" in main
+    assert "output GRAPHOPS_MULTITENANT_CLIENT_ID string = multitenantClientId\n" in main
+    # The customer tenants go to the app as azd was given them, as JSON; none: the setting is empty.
+    assert "      GRAPHOPS_TENANTS: empty(tenants) ? '' : string(tenants)\n" in main
+    mapped = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert mapped["multitenant"]["value"] == "${GRAPHOPS_MULTITENANT=false}"
+    assert mapped["tenants"]["value"] == "${GRAPHOPS_TENANTS}"
+
+
+def test_every_deployment_a_module_makes_has_its_own_name() -> None:
+    main = tree(INFRA / "main.bicep").root_node
+    names = [prop(n, "name") for n in walk(main) if n.type == "module_declaration"]
+    assert len(names) >= 10 and len(set(names)) == len(names), names
