@@ -768,3 +768,27 @@ def test_every_deployment_a_module_makes_has_its_own_name() -> None:
     main = tree(INFRA / "main.bicep").root_node
     names = [prop(n, "name") for n in walk(main) if n.type == "module_declaration"]
     assert len(names) >= 10 and len(set(names)) == len(names), names
+
+
+def test_the_docs_give_the_credential_the_template_makes_and_the_limits_of_many_tenants() -> None:
+    tenants = " ".join((ROOT / "docs" / "tenants.md").read_text().split())
+    for audience in EXCHANGE_AUDIENCES.values():
+        assert f"`{audience}`" in tenants, audience
+    assert "`https://login.microsoftonline.com/<home tenant id>/v2.0`" in tenants
+    assert "`AzureADMultipleOrgs`" in tenants and "principal (object) id" in tenants
+    journey = ("azd env set GRAPHOPS_MULTITENANT true", "graphops consent link --tenant", "GDAP",
+               "/applicationconsents", "azd env set GRAPHOPS_TENANTS", "graphops consent check --tenant")  # fmt: skip
+    for step in journey:
+        assert step in tenants, step
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "[Customer tenants](docs/tenants.md)" in readme
+    for limit in ("a user-assigned identity only", "at most 20 federated credentials per app", "no cross-cloud",
+                  "fails only at the token exchange"):  # fmt: skip
+        assert limit in readme, limit
+        assert limit.lower() in tenants.lower(), limit
+    deploy = (ROOT / "docs" / "deploy.md").read_text()
+    assert all(
+        f"`{name}`" in deploy for name in ("GRAPHOPS_MULTITENANT", "GRAPHOPS_MULTITENANT_CLIENT_ID", "GRAPHOPS_TENANTS")
+    )
+    for hook in ("preprovision.sh", "preprovision.ps1"):  # the hooks' refusals point at the page
+        assert "(docs/tenants.md)" in (INFRA / "hooks" / hook).read_text(), hook
