@@ -365,8 +365,9 @@ module rbac 'app/rbac.bicep' = {
 // do, and the commands in docs/deploy.md grant.
 var graphExtensionPossible = resolvedGraphCloud == 'global' && environment().name == 'AzureCloud'
 
-// The app registration customer tenants consent to, with the identity as its federated credential. It waits for
-// nothing: its credential names the identity by id, a string Entra checks only at token exchange.
+// The app registration customer tenants consent to, with the identity as its federated credential. Unlike the
+// grants it need not wait for Entra to replicate the identity: the credential names it by id, a string that Entra
+// checks only at the token exchange.
 module multitenantApp 'app/multitenant-app.bicep' = if (multitenant && graphExtensionPossible) {
   name: 'multitenant-app'
   scope: rg
@@ -440,7 +441,6 @@ module app 'app/function.bicep' = {
   }
   dependsOn: [rbac] // the host needs its storage roles before its first start
 }
-
 
 // Entra replicates a new identity's service principal for a while after ARM reports it created, and a grant
 // to it in that time fails ("Not a valid reference update", msgraph-bicep-types#193). The grants therefore
