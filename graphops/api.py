@@ -164,9 +164,10 @@ class Api:
         return self._accepted(tracking.tracking_id, req, 202, **answer)
 
     def _accepted(self, tracking_id: str, req: func.HttpRequest, status: int, **answer: Any) -> func.HttpResponse:
-        path = f"/api/operations/{tracking_id}"
-        base = req.url.split("/api/", 1)[0]
-        return ok(status, {"trackingId": tracking_id, "statusUrl": base + path, **answer}, {"Location": path})
+        # Location is absolute: a custom connector's gateway sends the platform's DELETE (unsubscribe) to it, and a
+        # relative one would resolve against the gateway's own URL.
+        status_url = req.url.split("/api/", 1)[0] + f"/api/operations/{tracking_id}"
+        return ok(status, {"trackingId": tracking_id, "statusUrl": status_url, **answer}, {"Location": status_url})
 
     # -- GET / DELETE /api/operations/{trackingId} ---------------------------------------------
 
