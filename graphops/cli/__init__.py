@@ -3,7 +3,23 @@
 One module per command group; importing them registers their commands on :data:`graphops.cli.base.cli`.
 """
 
-from graphops.cli import budget_commands, index_commands, local_commands, poison_commands, tracking_commands
+from graphops.cli import (
+    budget_commands,
+    connector_commands,
+    index_commands,
+    local_commands,
+    poison_commands,
+    tracking_commands,
+)
 from graphops.cli.base import cli, main
 
-__all__ = ["budget_commands", "cli", "index_commands", "local_commands", "main", "poison_commands", "tracking_commands"]
+__all__ = [
+    "budget_commands",
+    "cli",
+    "connector_commands",
+    "index_commands",
+    "local_commands",
+    "main",
+    "poison_commands",
+    "tracking_commands",
+]
