@@ -176,7 +176,6 @@ def _start(action: StartAction, operation_id: str, start: dict[str, Any], accept
         "x-ms-summary": "Graph URL",
         "x-ms-visibility": "important",
         "description": "The path to send it to, its ids filled in: " + " or ".join(shapes),
-        "default": shapes[0],
     }
     if action.body.fields:
         fields["body"] = {
