@@ -134,9 +134,9 @@ def api_properties(routes: dict[str, str]) -> dict[str, Any]:
 
 
 def _trigger(track: dict[str, Any], accepted: dict[str, Any]) -> dict[str, Any]:
-    body = _body_schema(track, internal={NOTIFICATION_FIELD, "notify"})
+    body = _body_schema(track, internal={NOTIFICATION_FIELD})
     body["properties"][NOTIFICATION_FIELD]["x-ms-notification-url"] = True
-    body["properties"].pop("notify")  # the trigger's outcome goes to the flow, nowhere else
+    body["properties"].pop("notify")  # the flow is always called back (beside the deployment's sinks)
     body["required"] = sorted({*body.get("required", []), NOTIFICATION_FIELD})
     return {
         "operationId": TRIGGER,
