@@ -275,6 +275,13 @@ def settled(ledger: Ledger, holder: str, used: int, last: float, arrival: float 
     return replace(ledger, leases=tuple(leases))
 
 
+def alone(ledger: Ledger, worker: str, now: float) -> bool:
+    """Whether no other worker holds a lease of the row that is still running at ``now`` (a worker names its leases
+    ``<worker>.<n>``; a merged lease names none, so it is another's): a row others lease from changes under a
+    worker between its writes."""
+    return all(lease.holder.rpartition(".")[0] == worker for lease in ledger.leases if lease.end > now)
+
+
 def believable(lease: Lease, window: float) -> bool:
     """A lease graphops could have written: at least one request, over a span of at most two windows (a lease's
     life is half a window at most, and merged leases are among those still counting; a longer one, from a garbled

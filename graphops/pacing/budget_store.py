@@ -5,10 +5,11 @@ a pause. A budget larger than :data:`~graphops.pacing.budget.SHARD_BUDGET` is sp
 (``tenant|service``, ``tenant|service||1``, ...), each holding its share in every window; a worker takes its
 leases from one of them (its own, or one other when that has no room), so workers meet on several rows, not one.
 
-A worker takes a lease in one ETag-conditional write (a read first, unless the row was far from its limit when
-this worker last wrote it, and so likely unchanged), spends it with no table operation, and hands back what it
-did not use in the write of its next lease on that row (or on :meth:`Budgets.close`). Cost: a read and a write
-per lease; none for the polls a lease covers; a read when it must wait; a read and a write per row on a 429.
+A worker takes a lease in one ETag-conditional write (a read first, unless the row was far from its limit and held
+no other worker's running lease when this worker last wrote it, and so is likely unchanged), spends it with no table
+operation, and hands back what it did not use in the write of its next lease on that row (or on
+:meth:`Budgets.close`). Cost: a read and a write per lease; none for the polls a lease covers; a read when it must
+wait; a read and a write per row on a 429.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from graphops.pacing.budget import (
     Lease,
     Ledger,
     Limit,
+    alone,
     arrival,
     believable,
     far_from_limit,
@@ -266,8 +268,10 @@ class Budgets:
             self._held[key] = Held(offer.lease, 1, now, limit.window, now + life)
             far = offer.free - offer.lease.count >= offer.lease.count  # room for as much again
             name = key.split("||", maxsplit=1)[0]
-            if written is not None and far:
-                # Far from its limit, few others write the row: the next lease is written on this version unread.
+            if written is not None and far and alone(offer.ledger, self.holder, now):
+                # Far from its limit, and no other worker's lease running on it: nobody else is likely to write the
+                # row before this worker's next lease, which is then written on this version unread. (A row others
+                # lease from is read first: a write on the version this worker left would only lose.)
                 self._cache[key] = Cached(offer.ledger, written)
             self._prefer[name] = key
             if 2 * offer.lease.count < want:

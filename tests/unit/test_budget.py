@@ -488,3 +488,19 @@ def test_a_worker_closing_on_a_row_far_from_its_limit_hands_back_without_reading
     worker.close()
     assert worker.operations == operations + 1  # the hand-back's write alone
     assert all(lease[2] == 1 for key in table.rows for lease in row_leases(table, key[1]))
+
+
+def test_a_worker_reads_a_row_other_workers_lease_from_before_its_next_lease_rather_than_lose_a_write() -> None:
+    table, now = Table(), [1000.0]
+    teams = {"teams": LIMITS["teams"]}  # one row
+    first, second, third = (
+        Budgets(table, teams, clock=lambda: now[0], holder=name)  # type: ignore[arg-type]
+        for name in ("w1", "w2", "w3")
+    )
+    assert first.wait_before_polling("tenant-a", "teams") == 0.0  # alone on the row
+    assert second.wait_before_polling("tenant-a", "teams") == 0.0  # beside the first's running lease
+    assert third.wait_before_polling("tenant-a", "teams") == 0.0  # the row changes under the second
+    assert second.wait_before_polling("tenant-a", "teams") == 0.0  # the rest of its lease of two
+    operations = second.operations
+    assert second.wait_before_polling("tenant-a", "teams") == 0.0  # its next lease: the row read first
+    assert second.stats.lost == 0 and second.operations == operations + 2
