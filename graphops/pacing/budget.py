@@ -13,6 +13,7 @@ without it.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -287,6 +288,45 @@ def believable(lease: Lease, window: float) -> bool:
     life is half a window at most, and merged leases are among those still counting; a longer one, from a garbled
     row, would hold the budget back for as long as it claims)."""
     return lease.count >= 1 and lease.start <= lease.end <= lease.start + 2 * window
+
+
+def stored_leases(raw: object, window: float) -> tuple[Lease, ...]:
+    """A budget row's leases as stored (JSON ``[[start, end, count, holder], ...]``), for a budget of ``window``
+    seconds. What is not a lease graphops could have written (not four items, a number that is none — text, NaN,
+    infinity, a count not whole — a holder that is not text, a span :func:`believable` refuses) is left out rather
+    than failing a step or holding the budget back: the workers and the operator's view read a row alike."""
+    try:
+        items = json.loads(raw) if isinstance(raw, str) else []
+    except ValueError:
+        return ()
+    leases = []
+    for item in items if isinstance(items, list) else []:
+        if not (isinstance(item, list) and len(item) == 4 and isinstance(item[3], str)):
+            continue
+        start, end, count = (_finite(value) for value in item[:3])
+        if start is None or end is None or count is None or count != int(count):
+            continue
+        lease = Lease(start, end, int(count), item[3])
+        if believable(lease, window):
+            leases.append(lease)
+    return tuple(leases)
+
+
+def stored_number(raw: object) -> float:
+    """A budget row's number (a pause, a note's until); anything else (text, NaN, infinity, a number beyond a
+    float) reads as 0."""
+    number = _finite(getattr(raw, "value", raw))  # the SDK's EntityProperty for an Int64
+    return 0.0 if number is None else number
+
+
+def _finite(value: object) -> float | None:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def paused(ledger: Ledger, until: float) -> Ledger:

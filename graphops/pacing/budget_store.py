@@ -38,7 +38,6 @@ from graphops.pacing.budget import (
     Limit,
     alone,
     arrival,
-    believable,
     far_from_limit,
     far_life,
     grant,
@@ -49,6 +48,8 @@ from graphops.pacing.budget import (
     settled,
     shard_budget,
     shards,
+    stored_leases,
+    stored_number,
 )
 from graphops.pacing.table import create_table
 
@@ -352,7 +353,7 @@ class Budgets:
             row = self._table.get_entity(PARTITION, key)
         except ResourceNotFoundError:
             return Ledger(), None
-        ledger = Ledger(_leases(row.get("leases"), window), _number(row.get("pausedUntil")))
+        ledger = Ledger(stored_leases(row.get("leases"), window), stored_number(row.get("pausedUntil")))
         return ledger, row.metadata.get("etag")
 
     def _write(self, key: str, ledger: Ledger, etag: str | None) -> str | None:
@@ -406,33 +407,3 @@ def _json(leases: tuple[Lease, ...]) -> str:
     back covers at least what it did."""
     return json.dumps([[math.floor(lease.start * 1000) / 1000, math.ceil(lease.end * 1000) / 1000, lease.count,
                         lease.holder] for lease in leases], separators=(",", ":"))  # fmt: skip
-
-
-def _leases(raw: object, window: float) -> tuple[Lease, ...]:
-    """A row's leases; what is not one graphops could have written (text, odd numbers, a span longer than any
-    window) is left out rather than failing the step."""
-    try:
-        items = json.loads(raw) if isinstance(raw, str) else []
-    except ValueError:
-        return ()
-    leases = []
-    for item in items if isinstance(items, list) else []:
-        if not (isinstance(item, list) and len(item) == 4 and isinstance(item[3], str)):
-            continue
-        start, end, count = (_number(value) for value in item[:3])
-        lease = Lease(start, end, int(count), item[3])
-        if count == int(count) and believable(lease, window):
-            leases.append(lease)
-    return tuple(leases)
-
-
-def _number(raw: object) -> float:
-    """A row's number; anything else (text, NaN, infinity, a count beyond a float) reads as 0."""
-    value = getattr(raw, "value", raw)  # the SDK's EntityProperty for an Int64
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return 0.0
-    try:
-        number = float(value)
-    except OverflowError:
-        return 0.0
-    return number if math.isfinite(number) else 0.0

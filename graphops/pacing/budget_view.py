@@ -11,16 +11,14 @@ budget rows the workers lease from keep their format.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from graphops.pacing.budget import MARGIN, MAX_PAUSE, Lease, Limit, believable, load
+from graphops.pacing.budget import MARGIN, MAX_PAUSE, Lease, Limit, load, stored_leases, stored_number
 
 log = logging.getLogger("graphops.budgets")
 PARTITION = "~budget"  # the budget rows (graphops.pacing.budget_store)
@@ -86,29 +84,6 @@ def belongs(key: str, service: str, tenant: str | None = None, scope: str | None
     return parts[1] == service and tenant in (None, parts[0]) and scope in (None, parts[2])
 
 
-def leases_of(raw: object) -> tuple[Lease, ...]:
-    """A row's leases as stored (``[[start, end, count, holder], ...]``); what is not such a lease is left out."""
-    try:
-        items = json.loads(raw) if isinstance(raw, str) else []
-    except ValueError:
-        return ()
-    leases = []
-    for item in items if isinstance(items, list) else []:
-        if not (isinstance(item, list) and len(item) == 4 and all(_finite(v) for v in item[:3])):
-            continue
-        leases.append(Lease(float(item[0]), float(item[1]), int(item[2]), str(item[3])))
-    return tuple(leases)
-
-
-def _finite(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def number(raw: object) -> float:
-    value = getattr(raw, "value", raw)  # the SDK's EntityProperty for an Int64
-    return float(value) if isinstance(value, int | float) and _finite(value) else 0.0
-
-
 def views(
     rows: Iterable[BudgetRow], causes: Mapping[str, Cause], limits: Mapping[str, Limit], now: float,
     margin: float = MARGIN,
@@ -128,7 +103,7 @@ def views(
         used = 0
         if limit is not None:
             for row in kept:
-                used += load([lease for lease in row.leases if believable(lease, limit.window)], now, limit.window)
+                used += load(row.leases, now, limit.window)
         pauses = [row.paused_until for row in kept if now < row.paused_until <= now + MAX_PAUSE]
         until = max(pauses) if pauses else None
         note = causes.get(budget_key(tenant, service, scope))
@@ -145,13 +120,22 @@ def views(
 def read_views(table: TableClient, limits: Mapping[str, Limit], now: float, margin: float = MARGIN) -> list[BudgetView]:
     """Every budget in the table: one query of the budget rows (a row per budget and shard) and one of the pause
     notes."""
-    rows = [BudgetRow(str(e["RowKey"]), leases_of(e.get("leases")), number(e.get("pausedUntil")))
+    rows = [BudgetRow(str(e["RowKey"]), _leases(e, limits), stored_number(e.get("pausedUntil")))
             for e in _query(table, PARTITION, ["RowKey", "leases", "pausedUntil"])]  # fmt: skip
     notes = _query(table, PAUSE_PARTITION, ["RowKey", "trackingId", "until"])
     causes = {
-        str(e["RowKey"]): Cause(str(e["trackingId"]), number(e.get("until"))) for e in notes if e.get("trackingId")
+        str(e["RowKey"]): Cause(str(e["trackingId"]), stored_number(e.get("until")))
+        for e in notes
+        if e.get("trackingId")
     }
     return views(rows, causes, limits, now, margin)
+
+
+def _leases(row: Mapping[str, object], limits: Mapping[str, Limit]) -> tuple[Lease, ...]:
+    """A row's leases, read as the workers read them (none for a service no longer budgeted: nothing to count)."""
+    parts = split_key(str(row["RowKey"]))
+    limit = limits.get(parts[1]) if parts is not None else None
+    return stored_leases(row.get("leases"), limit.window) if limit is not None else ()
 
 
 def reset(table: TableClient, service: str, tenant: str | None = None, scope: str | None = None) -> list[str]:
@@ -197,7 +181,7 @@ def note_pause(table: TableClient, key: str, tracking_id: str, until: float) -> 
     try:
         try:
             held = table.get_entity(PAUSE_PARTITION, key)
-            if number(held.get("until")) > until:
+            if stored_number(held.get("until")) > until:
                 return
         except ResourceNotFoundError:
             pass

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from graphops.pacing.budget import LIMITS, MAX_PAUSE, Lease, Limit
-from graphops.pacing.budget_view import BudgetRow, Cause, belongs, leases_of, split_key, views
+from graphops.pacing.budget import LIMITS, MAX_PAUSE, Lease, Limit, stored_leases
+from graphops.pacing.budget_view import BudgetRow, Cause, belongs, read_views, split_key, views
 
 NOW = 1_000_000.0
 IDENTITY = LIMITS["identity"]  # 2,800 per 10 s: eight shard rows
@@ -76,5 +76,22 @@ def test_row_keys_and_what_a_reset_takes() -> None:
 
 def test_leases_that_are_not_leases_are_left_out() -> None:
     raw = json.dumps([[1.0, 2.0, 3, "a"], ["x", 2.0, 3, "b"], [1.0, 2.0], "text", [1.0, 2.0, 1, "c"]])
-    assert leases_of(raw) == (Lease(1.0, 2.0, 3, "a"), Lease(1.0, 2.0, 1, "c"))
-    assert leases_of("not json") == () and leases_of(None) == ()
+    assert stored_leases(raw, 60.0) == (Lease(1.0, 2.0, 3, "a"), Lease(1.0, 2.0, 1, "c"))
+    assert stored_leases("not json", 60.0) == () and stored_leases(None, 60.0) == ()
+
+
+class Rows:
+    """A table whose budget partition holds the given rows (the pause notes' partition is empty)."""
+
+    def __init__(self, rows: list[dict[str, object]]) -> None:
+        self.rows = rows
+
+    def query_entities(self, query: str, *, parameters: dict[str, str], select: list[str]) -> list[dict[str, object]]:
+        return self.rows if parameters["p"] == "~budget" else []
+
+
+def test_the_view_reads_a_row_as_the_workers_do_leaving_out_leases_they_do_not_believe() -> None:
+    leases = [[NOW - 1, NOW + 4, 10, "w"], [NOW - 1, NOW + 3 * 10, 500, "garbled"], [NOW - 1, NOW + 4, 2.5, "odd"]]
+    table = Rows([{"RowKey": f"{TENANT}|identity", "leases": json.dumps(leases), "pausedUntil": 0.0}])
+    [view] = read_views(table, {"identity": IDENTITY}, NOW)  # type: ignore[arg-type]
+    assert view.used == 10  # a lease longer than two windows and a count not whole are not read
