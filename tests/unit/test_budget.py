@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Iterable
 from typing import Any
@@ -26,6 +27,7 @@ from graphops.pacing.budget import (
     Lease,
     Ledger,
     Limit,
+    alone,
     arrival,
     believable,
     compacted,
@@ -43,6 +45,8 @@ from graphops.pacing.budget import (
     settled,
     shard_budget,
     shards,
+    stored_leases,
+    stored_number,
 )
 from graphops.pacing.budget_store import PARTITION, Budgets
 
@@ -148,6 +152,24 @@ def test_only_leases_graphops_could_have_written_are_believed() -> None:
     assert believable(Lease(10.0, 15.0, 1), 60.0) and believable(Lease(10.0, 130.0, 4), 60.0)
     assert not believable(Lease(10.0, 130.1, 4), 60.0)  # longer than two windows
     assert not believable(Lease(10.0, 9.0, 4), 60.0) and not believable(Lease(10.0, 11.0, 0), 60.0)
+    assert believable(Lease(10.0, 10.0, 1), 60.0)  # handed back with its one request sent as it began
+
+
+def test_a_row_is_read_leaving_out_what_graphops_could_not_have_written() -> None:
+    from azure.data.tables import EdmType, EntityProperty
+
+    assert stored_leases(json.dumps([[1.0, 2.0, 3, "a"], [1.0, "x", 3, "b"], [1.0, 2.0, 1.5, "c"]]), 60.0) == (
+        Lease(1.0, 2.0, 3, "a"),
+    )
+    assert stored_leases("5", 60.0) == () and stored_leases('{"a": 1}', 60.0) == ()
+    assert stored_number(EntityProperty(1_700_000_000, EdmType.INT64)) == 1_700_000_000.0
+    assert [stored_number(odd) for odd in ("12", float("nan"), float("inf"), 10**400, True, None)] == [0.0] * 6
+
+
+def test_a_worker_is_alone_on_a_row_while_no_other_workers_lease_is_running() -> None:
+    mine, others = Lease(0.0, 10.0, 5, "eu.host.3"), Lease(0.0, 5.0, 5, "eu.other.1")  # a name may hold dots
+    assert alone(Ledger((mine, others)), "eu.host", 5.0)  # the other's lease ended: it no longer writes the row
+    assert not alone(Ledger((mine, others)), "eu.host", 4.9)
 
 
 def worst_window(leases: Iterable[Lease], window: float) -> int:
