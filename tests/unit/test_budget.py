@@ -106,6 +106,12 @@ def test_a_lease_another_worker_dated_a_little_ahead_counts_in_the_windows_it_re
     ahead = Ledger((Lease(103.0, 104.0, 4, "ahead"),))
     assert leased(ahead, 100.0).lease is None  # eDiscovery's four, all within the minute a lease now overlaps
     assert peak(ahead.leases, 100.0, 105.0, 60.0) == 4 and peak(ahead.leases, 100.0, 100.0, 2.0) == 0
+    # A lease far from the limit lasts as long as the window, and with its arrival allowance longer: a lease dated
+    # ahead by half a second still shares a window with it.
+    identity = LIMITS["identity"]
+    row = Ledger((Lease(100.5, 105.0, 300, "ahead"),))
+    offer = grant(row, 350, identity.window, 100.0, far_life(identity), 400, "w", arrival=arrival(identity))
+    assert offer.free == 50 and offer.lease is not None and offer.lease.count == 25
 
 
 def test_a_handed_back_lease_counts_what_was_used_by_when_and_frees_the_rest() -> None:
