@@ -120,3 +120,25 @@ def test_two_worker_processes_share_one_budget_and_neither_exceeds_it_in_any_sli
     assert len(calls) == 48
     arrivals = [call.wall for call in calls]
     assert most_in_any_window(arrivals, limits["ediscovery"].window) <= limits["ediscovery"].budget(), sorted(arrivals)
+
+
+def test_a_worker_reads_a_budget_row_other_workers_lease_from_before_its_next_lease_there(stack: LocalStack) -> None:
+    """Three workers' budget stores on one row of Azurite's table: the second leased beside the first's running
+    lease, so after the third wrote the row it reads before its next lease rather than write on the version it
+    left (which Azurite would refuse as changed)."""
+    from azure.data.tables import TableClient
+
+    from graphops.pacing.budget_store import Budgets
+
+    name = own_state_table()
+    TableClient.from_connection_string(stack.azurite.connection_string, name).create_table()
+    teams = parse_budgets("teams=30/60")  # one row; leases far from its limit of eight seconds or more
+    first, second, third = (
+        Budgets(TableClient.from_connection_string(stack.azurite.connection_string, name), teams, holder=holder)
+        for holder in ("w1", "w2", "w3")
+    )
+    for worker in (first, second, third, second):  # the second's lease of two: its first poll, then its second
+        assert worker.wait_before_polling("tenant-a", "teams") == 0.0
+    operations = second.operations
+    assert second.wait_before_polling("tenant-a", "teams") == 0.0  # its next lease
+    assert second.stats.lost == 0 and second.operations == operations + 2  # a read, then a write that held
