@@ -142,3 +142,25 @@ def test_a_worker_reads_a_budget_row_other_workers_lease_from_before_its_next_le
     operations = second.operations
     assert second.wait_before_polling("tenant-a", "teams") == 0.0  # its next lease
     assert second.stats.lost == 0 and second.operations == operations + 2  # a read, then a write that held
+
+
+def test_the_budgets_view_and_the_workers_read_a_garbled_budget_row_alike(stack: LocalStack) -> None:
+    """A budget row in Azurite holding a lease graphops could have written beside one it could not (longer than two
+    windows) and one whose count is not whole: the operator's view counts the first alone, and a worker leases
+    beside it, as though the others were not there."""
+    from azure.data.tables import TableClient
+
+    from graphops.pacing.budget_store import PARTITION, Budgets
+    from graphops.pacing.budget_view import read_views
+
+    table = TableClient.from_connection_string(stack.azurite.connection_string, own_state_table())
+    table.create_table()
+    teams = parse_budgets("teams=30/60")  # one row of 24 a minute
+    now = time.time()
+    leases = [[now - 1, now + 5, 10, "w1.1"], [now - 1, now + 180, 500, "garbled"], [now - 1, now + 5, 2.5, "odd"]]
+    table.create_entity({"PartitionKey": PARTITION, "RowKey": "tenant-a|teams", "leases": json.dumps(leases),
+                         "pausedUntil": 0.0})  # fmt: skip
+    [view] = read_views(table, teams, time.time())
+    assert (view.service, view.used, view.limit) == ("teams", 10, 24)
+    worker = Budgets(table, teams, holder="w2")
+    assert worker.wait_before_polling("tenant-a", "teams") == 0.0 and worker.stats.leases == 1
