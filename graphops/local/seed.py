@@ -401,3 +401,91 @@ def industry_run(status: str) -> dict[str, Any]:
         "startDateTime": "2023-11-01T11:10:46.924769Z",
         "status": status,
     }
+
+
+# -- Identity governance, SharePoint site creation and configuration snapshots ------------------------------
+
+ACCESS_REQUEST_ID = "7999249e-249e-7999-9e24-99799e249979"
+ACCESS_REQUEST_PATH = f"/v1.0/identityGovernance/entitlementManagement/assignmentRequests/{ACCESS_REQUEST_ID}"
+
+
+def access_package_request(state: str) -> dict[str, Any]:
+    """An access package assignment request (its GET example); `status` is the service's free text beside it."""
+    done = state not in {"submitted", "pendingApproval", "delivering", "scheduled"}
+    return {
+        "id": ACCESS_REQUEST_ID,
+        "requestType": "adminAdd",
+        "state": state,
+        "status": state[:1].upper() + state[1:],
+        "createdDateTime": "2019-10-25T22:55:11.623Z",
+        "completedDateTime": "2019-10-26T22:55:11.623Z" if done else None,
+        "schedule": {"@odata.type": "microsoft.graph.entitlementManagementSchedule"},
+    }
+
+
+WORKFLOW_ID, WORKFLOW_RUN_ID = "14879e66-9ea9-48d0-804d-8fea672d0341", "dad77a47-6eda-4de7-bc37-fe8eb5aaf17d"
+# As the page's example writes it, `IdentityGovernance` capitalised.
+WORKFLOW_RUN_PATH = f"/v1.0/IdentityGovernance/lifecycleWorkflows/workflows/{WORKFLOW_ID}/runs/{WORKFLOW_RUN_ID}"
+
+
+def workflow_run(status: str, failed_users: int = 0) -> dict[str, Any]:
+    """A Lifecycle Workflows run (its GET example 1), ``failed_users`` of its two users failed."""
+    return {
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#identityGovernance/lifecycleWorkflows/"
+        f"workflows('{WORKFLOW_ID}')/runs/$entity",
+        "id": WORKFLOW_RUN_ID,
+        "completedDateTime": None if status in {"queued", "inProgress"} else "2022-08-24T23:28:11.1348863Z",
+        "failedTasksCount": 2 * failed_users,
+        "failedUsersCount": failed_users,
+        "lastUpdatedDateTime": "2022-08-24T23:33:09.186588Z",
+        "processingStatus": status,
+        "scheduledDateTime": "2022-08-24T23:28:01.6476554Z",
+        "startedDateTime": "2022-08-24T23:28:04.5688752Z",
+        "successfulUsersCount": 2 - failed_users,
+        "totalTasksCount": 4,
+        "totalUsersCount": 2,
+        "totalUnprocessedTasksCount": 0,
+        "workflowExecutionType": "onDemand",
+    }
+
+
+SITE_CREATION_ID = "JXMnaHR0cHMlM0ElMkYlMkZncmFwaC5taWNyb3NvZnQuY29tJTJGc2l0ZXMlMkZ0ZWFtc2l0ZTE="
+SITE_CREATION_PATH = f"/beta/sites/getOperationStatus(operationId='{SITE_CREATION_ID}')"
+NEW_SITE_ID = "contoso.sharepoint.com,2C712604-1370-44E7-A1F5-426573FDA80A,2D2244C3-251A-49EA-93A8-39E1C3A060FE"
+NEW_SITE = f"https://graph.microsoft.com/beta/sites/{NEW_SITE_ID}"
+
+
+def site_creation(status: str) -> dict[str, Any]:
+    """A site creation's status (the getOperationStatus example): the new site named once it succeeded."""
+    succeeded = status == "succeeded"
+    return {
+        "id": SITE_CREATION_ID,
+        "createdDateTime": "2022-01-24T16:28:23Z",
+        "resourceId": NEW_SITE_ID if succeeded else None,
+        "resourceLocation": NEW_SITE if succeeded else None,
+        "status": status,
+    }
+
+
+SNAPSHOT_JOB_ID = "c91a1470-acc9-4585-bc03-522ae898f82f"
+SNAPSHOT_JOB_PATH = f"/v1.0/admin/configurationManagement/configurationSnapshotJobs/{SNAPSHOT_JOB_ID}"
+
+
+def snapshot_job(status: str) -> dict[str, Any]:
+    """A configuration snapshot job (its GET example); `resourceLocation` stays empty unless asked for by $select."""
+    return {
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#admin/configurationManagement/"
+        "configurationSnapshotJobs/$entity",
+        "id": SNAPSHOT_JOB_ID,
+        "displayName": "Snapshot Demo",
+        "description": "This is Snapshot Description",
+        "tenantId": "2fcf1c68-b412-4c85-bfb2-cb20152a6843",
+        "status": status,
+        "resources": ["microsoft.exchange.sharedmailbox", "microsoft.exchange.transportrule"],
+        "createdDateTime": "2025-02-18T15:43:59.7935268Z",
+        "completedDateTime": "0001-01-01T00:00:00Z",
+        "resourceLocation": "",
+        "createdBy": {
+            "user": {"id": "98ceffcc-7c54-4227-8844-835af5a023ce", "displayName": "AdminXTA SDFTestOrg627621"},
+        },
+    }

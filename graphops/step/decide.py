@@ -199,7 +199,14 @@ def bounded_error(code: object, message: object) -> ErrorInfo:
 
 
 # How an operation that did not succeed ended, in words, where "failed" would mislead.
-_ENDED = {"cancelled": "was cancelled", "skipped": "was skipped", "expired": "expired", "error": "ended in error"}
+_ENDED = {
+    "cancelled": "was cancelled",
+    "canceled": "was canceled",
+    "skipped": "was skipped",
+    "expired": "expired",
+    "error": "ended in error",
+    "denied": "was denied",
+}
 
 
 def _operation_error(body: Any, status: str, error_field: str, *, required: bool = True) -> ErrorInfo | None:

@@ -111,6 +111,22 @@ RUNNING_THEN_END = {
                                                           "message": "The SIS connection was refused"}},
         "failed", None, None,
     ),
+    "accessPackageAssignmentRequest": (
+        seed.ACCESS_REQUEST_PATH, None, seed.access_package_request("pendingApproval"),
+        seed.access_package_request("delivered"), "succeeded", None, None,
+    ),
+    "lifecycleWorkflowRun": (
+        seed.WORKFLOW_RUN_PATH, None, seed.workflow_run("inProgress"), seed.workflow_run("completedWithErrors", 1),
+        "partiallySucceeded", None, None,
+    ),
+    "siteCreationOperation": (
+        seed.SITE_CREATION_PATH, seed.SITE_CREATION_PATH, seed.site_creation("running"),
+        seed.site_creation("succeeded"), "succeeded", seed.NEW_SITE, None,
+    ),
+    "configurationSnapshotJob": (
+        seed.SNAPSHOT_JOB_PATH, None, seed.snapshot_job("running"), seed.snapshot_job("partiallySuccessful"),
+        "partiallySucceeded", None, None,
+    ),
 }  # fmt: skip
 
 
@@ -136,6 +152,24 @@ def test_each_kind_is_tracked_to_its_documented_end(harness: Harness, kind: str)
         assert body["error"]["message"] == final["statusDetail"]
     if "blockingError" in final:
         assert body["error"] == final["blockingError"]
+
+
+def test_a_workflow_run_that_failed_some_users_says_how_many_and_a_denied_request_says_it_was_denied(
+    harness: Harness,
+) -> None:
+    harness.graph.script(seed.WORKFLOW_RUN_PATH, [Reply(200, seed.workflow_run("completedWithErrors", 1))])
+    harness.graph.script(seed.ACCESS_REQUEST_PATH, [Reply(200, seed.access_package_request("denied"))])
+    run = harness.track(seed.WORKFLOW_RUN_PATH)
+    request = harness.track(seed.ACCESS_REQUEST_PATH)
+    harness.run()
+
+    by_id = {callback.webhook_id: callback.body for callback in harness.receiver.delivered()}
+    assert by_id[run]["outcome"] == "partiallySucceeded"
+    assert by_id[run]["details"] == {"totalUsersCount": 2, "successfulUsersCount": 1, "failedUsersCount": 1,
+                                     "failedTasksCount": 2}  # fmt: skip
+    assert (by_id[request]["outcome"], by_id[request]["error"]) == (
+        "failed", {"code": "denied", "message": "Graph reports the operation was denied"},
+    )  # fmt: skip
 
 
 def test_a_forbidden_kind_names_its_permission(harness: Harness) -> None:

@@ -21,16 +21,19 @@ from graphops.graph.kinds.compliance import AttackSimulationOperation, DataPolic
 from graphops.graph.kinds.drives import DriveItemCopy
 from graphops.graph.kinds.identity import AuthenticationMethodOperation, RoleManagementAlertRefresh
 from graphops.graph.kinds.jobs import (
+    AccessPackageAssignmentRequest,
     AccessReviewHistoryDefinition,
     AuditLogQuery,
     CloudPcExportJob,
+    ConfigurationSnapshotJob,
     DeviceManagementExportJob,
     IndustryDataRun,
+    LifecycleWorkflowRun,
     RestoreSession,
 )
 from graphops.graph.kinds.odata import split_keys
 from graphops.graph.kinds.outlook import MailFolderOperation, PlaceOperation
-from graphops.graph.kinds.sharepoint import ListOperation, SiteOperation
+from graphops.graph.kinds.sharepoint import ListOperation, SiteCreationOperation, SiteOperation
 from graphops.graph.kinds.teams import ChatAsyncOperation, TeamsAsyncOperation, TelephoneNumberOperation
 from graphops.graph.kinds.tenant import (
     DelegatedAdminRelationshipOperation,
@@ -42,12 +45,14 @@ from graphops.graph.kinds.tenant import (
 
 __all__ = [
     "KINDS",
+    "AccessPackageAssignmentRequest",
     "AccessReviewHistoryDefinition",
     "AttackSimulationOperation",
     "AuditLogQuery",
     "AuthenticationMethodOperation",
     "ChatAsyncOperation",
     "CloudPcExportJob",
+    "ConfigurationSnapshotJob",
     "DataPolicyOperation",
     "DelegatedAdminRelationshipOperation",
     "DeviceManagementExportJob",
@@ -56,6 +61,7 @@ __all__ = [
     "EngagementAsyncOperation",
     "ExternalConnectionOperation",
     "IndustryDataRun",
+    "LifecycleWorkflowRun",
     "ListOperation",
     "MailFolderOperation",
     "OnenoteOperation",
@@ -65,6 +71,7 @@ __all__ = [
     "PlaceOperation",
     "RestoreSession",
     "RoleManagementAlertRefresh",
+    "SiteCreationOperation",
     "SiteOperation",
     "TeamsAsyncOperation",
     "TelephoneNumberOperation",
@@ -101,6 +108,10 @@ KINDS: dict[str, type[OperationKind]] = {
         AccessReviewHistoryDefinition,
         RestoreSession,
         IndustryDataRun,
+        AccessPackageAssignmentRequest,
+        LifecycleWorkflowRun,
+        SiteCreationOperation,
+        ConfigurationSnapshotJob,
     )
 }
 

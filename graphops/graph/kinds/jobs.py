@@ -8,6 +8,8 @@ are read (:meth:`OperationKind.entity`).
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from graphops.graph.kinds.base import ALL_CLOUDS, GLOBAL_ONLY, OperationKind
 
 
@@ -110,3 +112,62 @@ class IndustryDataRun(OperationKind):
     permission = "IndustryData-Run.Read.All"
     resource_fields = ()
     error_field = "blockingError"
+
+
+class ConfigurationSnapshotJob(OperationKind):
+    """A tenant configuration snapshot (`POST /admin/configurationManagement/configurationBaselines/{id}/createSnapshot`
+    answers 200 with the job, whose own URL is under `configurationSnapshotJobs`, not under the POST's)."""
+
+    name = "configurationSnapshotJob"
+    form = "resourceStatus"
+    path_template = ("admin", "configurationManagement", "configurationSnapshotJobs", "{id}")
+    clouds = frozenset({"global", "usgov", "usgovdod"})
+    version_clouds = MappingProxyType({"v1.0": GLOBAL_ONLY})  # v1.0's page: global only; beta's: the US clouds too
+    # snapshotJobStatus: notStarted, running, succeeded, failed, unknownFutureValue, partiallySuccessful (the last
+    # only with `Prefer: include-unknown-enum-members`, which every poll sends)
+    partial_states = frozenset({"partiallySuccessful"})
+    permission = "ConfigurationMonitoring.Read.All"
+    # Where the snapshot file is; Graph returns it only on $select (the request's `select`: ["resourceLocation"]).
+    resource_fields = ("resourceLocation",)
+
+
+class AccessPackageAssignmentRequest(OperationKind):
+    """An Entra ID Governance request for an access package, or for its removal
+    (`POST /identityGovernance/entitlementManagement/assignmentRequests` answers 201 with the request): it waits
+    for approvals, then for each resource's provisioning.
+
+    v1.0 only: beta's older `accessPackageAssignmentRequests` spell their state otherwise (`requestState`,
+    `Delivered`).
+    """
+
+    name = "accessPackageAssignmentRequest"
+    form = "resourceStatus"
+    path_template = ("identityGovernance", "entitlementManagement", "assignmentRequests", "{id}")
+    versions = frozenset({"v1.0"})
+    # accessPackageRequestState: submitted, pendingApproval, delivering, delivered, deliveryFailed, denied,
+    # scheduled, canceled, partiallyDelivered, unknownFutureValue. `status` beside it is free text ("Delivered").
+    status_field = "state"
+    succeeded_states = frozenset({"delivered"})
+    partial_states = frozenset({"partiallyDelivered"})  # some of the package's resources were not provisioned
+    failed_states = frozenset({"deliveryFailed", "denied", "canceled"})
+    permission = "EntitlementManagement.Read.All"
+    resource_fields = ()
+
+
+class LifecycleWorkflowRun(OperationKind):
+    """A Lifecycle Workflows run (a workflow run on demand, `POST …/workflows/{id}/activate`, answers 204: list
+    the workflow's runs for it)."""
+
+    name = "lifecycleWorkflowRun"
+    form = "resourceStatus"
+    path_template = ("identityGovernance", "lifecycleWorkflows", "workflows", "{id}", "runs", "{id}")
+    clouds = frozenset({"global", "usgov", "usgovdod"})
+    # lifecycleWorkflowProcessingStatus: queued, inProgress, completed, completedWithErrors, canceled, failed,
+    # unknownFutureValue, canceling, quarantined (a quarantined workflow's run may yet go on: still running)
+    status_field = "processingStatus"
+    succeeded_states = frozenset({"completed"})
+    partial_states = frozenset({"completedWithErrors"})  # failedTasksCount and failedUsersCount say how many
+    failed_states = frozenset({"failed", "canceled"})
+    permission = "LifecycleWorkflows-Reports.Read.All"
+    resource_fields = ()
+    detail_fields = ("totalUsersCount", "successfulUsersCount", "failedUsersCount", "failedTasksCount")

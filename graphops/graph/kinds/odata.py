@@ -1,5 +1,6 @@
-"""OData key syntax in Graph paths: `teams('dbd8…')` is the two segments `teams` and `dbd8…`, and
-`getOperation(id='0f5d…')` the two segments `getOperation(id=)` and `0f5d…`."""
+"""OData key syntax in Graph paths: `teams('dbd8…')` is the two segments `teams` and `dbd8…`,
+`getOperation(id='0f5d…')` the two segments `getOperation(id=)` and `0f5d…`, and
+`getOperationStatus(operationId='JXMn…')` the two segments `getOperationStatus(operationId=)` and `JXMn…`."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from graphops.graph.kinds.base import ID
 
 # Quoted keys only, as Teams writes its Locations (its reference pages' `/teams({id})` is a placeholder).
 _ODATA_KEY = re.compile(r"([A-Za-z]+)\('([^']*)'\)")
-# A function called with one named id, as Places writes `getOperation(id='…')`: its name keeps the `(id=)`, so
-# only a path shape that names the function so (and no plain segment) matches it.
-_FUNCTION_ID = re.compile(r"([A-Za-z]+)\(id='([^']*)'\)")
+# A function called with one named id, as Places writes `getOperation(id='…')` and SharePoint
+# `getOperationStatus(operationId='…')`: its name keeps the parameter's, `(id=)`, so only a path shape that names
+# the function and its parameter so (and no plain segment) matches it.
+_FUNCTION_ID = re.compile(r"([A-Za-z]+)\((id|operationId)='([^']*)'\)")
 
 
 def split_keys(segments: list[str], field: str = "operationUrl") -> list[str]:
@@ -21,11 +23,14 @@ def split_keys(segments: list[str], field: str = "operationUrl") -> list[str]:
     for seg in segments:
         key = _ODATA_KEY.fullmatch(seg)
         function = _FUNCTION_ID.fullmatch(seg) if key is None else None
-        found = key or function
-        if found is None:
+        if key is not None:
+            name, value = key.group(1), key.group(2)
+        elif function is not None:
+            name, value = f"{function.group(1)}({function.group(2)}=)", function.group(3)
+        else:
             out.append(seg)
             continue
-        if ID.fullmatch(found.group(2)) is None or "'" in found.group(2):
+        if ID.fullmatch(value) is None or "'" in value:
             raise Rejected(field, f"{seg!r} is not a valid OData key")
-        out.extend((found.group(1) + "(id=)" if function else found.group(1), found.group(2)))
+        out.extend((name, value))
     return out
