@@ -489,3 +489,47 @@ def snapshot_job(status: str) -> dict[str, Any]:
             "user": {"id": "98ceffcc-7c54-4227-8844-835af5a023ce", "displayName": "AdminXTA SDFTestOrg627621"},
         },
     }
+
+
+# -- Microsoft 365 Backup bulk additions to a protection policy -----------------------------------------------
+
+BULK_POLICY_ID, BULK_JOB_ID = "71633878-8321-4950-bfaf-ed285bdd1461", "61633878-8321-4950-bfaf-ed285bdd1461"
+# Each family: its policies' collection, its jobs' collection, and what a job lists to add.
+BULK_FAMILIES = {
+    "driveProtectionUnitsBulkAdditionJob": ("oneDriveForBusinessProtectionPolicies", "drives"),
+    "siteProtectionUnitsBulkAdditionJob": ("sharePointProtectionPolicies", "siteWebUrls"),
+    "mailboxProtectionUnitsBulkAdditionJob": ("exchangeProtectionPolicies", "mailboxes"),
+}
+
+
+def bulk_addition_path(kind: str) -> str:
+    """The job's URL under its policy: its collection is the kind's name, plural."""
+    policies, _ = BULK_FAMILIES[kind]
+    return f"/beta/solutions/backupRestore/{policies}/{BULK_POLICY_ID}/{kind}s/{BULK_JOB_ID}"
+
+
+def bulk_addition_job(kind: str, status: str) -> dict[str, Any]:
+    """A bulk addition job (the drive job's GET example, its status as the page spells it: `CompletedWithErrors`);
+    the addresses it could not resolve are its `error` once it ended with errors."""
+    _, listed = BULK_FAMILIES[kind]
+    addresses = ["amala@contoso.com", "conrad@contoso.com", "lothar@contoso.com"]
+    job: dict[str, Any] = {
+        "@odata.type": f"#microsoft.graph.{kind}",
+        "id": BULK_JOB_ID,
+        "displayName": "drives-I",
+        listed: addresses,
+        "directoryObjectIds": ["71633878-8321-4950-bfaf-ed285bdd1461"],
+        "status": status,
+        "createdBy": {"application": {"id": "1fec8e78-bce4-4aaf-ab1b-5451cc387264"},
+                      "user": {"id": "845457dc-4bb2-4815-bef3-8628ebd1952e"}},
+        "createdDateTime": "2015-06-19T12-01-03.45Z",
+        "lastModifiedDateTime": "2015-06-19T12-01-03.45Z",
+    }  # fmt: skip
+    if status == "CompletedWithErrors":
+        job["error"] = {
+            "code": "ProtectionResourcesNotFound",
+            "message": "Errors while resolving protection resources",
+            "details": [{"code": "EmailNotFound", "message": f"Email address '{address}' not found in directory",
+                         "target": address} for address in addresses],
+        }  # fmt: skip
+    return job

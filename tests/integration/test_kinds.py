@@ -127,6 +127,10 @@ RUNNING_THEN_END = {
         seed.SNAPSHOT_JOB_PATH, None, seed.snapshot_job("running"), seed.snapshot_job("partiallySuccessful"),
         "partiallySucceeded", None, None,
     ),
+    **{kind: (
+        seed.bulk_addition_path(kind), None, seed.bulk_addition_job(kind, "active"),
+        seed.bulk_addition_job(kind, "CompletedWithErrors"), "partiallySucceeded", None, None,
+    ) for kind in seed.BULK_FAMILIES},
 }  # fmt: skip
 
 
@@ -152,6 +156,8 @@ def test_each_kind_is_tracked_to_its_documented_end(harness: Harness, kind: str)
         assert body["error"]["message"] == final["statusDetail"]
     if "blockingError" in final:
         assert body["error"] == final["blockingError"]
+    if isinstance(final.get("error"), dict):  # a publicError: its code and message, its details left in the operation
+        assert body["error"] == {"code": final["error"]["code"], "message": final["error"]["message"]}
 
 
 def test_a_workflow_run_that_failed_some_users_says_how_many_and_a_denied_request_says_it_was_denied(

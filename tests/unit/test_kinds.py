@@ -140,6 +140,8 @@ DOCUMENTED = {
                              seed.WORKFLOW_RUN_PATH.replace("IdentityGovernance", "identityGovernance")],
     "siteCreationOperation": [GRAPH + seed.SITE_CREATION_PATH, seed.SITE_CREATION_PATH.replace("=')", "%3D')")],
     "configurationSnapshotJob": [seed.SNAPSHOT_JOB_PATH, seed.SNAPSHOT_JOB_PATH.replace("v1.0", "beta")],
+    **{kind: [seed.bulk_addition_path(kind), GRAPH + seed.bulk_addition_path(kind).replace("beta", "v1.0")]
+       for kind in seed.BULK_FAMILIES},
 }  # fmt: skip
 
 
@@ -248,6 +250,14 @@ def test_a_teams_location_without_a_version_reads_as_v1() -> None:
         "/beta/admin/configurationManagement/configurationSnapshotJobs",
         "/beta/admin/configurationManagement/configurationBaselines/b1/createSnapshot",
         "/beta/admin/configurationManagement/configurationMonitors/m1",
+        # A bulk addition job only under its own family's policies, and only one job.
+        "/beta/solutions/backupRestore/sharePointProtectionPolicies/p1/driveProtectionUnitsBulkAdditionJobs/j1",
+        "/beta/solutions/backupRestore/oneDriveForBusinessProtectionPolicies/p1/siteProtectionUnitsBulkAdditionJobs/j1",
+        "/beta/solutions/backupRestore/oneDriveForBusinessProtectionPolicies/p1/mailboxProtectionUnitsBulkAdditionJobs/j1",
+        "/beta/solutions/backupRestore/exchangeProtectionPolicies/p1/driveProtectionUnitsBulkAdditionJobs/j1",
+        "/beta/solutions/backupRestore/oneDriveForBusinessProtectionPolicies/p1/driveProtectionUnitsBulkAdditionJobs",
+        "/beta/solutions/backupRestore/oneDriveForBusinessProtectionPolicies/p1/driveExclusionUnitsBulkAdditionJobs/j1",
+        "/beta/solutions/backupRestore/protectionPolicies/p1/driveProtectionUnitsBulkAdditionJobs/j1",
     ],
 )
 def test_new_shapes_refuse_their_tricks(url: str) -> None:
@@ -265,7 +275,8 @@ def test_new_shapes_refuse_their_tricks(url: str) -> None:
      (seed.CLOUD_PC_EXPORT_PATH, "usgov"), (seed.RESTORE_SESSION_PATH, "usgovdod"),
      (seed.BILLING_OPERATION_PATH, "china"), (seed.PLACE_OPERATION_PATH, "usgov"),
      (seed.WORKFLOW_RUN_PATH, "china"), (seed.SITE_CREATION_PATH, "usgov"),
-     (seed.SNAPSHOT_JOB_PATH.replace("v1.0", "beta"), "china")],
+     (seed.SNAPSHOT_JOB_PATH.replace("v1.0", "beta"), "china"),
+     (seed.bulk_addition_path("siteProtectionUnitsBulkAdditionJob"), "usgov")],
 )  # fmt: skip
 def test_kinds_outside_their_clouds_are_refused_with_the_reason(url: str, cloud: str) -> None:
     with pytest.raises(Rejected, match=f"not {cloud}"):
@@ -327,6 +338,8 @@ def test_a_refused_version_names_its_twin_and_nothing_else_has_one() -> None:
          ["completedWithErrors"], ["failed", "canceled"]),
         ("siteCreationOperation", ["notStarted", "running"], ["succeeded"], [], ["failed"]),
         ("configurationSnapshotJob", ["notStarted", "running"], ["succeeded"], ["partiallySuccessful"], ["failed"]),
+        *[(kind, ["unknown", "active"], ["completed", "Completed"], ["completedWithErrors", "CompletedWithErrors"], [])
+          for kind in seed.BULK_FAMILIES],
     ],
 )  # fmt: skip
 def test_states_compare_as_each_service_spells_them(

@@ -27,9 +27,12 @@ from graphops.graph.kinds.jobs import (
     CloudPcExportJob,
     ConfigurationSnapshotJob,
     DeviceManagementExportJob,
+    DriveProtectionUnitsBulkAdditionJob,
     IndustryDataRun,
     LifecycleWorkflowRun,
+    MailboxProtectionUnitsBulkAdditionJob,
     RestoreSession,
+    SiteProtectionUnitsBulkAdditionJob,
 )
 from graphops.graph.kinds.odata import split_keys
 from graphops.graph.kinds.outlook import MailFolderOperation, PlaceOperation
@@ -57,6 +60,7 @@ __all__ = [
     "DelegatedAdminRelationshipOperation",
     "DeviceManagementExportJob",
     "DriveItemCopy",
+    "DriveProtectionUnitsBulkAdditionJob",
     "EdiscoveryCaseOperation",
     "EngagementAsyncOperation",
     "ExternalConnectionOperation",
@@ -64,6 +68,7 @@ __all__ = [
     "LifecycleWorkflowRun",
     "ListOperation",
     "MailFolderOperation",
+    "MailboxProtectionUnitsBulkAdditionJob",
     "OnenoteOperation",
     "OperationKind",
     "OperationRef",
@@ -73,6 +78,7 @@ __all__ = [
     "RoleManagementAlertRefresh",
     "SiteCreationOperation",
     "SiteOperation",
+    "SiteProtectionUnitsBulkAdditionJob",
     "TeamsAsyncOperation",
     "TelephoneNumberOperation",
     "resolve_operation_url",
@@ -112,6 +118,9 @@ KINDS: dict[str, type[OperationKind]] = {
         LifecycleWorkflowRun,
         SiteCreationOperation,
         ConfigurationSnapshotJob,
+        DriveProtectionUnitsBulkAdditionJob,
+        SiteProtectionUnitsBulkAdditionJob,
+        MailboxProtectionUnitsBulkAdditionJob,
     )
 }
 

@@ -97,6 +97,40 @@ class RestoreSession(OperationKind):
     progress_counts = ("restoreSessionArtifactCount", "total", ("completed", "failed"))
 
 
+class ProtectionUnitsBulkAdditionJob(OperationKind):
+    """What Microsoft 365 Backup's bulk additions to a protection policy share (`POST …/{policy}/{jobs}`, answered
+    201 with the job): up to 50,000 drives, sites or mailboxes added in one job. Each family below is its own kind,
+    its policy's collection and its jobs' collection named together, so no mix of the two is accepted."""
+
+    form = "resourceStatus"
+    clouds = GLOBAL_ONLY
+    # protectionUnitsBulkJobStatus: unknown, active, completed, completedWithErrors, unknownFutureValue. The GET
+    # page's example capitalises it (`CompletedWithErrors`): both spellings end it.
+    succeeded_states = frozenset({"completed", "Completed"})
+    partial_states = frozenset({"completedWithErrors", "CompletedWithErrors"})  # `error` names what was not added
+    failed_states = frozenset()
+    permission = "BackupRestore-Configuration.Read.All"
+    resource_fields = ()
+
+
+class DriveProtectionUnitsBulkAdditionJob(ProtectionUnitsBulkAdditionJob):
+    name = "driveProtectionUnitsBulkAdditionJob"
+    path_template = ("solutions", "backupRestore", "oneDriveForBusinessProtectionPolicies", "{id}",
+                     "driveProtectionUnitsBulkAdditionJobs", "{id}")  # fmt: skip
+
+
+class SiteProtectionUnitsBulkAdditionJob(ProtectionUnitsBulkAdditionJob):
+    name = "siteProtectionUnitsBulkAdditionJob"
+    path_template = ("solutions", "backupRestore", "sharePointProtectionPolicies", "{id}",
+                     "siteProtectionUnitsBulkAdditionJobs", "{id}")  # fmt: skip
+
+
+class MailboxProtectionUnitsBulkAdditionJob(ProtectionUnitsBulkAdditionJob):
+    name = "mailboxProtectionUnitsBulkAdditionJob"
+    path_template = ("solutions", "backupRestore", "exchangeProtectionPolicies", "{id}",
+                     "mailboxProtectionUnitsBulkAdditionJobs", "{id}")  # fmt: skip
+
+
 class IndustryDataRun(OperationKind):
     """An industry data (Microsoft Education) run (beta): its start answers a bare 202, so the run is found by
     listing runs and handed over by its URL."""
