@@ -533,3 +533,27 @@ def bulk_addition_job(kind: str, status: str) -> dict[str, Any]:
                          "target": address} for address in addresses],
         }  # fmt: skip
     return job
+
+
+# -- Microsoft Entra Backup and Recovery ------------------------------------------------------------------------
+
+SNAPSHOT_ID, RECOVERY_JOB_ID = "MjAyNC0wOC0yNlQwMjozMDowMFo=", "3f4a6b60-7c1e-4e7c-9c7b-13f8d44b20c4"
+RECOVERY_JOB_PATH = f"/v1.0/directory/recovery/snapshots/{SNAPSHOT_ID}/recoveryJobs/{RECOVERY_JOB_ID}"
+
+
+def recovery_job(status: str, failed_changes: int | None = None) -> dict[str, Any]:
+    """A recovery job (its GET example, running), and once it ended how many changes it could not apply."""
+    return {
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#directory/recovery/"
+        f"snapshots('{SNAPSHOT_ID}')/recoveryJobs/$entity",
+        "@odata.type": "#microsoft.graph.entraRecoveryServices.recoveryJob",
+        "id": RECOVERY_JOB_ID,
+        "status": status,
+        "targetStateDateTime": "2024-08-26T02:30:00Z",
+        "jobStartDateTime": "2024-08-26T08:30:00Z",
+        "jobCompletionDateTime": None if failed_changes is None else "2024-08-26T09:10:00Z",
+        "filteringCriteria": None,
+        "totalObjectsModified": 2000,
+        "totalLinksModified": 300,
+        "totalFailedChanges": failed_changes,
+    }

@@ -206,6 +206,7 @@ _ENDED = {
     "expired": "expired",
     "error": "ended in error",
     "denied": "was denied",
+    "abandoned": "was abandoned",
 }
 
 

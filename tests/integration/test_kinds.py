@@ -131,6 +131,10 @@ RUNNING_THEN_END = {
         seed.bulk_addition_path(kind), None, seed.bulk_addition_job(kind, "active"),
         seed.bulk_addition_job(kind, "CompletedWithErrors"), "partiallySucceeded", None, None,
     ) for kind in seed.BULK_FAMILIES},
+    "recoveryJob": (
+        seed.RECOVERY_JOB_PATH, None, seed.recovery_job("running"), seed.recovery_job("successful", 3), "succeeded",
+        None, None,
+    ),
 }  # fmt: skip
 
 
@@ -176,6 +180,16 @@ def test_a_workflow_run_that_failed_some_users_says_how_many_and_a_denied_reques
     assert (by_id[request]["outcome"], by_id[request]["error"]) == (
         "failed", {"code": "denied", "message": "Graph reports the operation was denied"},
     )  # fmt: skip
+
+
+def test_a_recovery_that_could_not_apply_some_changes_still_succeeds_and_says_how_many(harness: Harness) -> None:
+    harness.graph.script(seed.RECOVERY_JOB_PATH, [Reply(200, seed.recovery_job("successful", 3))])
+    harness.track(seed.RECOVERY_JOB_PATH)
+    harness.run()
+    [callback] = harness.receiver.delivered()
+    assert (callback.body["kind"], callback.body["outcome"]) == ("recoveryJob", "succeeded")
+    assert callback.body["details"] == {"totalObjectsModified": 2000, "totalLinksModified": 300,
+                                        "totalFailedChanges": 3}  # fmt: skip
 
 
 def test_a_forbidden_kind_names_its_permission(harness: Harness) -> None:

@@ -142,6 +142,8 @@ DOCUMENTED = {
     "configurationSnapshotJob": [seed.SNAPSHOT_JOB_PATH, seed.SNAPSHOT_JOB_PATH.replace("v1.0", "beta")],
     **{kind: [seed.bulk_addition_path(kind), GRAPH + seed.bulk_addition_path(kind).replace("beta", "v1.0")]
        for kind in seed.BULK_FAMILIES},
+    "recoveryJob": [seed.RECOVERY_JOB_PATH, GRAPH + seed.RECOVERY_JOB_PATH.replace("v1.0", "beta"),
+                    seed.RECOVERY_JOB_PATH.replace("recoveryJobs", "recoveryPreviewJobs")],
 }  # fmt: skip
 
 
@@ -258,6 +260,10 @@ def test_a_teams_location_without_a_version_reads_as_v1() -> None:
         "/beta/solutions/backupRestore/oneDriveForBusinessProtectionPolicies/p1/driveProtectionUnitsBulkAdditionJobs",
         "/beta/solutions/backupRestore/oneDriveForBusinessProtectionPolicies/p1/driveExclusionUnitsBulkAdditionJobs/j1",
         "/beta/solutions/backupRestore/protectionPolicies/p1/driveProtectionUnitsBulkAdditionJobs/j1",
+        "/v1.0/directory/recovery/snapshots/s1/recoveryJobs",
+        "/v1.0/directory/recovery/snapshots/s1/recoveryJobs/j1/getFailedChanges",
+        "/v1.0/directory/recovery/snapshots/s1/previewJobs/j1",
+        "/v1.0/directory/recovery/snapshots/a%2Fb/recoveryJobs/j1",  # a base64 id's '/' stays a separator
     ],
 )
 def test_new_shapes_refuse_their_tricks(url: str) -> None:
@@ -276,7 +282,7 @@ def test_new_shapes_refuse_their_tricks(url: str) -> None:
      (seed.BILLING_OPERATION_PATH, "china"), (seed.PLACE_OPERATION_PATH, "usgov"),
      (seed.WORKFLOW_RUN_PATH, "china"), (seed.SITE_CREATION_PATH, "usgov"),
      (seed.SNAPSHOT_JOB_PATH.replace("v1.0", "beta"), "china"),
-     (seed.bulk_addition_path("siteProtectionUnitsBulkAdditionJob"), "usgov")],
+     (seed.bulk_addition_path("siteProtectionUnitsBulkAdditionJob"), "usgov"), (seed.RECOVERY_JOB_PATH, "usgov")],
 )  # fmt: skip
 def test_kinds_outside_their_clouds_are_refused_with_the_reason(url: str, cloud: str) -> None:
     with pytest.raises(Rejected, match=f"not {cloud}"):
@@ -340,6 +346,8 @@ def test_a_refused_version_names_its_twin_and_nothing_else_has_one() -> None:
         ("configurationSnapshotJob", ["notStarted", "running"], ["succeeded"], ["partiallySuccessful"], ["failed"]),
         *[(kind, ["unknown", "active"], ["completed", "Completed"], ["completedWithErrors", "CompletedWithErrors"], [])
           for kind in seed.BULK_FAMILIES],
+        ("recoveryJob", ["initialized", "running", "calculating", "loadingData"], ["successful"], [],
+         ["failed", "abandoned"]),
     ],
 )  # fmt: skip
 def test_states_compare_as_each_service_spells_them(
@@ -592,6 +600,9 @@ def test_each_way_an_operation_ends_unsuccessfully_is_said_in_words() -> None:
     )  # fmt: skip
     assert error_of(seed.WORKFLOW_RUN_PATH, seed.workflow_run("canceled")) == (
         "canceled", "Graph reports the operation was canceled",
+    )  # fmt: skip
+    assert error_of(seed.RECOVERY_JOB_PATH, seed.recovery_job("abandoned", 0)) == (
+        "abandoned", "Graph reports the operation was abandoned",
     )  # fmt: skip
 
 

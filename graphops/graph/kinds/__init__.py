@@ -19,7 +19,7 @@ from graphops.common.urls import Url, parse_url, url_text
 from graphops.graph.kinds.base import ID, OperationKind, segment_matches
 from graphops.graph.kinds.compliance import AttackSimulationOperation, DataPolicyOperation, EdiscoveryCaseOperation
 from graphops.graph.kinds.drives import DriveItemCopy
-from graphops.graph.kinds.identity import AuthenticationMethodOperation, RoleManagementAlertRefresh
+from graphops.graph.kinds.identity import AuthenticationMethodOperation, RecoveryJob, RoleManagementAlertRefresh
 from graphops.graph.kinds.jobs import (
     AccessPackageAssignmentRequest,
     AccessReviewHistoryDefinition,
@@ -74,6 +74,7 @@ __all__ = [
     "OperationRef",
     "PartnerBillingOperation",
     "PlaceOperation",
+    "RecoveryJob",
     "RestoreSession",
     "RoleManagementAlertRefresh",
     "SiteCreationOperation",
@@ -121,6 +122,7 @@ KINDS: dict[str, type[OperationKind]] = {
         DriveProtectionUnitsBulkAdditionJob,
         SiteProtectionUnitsBulkAdditionJob,
         MailboxProtectionUnitsBulkAdditionJob,
+        RecoveryJob,
     )
 }
 
