@@ -557,3 +557,34 @@ def recovery_job(status: str, failed_changes: int | None = None) -> dict[str, An
         "totalLinksModified": 300,
         "totalFailedChanges": failed_changes,
     }
+
+
+# -- Cross-tenant migration -------------------------------------------------------------------------------------
+
+MIGRATION_JOB_ID = "1a2fbf52-396e-c3ed-6a65-9772e12d8a43"
+MIGRATION_JOB_PATH = f"/v1.0/solutions/migrations/crossTenantMigrationJobs/{MIGRATION_JOB_ID}"
+
+
+def migration_job(status: str, job_type: str = "migrate") -> dict[str, Any]:
+    """A cross-tenant migration job, wrapped in "value" as its GET example shows it (the example's placeholders
+    given values)."""
+    return {
+        "value": {
+            "@odata.type": "#microsoft.graph.crossTenantMigrationJob",
+            "id": MIGRATION_JOB_ID,
+            "displayName": "Contoso to Fabrikam, wave 1",
+            "jobType": job_type,
+            "sourceTenantId": "2fcf1c68-b412-4c85-bfb2-cb20152a6843",
+            "targetTenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+            "completeAfterDateTime": "2026-12-01T00:00:00Z",
+            "status": status,
+            "message": "",
+            "createdDateTime": "2026-11-30T09:00:00Z",
+            "createdBy": "admin@contoso.com",
+            "lastUpdatedDateTime": "2026-11-30T09:40:00Z",
+            "exchangeSettings": {"@odata.type": "microsoft.graph.exchangeOnlineCrossTenantMigrationSettings"},
+            "workloads": ["exchange"],
+            "resourceType": "user",
+            "resources": ["adele@contoso.com"],
+        }
+    }

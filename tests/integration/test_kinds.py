@@ -135,6 +135,10 @@ RUNNING_THEN_END = {
         seed.RECOVERY_JOB_PATH, None, seed.recovery_job("running"), seed.recovery_job("successful", 3), "succeeded",
         None, None,
     ),
+    "crossTenantMigrationJob": (
+        seed.MIGRATION_JOB_PATH, None, seed.migration_job("validateInProgress", "validate"),
+        seed.migration_job("validateFailed", "validate"), "failed", None, None,
+    ),
 }  # fmt: skip
 
 

@@ -144,6 +144,7 @@ DOCUMENTED = {
        for kind in seed.BULK_FAMILIES},
     "recoveryJob": [seed.RECOVERY_JOB_PATH, GRAPH + seed.RECOVERY_JOB_PATH.replace("v1.0", "beta"),
                     seed.RECOVERY_JOB_PATH.replace("recoveryJobs", "recoveryPreviewJobs")],
+    "crossTenantMigrationJob": [seed.MIGRATION_JOB_PATH, GRAPH + seed.MIGRATION_JOB_PATH.replace("v1.0", "beta")],
 }  # fmt: skip
 
 
@@ -264,6 +265,9 @@ def test_a_teams_location_without_a_version_reads_as_v1() -> None:
         "/v1.0/directory/recovery/snapshots/s1/recoveryJobs/j1/getFailedChanges",
         "/v1.0/directory/recovery/snapshots/s1/previewJobs/j1",
         "/v1.0/directory/recovery/snapshots/a%2Fb/recoveryJobs/j1",  # a base64 id's '/' stays a separator
+        "/v1.0/solutions/migrations/crossTenantMigrationJobs/j1/users/u1",
+        "/v1.0/solutions/migrations/crossTenantMigrationJobs/j1/validate",
+        "/v1.0/solutions/migrations/crossTenantMigrationJobs",
     ],
 )
 def test_new_shapes_refuse_their_tricks(url: str) -> None:
@@ -282,7 +286,8 @@ def test_new_shapes_refuse_their_tricks(url: str) -> None:
      (seed.BILLING_OPERATION_PATH, "china"), (seed.PLACE_OPERATION_PATH, "usgov"),
      (seed.WORKFLOW_RUN_PATH, "china"), (seed.SITE_CREATION_PATH, "usgov"),
      (seed.SNAPSHOT_JOB_PATH.replace("v1.0", "beta"), "china"),
-     (seed.bulk_addition_path("siteProtectionUnitsBulkAdditionJob"), "usgov"), (seed.RECOVERY_JOB_PATH, "usgov")],
+     (seed.bulk_addition_path("siteProtectionUnitsBulkAdditionJob"), "usgov"), (seed.RECOVERY_JOB_PATH, "usgov"),
+     (seed.MIGRATION_JOB_PATH, "usgovdod")],
 )  # fmt: skip
 def test_kinds_outside_their_clouds_are_refused_with_the_reason(url: str, cloud: str) -> None:
     with pytest.raises(Rejected, match=f"not {cloud}"):
@@ -348,6 +353,10 @@ def test_a_refused_version_names_its_twin_and_nothing_else_has_one() -> None:
           for kind in seed.BULK_FAMILIES],
         ("recoveryJob", ["initialized", "running", "calculating", "loadingData"], ["successful"], [],
          ["failed", "abandoned"]),
+        ("crossTenantMigrationJob", ["submitted", "approved", "processing", "cuttingOver", "inProgress",
+                                     "pendingCancel", "adminActionRequired", "validateSubmitted",
+                                     "validateProcessing", "validateInProgress"],
+         ["completed", "validatePassed"], ["completedWithErrors"], ["failed", "validateFailed", "cancelled"]),
     ],
 )  # fmt: skip
 def test_states_compare_as_each_service_spells_them(

@@ -39,6 +39,7 @@ from graphops.graph.kinds.outlook import MailFolderOperation, PlaceOperation
 from graphops.graph.kinds.sharepoint import ListOperation, SiteCreationOperation, SiteOperation
 from graphops.graph.kinds.teams import ChatAsyncOperation, TeamsAsyncOperation, TelephoneNumberOperation
 from graphops.graph.kinds.tenant import (
+    CrossTenantMigrationJob,
     DelegatedAdminRelationshipOperation,
     EngagementAsyncOperation,
     ExternalConnectionOperation,
@@ -56,6 +57,7 @@ __all__ = [
     "ChatAsyncOperation",
     "CloudPcExportJob",
     "ConfigurationSnapshotJob",
+    "CrossTenantMigrationJob",
     "DataPolicyOperation",
     "DelegatedAdminRelationshipOperation",
     "DeviceManagementExportJob",
@@ -123,6 +125,7 @@ KINDS: dict[str, type[OperationKind]] = {
         SiteProtectionUnitsBulkAdditionJob,
         MailboxProtectionUnitsBulkAdditionJob,
         RecoveryJob,
+        CrossTenantMigrationJob,
     )
 }
 

@@ -1,5 +1,5 @@
 """Tenant-level operations: Microsoft Search external connections, OneNote copies, GDAP relationships, partner
-billing exports, Viva Engage communities."""
+billing exports, Viva Engage communities, cross-tenant migrations."""
 
 from __future__ import annotations
 
@@ -72,3 +72,21 @@ class EngagementAsyncOperation(OperationKind):
     permission = "Community.Read.All"
     resource_fields = ("resourceLocation", "resourceId")
     poll_delays = (31, 120)  # its page: "wait >30 seconds between checks"
+
+
+class CrossTenantMigrationJob(OperationKind):
+    """A cross-tenant content migration (`POST /solutions/migrations/crossTenantMigrationJobs` answers 201 with
+    the job): its `validate` and then its `migrate` each run it to an end of its own, read at the job's URL."""
+
+    name = "crossTenantMigrationJob"
+    form = "resourceStatus"
+    path_template = ("solutions", "migrations", "crossTenantMigrationJobs", "{id}")
+    clouds = GLOBAL_ONLY
+    # crossTenantMigrationJobStatus. The migrate page names completed, completedWithErrors and failed its terminal
+    # states; a validation ends validatePassed or validateFailed, and a cancellation cancelled. The others
+    # (adminActionRequired among them: an administrator must act) read as running.
+    succeeded_states = frozenset({"completed", "validatePassed"})
+    partial_states = frozenset({"completedWithErrors"})
+    failed_states = frozenset({"failed", "validateFailed", "cancelled"})
+    permission = "CrossTenantContentMigration.Read.All"
+    resource_fields = ()
