@@ -191,7 +191,7 @@ class Tracking:
     @property
     def polled_select(self) -> tuple[str, ...]:
         """The `$select` a poll sends: the caller's properties, with the kind's status property first."""
-        wanted = (self.kind.status_field, *self.kind.detail_fields, *self.select)
+        wanted = (self.kind.status_property(), *self.kind.detail_fields, *self.select)
         return tuple(dict.fromkeys(wanted)) if self.select else ()
 
     @property

@@ -588,3 +588,34 @@ def migration_job(status: str, job_type: str = "migrate") -> dict[str, Any]:
             "resources": ["adele@contoso.com"],
         }
     }
+
+
+# -- Event-based retention -------------------------------------------------------------------------------------
+
+RETENTION_EVENT_ID = "fcdbfb58-d0c6-85dd-d011-4e0ff9a6805d"
+RETENTION_EVENT_PATH = f"/v1.0/security/triggers/retentionEvents/{RETENTION_EVENT_ID}"
+
+
+def retention_event(status: str) -> dict[str, Any]:
+    """A retention event, wrapped in "value" as its GET example shows it (the example's placeholders given values),
+    its propagation's status inside `eventStatus` with the error when it is one."""
+    error = {"code": "LocationNotFound", "message": "The site https://contoso.sharepoint.com/sites/hr was not found"}
+    return {
+        "value": {
+            "@odata.type": "#microsoft.graph.security.retentionEvent",
+            "id": RETENTION_EVENT_ID,
+            "displayName": "Employee 1234 left",
+            "description": "Start the retention of employee 1234's records",
+            "eventQuery": [{"@odata.type": "microsoft.graph.security.eventQuery", "queryType": "files",
+                            "query": "EmployeeNumber:1234"}],
+            "eventTriggerDateTime": "2026-11-30T00:00:00Z",
+            "createdBy": {"@odata.type": "microsoft.graph.identitySet"},
+            "createdDateTime": "2026-11-30T09:00:00Z",
+            "lastModifiedBy": {"@odata.type": "microsoft.graph.identitySet"},
+            "lastModifiedDateTime": "2026-11-30T09:00:00Z",
+            "eventPropagationResults": [],
+            "eventStatus": {"@odata.type": "microsoft.graph.security.retentionEventStatus", "status": status,
+                            "error": error if status == "error" else None},
+            "lastStatusUpdateDateTime": "2026-11-30T09:05:00Z",
+        }
+    }  # fmt: skip

@@ -13,6 +13,7 @@ from typing import Any
 from graphops.envelope.tracking import ErrorInfo, Outcome, Tracking
 from graphops.graph.answer import GraphAnswer
 from graphops.graph.kinds import OperationKind
+from graphops.graph.kinds.base import field_at
 from graphops.pacing.budget import Limit
 from graphops.pacing.schedule import MAX_QUEUE_DELAY, PollSchedule, Schedule, whole_delay
 
@@ -212,7 +213,7 @@ _ENDED = {
 
 def _operation_error(body: Any, status: str, error_field: str, *, required: bool = True) -> ErrorInfo | None:
     if isinstance(body, dict):
-        error = body.get(error_field)
+        error = field_at(body, error_field)
         if isinstance(error, dict):  # richLongRunningOperation carries a publicError
             return bounded_error(error.get("code", status), error.get("message", ""))
         detail = body.get("statusDetail")

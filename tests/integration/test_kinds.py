@@ -139,6 +139,10 @@ RUNNING_THEN_END = {
         seed.MIGRATION_JOB_PATH, None, seed.migration_job("validateInProgress", "validate"),
         seed.migration_job("validateFailed", "validate"), "failed", None, None,
     ),
+    "retentionEvent": (
+        seed.RETENTION_EVENT_PATH, None, seed.retention_event("pending"), seed.retention_event("error"), "failed",
+        None, None,
+    ),
 }  # fmt: skip
 
 
@@ -164,8 +168,10 @@ def test_each_kind_is_tracked_to_its_documented_end(harness: Harness, kind: str)
         assert body["error"]["message"] == final["statusDetail"]
     if "blockingError" in final:
         assert body["error"] == final["blockingError"]
-    if isinstance(final.get("error"), dict):  # a publicError: its code and message, its details left in the operation
-        assert body["error"] == {"code": final["error"]["code"], "message": final["error"]["message"]}
+    # A publicError, at the top or inside the status's object: its code and message, its details left in the operation.
+    error = final.get("error") or final.get("value", {}).get("eventStatus", {}).get("error")
+    if isinstance(error, dict):
+        assert body["error"] == {"code": error["code"], "message": error["message"]}
 
 
 def test_a_workflow_run_that_failed_some_users_says_how_many_and_a_denied_request_says_it_was_denied(

@@ -145,6 +145,7 @@ DOCUMENTED = {
     "recoveryJob": [seed.RECOVERY_JOB_PATH, GRAPH + seed.RECOVERY_JOB_PATH.replace("v1.0", "beta"),
                     seed.RECOVERY_JOB_PATH.replace("recoveryJobs", "recoveryPreviewJobs")],
     "crossTenantMigrationJob": [seed.MIGRATION_JOB_PATH, GRAPH + seed.MIGRATION_JOB_PATH.replace("v1.0", "beta")],
+    "retentionEvent": [seed.RETENTION_EVENT_PATH, seed.RETENTION_EVENT_PATH.replace("v1.0", "beta")],
 }  # fmt: skip
 
 
@@ -268,6 +269,9 @@ def test_a_teams_location_without_a_version_reads_as_v1() -> None:
         "/v1.0/solutions/migrations/crossTenantMigrationJobs/j1/users/u1",
         "/v1.0/solutions/migrations/crossTenantMigrationJobs/j1/validate",
         "/v1.0/solutions/migrations/crossTenantMigrationJobs",
+        "/v1.0/security/triggers/retentionEvents",
+        "/v1.0/security/triggerTypes/retentionEventTypes/t1",
+        "/v1.0/security/triggers/retentionEvents/e1/retentionEventType",
     ],
 )
 def test_new_shapes_refuse_their_tricks(url: str) -> None:
@@ -287,7 +291,7 @@ def test_new_shapes_refuse_their_tricks(url: str) -> None:
      (seed.WORKFLOW_RUN_PATH, "china"), (seed.SITE_CREATION_PATH, "usgov"),
      (seed.SNAPSHOT_JOB_PATH.replace("v1.0", "beta"), "china"),
      (seed.bulk_addition_path("siteProtectionUnitsBulkAdditionJob"), "usgov"), (seed.RECOVERY_JOB_PATH, "usgov"),
-     (seed.MIGRATION_JOB_PATH, "usgovdod")],
+     (seed.MIGRATION_JOB_PATH, "usgovdod"), (seed.RETENTION_EVENT_PATH, "china")],
 )  # fmt: skip
 def test_kinds_outside_their_clouds_are_refused_with_the_reason(url: str, cloud: str) -> None:
     with pytest.raises(Rejected, match=f"not {cloud}"):
@@ -357,6 +361,7 @@ def test_a_refused_version_names_its_twin_and_nothing_else_has_one() -> None:
                                      "pendingCancel", "adminActionRequired", "validateSubmitted",
                                      "validateProcessing", "validateInProgress"],
          ["completed", "validatePassed"], ["completedWithErrors"], ["failed", "validateFailed", "cancelled"]),
+        ("retentionEvent", ["pending", "notAvaliable"], ["success"], [], ["error"]),
     ],
 )  # fmt: skip
 def test_states_compare_as_each_service_spells_them(
@@ -627,6 +632,21 @@ def test_a_select_asks_for_the_kinds_own_status_property() -> None:
     doc = {"operationUrl": seed.CLOUD_PC_EXPORT_PATH, "callbackUrl": "https://a.logic.azure.com/c", "select": ["id"]}
     assert from_request(doc, "t", now, limits).polled_select == ("exportJobStatus", "id")
     assert from_request({**doc, "select": None}, "t", now, limits).polled_select == ()
+    # A status inside an object: the object's property is what a $select names.
+    nested = {**doc, "operationUrl": seed.RETENTION_EVENT_PATH, "select": ["displayName"]}
+    assert from_request(nested, "t", now, limits).polled_select == ("eventStatus", "displayName")
+
+
+def test_a_status_inside_an_object_is_read_there_and_a_select_names_the_object() -> None:
+    event = KINDS["retentionEvent"]
+    assert event.status_of(seed.retention_event("pending")) == "pending"  # wrapped in "value", as its page shows
+    assert event.status_of(seed.retention_event("success")["value"]) == "success"
+    for odd in ({"eventStatus": "success"}, {"eventStatus": None}, {"status": "success"}, {"eventStatus": {}}):
+        assert event.status_of(odd) is None, odd
+    url = GRAPH + seed.RETENTION_EVENT_PATH
+    with pytest.raises(Rejected, match="must name eventStatus, the property"):
+        resolve_operation_url(url + "?$select=displayName", GRAPH)
+    assert resolve_operation_url(url + "?$select=eventStatus", GRAPH).kind is event
 
 
 def test_an_error_inside_a_wrapped_failed_job_is_read_and_graphs_text_is_bounded() -> None:

@@ -17,7 +17,12 @@ from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 from graphops.common.errors import Rejected
 from graphops.common.urls import Url, parse_url, url_text
 from graphops.graph.kinds.base import ID, OperationKind, segment_matches
-from graphops.graph.kinds.compliance import AttackSimulationOperation, DataPolicyOperation, EdiscoveryCaseOperation
+from graphops.graph.kinds.compliance import (
+    AttackSimulationOperation,
+    DataPolicyOperation,
+    EdiscoveryCaseOperation,
+    RetentionEvent,
+)
 from graphops.graph.kinds.drives import DriveItemCopy
 from graphops.graph.kinds.identity import AuthenticationMethodOperation, RecoveryJob, RoleManagementAlertRefresh
 from graphops.graph.kinds.jobs import (
@@ -78,6 +83,7 @@ __all__ = [
     "PlaceOperation",
     "RecoveryJob",
     "RestoreSession",
+    "RetentionEvent",
     "RoleManagementAlertRefresh",
     "SiteCreationOperation",
     "SiteOperation",
@@ -126,6 +132,7 @@ KINDS: dict[str, type[OperationKind]] = {
         MailboxProtectionUnitsBulkAdditionJob,
         RecoveryJob,
         CrossTenantMigrationJob,
+        RetentionEvent,
     )
 }
 
@@ -212,8 +219,8 @@ def _check_query(query: str, kind: type[OperationKind], field: str) -> None:
     """Only what Graph itself puts in the kind's Location, and ``$select``: an ``$expand`` (or any other option)
     would have graphops read and deliver more than the operation."""
     for name, value in parse_qsl(query, keep_blank_values=True):
-        if name == "$select" and kind.status_field not in value.split(","):
-            status = kind.status_field
+        if name == "$select" and kind.status_property() not in value.split(","):
+            status = kind.status_property()
             raise Rejected(field, f"$select must name {status}, the property graphops reads a {kind.name}'s end in")
         if name.startswith("$") and name not in ALLOWED_ODATA_OPTIONS:
             raise Rejected(field, f"the OData option {name} is not allowed: graphops reads the operation only "

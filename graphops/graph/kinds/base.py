@@ -43,6 +43,8 @@ class OperationKind:
     clouds: ClassVar[frozenset[str]] = ALL_CLOUDS
     #: Where a version exists in fewer clouds than the kind (v1.0 authentication operations: not in China).
     version_clouds: ClassVar[Mapping[str, frozenset[str]]] = {}
+    #: The property that holds the status; `a.b` for one inside an object (a retention event's
+    #: `eventStatus.status`), whose first part is what a `$select` names.
     status_field: ClassVar[str] = "status"
     succeeded_states: ClassVar[frozenset[str]] = frozenset({"succeeded"})
     partial_states: ClassVar[frozenset[str]] = frozenset()
@@ -62,7 +64,7 @@ class OperationKind:
     #: The version to ask when this one refuses graphops' token (401/403): v1.0 authentication operations
     #: document delegated permissions only, their beta twin an application permission.
     forbidden_twin: ClassVar[tuple[str, str] | None] = None
-    #: Where Graph puts a failed operation's error (a publicError), when not in ``error``.
+    #: Where Graph puts a failed operation's error (a publicError), when not in ``error``; `a.b` as for the status.
     error_field: ClassVar[str] = "error"
     #: False: polled without any token, on the hosts GRAPHOPS_MONITOR_ALLOWED_HOSTS allows (drive copies).
     needs_token: ClassVar[bool] = True
@@ -123,7 +125,7 @@ class OperationKind:
     def entity(cls, body: Any) -> Any:
         """The operation in Graph's body. Several reference pages (audit queries, export jobs, telephone number and
         mail folder operations) show one wrapped as ``{"value": {…}}``: read either way."""
-        if isinstance(body, dict) and cls.status_field not in body:
+        if isinstance(body, dict) and cls.status_property() not in body:
             inner = body.get("value")
             if isinstance(inner, dict):
                 return inner
@@ -132,12 +134,15 @@ class OperationKind:
     @classmethod
     def status_of(cls, body: object) -> str | None:
         """The operation's status from Graph's JSON body, or None when the body has none."""
-        body = cls.entity(body)
-        if isinstance(body, dict):
-            status = body.get(cls.status_field)
-            if isinstance(status, str) and 0 < len(status) <= MAX_STATUS_CHARS:
-                return status
+        status = field_at(cls.entity(body), cls.status_field)
+        if isinstance(status, str) and 0 < len(status) <= MAX_STATUS_CHARS:
+            return status
         return None
+
+    @classmethod
+    def status_property(cls) -> str:
+        """The top-level property that holds the status: the one a `$select` must name."""
+        return cls.status_field.split(".", 1)[0]
 
     @classmethod
     def terminal_states(cls) -> frozenset[str]:
@@ -201,6 +206,15 @@ class OperationKind:
         except (ValueError, OverflowError):  # "abc", or an integer too large for a float
             return None
         return value if value is not None and 0 <= value <= 100 else None
+
+
+def field_at(body: object, path: str) -> object:
+    """The value at ``path`` in Graph's JSON (`a.b`: property `b` of the object in `a`); None where there is none."""
+    for name in path.split("."):
+        if not isinstance(body, dict):
+            return None
+        body = body.get(name)
+    return body
 
 
 def _plain(value: object) -> bool:

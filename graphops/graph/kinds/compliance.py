@@ -1,4 +1,5 @@
-"""Compliance and security: personal data exports, eDiscovery case operations, attack simulations."""
+"""Compliance and security: personal data exports, eDiscovery case operations, attack simulations, retention
+events."""
 
 from __future__ import annotations
 
@@ -44,3 +45,21 @@ class AttackSimulationOperation(OperationKind):
     permission = "AttackSimulation.Read.All"
     resource_fields = ("resourceLocation",)
     progress_field = "percentageCompleted"
+
+
+class RetentionEvent(OperationKind):
+    """An event-based retention trigger (`POST /security/triggers/retentionEvents` answers 201 with the event):
+    Purview propagates it to the locations its query names, which starts their retention periods."""
+
+    name = "retentionEvent"
+    form = "resourceStatus"
+    path_template = ("security", "triggers", "retentionEvents", "{id}")
+    clouds = frozenset({"global", "usgov", "usgovdod"})
+    # eventStatusType: pending, error, success, notAvaliable (so spelled). The status is inside `eventStatus`, beside
+    # the propagation's error.
+    status_field = "eventStatus.status"
+    succeeded_states = frozenset({"success"})
+    failed_states = frozenset({"error"})
+    error_field = "eventStatus.error"
+    permission = "RecordsManagement.Read.All"
+    resource_fields = ()
