@@ -619,3 +619,33 @@ def retention_event(status: str) -> dict[str, Any]:
             "lastStatusUpdateDateTime": "2026-11-30T09:05:00Z",
         }
     }  # fmt: skip
+
+
+# -- Windows Autopilot device imports -------------------------------------------------------------------------
+
+AUTOPILOT_ID = "985b4f49-4f49-985b-494f-5b98494f5b98"
+AUTOPILOT_PATH = f"/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities/{AUTOPILOT_ID}"
+
+
+def autopilot_import(status: str) -> dict[str, Any]:
+    """An imported Autopilot device identity (its GET example, wrapped in "value"), its import status in `state`."""
+    failed = status == "error"
+    return {
+        "value": {
+            "@odata.type": "#microsoft.graph.importedWindowsAutopilotDeviceIdentity",
+            "id": AUTOPILOT_ID,
+            "groupTag": "Group Tag value",
+            "serialNumber": "Serial Number value",
+            "productKey": "Product Key value",
+            "importId": "Import Id value",
+            "hardwareIdentifier": "aGFyZHdhcmVJZGVudGlmaWVy",
+            "state": {
+                "@odata.type": "microsoft.graph.importedWindowsAutopilotDeviceIdentityState",
+                "deviceImportStatus": status,
+                "deviceRegistrationId": "Device Registration Id value",
+                "deviceErrorCode": 15 if failed else 0,
+                "deviceErrorName": "Device Error Name value" if failed else "",
+            },
+            "assignedUserPrincipalName": "Assigned User Principal Name value",
+        }
+    }

@@ -143,6 +143,10 @@ RUNNING_THEN_END = {
         seed.RETENTION_EVENT_PATH, None, seed.retention_event("pending"), seed.retention_event("error"), "failed",
         None, None,
     ),
+    "importedWindowsAutopilotDeviceIdentity": (
+        seed.AUTOPILOT_PATH, None, seed.autopilot_import("pending"), seed.autopilot_import("complete"), "succeeded",
+        None, None,
+    ),
 }  # fmt: skip
 
 

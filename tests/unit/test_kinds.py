@@ -146,6 +146,8 @@ DOCUMENTED = {
                     seed.RECOVERY_JOB_PATH.replace("recoveryJobs", "recoveryPreviewJobs")],
     "crossTenantMigrationJob": [seed.MIGRATION_JOB_PATH, GRAPH + seed.MIGRATION_JOB_PATH.replace("v1.0", "beta")],
     "retentionEvent": [seed.RETENTION_EVENT_PATH, seed.RETENTION_EVENT_PATH.replace("v1.0", "beta")],
+    "importedWindowsAutopilotDeviceIdentity": [seed.AUTOPILOT_PATH,
+                                               GRAPH + seed.AUTOPILOT_PATH.replace("v1.0", "beta")],
 }  # fmt: skip
 
 
@@ -272,6 +274,8 @@ def test_a_teams_location_without_a_version_reads_as_v1() -> None:
         "/v1.0/security/triggers/retentionEvents",
         "/v1.0/security/triggerTypes/retentionEventTypes/t1",
         "/v1.0/security/triggers/retentionEvents/e1/retentionEventType",
+        "/v1.0/deviceManagement/windowsAutopilotDeviceIdentities/d1",
+        "/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities",
     ],
 )
 def test_new_shapes_refuse_their_tricks(url: str) -> None:
@@ -362,6 +366,7 @@ def test_a_refused_version_names_its_twin_and_nothing_else_has_one() -> None:
                                      "validateProcessing", "validateInProgress"],
          ["completed", "validatePassed"], ["completedWithErrors"], ["failed", "validateFailed", "cancelled"]),
         ("retentionEvent", ["pending", "notAvaliable"], ["success"], [], ["error"]),
+        ("importedWindowsAutopilotDeviceIdentity", ["unknown", "pending"], ["complete"], ["partial"], ["error"]),
     ],
 )  # fmt: skip
 def test_states_compare_as_each_service_spells_them(
@@ -647,6 +652,9 @@ def test_a_status_inside_an_object_is_read_there_and_a_select_names_the_object()
     with pytest.raises(Rejected, match="must name eventStatus, the property"):
         resolve_operation_url(url + "?$select=displayName", GRAPH)
     assert resolve_operation_url(url + "?$select=eventStatus", GRAPH).kind is event
+    autopilot = KINDS["importedWindowsAutopilotDeviceIdentity"]
+    assert autopilot.status_of(seed.autopilot_import("complete")) == "complete"
+    assert autopilot.status_property() == "state"
 
 
 def test_an_error_inside_a_wrapped_failed_job_is_read_and_graphs_text_is_bounded() -> None:

@@ -33,6 +33,7 @@ from graphops.graph.kinds.jobs import (
     ConfigurationSnapshotJob,
     DeviceManagementExportJob,
     DriveProtectionUnitsBulkAdditionJob,
+    ImportedWindowsAutopilotDeviceIdentity,
     IndustryDataRun,
     LifecycleWorkflowRun,
     MailboxProtectionUnitsBulkAdditionJob,
@@ -71,6 +72,7 @@ __all__ = [
     "EdiscoveryCaseOperation",
     "EngagementAsyncOperation",
     "ExternalConnectionOperation",
+    "ImportedWindowsAutopilotDeviceIdentity",
     "IndustryDataRun",
     "LifecycleWorkflowRun",
     "ListOperation",
@@ -133,6 +135,7 @@ KINDS: dict[str, type[OperationKind]] = {
         RecoveryJob,
         CrossTenantMigrationJob,
         RetentionEvent,
+        ImportedWindowsAutopilotDeviceIdentity,
     )
 }
 

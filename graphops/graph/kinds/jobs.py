@@ -46,6 +46,27 @@ class DeviceManagementExportJob(OperationKind):
     secret_fields = frozenset({"url"})  # "temporary location of the exported report": a link with its own key
 
 
+class ImportedWindowsAutopilotDeviceIdentity(OperationKind):
+    """A Windows Autopilot device import (`POST /deviceManagement/importedWindowsAutopilotDeviceIdentities/import`
+    answers with the imported identities): each is registered with the device directory in its own time.
+
+    Its page names no clouds; it is Intune's, whose other pages name all four.
+    """
+
+    name = "importedWindowsAutopilotDeviceIdentity"
+    form = "resourceStatus"
+    path_template = ("deviceManagement", "importedWindowsAutopilotDeviceIdentities", "{id}")
+    clouds = ALL_CLOUDS
+    # importedWindowsAutopilotDeviceIdentityImportStatus: unknown, pending, partial, complete, error; inside
+    # `state`, beside the directory's deviceErrorCode and deviceErrorName.
+    status_field = "state.deviceImportStatus"
+    succeeded_states = frozenset({"complete"})
+    partial_states = frozenset({"partial"})
+    failed_states = frozenset({"error"})
+    permission = "DeviceManagementServiceConfig.Read.All"
+    resource_fields = ()
+
+
 class CloudPcExportJob(OperationKind):
     """A Windows 365 Cloud PC report export (beta, `POST /deviceManagement/virtualEndpoint/reports/exportJobs`)."""
 
