@@ -649,3 +649,42 @@ def autopilot_import(status: str) -> dict[str, Any]:
             "assignedUserPrincipalName": "Assigned User Principal Name value",
         }
     }
+
+
+# -- Win32 app content uploads ---------------------------------------------------------------------------------
+
+WIN32_APP_ID, WIN32_CONTENT_VERSION, WIN32_FILE_ID = (
+    "a5b9d7f0-3c4e-4b8a-9f2d-6e1c0b7a8d93",
+    "1",
+    ("eab2e29b-e29b-eab2-9be2-b2ea9be2b2ea"),
+)
+WIN32_FILE_PATH = (
+    f"/beta/deviceAppManagement/mobileApps/{WIN32_APP_ID}/microsoft.graph.win32LobApp/contentVersions/"
+    f"{WIN32_CONTENT_VERSION}/files/{WIN32_FILE_ID}"
+)
+# The blob the package is uploaded to: a SAS, its query the key (`sig=`).
+WIN32_UPLOAD_URI = (
+    "https://mmoprodscus1.blob.core.windows.net/dc0f4a9e/eab2e29b.intunewin.bin"
+    "?sv=2017-04-17&sr=b&si=1804419604&sig=dXBsb2FkS2V5VmFsdWU%3D"
+)
+
+
+def win32_content_file(state: str) -> dict[str, Any]:
+    """A Win32 app's content file (the mobileAppContentFile GET example, wrapped in "value"), its storage URI
+    present once Intune issued it."""
+    issued = state not in {"azureStorageUriRequestPending", "azureStorageUriRequestFailed"}
+    return {
+        "value": {
+            "@odata.type": "#microsoft.graph.mobileAppContentFile",
+            "azureStorageUri": WIN32_UPLOAD_URI if issued else None,
+            "isCommitted": state == "commitFileSuccess",
+            "id": WIN32_FILE_ID,
+            "createdDateTime": "2017-01-01T00:02:43.5775965-08:00",
+            "name": "Setup.intunewin",
+            "size": 4,
+            "sizeEncrypted": 13,
+            "azureStorageUriExpirationDateTime": "2017-01-01T00:00:08.4940464-08:00",
+            "manifest": "bWFuaWZlc3Q=",
+            "uploadState": state,
+        }
+    }

@@ -147,6 +147,10 @@ RUNNING_THEN_END = {
         seed.AUTOPILOT_PATH, None, seed.autopilot_import("pending"), seed.autopilot_import("complete"), "succeeded",
         None, None,
     ),
+    "win32LobAppContentFile": (
+        seed.WIN32_FILE_PATH, None, seed.win32_content_file("azureStorageUriRequestPending"),
+        seed.win32_content_file("azureStorageUriRequestSuccess"), "succeeded", None, None,
+    ),
 }  # fmt: skip
 
 

@@ -32,7 +32,12 @@ from .test_cli_errors import said_once, write
 SIGNED = [
     ("deviceManagementExportJob", seed.EXPORT_JOB_PATH, seed.export_job, seed.EXPORT_JOB_URL, "url"),
     ("cloudPcExportJob", seed.CLOUD_PC_EXPORT_PATH, seed.cloud_pc_export, seed.CLOUD_PC_EXPORT_URL, "exportUrl"),
-]
+    # A Win32 app's content file: its upload's storage URI, asked for and issued.
+    ("win32LobAppContentFile", seed.WIN32_FILE_PATH,
+     lambda state: seed.win32_content_file({"inProgress": "azureStorageUriRequestPending",
+                                            "completed": "azureStorageUriRequestSuccess"}[state]),
+     seed.WIN32_UPLOAD_URI, "azureStorageUri"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("kind", "path", "job", "link", "field"), SIGNED, ids=[s[0] for s in SIGNED])

@@ -148,6 +148,7 @@ DOCUMENTED = {
     "retentionEvent": [seed.RETENTION_EVENT_PATH, seed.RETENTION_EVENT_PATH.replace("v1.0", "beta")],
     "importedWindowsAutopilotDeviceIdentity": [seed.AUTOPILOT_PATH,
                                                GRAPH + seed.AUTOPILOT_PATH.replace("v1.0", "beta")],
+    "win32LobAppContentFile": [seed.WIN32_FILE_PATH, GRAPH + seed.WIN32_FILE_PATH.replace("beta", "v1.0")],
 }  # fmt: skip
 
 
@@ -276,6 +277,10 @@ def test_a_teams_location_without_a_version_reads_as_v1() -> None:
         "/v1.0/security/triggers/retentionEvents/e1/retentionEventType",
         "/v1.0/deviceManagement/windowsAutopilotDeviceIdentities/d1",
         "/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities",
+        "/beta/deviceAppManagement/mobileApps/a1/microsoft.graph.win32LobApp/contentVersions/1/files",
+        "/beta/deviceAppManagement/mobileApps/a1/microsoft.graph.win32LobApp/contentVersions/1/files/f1/commit",
+        "/beta/deviceAppManagement/mobileApps/a1/microsoft.graph.iosLobApp/contentVersions/1/files/f1",
+        "/beta/deviceAppManagement/mobileApps/a1/win32LobApp/contentVersions/1/files/f1",
     ],
 )
 def test_new_shapes_refuse_their_tricks(url: str) -> None:
@@ -367,6 +372,11 @@ def test_a_refused_version_names_its_twin_and_nothing_else_has_one() -> None:
          ["completed", "validatePassed"], ["completedWithErrors"], ["failed", "validateFailed", "cancelled"]),
         ("retentionEvent", ["pending", "notAvaliable"], ["success"], [], ["error"]),
         ("importedWindowsAutopilotDeviceIdentity", ["unknown", "pending"], ["complete"], ["partial"], ["error"]),
+        ("win32LobAppContentFile", ["unknown", "transientError", "azureStorageUriRequestPending",
+                                    "azureStorageUriRenewalPending", "commitFilePending"],
+         ["success", "azureStorageUriRequestSuccess", "azureStorageUriRenewalSuccess", "commitFileSuccess"], [],
+         ["error", "azureStorageUriRequestFailed", "azureStorageUriRequestTimedOut", "azureStorageUriRenewalFailed",
+          "azureStorageUriRenewalTimedOut", "commitFileFailed", "commitFileTimedOut"]),
     ],
 )  # fmt: skip
 def test_states_compare_as_each_service_spells_them(
@@ -565,8 +575,10 @@ def test_a_signed_link_is_withheld_from_what_is_kept_and_shown() -> None:
     assert KINDS["auditLogQuery"].withheld(job)["url"] == job["url"].split("?")[0] + WITHHELD_QUERY
     running = seed.export_job("inProgress")["value"]
     assert KINDS["auditLogQuery"].withheld(running) == running
+    upload = seed.win32_content_file("azureStorageUriRequestSuccess")["value"]
+    assert KINDS["win32LobAppContentFile"].withheld(upload)["azureStorageUri"] == WITHHELD
     secret = {name for name, kind in KINDS.items() if kind.secret_fields}
-    assert secret == {"deviceManagementExportJob", "cloudPcExportJob"}
+    assert secret == {"deviceManagementExportJob", "cloudPcExportJob", "win32LobAppContentFile"}
 
 
 def test_progress_from_counts() -> None:

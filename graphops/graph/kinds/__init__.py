@@ -39,6 +39,7 @@ from graphops.graph.kinds.jobs import (
     MailboxProtectionUnitsBulkAdditionJob,
     RestoreSession,
     SiteProtectionUnitsBulkAdditionJob,
+    Win32LobAppContentFile,
 )
 from graphops.graph.kinds.odata import split_keys
 from graphops.graph.kinds.outlook import MailFolderOperation, PlaceOperation
@@ -92,6 +93,7 @@ __all__ = [
     "SiteProtectionUnitsBulkAdditionJob",
     "TeamsAsyncOperation",
     "TelephoneNumberOperation",
+    "Win32LobAppContentFile",
     "resolve_operation_url",
     "resource_url",
     "twin_url",
@@ -136,6 +138,7 @@ KINDS: dict[str, type[OperationKind]] = {
         CrossTenantMigrationJob,
         RetentionEvent,
         ImportedWindowsAutopilotDeviceIdentity,
+        Win32LobAppContentFile,
     )
 }
 

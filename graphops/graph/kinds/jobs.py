@@ -67,6 +67,31 @@ class ImportedWindowsAutopilotDeviceIdentity(OperationKind):
     resource_fields = ()
 
 
+class Win32LobAppContentFile(OperationKind):
+    """A Win32 app's content file in Intune: its two waits, for the storage URI to upload to (after the file is
+    created) and for the commit (after `commit`), each read at the file's URL. `azureStorageUri` is a signed link."""
+
+    name = "win32LobAppContentFile"
+    form = "resourceStatus"
+    path_template = ("deviceAppManagement", "mobileApps", "{id}", "microsoft.graph.win32LobApp", "contentVersions",
+                     "{id}", "files", "{id}")  # fmt: skip
+    clouds = ALL_CLOUDS
+    # mobileAppContentFileUploadState: success, transientError, error, unknown, and for each wait its Pending,
+    # Success, Failed and TimedOut (azureStorageUriRequest…, azureStorageUriRenewal…, commitFile…). A transientError
+    # is retried by the service: still running.
+    status_field = "uploadState"
+    succeeded_states = frozenset(
+        {"success", "azureStorageUriRequestSuccess", "azureStorageUriRenewalSuccess", "commitFileSuccess"}
+    )
+    failed_states = frozenset({
+        "error", "azureStorageUriRequestFailed", "azureStorageUriRequestTimedOut", "azureStorageUriRenewalFailed",
+        "azureStorageUriRenewalTimedOut", "commitFileFailed", "commitFileTimedOut",
+    })  # fmt: skip
+    permission = "DeviceManagementApps.Read.All"
+    resource_fields = ()
+    secret_fields = frozenset({"azureStorageUri"})  # a SAS to the upload's blob: delivered, never kept or shown
+
+
 class CloudPcExportJob(OperationKind):
     """A Windows 365 Cloud PC report export (beta, `POST /deviceManagement/virtualEndpoint/reports/exportJobs`)."""
 
