@@ -31,6 +31,7 @@ from graphops.graph.kinds import (
     ListOperation,
     OperationKind,
     RoleManagementAlertRefresh,
+    SiteCreationOperation,
     SiteOperation,
     TeamsAsyncOperation,
     endpoint_base,
@@ -281,6 +282,13 @@ ACTIONS: dict[str, StartAction] = {
             ListOperation, "Sites.Manage.All", repeatable=True, reference="contenttype-addcopyfromcontenttypehub",
             body=Body({"contentTypeId": "string"}, frozenset({"contentTypeId"})),
         ),
+        # A second creation at the same webUrl is refused, not a second site; but an answer that never came may
+        # have created it, and the refusal would then read as a failure: not sent again.
+        StartAction("siteCreate", "POST", (("sites",),), SiteCreationOperation, "Sites.Create.All",
+                    repeatable=False, reference="site-post-sites", versions=frozenset({"beta"}),
+                    body=Body({"name": "string", "webUrl": "string", "locale": "string", "description": "string",
+                               "shareByEmailEnabled": "boolean", "template": "string",
+                               "ownerIdentityToResolve": "object"})),
         # Jobs: a second start makes a second job (a saved query, a report, a history definition), so an answer that
         # never came is not sent again.
         StartAction("auditLogQuery", "POST", (("security", "auditLog", "queries"),), AuditLogQuery,

@@ -194,6 +194,15 @@ CASES: dict[str, Case] = {
         {"location": "{graph}" + LIST_OPERATION}, LIST_OPERATION,
         seed.rich_operation("running", 10), seed.rich_operation("succeeded", 100),
     ),
+    # A site's creation: the page's request, and its Location to getOperationStatus(operationId='…').
+    "siteCreate": Case(
+        "POST", "/beta/sites",
+        {"name": "Communication Site Test", "webUrl": "https://contoso.sharepoint.com/sites/commsite1",
+         "locale": "en-US", "shareByEmailEnabled": False, "description": "Test Site Description",
+         "template": "SitePublishing", "ownerIdentityToResolve": {"email": "ryan@contoso.com"}},
+        {"Location": "{graph}" + seed.SITE_CREATION_PATH}, seed.SITE_CREATION_PATH,
+        seed.site_creation("running"), seed.site_creation("succeeded"),
+    ),
     "externalConnectionSchema": Case(
         "PATCH", "/v1.0/external/connections/contosohr/schema",
         {"baseType": "microsoft.graph.externalItem", "properties": [{"name": "title", "type": "String"}]},

@@ -111,6 +111,7 @@ def start(method: str, url: str, enabled: frozenset[str] = ALL, cloud: str = "gl
         ("POST", "/v1.0/sites/root/contentTypes/addCopyFromContentTypeHub", "siteContentTypeCopy"),
         ("POST", "/v1.0/sites/root/lists/Documents/contentTypes/addCopyFromContentTypeHub", "listContentTypeCopy"),
         ("PATCH", "/v1.0/external/connections/contosohr/schema", "externalConnectionSchema"),
+        ("POST", "/beta/sites", "siteCreate"),
     ],
 )  # fmt: skip
 def test_each_documented_request_is_its_action(method: str, url: str, action: str) -> None:
@@ -196,7 +197,7 @@ def test_every_action_starts_a_tracked_kind_in_the_clouds_it_claims() -> None:
     assert {n for n, a in ACTIONS.items() if not a.repeatable} == {
         "teamCreate", "teamClone", "personalDataExport", "ediscoveryExportResult", "ediscoveryExportReport",
         "ediscoveryAddToReviewSet", "ediscoveryReviewSetExport", "driveItemCopy", "auditLogQuery",
-        "deviceManagementExportJob", "cloudPcExportJob", "accessReviewHistoryDefinition",
+        "deviceManagementExportJob", "cloudPcExportJob", "accessReviewHistoryDefinition", "siteCreate",
     }  # fmt: skip
 
 
