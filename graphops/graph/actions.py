@@ -20,6 +20,7 @@ from graphops.common.errors import Rejected
 from graphops.common.urls import parse_url, url_text
 from graphops.graph.clouds import CLOUDS
 from graphops.graph.kinds import (
+    AccessPackageAssignmentRequest,
     AccessReviewHistoryDefinition,
     AuditLogQuery,
     CloudPcExportJob,
@@ -308,6 +309,15 @@ ACTIONS: dict[str, StartAction] = {
                     creates_job=True,
                     # Not scheduleSettings ("preview, not supported yet"): a recurring report's status is no one job's.
                     body=Body(_HISTORY, frozenset({"displayName", "scopes"}))),
+        # A request to assign (adminAdd), update (adminUpdate) or remove (adminRemove) an access package.
+        StartAction("accessPackageAssignmentRequest", "POST",
+                    (("identityGovernance", "entitlementManagement", "assignmentRequests"),),
+                    AccessPackageAssignmentRequest, "EntitlementManagement.ReadWrite.All", repeatable=False,
+                    reference="entitlementmanagement-post-assignmentrequests", versions=frozenset({"v1.0"}),
+                    creates_job=True,
+                    body=Body({"@odata.type": "string", "requestType": "string", "assignment": "object",
+                               "answers": "array", "justification": "string", "schedule": "object"},
+                              frozenset({"requestType"}))),
         # PATCH sets the schema: sending the same schema again asks for the same state.
         StartAction("externalConnectionSchema", "PATCH", (("external", "connections", "{id}", "schema"),),
                     ExternalConnectionOperation, "ExternalConnection.ReadWrite.OwnedBy", repeatable=True,

@@ -218,6 +218,15 @@ CASES: dict[str, Case] = {
         {}, seed.AUDIT_QUERY_PATH, seed.audit_query("running"), seed.audit_query("succeeded"),
         status=201, created=seed.audit_query("notStarted", wrapped=False),
     ),
+    # The page's example 1: an administrator assigns a package directly; the request is answered 201.
+    "accessPackageAssignmentRequest": Case(
+        "POST", "/v1.0/identityGovernance/entitlementManagement/assignmentRequests",
+        {"requestType": "adminAdd", "assignment": {"targetId": "46184453-e63b-4f20-86c2-c557ed5d5df9",
+                                                   "assignmentPolicyId": "2264bf65-76ba-417b-a27d-54d291f0cbc8",
+                                                   "accessPackageId": "a914b616-e04e-476b-aa37-91038f0b165b"}},
+        {}, seed.ACCESS_REQUEST_PATH, seed.access_package_request("delivering"),
+        seed.access_package_request("delivered"), status=201, created=seed.access_package_request("submitted"),
+    ),
     "deviceManagementExportJob": Case(
         "POST", "/v1.0/deviceManagement/reports/exportJobs",
         {"reportName": "DeviceCompliance", "format": "csv", "select": ["DeviceName", "ComplianceState"]},

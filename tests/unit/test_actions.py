@@ -49,7 +49,7 @@ MINIMAL_BODIES: dict[str, dict[str, Any]] = {
     "ediscoveryExportResult": {"displayName": "e"}, "ediscoveryExportReport": {"displayName": "r"},
     "ediscoveryAddToReviewSet": {"search": {"id": "s"}}, "ediscoveryReviewSetExport": {"outputName": "o"},
     "siteContentTypeCopy": {"contentTypeId": "0x0101"},
-    "listContentTypeCopy": {"contentTypeId": "0x0101"},
+    "listContentTypeCopy": {"contentTypeId": "0x0101"}, "accessPackageAssignmentRequest": {"requestType": "adminAdd"},
     "externalConnectionSchema": {"baseType": "microsoft.graph.externalItem", "properties": []},
 }  # fmt: skip
 ACCOUNTS = frozenset({"contoso"})
@@ -112,6 +112,7 @@ def start(method: str, url: str, enabled: frozenset[str] = ALL, cloud: str = "gl
         ("POST", "/v1.0/sites/root/lists/Documents/contentTypes/addCopyFromContentTypeHub", "listContentTypeCopy"),
         ("PATCH", "/v1.0/external/connections/contosohr/schema", "externalConnectionSchema"),
         ("POST", "/beta/sites", "siteCreate"),
+        ("POST", "/v1.0/identityGovernance/entitlementManagement/assignmentRequests", "accessPackageAssignmentRequest"),
     ],
 )  # fmt: skip
 def test_each_documented_request_is_its_action(method: str, url: str, action: str) -> None:
@@ -198,6 +199,7 @@ def test_every_action_starts_a_tracked_kind_in_the_clouds_it_claims() -> None:
         "teamCreate", "teamClone", "personalDataExport", "ediscoveryExportResult", "ediscoveryExportReport",
         "ediscoveryAddToReviewSet", "ediscoveryReviewSetExport", "driveItemCopy", "auditLogQuery",
         "deviceManagementExportJob", "cloudPcExportJob", "accessReviewHistoryDefinition", "siteCreate",
+        "accessPackageAssignmentRequest",
     }  # fmt: skip
 
 
@@ -361,6 +363,7 @@ def test_a_job_actions_every_2xx_is_the_job_never_work_done_at_once() -> None:
 def test_only_job_actions_read_a_201_as_a_job() -> None:
     assert {name for name, action in ACTIONS.items() if action.creates_job} == {
         "auditLogQuery", "deviceManagementExportJob", "cloudPcExportJob", "accessReviewHistoryDefinition",
+        "accessPackageAssignmentRequest",
     }  # fmt: skip
     assert all(action.kind.form == "resourceStatus" for action in ACTIONS.values() if action.creates_job)
     assert read_start_answer(CLONE, answer(201, {"id": "x"}), LIMITS, NOW, QUERIES) == DoneAtOnce(201, {"id": "x"})
