@@ -272,7 +272,7 @@ class Api:
         assert claim is not None
         tracking = replace(pending, tracking_id=claim.tracking_id)
         try:
-            started = self._s.starter.start(tracking.tracking_id, request, tracking.deadline)
+            started = self._s.starter.start(tracking.tracking_id, request, tracking.deadline, tracking.tenant_id)
         except AzureError as exc:
             return problem(503, "State storage is unavailable; try again", detail=type(exc).__name__)
         decision = started.decision

@@ -51,7 +51,8 @@ class GraphOpsClient:
         """The queue message for these arguments, checked by the same rules the function applies.
 
         Options: ``correlation_id``, ``context``, ``timeout_seconds``, ``select``, ``wait_for_resource``, ``notify``
-        (the sinks: "callback", "events", "queue"). Without a callback URL the deployment's other sinks are used.
+        (the sinks: "callback", "events", "queue"), ``tenant_id`` (a customer tenant of GRAPHOPS_TENANTS).
+        Without a callback URL the deployment's other sinks are used.
         Raises :class:`graphops.common.errors.Rejected` naming the field at fault.
         """
         doc = _message({"operationUrl": operation_url, "callbackUrl": callback_url}, **options)
@@ -107,6 +108,7 @@ def _message(
     select: list[str] | None = None,
     wait_for_resource: bool = False,
     notify: list[str] | None = None,
+    tenant_id: str | None = None,
 ) -> dict[str, Any]:
     if doc.get("callbackUrl") is None:
         doc.pop("callbackUrl", None)
@@ -116,6 +118,7 @@ def _message(
         "context": dict(context) if context is not None else None,
         "timeoutSeconds": timeout_seconds,
         "select": select,
+        "tenantId": tenant_id,
         # A producer that traces (OpenTelemetry) gets the tracking's steps in its own trace.
         "traceparent": current_traceparent(),
     }

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from graphops.common.errors import SettingsError
 from graphops.common.unresolved import Unresolved
 from graphops.graph.clouds import CLOUDS, Cloud
+from graphops.graph.tenants import Tenant, parse_tenants
 from graphops.pacing.budget import LIMITS, Limit, parse_budgets
 from graphops.storage.connection import STORAGE_SETTING, StorageConnection
 from graphops.storage.seal import NoKey, Seal
@@ -106,6 +107,12 @@ class Settings:
     app_insights_resource_id: str | None = None
     telemetry_sampling_ratio: float = 1.0  # GRAPHOPS_TELEMETRY_SAMPLING_RATIO: share of traces kept (metrics: all)
     client_id: str | None = None  # AZURE_CLIENT_ID: the user-assigned identity that reads Graph
+    # GRAPHOPS_TENANTS: the customer tenants served beside the home tenant, each with what may be done in it; their
+    # tokens come from the multitenant app (GRAPHOPS_MULTITENANT_CLIENT_ID), the identity its federated credential.
+    tenants: Mapping[str, Tenant] = field(default_factory=dict)
+    multitenant_client_id: str | None = None
+    # GRAPHOPS_LOGIN_ENDPOINT: where customer tenants' tokens are asked for (the cloud's own; a stand-in locally).
+    login_endpoint: str = f"https://{CLOUDS['global'].authority_host}"
     credential: str = "managedidentity"  # or "default": DefaultAzureCredential, for running locally
 
     @property
@@ -175,7 +182,33 @@ class Settings:
             telemetry_sampling_ratio=_ratio(env, "GRAPHOPS_TELEMETRY_SAMPLING_RATIO", default=1.0),
             client_id=env.get("AZURE_CLIENT_ID", "").strip() or None,
             credential=_choice(env, "GRAPHOPS_CREDENTIAL", ("managedidentity", "default")),
+            tenants=_tenants(env),
+            multitenant_client_id=_guid(env, "GRAPHOPS_MULTITENANT_CLIENT_ID"),
+            login_endpoint=_origin(
+                "GRAPHOPS_LOGIN_ENDPOINT",
+                env.get("GRAPHOPS_LOGIN_ENDPOINT", "").strip(),
+                f"https://{cloud.authority_host}",
+                why="the identity's assertion is sent there",
+            ),
         )
+
+
+def _tenants(env: Mapping[str, str]) -> dict[str, Tenant]:
+    """GRAPHOPS_TENANTS, within GRAPHOPS_START_ACTIONS and GRAPHOPS_TRACKED_KINDS (every kind when not set)."""
+    raw = env.get("GRAPHOPS_TENANTS", "")
+    if not raw.strip():
+        return {}
+    if not env.get("GRAPHOPS_MULTITENANT_CLIENT_ID", "").strip():
+        raise SettingsError("GRAPHOPS_TENANTS", "needs GRAPHOPS_MULTITENANT_CLIENT_ID (the app they consent to)")
+    from graphops.graph.actions import parse_enabled
+    from graphops.graph.kinds import KINDS
+
+    kinds_raw = env.get("GRAPHOPS_TRACKED_KINDS", "")
+    kinds = frozenset(k.strip() for k in kinds_raw.split(",") if k.strip()) or None
+    for kind in sorted(kinds or ()):
+        if kind not in KINDS:
+            raise SettingsError("GRAPHOPS_TRACKED_KINDS", f"{kind!r} is not an operation kind")
+    return parse_tenants(raw, parse_enabled(env.get("GRAPHOPS_START_ACTIONS", "")), kinds)
 
 
 def _required(env: Mapping[str, str], name: str) -> str:

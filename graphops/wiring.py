@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -21,7 +21,8 @@ from graphops.delivery.results_queue_sink import ResultsQueueSink
 from graphops.delivery.sink import Sink
 from graphops.egress.policy import CallbackPolicy
 from graphops.graph.monitor import MonitorClient
-from graphops.graph.reader import GraphClient
+from graphops.graph.reader import GraphClient, TenantAccess
+from graphops.graph.tenants import exchange_scope
 from graphops.intake.limits import Limits
 from graphops.pacing.schedule import PollSchedule
 from graphops.settings import MAX_TIMEOUT_SECONDS, Settings, seal_for
@@ -46,6 +47,7 @@ def limits_for(settings: Settings) -> Limits:
         start_actions=settings.start_actions,
         export_storage_accounts=settings.export_storage_accounts,
         sinks=configured_sinks(settings),
+        tenants=settings.tenants,
     )
 
 
@@ -89,6 +91,32 @@ def graph_credential(settings: Settings) -> TokenCredential:
     if settings.credential == "default":
         return developer_credential(settings)
     return managed_identity(settings.client_id)
+
+
+def tenant_access(settings: Settings, identity: TokenCredential) -> Callable[[str], TenantAccess | None] | None:
+    """How a customer tenant's Graph token is had: the multitenant app's ClientAssertionCredential in that tenant,
+    whose assertion is the identity's token for the token exchange audience of the cloud. None without the app.
+
+    Each tenant's credential keeps its own token cache; GraphClient.for_tenant asks for one once per tenant.
+    """
+    client_id = settings.multitenant_client_id
+    if client_id is None:
+        return None
+    scope = exchange_scope(settings.cloud)
+
+    def assertion() -> str:
+        return identity.get_token(scope).token
+
+    def access(tenant_id: str) -> TenantAccess | None:
+        from azure.identity import ClientAssertionCredential
+
+        tenant = settings.tenants.get(tenant_id)
+        if tenant is None:
+            return None  # not served: no credential is made for it
+        credential = ClientAssertionCredential(tenant_id, client_id, assertion, authority=settings.login_endpoint)
+        return TenantAccess(tenant_id, tenant.name, client_id, credential)
+
+    return access
 
 
 def storage_credential(settings: Settings, graph: TokenCredential) -> TokenCredential | None:
@@ -163,7 +191,8 @@ def build_services(settings: Settings, credential: TokenCredential | None = None
     storage = storage_credential(settings, credential)
     limits = limits_for(settings)
     transport = storage_transport()
-    graph = GraphClient(graph_session(), credential, settings.cloud.token_scope, settings.graph_endpoint)
+    graph = GraphClient(graph_session(), credential, settings.cloud.token_scope, settings.graph_endpoint,
+                        tenants=tenant_access(settings, credential))  # fmt: skip
     state = StateStore(table_client(settings.storage, settings.state_table, storage, transport))
     deliverer = Deliverer(
         limits.callbacks,

@@ -138,7 +138,7 @@ def demo(fast: bool, save_to: Path, plain: bool, show_console: bool | None, cons
 
 
 # The practice stack's fixed ports, from --port: the runner's API, the console, then the stand-ins.
-PRACTICE_PORTS = ("API", "console", "identity", "Graph", "receiver", "SharePoint", "Event Grid")
+PRACTICE_PORTS = ("API", "console", "identity", "Graph", "receiver", "SharePoint", "Event Grid", "tenant sign-in")
 # What the written local.settings.json holds: what every command needs to reach the stack (storage, queue, the hosts a
 # callback or a monitor may be on); never the stand-ins' secrets, which are new each time the stack starts.
 PRACTICE_SETTINGS = (

@@ -141,6 +141,9 @@ class Tracking:
     # What each step saw and did (time, HTTP status, Graph status, delay, deliveries), kept in the state for
     # people reading it, never on the wire. None: the state was not read, so this step writes none.
     history: tuple[dict[str, Any], ...] | None = field(default=None, compare=False, repr=False)
+    # The customer tenant the operation is in (GRAPHOPS_TENANTS); None for the identity's home tenant. Its polls
+    # and its start use that tenant's token only.
+    tenant_id: str | None = None
 
     def noted(self, **entry: Any) -> Tracking:
         """This tracking with one more history entry (the newest MAX_HISTORY are kept)."""
@@ -220,6 +223,7 @@ class Tracking:
             error=self.error.to_json() if self.error else None,
             correlationId=self.correlation_id,
             context=self.context,
+            tenantId=self.tenant_id,
             polls=self.polls,
             trackedSince=iso(self.tracked_since),
             finishedAt=iso(self.finished_at),
@@ -258,13 +262,14 @@ class Tracking:
             "traceparent": self.traceparent,
             "stepSpan": self.step_span,
             "dueAt": iso(self.due_at) if self.due_at else None,
+            "tenantId": self.tenant_id,
         }
         return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
 
 CALLBACK_FIELDS = ("trackingId", "outcome", "kind", "operationUrl", "resource", "progress", "details",
-                   "resourceReady", "operation", "error", "correlationId", "context", "polls", "trackedSince",
-                   "finishedAt")  # fmt: skip
+                   "resourceReady", "operation", "error", "correlationId", "context", "tenantId", "polls",
+                   "trackedSince", "finishedAt")  # fmt: skip
 
 
 def callback_document(**values: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ damaged is a :class:`~graphops.common.errors.Rejected` naming the field.
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -103,9 +104,19 @@ def from_wire(doc: dict[str, Any], limits: UrlChecks) -> Tracking:
             traceparent=traceparent_or_none(doc.get("traceparent")),
             step_span=traceparent_or_none(doc.get("stepSpan")),
             due_at=moment_or_none(doc.get("dueAt")),
+            tenant_id=_tenant_id(doc.get("tenantId")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise Rejected("message", f"damaged envelope ({type(exc).__name__}: {exc})") from None
+
+
+def _tenant_id(raw: object) -> str | None:
+    """An envelope's tenant, as intake wrote it (a lower-case GUID); None for the home tenant."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or str(uuid.UUID(raw)) != raw:
+        raise ValueError("tenantId: a lower-case tenant id")
+    return raw
 
 
 def _recorded_step_ids(doc: dict[str, Any]) -> tuple[str, ...]:

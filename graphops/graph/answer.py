@@ -17,8 +17,9 @@ class GraphAnswer:
     request_id: str | None = None  # Graph's request-id, for support cases
     client_request_id: str | None = None  # ours, sent as client-request-id
     failure: str | None = None
-    #: Why there is no answer, when there is none: "noToken" (the credential gave no token), "unreachable" (no
-    #: connection) or "timeout" (connected, no answer in time). None when Graph answered.
+    #: Why there is no answer, when there is none: "noToken" (the credential gave no token), "noConsent" (a customer
+    #: tenant refused the app a token: it has not consented), "unreachable" (no connection) or "timeout"
+    #: (connected, no answer in time). None when Graph answered.
     failed: str | None = None
     location: str | None = None  # a 202's Location header, when Graph starts an operation
     #: The headers that can name an operation Graph started (Location, Operation-Location, Content-Location),

@@ -7,8 +7,10 @@ import binascii
 import json
 import logging
 import re
+import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -26,6 +28,23 @@ log = logging.getLogger("graphops.graph")
 MAX_BODY_BYTES = 1024 * 1024
 OPERATION_HEADERS = ("Location", "Operation-Location", "Content-Location")
 TENANT_ID = re.compile(r"[0-9a-fA-F-]{36}")
+# Entra's refusals of a token in a tenant that has not consented to the app (or does not know it): nothing but an
+# administrator's consent changes them, so a tracking in that tenant ends instead of waiting for a token.
+NO_CONSENT_CODES = ("AADSTS65001", "AADSTS700016", "AADSTS7000215", "AADSTS700213")
+
+
+@dataclass(frozen=True)
+class TenantAccess:
+    """How a customer tenant is reached: its id and name, the app it consented to, and that app's credential."""
+
+    tenant_id: str
+    name: str
+    client_id: str
+    credential: TokenCredential
+
+    @property
+    def where(self) -> str:
+        return f"in tenant {self.name} ({self.tenant_id}) for the app {self.client_id}"
 
 
 class GraphClient:
@@ -39,12 +58,35 @@ class GraphClient:
         graph_endpoint: str,
         *,
         timeout: tuple[float, float] = (5.0, 30.0),
+        tenants: Callable[[str], TenantAccess | None] | None = None,
+        access: TenantAccess | None = None,
     ) -> None:
         self._session = session
         self._credential = credential
         self._scope = scope
+        self._endpoint = graph_endpoint
         self._netloc = urlsplit(graph_endpoint).netloc
         self._timeout = timeout
+        self._tenants = tenants  # a customer tenant's access, built once per tenant (graphops.wiring)
+        self.access = access  # the customer tenant this client reads; None: the identity's home tenant
+        self._by_tenant: dict[str, GraphClient] = {}
+        self._lock = threading.Lock()
+
+    def for_tenant(self, tenant_id: str | None) -> GraphClient:
+        """The client for a tracking in ``tenant_id`` (None: the home tenant, this client): its own credential and
+        token cache, made on first use and kept. A tenant the deployment does not serve gets a client that never
+        has a token."""
+        if tenant_id is None or self.access is not None:
+            return self
+        with self._lock:
+            client = self._by_tenant.get(tenant_id)
+            if client is None:
+                access = self._tenants(tenant_id) if self._tenants else None
+                access = access or TenantAccess(tenant_id, tenant_id, "(none)", _NoCredential(tenant_id))
+                client = GraphClient(self._session, access.credential, self._scope, self._endpoint,
+                                     timeout=self._timeout, access=access)  # fmt: skip
+                self._by_tenant[tenant_id] = client
+            return client
 
     def tenant(self) -> str:
         """The tenant graphops' identity reads (its token's ``tid``), which the throttling budgets are kept per;
@@ -94,7 +136,11 @@ class GraphClient:
             token = self._credential.get_token(self._scope).token
         except AzureError as exc:
             # The credential's own first line only: a chain's message runs to a paragraph per credential tried.
-            return GraphAnswer(None, failure=f"no token: {credential_reason(exc)}", failed="noToken")
+            return self._no_token(credential_reason(exc))
+        if self.access is not None and tenant_of(token) != self.access.tenant_id:
+            # A token of another tenant is never sent for this tenant's operation, whatever the credential did.
+            return GraphAnswer(None, failure=f"no token: the token is not for tenant {self.access.tenant_id}",
+                               failed="noToken")  # fmt: skip
         client_request_id = client_request_id or str(uuid.uuid4())
         attributes = {**http_attributes(method, url), "graphops.client_request_id": client_request_id}
         with client_span(f"{method} Graph", attributes) as span:
@@ -103,6 +149,12 @@ class GraphClient:
             if answer.request_id:
                 span.set_attribute("graphops.graph_request_id", answer.request_id)
             return answer
+
+    def _no_token(self, reason: str) -> GraphAnswer:
+        if self.access is not None and any(code in reason for code in NO_CONSENT_CODES):
+            failure = f"no consent {self.access.where}: an administrator must consent to the app ({reason})"
+            return GraphAnswer(None, failure=failure, failed="noConsent")
+        return GraphAnswer(None, failure=f"no token: {reason}", failed="noToken")
 
     def _exchange(
         self,
@@ -164,6 +216,16 @@ def credential_reason(exc: AzureError) -> str:
     line = next((part.strip() for part in text.splitlines() if part.strip()), type(exc).__name__)
     line = _SECRET_LOOKING.sub(lambda m: (m.group(1) or "") + "…", line)
     return line if len(line) <= MAX_REASON_CHARS else line[: MAX_REASON_CHARS - 1] + "…"
+
+
+class _NoCredential:
+    """The credential of a tenant the deployment does not serve (no longer in GRAPHOPS_TENANTS): never a token."""
+
+    def __init__(self, tenant_id: str) -> None:
+        self._tenant_id = tenant_id
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        raise AzureError(f"tenant {self._tenant_id} is not in GRAPHOPS_TENANTS")
 
 
 def tenant_of(token: str) -> str:

@@ -4,11 +4,15 @@ timeouts, sinks and start actions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
+from graphops.common.errors import Rejected
 from graphops.egress.policy import CallbackPolicy
 from graphops.graph.actions import StartRequest, parse_start
 from graphops.graph.kinds import OperationRef, resolve_operation_url
+from graphops.graph.tenants import Tenant
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,27 @@ class Limits:
     monitors: CallbackPolicy | None = None  # where drive-copy monitors may be polled (without a token)
     start_actions: frozenset[str] = frozenset()  # GRAPHOPS_START_ACTIONS: what graphops may start itself
     export_storage_accounts: frozenset[str] = frozenset()  # GRAPHOPS_EXPORT_STORAGE_ACCOUNTS: where exports may go
+    tenants: Mapping[str, Tenant] = field(default_factory=dict)  # GRAPHOPS_TENANTS: the customer tenants served
+
+    def tenant(self, raw: object, kind: str | None, action: str | None = None) -> str | None:
+        """A request's ``tenantId``: None for the home tenant, else a tenant of GRAPHOPS_TENANTS where the request's
+        kind is tracked and its start action (if any) enabled."""
+        if raw is None:
+            return None
+        try:
+            tenant_id = str(uuid.UUID(raw)).lower() if isinstance(raw, str) else ""
+        except ValueError:
+            tenant_id = ""
+        if not tenant_id:
+            raise Rejected("tenantId", "must be a tenant id (a GUID)")
+        tenant = self.tenants.get(tenant_id)
+        if tenant is None:
+            raise Rejected("tenantId", f"{tenant_id} is not a tenant this deployment serves (GRAPHOPS_TENANTS)")
+        if kind is not None and not tenant.allows_kind(kind):
+            raise Rejected("tenantId", f"{kind} is not tracked in {tenant.name} ({tenant_id}): see GRAPHOPS_TENANTS")
+        if action is not None and not tenant.allows_action(action):
+            raise Rejected("tenantId", f"{action} is not enabled in {tenant.name} ({tenant_id}): see GRAPHOPS_TENANTS")
+        return tenant_id
 
     def resolve(self, raw: object) -> OperationRef:
         """An operation URL checked against this deployment: its Graph host and cloud, its monitor hosts."""

@@ -17,7 +17,7 @@ from graphops.common.text import has_lone_surrogate, scrubbed
 from graphops.envelope.tracking import SINK_SETTINGS, SINKS, Tracking, checked_tracking_id
 from graphops.envelope.wire import TRACEPARENT
 from graphops.graph.actions import StartRequest
-from graphops.graph.kinds import OperationKind, validate_select
+from graphops.graph.kinds import OperationKind, OperationRef, validate_select
 from graphops.intake.limits import Limits
 from graphops.storage.seal import INTERNAL_FIELDS, SEAL, is_internal
 
@@ -28,7 +28,7 @@ MAX_CONTEXT_BYTES = 16 * 1024
 MAX_CORRELATION_ID_LENGTH = 256
 REQUEST_FIELDS = frozenset(
     {"operationUrl", "callbackUrl", "correlationId", "context", "timeoutSeconds", "select", "waitForResource",
-     "notify", "traceparent"}
+     "notify", "traceparent", "tenantId"}
 )  # fmt: skip
 # A start message names the Graph request graphops sends (``start``) instead of an operation URL.
 START_FIELDS = (REQUEST_FIELDS - {"operationUrl"}) | {"start"}
@@ -79,9 +79,31 @@ def request_problems(
     check("select", lambda: validate_select(doc.get("select")))
     check("waitForResource", lambda: _flag("waitForResource", doc.get("waitForResource", False)))
     check("traceparent", lambda: _traceparent(doc.get("traceparent")))
+    check("tenantId", lambda: limits.tenant(doc.get("tenantId"), *_kind_and_action(values, start_field)))
+    if start_field is None and values.get("operationUrl") and "tenantId" in values:
+        check("operationUrl", lambda: _same_tenant(values["operationUrl"], values["tenantId"], limits))
     if own and doc.get("trackingId") is not None:
         check("trackingId", lambda: checked_tracking_id(doc["trackingId"]))
     return values, problems
+
+
+def _kind_and_action(values: dict[str, Any], start_field: str | None) -> tuple[str | None, str | None]:
+    """What a tenant must allow for this request: its kind, and the action it starts (when its fields parsed)."""
+    if start_field is None:
+        ref = values.get("operationUrl")
+        return (ref.kind.name if ref else None), None
+    start = values.get(start_field)
+    return (start.action.kind.name, start.action.name) if start else (None, None)
+
+
+def _same_tenant(ref: OperationRef, tenant_id: str | None, limits: Limits) -> OperationRef:
+    """An operation URL that names a tenant (where Graph writes one) must name the tracking's: another tenant's token
+    would never read it, and its own must never be sent for it."""
+    named = ref.kind.tenant_named(ref.url)
+    if named is None or named == tenant_id or (tenant_id is None and named not in limits.tenants):
+        return ref
+    expected = f"tenantId {tenant_id}" if tenant_id else "the home tenant (no tenantId)"
+    raise Rejected("operationUrl", f"names tenant {named}, not {expected}")
 
 
 def from_request(doc: dict[str, Any], tracking_id: str, now: datetime, limits: Limits) -> Tracking:
@@ -142,6 +164,7 @@ def _tracking(
         select=values["select"],
         wait_for_resource=values["waitForResource"],
         traceparent=values["traceparent"],
+        tenant_id=values.get("tenantId"),
     )
 
 

@@ -11,7 +11,9 @@ import json
 import secrets
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from graphops.local.httpserver import Response, StandIn, json_response
@@ -25,17 +27,25 @@ class IssuedToken:
 
 class IdentityEndpoint(StandIn):
     """Its tokens name a tenant (`tid`) as a managed identity's name the identity's tenant: one of its own per
-    stand-in, so two local stacks sharing an Azurite never share a throttling budget."""
+    stand-in, so two local stacks sharing an Azurite never share a throttling budget. As Entra's v2.0 tokens do,
+    they name their issuer (`iss`, the home tenant's) and the identity (`sub` and `oid`, its principal id): a
+    token for ``api://AzureADTokenExchange`` is the assertion a federated credential matches on those three."""
 
     def __init__(self, port: int = 0, tenant: str | None = None) -> None:
         super().__init__(port)
         self.tenant = tenant or str(uuid.uuid4())
+        self.principal_id = str(uuid.uuid4())  # the user-assigned identity's object (principal) id
         self.header_secret = secrets.token_urlsafe(16)
         self.issued: dict[str, IssuedToken] = {}
         self.requests = 0
         # Set, every token request is refused with this reason (an identity not assigned, or not yet ready), as the
         # platform's endpoint refuses: the way to see what a tracking shows when graphops gets no token.
         self.refusing: str | None = None
+
+    @property
+    def issuer(self) -> str:
+        """The issuer Entra writes in the identity's tokens, which a federated credential names."""
+        return f"https://login.microsoftonline.com/{self.tenant}/v2.0"
 
     def environment(self) -> dict[str, str]:
         return {"IDENTITY_ENDPOINT": f"{self.url}/msi/token", "IDENTITY_HEADER": self.header_secret}
@@ -59,7 +69,9 @@ class IdentityEndpoint(StandIn):
         resource = query.get("resource")
         if not resource or query.get("api-version") != "2019-08-01":
             return json_response(400, {"error": "invalid_request", "error_description": "resource and api-version"})
-        token = jwt_shaped({"aud": resource, "tid": self.tenant}, "standin-" + secrets.token_urlsafe(24))
+        claims = {"aud": resource, "tid": self.tenant, "iss": self.issuer, "sub": self.principal_id,
+                  "oid": self.principal_id}  # fmt: skip
+        token = jwt_shaped(claims, "standin-" + secrets.token_urlsafe(24))
         with self.lock:
             self.issued[token] = IssuedToken(resource, query.get("client_id"))
         return json_response(
@@ -74,10 +86,10 @@ class IdentityEndpoint(StandIn):
         )
 
 
-def jwt_shaped(claims: dict[str, str], signature: str) -> str:
+def jwt_shaped(claims: Mapping[str, Any], signature: str) -> str:
     """A token in a JWT's three parts (unsigned: only the stand-ins read it), so ``tid`` is where Entra puts it."""
 
-    def part(doc: dict[str, str]) -> str:
+    def part(doc: Mapping[str, Any]) -> str:
         return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode().rstrip("=")
 
     return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.{signature}"

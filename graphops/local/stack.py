@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import secrets
 import tempfile
+import uuid
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
@@ -22,6 +23,7 @@ from graphops.local.graph import GraphStandIn
 from graphops.local.identity import IdentityEndpoint
 from graphops.local.receiver import CallbackReceiver
 from graphops.local.sharepoint import MonitorStandIn
+from graphops.local.tenants import FederatedCredential, TenantAuthority
 
 QUEUE_NAME = "graph-operations"
 
@@ -40,7 +42,7 @@ class LocalStack:
         first_port: int | None = None,
     ) -> None:
         """``first_port``: the stand-ins on fixed ports from there (identity, Graph, receiver, SharePoint, Event
-        Grid), as `graphops local` keeps them; free ports otherwise."""
+        Grid, the customer tenants' sign-in), as `graphops local` keeps them; free ports otherwise."""
         self.secret = new_secret()
         self.queue_name = queue_name
         self._exit = ExitStack()
@@ -53,9 +55,7 @@ class LocalStack:
             self.azurite = self._shared_azurite or self._exit.enter_context(Azurite())
             port = (lambda n: self._first_port + n) if self._first_port is not None else (lambda n: 0)
             self.identity = self._exit.enter_context(IdentityEndpoint(port(0)))
-            self.graph = self._exit.enter_context(
-                GraphStandIn(self.identity.audience_of, CLOUDS["global"].token_scope, port(1))
-            )
+            self.graph = self._exit.enter_context(GraphStandIn(self.audience_of, CLOUDS["global"].token_scope, port(1)))
             self.receiver = self._exit.enter_context(CallbackReceiver(self.secret, self._save_to, port(2)))
             self.sharepoint = self._exit.enter_context(MonitorStandIn(port(3)))
             # Event Grid only speaks TLS: a CA made here, trusted by this process's HTTP clients through
@@ -64,6 +64,13 @@ class LocalStack:
             self.ca_folder = Path(self._exit.enter_context(tempfile.TemporaryDirectory(prefix="graphops-ca-")))
             self.ca_bundle = write_ca(ca, self.ca_folder)
             self.eventgrid = self._exit.enter_context(EventGridStandIn(self.identity.audience_of, ca, port(4)))
+            # Customer tenants: a multitenant app that trusts the identity as its federated credential. A test adds
+            # the tenants (consented or not, with their grants); Graph answers their directory reads.
+            federated = FederatedCredential(self.identity.issuer, self.identity.principal_id)
+            self.tenants = self._exit.enter_context(
+                TenantAuthority(str(uuid.uuid4()), federated, self.identity.audience_of, ca, port=port(5))
+            )
+            self.graph.directory = self.tenants.directory
         except BaseException:
             self._exit.close()
             raise
@@ -77,6 +84,11 @@ class LocalStack:
 
     def __exit__(self, *exc: object | TracebackType | None) -> None:
         self.stop()
+
+    def audience_of(self, token: str) -> str | None:
+        """The audience of a token issued here: by the identity endpoint, or in a customer tenant for the app."""
+        tenants = getattr(self, "tenants", None)
+        return self.identity.audience_of(token) or (tenants.audience_of(token) if tenants else None)
 
     def callback_url(self, path: str = "/callback", query: str = "sig=local-secret-signature") -> str:
         return f"{self.receiver.url}{path}?{query}"
@@ -98,6 +110,8 @@ class LocalStack:
             "GRAPHOPS_THROTTLE_BUDGETS": "ediscovery=300/60",
             "GRAPHOPS_NOT_FOUND_GRACE_SECONDS": "2",
             "REQUESTS_CA_BUNDLE": str(self.ca_bundle),
+            "GRAPHOPS_MULTITENANT_CLIENT_ID": self.tenants.client_id,
+            "GRAPHOPS_LOGIN_ENDPOINT": self.tenants.url,
             **self.identity.environment(),
         }
         env.update(overrides)

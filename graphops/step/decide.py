@@ -114,6 +114,9 @@ def decide(tracking: Tracking, answer: GraphAnswer, now: datetime, policy: Polic
         if status in kind.partial_states:
             return Finish(Outcome.PARTIALLY_SUCCEEDED, _operation_error(job, status, kind.error_field, required=False))
         return Finish(Outcome.FAILED, _operation_error(job, status, kind.error_field))
+    if answer.failed == "noConsent":
+        # A customer tenant that has not consented to the app: no wait brings a token, an administrator does.
+        return Finish(Outcome.FORBIDDEN, ErrorInfo("consentRequired", answer.failure or "no consent"))
     if code in {401, 403}:
         graph = graph_error(answer.body)
         return Finish(

@@ -23,13 +23,14 @@ from graphops.envelope.tracking import Outcome, Phase, Tracking, iso, moment_or_
 from graphops.graph.actions import ACTIONS
 from graphops.graph.answer import GraphAnswer
 from graphops.graph.kinds import KINDS, resource_url, twin_url
-from graphops.graph.reader import GraphClient
+from graphops.graph.reader import GraphClient, TenantAccess
 from graphops.pacing.budget_store import Budgets, budget_key
 from graphops.pacing.learned import Seen
 from graphops.pacing.length_store import Learning
 from graphops.pacing.schedule import MAX_QUEUE_DELAY, past_deadline
 from graphops.step.chain import Chain, StepResult
 from graphops.step.decide import (
+    Decision,
     Finish,
     Policy,
     ResourceSeen,
@@ -106,7 +107,8 @@ class Polling:
     def poll(self, tracking: Tracking) -> StepResult:
         assert tracking.operation_url is not None, "a tracking without an operation URL has finished"
         service = tracking.kind.service if self._budgets is not None and tracking.kind.needs_token else None
-        tenant = self._graph.tenant() if service else ""
+        graph = self._graph.for_tenant(tracking.tenant_id)
+        tenant = graph.tenant() if service else ""
         scoped = tracking.kind.resource_budget if service else None
         scope = tracking.kind.budget_scope(tracking.operation_url)
         if self._budgets is not None and scoped is not None and scope:
@@ -142,7 +144,7 @@ class Polling:
                 self._paused(tracking, tenant, service, self._budgets.pause(tenant, service, answer.retry_after))
         tracking = observe(tracking, answer)
         policy = replace(self._policy, learned=self._learning.schedules()) if self._learning else self._policy
-        decision = decide(tracking, answer, now, policy, self._rng)
+        decision = in_tenant(decide(tracking, answer, now, policy, self._rng), graph.access)
         event(
             "poll",
             trackingId=tracking.tracking_id,
@@ -172,7 +174,7 @@ class Polling:
             self._learn_length(finished)
             if tracking.kind in COUNTED_KINDS and self._chain.state is not None:
                 # Its query no longer counts among the tenant's running ones (graphops.pacing.audit_queries).
-                self._chain.state.audit_queries.release(self._graph.tenant(), tracking.tracking_id)
+                self._chain.state.audit_queries.release(graph.tenant(), tracking.tracking_id)
             if decision.outcome is Outcome.SUCCEEDED and tracking.wait_for_resource:
                 return self._start_waiting_for_resource(finished, now)
             return self._deliver(finished)
@@ -217,7 +219,7 @@ class Polling:
     def _reader(self, tracking: Tracking) -> OperationReader:
         """The Graph client, with its token, for Graph URLs; the monitor client, with none, for the others."""
         if tracking.kind.needs_token:
-            return self._graph
+            return self._graph.for_tenant(tracking.tenant_id)
         if self._monitor is None:
             raise RuntimeError("no monitor client configured for token-less operation kinds")
         return self._monitor
@@ -243,7 +245,7 @@ class Polling:
             return self._deliver(replace(tracking, phase=Phase.DELIVERING))
         if self._clock() >= tracking.deadline:  # the last wait ended past it: not ready, without asking again
             return self._deliver(replace(tracking, phase=Phase.DELIVERING, resource_ready=False))
-        answer = self._graph.get_operation(url)
+        answer = self._graph.for_tenant(tracking.tenant_id).get_operation(url)
         now = self._clock()
         decision = decide_resource(tracking, answer, now, self._policy, self._rng)
         event(
@@ -268,6 +270,15 @@ class Polling:
 
 # The outcomes whose moment is the operation's own end (not graphops' deadline, a refusal or a cancel).
 ENDED_IN_GRAPH = frozenset({Outcome.SUCCEEDED, Outcome.PARTIALLY_SUCCEEDED, Outcome.FAILED})
+
+
+def in_tenant(decision: Decision, access: TenantAccess | None) -> Decision:
+    """A tracking in a customer tenant that ends ``forbidden`` says which tenant and which app lack the permission."""
+    if access is None or not isinstance(decision, Finish) or decision.outcome is not Outcome.FORBIDDEN:
+        return decision
+    if decision.error is None or access.tenant_id in decision.error.message:
+        return decision
+    return replace(decision, error=replace(decision.error, message=f"{decision.error.message}, {access.where}"))
 
 
 def length_seen(finished: Tracking) -> float | None:

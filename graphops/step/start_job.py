@@ -80,7 +80,7 @@ class Starting:
             event("dropped", trackingId=pending.tracking_id, reason="started already")
             return StepResult(pending.tracking_id, "dropped", pending, detail="started already")
         pending = replace(pending, history=())  # no state yet: its history starts here
-        started = self._starter.start(pending.tracking_id, request, pending.deadline)
+        started = self._starter.start(pending.tracking_id, request, pending.deadline, pending.tenant_id)
         noted = pending.noted(at=iso(self._clock()), start=request.action.name, http=started.status,
                               decision=type(started.decision).__name__)  # fmt: skip
         return self._after_start(noted, request, started, doc)

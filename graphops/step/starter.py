@@ -202,6 +202,8 @@ def replay(record: Mapping[str, Any], limits: Limits) -> StartDecision:
 class StartSender(Protocol):
     def tenant(self) -> str: ...
 
+    def for_tenant(self, tenant_id: str | None) -> StartSender: ...
+
     def send(
         self, method: str, url: str, body: Mapping[str, Any] | None = None, *, client_request_id: str | None = None
     ) -> GraphAnswer: ...
@@ -231,20 +233,22 @@ class Starter:
         #: Called at "beforeGraph" and "afterGraph": a seam for crash tests, a no-op otherwise.
         self.checkpoint: Callable[[str], None] = lambda point: None
 
-    def start(self, tracking_id: str, request: StartRequest, deadline: datetime) -> Started:
+    def start(
+        self, tracking_id: str, request: StartRequest, deadline: datetime, tenant_id: str | None = None
+    ) -> Started:
         """Start ``request`` for ``tracking_id``, or tell what an earlier attempt did; logs a ``start`` line.
 
         Attempts overlap (an HTTP retry, a queue message delivered twice at once): a start sent moments ago
         is still under way, not lost. Raises AzureError when the record cannot be read or written: then
         nothing was sent.
         """
-        started = self._start(tracking_id, request, deadline)
+        started = self._start(tracking_id, request, deadline, self._graph.for_tenant(tenant_id))
         event("start", trackingId=tracking_id, action=request.action.name, httpStatus=started.status,
               decision=type(started.decision).__name__, replayed=not started.sent,
               graphRequestId=started.graph_request_id, clientRequestId=started.client_request_id)  # fmt: skip
         return started
 
-    def _start(self, tracking_id: str, request: StartRequest, deadline: datetime) -> Started:
+    def _start(self, tracking_id: str, request: StartRequest, deadline: datetime, graph: StartSender) -> Started:
         now = self._clock()
         record = self._state.start_record(tracking_id)
         if record is not None:
@@ -252,7 +256,7 @@ class Starter:
             if earlier is not None:
                 return earlier
         if request.action.name in COUNTED_ACTIONS:
-            admission = self._state.audit_queries.admit(self._graph.tenant(), tracking_id, deadline.timestamp(),
+            admission = self._state.audit_queries.admit(graph.tenant(), tracking_id, deadline.timestamp(),
                                                         now.timestamp())  # fmt: skip
             if not admission.go:
                 return Started(OverLimit(admission.limit, admission.wait), None)
@@ -263,7 +267,7 @@ class Starter:
         except ResourceExistsError:
             return Started(InFlight(), None)  # another call recorded its send first
         self.checkpoint("beforeGraph")
-        answer = self._graph.send(request.method, request.url, request.body, client_request_id=client_request_id)
+        answer = graph.send(request.method, request.url, request.body, client_request_id=client_request_id)
         self.checkpoint("afterGraph")
         decision = read_start_answer(request.action, answer, self._limits, self._clock(), request.url)
         if isinstance(decision, Refused | NotNow):

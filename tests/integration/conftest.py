@@ -47,7 +47,7 @@ def azurite() -> Iterator[Azurite]:
 def watched(stack: LocalStack) -> Iterator[LocalStack]:
     """Tell the suite-wide checks about a running stack: its secrets, its token issuer and its services' hosts."""
     SECRETS.update({stack.secret, "sig=local-secret-signature"})
-    IDENTITIES.append(stack.identity)
+    IDENTITIES.extend([stack.identity, stack.tenants])
     hosts = [(GRAPH_HOSTS, f"127.0.0.1:{stack.graph.port}"), (EVENT_GRID_HOSTS, f"127.0.0.1:{stack.eventgrid.port}")]
     for kind, host in hosts:
         kind.add(host)

@@ -101,6 +101,11 @@ class OperationKind:
         return found or None
 
     @classmethod
+    def tenant_named(cls, url: str) -> str | None:
+        """The tenant id Graph writes into this kind's operation URL, where it writes one; None otherwise."""
+        return None
+
+    @classmethod
     def budget_scope(cls, url: str) -> str:
         """The resource a poll of ``url`` is budgeted per (a chat's id); "" for kinds that have no such budget."""
         if cls.resource_budget is None:

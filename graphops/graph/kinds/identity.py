@@ -3,7 +3,9 @@ Recovery's recovery and preview jobs."""
 
 from __future__ import annotations
 
+import re
 from types import MappingProxyType
+from urllib.parse import unquote
 
 from graphops.graph.kinds.base import GLOBAL_ONLY, OperationKind
 
@@ -16,6 +18,15 @@ class RoleManagementAlertRefresh(OperationKind):
     versions = frozenset({"beta"})
     permission = "RoleManagementAlert.Read.Directory"
     service = "identity"
+
+    @classmethod
+    def tenant_named(cls, url: str) -> str | None:
+        """Graph names a refresh after its scope, the directory: ``refresh:DirectoryRole_<tenant id>_<alert>``."""
+        found = _DIRECTORY_SCOPE.search(unquote(url))
+        return found.group(1).lower() if found else None
+
+
+_DIRECTORY_SCOPE = re.compile(r"DirectoryRole_([0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})_")
 
 
 class AuthenticationMethodOperation(OperationKind):
