@@ -1,0 +1,135 @@
+"""Customer tenants: trackings polled with the multitenant app's token in their own tenant, through azure-identity's
+real ClientAssertionCredential, the identity's token its assertion, against the tenant sign-in stand-in."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import requests
+from azure.data.tables import TableClient
+
+from graphops.local import seed
+from graphops.local.graph import Reply
+from graphops.local.stack import LocalStack
+from graphops.pacing.budget_store import PARTITION
+
+from .conftest import Harness
+
+RESET = "UserAuthenticationMethod.Read.All"
+
+
+def tenants_setting(*tenants: tuple[str, str], **extra: Any) -> str:
+    return json.dumps({tenant: {"name": name, **extra} for tenant, name in tenants})
+
+
+def served(make_harness: Callable[..., Harness], *tenants: tuple[str, str], **settings: str) -> Harness:
+    return make_harness(GRAPHOPS_TENANTS=tenants_setting(*tenants), GRAPHOPS_STATE_TABLE=f"t{uuid.uuid4().hex[:16]}",
+                        **settings)  # fmt: skip
+
+
+def test_two_tenants_trackings_are_polled_each_with_its_own_tenants_token_and_budget(
+    make_harness: Callable[..., Harness], stack: LocalStack
+) -> None:
+    authority = stack.tenants
+    contoso = authority.add_tenant(permissions=(RESET,))
+    fabrikam = authority.add_tenant(permissions=(RESET,))
+    harness = served(make_harness, (contoso, "Contoso"), (fabrikam, "Fabrikam"))
+    paths = {tenant: seed.reset_path(f"user-{tenant}", "op", "beta") for tenant in (contoso, fabrikam)}
+    for path in paths.values():
+        harness.graph.script(path, [Reply(200, seed.password_reset("running", "op")),
+                                    Reply(200, seed.password_reset("succeeded", "op"))])  # fmt: skip
+    ids = {tenant: harness.track(path, tenant_id=tenant) for tenant, path in paths.items()}
+    home = harness.track(seed.ALERT_OPERATION_PATH)
+    harness.graph.script(seed.ALERT_OPERATION_PATH, [Reply(200, seed.alert_refresh("succeeded"))])
+    harness.run()
+
+    assert harness.outcomes() == {ids[contoso]: "succeeded", ids[fabrikam]: "succeeded", home: "succeeded"}
+    for tenant, path in paths.items():
+        calls = harness.graph.gets(path)
+        assert len(calls) == 2
+        assert {call.tenant for call in calls} == {tenant}  # its own tenant's token, every time
+    assert {call.tenant for call in harness.graph.gets(seed.ALERT_OPERATION_PATH)} == {harness.stack.identity.tenant}
+    bodies = {r.webhook_id: r.body for r in harness.receiver.delivered()}
+    assert bodies[ids[contoso]]["tenantId"] == contoso
+    assert bodies[home]["tenantId"] is None
+    table = TableClient.from_connection_string(harness.env["AzureWebJobsStorage"], harness.env["GRAPHOPS_STATE_TABLE"])
+    keys = {row["RowKey"] for row in table.query_entities(f"PartitionKey eq '{PARTITION}'")}
+    assert {key.split("|")[0] for key in keys} == {contoso, fabrikam, harness.stack.identity.tenant}
+    assert authority.tokens_for(contoso) == 1 and authority.tokens_for(fabrikam) == 1  # each credential caches
+
+
+def test_a_tenant_without_consent_ends_forbidden_naming_the_tenant_the_app_and_the_consent(
+    make_harness: Callable[..., Harness], stack: LocalStack
+) -> None:
+    authority = stack.tenants
+    unconsented = authority.add_tenant(consented=False)
+    unknown = str(uuid.uuid4())  # listed in GRAPHOPS_TENANTS, but the app was never consented to there at all
+    harness = served(make_harness, (unconsented, "Northwind"), (unknown, "Tailspin"))
+    paths = {tenant: seed.reset_path(f"user-{tenant}", "op", "beta") for tenant in (unconsented, unknown)}
+    ids = {tenant: harness.track(path, tenant_id=tenant) for tenant, path in paths.items()}
+    harness.run()
+
+    bodies = {r.webhook_id: r.body for r in harness.receiver.delivered()}
+    for tenant, code in ((unconsented, "AADSTS65001"), (unknown, "AADSTS700016")):
+        body = bodies[ids[tenant]]
+        assert body["outcome"] == "forbidden"
+        assert body["error"]["code"] == "consentRequired"
+        message = body["error"]["message"]
+        assert tenant in message and authority.client_id in message and code in message
+        assert "consent" in message
+        assert not harness.graph.gets(paths[tenant])  # no token, no request
+    assert "Northwind" in bodies[ids[unconsented]]["error"]["message"]
+
+
+def test_a_tenant_lacking_the_kinds_permission_ends_forbidden_naming_tenant_app_and_permission(
+    make_harness: Callable[..., Harness], stack: LocalStack
+) -> None:
+    tenant = stack.tenants.add_tenant()
+    harness = served(make_harness, (tenant, "Contoso"))
+    denied = Reply(403, seed.graph_error("Authorization_RequestDenied", "Insufficient privileges"))
+    path = seed.reset_path("someone", "op", "beta")
+    harness.graph.script(path, [denied])
+    tracking = harness.track(path, tenant_id=tenant)
+    harness.run()
+
+    [body] = [r.body for r in harness.receiver.delivered() if r.webhook_id == tracking]
+    assert body["outcome"] == "forbidden"
+    message = body["error"]["message"]
+    assert RESET in message and tenant in message and "Contoso" in message
+    assert harness.stack.tenants.client_id in message
+
+
+def test_a_tenant_outside_the_allow_list_is_refused_with_a_400_naming_tenant_id(
+    make_harness: Callable[..., Harness], stack: LocalStack
+) -> None:
+    listed = stack.tenants.add_tenant()
+    harness = served(make_harness, (listed, "Contoso"))
+    stranger = str(uuid.uuid4())
+    body = {"operationUrl": harness.graph_url(seed.reset_path("u", "op", "beta")),
+            "callbackUrl": harness.stack.callback_url(), "tenantId": stranger}  # fmt: skip
+    answer = requests.post(harness.api("operations"), json=body, timeout=30)
+    assert answer.status_code == 400
+    problem = answer.json()
+    assert "tenantId" in json.dumps(problem) and stranger in json.dumps(problem)
+    accepted = requests.post(harness.api("operations"), json={**body, "tenantId": listed}, timeout=30)
+    assert accepted.status_code == 202
+
+
+def test_an_operation_url_naming_another_tenant_is_refused(
+    make_harness: Callable[..., Harness], stack: LocalStack
+) -> None:
+    ours, theirs = stack.tenants.add_tenant(), stack.tenants.add_tenant()
+    harness = served(make_harness, (ours, "Contoso"), (theirs, "Fabrikam"))
+    path = f"/beta/identityGovernance/roleManagementAlerts/operations/refresh:DirectoryRole_{theirs}_StaleSignInAlert"
+    body = {"operationUrl": harness.graph_url(path), "callbackUrl": harness.stack.callback_url(), "tenantId": ours}
+    answer = requests.post(harness.api("operations"), json=body, timeout=30)
+    assert answer.status_code == 400
+    assert "operationUrl" in answer.text and theirs in answer.text
+    home = requests.post(harness.api("operations"), json={k: v for k, v in body.items() if k != "tenantId"}, timeout=30)
+    assert home.status_code == 400  # a customer tenant's operation is never read with the home tenant's token
+    own = requests.post(harness.api("operations"), json={**body, "tenantId": theirs}, timeout=30)
+    assert own.status_code == 202
+    assert not harness.graph.gets(path) or {c.tenant for c in harness.graph.gets(path)} == {theirs}
