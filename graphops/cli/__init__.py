@@ -6,6 +6,7 @@ One module per command group; importing them registers their commands on :data:`
 from graphops.cli import (
     budget_commands,
     connector_commands,
+    consent_commands,
     index_commands,
     local_commands,
     poison_commands,
@@ -17,6 +18,7 @@ __all__ = [
     "budget_commands",
     "cli",
     "connector_commands",
+    "consent_commands",
     "index_commands",
     "local_commands",
     "main",

@@ -38,6 +38,7 @@ def tracking_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--timeout", "timeout_seconds", type=int, help="Seconds to wait before the outcome is timedOut."),
         click.option("--select", multiple=True, help="Graph property to ask for ($select); repeatable."),
         click.option("--wait-for-resource", is_flag=True, help="After success, wait for the created resource."),
+        click.option("--tenant", "tenant_id", help="A customer tenant of GRAPHOPS_TENANTS (default: the home tenant)."),
         json_option,
         pass_context,
     ]  # fmt: skip
@@ -66,6 +67,7 @@ def tracking_arguments(options: dict[str, Any]) -> dict[str, Any]:
         "select": list(options["select"]) or None,
         "wait_for_resource": options["wait_for_resource"],
         "notify": list(options["notify"]) or None,
+        "tenant_id": options["tenant_id"],
     }
 
 

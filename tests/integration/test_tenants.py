@@ -4,8 +4,11 @@ real ClientAssertionCredential, the identity's token its assertion, against the 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -16,7 +19,9 @@ from graphops.local.graph import Reply
 from graphops.local.stack import LocalStack
 from graphops.pacing.budget_store import PARTITION
 
-from .conftest import Harness
+from ..patience import patience
+from .conftest import ROOT, Harness
+from .test_cli import GRAPHOPS
 
 RESET = "UserAuthenticationMethod.Read.All"
 
@@ -133,3 +138,56 @@ def test_an_operation_url_naming_another_tenant_is_refused(
     own = requests.post(harness.api("operations"), json={**body, "tenantId": theirs}, timeout=30)
     assert own.status_code == 202
     assert not harness.graph.gets(path) or {c.tenant for c in harness.graph.gets(path)} == {theirs}
+
+
+def graphops(stack: LocalStack, settings_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The command as a user runs it, trusting the stand-ins' CA (the tenant sign-in speaks TLS only)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAPHOPS_", "IDENTITY_", "AzureWebJobs"))}
+    env.update({"COLUMNS": "240", "REQUESTS_CA_BUNDLE": str(stack.ca_bundle)})
+    return subprocess.run([*GRAPHOPS, "--settings", str(settings_file), *args], capture_output=True, text=True,
+                          timeout=patience(60), cwd=ROOT, env=env, check=False)  # fmt: skip
+
+
+def consent_settings(stack: LocalStack, tmp_path: Path, *tenants: tuple[str, str], **extra: str) -> Path:
+    values = {**stack.environment(), "GRAPHOPS_TENANTS": tenants_setting(*tenants), **extra}
+    path = tmp_path / "local.settings.json"
+    path.write_text(json.dumps({"IsEncrypted": False, "Values": values}))
+    return path
+
+
+def test_consent_check_reports_the_permission_a_tracked_kind_and_a_start_action_lack(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    tenant = stack.tenants.add_tenant(permissions=(RESET,))
+    kinds = "authenticationMethodOperation,roleManagementAlertRefresh"
+    settings = consent_settings(stack, tmp_path, (tenant, "Contoso"), GRAPHOPS_START_ACTIONS="teamClone",
+                                GRAPHOPS_TRACKED_KINDS=kinds)  # fmt: skip
+    checked = graphops(stack, settings, "consent", "check", "--tenant", tenant, "--json")
+    assert checked.returncode == 1, checked.stderr
+    report = json.loads(checked.stdout)
+    assert report["consented"] is True and report["granted"] == [RESET]
+    assert report["lacking"] == {"kind roleManagementAlertRefresh": ["RoleManagementAlert.Read.Directory"],
+                                 "start teamClone": ["Team.Create"]}  # fmt: skip
+    shown = graphops(stack, settings, "consent", "check", "--tenant", tenant)
+    assert "roleManagementAlertRefresh: lacks RoleManagementAlert.Read.Directory" in shown.stdout
+    assert "authenticationMethodOperation: ok" in shown.stdout
+
+    stack.tenants.tenants[tenant].permissions |= {"RoleManagementAlert.Read.Directory", "Team.Create"}
+    complete = graphops(stack, settings, "consent", "check", "--tenant", tenant, "--json")
+    assert complete.returncode == 0, complete.stdout
+    assert json.loads(complete.stdout)["lacking"] == {}
+
+
+def test_consent_check_says_a_tenant_has_not_consented_and_link_prints_where_to_consent(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    tenant = stack.tenants.add_tenant(consented=False)
+    settings = consent_settings(stack, tmp_path, (tenant, "Northwind"))
+    checked = graphops(stack, settings, "consent", "check", "--tenant", tenant)
+    assert checked.returncode == 1
+    assert "Northwind" in checked.stdout and "has not consented" in checked.stdout and "AADSTS65001" in checked.stdout
+    linked = graphops(stack, settings, "consent", "link", "--tenant", tenant)
+    assert linked.returncode == 0
+    assert linked.stdout.strip() == f"{stack.tenants.url}/{tenant}/adminconsent?client_id={stack.tenants.client_id}"
+    stranger = graphops(stack, settings, "consent", "check", "--tenant", str(uuid.uuid4()))
+    assert stranger.returncode == 2 and "GRAPHOPS_TENANTS" in stranger.stderr
