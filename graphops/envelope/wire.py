@@ -114,9 +114,12 @@ def _tenant_id(raw: object) -> str | None:
     """An envelope's tenant, as intake wrote it (a lower-case GUID); None for the home tenant."""
     if raw is None:
         return None
-    if not isinstance(raw, str) or str(uuid.UUID(raw)) != raw:
-        raise ValueError("tenantId: a lower-case tenant id")
-    return raw
+    try:
+        if isinstance(raw, str) and str(uuid.UUID(raw)) == raw:
+            return raw
+    except ValueError:
+        pass
+    raise ValueError("tenantId: a lower-case tenant id")
 
 
 def _recorded_step_ids(doc: dict[str, Any]) -> tuple[str, ...]:

@@ -107,7 +107,7 @@ class Polling:
     def poll(self, tracking: Tracking) -> StepResult:
         assert tracking.operation_url is not None, "a tracking without an operation URL has finished"
         service = tracking.kind.service if self._budgets is not None and tracking.kind.needs_token else None
-        graph = self._graph.for_tenant(tracking.tenant_id)
+        graph = self._graph_for(tracking)
         tenant = graph.tenant() if service else ""
         scoped = tracking.kind.resource_budget if service else None
         scope = tracking.kind.budget_scope(tracking.operation_url)
@@ -144,7 +144,9 @@ class Polling:
                 self._paused(tracking, tenant, service, self._budgets.pause(tenant, service, answer.retry_after))
         tracking = observe(tracking, answer)
         policy = replace(self._policy, learned=self._learning.schedules()) if self._learning else self._policy
-        decision = in_tenant(decide(tracking, answer, now, policy, self._rng), graph.access)
+        decision = decide(tracking, answer, now, policy, self._rng)
+        if tracking.tenant_id is not None:
+            decision = in_tenant(decision, graph.access)
         event(
             "poll",
             trackingId=tracking.tracking_id,
@@ -216,10 +218,14 @@ class Polling:
             seen = Seen(length, finished.finished_at.timestamp(), length_source(finished))
             self._learning.record(finished.kind.name, finished.operation_url, seen)
 
+    def _graph_for(self, tracking: Tracking) -> GraphClient:
+        """The Graph client of the tracking's tenant: the home tenant's, or a customer tenant's own (its own token)."""
+        return self._graph if tracking.tenant_id is None else self._graph.for_tenant(tracking.tenant_id)
+
     def _reader(self, tracking: Tracking) -> OperationReader:
         """The Graph client, with its token, for Graph URLs; the monitor client, with none, for the others."""
         if tracking.kind.needs_token:
-            return self._graph.for_tenant(tracking.tenant_id)
+            return self._graph_for(tracking)
         if self._monitor is None:
             raise RuntimeError("no monitor client configured for token-less operation kinds")
         return self._monitor
@@ -245,7 +251,7 @@ class Polling:
             return self._deliver(replace(tracking, phase=Phase.DELIVERING))
         if self._clock() >= tracking.deadline:  # the last wait ended past it: not ready, without asking again
             return self._deliver(replace(tracking, phase=Phase.DELIVERING, resource_ready=False))
-        answer = self._graph.for_tenant(tracking.tenant_id).get_operation(url)
+        answer = self._graph_for(tracking).get_operation(url)
         now = self._clock()
         decision = decide_resource(tracking, answer, now, self._policy, self._rng)
         event(

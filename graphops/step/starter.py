@@ -242,7 +242,8 @@ class Starter:
         is still under way, not lost. Raises AzureError when the record cannot be read or written: then
         nothing was sent.
         """
-        started = self._start(tracking_id, request, deadline, self._graph.for_tenant(tenant_id))
+        graph = self._graph if tenant_id is None else self._graph.for_tenant(tenant_id)
+        started = self._start(tracking_id, request, deadline, graph)
         event("start", trackingId=tracking_id, action=request.action.name, httpStatus=started.status,
               decision=type(started.decision).__name__, replayed=not started.sent,
               graphRequestId=started.graph_request_id, clientRequestId=started.client_request_id)  # fmt: skip

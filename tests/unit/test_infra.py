@@ -33,6 +33,11 @@ LEFT_TO_DEFAULT = {
     "GRAPHOPS_GRAPH_ENDPOINT": "overrides the Graph host for local stand-ins only",
     "GRAPHOPS_EVENT_SOURCE": "defaults to /graphops/<the app's name>, which the platform sets (WEBSITE_SITE_NAME)",
     "WEBSITE_SITE_NAME": "set by the platform",
+    "GRAPHOPS_LOGIN_ENDPOINT": "overrides the cloud's sign-in host for the local tenant stand-in only",
+    # Customer tenants are optional: infra sets these when the deployment serves them (GRAPHOPS_MULTITENANT=true).
+    "GRAPHOPS_TENANTS": "no customer tenants by default",
+    "GRAPHOPS_MULTITENANT_CLIENT_ID": "no multitenant app by default",
+    "GRAPHOPS_TRACKED_KINDS": "a tenant's kinds default to every kind when the app is not told the deployment's",
 }
 # Settings infra sets for the platform rather than for graphops' code.
 PLATFORM_SETTINGS = {

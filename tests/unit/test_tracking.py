@@ -163,7 +163,19 @@ def everything_set() -> Tracking:
         traceparent=TRACE,
         step_span=SPAN,
         due_at=NOW + timedelta(seconds=95),
+        tenant_id=TENANT,
     )
+
+
+TENANT = "0f4e2c1a-3b5d-4e6f-8a9b-1c2d3e4f5a6b"  # a customer tenant's id
+
+
+def test_an_envelope_whose_tenant_is_not_a_lower_case_tenant_id_is_refused() -> None:
+    doc = json.loads(everything_set().to_wire())
+    for tenant in (TENANT.upper(), "contoso", 7):
+        with pytest.raises(Rejected) as raised:
+            from_wire({**doc, "tenantId": tenant}, LIMITS)
+        assert "tenantId" in raised.value.problem
 
 
 def test_the_wire_format_field_by_field() -> None:
@@ -204,6 +216,7 @@ def test_the_wire_format_field_by_field() -> None:
         "traceparent": TRACE,
         "stepSpan": SPAN,
         "dueAt": "2026-11-28T12:01:35.000Z",
+        "tenantId": TENANT,
     }
     assert t.to_wire() == json.dumps(doc, separators=(",", ":"))
     assert from_wire(doc, LIMITS) == t
@@ -306,6 +319,7 @@ def test_the_callback_body_field_by_field() -> None:
         "error": {"code": "failed", "message": "it broke"},
         "correlationId": "c-1",
         "context": {"a": [1]},
+        "tenantId": TENANT,
         "polls": 3,
         "trackedSince": "2026-11-28T12:00:00.000Z",
         "finishedAt": "2026-11-28T12:01:30.000Z",
