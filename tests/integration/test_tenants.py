@@ -60,6 +60,8 @@ def test_two_tenants_trackings_are_polled_each_with_its_own_tenants_token_and_bu
     bodies = {r.webhook_id: r.body for r in harness.receiver.delivered()}
     assert bodies[ids[contoso]]["tenantId"] == contoso
     assert bodies[home]["tenantId"] is None
+    status = requests.get(harness.api(f"operations/{ids[fabrikam]}"), timeout=30).json()
+    assert status["tenantId"] == fabrikam and status["outcome"] == "succeeded"
     table = TableClient.from_connection_string(harness.env["AzureWebJobsStorage"], harness.env["GRAPHOPS_STATE_TABLE"])
     keys = {row["RowKey"] for row in table.query_entities(f"PartitionKey eq '{PARTITION}'")}
     assert {key.split("|")[0] for key in keys} == {contoso, fabrikam, harness.stack.identity.tenant}
