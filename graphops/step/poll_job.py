@@ -151,6 +151,7 @@ class Polling:
             "poll",
             trackingId=tracking.tracking_id,
             kind=tracking.kind.name,
+            tenantId=tracking.tenant_id,
             httpStatus=answer.status_code,
             status=tracking.last_status if answer.status_code == 200 else None,
             polls=tracking.polls,

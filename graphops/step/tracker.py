@@ -304,6 +304,8 @@ def describe_step(span: Span, result: StepResult) -> None:
     span.set_attribute("graphops.decision", result.action)
     if tracking is not None:
         span.set_attribute("graphops.kind", tracking.kind.name)
+        if tracking.tenant_id is not None:
+            span.set_attribute("graphops.tenant_id", tracking.tenant_id)
         span.set_attribute("graphops.step", tracking.step)
         span.set_attribute("graphops.phase", str(tracking.phase))
         if tracking.outcome is not None:

@@ -4,6 +4,7 @@ real ClientAssertionCredential, the identity's token its assertion, against the 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import uuid
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 from azure.data.tables import TableClient
 
@@ -19,6 +21,7 @@ from graphops.local.graph import Reply
 from graphops.local.stack import LocalStack
 from graphops.pacing.budget_store import PARTITION
 
+from ..conftest import SPANS
 from ..patience import patience
 from .conftest import ROOT, Harness
 from .test_cli import GRAPHOPS
@@ -36,8 +39,9 @@ def served(make_harness: Callable[..., Harness], *tenants: tuple[str, str], **se
 
 
 def test_two_tenants_trackings_are_polled_each_with_its_own_tenants_token_and_budget(
-    make_harness: Callable[..., Harness], stack: LocalStack
+    make_harness: Callable[..., Harness], stack: LocalStack, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, "graphops")
     authority = stack.tenants
     contoso = authority.add_tenant(permissions=(RESET,))
     fabrikam = authority.add_tenant(permissions=(RESET,))
@@ -66,6 +70,12 @@ def test_two_tenants_trackings_are_polled_each_with_its_own_tenants_token_and_bu
     keys = {row["RowKey"] for row in table.query_entities(f"PartitionKey eq '{PARTITION}'")}
     assert {key.split("|")[0] for key in keys} == {contoso, fabrikam, harness.stack.identity.tenant}
     assert authority.tokens_for(contoso) == 1 and authority.tokens_for(fabrikam) == 1  # each credential caches
+    steps = [span for span in SPANS.get_finished_spans() if (span.attributes or {}).get("graphops.tracking_id")]
+    tenants = {span.attributes["graphops.tracking_id"]: span.attributes.get("graphops.tenant_id") for span in steps}  # type: ignore[index]
+    assert tenants[ids[contoso]] == contoso and tenants[ids[fabrikam]] == fabrikam and tenants[home] is None
+    polls = [json.loads(r.getMessage()) for r in caplog.records if r.getMessage().startswith('{"event": "poll"')]
+    assert {p["trackingId"]: p.get("tenantId") for p in polls} == {ids[contoso]: contoso, ids[fabrikam]: fabrikam,
+                                                                   home: None}  # fmt: skip
 
 
 def test_a_tenant_without_consent_ends_forbidden_naming_the_tenant_the_app_and_the_consent(
