@@ -1,0 +1,114 @@
+"""Customer tenants: GRAPHOPS_TENANTS read and checked, a request's tenantId checked against it, and the tenant an
+operation URL names."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from graphops.common.errors import Rejected, SettingsError
+from graphops.graph.clouds import CLOUDS
+from graphops.graph.tenants import consent_link, exchange_scope
+from graphops.intake.request import from_request, from_start_request
+from graphops.local import seed
+from graphops.settings import Settings
+from graphops.storage.connection import AZURITE_CONNECTION_STRING
+from graphops.wiring import limits_for
+
+CONTOSO = "0f4e2c1a-3b5d-4e6f-8a9b-1c2d3e4f5a6b"
+FABRIKAM = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+APP = "11111111-2222-4333-8444-555555555555"
+BASE = {"AzureWebJobsStorage": AZURITE_CONNECTION_STRING, "GRAPHOPS_QUEUE_NAME": "graph-operations",
+        "GRAPHOPS_MULTITENANT_CLIENT_ID": APP, "GRAPHOPS_START_ACTIONS": "teamClone,teamArchive"}  # fmt: skip
+NOW = datetime(2026, 12, 7, tzinfo=UTC)
+CALLBACK = "https://prod-00.westeurope.logic.azure.com/workflows/x/invoke?sig=s"
+
+
+def settings(tenants: Any, **env: str) -> Settings:
+    return Settings.from_env({**BASE, "GRAPHOPS_TENANTS": json.dumps(tenants), **env})
+
+
+def test_each_tenant_gets_its_name_and_lists_that_default_to_the_deployments() -> None:
+    fabrikam_only = {"name": "Fabrikam", "startActions": ["teamClone"], "kinds": ["teamsAsyncOperation"]}
+    read = settings({CONTOSO.upper(): {"name": " Contoso "}, FABRIKAM: fabrikam_only})
+    contoso, fabrikam = read.tenants[CONTOSO], read.tenants[FABRIKAM]
+    assert (contoso.name, contoso.start_actions, contoso.kinds) == ("Contoso", None, None)
+    assert (fabrikam.start_actions, fabrikam.kinds) == (frozenset({"teamClone"}), frozenset({"teamsAsyncOperation"}))
+    tracked = settings({CONTOSO: {"name": "C"}}, GRAPHOPS_TRACKED_KINDS="teamsAsyncOperation")
+    assert tracked.tenants[CONTOSO].kinds == frozenset({"teamsAsyncOperation"})
+    assert Settings.from_env(BASE).tenants == {}
+
+
+@pytest.mark.parametrize(
+    ("tenants", "env", "says"),
+    [
+        ("[]", {}, "must be a JSON object"),
+        ("{nope", {}, "must be a JSON object"),
+        ({"contoso": {"name": "C"}}, {}, "'contoso' is not a tenant id"),
+        ({CONTOSO: "Contoso"}, {}, f"tenant {CONTOSO}: must be an object"),
+        ({CONTOSO: {}}, {}, f"tenant {CONTOSO}: name must be"),
+        ({CONTOSO: {"name": "C", "region": "eu"}}, {}, f"tenant {CONTOSO}: unknown field 'region'"),
+        ({CONTOSO: {"name": "C", "startActions": ["teamCreate"]}}, {}, f"tenant {CONTOSO}: start action 'teamCreate' "
+         "is not enabled in GRAPHOPS_START_ACTIONS"),
+        ({CONTOSO: {"name": "C", "startActions": ["reboot"]}}, {}, "'reboot' is not a start action"),
+        ({CONTOSO: {"name": "C", "kinds": ["restoreSession"]}}, {"GRAPHOPS_TRACKED_KINDS": "teamsAsyncOperation"},
+         f"tenant {CONTOSO}: kind 'restoreSession' is not in GRAPHOPS_TRACKED_KINDS"),
+        ({CONTOSO: {"name": "C", "kinds": "teamsAsyncOperation"}}, {}, "kinds must be a list"),
+        ({CONTOSO: {"name": "C"}, CONTOSO.upper(): {"name": "D"}}, {}, "listed twice"),
+        ({CONTOSO: {"name": "C"}}, {"GRAPHOPS_MULTITENANT_CLIENT_ID": ""}, "needs GRAPHOPS_MULTITENANT_CLIENT_ID"),
+    ],
+)  # fmt: skip
+def test_a_bad_tenant_list_names_the_setting_and_the_tenant_at_fault(tenants: Any, env: dict[str, str], says: str
+                                                                    ) -> None:  # fmt: skip
+    raw = tenants if isinstance(tenants, str) else json.dumps(tenants)
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({**BASE, "GRAPHOPS_TENANTS": raw, **env})
+    assert raised.value.setting == "GRAPHOPS_TENANTS"
+    assert says in raised.value.problem
+
+
+def test_a_request_names_a_served_tenant_whose_kind_and_action_it_allows_or_is_refused_naming_tenant_id() -> None:
+    contoso = {"name": "Contoso", "startActions": ["teamArchive"], "kinds": ["teamsAsyncOperation"]}
+    limits = limits_for(settings({CONTOSO: contoso, FABRIKAM: {"name": "Fabrikam"}}))
+    reset = {"operationUrl": "https://graph.microsoft.com" + seed.reset_path("u", "op", "beta"),
+             "callbackUrl": CALLBACK}  # fmt: skip
+    assert from_request({**reset, "tenantId": FABRIKAM.upper()}, "t", NOW, limits).tenant_id == FABRIKAM
+    assert from_request(reset, "t", NOW, limits).tenant_id is None
+    for tenant, says in ((CONTOSO, "authenticationMethodOperation is not tracked in Contoso"),
+                         ("9" * 8 + "-0000-4000-8000-" + "0" * 12, "is not a tenant this deployment serves"),
+                         ("contoso.onmicrosoft.com", "must be a tenant id"), (7, "must be a tenant id")):  # fmt: skip
+        with pytest.raises(Rejected) as raised:
+            from_request({**reset, "tenantId": tenant}, "t", NOW, limits)
+        assert raised.value.field == "tenantId" and says in raised.value.problem
+    clone = {"start": {"method": "POST", "url": "https://graph.microsoft.com/v1.0/teams/t1/clone",
+                       "body": {"displayName": "x", "partsToClone": "apps"}}, "callbackUrl": CALLBACK}  # fmt: skip
+    with pytest.raises(Rejected) as raised:
+        from_start_request({**clone, "tenantId": CONTOSO}, "t", NOW, limits)
+    assert raised.value.field == "tenantId" and "teamClone is not enabled in Contoso" in raised.value.problem
+    assert from_start_request({**clone, "tenantId": FABRIKAM}, "t", NOW, limits)[0].tenant_id == FABRIKAM
+
+
+def test_an_alert_refresh_url_must_name_the_trackings_tenant() -> None:
+    limits = limits_for(settings({CONTOSO: {"name": "Contoso"}, FABRIKAM: {"name": "Fabrikam"}}))
+    url = ("https://graph.microsoft.com/beta/identityGovernance/roleManagementAlerts/operations/"
+           f"refresh:DirectoryRole_{CONTOSO}_StaleSignInAlert")  # fmt: skip
+    assert from_request({"operationUrl": url, "callbackUrl": CALLBACK, "tenantId": CONTOSO}, "t", NOW, limits)
+    for tenant in (FABRIKAM, None):
+        doc = {"operationUrl": url, "callbackUrl": CALLBACK, **({"tenantId": tenant} if tenant else {})}
+        with pytest.raises(Rejected) as raised:
+            from_request(doc, "t", NOW, limits)
+        assert raised.value.field == "operationUrl" and f"names tenant {CONTOSO}" in raised.value.problem
+    home = "https://graph.microsoft.com" + seed.ALERT_OPERATION_PATH  # a tenant not served: the home tenant's own
+    assert from_request({"operationUrl": home, "callbackUrl": CALLBACK}, "t", NOW, limits).tenant_id is None
+
+
+def test_the_assertion_audience_and_the_consent_link_follow_the_cloud() -> None:
+    assert exchange_scope(CLOUDS["global"]) == "api://AzureADTokenExchange/.default"
+    assert exchange_scope(CLOUDS["usgov"]) == "api://AzureADTokenExchangeUSGov/.default"
+    assert exchange_scope(CLOUDS["china"]) == "api://AzureADTokenExchangeChina/.default"
+    assert consent_link(CLOUDS["usgov"], CONTOSO, APP) == (
+        f"https://login.microsoftonline.us/{CONTOSO}/adminconsent?client_id={APP}"
+    )
