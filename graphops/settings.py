@@ -171,11 +171,8 @@ class Settings:
             platform_auth_enabled=env.get("WEBSITE_AUTH_ENABLED", "").strip().lower() == "true",
             console_tenant_id=_guid(env, "GRAPHOPS_CONSOLE_TENANT_ID"),
             console_client_id=_guid(env, "GRAPHOPS_CONSOLE_CLIENT_ID"),
-            console_login_endpoint=_origin(
-                "GRAPHOPS_CONSOLE_LOGIN_ENDPOINT",
-                env.get("GRAPHOPS_CONSOLE_LOGIN_ENDPOINT", "").strip(),
-                f"https://{cloud.authority_host}",
-                why="the operators' sign-ins are checked against its keys",
+            console_login_endpoint=_login_endpoint(
+                env, "GRAPHOPS_CONSOLE_LOGIN_ENDPOINT", cloud, why="operators' sign-ins are checked against its keys"
             ),
             app_insights_connection_string=env.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip() or None,
             app_insights_resource_id=env.get("GRAPHOPS_APPINSIGHTS_RESOURCE_ID", "").strip() or None,
@@ -184,13 +181,13 @@ class Settings:
             credential=_choice(env, "GRAPHOPS_CREDENTIAL", ("managedidentity", "default")),
             tenants=_tenants(env),
             multitenant_client_id=_guid(env, "GRAPHOPS_MULTITENANT_CLIENT_ID"),
-            login_endpoint=_origin(
-                "GRAPHOPS_LOGIN_ENDPOINT",
-                env.get("GRAPHOPS_LOGIN_ENDPOINT", "").strip(),
-                f"https://{cloud.authority_host}",
-                why="the identity's assertion is sent there",
-            ),
+            login_endpoint=_login_endpoint(env, "GRAPHOPS_LOGIN_ENDPOINT", cloud, why="the assertion goes there"),
         )
+
+
+def _login_endpoint(env: Mapping[str, str], name: str, cloud: Cloud, *, why: str) -> str:
+    """An Entra sign-in host: the cloud's own unless the setting names another (a loopback stand-in)."""
+    return _origin(name, env.get(name, "").strip(), f"https://{cloud.authority_host}", why=why)
 
 
 def _tenants(env: Mapping[str, str]) -> dict[str, Tenant]:
