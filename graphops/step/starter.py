@@ -117,6 +117,10 @@ def read_start_answer(
 ) -> StartDecision:
     """What Graph's answer to a start request (sent to ``url``) means. Pure: tested without any server."""
     code = answer.status_code
+    if code is None and answer.failed == "noConsent":
+        # A customer tenant refused the app a token: nothing was sent, and only an administrator's consent helps.
+        refusal = ErrorInfo("consentRequired", answer.failure or "no consent")
+        return Refused(403, refusal, Outcome.FORBIDDEN, refusal)
     if code is None:
         return Unknown(None, ErrorInfo("unreachable", answer.failure or "Graph did not answer"))
     if code == 202:

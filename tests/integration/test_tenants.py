@@ -25,6 +25,7 @@ from ..conftest import SPANS
 from ..patience import patience
 from .conftest import ROOT, Harness
 from .test_cli import GRAPHOPS
+from .test_starts import CASES, api_start
 
 RESET = "UserAuthenticationMethod.Read.All"
 
@@ -203,3 +204,26 @@ def test_consent_check_says_a_tenant_has_not_consented_and_link_prints_where_to_
     assert linked.stdout.strip() == f"{stack.tenants.url}/{tenant}/adminconsent?client_id={stack.tenants.client_id}"
     stranger = graphops(stack, settings, "consent", "check", "--tenant", str(uuid.uuid4()))
     assert stranger.returncode == 2 and "GRAPHOPS_TENANTS" in stranger.stderr
+
+
+def test_a_start_in_a_customer_tenant_is_sent_with_its_token_or_refused_403_where_it_has_not_consented(
+    make_harness: Callable[..., Harness], stack: LocalStack
+) -> None:
+    consented = stack.tenants.add_tenant(permissions=("Team.Create",))
+    unconsented = stack.tenants.add_tenant(consented=False)
+    tenants = ((consented, "Contoso"), (unconsented, "Northwind"))
+    harness = served(make_harness, *tenants, GRAPHOPS_START_ACTIONS="teamClone")
+    case = CASES["teamClone"]
+    harness.graph.on(case.method, case.url, lambda body: Reply(202, None, {"Location": seed.TEAM_LOCATION}))
+    harness.graph.script(f"/v1.0{seed.TEAM_LOCATION}", [Reply(200, case.final)])
+    refused = api_start(harness, case, "northwind", tenantId=unconsented)
+    assert refused.status_code == 403
+    assert refused.json()["graphError"]["code"] == "consentRequired" and unconsented in refused.text
+    assert not harness.graph.requests(case.method, case.url)  # no token, nothing sent
+    started = api_start(harness, case, "contoso", tenantId=consented)
+    assert started.status_code == 202, started.text
+    harness.run()
+    [sent] = harness.graph.requests(case.method, case.url)
+    assert sent.tenant == consented
+    [callback] = harness.receiver.delivered()
+    assert callback.body["tenantId"] == consented and callback.body["outcome"] == "succeeded"
