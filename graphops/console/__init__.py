@@ -69,6 +69,7 @@ def build_console(
         insights=settings.app_insights_resource_id if settings.app_insights_connection_string else None,
         cloud=settings.cloud.name,
         budgets=settings.throttle_budgets,
+        tenants={tenant_id: tenant.name for tenant_id, tenant in settings.tenants.items()},
     )
 
 

@@ -69,9 +69,12 @@ class Filters:
     since: datetime | None = None
     until: datetime | None = None
     sort: str = DEFAULT_SORT  # one of triage.SORTS
+    tenant_id: str | None = None  # a customer tenant of GRAPHOPS_TENANTS
 
     @classmethod
-    def from_query(cls, query: Mapping[str, str], now: datetime, kinds: Iterable[str]) -> Filters:
+    def from_query(
+        cls, query: Mapping[str, str], now: datetime, kinds: Iterable[str], tenants: Iterable[str] = ()
+    ) -> Filters:
         """``from`` missing altogether means the last 24 hours; present but empty, no lower bound."""
 
         def one_of(name: str, allowed: Iterable[str]) -> str | None:
@@ -88,13 +91,14 @@ class Filters:
         if len(correlation) > MAX_CORRELATION_ID_LENGTH:  # what a request may carry
             raise Rejected("correlationId", f"longer than {MAX_CORRELATION_ID_LENGTH} characters")
         return cls(one_of("phase", PHASES), one_of("state", STANDINGS), one_of("kind", kinds), correlation or None,
-                   since, until, one_of("sort", SORTS) or DEFAULT_SORT)  # fmt: skip
+                   since, until, one_of("sort", SORTS) or DEFAULT_SORT, one_of("tenantId", tenants))  # fmt: skip
 
     def window(self) -> Window:
         """The index's window for the rows: every filter applied but the correlation id's (matched in the rows read)."""
         chosen = {s for s in STANDINGS if self.phase in (None, phase_of_standing(s)) and self.state in (None, s)}
         everything = self.phase is None and self.state is None
-        return Window(self.since, self.until, self.kind, None, None if everything else frozenset(chosen))
+        return Window(self.since, self.until, self.kind, None, None if everything else frozenset(chosen),
+                      tenant_id=self.tenant_id)  # fmt: skip
 
     def counted(self, standing: str) -> bool:
         """Whether a standing's count shows: the phase filter applies to the counts, the state filter does not."""
@@ -113,6 +117,7 @@ class Filters:
             "state": self.state or "",
             "kind": self.kind or "",
             "correlationId": self.correlation_id or "",
+            "tenantId": self.tenant_id or "",
             "from": _local(self.since),
             "to": _local(self.until),
             "sort": "" if self.sort == DEFAULT_SORT else self.sort,
@@ -175,6 +180,7 @@ def row_of(entry: Entry, state: Mapping[str, Any]) -> Row:
         outcome=entry.outcome,
         kind=entry.kind,
         correlation_id=entry.correlation_id,
+        tenant_id=entry.tenant_id,
         tracked_since=iso(entry.tracked_since),
         finished_at=entry.finished_at,
         operation_url=entry.operation_url,

@@ -104,8 +104,10 @@ class Console:
         insights: str | None = None,
         cloud: str = "global",
         budgets: Mapping[str, Limit] = LIMITS,
+        tenants: Mapping[str, str] | None = None,
     ) -> None:
         self._table, self._state = table, StateStore(table)
+        self._tenants = dict(tenants or {})  # GRAPHOPS_TENANTS: id -> display name, for the list's column and filter
         self._poison, self._main = poison_queue, main_queue  # raw clients: entries are read as they lie
         self._root = root.rstrip("/") + "/"
         self._authorize, self._clock = authorize, clock
@@ -159,7 +161,7 @@ class Console:
 
     def _list(self, request: ConsoleRequest, who: Operator) -> Page:
         now = self._clock()
-        filters = Filters.from_query(request.query, now, KINDS)
+        filters = Filters.from_query(request.query, now, KINDS, self._tenants)
         listing = list_trackings(self._table, filters, now)
         chips = [(name, count, filters.query_string(state=name)) for name, count in listing.counts.items()]
         # Each sortable column's header links to the list sorted by it (again: the other way round).
@@ -168,7 +170,7 @@ class Console:
         return self._render("list.html", 200, who=who, title="Trackings", filters=filters.form(), listing=listing,
                             chips=chips, phases=PHASES, states=STANDINGS, kinds=sorted(KINDS), now=now,
                             everything=filters.query_string(state=None), headers=headers, sort=filters.sort,
-                            attention=attention, overdue=overdue, read_limit=READ)  # fmt: skip
+                            attention=attention, overdue=overdue, read_limit=READ, tenants=self._tenants)  # fmt: skip
 
     def _tracking(self, tracking_id: str, who: Operator) -> Page:
         entity = self._state.read(tracking_id) if TRACKING_ID.fullmatch(tracking_id) else None
@@ -353,7 +355,7 @@ def _facts(view: Mapping[str, Any]) -> list[tuple[str, Any]]:
     error = view.get("error") or {}
     names = [("standing", "standing"), ("phase", "phase"), ("outcome", "outcome"), ("kind", "kind"),
              ("operation URL", "operationUrl"), ("waiting for", "waitingFor"),
-             ("correlation id", "correlationId"), ("Graph status", "lastStatus"), ("progress", "progress"),
+             ("correlation id", "correlationId"), ("tenant", "tenantId"), ("Graph status", "lastStatus"), ("progress", "progress"),
              ("resource", "resource"), ("resource ready", "resourceReady"), ("polls", "polls"),
              ("schedule", "schedule"), ("tracked since", "trackedSince"), ("last poll", "lastPollAt"),
              ("next poll", "nextPollAt"),

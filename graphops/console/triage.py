@@ -49,6 +49,7 @@ class Row:
     last_delivery_error: str | None = None
     last_problem: Mapping[str, Any] | None = None  # the status view's lastProblem: what, since when, how many
     reason: str | None = None  # why it ended so (a delivery's error, the run's error), one bounded line
+    tenant_id: str | None = None  # a customer tenant's; None for the home tenant
 
 
 def overdue(row: Row, now: datetime) -> bool:

@@ -71,7 +71,7 @@ RUNNING = frozenset({"polling", "awaitingResource", DELIVERING})  # the standing
 ATTEMPTS = 6  # a transition that storage keeps refusing gives up (and the next transition repairs it)
 # What the list shows without reading the state row.
 ROW_COLUMNS = ("trackingId", "trackedSince", "kind", "correlationId", "standing", "phase", "outcome", "operationUrl",
-               "finishedAt")  # fmt: skip
+               "finishedAt", "tenantId")  # fmt: skip
 
 
 # What the list shows of a tracking beyond the row's own columns: kept in the row once it is done (nothing changes
@@ -79,7 +79,7 @@ ROW_COLUMNS = ("trackingId", "trackedSince", "kind", "correlationId", "standing"
 DETAILS = ("polls", "lastStatus", "progress", "lastPollAt", "deliveryAttempts", "lastDeliveryError", "reason")
 # The state row's properties an index entry is made of (``entry_of_state``): ``reason`` is made of ``error``.
 INDEXED = ("PartitionKey", "trackedSince", "kind", "phase", "outcome", "deliveries", "correlationId", "operationUrl",
-           "finishedAt", "error", *DETAILS)  # fmt: skip
+           "finishedAt", "error", "tenantId", *DETAILS)  # fmt: skip
 # A finished tracking's reason as its index row keeps it: a line of the list, never the whole error (the tracking's
 # page has that), so a row stays small however long Graph's message is.
 REASON_CHARS = 200
@@ -254,6 +254,7 @@ class Entry:
     operation_url: str | None = None
     finished_at: str | None = None
     details: Mapping[str, Any] | None = None  # DETAILS, for a tracking that is done; None: read the state
+    tenant_id: str | None = None  # a customer tenant's; None for the home tenant
 
     @property
     def partition(self) -> str:
@@ -270,7 +271,7 @@ class Entry:
                 "trackingId": self.tracking_id, "trackedSince": iso(self.tracked_since), "kind": self.kind,
                 "standing": self.standing, "phase": self.phase, "outcome": self.outcome or "",
                 "correlationId": self.correlation_id or "", "operationUrl": self.operation_url or "",
-                "finishedAt": self.finished_at or "", **kept}  # fmt: skip
+                "finishedAt": self.finished_at or "", "tenantId": self.tenant_id or "", **kept}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -282,6 +283,7 @@ class Window:
     kind: str | None = None
     correlation_id: str | None = None
     standings: frozenset[str] | None = None  # None: any
+    tenant_id: str | None = None  # a customer tenant's trackings only
 
     def clauses(self) -> tuple[list[str], dict[str, Any]]:
         """Table filter clauses for the fields a partition's rows are filtered by (the standing is the caller's)."""
@@ -292,6 +294,9 @@ class Window:
         if self.correlation_id is not None:
             clauses.append("correlationId eq @cid")
             parameters["cid"] = self.correlation_id
+        if self.tenant_id is not None:
+            clauses.append("tenantId eq @tid")
+            parameters["tid"] = self.tenant_id
         return clauses, parameters
 
     def within(self, since: datetime, until: datetime) -> Window:
@@ -396,14 +401,15 @@ class TrackingIndex:
     def counts(self, window: Window, now: datetime, buckets: Sequence[str] | None = None) -> Counter[str]:
         """How many trackings in the window stand where (its ``standings`` ignored: the chips show them all)."""
         chosen = list(self.buckets(window, now) if buckets is None else buckets)
-        everywhere = Window(window.since, window.until, window.kind, window.correlation_id)
+        everywhere = Window(window.since, window.until, window.kind, window.correlation_id, tenant_id=window.tenant_id)
         with ThreadPoolExecutor(self._workers) as pool:
             parts = pool.map(lambda bucket: self._bucket_counts(bucket, everywhere), chosen)
             return sum(parts, Counter())
 
     def _bucket_counts(self, bucket: str, window: Window) -> Counter[str]:
         hours, cut = split_day(bucket, window.since, window.until)
-        if window.correlation_id is not None:  # one correlation id: its rows, counted (they are few)
+        if window.correlation_id is not None or window.tenant_id is not None:
+            # One correlation id, or one tenant (the tallies are kept per kind, not per tenant): its rows, counted.
             start = day_start(bucket)
             hours, cut = None, [(window.since or start, window.until or start + timedelta(days=1))]
         total: Counter[str] = Counter()
@@ -525,6 +531,7 @@ def entry_of_row(row: Mapping[str, Any]) -> Entry:
         operation_url=text("operationUrl"),
         finished_at=text("finishedAt"),
         details=_details_when_done(row),
+        tenant_id=text("tenantId"),
     )
 
 
@@ -588,6 +595,7 @@ def entry_of_state(tracking_id: str, state: Mapping[str, Any]) -> Entry | None:
         operation_url=str(state.get("operationUrl") or "") or None,
         finished_at=str(state.get("finishedAt") or "") or None,
         details=_with_reason(_details_when_done(state), state),
+        tenant_id=str(state.get("tenantId") or "") or None,
     )
 
 

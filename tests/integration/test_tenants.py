@@ -227,3 +227,33 @@ def test_a_start_in_a_customer_tenant_is_sent_with_its_token_or_refused_403_wher
     assert sent.tenant == consented
     [callback] = harness.receiver.delivered()
     assert callback.body["tenantId"] == consented and callback.body["outcome"] == "succeeded"
+
+
+def test_the_consoles_list_names_each_trackings_tenant_and_filters_by_it(
+    make_harness: Callable[..., Harness], stack: LocalStack
+) -> None:
+    from graphops.console import build_console
+    from graphops.console.local import LocalConsole
+    from graphops.settings import Settings
+
+    contoso, fabrikam = stack.tenants.add_tenant(permissions=(RESET,)), stack.tenants.add_tenant(permissions=(RESET,))
+    harness = served(make_harness, (contoso, "Contoso"), (fabrikam, "Fabrikam"))
+    ids = {}
+    for tenant in (contoso, fabrikam, None):
+        path = seed.reset_path(f"user-{tenant}", "op", "beta")
+        harness.graph.script(path, [Reply(200, seed.password_reset("succeeded", "op"))])
+        ids[tenant] = harness.track(path, tenant_id=tenant)
+    harness.run()
+
+    settings = Settings.from_env(harness.env)
+    with LocalConsole(lambda authorize: build_console(settings, None, root="/", authorize=authorize)) as console:
+        everything = requests.get(f"{console.url}/?from=", timeout=patience(10)).text
+        only = requests.get(f"{console.url}/?from=&tenantId={fabrikam}", timeout=patience(10)).text
+        unknown = requests.get(f"{console.url}/?from=&tenantId={uuid.uuid4()}", timeout=patience(10))
+    cells = {tracking: everything.split(f'data-tracking="{tracking}"')[1].split("</tr>")[0]
+             for tracking in ids.values()}  # fmt: skip
+    assert ">Contoso</td>" in cells[ids[contoso]] and ">Fabrikam</td>" in cells[ids[fabrikam]]
+    assert ">home</td>" in cells[ids[None]]
+    assert f'data-tracking="{ids[fabrikam]}"' in only
+    assert f'data-tracking="{ids[contoso]}"' not in only and f'data-tracking="{ids[None]}"' not in only
+    assert unknown.status_code == 400 and "tenantId" in unknown.text
