@@ -213,6 +213,7 @@ def _print_status(view: dict[str, Any]) -> None:
     "--state", help="Only trackings standing here (polling, delivering, deliveryFailed, succeeded, failed...)."
 )
 @click.option("--kind", help="Only trackings of this operation kind.")
+@click.option("--tenant", help="Only trackings in this customer tenant (an id of GRAPHOPS_TENANTS).")
 @click.option("--correlation-id", help="Only trackings whose correlation id contains this, in any case (among the "
               "newest 300 of the range).")  # fmt: skip
 @click.option("--sort", default="newest", show_default=True,
@@ -231,12 +232,12 @@ def list_command(obj: Context, /, as_json: bool, **chosen: str | None) -> None:
     from graphops.storage.queues import INTERACTIVE
     from graphops.storage.state import table_client
 
-    names = {"since": "from", "until": "to", "correlation_id": "correlationId"}
+    names = {"since": "from", "until": "to", "correlation_id": "correlationId", "tenant": "tenantId"}
     query = {names.get(name, name): value for name, value in chosen.items() if value is not None}
     with clear_errors():
         now = datetime.now(UTC)
-        filters = Filters.from_query(query, now, KINDS)
         settings, credential = reach_storage(obj)
+        filters = Filters.from_query(query, now, KINDS, settings.tenants)
         listing = list_trackings(
             table_client(settings.storage, settings.state_table, credential, options=INTERACTIVE), filters, now
         )

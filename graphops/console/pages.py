@@ -355,7 +355,8 @@ def _facts(view: Mapping[str, Any]) -> list[tuple[str, Any]]:
     error = view.get("error") or {}
     names = [("standing", "standing"), ("phase", "phase"), ("outcome", "outcome"), ("kind", "kind"),
              ("operation URL", "operationUrl"), ("waiting for", "waitingFor"),
-             ("correlation id", "correlationId"), ("tenant", "tenantId"), ("Graph status", "lastStatus"), ("progress", "progress"),
+             ("correlation id", "correlationId"), ("tenant", "tenantId"), ("Graph status", "lastStatus"),
+             ("progress", "progress"),
              ("resource", "resource"), ("resource ready", "resourceReady"), ("polls", "polls"),
              ("schedule", "schedule"), ("tracked since", "trackedSince"), ("last poll", "lastPollAt"),
              ("next poll", "nextPollAt"),

@@ -230,7 +230,7 @@ def test_a_start_in_a_customer_tenant_is_sent_with_its_token_or_refused_403_wher
 
 
 def test_the_consoles_list_names_each_trackings_tenant_and_filters_by_it(
-    make_harness: Callable[..., Harness], stack: LocalStack
+    make_harness: Callable[..., Harness], stack: LocalStack, tmp_path: Path
 ) -> None:
     from graphops.console import build_console
     from graphops.console.local import LocalConsole
@@ -257,3 +257,7 @@ def test_the_consoles_list_names_each_trackings_tenant_and_filters_by_it(
     assert f'data-tracking="{ids[fabrikam]}"' in only
     assert f'data-tracking="{ids[contoso]}"' not in only and f'data-tracking="{ids[None]}"' not in only
     assert unknown.status_code == 400 and "tenantId" in unknown.text
+    settings_file = tmp_path / "local.settings.json"
+    settings_file.write_text(json.dumps({"IsEncrypted": False, "Values": harness.env}))
+    listed = graphops(stack, settings_file, "list", "--tenant", fabrikam, "--from", "", "--json")
+    assert [row["tenantId"] for row in json.loads(listed.stdout)["trackings"]] == [fabrikam], listed.stderr
