@@ -29,8 +29,10 @@ MAX_BODY_BYTES = 1024 * 1024
 OPERATION_HEADERS = ("Location", "Operation-Location", "Content-Location")
 TENANT_ID = re.compile(r"[0-9a-fA-F-]{36}")
 # Entra's refusals of a token in a tenant that has not consented to the app (or does not know it): nothing but an
-# administrator's consent changes them, so a tracking in that tenant ends instead of waiting for a token.
-NO_CONSENT_CODES = ("AADSTS65001", "AADSTS700016", "AADSTS7000215", "AADSTS700213")
+# administrator's consent changes them, so a tracking in that tenant ends instead of waiting for a token. A federated
+# credential that does not match the identity (AADSTS700211-700213) is the deployment's fault, in every tenant at
+# once: it is waited out and warned of, as the home identity's own token trouble is.
+NO_CONSENT_CODES = ("AADSTS65001", "AADSTS700016", "AADSTS7000215")
 
 
 @dataclass(frozen=True)

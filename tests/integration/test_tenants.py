@@ -261,3 +261,38 @@ def test_the_consoles_list_names_each_trackings_tenant_and_filters_by_it(
     settings_file.write_text(json.dumps({"IsEncrypted": False, "Values": harness.env}))
     listed = graphops(stack, settings_file, "list", "--tenant", fabrikam, "--from", "", "--json")
     assert [row["tenantId"] for row in json.loads(listed.stdout)["trackings"]] == [fabrikam], listed.stderr
+
+
+def test_the_tenant_sign_in_takes_the_identitys_assertion_only_where_issuer_subject_and_audience_match(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from azure.core.exceptions import ClientAuthenticationError
+    from azure.identity import ClientAssertionCredential, ManagedIdentityCredential
+
+    from graphops.graph.reader import tenant_of
+    from graphops.local.tenants import FederatedCredential
+
+    for name, value in {**stack.identity.environment(), "REQUESTS_CA_BUNDLE": str(stack.ca_bundle)}.items():
+        monkeypatch.setenv(name, value)
+    tenant = stack.tenants.add_tenant(permissions=(RESET,))
+    identity = ManagedIdentityCredential()
+
+    def token(audience: str) -> str:
+        def assertion() -> str:
+            return identity.get_token(audience + "/.default").token
+
+        app = ClientAssertionCredential(tenant, stack.tenants.client_id, assertion, authority=stack.tenants.url)
+        return app.get_token("https://graph.microsoft.com/.default").token
+
+    assert tenant_of(token("api://AzureADTokenExchange")) == tenant
+    with pytest.raises(ClientAuthenticationError) as wrong_audience:
+        token("api://AzureADTokenExchangeUSGov")
+    assert "AADSTS700212" in str(wrong_audience.value)
+    federated = stack.tenants.federated
+    for changed, code in ((FederatedCredential(federated.issuer, federated.subject.upper()), "AADSTS700213"),
+                          (FederatedCredential(federated.issuer.replace("/v2.0", ""), federated.subject),
+                           "AADSTS700211")):  # fmt: skip
+        stack.tenants.federated = changed  # as a credential saved with a wrong subject or issuer: refused only now
+        with pytest.raises(ClientAuthenticationError) as refused:
+            token("api://AzureADTokenExchange")
+        assert code in str(refused.value) and "No matching federated identity record" in str(refused.value)
