@@ -60,6 +60,14 @@ def test_a_failed_operation_carries_graphs_error() -> None:
     assert d == Finish(Outcome.FAILED, ErrorInfo("failed", "Graph reports the operation failed"))
 
 
+def test_a_tenant_that_refused_the_app_a_token_ends_forbidden_at_once_while_a_missing_token_is_waited_out() -> None:
+    refused = "no consent in tenant Contoso (t) for the app a: an administrator must consent to the app (AADSTS65001)"
+    _, d = step(GraphAnswer(None, failure=refused, failed="noConsent"))
+    assert d == Finish(Outcome.FORBIDDEN, ErrorInfo("consentRequired", refused))
+    _, d = step(GraphAnswer(None, failure="no token: the identity endpoint did not answer", failed="noToken"))
+    assert isinstance(d, PollAgain)
+
+
 def test_terminal_statuses_finish() -> None:
     t, d = step(GraphAnswer(200, seed.alert_refresh("succeeded")))
     assert d == Finish(Outcome.SUCCEEDED) and t.operation == seed.alert_refresh("succeeded") and t.polls == 1

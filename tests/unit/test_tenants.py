@@ -8,12 +8,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import requests
+from azure.core.credentials import AccessToken
+from azure.core.exceptions import ClientAuthenticationError
 
 from graphops.common.errors import Rejected, SettingsError
 from graphops.graph.clouds import CLOUDS
+from graphops.graph.reader import GraphClient, TenantAccess
 from graphops.graph.tenants import consent_link, exchange_scope
 from graphops.intake.request import from_request, from_start_request
 from graphops.local import seed
+from graphops.local.identity import jwt_shaped
 from graphops.settings import Settings
 from graphops.storage.connection import AZURITE_CONNECTION_STRING
 from graphops.wiring import limits_for
@@ -112,3 +117,54 @@ def test_the_assertion_audience_and_the_consent_link_follow_the_cloud() -> None:
     assert consent_link(CLOUDS["usgov"], CONTOSO, APP) == (
         f"https://login.microsoftonline.us/{CONTOSO}/adminconsent?client_id={APP}"
     )
+
+
+class _Session(requests.Session):
+    """Records what would have gone to Graph, and sends nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[str] = []
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        self.sent.append(str(url))
+        raise requests.ConnectionError("not sent in a unit test")
+
+
+class _Credential:
+    def __init__(self, tid: str | None = None, refusal: str | None = None) -> None:
+        self.tid, self.refusal = tid, refusal
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        if self.refusal:
+            raise ClientAuthenticationError(self.refusal)
+        return AccessToken(jwt_shaped({"tid": self.tid or ""}, "standin-x"), 2**40)
+
+
+def tenant_client(session: _Session, credential: _Credential) -> GraphClient:
+    home = GraphClient(session, _Credential(FABRIKAM), "https://graph.microsoft.com/.default",
+                       "https://graph.microsoft.com",
+                       tenants=lambda tenant: TenantAccess(tenant, "Contoso", APP, credential))  # fmt: skip
+    return home.for_tenant(CONTOSO)
+
+
+def test_a_customer_tenants_client_sends_only_that_tenants_token() -> None:
+    session = _Session()
+    url = "https://graph.microsoft.com" + seed.reset_path("u", "op", "beta")
+    answer = tenant_client(session, _Credential(FABRIKAM)).get_operation(url)
+    assert (answer.failed, session.sent) == ("noToken", [])
+    assert f"not for tenant {CONTOSO}" in (answer.failure or "")
+    assert tenant_client(session, _Credential(CONTOSO)).get_operation(url).failed == "unreachable"
+    assert session.sent == [url]
+
+
+def test_entras_refusal_for_want_of_consent_is_told_apart_from_other_token_trouble() -> None:
+    url = "https://graph.microsoft.com" + seed.reset_path("u", "op", "beta")
+    for refusal, failed in (("AADSTS65001: The user or administrator has not consented", "noConsent"),
+                            ("AADSTS700016: Application with identifier 'a' was not found", "noConsent"),
+                            ("AADSTS700213: No matching federated identity record found", "noToken"),
+                            ("connection refused", "noToken")):  # fmt: skip
+        answer = tenant_client(_Session(), _Credential(refusal=refusal)).get_operation(url)
+        assert answer.failed == failed, refusal
+    consent = tenant_client(_Session(), _Credential(refusal="AADSTS65001: not consented")).get_operation(url)
+    assert f"in tenant Contoso ({CONTOSO}) for the app {APP}" in (consent.failure or "")
