@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from graphops.cli.local_commands import PRACTICE_PORTS
 from graphops.local.azurite import free_port
 from graphops.local.stack import LocalStack
 
@@ -65,8 +66,8 @@ class Practice:
 def practice(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Practice]:
     """`graphops local --seed` (as the demo's hint says) on free ports, in a folder of its own."""
     folder = tmp_path_factory.mktemp("practice")
-    port = free_run(7 + 3)
-    storage = port + 7  # the stack's seven ports, then Azurite's three
+    port = free_run(len(PRACTICE_PORTS) + 3)
+    storage = port + len(PRACTICE_PORTS)  # the stack's ports, then Azurite's three
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAPHOPS_", "IDENTITY_", "AzureWebJobs"))}
     process = subprocess.Popen(
         [*GRAPHOPS, "local", "--seed", "--port", str(port), "--storage-port", str(storage)],
@@ -178,9 +179,10 @@ def test_every_json_output_is_camel_case(practice: Practice) -> None:
         "track": ["track", "/v1.0/users/u/authentication/operations/o", "--notify", "callback", "--callback",
                   f"http://127.0.0.1:{practice.port + 4}/x"],
     }  # fmt: skip
-    # Every command with --json is here but watch and start, whose outputs test_cli.py reads as JSON.
+    # Every command with --json is here but watch and start, whose outputs test_cli.py reads as JSON, and consent
+    # check, which needs a customer tenant (test_tenants.py reads its JSON).
     with_json = {name for name, sub in _commands(cli) if any(p.name == "as_json" for p in sub.params)}
-    assert with_json - {"watch", "start"} == set(runs)
+    assert with_json - {"watch", "start", "consent check"} == set(runs)
     for name, args in runs.items():
         out = command(practice.folder, *args, "--json")
         assert out.stdout, (name, out.stderr)
