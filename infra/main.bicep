@@ -413,6 +413,8 @@ module app 'app/function.bicep' = {
       GRAPHOPS_MAX_DELAY_SECONDS: string(maxDelaySeconds)
       GRAPHOPS_KIND_POLL_DELAYS: kindPollDelays
       GRAPHOPS_START_ACTIONS: startActions
+      // The kinds granted: what a customer tenant's kinds default to (GRAPHOPS_TENANTS), never more than was asked for.
+      GRAPHOPS_TRACKED_KINDS: trackedKinds
       GRAPHOPS_EXPORT_STORAGE_ACCOUNTS: exportStorageAccounts
       GRAPHOPS_EVENT_GRID_ENDPOINT: enableEvents ? events.outputs.endpoint : ''
       GRAPHOPS_RESULTS_QUEUE: resultsQueueName

@@ -34,10 +34,6 @@ LEFT_TO_DEFAULT = {
     "GRAPHOPS_EVENT_SOURCE": "defaults to /graphops/<the app's name>, which the platform sets (WEBSITE_SITE_NAME)",
     "WEBSITE_SITE_NAME": "set by the platform",
     "GRAPHOPS_LOGIN_ENDPOINT": "overrides the cloud's sign-in host for the local tenant stand-in only",
-    # Customer tenants are optional: infra sets these when the deployment serves them (GRAPHOPS_MULTITENANT=true).
-    "GRAPHOPS_TENANTS": "no customer tenants by default",
-    "GRAPHOPS_MULTITENANT_CLIENT_ID": "no multitenant app by default",
-    "GRAPHOPS_TRACKED_KINDS": "a tenant's kinds default to every kind when the app is not told the deployment's",
 }
 # Settings infra sets for the platform rather than for graphops' code.
 PLATFORM_SETTINGS = {
@@ -132,16 +128,10 @@ def settings_in_infra() -> set[str]:
     return keys
 
 
-# Settings infra hands the app for the customer tenants it serves (docs/tenants.md), whose reading is the app's tenant
-# support, not graphops/settings.py's alone: set whether or not settings.py spells them yet.
-TENANT_SETTINGS = {"GRAPHOPS_MULTITENANT_CLIENT_ID", "GRAPHOPS_TENANTS"}
-
-
 def test_the_settings_the_code_reads_are_the_settings_infra_sets() -> None:
     code, infra = settings_in_code(), settings_in_infra()
-    assert infra >= TENANT_SETTINGS
-    assert infra - PLATFORM_SETTINGS - TENANT_SETTINGS <= code, (
-        f"infra sets what no code reads: {sorted(infra - PLATFORM_SETTINGS - TENANT_SETTINGS - code)}"
+    assert infra - PLATFORM_SETTINGS <= code, (
+        f"infra sets what no code reads: {sorted(infra - PLATFORM_SETTINGS - code)}"
     )
     # __accountName is the global-cloud-only shortcut; infra gives service URIs so sovereign clouds work.
     missing = code - infra - set(LEFT_TO_DEFAULT) - {"AzureWebJobsStorage__accountName"}
