@@ -44,9 +44,10 @@ def link(obj: Context, tenant_id: str) -> None:
 @json_option
 @pass_context
 def check(obj: Context, tenant_id: str, as_json: bool) -> None:
-    """Read the app's service principal and its app-role assignments in the tenant, and print what each tracked
-    kind and enabled start action still lacks. Exits 1 when something is missing or the tenant has not consented."""
-    from graphops.graph.consent import needed_permissions, read_grants
+    """Read what the tenant granted the app from the roles of its Graph token (or, when the token has none, from the
+    app's service principal there), and print what each tracked kind and enabled start action still lacks.
+    Exits 1 when something is missing or the tenant has not consented."""
+    from graphops.graph.consent import lacking_permissions, needed_permissions, read_grants
     from graphops.graph.tenants import consent_link
     from graphops.wiring import graph_credential, graph_session, tenant_access
 
@@ -61,12 +62,12 @@ def check(obj: Context, tenant_id: str, as_json: bool) -> None:
             graph.for_tenant(tenant.tenant_id), settings.graph_endpoint, settings.multitenant_client_id
         )
     needs = needed_permissions(tenant, settings.start_actions)
-    lacking = {what: sorted(set(wanted) - grants.granted) for what, wanted in needs.items()}
-    lacking = {what: missing for what, missing in lacking.items() if missing}
+    lacking = lacking_permissions(needs, grants.granted)
     client_id = settings.multitenant_client_id
     link = consent_link(settings.cloud, tenant.tenant_id, client_id, settings.login_endpoint)
     report = {"tenantId": tenant.tenant_id, "name": tenant.name, "appId": client_id,
               "consented": grants.consented, "problem": grants.problem, "granted": sorted(grants.granted),
+              "grantsFrom": grants.source,
               "lacking": lacking,
               "consentLink": link}  # fmt: skip
     emit(as_json, report, lambda: _print(report, needs))
@@ -75,12 +76,18 @@ def check(obj: Context, tenant_id: str, as_json: bool) -> None:
 
 
 def _print(report: dict[str, Any], needs: dict[str, tuple[str, ...]]) -> None:
+    from graphops.graph.consent import FROM_ROLES_CLAIM
+
     name, tenant_id, app = report["name"], report["tenantId"], report["appId"]
     if not report["consented"]:
         click.echo(f"{name} ({tenant_id}) has not consented to the app {app}: {report['problem']}")
         click.echo(f"an administrator of {name} consents at {report['consentLink']}")
         return
-    click.echo(f"{name} ({tenant_id}) consented to the app {app}; granted: {', '.join(report['granted']) or 'none'}")
+    where = (
+        "its Graph token's roles" if report["grantsFrom"] == FROM_ROLES_CLAIM else "the app's service principal there"
+    )
+    granted = ", ".join(report["granted"]) or "none"
+    click.echo(f"{name} ({tenant_id}) consented to the app {app}; granted (read from {where}): {granted}")
     for what in sorted(needs):
         missing = report["lacking"].get(what)
         click.echo(f"  {what}: lacks {', '.join(missing)}" if missing else f"  {what}: ok")

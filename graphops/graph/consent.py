@@ -1,5 +1,11 @@
-"""What a customer tenant granted the multitenant app, read from its directory through Graph, and what each kind
-and start action needs: ``graphops consent check``."""
+"""What a customer tenant granted the multitenant app, and what each kind and start action needs: ``graphops consent
+check``.
+
+What was granted is read from the ``roles`` claim of the tenant's own Graph token (Entra's access token claims
+reference: an app-only token lists the application permissions granted to the app in the token's tenant), so the
+check needs no permission beyond those graphops uses. Entra leaves the claim out when nothing is granted; only then
+is the app's service principal read from the tenant's directory, which needs Application.Read.All there.
+"""
 
 from __future__ import annotations
 
@@ -14,21 +20,54 @@ from graphops.graph.tenants import Tenant
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"  # Microsoft Graph's application id, the same in every tenant
 
 
+FROM_ROLES_CLAIM = "token"  # the tenant's Graph token's roles claim
+FROM_SERVICE_PRINCIPAL = "servicePrincipal"  # the app's service principal and app-role assignments in the tenant
+
+
 class DirectoryReader(Protocol):
     def get_operation(self, url: str) -> GraphAnswer: ...
+
+    def token_claims(self) -> dict[str, Any] | GraphAnswer: ...
 
 
 @dataclass(frozen=True)
 class Grants:
-    """The app's Graph application permissions in a tenant; ``consented`` False (and ``problem`` why) when the
-    tenant gave no token or has no service principal of the app."""
+    """The app's Graph application permissions in a tenant, and where they were read (``source``: FROM_ROLES_CLAIM or
+    FROM_SERVICE_PRINCIPAL); ``consented`` False (and ``problem`` why) when the tenant gave no token or has no service
+    principal of the app."""
 
     consented: bool
     granted: frozenset[str] = frozenset()
     problem: str | None = None
+    source: str = FROM_SERVICE_PRINCIPAL
 
 
 def read_grants(graph: DirectoryReader, graph_endpoint: str, client_id: str) -> Grants:
+    """The roles of the tenant's Graph token; without a roles claim, the app's service principal in the tenant."""
+    claims = graph.token_claims()
+    if isinstance(claims, GraphAnswer):
+        return Grants(False, problem=claims.failure or "no token", source=FROM_ROLES_CLAIM)
+    roles = granted_roles(claims)
+    if roles is not None:
+        return Grants(True, roles, source=FROM_ROLES_CLAIM)
+    return read_assignments(graph, graph_endpoint, client_id)
+
+
+def granted_roles(claims: Mapping[str, Any]) -> frozenset[str] | None:
+    """The application permissions an app-only token's ``roles`` claim lists; None when it has no such claim."""
+    roles = claims.get("roles")
+    if not isinstance(roles, list):
+        return None
+    return frozenset(role for role in roles if isinstance(role, str) and role)
+
+
+def lacking_permissions(needs: Mapping[str, tuple[str, ...]], granted: frozenset[str]) -> dict[str, list[str]]:
+    """What each kind and start action of ``needs`` lacks of its permissions; those that lack nothing are left out."""
+    lacking = {what: sorted(set(wanted) - granted) for what, wanted in needs.items()}
+    return {what: missing for what, missing in lacking.items() if missing}
+
+
+def read_assignments(graph: DirectoryReader, graph_endpoint: str, client_id: str) -> Grants:
     """The app's service principal in the tenant, its app-role assignments, and Graph's app roles they name."""
     app = _list(graph, graph_endpoint, f"appId eq '{client_id}'")
     if isinstance(app, str):

@@ -134,6 +134,25 @@ class GraphClient:
         if urlsplit(url).netloc != self._netloc:
             # URLs are checked on the way in; this is the last line that keeps the token home.
             raise ValueError(f"refusing to send the Graph token to {urlsplit(url).netloc}")
+        token = self._token()
+        if isinstance(token, GraphAnswer):
+            return token
+        client_request_id = client_request_id or str(uuid.uuid4())
+        attributes = {**http_attributes(method, url), "graphops.client_request_id": client_request_id}
+        with client_span(f"{method} Graph", attributes) as span:
+            answer = self._exchange(method, url, token, client_request_id, body, headers)
+            answered(span, answer.status_code)
+            if answer.request_id:
+                span.set_attribute("graphops.graph_request_id", answer.request_id)
+            return answer
+
+    def token_claims(self) -> dict[str, Any] | GraphAnswer:
+        """The claims of the token this client sends (read unchecked: it is graphops' own token, as Entra issued
+        it), or the answer saying why there is none."""
+        token = self._token()
+        return token if isinstance(token, GraphAnswer) else claims_of(token)
+
+    def _token(self) -> str | GraphAnswer:
         try:
             token = self._credential.get_token(self._scope).token
         except AzureError as exc:
@@ -143,14 +162,7 @@ class GraphClient:
             # A token of another tenant is never sent for this tenant's operation, whatever the credential did.
             return GraphAnswer(None, failure=f"no token: the token is not for tenant {self.access.tenant_id}",
                                failed="noToken")  # fmt: skip
-        client_request_id = client_request_id or str(uuid.uuid4())
-        attributes = {**http_attributes(method, url), "graphops.client_request_id": client_request_id}
-        with client_span(f"{method} Graph", attributes) as span:
-            answer = self._exchange(method, url, token, client_request_id, body, headers)
-            answered(span, answer.status_code)
-            if answer.request_id:
-                span.set_attribute("graphops.graph_request_id", answer.request_id)
-            return answer
+        return token
 
     def _no_token(self, reason: str) -> GraphAnswer:
         if self.access is not None and any(code in reason for code in NO_CONSENT_CODES):
@@ -230,16 +242,22 @@ class _NoCredential:
         raise AzureError(f"tenant {self._tenant_id} is not in GRAPHOPS_TENANTS")
 
 
-def tenant_of(token: str) -> str:
-    """A JWT's ``tid`` claim, read without checking the signature: it is graphops' own token, read for a key."""
+def claims_of(token: str) -> dict[str, Any]:
+    """A JWT's claims, read without checking the signature (graphops' own token, read for what it says); empty when
+    it is not a JWT."""
     parts = token.split(".")
     if len(parts) != 3:
-        return ""
+        return {}
     try:
         claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
     except (ValueError, binascii.Error):
-        return ""
-    tid = claims.get("tid") if isinstance(claims, dict) else None
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def tenant_of(token: str) -> str:
+    """A JWT's ``tid`` claim, read without checking the signature: it is graphops' own token, read for a key."""
+    tid = claims_of(token).get("tid")
     return tid if isinstance(tid, str) and TENANT_ID.fullmatch(tid) else ""
 
 

@@ -1,6 +1,6 @@
 """A stand-in for Entra ID's token endpoint in customer tenants, for a multitenant app that trusts a managed
 identity as its federated credential; and the directory reads (the app's service principal and its app-role
-assignments) that ``graphops consent check`` makes through Graph.
+assignments) that ``graphops consent check`` falls back to through Graph when a token has no ``roles`` claim.
 
 It follows what these sources say Entra does, so azure-identity's real ``ClientAssertionCredential`` runs against
 it unchanged:
@@ -8,6 +8,8 @@ it unchanged:
 - Entra's "Configure an application to trust a managed identity" guide (workload identity federation): the
   federated credential's issuer ``https://login.microsoftonline.com/{home tenant}/v2.0``, its subject the identity's
   principal id (compared case-sensitively), its audience ``api://AzureADTokenExchange``;
+- Entra's access token claims reference: an app-only token's ``roles`` lists the application permissions granted
+  to the app in the token's tenant (``tid``), and the claim is left out when none is granted;
 - Entra's error codes reference: AADSTS700016 (the app not found in the directory: no consent), AADSTS65001 (not
   consented), AADSTS700211/700212/700213 (no federated identity record matches the assertion's issuer, audience
   or subject), AADSTS50027 (an assertion that is not a valid token);
@@ -87,6 +89,9 @@ class TenantAuthority(StandIn):
         self.tenants: dict[str, CustomerTenant] = {}
         self.issued: dict[str, str] = {}  # token -> tenant it was issued in
         self.refusals: list[str] = []  # each refusal's AADSTS line, in order
+        self.directory_reads = (
+            0  # the directory reads answered (consent check's fallback, needing Application.Read.All)
+        )
 
     def add_tenant(self, tenant_id: str | None = None, *, consented: bool = True, permissions: tuple[str, ...] = ()
                    ) -> str:  # fmt: skip
@@ -123,9 +128,11 @@ class TenantAuthority(StandIn):
             refused = {"error": error, "error_description": f"AADSTS{code}: {description}", "error_codes": [code],
                        "timestamp": stamp}  # fmt: skip
             return json_response(status, refused)
-        token = jwt_shaped({"aud": self.graph_audience, "tid": tenant_id, "appid": self.client_id,
-                            "roles": sorted(self.tenants[tenant_id].permissions)},
-                           "standin-" + secrets.token_urlsafe(24))  # fmt: skip
+        claims: dict[str, Any] = {"aud": self.graph_audience, "tid": tenant_id, "appid": self.client_id}
+        granted = sorted(self.tenants[tenant_id].permissions)
+        if granted:  # Entra leaves the roles claim out of a token whose app was granted no application permission
+            claims["roles"] = granted
+        token = jwt_shaped(claims, "standin-" + secrets.token_urlsafe(24))
         with self.lock:
             self.issued[token] = tenant_id
         return json_response(200, {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599,
@@ -174,6 +181,8 @@ class TenantAuthority(StandIn):
         tenant = self.tenants.get(tenant_id)
         if method != "GET" or tenant is None:
             return None
+        with self.lock:
+            self.directory_reads += 1
         filters = parse_qs(query).get("$filter", [""])[0]
         if path.endswith("/servicePrincipals"):
             if f"appId eq '{self.client_id}'" in filters:

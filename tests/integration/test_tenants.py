@@ -169,20 +169,23 @@ def consent_settings(stack: LocalStack, tmp_path: Path, *tenants: tuple[str, str
     return path
 
 
-def test_consent_check_reports_the_permission_a_tracked_kind_and_a_start_action_lack(
+def test_consent_check_reports_the_permission_a_tracked_kind_and_a_start_action_lack_from_the_tenants_token(
     stack: LocalStack, tmp_path: Path
 ) -> None:
     tenant = stack.tenants.add_tenant(permissions=(RESET,))
     kinds = "authenticationMethodOperation,roleManagementAlertRefresh"
     settings = consent_settings(stack, tmp_path, (tenant, "Contoso"), GRAPHOPS_START_ACTIONS="teamClone",
                                 GRAPHOPS_TRACKED_KINDS=kinds)  # fmt: skip
+    directory_reads = stack.tenants.directory_reads
     checked = graphops(stack, settings, "consent", "check", "--tenant", tenant, "--json")
     assert checked.returncode == 1, checked.stderr
     report = json.loads(checked.stdout)
-    assert report["consented"] is True and report["granted"] == [RESET]
+    assert report["consented"] is True and report["granted"] == [RESET] and report["grantsFrom"] == "token"
+    assert stack.tenants.directory_reads == directory_reads  # the token said it all: no Application.Read.All needed
     assert report["lacking"] == {"kind roleManagementAlertRefresh": ["RoleManagementAlert.Read.Directory"],
                                  "start teamClone": ["Team.Create"]}  # fmt: skip
     shown = graphops(stack, settings, "consent", "check", "--tenant", tenant)
+    assert f"granted (read from its Graph token's roles): {RESET}" in shown.stdout
     assert "roleManagementAlertRefresh: lacks RoleManagementAlert.Read.Directory" in shown.stdout
     assert "authenticationMethodOperation: ok" in shown.stdout
 
@@ -190,6 +193,24 @@ def test_consent_check_reports_the_permission_a_tracked_kind_and_a_start_action_
     complete = graphops(stack, settings, "consent", "check", "--tenant", tenant, "--json")
     assert complete.returncode == 0, complete.stdout
     assert json.loads(complete.stdout)["lacking"] == {}
+
+
+def test_consent_check_reads_the_service_principal_only_when_the_tenants_token_has_no_roles_claim(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    tenant = stack.tenants.add_tenant()  # consented, granted nothing: Entra's token has no roles claim
+    settings = consent_settings(
+        stack, tmp_path, (tenant, "Fabrikam"), GRAPHOPS_TRACKED_KINDS="authenticationMethodOperation"
+    )
+    directory_reads = stack.tenants.directory_reads
+    checked = graphops(stack, settings, "consent", "check", "--tenant", tenant, "--json")
+    assert checked.returncode == 1, checked.stderr
+    report = json.loads(checked.stdout)
+    assert report["consented"] is True and report["granted"] == [] and report["grantsFrom"] == "servicePrincipal"
+    assert report["lacking"] == {"kind authenticationMethodOperation": [RESET]}
+    assert stack.tenants.directory_reads > directory_reads
+    shown = graphops(stack, settings, "consent", "check", "--tenant", tenant)
+    assert "granted (read from the app's service principal there): none" in shown.stdout
 
 
 def test_consent_check_says_a_tenant_has_not_consented_and_link_prints_where_to_consent(

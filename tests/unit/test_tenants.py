@@ -1,5 +1,5 @@
-"""Customer tenants: GRAPHOPS_TENANTS read and checked, a request's tenantId checked against it, and the tenant an
-operation URL names."""
+"""Customer tenants: GRAPHOPS_TENANTS read and checked, a request's tenantId checked against it, the tenant an
+operation URL names, and what a tenant granted the app."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from azure.core.exceptions import ClientAuthenticationError
 
 from graphops.common.errors import Rejected, SettingsError
 from graphops.graph.clouds import CLOUDS
+from graphops.graph.consent import Grants, granted_roles, lacking_permissions, read_grants
 from graphops.graph.reader import GraphClient, TenantAccess
 from graphops.graph.tenants import consent_link, exchange_scope
 from graphops.intake.request import from_request, from_start_request
@@ -132,13 +133,16 @@ class _Session(requests.Session):
 
 
 class _Credential:
-    def __init__(self, tid: str | None = None, refusal: str | None = None) -> None:
-        self.tid, self.refusal = tid, refusal
+    def __init__(self, tid: str | None = None, refusal: str | None = None, roles: list[str] | None = None) -> None:
+        self.tid, self.refusal, self.roles = tid, refusal, roles
 
     def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
         if self.refusal:
             raise ClientAuthenticationError(self.refusal)
-        return AccessToken(jwt_shaped({"tid": self.tid or ""}, "standin-x"), 2**40)
+        claims: dict[str, Any] = {"tid": self.tid or ""}
+        if self.roles is not None:
+            claims["roles"] = self.roles
+        return AccessToken(jwt_shaped(claims, "standin-x"), 2**40)
 
 
 def tenant_client(session: _Session, credential: _Credential) -> GraphClient:
@@ -168,3 +172,32 @@ def test_entras_refusal_for_want_of_consent_is_told_apart_from_other_token_troub
         assert answer.failed == failed, refusal
     consent = tenant_client(_Session(), _Credential(refusal="AADSTS65001: not consented")).get_operation(url)
     assert f"in tenant Contoso ({CONTOSO}) for the app {APP}" in (consent.failure or "")
+
+
+def test_what_a_tenant_granted_is_its_tokens_roles_claim_and_none_without_one() -> None:
+    assert granted_roles({"tid": CONTOSO, "roles": ["Team.Create", "", 7]}) == frozenset({"Team.Create"})
+    assert granted_roles({"tid": CONTOSO, "roles": []}) == frozenset()
+    assert granted_roles({"tid": CONTOSO}) is None  # Entra leaves the claim out when nothing is granted
+    assert granted_roles({"roles": "Team.Create"}) is None
+
+
+def test_each_kind_and_action_lacks_the_permissions_not_granted_and_those_lacking_nothing_are_left_out() -> None:
+    needs = {"kind a": ("X.Read.All",), "start b": ("Y.Create", "Z.ReadWrite.All"), "start c": ("Y.Create",)}
+    assert lacking_permissions(needs, frozenset({"Y.Create"})) == {"kind a": ["X.Read.All"],
+                                                                   "start b": ["Z.ReadWrite.All"]}  # fmt: skip
+    assert lacking_permissions(needs, frozenset({"X.Read.All", "Y.Create", "Z.ReadWrite.All"})) == {}
+    assert lacking_permissions(needs, frozenset()) == {"kind a": ["X.Read.All"], "start b": ["Y.Create",
+                                                       "Z.ReadWrite.All"], "start c": ["Y.Create"]}  # fmt: skip
+
+
+def test_a_tenants_grants_come_from_its_token_and_the_directory_is_read_only_without_a_roles_claim() -> None:
+    session = _Session()
+    with_roles = tenant_client(session, _Credential(CONTOSO, roles=["Team.Create"]))
+    assert read_grants(with_roles, "https://graph.microsoft.com", APP) == Grants(True, frozenset({"Team.Create"}),
+                                                                                 source="token")  # fmt: skip
+    assert session.sent == []
+    without = read_grants(tenant_client(session, _Credential(CONTOSO)), "https://graph.microsoft.com", APP)
+    assert without.source == "servicePrincipal" and len(session.sent) == 1
+    refused = tenant_client(_Session(), _Credential(refusal="AADSTS65001: not consented"))
+    grants = read_grants(refused, "https://graph.microsoft.com", APP)
+    assert not grants.consented and "AADSTS65001" in (grants.problem or "")
