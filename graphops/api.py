@@ -378,7 +378,9 @@ def _not_started(
         return problem(decision.status, f"Graph is {busy}; nothing was started, try again later", headers=wait,
                        graphError=graph, graphStatus=decision.status)  # fmt: skip
     if decision.status in {401, 403}:
-        return problem(403, f"graphops' identity may not start {action.name}: it needs {action.permission}",
-                       graphError=graph, graphStatus=decision.status)  # fmt: skip
+        # In a customer tenant, which tenant and which app lack it, as a poll's forbidden says.
+        who = f"graphops may not start {action.name} {decision.where}" if decision.where else (
+            f"graphops' identity may not start {action.name}")  # fmt: skip
+        return problem(403, f"{who}: it needs {action.permission}", graphError=graph, graphStatus=decision.status)
     status = decision.status if 400 <= decision.status < 500 else 502
     return problem(status, f"Graph refused {action.name}", graphError=graph, graphStatus=decision.status)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -25,6 +25,7 @@ from graphops.envelope.tracking import ErrorInfo, Outcome, iso
 from graphops.graph.actions import StartAction, StartRequest
 from graphops.graph.answer import GraphAnswer
 from graphops.graph.kinds import OperationRef
+from graphops.graph.reader import TenantAccess
 from graphops.intake.limits import Limits
 from graphops.step.decide import graph_error
 from graphops.storage.state import StartRecord, StateStore
@@ -61,6 +62,7 @@ class Refused:
     error: ErrorInfo  # for the callback
     outcome: Outcome
     graph: ErrorInfo  # Graph's own code and message, passed on to an HTTP caller as they were
+    where: str = ""  # in a customer tenant: which tenant and which app (TenantAccess.where)
 
 
 @dataclass(frozen=True)
@@ -203,7 +205,20 @@ def replay(record: Mapping[str, Any], limits: Limits) -> StartDecision:
     return Untrackable(int(record.get("status", 202)), ErrorInfo(str(error.get("code", "")), str(error.get("message"))))
 
 
+def in_tenant(decision: StartDecision, access: TenantAccess | None) -> StartDecision:
+    """A start a customer tenant refused (401/403, or no consent) says which tenant and which app lack the
+    permission, as a poll's ``forbidden`` does."""
+    if access is None or not isinstance(decision, Refused) or decision.outcome is not Outcome.FORBIDDEN:
+        return decision
+    if access.tenant_id not in decision.error.message:  # a refusal for want of consent names them already
+        decision = replace(decision, error=replace(decision.error, message=f"{decision.error.message}, {access.where}"))
+    return replace(decision, where=access.where)
+
+
 class StartSender(Protocol):
+    @property
+    def access(self) -> TenantAccess | None: ...
+
     def tenant(self) -> str: ...
 
     def for_tenant(self, tenant_id: str | None) -> StartSender: ...
@@ -248,6 +263,7 @@ class Starter:
         """
         graph = self._graph if tenant_id is None else self._graph.for_tenant(tenant_id)
         started = self._start(tracking_id, request, deadline, graph)
+        started = replace(started, decision=in_tenant(started.decision, graph.access))
         event("start", trackingId=tracking_id, action=request.action.name, httpStatus=started.status,
               decision=type(started.decision).__name__, replayed=not started.sent,
               graphRequestId=started.graph_request_id, clientRequestId=started.client_request_id)  # fmt: skip

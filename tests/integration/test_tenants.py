@@ -251,6 +251,24 @@ def test_a_start_in_a_customer_tenant_is_sent_with_its_token_or_refused_403_wher
     assert callback.body["tenantId"] == consented and callback.body["outcome"] == "succeeded"
 
 
+def test_a_start_graph_refuses_with_403_in_a_customer_tenant_names_the_tenant_the_app_and_the_permission(
+    make_harness: Callable[..., Harness], stack: LocalStack
+) -> None:
+    tenant = stack.tenants.add_tenant(permissions=(RESET,))  # consented, without Team.Create
+    harness = served(make_harness, (tenant, "Contoso"), GRAPHOPS_START_ACTIONS="teamClone")
+    case = CASES["teamClone"]
+    denied = seed.graph_error("Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+    harness.graph.on(case.method, case.url, lambda body: Reply(403, denied))
+    refused = api_start(harness, case, "contoso-denied", tenantId=tenant)
+    assert refused.status_code == 403, refused.text
+    answer = refused.json()
+    title = answer["title"]
+    assert f"Contoso ({tenant})" in title and stack.tenants.client_id in title and "Team.Create" in title
+    assert answer["graphError"]["code"] == "Authorization_RequestDenied"
+    [sent] = harness.graph.requests(case.method, case.url)
+    assert sent.tenant == tenant
+
+
 def test_the_consoles_list_names_each_trackings_tenant_and_filters_by_it(
     make_harness: Callable[..., Harness], stack: LocalStack, tmp_path: Path
 ) -> None:
