@@ -39,7 +39,7 @@ _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_IDEMPOTENCY_KEY = 200
 ALERTS_PATH = "/beta/identityGovernance/roleManagementAlerts/alerts"  # the refresh route's action
 REFRESH_FIELDS = frozenset(
-    {"scopeId", "scopeType", "alertId", "callbackUrl", "correlationId", "context", "timeoutSeconds"}
+    {"scopeId", "scopeType", "alertId", "callbackUrl", "correlationId", "tenantId", "context", "timeoutSeconds"}
 )
 
 

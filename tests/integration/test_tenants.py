@@ -269,6 +269,36 @@ def test_a_start_graph_refuses_with_403_in_a_customer_tenant_names_the_tenant_th
     assert sent.tenant == tenant
 
 
+def test_an_alert_refresh_takes_a_served_tenant_and_refuses_one_outside_the_allow_list_naming_tenant_id(
+    make_harness: Callable[..., Harness], stack: LocalStack
+) -> None:
+    tenant = stack.tenants.add_tenant(permissions=("RoleManagementAlert.ReadWrite.Directory",))
+    barred = stack.tenants.add_tenant(permissions=("RoleManagementAlert.ReadWrite.Directory",))
+    harness = served(make_harness, (tenant, "Contoso"), GRAPHOPS_START_ACTIONS="roleManagementAlertRefresh")
+    operation_id = f"refresh:DirectoryRole_{tenant}_StaleSignInAlert"  # Graph names the tenant in the operation
+    operation = f"/beta/identityGovernance/roleManagementAlerts/operations/{operation_id}"
+    refresh = "/beta/identityGovernance/roleManagementAlerts/alerts/refresh"
+    harness.graph.on_post(refresh, lambda body: Reply(202, None, {"Location": harness.graph_url(operation)}))
+    harness.graph.script(operation, [Reply(200, seed.alert_refresh("succeeded", operation_id))])
+
+    def start_refresh(tenant_id: str) -> requests.Response:
+        doc = {"scopeId": "/", "scopeType": "DirectoryRole", "callbackUrl": harness.stack.callback_url(),
+               "tenantId": tenant_id}  # fmt: skip
+        return requests.post(harness.api("role-management-alerts/refresh"), json=doc, timeout=patience(10))
+
+    outside = start_refresh(barred)  # consented to the app, but not served by this deployment
+    assert outside.status_code == 400, outside.text
+    assert [e["field"] for e in outside.json()["errors"]] == ["tenantId"] and "GRAPHOPS_TENANTS" in outside.text
+    assert not harness.graph.requests("POST", refresh)  # refused before Graph is asked
+    started = start_refresh(tenant)
+    assert started.status_code == 202, started.text
+    harness.run()
+    [sent] = harness.graph.requests("POST", refresh)
+    assert sent.tenant == tenant
+    [callback] = harness.receiver.delivered()
+    assert callback.body["tenantId"] == tenant and callback.body["outcome"] == "succeeded"
+
+
 def test_the_consoles_list_names_each_trackings_tenant_and_filters_by_it(
     make_harness: Callable[..., Harness], stack: LocalStack, tmp_path: Path
 ) -> None:
