@@ -13,6 +13,7 @@ from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 
 from graphops.common.errors import Rejected, SettingsError
+from graphops.envelope.tracking import ErrorInfo, Outcome
 from graphops.graph.clouds import CLOUDS
 from graphops.graph.consent import Grants, granted_roles, lacking_permissions, read_grants
 from graphops.graph.reader import GraphClient, TenantAccess
@@ -21,6 +22,7 @@ from graphops.intake.request import from_request, from_start_request
 from graphops.local import seed
 from graphops.local.identity import jwt_shaped
 from graphops.settings import Settings
+from graphops.step.starter import Refused, in_tenant
 from graphops.storage.connection import AZURITE_CONNECTION_STRING
 from graphops.wiring import limits_for
 
@@ -201,3 +203,20 @@ def test_a_tenants_grants_come_from_its_token_and_the_directory_is_read_only_wit
     refused = tenant_client(_Session(), _Credential(refusal="AADSTS65001: not consented"))
     grants = read_grants(refused, "https://graph.microsoft.com", APP)
     assert not grants.consented and "AADSTS65001" in (grants.problem or "")
+
+
+def test_a_start_refused_in_a_customer_tenant_names_the_tenant_and_the_app_once() -> None:
+    access = TenantAccess(CONTOSO, "Contoso", APP, _Credential(CONTOSO))
+    graph = ErrorInfo("Authorization_RequestDenied", "Insufficient privileges")
+    denied = Refused(403, ErrorInfo(graph.code, "the app's identity needs Team.Create"), Outcome.FORBIDDEN, graph)
+    named = in_tenant(denied, access)
+    assert isinstance(named, Refused) and named.where == access.where and named.graph == graph
+    assert (
+        named.error.message == f"the app's identity needs Team.Create, in tenant Contoso ({CONTOSO}) for the app {APP}"
+    )
+    no_consent = ErrorInfo("consentRequired", f"no consent {access.where}: an administrator must consent to the app")
+    consent = in_tenant(Refused(403, no_consent, Outcome.FORBIDDEN, no_consent), access)
+    assert isinstance(consent, Refused) and consent.error == no_consent and consent.where == access.where
+    assert in_tenant(denied, None) == denied  # the home tenant's refusal stays as it was
+    not_found = Refused(404, graph, Outcome.NOT_FOUND, graph)
+    assert in_tenant(not_found, access) == not_found
