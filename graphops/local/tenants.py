@@ -58,6 +58,7 @@ class CustomerTenant:
     consented: bool = True
     permissions: set[str] = field(default_factory=set)
     service_principal_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    directory_reads: int = 0  # reads of the app's service principal here (they need Application.Read.All)
 
 
 class TenantAuthority(StandIn):
@@ -89,9 +90,6 @@ class TenantAuthority(StandIn):
         self.tenants: dict[str, CustomerTenant] = {}
         self.issued: dict[str, str] = {}  # token -> tenant it was issued in
         self.refusals: list[str] = []  # each refusal's AADSTS line, in order
-        self.directory_reads = (
-            0  # the directory reads answered (consent check's fallback, needing Application.Read.All)
-        )
 
     def add_tenant(self, tenant_id: str | None = None, *, consented: bool = True, permissions: tuple[str, ...] = ()
                    ) -> str:  # fmt: skip
@@ -182,7 +180,7 @@ class TenantAuthority(StandIn):
         if method != "GET" or tenant is None:
             return None
         with self.lock:
-            self.directory_reads += 1
+            tenant.directory_reads += 1
         filters = parse_qs(query).get("$filter", [""])[0]
         if path.endswith("/servicePrincipals"):
             if f"appId eq '{self.client_id}'" in filters:
