@@ -81,7 +81,7 @@ def request_problems(
     check("traceparent", lambda: _traceparent(doc.get("traceparent")))
     check("tenantId", lambda: limits.tenant(doc.get("tenantId"), *_kind_and_action(values, start_field)))
     if start_field is None and values.get("operationUrl") and "tenantId" in values:
-        check("operationUrl", lambda: _same_tenant(values["operationUrl"], values["tenantId"], limits))
+        check("operationUrl", lambda: same_tenant(values["operationUrl"], values["tenantId"], limits))
     if own and doc.get("trackingId") is not None:
         check("trackingId", lambda: checked_tracking_id(doc["trackingId"]))
     return values, problems
@@ -96,7 +96,7 @@ def _kind_and_action(values: dict[str, Any], start_field: str | None) -> tuple[s
     return (start.action.kind.name, start.action.name) if start else (None, None)
 
 
-def _same_tenant(ref: OperationRef, tenant_id: str | None, limits: Limits) -> OperationRef:
+def same_tenant(ref: OperationRef, tenant_id: str | None, limits: Limits) -> OperationRef:
     """An operation URL that names a tenant (where Graph writes one) must name the tracking's: another tenant's token
     would never read it, and its own must never be sent for it."""
     named = ref.kind.tenant_named(ref.url)

@@ -27,6 +27,7 @@ from graphops.graph.answer import GraphAnswer
 from graphops.graph.kinds import OperationRef
 from graphops.graph.reader import TenantAccess
 from graphops.intake.limits import Limits
+from graphops.intake.request import same_tenant
 from graphops.step.decide import graph_error
 from graphops.storage.state import StartRecord, StateStore
 
@@ -115,9 +116,15 @@ StartDecision = Accepted | DoneAtOnce | Refused | NotNow | OverLimit | Unknown |
 
 
 def read_start_answer(
-    action: StartAction, answer: GraphAnswer, limits: Limits, now: datetime, url: str | None = None
+    action: StartAction,
+    answer: GraphAnswer,
+    limits: Limits,
+    now: datetime,
+    url: str | None = None,
+    tenant_id: str | None = None,
 ) -> StartDecision:
-    """What Graph's answer to a start request (sent to ``url``) means. Pure: tested without any server."""
+    """What Graph's answer to a start request (sent to ``url``, in ``tenant_id``: None for the home tenant) means.
+    Pure: tested without any server."""
     code = answer.status_code
     if code is None and answer.failed == "noConsent":
         # A customer tenant refused the app a token: nothing was sent, and only an administrator's consent helps.
@@ -126,7 +133,7 @@ def read_start_answer(
     if code is None:
         return Unknown(None, ErrorInfo("unreachable", answer.failure or "Graph did not answer"))
     if code == 202:
-        return _accepted(action, answer, limits, now)
+        return _accepted(action, answer, limits, now, tenant_id)
     if action.creates_job and 200 <= code < 300:
         # A job action's answer is the job, whatever the 2xx: never work done at once (a 202's Location is not
         # what its page documents either; a job without an id cannot be tracked).
@@ -146,7 +153,9 @@ def read_start_answer(
     return Refused(code, error, Outcome.FAILED, error)
 
 
-def _accepted(action: StartAction, answer: GraphAnswer, limits: Limits, now: datetime) -> StartDecision:
+def _accepted(
+    action: StartAction, answer: GraphAnswer, limits: Limits, now: datetime, tenant_id: str | None
+) -> StartDecision:
     raw = next((answer.headers[h.lower()] for h in action.operation_headers if answer.headers.get(h.lower())), None)
     if raw is None:
         where = " or ".join(action.operation_headers)
@@ -159,6 +168,11 @@ def _accepted(action: StartAction, answer: GraphAnswer, limits: Limits, now: dat
     if operation.kind is not action.kind:
         named = f"Graph accepted {action.name}, but named a {operation.kind.name}, not a {action.kind.name}"
         return Untrackable(202, ErrorInfo("untrackableOperation", named))
+    try:  # the operation's tenant, where Graph writes one, is the start's: its token is never sent for another's
+        same_tenant(operation, tenant_id, limits)
+    except Rejected as exc:
+        return Untrackable(202, ErrorInfo("untrackableOperation", f"Graph accepted {action.name}, but its operation "
+                                                                  f"URL {exc.problem}"))  # fmt: skip
     wait = answer.retry_after
     return Accepted(operation, now + timedelta(seconds=wait) if wait else None)
 
@@ -262,14 +276,16 @@ class Starter:
         nothing was sent.
         """
         graph = self._graph if tenant_id is None else self._graph.for_tenant(tenant_id)
-        started = self._start(tracking_id, request, deadline, graph)
+        started = self._start(tracking_id, request, deadline, graph, tenant_id)
         started = replace(started, decision=in_tenant(started.decision, graph.access))
         event("start", trackingId=tracking_id, action=request.action.name, httpStatus=started.status,
               decision=type(started.decision).__name__, replayed=not started.sent,
               graphRequestId=started.graph_request_id, clientRequestId=started.client_request_id)  # fmt: skip
         return started
 
-    def _start(self, tracking_id: str, request: StartRequest, deadline: datetime, graph: StartSender) -> Started:
+    def _start(
+        self, tracking_id: str, request: StartRequest, deadline: datetime, graph: StartSender, tenant_id: str | None
+    ) -> Started:
         now = self._clock()
         record = self._state.start_record(tracking_id)
         if record is not None:
@@ -290,7 +306,7 @@ class Starter:
         self.checkpoint("beforeGraph")
         answer = graph.send(request.method, request.url, request.body, client_request_id=client_request_id)
         self.checkpoint("afterGraph")
-        decision = read_start_answer(request.action, answer, self._limits, self._clock(), request.url)
+        decision = read_start_answer(request.action, answer, self._limits, self._clock(), request.url, tenant_id)
         if isinstance(decision, Refused | NotNow):
             self._state.forget_start(tracking_id)  # nothing started: a retry may send it again
         elif isinstance(decision, Accepted | DoneAtOnce | Untrackable):

@@ -14,6 +14,8 @@ from azure.core.exceptions import ClientAuthenticationError
 
 from graphops.common.errors import Rejected, SettingsError
 from graphops.envelope.tracking import ErrorInfo, Outcome
+from graphops.graph.actions import ACTIONS
+from graphops.graph.answer import GraphAnswer
 from graphops.graph.clouds import CLOUDS
 from graphops.graph.consent import Grants, granted_roles, lacking_permissions, read_grants
 from graphops.graph.reader import GraphClient, TenantAccess
@@ -22,7 +24,7 @@ from graphops.intake.request import from_request, from_start_request
 from graphops.local import seed
 from graphops.local.identity import jwt_shaped
 from graphops.settings import Settings
-from graphops.step.starter import Refused, in_tenant
+from graphops.step.starter import Accepted, Refused, Untrackable, in_tenant, read_start_answer
 from graphops.storage.connection import AZURITE_CONNECTION_STRING
 from graphops.wiring import limits_for
 
@@ -111,6 +113,18 @@ def test_an_alert_refresh_url_must_name_the_trackings_tenant() -> None:
         assert raised.value.field == "operationUrl" and f"names tenant {CONTOSO}" in raised.value.problem
     home = "https://graph.microsoft.com" + seed.ALERT_OPERATION_PATH  # a tenant not served: the home tenant's own
     assert from_request({"operationUrl": home, "callbackUrl": CALLBACK}, "t", NOW, limits).tenant_id is None
+
+
+def test_a_started_operation_naming_another_tenant_is_not_tracked() -> None:
+    """The Location of a start's 202 is held to the start's tenant as a producer's operation URL is."""
+    limits = limits_for(settings({CONTOSO: {"name": "Contoso"}, FABRIKAM: {"name": "Fabrikam"}}))
+    url = ("https://graph.microsoft.com/beta/identityGovernance/roleManagementAlerts/operations/"
+           f"refresh:DirectoryRole_{CONTOSO}_StaleSignInAlert")  # fmt: skip
+    refresh, reply = ACTIONS["roleManagementAlertRefresh"], GraphAnswer(202, {}, headers={"location": url})
+    assert isinstance(read_start_answer(refresh, reply, limits, NOW, tenant_id=CONTOSO), Accepted)
+    for tenant in (FABRIKAM, None):
+        decision = read_start_answer(refresh, reply, limits, NOW, tenant_id=tenant)
+        assert isinstance(decision, Untrackable) and f"names tenant {CONTOSO}" in decision.error.message
 
 
 def test_the_assertion_audience_and_the_consent_link_follow_the_cloud() -> None:
