@@ -24,6 +24,7 @@ from graphops.graph.kinds import (
     AccessReviewHistoryDefinition,
     AuditLogQuery,
     CloudPcExportJob,
+    ConfigurationSnapshotJob,
     DataPolicyOperation,
     DeviceManagementExportJob,
     DriveItemCopy,
@@ -122,6 +123,9 @@ class StartAction:
     operation_headers: tuple[str, ...] = ("Location",)
     #: Graph answers 201 with the job itself (a resource-status kind): the job's URL is the request's plus its id.
     creates_job: bool = False
+    #: Where the job is read when that is not the request's URL (a `createSnapshot` posts to one collection and
+    #: its job lives in another): the collection's path after the version, the job's id appended.
+    job_collection: tuple[str, ...] = ()
     query: frozenset[str] = frozenset()  # query parameters the request may carry
     body: Body = NO_BODY  # what its JSON body may carry, from its reference page
 
@@ -133,6 +137,19 @@ class StartAction:
         if method != self.method or version not in self.versions:
             return False
         return self.shape_of(segments) is not None
+
+    def job_url(self, request_url: str, job_id: str) -> str | None:
+        """The URL of the job Graph created for a request to ``request_url``: under the collection it was posted
+        to, or under the action's own job collection in the request's version. None when ``job_id`` is not an id
+        as Graph gives them: an id Graph sent is data, and must not steer the path."""
+        if START_ID.fullmatch(job_id) is None:
+            return None
+        base = request_url.split("?", 1)[0]
+        if not self.job_collection:
+            return f"{base}/{job_id}"
+        scheme, netloc, path, _, _ = urlsplit(base)
+        version = path.split("/")[1]
+        return urlunsplit((scheme, netloc, "/".join(("", version, *self.job_collection, job_id)), "", ""))
 
     def shape_of(self, segments: Sequence[str]) -> tuple[str, ...] | None:
         """The path shape ``segments`` fit, if any."""
@@ -318,6 +335,14 @@ ACTIONS: dict[str, StartAction] = {
                     body=Body({"@odata.type": "string", "requestType": "string", "assignment": "object",
                                "answers": "array", "justification": "string", "schedule": "object"},
                               frozenset({"requestType"}))),
+        # A second call takes a second snapshot. Its job is read under configurationSnapshotJobs, not under the POST's.
+        StartAction("configurationSnapshot", "POST",
+                    (("admin", "configurationManagement", "configurationSnapshots", "createSnapshot"),),
+                    ConfigurationSnapshotJob, "ConfigurationMonitoring.ReadWrite.All", repeatable=False,
+                    reference="configurationbaseline-createsnapshot", creates_job=True,
+                    job_collection=("admin", "configurationManagement", "configurationSnapshotJobs"),
+                    body=Body({"displayName": "string", "description": "string", "resources": "array"},
+                              frozenset({"displayName", "resources"}))),
         # PATCH sets the schema: sending the same schema again asks for the same state.
         StartAction("externalConnectionSchema", "PATCH", (("external", "connections", "{id}", "schema"),),
                     ExternalConnectionOperation, "ExternalConnection.ReadWrite.OwnedBy", repeatable=True,

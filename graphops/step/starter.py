@@ -15,7 +15,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
-from urllib.parse import quote
 
 from azure.core.exceptions import ResourceExistsError
 
@@ -178,14 +177,18 @@ def _accepted(
 
 
 def _created(action: StartAction, answer: GraphAnswer, limits: Limits, url: str | None) -> StartDecision:
-    """A job Graph created (201 with the job): it is read under the collection it was created in, by its id."""
+    """A job Graph created (201 or 200 with the job): it is read by its id, under the collection it was created in
+    or the action's own job collection."""
     code = answer.status_code or 201
     job = answer.body.get("id") if isinstance(answer.body, dict) else None
     if not isinstance(job, str) or not job or url is None:
         return Untrackable(code, ErrorInfo("noOperation", f"Graph answered {action.name} with {code} but named no "
                                                           "job id"))  # fmt: skip
+    job_url = action.job_url(url, job)
     try:
-        operation = limits.resolve(f"{url.split('?', 1)[0]}/{quote(job, safe='')}")
+        if job_url is None:
+            raise Rejected("id", "its id is not one Graph gives (letters, digits and - _ . , ! @)")
+        operation = limits.resolve(job_url)
     except Rejected as exc:
         return Untrackable(code, ErrorInfo("untrackableOperation", f"Graph created {action.name}'s job, but it "
                                                                    f"cannot be tracked: {exc.problem}"))  # fmt: skip

@@ -227,6 +227,14 @@ CASES: dict[str, Case] = {
         {}, seed.ACCESS_REQUEST_PATH, seed.access_package_request("delivering"),
         seed.access_package_request("delivered"), status=201, created=seed.access_package_request("submitted"),
     ),
+    # The page's example: createSnapshot answers 200 with the job, read under configurationSnapshotJobs.
+    "configurationSnapshot": Case(
+        "POST", "/v1.0/admin/configurationManagement/configurationSnapshots/createSnapshot",
+        {"displayName": "Snapshot Demo", "description": "This is Snapshot Description",
+         "resources": ["microsoft.exchange.sharedmailbox", "microsoft.exchange.transportrule"]},
+        {}, seed.SNAPSHOT_JOB_PATH, seed.snapshot_job("running"), seed.snapshot_job("succeeded"),
+        status=200, created=seed.snapshot_job("notStarted"),
+    ),
     "deviceManagementExportJob": Case(
         "POST", "/v1.0/deviceManagement/reports/exportJobs",
         {"reportName": "DeviceCompliance", "format": "csv", "select": ["DeviceName", "ComplianceState"]},

@@ -50,6 +50,7 @@ MINIMAL_BODIES: dict[str, dict[str, Any]] = {
     "ediscoveryAddToReviewSet": {"search": {"id": "s"}}, "ediscoveryReviewSetExport": {"outputName": "o"},
     "siteContentTypeCopy": {"contentTypeId": "0x0101"},
     "listContentTypeCopy": {"contentTypeId": "0x0101"}, "accessPackageAssignmentRequest": {"requestType": "adminAdd"},
+    "configurationSnapshot": {"displayName": "d", "resources": ["microsoft.exchange.transportrule"]},
     "externalConnectionSchema": {"baseType": "microsoft.graph.externalItem", "properties": []},
 }  # fmt: skip
 ACCOUNTS = frozenset({"contoso"})
@@ -113,6 +114,7 @@ def start(method: str, url: str, enabled: frozenset[str] = ALL, cloud: str = "gl
         ("PATCH", "/v1.0/external/connections/contosohr/schema", "externalConnectionSchema"),
         ("POST", "/beta/sites", "siteCreate"),
         ("POST", "/v1.0/identityGovernance/entitlementManagement/assignmentRequests", "accessPackageAssignmentRequest"),
+        ("POST", "/beta/admin/configurationManagement/configurationSnapshots/createSnapshot", "configurationSnapshot"),
     ],
 )  # fmt: skip
 def test_each_documented_request_is_its_action(method: str, url: str, action: str) -> None:
@@ -199,7 +201,7 @@ def test_every_action_starts_a_tracked_kind_in_the_clouds_it_claims() -> None:
         "teamCreate", "teamClone", "personalDataExport", "ediscoveryExportResult", "ediscoveryExportReport",
         "ediscoveryAddToReviewSet", "ediscoveryReviewSetExport", "driveItemCopy", "auditLogQuery",
         "deviceManagementExportJob", "cloudPcExportJob", "accessReviewHistoryDefinition", "siteCreate",
-        "accessPackageAssignmentRequest",
+        "accessPackageAssignmentRequest", "configurationSnapshot",
     }  # fmt: skip
 
 
@@ -351,6 +353,29 @@ def test_a_created_job_without_a_usable_id_is_untrackable(body: Any, why: str) -
     assert isinstance(decision, Untrackable) and why in decision.error.message
 
 
+SNAPSHOT = ACTIONS["configurationSnapshot"]
+SNAPSHOTS = "admin/configurationManagement/configurationSnapshots/createSnapshot"
+
+
+@pytest.mark.parametrize("version", ["v1.0", "beta"])
+def test_a_snapshots_job_is_tracked_under_the_snapshot_jobs_in_the_starts_own_version(version: str) -> None:
+    job = {"id": "c91a1470-acc9-4585-bc03-522ae898f82f", "status": "notStarted"}
+    decision = read_start_answer(SNAPSHOT, answer(200, job), LIMITS, NOW, f"{GRAPH}/{version}/{SNAPSHOTS}")
+    assert isinstance(decision, Accepted) and decision.operation.kind.name == "configurationSnapshotJob"
+    jobs = f"{GRAPH}/{version}/admin/configurationManagement/configurationSnapshotJobs"
+    assert decision.operation.url == f"{jobs}/c91a1470-acc9-4585-bc03-522ae898f82f"
+
+
+@pytest.mark.parametrize(
+    "job", ["../../../users/x", "a/b", "a%2fb", "x?$select=y", "x#y", "x;y", "caf\u00e9", "../x", "x" * 300]
+)
+def test_a_hostile_job_id_never_steers_the_path_it_is_read_at(job: str) -> None:
+    decision = read_start_answer(SNAPSHOT, answer(200, {"id": job}), LIMITS, NOW, f"{GRAPH}/v1.0/{SNAPSHOTS}")
+    assert isinstance(decision, Untrackable) and "cannot be tracked" in decision.error.message, decision
+    audit = read_start_answer(AUDIT, answer(201, {"id": job}), LIMITS, NOW, QUERIES)
+    assert isinstance(audit, Untrackable) and "cannot be tracked" in audit.error.message, audit
+
+
 def test_a_job_actions_every_2xx_is_the_job_never_work_done_at_once() -> None:
     job = {"id": "168ec429", "status": "notStarted"}
     for status in (200, 201):
@@ -363,7 +388,7 @@ def test_a_job_actions_every_2xx_is_the_job_never_work_done_at_once() -> None:
 def test_only_job_actions_read_a_201_as_a_job() -> None:
     assert {name for name, action in ACTIONS.items() if action.creates_job} == {
         "auditLogQuery", "deviceManagementExportJob", "cloudPcExportJob", "accessReviewHistoryDefinition",
-        "accessPackageAssignmentRequest",
+        "accessPackageAssignmentRequest", "configurationSnapshot",
     }  # fmt: skip
     assert all(action.kind.form == "resourceStatus" for action in ACTIONS.values() if action.creates_job)
     assert read_start_answer(CLONE, answer(201, {"id": "x"}), LIMITS, NOW, QUERIES) == DoneAtOnce(201, {"id": "x"})
