@@ -277,8 +277,7 @@ class Api:
             return problem(503, "State storage is unavailable; try again", detail=type(exc).__name__)
         decision = started.decision
         if isinstance(decision, starter.Accepted):
-            tracking = replace(tracking, operation_url=decision.operation.url, kind=decision.operation.kind,
-                               not_before=decision.not_before)  # fmt: skip
+            tracking = starter.tracking_of(tracking, decision, request.action)
             return self._enqueue(
                 tracking, req, delay_until(decision.not_before, now), operationUrl=tracking.shown_operation_url
             )

@@ -144,6 +144,9 @@ class Tracking:
     # The customer tenant the operation is in (GRAPHOPS_TENANTS); None for the identity's home tenant. Its polls
     # and its start use that tenant's token only.
     tenant_id: str | None = None
+    # Ends of the kind this tracking polls past: its start moved a job on from one of them (a cross-tenant
+    # migration's migrate, sent while the job still reads validatePassed), so reading it is no end of this wait.
+    waits_past: frozenset[str] = frozenset()
 
     def noted(self, **entry: Any) -> Tracking:
         """This tracking with one more history entry (the newest MAX_HISTORY are kept)."""
@@ -263,6 +266,7 @@ class Tracking:
             "stepSpan": self.step_span,
             "dueAt": iso(self.due_at) if self.due_at else None,
             "tenantId": self.tenant_id,
+            "waitsPast": sorted(self.waits_past) or None,
         }
         return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 

@@ -105,9 +105,19 @@ def from_wire(doc: dict[str, Any], limits: UrlChecks) -> Tracking:
             step_span=traceparent_or_none(doc.get("stepSpan")),
             due_at=moment_or_none(doc.get("dueAt")),
             tenant_id=_tenant_id(doc.get("tenantId")),
+            waits_past=_waits_past(doc.get("waitsPast"), kind),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise Rejected("message", f"damaged envelope ({type(exc).__name__}: {exc})") from None
+
+
+def _waits_past(raw: object, kind: type[OperationKind]) -> frozenset[str]:
+    """The ends an envelope's tracking polls past: some of its kind's ends, nothing else."""
+    if raw is None:
+        return frozenset()
+    if isinstance(raw, list) and all(isinstance(status, str) for status in raw) and set(raw) <= kind.terminal_states():
+        return frozenset(raw)
+    raise ValueError(f"waitsPast: some of {kind.name}'s ends")
 
 
 def _tenant_id(raw: object) -> str | None:

@@ -25,6 +25,7 @@ from graphops.graph.kinds import (
     AuditLogQuery,
     CloudPcExportJob,
     ConfigurationSnapshotJob,
+    CrossTenantMigrationJob,
     DataPolicyOperation,
     DeviceManagementExportJob,
     DriveItemCopy,
@@ -126,6 +127,9 @@ class StartAction:
     #: Where the job is read when that is not the request's URL (a `createSnapshot` posts to one collection and
     #: its job lives in another): the collection's path after the version, the job's id appended.
     job_collection: tuple[str, ...] = ()
+    #: Ends of the kind the request moves a job on from: read at the first polls (Graph has not moved the job yet),
+    #: they are no end of this tracking.
+    waits_past: frozenset[str] = frozenset()
     query: frozenset[str] = frozenset()  # query parameters the request may carry
     body: Body = NO_BODY  # what its JSON body may carry, from its reference page
 
@@ -198,6 +202,7 @@ _DRIVE_ITEM = ("items", "{id}", "copy")
 _CHANNEL = ("channels", CHANNEL)
 # A hold is applied to (or removed from) the ids in the body at the collection's path, or to the one in the path.
 _HOLD_IDS = Body({"ids": "array"})
+_MIGRATION_JOBS = ("solutions", "migrations", "crossTenantMigrationJobs")
 
 ACTIONS: dict[str, StartAction] = {
     action.name: action
@@ -343,6 +348,17 @@ ACTIONS: dict[str, StartAction] = {
                     job_collection=("admin", "configurationManagement", "configurationSnapshotJobs"),
                     body=Body({"displayName": "string", "description": "string", "resources": "array"},
                               frozenset({"displayName", "resources"}))),
+        # A cross-tenant migration job's validation, then its migration: each answers with the job, read at its own
+        # URL. A second call while the first runs is refused (409), which would read as a failure: not sent again.
+        StartAction("crossTenantMigrationValidate", "POST", ((*_MIGRATION_JOBS, "{id}", "validate"),),
+                    CrossTenantMigrationJob, "CrossTenantContentMigration.ReadWrite.All", repeatable=False,
+                    reference="crosstenantmigrationjob-validate", versions=frozenset({"v1.0"}), creates_job=True,
+                    job_collection=_MIGRATION_JOBS),
+        # Migrate is sent to a job that reads validatePassed, and may still read so at the first polls.
+        StartAction("crossTenantMigrationMigrate", "POST", ((*_MIGRATION_JOBS, "{id}", "migrate"),),
+                    CrossTenantMigrationJob, "CrossTenantContentMigration.ReadWrite.All", repeatable=False,
+                    reference="crosstenantmigrationjob-migrate", versions=frozenset({"v1.0"}), creates_job=True,
+                    job_collection=_MIGRATION_JOBS, waits_past=frozenset({"validatePassed"})),
         # PATCH sets the schema: sending the same schema again asks for the same state.
         StartAction("externalConnectionSchema", "PATCH", (("external", "connections", "{id}", "schema"),),
                     ExternalConnectionOperation, "ExternalConnection.ReadWrite.OwnedBy", repeatable=True,

@@ -107,7 +107,7 @@ def decide(tracking: Tracking, answer: GraphAnswer, now: datetime, policy: Polic
     kind = tracking.kind
     code = answer.status_code
     status = kind.status_of(answer.body) if code == 200 else None
-    if status is not None and kind.is_terminal(status):
+    if status is not None and kind.is_terminal(status) and status not in tracking.waits_past:
         if status in kind.succeeded_states:
             return Finish(Outcome.SUCCEEDED)
         job = kind.entity(answer.body)

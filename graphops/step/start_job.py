@@ -30,6 +30,7 @@ from graphops.step.starter import (
     Starter,
     Unknown,
     Untrackable,
+    tracking_of,
 )
 
 
@@ -90,8 +91,7 @@ class Starting:
     ) -> StepResult:
         decision, now = started.decision, self._clock()
         if isinstance(decision, Accepted):
-            tracking = replace(pending, operation_url=decision.operation.url, kind=decision.operation.kind,
-                               not_before=decision.not_before)  # fmt: skip
+            tracking = tracking_of(pending, decision, request.action)
             delay = delay_until(decision.not_before, now)  # the 202's Retry-After
             assert self._state is not None  # checked in _start
             self._chain.checkpoint("beforeFirstStep")

@@ -20,7 +20,7 @@ from azure.core.exceptions import ResourceExistsError
 
 from graphops.common.errors import Rejected
 from graphops.common.logs import event
-from graphops.envelope.tracking import ErrorInfo, Outcome, iso
+from graphops.envelope.tracking import ErrorInfo, Outcome, Tracking, iso
 from graphops.graph.actions import StartAction, StartRequest
 from graphops.graph.answer import GraphAnswer
 from graphops.graph.kinds import OperationRef
@@ -195,6 +195,12 @@ def _created(action: StartAction, answer: GraphAnswer, limits: Limits, url: str 
     if operation.kind is not action.kind:
         return Untrackable(code, ErrorInfo("untrackableOperation", f"{action.name}'s job is not a {action.kind.name}"))
     return Accepted(operation)
+
+
+def tracking_of(pending: Tracking, decision: Accepted, action: StartAction) -> Tracking:
+    """The tracking of the operation a start was accepted with, polled past the ends ``action`` moves a job on from."""
+    return replace(pending, operation_url=decision.operation.url, kind=decision.operation.kind,
+                   not_before=decision.not_before, waits_past=action.waits_past)  # fmt: skip
 
 
 def answer_record(decision: Accepted | DoneAtOnce | Untrackable) -> dict[str, Any]:

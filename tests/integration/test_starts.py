@@ -68,6 +68,14 @@ def hold(status: str, percent: int) -> dict[str, Any]:
     return case_action("ediscoveryHoldOperation", "holdUpdate", status, percent)
 
 
+MIGRATE_JOB = "add14989-2b21-4001-81bd-a18b0bac1dea"  # another job than the validated one
+
+
+def migrating(status: str) -> dict[str, Any]:
+    """A cross-tenant migration job being migrated, as its GET example wraps it."""
+    return {"value": {**seed.migration_job(status)["value"], "id": MIGRATE_JOB}}
+
+
 def team_operation(operation: str) -> str:
     """A teams Location as Teams writes it (relative, unversioned, OData keys): one per action here."""
     return f"/teams('{TEAM}')/operations('{operation}')"
@@ -234,6 +242,20 @@ CASES: dict[str, Case] = {
          "resources": ["microsoft.exchange.sharedmailbox", "microsoft.exchange.transportrule"]},
         {}, seed.SNAPSHOT_JOB_PATH, seed.snapshot_job("running"), seed.snapshot_job("succeeded"),
         status=200, created=seed.snapshot_job("notStarted"),
+    ),
+    # A job's validation answers with the job, read at its own URL until validatePassed or validateFailed.
+    "crossTenantMigrationValidate": Case(
+        "POST", f"/v1.0/solutions/migrations/crossTenantMigrationJobs/{seed.MIGRATION_JOB_ID}/validate", None,
+        {}, seed.MIGRATION_JOB_PATH, seed.migration_job("validateInProgress", "validate"),
+        seed.migration_job("validatePassed", "validate"), status=200,
+        created=seed.migration_job("validateSubmitted", "validate")["value"],
+    ),
+    # Its migration answers 200 with the job (the page's example: processing); Graph may still read the job as
+    # validatePassed at the first poll, which is no end of this wait.
+    "crossTenantMigrationMigrate": Case(
+        "POST", f"/v1.0/solutions/migrations/crossTenantMigrationJobs/{MIGRATE_JOB}/migrate", None,
+        {}, f"/v1.0/solutions/migrations/crossTenantMigrationJobs/{MIGRATE_JOB}", migrating("validatePassed"),
+        migrating("completed"), status=200, created=migrating("processing")["value"],
     ),
     "deviceManagementExportJob": Case(
         "POST", "/v1.0/deviceManagement/reports/exportJobs",

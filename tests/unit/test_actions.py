@@ -115,6 +115,8 @@ def start(method: str, url: str, enabled: frozenset[str] = ALL, cloud: str = "gl
         ("POST", "/beta/sites", "siteCreate"),
         ("POST", "/v1.0/identityGovernance/entitlementManagement/assignmentRequests", "accessPackageAssignmentRequest"),
         ("POST", "/beta/admin/configurationManagement/configurationSnapshots/createSnapshot", "configurationSnapshot"),
+        ("POST", "/v1.0/solutions/migrations/crossTenantMigrationJobs/j1/validate", "crossTenantMigrationValidate"),
+        ("POST", f"/v1.0/solutions/migrations/crossTenantMigrationJobs/{TEAM}/migrate", "crossTenantMigrationMigrate"),
     ],
 )  # fmt: skip
 def test_each_documented_request_is_its_action(method: str, url: str, action: str) -> None:
@@ -201,7 +203,8 @@ def test_every_action_starts_a_tracked_kind_in_the_clouds_it_claims() -> None:
         "teamCreate", "teamClone", "personalDataExport", "ediscoveryExportResult", "ediscoveryExportReport",
         "ediscoveryAddToReviewSet", "ediscoveryReviewSetExport", "driveItemCopy", "auditLogQuery",
         "deviceManagementExportJob", "cloudPcExportJob", "accessReviewHistoryDefinition", "siteCreate",
-        "accessPackageAssignmentRequest", "configurationSnapshot",
+        "accessPackageAssignmentRequest", "configurationSnapshot", "crossTenantMigrationValidate",
+        "crossTenantMigrationMigrate",
     }  # fmt: skip
 
 
@@ -376,6 +379,24 @@ def test_a_hostile_job_id_never_steers_the_path_it_is_read_at(job: str) -> None:
     assert isinstance(audit, Untrackable) and "cannot be tracked" in audit.error.message, audit
 
 
+MIGRATION_JOBS = f"{GRAPH}/v1.0/solutions/migrations/crossTenantMigrationJobs"
+
+
+@pytest.mark.parametrize("step", ["validate", "migrate"])
+def test_a_migration_jobs_validate_and_migrate_track_the_job_itself(step: str) -> None:
+    action = ACTIONS[f"crossTenantMigration{step.title()}"]
+    job = {"id": "add14989-2b21-4001-81bd-a18b0bac1dea", "status": "processing"}
+    decision = read_start_answer(action, answer(200, job), LIMITS, NOW, f"{MIGRATION_JOBS}/{job['id']}/{step}")
+    assert isinstance(decision, Accepted) and decision.operation.url == f"{MIGRATION_JOBS}/{job['id']}"
+    assert decision.operation.kind.name == "crossTenantMigrationJob"
+
+
+def test_only_a_migrate_waits_past_the_validation_that_let_it_start() -> None:
+    assert {name: action.waits_past for name, action in ACTIONS.items() if action.waits_past} == {
+        "crossTenantMigrationMigrate": frozenset({"validatePassed"})
+    }
+
+
 def test_a_job_actions_every_2xx_is_the_job_never_work_done_at_once() -> None:
     job = {"id": "168ec429", "status": "notStarted"}
     for status in (200, 201):
@@ -388,7 +409,8 @@ def test_a_job_actions_every_2xx_is_the_job_never_work_done_at_once() -> None:
 def test_only_job_actions_read_a_201_as_a_job() -> None:
     assert {name for name, action in ACTIONS.items() if action.creates_job} == {
         "auditLogQuery", "deviceManagementExportJob", "cloudPcExportJob", "accessReviewHistoryDefinition",
-        "accessPackageAssignmentRequest", "configurationSnapshot",
+        "accessPackageAssignmentRequest", "configurationSnapshot", "crossTenantMigrationValidate",
+        "crossTenantMigrationMigrate",
     }  # fmt: skip
     assert all(action.kind.form == "resourceStatus" for action in ACTIONS.values() if action.creates_job)
     assert read_start_answer(CLONE, answer(201, {"id": "x"}), LIMITS, NOW, QUERIES) == DoneAtOnce(201, {"id": "x"})

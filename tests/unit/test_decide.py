@@ -338,3 +338,23 @@ def test_a_twins_blip_polls_again_after_its_retry_after_rather_than_ending() -> 
     seen = observe(tracking(), blip)
     decision = decide(seen, blip, T0 + timedelta(seconds=1), POLICY, random.Random(1))
     assert isinstance(decision, PollAgain) and decision.delay >= 40 and decision.reason == "http503"
+
+
+def migration(status: str) -> GraphAnswer:
+    return GraphAnswer(200, seed.migration_job(status))
+
+
+def test_a_migration_tracking_polls_past_the_validation_its_migrate_moved_the_job_on_from() -> None:
+    handed = from_request(
+        {"operationUrl": seed.MIGRATION_JOB_PATH, "callbackUrl": "https://prod-00.westeurope.logic.azure.com/cb"},
+        "t2",
+        T0,
+        LIMITS,
+    )
+    migrating = replace(handed, waits_past=frozenset({"validatePassed"}))
+    _, d = step(migration("validatePassed"), t=migrating)
+    assert isinstance(d, PollAgain)
+    _, d = step(migration("completed"), t=migrating)
+    assert d == Finish(Outcome.SUCCEEDED)
+    _, d = step(migration("validatePassed"), t=handed)  # handed over after validate: its end
+    assert d == Finish(Outcome.SUCCEEDED)

@@ -201,3 +201,15 @@ def test_a_start_without_the_body_its_action_needs_is_refused_naming_the_missing
 def test_every_action_that_needs_a_body_is_covered() -> None:
     names = {action.name for action in NEEDS_A_BODY}
     assert len(names) >= 10 and {"teamClone", "personalDataExport", "teamCreate"} <= names
+
+
+def test_a_migrate_trackings_wait_past_validation_survives_the_wire_and_names_only_its_kinds_ends() -> None:
+    handed = from_request({**REQUEST, "operationUrl": seed.MIGRATION_JOB_PATH}, "t", NOW, LIMITS)
+    migrating = replace(handed, waits_past=frozenset({"validatePassed"}))
+    assert from_wire(json.loads(migrating.to_wire()), LIMITS).waits_past == {"validatePassed"}
+    assert from_wire(json.loads(handed.to_wire()), LIMITS).waits_past == frozenset()
+    doc = json.loads(migrating.to_wire())
+    for bad in (["running"], ["succeeded"], "validatePassed", [7]):
+        with pytest.raises(Rejected) as refused:
+            from_wire({**doc, "waitsPast": bad}, LIMITS)
+        assert refused.value.field == "message" and "waitsPast" in refused.value.problem

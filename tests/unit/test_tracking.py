@@ -164,6 +164,7 @@ def everything_set() -> Tracking:
         step_span=SPAN,
         due_at=NOW + timedelta(seconds=95),
         tenant_id=TENANT,
+        waits_past=frozenset({"succeeded"}),
     )
 
 
@@ -217,6 +218,7 @@ def test_the_wire_format_field_by_field() -> None:
         "stepSpan": SPAN,
         "dueAt": "2026-11-28T12:01:35.000Z",
         "tenantId": TENANT,
+        "waitsPast": ["succeeded"],
     }
     assert t.to_wire() == json.dumps(doc, separators=(",", ":"))
     assert from_wire(doc, LIMITS) == t
@@ -243,6 +245,7 @@ def test_an_envelope_of_an_earlier_version_reads_with_the_defaults() -> None:
         None,
     )
     assert (t.traceparent, t.step_span, t.due_at, t.select, t.correlation_id) == (None, None, None, (), None)
+    assert t.waits_past == frozenset()
     assert t.deliveries == {"callback": Delivery(3, error="boom")}
     assert t.recorded_step_ids == ("p1",) and re.fullmatch(r"[0-9a-f]{16}", t.step_id)
     bare = from_wire(old, LIMITS)
