@@ -122,7 +122,8 @@ class StartAction:
     versions: frozenset[str] = V1_AND_BETA
     #: Where Graph's 202 names the operation, first present wins.
     operation_headers: tuple[str, ...] = ("Location",)
-    #: Graph answers 201 with the job itself (a resource-status kind): the job's URL is the request's plus its id.
+    #: Graph answers (201, or 200) with the job itself (a resource-status kind): the job's URL is the request's plus
+    #: its id, unless job_collection says where it is.
     creates_job: bool = False
     #: Where the job is read when that is not the request's URL (a `createSnapshot` posts to one collection and
     #: its job lives in another): the collection's path after the version, the job's id appended.

@@ -177,8 +177,8 @@ def _accepted(
 
 
 def _created(action: StartAction, answer: GraphAnswer, limits: Limits, url: str | None) -> StartDecision:
-    """A job Graph created (201 or 200 with the job): it is read by its id, under the collection it was created in
-    or the action's own job collection."""
+    """A job Graph answered with (201 or 200 with the job): it is read by its id, under the collection it was created
+    in or the action's own job collection."""
     code = answer.status_code or 201
     job = answer.body.get("id") if isinstance(answer.body, dict) else None
     if not isinstance(job, str) or not job or url is None:
