@@ -279,9 +279,9 @@ def test_an_alert_refresh_takes_a_served_tenant_and_refuses_one_outside_the_allo
     harness.graph.on_post(refresh, lambda body: Reply(202, None, {"Location": harness.graph_url(operation)}))
     harness.graph.script(operation, [Reply(200, seed.alert_refresh("succeeded", operation_id))])
 
-    def start_refresh(tenant_id: str) -> requests.Response:
+    def start_refresh(tenant_id: str | None) -> requests.Response:
         doc = {"scopeId": "/", "scopeType": "DirectoryRole", "callbackUrl": harness.stack.callback_url(),
-               "tenantId": tenant_id}  # fmt: skip
+               **({"tenantId": tenant_id} if tenant_id else {})}  # fmt: skip
         return requests.post(harness.api("role-management-alerts/refresh"), json=doc, timeout=patience(10))
 
     outside = start_refresh(barred)  # consented to the app, but not served by this deployment
@@ -295,6 +295,10 @@ def test_an_alert_refresh_takes_a_served_tenant_and_refuses_one_outside_the_allo
     assert sent.tenant == tenant
     [callback] = harness.receiver.delivered()
     assert callback.body["tenantId"] == tenant and callback.body["outcome"] == "succeeded"
+    # The home tenant's refresh answered with the customer tenant's operation: not tracked with the home token.
+    home = start_refresh(None)
+    assert home.status_code == 502 and f"names tenant {tenant}" in home.json()["detail"], home.text
+    assert len(harness.graph.requests("POST", refresh)) == 2 and len(harness.graph.gets(operation)) == 1
 
 
 def test_the_consoles_list_names_each_trackings_tenant_and_filters_by_it(
