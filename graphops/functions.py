@@ -62,6 +62,10 @@ class BuiltOnce(Generic[T]):
                     self._built.append(self._build())
         return self._built[0]
 
+    def built(self) -> T | None:
+        """The part, when it was built; None otherwise (nothing is built by asking)."""
+        return self._built[0] if self._built else None
+
     def cache_clear(self) -> None:
         with _BUILDING:
             self._built.clear()
@@ -122,7 +126,11 @@ def console_pages() -> Console:
 
 
 def reset() -> None:
-    """Forget the parts built so far (the local runner and the tests start afresh with new settings)."""
+    """Forget the parts built so far (the local runner and the tests start afresh with new settings), once what
+    they keep to write later (the lengths of finished trackings) is written."""
+    built = services.built()
+    if built is not None:
+        built.state.lengths.flush()
     for cached in (services, tracker, api, console_pages):
         cached.cache_clear()
 

@@ -10,7 +10,20 @@ from typing import Any
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
 from graphops.pacing.learned import Seen, bounded
-from graphops.pacing.length_store import KEPT, PARTITION, PRUNE_AFTER, Learning, LengthStore, operation_key, row_key
+from graphops.pacing.length_store import (
+    KEPT,
+    PARTITION,
+    PRUNE_AFTER,
+    ROW_CHARS,
+    Learning,
+    LengthStore,
+    operation_key,
+    packed,
+    row_key,
+    unpacked,
+)
+
+from ..patience import patience
 
 NOW = 1_800_000_000.0
 KIND = "siteOperation"
@@ -126,3 +139,95 @@ def test_a_step_waits_for_a_first_read_only_so_long() -> None:
     assert learning.schedules() == {}  # past its wait, the step goes on by the default
     table.go.set()
     first.join(10)
+
+
+# -- buffered lengths: a flush a minute per kind, several lengths a row ------------------------------------------
+
+
+def test_a_finished_trackings_length_costs_no_table_operation_until_the_flush_writes_a_row_per_kind() -> None:
+    table = Table()
+    store = store_of(table)
+    learning = Learning(store, lambda kind: 5, wall=lambda: NOW)
+    for i in range(40):
+        learning.record(KIND, f"https://graph.example/op/{i}", Seen(300.0 + i, NOW - i, f"caller{i % 3}"))
+    learning.record("teamsAsyncOperation", "https://graph.example/team/1", Seen(60.0, NOW, "caller"))
+    assert table.rows == {} and store.operations == 0 and store.buffered() == 41
+    assert store.flush() == 2  # one row for each kind
+    assert store.operations == 2 and store.buffered() == 0
+    assert sorted(key.rpartition(".")[0] for key in table.rows) == sorted([KIND, "teamsAsyncOperation"])
+    read = store.all()
+    assert {operation_key(f"https://graph.example/op/{i}"): Seen(300.0 + i, NOW - i, f"caller{i % 3}")
+            for i in range(40)} == read[KIND].lengths  # fmt: skip
+    assert store.flush() == 0 and store.operations == 3  # nothing buffered: nothing written (the read counted)
+
+
+def test_an_operation_recorded_by_two_processes_counts_once_by_its_earliest_length() -> None:
+    table = Table()
+    first, second = store_of(table), store_of(table)
+    operation = operation_key("https://graph.example/op/again")
+    second.buffer(KIND, operation, Seen(30.0, NOW, "later"))
+    first.buffer(KIND, operation, Seen(300.0, NOW - 600, "first"))
+    first.buffer(KIND, operation, Seen(3.0, NOW - 900, "buffered twice"))  # its first length in this buffer stands
+    second.flush()
+    first.flush()
+    assert len(table.rows) == 2
+    assert store_of(table).all()[KIND].lengths == {operation: Seen(300.0, NOW - 600, "first")}
+
+
+def test_rows_of_one_length_and_of_many_read_as_one_history() -> None:
+    table = Table()
+    store = store_of(table)
+    store.add(KIND, operation_key("op/old"), Seen(100.0, NOW - 7200, "caller"))
+    store.buffer(KIND, operation_key("op/new"), Seen(200.0, NOW, "caller"))
+    store.flush()
+    assert set(store.all()[KIND].lengths) == {operation_key("op/old"), operation_key("op/new")}
+
+
+def test_a_reading_process_deletes_the_rows_that_supply_none_of_the_kept_lengths() -> None:
+    table = Table()
+    minutes = (KEPT + PRUNE_AFTER) // 10 + 1  # ten lengths a flush, the older minutes first
+    flushed_at = iter(NOW - 60 * (minutes - minute) + 30 for minute in range(minutes))
+    store = LengthStore(table, clock=lambda: next(flushed_at))  # type: ignore[arg-type]
+    for minute in range(minutes):
+        for i in range(10):
+            at = NOW - 60 * (minutes - minute) + i
+            store.buffer(KIND, operation_key(f"op/{minute}/{i}"), Seen(300.0, at, f"caller{minute}"))
+        store.flush()
+    rows_by_minute = sorted(table.rows)  # batch keys begin with the flush's moment: oldest first
+    assert len(rows_by_minute) == minutes
+    learning = Learning(store, lambda kind: 5, wall=lambda: NOW)
+    assert learning.schedules()[KIND].samples == KEPT
+    # KEPT newest lengths: the newest KEPT // 10 minutes whole, and the newest of the minute before them.
+    whole, part = divmod(KEPT, 10)
+    supplying = minutes - whole - (1 if part else 0)
+    assert sorted(table.deleted) == rows_by_minute[:supplying]
+    assert sorted(table.rows) == rows_by_minute[supplying:]
+    assert len(store_of(table).all()[KIND].lengths) >= KEPT  # every kept length still read
+
+
+def test_lengths_that_do_not_fit_one_row_go_to_as_many_as_they_need() -> None:
+    lengths = [(operation_key(f"op/{i}"), Seen(1.5 * i, NOW + i, "h" * 300)) for i in range(250)]
+    texts = packed(lengths)
+    assert len(texts) > 1 and all(len(text) <= ROW_CHARS for text in texts)
+    back = [item for text in texts for item in unpacked(text)]
+    assert back == [(operation, Seen(seen.seconds, seen.at, seen.source[:256])) for operation, seen in lengths]
+    assert packed(lengths[:1], limit=10) == [texts[0][: texts[0].index("]") + 1] + "]"]  # one alone, whatever fits
+    assert unpacked("not json") == [] and unpacked('[["op", "x", 1, "s"], ["op2", 2, 3, "s"]]') == [
+        ("op2", Seen(2.0, 3.0, "s"))
+    ]
+
+
+def test_the_stores_own_thread_flushes_what_was_buffered_and_ends_when_nothing_is() -> None:
+    table = Table()
+    store = LengthStore(table, flush_every=0.01)  # type: ignore[arg-type]
+    store.buffer(KIND, operation_key("op/1"), Seen(10.0, NOW, "caller"))
+    flusher = store._flusher
+    assert flusher is not None
+    flusher.join(patience(10))
+    assert not flusher.is_alive() and store._flusher is None
+    assert [row.get("lengths") for row in table.rows.values()] == packed([(operation_key("op/1"),
+                                                                          Seen(10.0, NOW, "caller"))])  # fmt: skip
+    store.buffer(KIND, operation_key("op/2"), Seen(20.0, NOW, "caller"))  # a later length starts it again
+    assert store._flusher is not None and store._flusher is not flusher
+    store._flusher.join(patience(10))
+    assert len(table.rows) == 2
