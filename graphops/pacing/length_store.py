@@ -32,6 +32,7 @@ import atexit
 import hashlib
 import json
 import logging
+import math
 import secrets
 import threading
 import time
@@ -97,6 +98,8 @@ def packed(lengths: Iterable[tuple[str, Seen]], limit: int = ROW_CHARS) -> list[
     items: list[str] = []
     size = 2
     for operation, seen in lengths:
+        if not (math.isfinite(seen.seconds) and math.isfinite(seen.at)):
+            continue  # no length to learn from (and not one JSON can hold)
         item = json.dumps([operation, float(seen.seconds), float(seen.at), seen.source[:SOURCE_CHARS]],
                           ensure_ascii=False, allow_nan=False)  # fmt: skip
         if items and size + len(item) + 1 > limit:
@@ -216,7 +219,10 @@ class LengthStore:
     def _flush_every_while_buffered(self) -> None:
         while True:
             time.sleep(self._flush_every)
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # a flush that failed in a way storage's errors do not cover: the next one tries again
+                log.exception("lengths not written")
             with self._buffer_lock:
                 if not self._buffered:
                     self._flusher = None

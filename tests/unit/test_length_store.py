@@ -212,6 +212,7 @@ def test_lengths_that_do_not_fit_one_row_go_to_as_many_as_they_need() -> None:
     back = [item for text in texts for item in unpacked(text)]
     assert back == [(operation, Seen(seen.seconds, seen.at, seen.source[:256])) for operation, seen in lengths]
     assert packed(lengths[:1], limit=10) == [texts[0][: texts[0].index("]") + 1] + "]"]  # one alone, whatever fits
+    assert packed([(operation_key("op/nan"), Seen(float("nan"), NOW, "x"))]) == []
     assert unpacked("not json") == [] and unpacked('[["op", "x", 1, "s"], ["op2", 2, 3, "s"]]') == [
         ("op2", Seen(2.0, 3.0, "s"))
     ]
