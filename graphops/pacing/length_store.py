@@ -53,12 +53,12 @@ PARTITION = "~lengths"
 #: Rows a kind's history is read from, its newest: enough for a history of a few hundred lengths (HALF_COUNT
 #: weighs the newest ~60 most), few enough that the ten-minute read stays a page or two per kind.
 KEPT = 256
-#: Rows past :data:`KEPT` a kind may gather before a reading process deletes its oldest: deletes come in batches
-#: (one table operation a row, about one per new length in all), not one on every read.
+#: Lengths past :data:`KEPT` a kind may gather before a reading process deletes the rows that hold only older
+#: ones: deletes come in batches (one table operation a row, a minute's lengths of a process), not on every read.
 PRUNE_AFTER = 64
 REFRESH_SECONDS = 600.0
 #: Operations this process remembers recording, so that it can say in its log why another tracking of one was
-#: not counted again (on another process it simply lands on the same row).
+#: not counted again (recorded on another process too, the read counts it once).
 REMEMBERED = 4096
 #: How long a step waits for its process's first read of the lengths when another step is making it: about what
 #: that read and its schedules take on a loaded host. Past it the step goes on by its kind's default.
