@@ -7,12 +7,13 @@ Then graphops once more with OpenTelemetry's SDK making and exporting every span
 the cost of telemetry, the Azure Monitor exporter's network sends excluded. Each run has a process and an
 Azurite of its own; the three are interleaved, ``--rounds`` times, and compared by their medians.
 
-    python bench/throughput.py [--trackings 2000] [--rounds 2] [--profile] [--docs docs/performance.md]
+    python bench/throughput.py [--trackings 2000] [--rounds 2] [--only MODE] [--profile] [--docs docs/performance.md]
 
 Beside trackings per second and CPU, each run counts its table operations per tracking (HTTP requests to the
 table service: deterministic where the timings are not). Goals, on medians: graphops reaches 0.9 of the
 baseline's trackings per second, and spends at most 1.3 times its CPU per tracking. Before a change to the step
-path, ``--trackings 500 --rounds 1`` (a few minutes) shows whether it moved either.
+path, ``--trackings 500 --rounds 1`` (a few minutes) shows whether it moved either; ``--only graphops`` (or
+``baseline``) runs one mode alone, for a profile of it or a quick look at one figure.
 """
 
 from __future__ import annotations
@@ -187,6 +188,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="each mode this many times, interleaved")
     parser.add_argument("--profile", action="store_true", help="profile graphops' run with pyinstrument")
     parser.add_argument("--docs", type=Path, help="write the figures into this page's throughput section")
+    parser.add_argument("--only", choices=MODES, help="run this mode alone and print its figures (no comparison)")
     parser.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)  # one run, in a process of its own
     args = parser.parse_args()
     if args.mode:
@@ -194,14 +196,20 @@ def main() -> None:
         return
     # Each run in a fresh process with a fresh Azurite, the modes interleaved: OpenTelemetry's providers are the
     # process's (telemetry cannot be switched off again), and on one machine Azurite's speed drifts run to run.
-    results: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
+    modes = (args.only,) if args.only else MODES
+    if args.only and args.docs:
+        parser.error("--docs needs every mode: the section compares them")
+    results: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
     for _ in range(args.rounds):
-        for mode in MODES:
+        for mode in modes:
             done = subprocess.run([sys.executable, __file__, "--mode", mode, "--trackings", str(args.trackings)]
                                   + (["--profile"] if args.profile and mode == "graphops" else []),
                                   capture_output=True, text=True, check=True)  # fmt: skip
             print(done.stdout.rsplit("\n", 2)[0] if args.profile else "", end="")
             results[mode].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    if args.only:
+        print("\n".join(alone(results[args.only])))
+        return
     lines = [line(r) for mode in MODES for r in results[mode]]
     speed = {mode: statistics.median(r["per_second"] for r in results[mode]) for mode in MODES}
     cpu = {mode: statistics.median(r["cpu_seconds"] / r["trackings"] for r in results[mode]) for mode in MODES}
@@ -234,6 +242,15 @@ def main() -> None:
 
 SPEED_GOAL = 0.9  # of the baseline's trackings per second
 CPU_GOAL = 1.3  # times the baseline's CPU per tracking
+
+
+def alone(runs: list[dict[str, Any]]) -> list[str]:
+    """One mode's runs, and their medians per tracking: the figures to compare before and after a change."""
+    cpu = statistics.median(r["cpu_seconds"] / r["trackings"] for r in runs)
+    operations = statistics.median(r["table_operations"] for r in runs)
+    parts = f" ({by_part(runs)})" if "parts" in runs[0] else ""
+    return [line(r) for r in runs] + [f"CPU per tracking: {cpu * 1000:.1f} ms; table operations per tracking: "
+                                      f"{operations:.2f}{parts}"]  # fmt: skip
 
 
 def by_part(runs: list[dict[str, Any]]) -> str:
