@@ -163,23 +163,32 @@ def storage_transport(pool_size: int = 32, environ: Mapping[str, str] | None = N
     """One pooled session for every storage client: the SDK's default pool (10) is smaller than a batch."""
     from azure.core.pipeline.transport import RequestsTransport
 
+    environ = os.environ if environ is None else environ
     session = requests.Session()
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
-    # requests looks for a proxy or a CA bundle in the environment on every request, scanning all of it: a tenth of
-    # a table operation's CPU. Only a process whose environment names one needs that.
-    session.trust_env = reads_environment(os.environ if environ is None else environ)
-    return RequestsTransport(session=session, session_owner=False)
+    # requests looks for a proxy, a CA bundle and a .netrc on every request, scanning all of the environment: a
+    # fourth of a table operation's CPU. Only a proxy needs that (hosts that bypass it are matched per request); a CA
+    # bundle the environment names is read here, once, and given to every request as requests would have.
+    session.trust_env = names_a_proxy(environ)
+    bundle = ca_bundle(environ)
+    return RequestsTransport(session=session, session_owner=False, **({"connection_verify": bundle} if bundle else {}))
 
 
-# What requests takes from the environment for a request: proxies (and hosts that bypass them), a CA bundle.
-REQUESTS_ENVIRONMENT = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "requests_ca_bundle", "curl_ca_bundle")
+# What requests takes from the environment for a request's proxy (and the hosts that bypass it).
+PROXY_ENVIRONMENT = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
 
-def reads_environment(environ: Mapping[str, str]) -> bool:
-    """Whether requests must read the environment: it names a proxy or a CA bundle (in either case)."""
-    return any(name.lower() in REQUESTS_ENVIRONMENT and value for name, value in environ.items())
+def names_a_proxy(environ: Mapping[str, str]) -> bool:
+    """Whether requests must read the environment on each request: it names a proxy (in either case)."""
+    return any(name.lower() in PROXY_ENVIRONMENT and value for name, value in environ.items())
+
+
+def ca_bundle(environ: Mapping[str, str]) -> str | None:
+    """The CA bundle requests would take from the environment for a request (REQUESTS_CA_BUNDLE, then
+    CURL_CA_BUNDLE), or None: the certificates it ships with then."""
+    return environ.get("REQUESTS_CA_BUNDLE") or environ.get("CURL_CA_BUNDLE") or None
 
 
 def build_services(settings: Settings, credential: TokenCredential | None = None) -> Services:
