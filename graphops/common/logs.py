@@ -26,6 +26,8 @@ def redact_url(url: str) -> str:
 
 def event(name: str, level: int = logging.INFO, **fields: Any) -> None:
     """Log one event as a JSON line; Application Insights keeps it as the trace message."""
+    if not log.isEnabledFor(level):
+        return  # not written: not formatted either
     # Whatever a field holds (a URL, Graph's answer, an error's text), a signed link in it never reaches a log.
     record = withhold_signed_in({"event": name, **{k: v for k, v in fields.items() if v is not None}})
     log.log(level, json.dumps(record, default=str, ensure_ascii=False))

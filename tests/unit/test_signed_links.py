@@ -88,3 +88,14 @@ def test_a_log_line_holds_no_signed_link(caplog: pytest.LogCaptureFixture) -> No
     caplog.set_level(logging.INFO, logger="graphops")
     event("started", storageLocation=SAS, answer={"operation": {"url": SAS}})
     assert "started" in caplog.text and KEY not in caplog.text
+
+
+class Unwritable:
+    def __str__(self) -> str:
+        raise AssertionError("formatted for a line that is not written")
+
+
+def test_a_log_line_below_the_level_is_not_formatted(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="graphops")
+    event("quiet", field=Unwritable())
+    assert caplog.records == []
