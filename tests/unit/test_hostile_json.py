@@ -8,8 +8,9 @@ import json
 import pytest
 
 from graphops.common.errors import Rejected
-from graphops.common.json_text import MAX_DEPTH, json_problems, read_json
+from graphops.common.json_text import MAX_DEPTH, NOT_JSON, json_problems, plainly_carried, read_json
 from graphops.envelope.wire import parse_body
+from graphops.graph.answer import GraphAnswer
 from graphops.intake.request import REQUEST_FIELDS
 from graphops.local import seed
 from graphops.storage.poison import entry_from, redact_callbacks, revived
@@ -72,6 +73,31 @@ def test_what_json_allows_and_graphops_carries_is_read_as_json_reads_it() -> Non
     })  # fmt: skip
     assert json_problems(text, "body") == []
     assert read_json(text, "body") == json.loads(text)
+
+
+@pytest.mark.parametrize("value", HOSTILE.values(), ids=HOSTILE.keys())
+@pytest.mark.parametrize("place", ["[{}]", '{{"a": {}}}', '{{"a": [1,{}]}}', "{}", '{{"a":\n\t{}}}'])
+def test_text_holding_any_of_it_is_scanned_whatever_its_place(value: str, place: str) -> None:
+    assert not plainly_carried(place.format(value))
+    for number in ("1E+400", "-2.5e308", "1" * 200 + ".5", "1e0400"):
+        assert not plainly_carried(place.format(number))
+
+
+def test_the_envelopes_graphops_writes_are_plainly_carried_and_parsed_without_the_scan() -> None:
+    queue = StubQueue()
+    tracker(StubGraph(GraphAnswer(200, seed.alert_refresh("running"))), queue, StubDeliverer()).handle(
+        REQUEST.encode(), "m1"
+    )
+    [(text, _)] = queue.sent
+    hexes = json.dumps({"ids": ["9e123", "0e400", "ab1e999f"], "small": [1e-300, 1.5e99, 10**198]})
+    assert plainly_carried(text) and plainly_carried(hexes) and read_json(hexes, "body") == json.loads(hexes)
+
+
+def test_text_that_is_not_json_still_names_what_the_scan_finds_in_it() -> None:
+    for text, problem in (('{"a" 1e400}', "a number too large"), ('{"a": 1e400', "a number too large"),
+                          ('{"a": [NaN}', "NaN is not"), ('{"a": 1', NOT_JSON)):  # fmt: skip
+        with pytest.raises(Rejected, match=problem):
+            read_json(text, "body")
 
 
 def test_each_field_is_named_once_in_the_order_met() -> None:
