@@ -103,7 +103,7 @@ bench: $(BIN)/.installed node_modules/.installed
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/schedule.py --docs docs/performance.md
 	$(BIN)/python bench/coldstart.py
-	$(BIN)/python bench/throughput.py --docs docs/performance.md
+	$(BIN)/python bench/throughput.py --trackings 1000 --rounds 2 --docs docs/performance.md
 	$(BIN)/python bench/step_storage.py --docs docs/performance.md
 	$(BIN)/python bench/telemetry.py
 	$(BIN)/python bench/cost.py
