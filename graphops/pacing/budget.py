@@ -2,12 +2,16 @@
 
 Graph throttles per app and tenant, per service, and some services are tight (eDiscovery: five requests a
 minute). A budget holds in every window of the limit's length, wherever it starts (a sliding window, not a clock
-minute): a worker leases a share of it — up to ``count`` requests, each made somewhere within [start, end] — and
-spends that share locally, without asking the table again; a lease is granted only when every window it overlaps
-stays within the budget with it. The worker hands back what it did not use (the lease then counts what it used).
+minute), counted when requests arrive. A worker leases a rate — at most ``count`` requests in any window, sent
+within [start, end] — and spends it locally, sending while its own log of sends stays under the rate; a lease lives
+a few seconds near the limit and up to three windows far from it, and is extended by a new lease, shrunk, or
+handed back. Each worker writes only its own row of a budget; a lease is claimed by writing it, then reading every
+row, and stands when every window it overlaps holds with every lease read (:func:`stands` says why that is safe
+whatever the interleaving). Workers share a budget at its limit by fair shares computed alike from the rows, room
+freed going first to the workers that have waited longest (:func:`decide`), so that two rarely claim the same room.
 A 429 from a service pauses the whole budget until Graph's Retry-After (or the service's usual wait, when it sends
-none), so the other trackings of that tenant and service stop too, rather than each meeting its own 429. The
-leases live in the deployment's state table (:mod:`graphops.pacing.budget_store`); the decisions here are tested
+none), so the other trackings of that tenant and service stop too, rather than each meeting its own 429. The rows
+live in the deployment's state table (:mod:`graphops.pacing.budget_store`); the decisions here are tested
 without it.
 """
 
@@ -80,37 +84,41 @@ LIMITS: Mapping[str, Limit] = {
 
 #: A budget this small is leased one request at a time: no worker holds back part of a budget of a few.
 SMALL_BUDGET = 10
-#: While a row is far from its limit a worker leases at least this many requests, so a busy worker spends one
-#: table operation (the lease's conditional write) per 100 polls or fewer.
+#: Far from its limit a worker's lease is at least this many requests a window, or :data:`FIRST_SHARE` of the
+#: budget when that is more (identity: 350 a 10 s window, a worker polling 30 times a second): a busy worker then
+#: takes one lease for a far lease's life rather than a lease that grows by steps, each step a write and a read.
 LARGE_LEASE = 100
-#: The most of a budget one row holds: a larger budget is split over several rows (shards), each holding its
-#: share in every window, so the workers of a deployment meet on several rows rather than all on one.
-SHARD_BUDGET = 350
-#: The longest a lease lasts, in seconds (half the window at most): short, so a pause another worker writes into
-#: the row after a 429 is seen within it, and a worker that dies holding one holds it only that long.
+FIRST_SHARE = 1 / 8
+#: How long a lease lasts near its limit, in seconds: short, so that a pause another worker writes after a 429 is
+#: seen within it, a worker above its fair share gives room back within it, and a worker that dies holding one
+#: holds it only that long (and a window more).
 LEASE_LIFE = 5.0
+#: Far from its limit (half the budget still free with the lease, nobody waiting) a lease lasts three windows, and
+#: at most this long: a busy worker writes a lease per 30 s of its polls (at 20 polls a second, a lease per 600),
+#: and what a worker that dies then holds back was not needed by anyone.
+FAR_LEASE_LIFE = 30.0
+FAR_WINDOWS = 3
 #: How long after it is sent a request may still reach Graph (a slow connect, a retried send): Graph counts a
 #: request when it arrives, so a lease counts its requests in every window up to this long after its last one may
 #: be sent. A second at most (beyond it the 20% margin covers a straggler); a quarter of the window for a short one
 #: (teams' one-second window: a quarter second), so the allowance never takes most of a short window's room.
 ARRIVAL = 1.0
-#: Far from its limit, a lease lasts up to the window (at most this long): a busy worker then writes a lease per
-#: window's worth of its polls, not per half a window.
-FAR_LEASE_LIFE = 10.0
-#: Near its limit, the least a lease of a large budget is worth a conditional write for, as a share of the row:
-#: a worker waits for that much room rather than write a lease of the one or two requests just freed, so the
-#: workers of a row at its limit write a few larger leases a second, not one per freed request (each write of a
-#: crowded row is one more chance for another worker's to lose).
-LEAST_SHARE = 0.05
-#: The most leases a row keeps; past it, the two that began first are merged into one covering both (it counts in
-#: every window at least what they did, so the budget still holds).
-MAX_LEASES = 48
+#: How long past the moment a waiting worker said it would come back its wait note still holds its place in the
+#: queue: a queue's delivery is late by a few seconds at times; a worker that never comes back (it died, or its
+#: trackings ended) stops holding room for itself that long after.
+NOTE_GRACE = 10.0
+#: The least a worker that may not lease waits: a queue's shortest delay (room that is free but owed to a waiter
+#: ahead is not this worker's before that waiter has had its chance).
+QUEUE_WAIT = 1.0
+#: How long a row whose leases, note and pause have all stopped counting stays before a reader deletes it: long
+#: enough that a worker between two bursts keeps its row (its next write would make it again anyway).
+GARBAGE_AFTER = 60.0
 
 
 @dataclass(frozen=True)
 class Lease:
-    """Up to ``count`` requests one worker may make, each somewhere within [start, end] (seconds since the
-    epoch); ``holder`` names the lease, so its worker can find it again to hand back what it did not use."""
+    """A rate: at most ``count`` requests in any window of the limit's length, sent by one worker (``holder``)
+    within [start, end - arrival] and so reaching Graph within [start, end] (seconds since the epoch)."""
 
     start: float
     end: float
@@ -119,36 +127,52 @@ class Lease:
 
 
 @dataclass(frozen=True)
-class Ledger:
-    """A budget row: the leases that may still count in a window, and a pause a 429 set."""
+class Row:
+    """One worker's row of a budget: its leases that may still count, how many requests a window it would use, its
+    place in the queue while it waits (since when, and until when it said it would come back), a 429's pause."""
 
+    holder: str
     leases: tuple[Lease, ...] = ()
+    want: int = 0
+    waiting_since: float = 0.0  # 0: not waiting
+    note_until: float = 0.0
     paused_until: float = 0.0
+
+    def waiting(self, now: float) -> bool:
+        return self.waiting_since > 0 and self.note_until > now
+
+    def running(self, now: float) -> bool:
+        return any(lease.end > now for lease in self.leases)
 
 
 @dataclass(frozen=True)
-class Grant:
-    """The answer to "may I lease requests now?": a lease (and the row to write with it), or a wait."""
+class Demand:
+    """A worker that wants requests: how many a window, and since when it waits (infinity: it holds a lease)."""
 
-    lease: Lease | None
+    holder: str
+    want: int
+    since: float = math.inf
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer to "may I lease requests now?": how many a window (0: wait ``wait`` seconds), and whether the
+    budget is far from its limit with them (the lease may then live long)."""
+
+    count: int
     wait: float = 0.0
-    ledger: Ledger | None = None  # the row with the new lease, to write when a lease is granted
-    free: int = 0  # what every window the lease overlaps had left before it
-
-
-def shards(limit: Limit, margin: float = MARGIN) -> int:
-    """How many rows a budget is split over: one per :data:`SHARD_BUDGET` of it, and at least one."""
-    return max(1, limit.budget(margin) // SHARD_BUDGET)
-
-
-def shard_budget(limit: Limit, margin: float = MARGIN) -> int:
-    """Each row's share: the budget split evenly (a remainder is left unused, so together they stay within it)."""
-    return limit.budget(margin) // shards(limit, margin)
+    far: bool = False
 
 
 def lease_life(limit: Limit) -> float:
-    """How long a lease of this service lasts: :data:`LEASE_LIFE`, or half the window when that is shorter."""
-    return min(LEASE_LIFE, limit.window / 2)
+    """How long a lease lasts near the limit: :data:`LEASE_LIFE`."""
+    return LEASE_LIFE
+
+
+def far_life(limit: Limit) -> float:
+    """How long a lease lasts far from the limit: three windows, at most :data:`FAR_LEASE_LIFE` (never shorter than
+    a lease near the limit)."""
+    return max(LEASE_LIFE, min(FAR_LEASE_LIFE, FAR_WINDOWS * limit.window))
 
 
 def arrival(limit: Limit) -> float:
@@ -157,31 +181,42 @@ def arrival(limit: Limit) -> float:
     return min(ARRIVAL, limit.window / 4)
 
 
-def far_life(limit: Limit) -> float:
-    """How long a lease lasts while its row is far from its limit: the window, at most :data:`FAR_LEASE_LIFE`
-    (never shorter than a lease near the limit)."""
-    return max(lease_life(limit), min(FAR_LEASE_LIFE, limit.window))
-
-
-def least_lease(budget: int, want: int) -> int:
-    """The smallest lease worth a write near the limit: :data:`LEAST_SHARE` of the row, or what the worker asks
-    for when that is less; one for a small budget."""
+def wanted(budget: int, asked: int, sent: int) -> int:
+    """How many requests a window a worker asks a lease for, having asked for ``asked`` polls and sent ``sent`` in the
+    last window (and the arrival allowance): twice what it asked for, at least :data:`LARGE_LEASE` or
+    :data:`FIRST_SHARE` of a large budget, at most the budget. Of a small budget, a request at a time: one more
+    than it sent (a lease counts a worker's most in a window, so each lease adds one request to what it holds)."""
     if budget <= SMALL_BUDGET:
-        return 1
-    return max(1, min(want, math.floor(budget * LEAST_SHARE)))
+        return min(budget, sent + 1)
+    return min(budget, max(2 * asked, LARGE_LEASE, math.floor(budget * FIRST_SHARE)))
 
 
-def far_from_limit(ledger: Ledger, budget: int, window: float, now: float, span: float) -> bool:
-    """Is a row far from its limit for a lease over the next ``span`` seconds: a large budget with at least half
-    of it free in every window such a lease would overlap? Then the lease may last up to the window."""
-    leases = pruned(ledger.leases, now, window)
-    return budget > SMALL_BUDGET and 2 * (budget - peak(leases, now, now + span, window)) >= budget
+def shrunk(count: int, asked: int) -> int:
+    """What a far lease of ``count`` a window shrinks to once the worker's pace is known (``asked`` polls in the
+    last window and arrival allowance): twice that when it is less than half the lease, else the lease as it is."""
+    fits = max(1, 2 * asked)
+    return fits if 2 * fits <= count else count
 
 
 def load(leases: Iterable[Lease], at: float, window: float) -> int:
-    """The most requests ``leases`` may have put in a window of ``window`` seconds that ends just after ``at``:
-    all of every lease begun by ``at`` that had not ended a whole window before it."""
-    return sum(lease.count for lease in leases if lease.start <= at and lease.end + window > at)
+    """The most requests ``leases`` may put in the window of ``window`` seconds that ends just after ``at``: of
+    each worker, the most of its leases that overlap the window (a lease overlaps it when it began by ``at`` and
+    had not ended a whole window before); a lease that names no worker counts on its own.
+
+    Why one worker's leases count their most, not their sum: a worker sends under its lease only while it has sent
+    fewer than the lease's count in the trailing window and arrival allowance (:func:`send_wait`). Take any window
+    [a, a + window) of arrivals, and its requests' last send t < a + window: they were all sent at or after
+    a - arrival, so within (t - window - arrival, t], which the lease in force at t bounded by its count. That
+    lease overlaps the window, so the window holds no more than the most of the worker's leases overlapping it."""
+    most: dict[str, int] = {}
+    total = 0
+    for lease in leases:
+        if lease.start <= at and lease.end + window > at:
+            if lease.holder:
+                most[lease.holder] = max(most.get(lease.holder, 0), lease.count)
+            else:
+                total += lease.count
+    return total + sum(most.values())
 
 
 def peak(leases: Sequence[Lease], start: float, end: float, window: float) -> int:
@@ -192,124 +227,175 @@ def peak(leases: Sequence[Lease], start: float, end: float, window: float) -> in
     return max(load(leases, at, window) for at in ends)
 
 
-def lease_size(budget: int, free: int, want: int, least: int = 1) -> int:
-    """How many requests to lease with ``free`` left in every window the lease overlaps: none without room; one of
-    a small budget; otherwise what the worker expects to use (at least :data:`LARGE_LEASE` for a worker that asks
-    for many while the row is far from its limit), never more than half of what is free, so the next worker finds
-    some too — but never fewer than ``least``: with less than that free, none (the worker waits for room)."""
-    if free <= 0:
-        return 0
-    if budget <= SMALL_BUDGET:
-        return 1
-    floor = LARGE_LEASE if free >= 2 * LARGE_LEASE and want >= LARGE_LEASE // 2 else 1
-    count = max(1, min(max(want, floor), free // 2))
-    if count >= least:
-        return count
-    return least if free >= least else 0
+def fair_shares(budget: int, demands: Sequence[Demand]) -> dict[str, int]:
+    """Each worker's share of the budget: max-min fair (no worker gets more than it wants, and what one does not
+    want is shared evenly by the rest), in whole requests; what is left of the division goes a request each to the
+    workers that have waited longest, then to the lease holders by name. Every worker that reads the same rows
+    computes the same shares, and together they never exceed the budget."""
+    ordered = sorted(demands, key=lambda demand: demand.want)
+    level, left = max((demand.want for demand in ordered), default=0), budget
+    for n, demand in enumerate(ordered):
+        even = left // (len(ordered) - n)
+        if demand.want > even:  # this one and every one after it wants more than an even share of what is left
+            level = even
+            break
+        left -= demand.want
+    shares = {demand.holder: min(demand.want, level) for demand in demands}
+    left = budget - sum(shares.values())
+    for demand in sorted(demands, key=lambda demand: (demand.since, demand.holder)):
+        if left <= 0:
+            break
+        if shares[demand.holder] < demand.want:
+            shares[demand.holder] += 1
+            left -= 1
+    return shares
 
 
-def pruned(leases: Iterable[Lease], now: float, window: float) -> tuple[Lease, ...]:
+def paused_until(rows: Iterable[Row], now: float) -> float:
+    """The latest pause of the rows that graphops could have set (one further off than :data:`MAX_PAUSE` is not
+    believed: a garbled row, a clock far off); 0 when none is in force."""
+    pauses = [row.paused_until for row in rows if now < row.paused_until <= now + MAX_PAUSE]
+    return max(pauses, default=0.0)
+
+
+def decide(
+    rows: Sequence[Row], holder: str, want: int, since: float, held: int, budget: int, window: float, now: float,
+    span: float,
+) -> Decision:  # fmt: skip
+    """How many requests a window worker ``holder`` may lease now, for ``span`` seconds (its life and the arrival
+    allowance), from the budget's rows as it read them: its fair share among the workers that want some (lease
+    holders and waiters), no more than the room the others' leases leave in every window it would overlap, and
+    after the waiters ahead of it in the queue (those waiting since earlier) have had theirs. A worker that holds a
+    lease (``held`` a window; ``since`` infinity) keeps up to it while the room allows, and grows only into room
+    no waiter is owed. None: wait until the room the queue ahead needs and one request more is free."""
+    pause = paused_until(rows, now)
+    if pause > now:
+        return Decision(0, pause - now)
+    theirs = [lease for row in rows if row.holder != holder for lease in row.leases if lease.end + window > now]
+    free = budget - peak(theirs, now, now + span, window)
+    demands = [
+        Demand(row.holder, row.want, row.waiting_since if row.waiting(now) else math.inf)
+        for row in rows
+        if row.holder != holder and row.want > 0 and (row.waiting(now) or row.running(now))
+    ]
+    shares = fair_shares(budget, [*demands, Demand(holder, want, since)])
+    waiters = [demand for demand in demands if demand.since < math.inf]
+    ahead = [demand for demand in waiters if (demand.since, demand.holder) < (since, holder)]
+    owed = sum(shares[demand.holder] for demand in ahead)
+    count = min(shares[holder], max(min(held, free), free - owed))
+    if count >= 1:
+        far = budget > SMALL_BUDGET and not waiters and 2 * (free - count) >= budget
+        return Decision(count, 0.0, far)
+    # The queue ahead takes a budget a window at most: its shares, and a request each for those whose share is none
+    # (a small budget among many waiters).
+    queued = sum(max(1, shares[demand.holder]) for demand in ahead)
+    turn = window * (queued // budget)
+    room = room_at(theirs, budget, window, now, span, min(budget, owed + 1))
+    return Decision(0, max(QUEUE_WAIT, turn, room - now))
+
+
+def room_at(leases: Sequence[Lease], budget: int, window: float, now: float, span: float, needed: int) -> float:
+    """When ``needed`` requests a window next fit beside ``leases`` for ``span`` seconds: at the first moment some
+    lease stops counting in the windows such a lease would overlap (a window after its end) that leaves room. Once
+    the last has left every window, there is room (``needed`` is never more than the budget)."""
+    leaving = sorted({lease.end + window for lease in leases if lease.end + window > now})
+    last = leaving[-1] if leaving else now
+    return next((at for at in leaving if budget - peak(leases, at, at + span, window) >= needed), last)
+
+
+def stands(rows: Iterable[Row], claim: Lease, budget: int, window: float) -> bool:
+    """Whether a claim stands: every window it overlaps stays within the budget, counting every lease in the rows
+    read after the claim was written (the claim itself, the worker's other leases and every other worker's,
+    standing or not).
+
+    Why that holds every window with any interleaving, whatever the clocks: a claim is written before its rows are
+    read. Of the claims that stand and overlap a given window, take the one whose read came last: every other was
+    written before its own read, so before that last read, which saw them all (or, shrunk since, leases that still
+    bound what their workers send) and found the window within the budget. Leases are only made by claims; a
+    shrink, a hand-back or a withdrawal only lowers what a row counts, and needs no check."""
+    leases = [lease for row in rows for lease in row.leases if lease.holder != claim.holder]
+    mine = [lease for row in rows if row.holder == claim.holder for lease in row.leases]
+    return peak([*leases, *mine, claim], claim.start, claim.end, window) <= budget
+
+
+def send_wait(sent: Sequence[float], count: int, window: float, arrival: float, now: float) -> float:
+    """0 when a worker may send a request now under a lease of ``count`` a window, having sent at ``sent`` (in
+    order): fewer than ``count`` sent within the trailing window and arrival allowance (so that, with this one, no
+    window of arrivals holds more than ``count`` of its requests: see :func:`load`); else the seconds until the
+    oldest of the last ``count`` leaves it."""
+    if count <= 0:
+        return math.inf
+    recent = [at for at in sent if at > now - window - arrival]
+    if len(recent) < count:
+        return 0.0
+    return recent[-count] + window + arrival - now
+
+
+def handed_back(leases: Iterable[Lease], lease: Lease, last: float | None, arrival: float) -> tuple[Lease, ...]:
+    """A worker's leases once it stops sending under ``lease``: it ends when its last request (sent at ``last``)
+    may have arrived, and is gone when none was sent under it (a shrink: never more than before)."""
+    kept = [other for other in leases if other != lease]
+    if last is not None:
+        kept.append(replace(lease, end=min(lease.end, max(lease.start, last) + arrival)))
+    return tuple(sorted(kept, key=lambda other: other.start))
+
+
+def counting(leases: Iterable[Lease], now: float, window: float) -> tuple[Lease, ...]:
     """The leases that can still count in a window that ends after ``now``: those ended less than a window ago."""
     return tuple(lease for lease in leases if lease.end + window > now)
 
 
-def compacted(leases: Sequence[Lease]) -> tuple[Lease, ...]:
-    """At most :data:`MAX_LEASES` leases: the two that began first merged, again and again, into one that spans
-    both and counts both (in every window it counts at least what they did: the budget still holds)."""
-    kept = sorted(leases, key=lambda lease: lease.start)
-    while len(kept) > MAX_LEASES:
-        first, second = kept[0], kept[1]
-        merged = Lease(first.start, max(first.end, second.end), first.count + second.count)
-        kept = sorted([merged, *kept[2:]], key=lambda lease: lease.start)
-    return tuple(kept)
-
-
-def grant(
-    ledger: Ledger,
-    budget: int,
-    window: float,
-    now: float,
-    life: float,
-    want: int,
-    holder: str,
-    *,
-    arrival: float = 0.0,
-    least: int = 1,
-) -> Grant:
-    """May a worker lease requests now, to send for ``life`` seconds? It may when every window of ``window``
-    seconds that the lease would overlap stays within ``budget`` with it; else it waits until ``least`` requests
-    would fit. The lease counts until ``arrival`` after ``life``: Graph counts a request when it arrives, and one
-    sent at the lease's last moment arrives a little later. A pause further off than graphops ever sets one is not
-    graphops' (a garbled row, a clock far off): not believed."""
-    if now < ledger.paused_until <= now + MAX_PAUSE:
-        return Grant(None, ledger.paused_until - now)
-    leases = pruned(ledger.leases, now, window)
-    span = life + arrival
-    free = budget - peak(leases, now, now + span, window)
-    count = lease_size(budget, free, want, least)
-    if count == 0:
-        return Grant(None, room_at(leases, budget, window, now, span, least) - now, free=free)
-    lease = Lease(now, now + span, count, holder)
-    return Grant(lease, 0.0, Ledger(compacted((*leases, lease)), ledger.paused_until), free)
-
-
-def room_at(leases: Sequence[Lease], budget: int, window: float, now: float, life: float, count: int = 1) -> float:
-    """When a lease of ``count`` requests next fits: at the first moment some lease stops counting in the windows
-    that such a lease would overlap (a window after its end) and that leaves room. Once the last lease has left
-    every window, there is room (``count`` is never more than the budget)."""
-    leaving = sorted({lease.end + window for lease in leases if lease.end + window > now})
-    last = leaving[-1] if leaving else now  # (the same sum as load's, so no rounding keeps a lease in)
-    return next((at for at in leaving if peak(leases, at, at + life, window) <= budget - count), last)
-
-
-def settled(ledger: Ledger, holder: str, used: int, last: float, arrival: float = 0.0) -> Ledger:
-    """The row once a worker hands back what it did not use of its lease ``holder``: the lease counts the
-    ``used`` requests it made, all sent by ``last`` and arrived by ``arrival`` after it, so it ends there (and is
-    gone when none were made)."""
-    leases: list[Lease] = []
-    for lease in ledger.leases:
-        if lease.holder != holder:
-            leases.append(lease)
-        elif used > 0:
-            end = min(lease.end, max(lease.start, last) + arrival)
-            leases.append(replace(lease, end=end, count=min(used, lease.count)))
-    return replace(ledger, leases=tuple(leases))
-
-
-def alone(ledger: Ledger, worker: str, now: float) -> bool:
-    """Whether no other worker holds a lease of the row that is still running at ``now`` (a worker names its leases
-    ``<worker>.<n>``; a merged lease names none, so it is another's): a row others lease from changes under a
-    worker between its writes."""
-    return all(lease.holder.rpartition(".")[0] == worker for lease in ledger.leases if lease.end > now)
+def garbage(row: Row, window: float, now: float) -> bool:
+    """Whether a row is a gone worker's: nothing in it (lease, wait note, pause) has counted for
+    :data:`GARBAGE_AFTER` seconds. Deleting it then changes no decision."""
+    quiet = max([lease.end + window for lease in row.leases] + [row.note_until, row.paused_until])
+    return quiet + GARBAGE_AFTER <= now
 
 
 def believable(lease: Lease, window: float) -> bool:
-    """A lease graphops could have written: at least one request, over a span of at most two windows (a lease's
-    life is half a window at most, and merged leases are among those still counting; a longer one, from a garbled
-    row, would hold the budget back for as long as it claims)."""
-    return lease.count >= 1 and lease.start <= lease.end <= lease.start + 2 * window
+    """A lease graphops could have written: at least one request, over a span of at most a far lease's life and
+    the arrival allowance (a longer one, from a garbled row, would hold the budget back for as long as it
+    claims)."""
+    return lease.count >= 1 and lease.start <= lease.end <= lease.start + FAR_LEASE_LIFE + ARRIVAL + 0.002
 
 
-def stored_leases(raw: object, window: float) -> tuple[Lease, ...]:
-    """A budget row's leases as stored (JSON ``[[start, end, count, holder], ...]``), for a budget of ``window``
-    seconds. What is not a lease graphops could have written (not four items, a number that is none — text, NaN,
-    infinity, a count not whole — a holder that is not text, a span :func:`believable` refuses) is left out rather
-    than failing a step or holding the budget back: the workers and the operator's view read a row alike."""
+def stored_leases(raw: object, window: float, holder: str = "") -> tuple[Lease, ...]:
+    """A row's leases as stored (JSON ``[[start, end, count], ...]``, ``holder`` being the row's worker), for a
+    budget of ``window`` seconds. What is not a lease graphops could have written (not three items, a number that
+    is none — text, NaN, infinity, a count not whole — a span :func:`believable` refuses) is left out rather than
+    failing a step or holding the budget back: the workers and the operator's view read a row alike."""
     try:
         items = json.loads(raw) if isinstance(raw, str) else []
     except ValueError:
         return ()
     leases = []
     for item in items if isinstance(items, list) else []:
-        if not (isinstance(item, list) and len(item) == 4 and isinstance(item[3], str)):
+        if not (isinstance(item, list) and len(item) == 3):
             continue
-        start, end, count = (_finite(value) for value in item[:3])
+        start, end, count = (_finite(value) for value in item)
         if start is None or end is None or count is None or count != int(count):
             continue
-        lease = Lease(start, end, int(count), item[3])
+        lease = Lease(start, end, int(count), holder)
         if believable(lease, window):
             leases.append(lease)
     return tuple(leases)
+
+
+def stored_row(holder: str, entity: Mapping[str, object], window: float) -> Row:
+    """A worker's row as stored, read tolerantly (see :func:`stored_leases`; a want that is not a whole number
+    reads as none)."""
+    want = _finite(getattr(entity.get("want"), "value", entity.get("want")))
+    return Row(holder, stored_leases(entity.get("leases"), window, holder),
+               int(want) if want is not None and want == int(want) and want > 0 else 0,
+               stored_number(entity.get("waitingSince")), stored_number(entity.get("noteUntil")),
+               stored_number(entity.get("pausedUntil")))  # fmt: skip
+
+
+def stored_json(leases: Iterable[Lease]) -> str:
+    """Leases as a row keeps them: to the millisecond, a start rounded down and an end up, so a lease read back
+    covers at least what it did."""
+    return json.dumps([[math.floor(lease.start * 1000) / 1000, math.ceil(lease.end * 1000) / 1000, lease.count]
+                       for lease in leases], separators=(",", ":"))  # fmt: skip
 
 
 def stored_number(raw: object) -> float:
@@ -327,11 +413,6 @@ def _finite(value: object) -> float | None:
     except OverflowError:
         return None
     return number if math.isfinite(number) else None
-
-
-def paused(ledger: Ledger, until: float) -> Ledger:
-    """The budget after a 429: nobody polls the service before ``until`` (a later pause is kept)."""
-    return replace(ledger, paused_until=max(ledger.paused_until, until))
 
 
 def pause_after(limit: Limit, retry_after: float | None) -> float:

@@ -1,103 +1,109 @@
 """The shared throttling budgets, kept in the deployment's state table (the I/O side of :mod:`graphops.pacing.budget`).
 
-Rows per tenant and service in the partition ``~budget``: the leases that may still count in a window (JSON) and
-a pause. A budget larger than :data:`~graphops.pacing.budget.SHARD_BUDGET` is split over several rows
-(``tenant|service``, ``tenant|service||1``, ...), each holding its share in every window; a worker takes its
-leases from one of them (its own, or one other when that has no room), so workers meet on several rows, not one.
+A budget is a partition (``~budget|<tenant>|<service>[|<scope>]``) with a row per worker (a process's budget store,
+its row key the worker's name): the worker's leases, the requests a window it would use, its wait note while it
+waits for room, and a pause after a 429. A worker writes only its own row, unconditionally (an upsert): no write
+ever loses to another's. To lease (or extend a lease, or grow it) it reads the partition, decides from what the
+rows say (its fair share, the room the others' leases leave, the queue of waiters ahead of it), writes its row
+with the claim, then reads the partition again: the claim stands when every window it overlaps holds within the
+budget counting every lease read (:func:`~graphops.pacing.budget.stands`); otherwise it is withdrawn at once (its
+row rewritten without it) and the worker waits. It then spends the lease with no table operation, sending while its
+own log of sends allows (:func:`~graphops.pacing.budget.send_wait`), and hands back what it did not use when it
+stops (:meth:`Budgets.close`, a 429).
 
-A worker takes a lease in one ETag-conditional write (a read first, unless the row was far from its limit and held
-no other worker's running lease when this worker last wrote it, and so is likely unchanged), spends it with no table
-operation, and hands back what it did not use in the write of its next lease on that row (or on
-:meth:`Budgets.close`). Cost: a read and a write per lease; none for the polls a lease covers; a read when it must
-wait; a read and a write per row on a 429.
+Cost: a read, a write and a read per lease (the first one: a write of the row announcing the worker, then a read, a
+write and a read); none for the polls a lease covers; a read, and a write of the wait note when it moves, per wait
+for room; a write per 429; a write per budget on close. A read is one query of the partition, whatever its rows.
+Rows of gone workers are deleted by readers (on the row's ETag: a lost delete is harmless). Rows of the partition
+``~budget`` written before budgets were kept per worker are read by nobody (``graphops budgets reset`` deletes
+them).
 """
 
 from __future__ import annotations
 
 import collections
-import json
 import logging
-import math
 import random
 import threading
 import time
 import uuid
-import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
 from graphops.pacing.budget import (
     MARGIN,
+    NOTE_GRACE,
     Lease,
-    Ledger,
     Limit,
-    alone,
+    Row,
     arrival,
-    far_from_limit,
+    counting,
+    decide,
     far_life,
-    grant,
+    garbage,
+    handed_back,
     lease_life,
-    least_lease,
     pause_after,
-    paused,
-    settled,
-    shard_budget,
-    shards,
-    stored_leases,
-    stored_number,
+    paused_until,
+    send_wait,
+    shrunk,
+    stands,
+    stored_json,
+    stored_row,
+    wanted,
 )
 from graphops.pacing.table import create_table
 
 log = logging.getLogger("graphops.budgets")
+#: The budgets' partitions: ``PARTITION|<budget key>``, a partition per budget.
 PARTITION = "~budget"
-ATTEMPTS = 8
-#: How long a poll waits when every attempt at its row's write met another worker's: the queue's shortest delay
-#: (the attempts' own random pauses have already spread the workers that met).
-CONTENDED_WAIT = 1.0
-#: How many polls of a budget a worker asks for before its leases follow their pace rather than their count.
-PACE_AFTER = 5
+#: How long a poll waits after its claim was refused (another worker claimed the same room at the same moment):
+#: the queue's shortest delay; the worker's wait note, written with the withdrawal, keeps its place meanwhile.
+REFUSED_WAIT = 1.0
 
 
 @dataclass
 class Stats:
-    """What a worker's budgets did, for the benchmarks and the tests: leases taken, conditional writes made and
-    lost to another worker's, polls let through uncounted (storage out of reach), waits and why."""
+    """What a worker's budgets did, for the benchmarks and the tests: claims written, standing (leases) and refused,
+    row writes and partition reads, rows of gone workers deleted, polls let through uncounted (storage out of
+    reach), waits."""
 
+    claims: int = 0
     leases: int = 0
+    refused: int = 0
     writes: int = 0
-    lost: int = 0
+    reads: int = 0
+    deletes: int = 0
     uncounted: int = 0
     waits: int = 0
-    contended: int = 0  # waits because the row kept changing under every attempt
 
 
 @dataclass
-class Held:
-    """A lease this worker holds: what it has used of it, and when it last did."""
+class Mine:
+    """This worker's side of one budget: its row as it last wrote it, the lease it sends under, its sends."""
 
-    lease: Lease
-    used: int
-    last: float
-    window: float  # its budget's, to read the row by
-    until: float  # when the worker stops sending under it (the lease counts a little longer, for arrival)
+    limit: Limit
+    budget: int
+    leases: tuple[Lease, ...] = ()
+    current: Lease | None = None
+    last_sent: float | None = None  # its last send under ``current``
+    far: bool = False
+    written: bool = False
+    want: int = 0
+    waiting_since: float = 0.0
+    note_until: float = 0.0
+    paused_until: float = 0.0
+    sent: collections.deque[float] = field(default_factory=collections.deque)
+    asked: collections.deque[float] = field(default_factory=collections.deque)
 
-    @property
-    def allowance(self) -> float:
-        """How long after its last request the lease counts: what its requests may take to reach Graph."""
-        return max(0.0, self.lease.end - self.until)
-
-
-@dataclass(frozen=True)
-class Cached:
-    """A row as this worker last wrote it, far from its limit (so probably unchanged since)."""
-
-    ledger: Ledger
-    etag: str
+    def sending_until(self) -> float:
+        """When it stops sending under its lease (the lease counts the arrival allowance longer)."""
+        return self.current.end - arrival(self.limit) if self.current is not None else 0.0
 
 
 class NoTable(Exception):
@@ -120,30 +126,15 @@ class Budgets:
         self._limits = limits
         self._margin = margin
         self._clock = clock
-        self.holder = holder or uuid.uuid4().hex[:12]  # names this worker's leases in the rows
+        self.holder = holder or uuid.uuid4().hex[:12]  # this worker's row key in every budget
         self.operations = 0
         self.stats = Stats()
-        self._held: dict[str, Held] = {}
-        self._cache: dict[str, Cached] = {}
-        self._asked: dict[str, collections.deque[float]] = {}
-        self._leases = 0
-        self._prefer: dict[str, str] = {}  # per budget, the row to lease from next
-        self._lost_at: dict[str, float] = {}  # per row, when this worker's last write to it lost
-        self._shards: dict[str, list[str]] = {}  # per budget, its rows
-        # The host may run steps on several threads: one lease taken at a time, and each poll counted once.
+        self._mine: dict[str, Mine] = {}  # per budget partition
+        # The host may run steps on several threads: one claim at a time, and each poll counted once.
         self._lock = threading.Lock()
 
     def limit(self, service: str | None) -> Limit | None:
         return self._limits.get(service) if service else None
-
-    def rows(self, tenant: str, service: str, scope: str = "") -> list[str]:
-        """The row keys a budget is kept in: its key first, then its other shards (``||1``, ``||2``: no scope holds
-        a ``|``, so a shard's key is never a scoped budget's)."""
-        limit = self._limits[service]
-        key = budget_key(tenant, service, scope)
-        rows = [key + (f"||{n}" if n else "") for n in range(shards(limit, self._margin))]
-        self._shards[key] = rows
-        return rows
 
     def wait_before_polling(self, tenant: str, service: str | None, scope: str = "") -> float:
         """0 when a step may poll now (its request is counted), else the seconds until the budget has room.
@@ -153,246 +144,233 @@ class Budgets:
         if limit is None or service is None:
             return 0.0
         with self._lock:
-            rows = self.rows(tenant, service, scope)
+            partition = budget_partition(tenant, service, scope)
+            mine = self._mine.setdefault(partition, Mine(limit, limit.budget(self._margin)))
             now = self._clock()
-            want = self._asking(rows[0], now, far_life(limit))
-            if any(self._spend(key, now) for key in rows):
-                return 0.0
+            window = limit.window + arrival(limit)
+            mine.asked.append(now)
+            while mine.asked and mine.asked[0] <= now - window:
+                mine.asked.popleft()
+            while mine.sent and mine.sent[0] <= now - window:
+                mine.sent.popleft()
+            if now < mine.paused_until:
+                self.stats.waits += 1
+                return mine.paused_until - now + spread(limit)
+            if mine.current is not None and mine.current.start <= now < mine.sending_until():
+                if mine.far:
+                    self._fit(partition, mine, now)
+                wait = send_wait(mine.sent, mine.current.count, limit.window, arrival(limit), now)
+                if wait == 0.0:
+                    return self._send(mine, now)
+                if not mine.far:  # spent for now: its own log says when, no table operation
+                    self.stats.waits += 1
+                    return wait
+            mine.want = wanted(mine.budget, len(mine.asked), len(mine.sent))
+            own = send_wait(mine.sent, mine.want, limit.window, arrival(limit), now)
+            if own > 0:  # its own sends fill what it would lease: no lease lets it send before then
+                self.stats.waits += 1
+                return own
             try:
-                wait = self._lease(rows, limit, want)
-            except (NoTable, _Contended) as why:
-                return self._unleased(rows[0], why)
+                wait = self._claim(partition, mine, now)
+            except NoTable:
+                self.stats.uncounted += 1
+                return 0.0  # no table and none can be made: polling without a budget
             except AzureError as exc:
                 self.stats.uncounted += 1
-                log.info("budget %s not read (%s): polling uncounted", rows[0], type(exc).__name__)
+                log.info("budget %s not read (%s): polling uncounted", partition, type(exc).__name__)
                 return 0.0
-            if wait is None:
+            if wait == 0.0:
                 return 0.0
             self.stats.waits += 1
-            log.info("budget %s has no room: the poll waits %.1f s", rows[0], wait)
+            log.info("budget %s has no room: the poll waits %.1f s", partition, wait)
             return wait + spread(limit)
 
-    def _lease(self, rows: list[str], limit: Limit, want: int) -> float | None:
-        """Leases from one of a budget's rows (None: leased, and one spent) or says how long to wait. The row it
-        last had room on first (at first its own, by its name's hash); when that has no room, one other; after a
-        write lost to another worker's, the row that has gone longest without a loss (read afresh): the workers
-        that met on a row part rather than meet there again at once."""
-        home = rows[zlib.crc32(self.holder.encode()) % len(rows)]
-        key = self._prefer.get(rows[0], home)
-        waits: list[float] = []
-        tried: set[str] = set()
-        for attempt in range(ATTEMPTS):
-            if attempt and not waits:  # two workers that met once would meet again at once: spread them apart
-                time.sleep(random.uniform(0, 0.01 * 2**attempt))
-            tried.add(key)
-            outcome = self._take(key, limit, want)
-            if outcome is None:
-                return None
-            if isinstance(outcome, _Lost):
-                self._lost_at[key] = self._clock()
-                key = min(rows, key=lambda row: (row == key, self._lost_at.get(row, 0.0), random.random()))
-                continue
-            waits.append(outcome)
-            untried = [row for row in rows if row not in tried]
-            if len(waits) >= 2 or not untried:
-                return min(waits)
-            key = random.choice(untried)  # one other row (a lone busy worker reaches them all)
-        if waits:
-            return min(waits)
-        raise _Contended()
+    def _fit(self, partition: str, mine: Mine, now: float) -> None:
+        """A far lease that has run a window and its arrival allowance knows the worker's pace: when it is more than
+        twice what the worker asks for, it shrinks to that (a write alone, as any shrink), so that a worker that
+        took a large first lease far from the limit holds no room it does not use for the rest of its long life."""
+        current, allowance = mine.current, arrival(mine.limit)
+        if current is None or now < current.start + mine.limit.window + allowance:
+            return
+        fits = shrunk(current.count, len(mine.asked))
+        if fits < current.count:
+            self._stop_sending(mine)
+            mine.current, mine.last_sent = Lease(now, current.end, fits, self.holder), None
+            self._write(partition, mine)
+            log.info("budget %s: far lease shrunk to %d a window, the worker's pace", partition, fits)
 
-    def _unleased(self, key: str, why: Exception) -> float:
-        if isinstance(why, NoTable):
-            self.stats.uncounted += 1
-            return 0.0  # no table and none can be made: polling without a budget
-        # Prefer waiting a moment to polling uncounted: the row is busy, not gone.
-        self.stats.contended += 1
-        self.stats.waits += 1
-        log.info("budget %s kept changing under %d attempts: the poll waits a moment", key, ATTEMPTS)
-        return CONTENDED_WAIT
+    def _send(self, mine: Mine, now: float) -> float:
+        mine.sent.append(now)
+        mine.last_sent = now
+        return 0.0
 
-    def _asking(self, name: str, now: float, horizon: float) -> int:
-        """What the worker's next lease should cover: twice the polls of this budget it asked for over the last
-        ``horizon`` seconds (a far lease's life); once it has asked a few, at least their pace over the whole
-        horizon (their span taken as a tenth of it at least), so a worker that has just begun polling fast leases
-        for its pace at once rather than doubling its way up to it."""
-        asked = self._asked.setdefault(name, collections.deque())
-        asked.append(now)
-        while asked and asked[0] <= now - horizon:
-            asked.popleft()
-        if len(asked) < PACE_AFTER:
-            return 2 * len(asked)
-        return max(2 * len(asked), math.ceil(len(asked) * horizon / max(now - asked[0], horizon / 10)))
+    def _claim(self, partition: str, mine: Mine, now: float) -> float:
+        """Leases from the budget (0: leased, and one request spent) or says how long to wait."""
+        limit, allowance = mine.limit, arrival(mine.limit)
+        self._stop_sending(mine)
+        if not mine.written:  # a worker's first word in a budget says it wants some, before it claims any
+            mine.waiting_since = mine.waiting_since or now
+            mine.note_until = now + NOTE_GRACE
+            self._write(partition, mine)
+        rows = self._read(partition, limit.window)
+        now = self._clock()
+        mine.paused_until = max(mine.paused_until, paused_until(rows, now))
+        if now < mine.paused_until:
+            return mine.paused_until - now
+        running = mine.current.count if mine.current is not None and mine.current.end > now else 0
+        since = mine.waiting_since if mine.waiting_since else (now if not running else float("inf"))
+        # The room a lease leaves is the same for any life: every lease read began by now, and a window's count only
+        # falls once it has passed them. So one decision serves a lease of either life.
+        span = lease_life(limit) + allowance
+        decision = decide(rows, self.holder, mine.want, since, running, mine.budget, limit.window, now, span)
+        if decision.count == 0:
+            return self._wait(partition, mine, now, since, decision.wait)
+        # Far from its limit a lease lives long; near it, a little less than its life at random, so workers that
+        # began together do not all come back to the budget at the same moment each time.
+        life = far_life(limit) if decision.far else lease_life(limit) * random.uniform(0.8, 1.0)
+        claim = Lease(now, now + life + allowance, decision.count, self.holder)
+        mine.leases = (*mine.leases, claim)
+        before = (mine.waiting_since, mine.note_until)
+        mine.waiting_since = mine.note_until = 0.0
+        self.stats.claims += 1
+        self._write(partition, mine)
+        if not stands(self._read(partition, limit.window), claim, mine.budget, limit.window):
+            self.stats.refused += 1
+            mine.leases = tuple(lease for lease in mine.leases if lease != claim)
+            mine.waiting_since = before[0] or (since if since != float("inf") else now)
+            mine.note_until = now + REFUSED_WAIT + NOTE_GRACE
+            self._write(partition, mine)
+            log.info("budget %s: a claim of %d a window refused (another claimed the room too); withdrawn",
+                     partition, claim.count)  # fmt: skip
+            return REFUSED_WAIT
+        self.stats.leases += 1
+        mine.current, mine.last_sent, mine.far = claim, None, decision.far
+        log.info("budget %s: leased %d a window for %.1f s%s", partition, claim.count, claim.end - claim.start,
+                 ", far from its limit" if decision.far else "")  # fmt: skip
+        now = self._clock()
+        wait = send_wait(mine.sent, claim.count, limit.window, allowance, now)  # its sends before count too
+        return self._send(mine, now) if wait == 0.0 else wait
 
-    def _spend(self, key: str, now: float) -> bool:
-        held = self._held.get(key)
-        if held is None or held.used >= held.lease.count or not held.lease.start <= now < held.until:
-            return False
-        held.used += 1
-        held.last = now
-        return True
+    def _stop_sending(self, mine: Mine) -> None:
+        """Ends the lease it sent under (in its row at the next write): it counts until its last request arrived."""
+        if mine.current is not None:
+            last = min(mine.last_sent, mine.sending_until()) if mine.last_sent is not None else None
+            mine.leases = handed_back(mine.leases, mine.current, last, arrival(mine.limit))
+            mine.current, mine.last_sent = None, None
 
-    def _take(self, key: str, limit: Limit, want: int) -> float | _Lost | None:
-        """One attempt at a lease from the row ``key``: None when leased (and one spent), :data:`_LOST` when the
-        write met another worker's, else how long to wait."""
-        budget, allowance = shard_budget(limit, self._margin), arrival(limit)
-        for _ in range(2):
-            cached = self._cache.pop(key, None)
-            ledger, etag = (cached.ledger, cached.etag) if cached is not None else self._read(key, limit.window)
-            # Far from its limit when last written (and so read unchanged), a lease lasts up to the window; near it,
-            # half as long. A little less than the full life, at random, so workers that began together do not
-            # all come back to the row at the same moment each time their leases end.
-            # (A small budget's leases of one keep the short life: one request held longer only holds others back.)
-            now = self._clock()
-            far = far_from_limit(ledger, budget, limit.window, now, far_life(limit) + allowance)
-            life = (far_life(limit) if far else lease_life(limit)) * random.uniform(0.8, 1.0)
-            held = self._held.get(key)
-            if held is not None:  # hand back what the last lease on this row did not use, in the same write
-                ledger = settled(ledger, held.lease.holder, held.used, held.last, held.allowance)
-            self._leases += 1
-            offer = grant(ledger, budget, limit.window, now, life, want, f"{self.holder}.{self._leases}",
-                          arrival=allowance, least=least_lease(budget, want))  # fmt: skip
-            if offer.lease is None or offer.ledger is None:
-                if cached is not None:
-                    continue  # the row as this worker last wrote it has no room: read what it says now
-                return offer.wait
-            try:
-                written = self._write(key, offer.ledger, etag)
-            except (ResourceExistsError, ResourceModifiedError):
-                self.stats.lost += 1
-                return _LOST  # another worker wrote the row meanwhile
-            except ResourceNotFoundError:
-                if not self._create_table():
-                    raise NoTable() from None
-                continue  # a fresh account: the budget is the table's first row
-            self.stats.leases += 1
-            self._held[key] = Held(offer.lease, 1, now, limit.window, now + life)
-            far = offer.free - offer.lease.count >= offer.lease.count  # room for as much again
-            name = key.split("||", maxsplit=1)[0]
-            if written is not None and far and alone(offer.ledger, self.holder, now):
-                # Far from its limit, and no other worker's lease running on it: nobody else is likely to write the
-                # row before this worker's next lease, which is then written on this version unread. (A row others
-                # lease from is read first: a write on the version this worker left would only lose.)
-                self._cache[key] = Cached(offer.ledger, written)
-            self._prefer[name] = key
-            if 2 * offer.lease.count < want:
-                # The row could not give half of what the worker asks for: its next lease from the budget's next
-                # row, so a busy worker spreads over the rows rather than wait on its own one's windows.
-                rows = self._shards.get(name) or [key]
-                self._prefer[name] = rows[(rows.index(key) + 1) % len(rows)] if key in rows else key
-            log.info("budget %s: leased %d for %.1f s (%d free in its windows%s)", key, offer.lease.count, life,
-                     offer.free, ", far from its limit" if far else "")  # fmt: skip
-            return None
-        return _LOST
+    def _wait(self, partition: str, mine: Mine, now: float, since: float, wait: float) -> float:
+        """Waits for room, in the queue: its note says since when, and until when it holds its place (written when
+        it would lapse before the worker is back)."""
+        if since == float("inf"):
+            since = now  # it held a lease and now waits like any other
+        if not mine.waiting_since or mine.note_until < now + wait + spread(mine.limit):
+            mine.waiting_since = mine.waiting_since or since
+            mine.note_until = now + wait + 2 * NOTE_GRACE
+            self._write(partition, mine)
+        return wait
 
     def pause(self, tenant: str, service: str | None, retry_after: float | None, scope: str = "") -> float | None:
-        """After a 429 from ``service``: no worker polls it before Retry-After (or the service's usual wait). This
-        worker's own leases of it end at once (what they did not use handed back in the same write)."""
+        """After a 429 from ``service``: no worker polls it before Retry-After (or the service's usual wait), this
+        one at once, the others once they read the budget next (within a lease's life near the limit). This
+        worker's lease of it ends (what it did not use handed back in the same write)."""
         limit = self.limit(service)
         if limit is None or service is None:
             return None
         with self._lock:
+            partition = budget_partition(tenant, service, scope)
+            mine = self._mine.setdefault(partition, Mine(limit, limit.budget(self._margin)))
             until = self._clock() + pause_after(limit, retry_after)
-            kept = [self._pause_row(key, until, limit.window) for key in self.rows(tenant, service, scope)]
-            return until if all(kept) else None
-
-    def _pause_row(self, key: str, until: float, window: float) -> bool:
-        self._cache.pop(key, None)
-        mine = self._held.pop(key, None)
-        for _ in range(ATTEMPTS):
+            mine.paused_until = max(mine.paused_until, until)
+            self._stop_sending(mine)
             try:
-                ledger, etag = self._read(key, window)
-                if mine is not None:
-                    ledger = settled(ledger, mine.lease.holder, mine.used, mine.last, mine.allowance)
-                self._write(key, paused(ledger, until), etag)
-                return True
-            except (ResourceExistsError, ResourceModifiedError):
-                self.stats.lost += 1
-                continue
-            except ResourceNotFoundError:
-                if not self._create_table():
-                    return False
-            except AzureError as exc:
-                log.info("budget %s not paused (%s)", key, type(exc).__name__)
-                return False
-        return False
+                self._write(partition, mine)
+            except (AzureError, NoTable) as exc:
+                log.info("budget %s not paused (%s)", partition, type(exc).__name__)
+                return None
+            return until
 
     def close(self) -> None:
-        """Hands back what this worker's leases did not use (best effort: a lease not handed back just ends)."""
+        """Hands back what this worker's leases did not use, and leaves the queues (best effort: a lease not handed
+        back just ends, a note lapses)."""
         with self._lock:
-            for key, held in list(self._held.items()):
-                if held.used >= held.lease.count:
+            for partition, mine in self._mine.items():
+                if not mine.written:
                     continue
-                # On the row as this worker last wrote it, when it was far from its limit (likely unchanged): a
-                # write alone; read first only when that write loses, or with no such version.
-                cached = self._cache.pop(key, None)
-                for _ in range(2):
-                    try:
-                        ledger, etag = (cached.ledger, cached.etag) if cached else self._read(key, held.window)
-                        handed = settled(ledger, held.lease.holder, held.used, held.last, held.allowance)
-                        self._write(key, handed, etag)
-                        break
-                    except (ResourceExistsError, ResourceModifiedError):
-                        self.stats.lost += 1
-                        if cached is None:
-                            break
-                        cached = None
-                    except AzureError as exc:
-                        log.info("budget %s: lease not handed back (%s); it ends on its own", key, type(exc).__name__)
-                        break
-            self._held.clear()
-            self._cache.clear()
+                self._stop_sending(mine)
+                mine.want, mine.waiting_since, mine.note_until = 0, 0.0, 0.0
+                try:
+                    self._write(partition, mine)
+                except (AzureError, NoTable) as exc:
+                    log.info("budget %s: not handed back (%s); it ends on its own", partition, type(exc).__name__)
 
     def _create_table(self) -> bool:
         self.operations += 1
         return create_table(self._table, log, "budgets")
 
-    def _read(self, key: str, window: float) -> tuple[Ledger, str | None]:
+    def _read(self, partition: str, window: float) -> list[Row]:
+        """Every worker's row of the budget, in one query; a row of a gone worker is deleted on the way (one at
+        most a read, on its ETag: a worker that wrote it meanwhile keeps it)."""
         self.operations += 1
+        self.stats.reads += 1
         try:
-            row = self._table.get_entity(PARTITION, key)
+            entities = list(self._table.query_entities("PartitionKey eq @p", parameters={"p": partition}))
         except ResourceNotFoundError:
-            return Ledger(), None
-        ledger = Ledger(stored_leases(row.get("leases"), window), stored_number(row.get("pausedUntil")))
-        return ledger, row.metadata.get("etag")
+            return []
+        rows = [stored_row(str(entity["RowKey"]), entity, window) for entity in entities]
+        now = self._clock()
+        gone = [entity for entity, row in zip(entities, rows, strict=True)
+                if row.holder != self.holder and garbage(row, window, now)]  # fmt: skip
+        if gone:
+            self._delete(random.choice(gone))
+        return [row for row in rows if not garbage(row, window, now)]
 
-    def _write(self, key: str, ledger: Ledger, etag: str | None) -> str | None:
-        """Writes the row on the condition that nobody wrote it since ``etag`` (None: that nobody made it); its
-        new ETag."""
+    def _delete(self, entity: Any) -> None:
         self.operations += 1
-        self.stats.writes += 1
-        entity: dict[str, Any] = {"PartitionKey": PARTITION, "RowKey": key, "leases": _json(ledger.leases),
-                                  "pausedUntil": ledger.paused_until}  # fmt: skip
-        if etag is None:
-            written = self._table.create_entity(entity)
-        else:
-            written = self._table.update_entity(entity, mode=UpdateMode.REPLACE, etag=etag,
-                                                match_condition=MatchConditions.IfNotModified)  # fmt: skip
-        found = written.get("etag") if isinstance(written, Mapping) else None
-        return found if isinstance(found, str) else None
+        self.stats.deletes += 1
+        try:
+            self._table.delete_entity(entity, etag=entity.metadata.get("etag"),
+                                      match_condition=MatchConditions.IfNotModified)  # fmt: skip
+        except (ResourceModifiedError, ResourceNotFoundError):
+            pass  # written again by its worker, or deleted by another reader
+        except AzureError as exc:
+            log.info("a gone worker's budget row not deleted (%s)", type(exc).__name__)
 
-
-class _Contended(Exception):
-    """Every attempt at the row's conditional write met another worker's."""
-
-
-class _Lost:
-    """What an attempt at a lease returns when its write met another worker's."""
-
-
-_LOST = _Lost()
+    def _write(self, partition: str, mine: Mine) -> None:
+        """Writes this worker's row of the budget as it stands (an upsert: nobody else writes it)."""
+        now = self._clock()
+        mine.leases = counting(mine.leases, now, mine.limit.window)
+        if mine.current is not None and mine.current not in mine.leases:
+            mine.leases = (*mine.leases, mine.current)
+        entity: dict[str, Any] = {"PartitionKey": partition, "RowKey": self.holder, "leases": stored_json(mine.leases),
+                                  "want": mine.want, "waitingSince": mine.waiting_since,
+                                  "noteUntil": mine.note_until, "pausedUntil": mine.paused_until}  # fmt: skip
+        for _ in range(2):
+            self.operations += 1
+            self.stats.writes += 1
+            try:
+                self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+                mine.written = True
+                return
+            except ResourceNotFoundError:
+                if not self._create_table():
+                    raise NoTable() from None
+        raise NoTable()
 
 
 def budget_key(tenant: str, service: str, scope: str = "") -> str:
-    """A budget's row key: the tenant and service, and the resource it is kept per when it has a scope. A scope is
-    an id from an operation URL, so the characters Table storage refuses in a key are replaced."""
+    """A budget's key: the tenant and service, and the resource it is kept per when it has a scope. A scope is an id
+    from an operation URL, so the characters Table storage refuses in a key are replaced."""
     if not scope:
         return f"{tenant}|{service}"
     return f"{tenant}|{service}|" + "".join("_" if c in KEY_UNSAFE or ord(c) < 32 else c for c in scope)[:512]
 
 
-#: Characters a Table storage key may not hold, and the ``|`` that separates a key's parts (so a scope never
-#: reads as a shard).
+def budget_partition(tenant: str, service: str, scope: str = "") -> str:
+    """The partition a budget's rows are kept in: one per budget."""
+    return f"{PARTITION}|{budget_key(tenant, service, scope)}"
+
+
+#: Characters a Table storage key may not hold, and the ``|`` that separates a key's parts.
 KEY_UNSAFE = frozenset("/\\#?|")
 
 
@@ -400,10 +378,3 @@ def spread(limit: Limit) -> float:
     """A little more wait, so the steps that found a long window spent do not all come back at its first second;
     none for windows of a few seconds, which a queue's whole-second delays already spread."""
     return random.uniform(0, min(5.0, limit.window / 10)) if limit.window >= 10 else 0.0
-
-
-def _json(leases: tuple[Lease, ...]) -> str:
-    """The leases as the row keeps them: to the millisecond, a start rounded down and an end up, so a lease read
-    back covers at least what it did."""
-    return json.dumps([[math.floor(lease.start * 1000) / 1000, math.ceil(lease.end * 1000) / 1000, lease.count,
-                        lease.holder] for lease in leases], separators=(",", ":"))  # fmt: skip

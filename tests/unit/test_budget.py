@@ -1,9 +1,10 @@
-"""The throttling budget's arithmetic: windows, slots, pauses, overrides (no storage)."""
+"""The throttling budget's arithmetic and its store over a table that behaves as Table storage does: limits, rate
+leases, fair shares, claims that stand or not, a worker's own log of sends, pauses, overrides."""
 
 from __future__ import annotations
 
+import bisect
 import json
-import zlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,41 +17,38 @@ from graphops.graph.kinds import KINDS
 from graphops.graph.reader import tenant_of
 from graphops.pacing.budget import (
     ARRIVAL,
-    LARGE_LEASE,
+    FAR_LEASE_LIFE,
+    GARBAGE_AFTER,
     LEASE_LIFE,
     LIMITS,
     MARGIN,
-    MAX_LEASES,
     MAX_PAUSE,
-    SMALL_BUDGET,
-    Grant,
+    NOTE_GRACE,
+    Demand,
     Lease,
-    Ledger,
     Limit,
-    alone,
+    Row,
     arrival,
-    believable,
-    compacted,
+    decide,
+    fair_shares,
     far_life,
-    grant,
-    lease_life,
-    lease_size,
-    least_lease,
+    garbage,
+    handed_back,
     load,
     parse_budgets,
     pause_after,
-    paused,
     peak,
-    pruned,
-    settled,
-    shard_budget,
-    shards,
+    send_wait,
+    stands,
+    stored_json,
     stored_leases,
-    stored_number,
+    stored_row,
+    wanted,
 )
-from graphops.pacing.budget_store import PARTITION, Budgets
+from graphops.pacing.budget_store import Budgets, budget_partition
 
 EDISCOVERY = LIMITS["ediscovery"]
+IDENTITY = LIMITS["identity"]
 
 
 def test_the_documented_limits_with_their_margin() -> None:
@@ -59,165 +57,6 @@ def test_the_documented_limits_with_their_margin() -> None:
                        "dataExport": (8000, 3600.0), "sharepoint": (960, 60.0), "identity": (2800, 10.0),
                        "places": (2, 1.0), "auditLogQuery": (160, 86_400.0)}  # fmt: skip
     assert MARGIN == 0.8 and Limit(1, 60, 60, "").budget() == 1  # never a budget of nothing
-
-
-def leased(ledger: Ledger, now: float, want: int = 1, limit: Limit = EDISCOVERY, holder: str = "w") -> Grant:
-    return grant(ledger, shard_budget(limit), limit.window, now, lease_life(limit), want, holder)
-
-
-def test_a_small_budget_is_leased_one_request_at_a_time_and_holds_in_every_sliding_minute() -> None:
-    ledger, life = Ledger(), lease_life(EDISCOVERY)
-    for n, now in enumerate((50.0, 55.0, 58.0, 59.0)):  # four at the end of one clock minute
-        offer = leased(ledger, now, want=10)
-        assert offer.lease == Lease(now, now + life, 1, "w") and offer.ledger is not None, n
-        ledger = offer.ledger
-    # A clock window would open at 60 s: the sliding one has no room until the first lease has left every window
-    # that overlaps a lease taken then (its end, a whole window on).
-    spent = leased(ledger, 60.0)
-    assert (spent.lease, spent.wait) == (None, 50.0 + life + 60.0 - 60.0)
-    assert leased(ledger, 50.0 + life + 60.0 - 0.001).lease is None
-    assert leased(ledger, 50.0 + life + 60.0).lease is not None
-
-
-def test_a_large_budget_far_from_its_limit_leases_at_least_a_hundred_and_near_it_half_of_what_is_left() -> None:
-    identity = LIMITS["identity"]
-    assert (shards(identity), shard_budget(identity), lease_life(identity)) == (8, 350, 5.0)
-    first = leased(Ledger(), 100.0, want=LARGE_LEASE // 2, limit=identity)
-    assert first.lease is not None and first.lease.count == LARGE_LEASE and first.free == 350
-    assert leased(Ledger(), 100.0, want=3, limit=identity).lease == Lease(100.0, 105.0, 3, "w")  # a worker asking few
-    assert lease_size(700, 700, 450) == 350  # never more than half of what is free
-    assert lease_size(700, 150, 3) == 3 and lease_size(700, 150, 500) == 75  # near the limit: what it asks for
-    assert lease_size(700, 1, 50) == 1 and lease_size(700, 0, 50) == 0 and lease_size(700, -3, 1) == 0
-    assert lease_size(SMALL_BUDGET, SMALL_BUDGET, 8) == 1 and lease_size(SMALL_BUDGET + 1, 11, 8) == 5
-    assert lease_size(700, 2 * LARGE_LEASE, 50) == LARGE_LEASE and lease_size(700, 2 * LARGE_LEASE - 1, 50) == 50
-    assert lease_size(700, 2 * LARGE_LEASE, 49) == 49
-
-
-def test_the_shards_of_a_budget_stay_within_it_together() -> None:
-    for limit in LIMITS.values():
-        assert shards(limit) * shard_budget(limit) <= limit.budget() and shard_budget(limit) >= 1
-    assert shards(EDISCOVERY) == 1 and shards(LIMITS["teams"]) == 1 and shards(LIMITS["dataExport"]) == 22
-    assert lease_life(LIMITS["teams"]) == 0.5 and lease_life(EDISCOVERY) == LEASE_LIFE
-
-
-def test_a_lease_another_worker_dated_a_little_ahead_counts_in_the_windows_it_reaches() -> None:
-    """A worker whose clock is ahead writes a lease that begins after this one's now: the windows a lease taken
-    now would overlap reach it, so it counts (the most is in a window that ends after its start)."""
-    ahead = Ledger((Lease(103.0, 104.0, 4, "ahead"),))
-    assert leased(ahead, 100.0).lease is None  # eDiscovery's four, all within the minute a lease now overlaps
-    assert peak(ahead.leases, 100.0, 105.0, 60.0) == 4 and peak(ahead.leases, 100.0, 100.0, 2.0) == 0
-    # A lease far from the limit lasts as long as the window, and with its arrival allowance longer: a lease dated
-    # ahead by half a second still shares a window with it.
-    identity = LIMITS["identity"]
-    row = Ledger((Lease(100.5, 105.0, 300, "ahead"),))
-    offer = grant(row, 350, identity.window, 100.0, far_life(identity), 400, "w", arrival=arrival(identity))
-    assert offer.free == 50 and offer.lease is not None and offer.lease.count == 25
-
-
-def test_a_handed_back_lease_counts_what_was_used_by_when_and_frees_the_rest() -> None:
-    identity = LIMITS["identity"]
-    offer = leased(Ledger(), 100.0, want=150, limit=identity, holder="a.1")
-    assert offer.lease is not None and offer.ledger is not None and offer.lease.count == 150
-    back = settled(offer.ledger, "a.1", 40, 101.5)
-    assert back.leases == (Lease(100.0, 101.5, 40, "a.1"),)
-    assert settled(offer.ledger, "a.1", 0, 101.5).leases == ()  # unused: gone
-    assert settled(offer.ledger, "someone else", 0, 101.5) == offer.ledger
-    # What it says it used is never more than it leased, nor later than the lease's end.
-    assert settled(offer.ledger, "a.1", 900, 200.0).leases == (Lease(100.0, 105.0, 150, "a.1"),)
-    assert leased(back, 102.0, want=1000, limit=identity).free == 350 - 40
-
-
-def test_a_lease_that_may_still_count_is_kept_and_one_that_cannot_is_dropped() -> None:
-    old, recent = Lease(0.0, 10.0, 3), Lease(5.0, 10.5, 2)
-    assert pruned([old, recent], 70.0, 60.0) == (recent,)  # a window ending after 70 s starts after 10 s
-    assert pruned([old], 69.999, 60.0) == (old,)
-
-
-def test_a_row_keeps_a_few_dozen_leases_merging_the_first_without_undercounting_any_window() -> None:
-    leases = [Lease(float(n), n + 0.5, 1, f"h{n}") for n in range(MAX_LEASES + 5)]
-    kept = compacted(leases)
-    assert len(kept) == MAX_LEASES and sum(lease.count for lease in kept) == len(leases)
-    assert kept[0] == Lease(0.0, 5.5, 6) and kept[1:] == tuple(leases[6:])
-    for at in range(70):
-        assert load(kept, at + 0.25, 10.0) >= load(leases, at + 0.25, 10.0)
-
-
-def test_a_429_pauses_every_lease_until_retry_after_and_a_later_pause_wins() -> None:
-    ledger = paused(Ledger(), 200.0)
-    assert (leased(ledger, 150.0).lease, leased(ledger, 150.0).wait) == (None, 50.0)
-    assert paused(ledger, 190.0).paused_until == 200.0 and paused(ledger, 260.0).paused_until == 260.0
-    assert leased(ledger, 200.0).lease is not None  # the pause is over at its own moment
-    assert leased(paused(Ledger(), 150.0 + MAX_PAUSE + 1), 150.0).lease is not None  # not a pause of ours
-    assert leased(paused(Ledger(), 150.0 + MAX_PAUSE), 150.0).wait == MAX_PAUSE  # as far as graphops sets one
-    assert pause_after(LIMITS["dataExport"], None) == 60.0  # data exports send no Retry-After
-    assert pause_after(LIMITS["dataExport"], 7.0) == 7.0 and pause_after(EDISCOVERY, 0) == 60.0
-    assert pause_after(EDISCOVERY, 8 * 24 * 3600) == MAX_PAUSE  # one odd answer never stops the others for days
-
-
-def test_only_leases_graphops_could_have_written_are_believed() -> None:
-    assert believable(Lease(10.0, 15.0, 1), 60.0) and believable(Lease(10.0, 130.0, 4), 60.0)
-    assert not believable(Lease(10.0, 130.1, 4), 60.0)  # longer than two windows
-    assert not believable(Lease(10.0, 9.0, 4), 60.0) and not believable(Lease(10.0, 11.0, 0), 60.0)
-    assert believable(Lease(10.0, 10.0, 1), 60.0)  # handed back with its one request sent as it began
-
-
-def test_a_row_is_read_leaving_out_what_graphops_could_not_have_written() -> None:
-    from azure.data.tables import EdmType, EntityProperty
-
-    assert stored_leases(json.dumps([[1.0, 2.0, 3, "a"], [1.0, "x", 3, "b"], [1.0, 2.0, 1.5, "c"]]), 60.0) == (
-        Lease(1.0, 2.0, 3, "a"),
-    )
-    assert stored_leases("5", 60.0) == () and stored_leases('{"a": 1}', 60.0) == ()
-    assert stored_number(EntityProperty(1_700_000_000, EdmType.INT64)) == 1_700_000_000.0
-    assert [stored_number(odd) for odd in ("12", float("nan"), float("inf"), 10**400, True, None)] == [0.0] * 6
-
-
-def test_a_worker_is_alone_on_a_row_while_no_other_workers_lease_is_running() -> None:
-    mine, others = Lease(0.0, 10.0, 5, "eu.host.3"), Lease(0.0, 5.0, 5, "eu.other.1")  # a name may hold dots
-    assert alone(Ledger((mine, others)), "eu.host", 5.0)  # the other's lease ended: it no longer writes the row
-    assert not alone(Ledger((mine, others)), "eu.host", 4.9)
-
-
-def worst_window(leases: Iterable[Lease], window: float) -> int:
-    """The most requests leases may put in one window of ``window`` seconds, found another way than the code's
-    :func:`peak`: a window's count falls only as it passes a lease's end, so the most is in a window that starts
-    at some lease's end."""
-    leases = list(leases)
-    return max((sum(other.count for other in leases if other.start < lease.end + window and other.end >= lease.end)
-                for lease in leases), default=0)  # fmt: skip
-
-
-STEPS = st.lists(
-    st.tuples(st.floats(0, 30, allow_nan=False), st.booleans(), st.integers(1, 400), st.floats(0, 1)),
-    max_size=80,
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(budget=st.integers(1, 300), window=st.sampled_from([1.0, 10.0, 60.0]), steps=STEPS)
-def test_no_sliding_window_ever_holds_more_than_the_budget(
-    budget: int, window: float, steps: list[tuple[float, bool, int, float]]
-) -> None:
-    """Any sequence of leases and hand-backs, by any number of workers, at any (non-decreasing) times: in no
-    window of the limit's length, wherever it starts, can the requests made under the leases exceed the budget."""
-    life, ledger, now = min(LEASE_LIFE, window / 2), Ledger(), 1000.0
-    made: dict[str, Lease] = {}  # every lease granted, as its requests were made: what Graph would count
-    for n, (later, take, want, share) in enumerate(steps):
-        now += later
-        open_ = [lease for lease in made.values() if lease.start <= now]
-        if take or not open_:
-            offer = grant(ledger, budget, window, now, life, want, f"h{n}")
-            assert (offer.lease is None) == (offer.wait > 0)
-            if offer.lease is not None and offer.ledger is not None:
-                ledger, made[offer.lease.holder] = offer.ledger, offer.lease
-            else:  # it would have room when it says so
-                assert grant(ledger, budget, window, now + offer.wait, life, 1, "x").lease is not None
-        else:  # a worker hands back what it did not use of one of its leases, after its last use
-            lease = open_[n % len(open_)]
-            used, last = round(lease.count * share), min(lease.end, lease.start + share * (now - lease.start))
-            ledger = settled(ledger, lease.holder, used, last)
-            made[lease.holder] = Lease(lease.start, max(lease.start, last), used, lease.holder)
-        assert worst_window(made.values(), window) <= budget
 
 
 def test_a_deployment_overrides_a_budget_by_name() -> None:
@@ -245,83 +84,6 @@ def test_the_tenant_is_the_tokens_tid() -> None:
     assert tenant_of(jwt_shaped({"tid": tid}, "sig")) == tid
     for odd in ("opaque", "a.b.c", jwt_shaped({"tid": "x|y"}, "s"), jwt_shaped({"aud": "g"}, "s"), "a.!!!.c"):
         assert tenant_of(odd) == ""
-
-
-# -- The shared row, over a table that behaves as Table storage does (ETags, not-found) -------------------
-
-
-class Table:
-    """Rows by key with an ETag each; a write with a stale ETag is refused, as the service refuses it."""
-
-    def __init__(self) -> None:
-        self.rows: dict[tuple[str, str], tuple[dict[str, Any], int]] = {}
-
-    def get_entity(self, partition: str, key: str) -> Any:
-        from azure.core.exceptions import ResourceNotFoundError
-        from azure.data.tables import TableEntity
-
-        if (partition, key) not in self.rows:
-            raise ResourceNotFoundError("not found")
-        row, version = self.rows[(partition, key)]
-        entity = TableEntity(row)
-        entity._metadata = {"etag": str(version)}  # type: ignore[attr-defined]
-        return entity
-
-    def create_entity(self, entity: dict[str, Any]) -> dict[str, Any]:
-        from azure.core.exceptions import ResourceExistsError
-
-        key = (entity["PartitionKey"], entity["RowKey"])
-        if key in self.rows:
-            raise ResourceExistsError("exists")
-        self.rows[key] = (dict(entity), 1)
-        return {"etag": "1"}  # the written version's ETag, as the SDK answers
-
-    def update_entity(self, entity: dict[str, Any], *, etag: str, **_: Any) -> dict[str, Any]:
-        from azure.core.exceptions import ResourceModifiedError
-
-        key = (entity["PartitionKey"], entity["RowKey"])
-        if str(self.rows[key][1]) != etag:
-            raise ResourceModifiedError("changed")
-        self.rows[key] = (dict(entity), self.rows[key][1] + 1)
-        return {"etag": str(self.rows[key][1])}
-
-
-def budgets(table: Table, now: list[float]) -> Budgets:
-    return Budgets(table, {"ediscovery": LIMITS["ediscovery"]}, clock=lambda: now[0])  # type: ignore[arg-type]
-
-
-def test_the_row_gives_each_tenant_its_budget_and_a_spent_one_waits() -> None:
-    table, now = Table(), [1200.0]
-    shared = budgets(table, now)
-    assert [shared.wait_before_polling("tenant-a", "ediscovery") for _ in range(4)] == [0.0] * 4
-    assert shared.wait_before_polling("tenant-a", "ediscovery") > 0  # the fifth waits for the next minute
-    assert shared.wait_before_polling("tenant-b", "ediscovery") == 0.0  # another tenant's budget is its own
-    other_worker = budgets(table, now)  # nothing shared but the table
-    assert other_worker.wait_before_polling("tenant-a", "ediscovery") > 0
-    # A lease of one a poll: the first read and written, the next three written on the row as this worker left it
-    # (room for as much again), a read for the one refused, a read and a write for the other tenant's; nothing for
-    # a kind without a budget.
-    assert shared.wait_before_polling("tenant-a", None) == 0.0 and shared.operations == 2 + 3 + 1 + 2
-    now[0] = 1200.0 + LEASE_LIFE + ARRIVAL + 60.0  # the first lease, with its requests' arrival, has left the minute
-    assert other_worker.wait_before_polling("tenant-a", "ediscovery") == 0.0
-
-
-def test_a_429_pauses_the_row_for_every_worker() -> None:
-    table, now = Table(), [1200.0]
-    one, two = budgets(table, now), budgets(table, now)
-    assert one.pause("tenant-a", "ediscovery", 30.0) == 1230.0
-    assert 30.0 <= two.wait_before_polling("tenant-a", "ediscovery") <= 36.0  # until then (and a little spread)
-    assert two.wait_before_polling("tenant-b", "ediscovery") == 0.0
-    assert one.pause("tenant-a", None, 30.0) is None  # a kind with no budget pauses nothing
-
-
-@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -5, "many", 10**400])
-def test_a_garbled_row_is_read_as_nothing_rather_than_failing_a_step(bad: object) -> None:
-    table, now = Table(), [1200.0]
-    key = "tenant-a|ediscovery"
-    row = {"PartitionKey": PARTITION, "RowKey": key, "windowStart": bad, "used": bad, "pausedUntil": bad}
-    table.rows[(PARTITION, key)] = (row, 1)
-    assert budgets(table, now).wait_before_polling("tenant-a", "ediscovery") == 0.0
 
 
 def test_a_retry_after_under_a_second_is_graphs_wait() -> None:
@@ -378,159 +140,393 @@ def test_graphs_newest_limits_are_budgeted_with_their_source() -> None:
     assert all(limit.source.startswith("learn.microsoft.com/") for limit in LIMITS.values())
 
 
-def row_leases(table: Table, key: str) -> list[list[Any]]:
-    import json
-
-    leases: list[list[Any]] = json.loads(table.rows[(PARTITION, key)][0]["leases"])
-    return leases
+# -- Rate leases, counted per worker --------------------------------------------------------------------------
 
 
-def test_a_worker_spends_its_lease_without_the_table_and_hands_back_what_it_did_not_use() -> None:
+def test_a_workers_leases_count_their_most_in_a_window_and_different_workers_their_sum() -> None:
+    first, extended = Lease(0.0, 6.0, 28, "w1"), Lease(5.0, 11.0, 28, "w1")
+    other = Lease(0.0, 6.0, 30, "w2")
+    assert load([first, extended], 5.5, 10.0) == 28  # an extension at the same rate is not a second share
+    assert load([first, extended, other], 5.5, 10.0) == 58
+    assert load([first, Lease(5.0, 11.0, 40, "w1")], 5.5, 10.0) == 40  # a grown one counts its new rate
+    assert load([Lease(0.0, 6.0, 3), Lease(0.0, 6.0, 4)], 1.0, 10.0) == 7  # leases naming no worker: each its own
+    # A lease counts from its start to a window after its end, and the most is at a lease's start.
+    assert load([first], 16.0, 10.0) == 0 and load([first], 15.999, 10.0) == 28 and load([extended], 4.999, 10) == 0
+    assert peak([first, other, Lease(20.0, 21.0, 5, "w3")], 0.0, 12.0, 10.0) == 58
+
+
+def test_a_worker_sends_while_its_trailing_window_and_arrival_hold_fewer_than_its_lease() -> None:
+    sent = [100.0, 100.5, 101.0]
+    assert send_wait(sent, 4, 10.0, 1.0, 101.5) == 0.0
+    # Three a window of 11 s (the window and the arrival allowance): the fourth waits for the first to leave it.
+    assert send_wait(sent, 3, 10.0, 1.0, 101.5) == pytest.approx(100.0 + 11.0 - 101.5)
+    assert send_wait(sent, 3, 10.0, 1.0, 111.0) == 0.0 and send_wait(sent, 3, 10.0, 1.0, 110.999) > 0
+    assert send_wait([], 0, 10.0, 1.0, 0.0) == float("inf")
+
+
+def test_fair_shares_give_no_worker_more_than_it_wants_and_the_rest_to_the_longest_waiters() -> None:
+    shares = fair_shares(100, [Demand("a", 10), Demand("b", 80), Demand("c", 80)])
+    assert shares == {"a": 10, "b": 45, "c": 45}
+    # Four requests a minute among a hundred waiters: one each to the four that have waited longest.
+    waiters = [Demand(f"w{n:02d}", 1, since=1000.0 - n) for n in range(100)]
+    shares = fair_shares(4, waiters)
+    assert sorted(holder for holder, share in shares.items() if share) == ["w96", "w97", "w98", "w99"]
+    # Left over from the division: to a waiter before a lease holder.
+    assert fair_shares(5, [Demand("holder", 9), Demand("waiter", 9, since=5.0)]) == {"holder": 2, "waiter": 3}
+
+
+@settings(max_examples=200, deadline=None)
+@given(budget=st.integers(1, 3000), wants=st.lists(st.tuples(st.integers(1, 500), st.booleans()), max_size=30))
+def test_fair_shares_never_exceed_the_budget_or_a_want_and_leave_nothing_wanted_unused(
+    budget: int, wants: list[tuple[int, bool]]
+) -> None:
+    demands = [
+        Demand(f"w{n}", want, since=float(n) if waits else float("inf")) for n, (want, waits) in enumerate(wants)
+    ]
+    shares = fair_shares(budget, demands)
+    assert sum(shares.values()) <= budget and all(0 <= shares[d.holder] <= d.want for d in demands)
+    assert sum(shares.values()) == min(budget, sum(d.want for d in demands))
+    # Max-min: a worker short of its want gets no less than any other's share, but one.
+    short = [shares[d.holder] for d in demands if shares[d.holder] < d.want]
+    assert not short or min(short) >= max(shares.values()) - 1
+
+
+def row(holder: str, *leases: tuple[float, float, int], want: int = 0, since: float = 0.0, until: float = 0.0,
+        paused: float = 0.0) -> Row:  # fmt: skip
+    return Row(holder, tuple(Lease(*lease, holder) for lease in leases), want, since, until, paused)
+
+
+def test_at_the_limit_the_freed_request_goes_to_the_longest_waiter_and_the_others_wait_their_turn() -> None:
+    now, span = 1000.0, LEASE_LIFE + ARRIVAL
+    held = [row(f"h{n}", (now - 50.0 + n, now - 44.0 + n, 1)) for n in range(4)]  # four requests in the minute
+    waiters = [row(f"w{n}", want=1, since=900.0 + n, until=now + 30) for n in range(6)]
+    rows = [*held, *waiters]
+    # Nobody may lease while the minute is full; the first waiter is told when the first request leaves it.
+    first = decide(rows, "w0", 1, 900.0, 0, 4, 60.0, now, span)
+    assert first.count == 0 and first.wait == pytest.approx(now - 44.0 + 60.0 - now)
+    later = now + 16.001  # h0's request has left every window a lease now would overlap
+    assert decide(rows, "w0", 1, 900.0, 0, 4, 60.0, later, span).count == 1
+    assert decide(rows, "w1", 1, 901.0, 0, 4, 60.0, later, span).count == 0  # not its turn: w0's request
+    newcomer = decide(rows, "new", 1, later, 0, 4, 60.0, later, span)
+    assert newcomer.count == 0 and newcomer.wait >= 60.0  # behind six waiters, a budget of four a minute
+    # A waiter whose note has lapsed (it did not come back) holds no place: the next one's turn.
+    lapsed = [row("w0", want=1, since=900.0, until=later - 1), *rows[5:]]
+    assert decide([*held, *lapsed], "w1", 1, 901.0, 0, 4, 60.0, later, span).count == 1
+
+
+def test_a_lease_holder_keeps_its_share_shrinks_to_a_fairer_one_and_grows_only_into_room_no_waiter_is_owed() -> None:
+    now, span = 1000.0, LEASE_LIFE + ARRIVAL
+    incumbents = [row(f"h{n:02d}", (now - 4, now + 2, 28), want=80) for n in range(100)]
+    assert decide(incumbents, "h00", 80, float("inf"), 28, 2800, 10.0, now, span).count == 28
+    newcomer = row("new", want=80, since=now - 1, until=now + 10)
+    rows = [*incumbents, newcomer]
+    # A hundred and one workers: 2,800 // 101 = 27 each and 73 left over, the first of them to the waiter.
+    assert decide(rows, "new", 80, now - 1, 0, 2800, 10.0, now, span).count == 0  # no room yet
+    assert decide(rows, "h99", 80, float("inf"), 28, 2800, 10.0, now, span).count == 27  # above its share: shrinks
+    assert decide(rows, "h00", 80, float("inf"), 28, 2800, 10.0, now, span).count == 28
+    alone = decide([row("h00", (now - 4, now + 2, 28), want=80)], "h00", 400, float("inf"), 28, 2800, 10.0, now, span)
+    assert (alone.count, alone.far) == (400, True)  # nobody else: what it asks for, far from the limit
+    # Room beside a waiter: the waiter's share first.
+    half = [row("h", (now - 4, now + 2, 1400), want=1400), row("w", want=1400, since=now - 1, until=now + 10)]
+    assert decide(half, "h", 2800, float("inf"), 1400, 2800, 10.0, now, span).count == 1400
+    assert decide(half, "w", 1400, now - 1, 0, 2800, 10.0, now, span).count == 1400
+
+
+def test_a_429_pause_in_any_row_holds_every_worker_unless_further_off_than_graphops_sets() -> None:
+    now = 1000.0
+    rows = [row("a", paused=now + 30), row("b", paused=now + 10)]
+    assert decide(rows, "c", 1, now, 0, 4, 60.0, now, 6.0) == decide(rows, "c", 1, now, 0, 4, 60.0, now, 6.0)
+    assert decide(rows, "c", 1, now, 0, 4, 60.0, now, 6.0).wait == 30.0
+    assert decide([row("a", paused=now + MAX_PAUSE + 1)], "c", 1, now, 0, 4, 60.0, now, 6.0).count == 1
+    assert pause_after(EDISCOVERY, 3600.0) == MAX_PAUSE
+
+
+def test_a_claim_stands_only_when_every_window_it_overlaps_holds_counting_every_lease_read() -> None:
+    now = 1000.0
+    others = [row("a", (now - 9.5, now - 8.0, 2000)), row("b", (now - 1, now + 5, 700))]
+    assert stands(others, Lease(now, now + 6, 100, "c"), 2800, 10.0)
+    assert not stands(others, Lease(now, now + 6, 101, "c"), 2800, 10.0)
+    # Its own earlier lease counts as much as it did (its most), not beside the claim.
+    mine = [*others, row("c", (now - 5, now + 1, 100))]
+    assert stands(mine, Lease(now, now + 6, 100, "c"), 2800, 10.0)
+    # A moment later a's lease has left the window: room for 2,000 more.
+    assert stands(others, Lease(now + 2.001, now + 8, 2100, "c"), 2800, 10.0)
+
+
+def test_a_handed_back_lease_counts_until_its_last_request_arrived_and_is_gone_when_none_was_sent() -> None:
+    lease, earlier = Lease(100.0, 106.0, 28, "w"), Lease(90.0, 96.0, 28, "w")
+    assert handed_back((earlier, lease), lease, 101.5, 1.0) == (earlier, Lease(100.0, 102.5, 28, "w"))
+    assert handed_back((earlier, lease), lease, None, 1.0) == (earlier,)
+    assert handed_back((lease,), lease, 120.0, 1.0) == (lease,)  # never longer than it was
+
+
+def test_a_gone_workers_row_is_garbage_once_nothing_in_it_has_counted_for_a_while() -> None:
+    quiet = row("w", (100.0, 106.0, 5), until=110.0, paused=112.0)
+    assert not garbage(quiet, 10.0, 116.0 + GARBAGE_AFTER - 0.001) and garbage(quiet, 10.0, 116.0 + GARBAGE_AFTER)
+    assert garbage(row("empty"), 10.0, GARBAGE_AFTER)
+
+
+def test_a_lease_lives_a_few_seconds_near_the_limit_and_up_to_three_windows_far_from_it() -> None:
+    assert far_life(IDENTITY) == FAR_LEASE_LIFE == 30.0 and far_life(LIMITS["teams"]) == LEASE_LIFE
+    assert far_life(EDISCOVERY) == FAR_LEASE_LIFE and arrival(LIMITS["teams"]) == 0.25 and arrival(IDENTITY) == ARRIVAL
+    assert wanted(2800, 3, 0) == 350 and wanted(2800, 300, 0) == 600 and wanted(960, 1, 0) == 120
+    assert wanted(24, 0, 0) == 24  # never more than the budget
+    assert wanted(4, 50, 0) == 1 and wanted(4, 50, 2) == 3 and wanted(4, 50, 9) == 4  # a request at a time
+
+
+def test_a_row_is_read_leaving_out_what_graphops_could_not_have_written() -> None:
+    good = [1000.0, 1006.0, 3]
+    raw = json.dumps([good, [1000.0, 1000.0 + FAR_LEASE_LIFE + ARRIVAL + 1, 3], [1, 2, 0], [1, 2, 1.5], [1, 2],
+                      ["a", 2, 3], [1, 2, 3, "old holder"], "lease"])  # fmt: skip
+    assert stored_leases(raw, 10.0, "w") == (Lease(1000.0, 1006.0, 3, "w"),)
+    for bad in ("not json", "{}", None, 5, "[[1e400, 2, 3]]", "[[NaN, 2, 3]]"):
+        assert stored_leases(bad, 10.0) == ()
+    entity = {"leases": json.dumps([good]), "want": 12.5, "waitingSince": "soon", "noteUntil": float("inf"),
+              "pausedUntil": 2000.0}  # fmt: skip
+    assert stored_row("w", entity, 10.0) == Row("w", (Lease(1000.0, 1006.0, 3, "w"),), 0, 0.0, 0.0, 2000.0)
+    assert stored_json([Lease(1.0001, 2.0001, 3, "w")]) == "[[1.0,2.001,3]]"  # a lease read back covers as much
+
+
+# -- Any interleaving of workers claiming, checking, sending, shrinking, withdrawing and dying ---------------
+
+
+class Worker:
+    """A worker as the store runs one, in steps another worker's may come between: its row's leases, the lease it
+    sends under, a claim written and not yet checked, its sends."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.leases: tuple[Lease, ...] = ()
+        self.current: Lease | None = None
+        self.last: float | None = None  # its last send under ``current``
+        self.pending: Lease | None = None
+        self.sent: list[float] = []
+        self.alive = True
+
+    def stop_sending(self, allowance: float) -> None:
+        if self.current is not None:
+            self.leases = handed_back(self.leases, self.current, self.last, allowance)
+            self.current, self.last = None, None
+
+
+def most_in_any_window(times: Iterable[float], window: float) -> int:
+    """The most of ``times`` in one window [a, a + window), wherever it starts (another way than the code's)."""
+    ordered = sorted(times)
+    return max((bisect.bisect_left(ordered, at + window) - n for n, at in enumerate(ordered)), default=0)
+
+
+ACTIONS = st.sampled_from(["claim", "claim", "check", "send", "send", "send", "shrink", "die", "sweep"])
+STEPS = st.lists(st.tuples(st.floats(0, 4), st.integers(0, 3), ACTIONS, st.floats(0, 1), st.floats(0, 1)),
+                 max_size=120)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(budget=st.integers(1, 60), window=st.sampled_from([1.0, 10.0, 60.0]), steps=STEPS)
+def test_no_window_at_arrival_ever_holds_more_than_the_budget_whatever_the_interleaving(
+    budget: int, window: float, steps: list[tuple[float, int, str, float, float]]
+) -> None:
+    """Four workers on one budget, their steps interleaved at random: a claim (of any size, or of what the worker's
+    last read decides) written, and checked against a later read of every row; sends under a standing lease as the
+    worker's log allows, each reaching Graph up to the arrival allowance later; shrinks to a lower rate without a
+    check; deaths (the row stays, a claim is never checked); readers deleting the rows :func:`garbage` names. No
+    window of the limit's length, wherever it starts, ever receives more than the budget."""
+    allowance, life, now = min(ARRIVAL, window / 4), min(LEASE_LIFE, window), 1000.0
+    workers = [Worker(f"w{n}") for n in range(4)]
+    table: dict[str, Row] = {}
+    arrived: list[float] = []
+
+    def write(worker: Worker) -> None:
+        table[worker.name] = Row(worker.name, worker.leases, 1)
+
+    for later, which, action, size, delay in steps:
+        now += later
+        worker = workers[which]
+        if not worker.alive:
+            continue
+        if action == "claim" and worker.pending is None:
+            worker.stop_sending(allowance)
+            asked = decide(list(table.values()), worker.name, budget, now, 0, budget, window, now, life + allowance)
+            count = asked.count if size < 0.5 and asked.count else 1 + int(size * budget * 1.5)
+            worker.pending = Lease(now, now + life + allowance, count, worker.name)
+            worker.leases = (*worker.leases, worker.pending)
+            write(worker)
+        elif action == "check" and worker.pending is not None:
+            if stands(table.values(), worker.pending, budget, window):
+                worker.current = worker.pending
+            else:  # withdrawn
+                worker.leases = tuple(lease for lease in worker.leases if lease != worker.pending)
+                write(worker)
+            worker.pending = None
+        elif action == "send" and worker.current is not None and now < worker.current.end - allowance:
+            if send_wait(worker.sent, worker.current.count, window, allowance, now) == 0.0:
+                worker.sent.append(now)
+                worker.last = now
+                arrived.append(now + delay * allowance)
+        elif action == "shrink" and worker.current is not None and worker.pending is None:
+            lower = Lease(now, worker.current.end, max(1, int(worker.current.count * size)), worker.name)
+            worker.stop_sending(allowance)
+            worker.leases, worker.current = (*worker.leases, lower), lower
+            write(worker)
+        elif action == "die":
+            worker.alive = False
+        elif action == "sweep":
+            for name in [name for name, kept in table.items() if garbage(kept, window, now)]:
+                del table[name]
+        assert most_in_any_window(arrived, window) <= budget
+
+
+# -- The store, over a table that behaves as Table storage does (upserts, a partition's query, ETags) ---------
+
+
+class Table:
+    """Rows by partition and key with an ETag each; a delete on a stale ETag is refused, as the service refuses it.
+    ``between`` runs one each before the next queries (another worker's write landing between a claim and its read)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], tuple[dict[str, Any], int]] = {}
+        self.between: list[Any] = []
+        self.version = 0
+
+    def upsert_entity(self, entity: dict[str, Any], **_: Any) -> dict[str, Any]:
+        self.version += 1
+        self.rows[(entity["PartitionKey"], entity["RowKey"])] = (dict(entity), self.version)
+        return {"etag": str(self.version)}
+
+    def query_entities(self, query: str, *, parameters: dict[str, str], **_: Any) -> list[Any]:
+        from azure.data.tables import TableEntity
+
+        if self.between:
+            self.between.pop(0)()
+        found = []
+        for (partition, _key), (row, version) in sorted(self.rows.items()):
+            if partition == parameters["p"]:
+                entity = TableEntity(row)
+                entity._metadata = {"etag": str(version)}  # type: ignore[attr-defined]
+                found.append(entity)
+        return found
+
+    def delete_entity(self, entity: Any, *, etag: str, **_: Any) -> None:
+        from azure.core.exceptions import ResourceModifiedError
+
+        key = (entity["PartitionKey"], entity["RowKey"])
+        if key in self.rows and str(self.rows[key][1]) != etag:
+            raise ResourceModifiedError("changed")
+        self.rows.pop(key, None)
+
+    def create_table(self) -> None:
+        pass
+
+    def leases(self, partition: str, holder: str) -> list[list[Any]]:
+        leases: list[list[Any]] = json.loads(self.rows[(partition, holder)][0]["leases"])
+        return leases
+
+
+def store(table: Table, now: list[float], holder: str, limits: dict[str, Limit] | None = None) -> Budgets:
+    return Budgets(table, limits or {"ediscovery": EDISCOVERY, "identity": IDENTITY}, clock=lambda: now[0],  # type: ignore[arg-type]
+                   holder=holder)  # fmt: skip
+
+
+def test_a_busy_worker_far_from_the_limit_leases_once_and_spends_without_the_table() -> None:
     table, now = Table(), [1000.0]
-    worker = Budgets(table, {"identity": LIMITS["identity"]}, clock=lambda: now[0], holder="w1")  # type: ignore[arg-type]
-    key = worker.rows("tenant-a", "identity")[zlib.crc32(b"w1") % shards(LIMITS["identity"])]
-    for _ in range(60):  # a busy worker: sixty polls in a second
+    worker = store(table, now, "w1")
+    for _ in range(600):  # twenty polls a second for thirty seconds
         assert worker.wait_before_polling("tenant-a", "identity") == 0.0
-        now[0] += 1 / 60
-    # Each lease twice what the worker asked for over the last far lease's life (ten seconds), and once it has
-    # asked five times its pace over that life: 2, 6, then a hundred or more. Three leases for sixty polls, the
-    # later ones written on the row as the worker left it (far from its limit) after the first one's read.
-    assert worker.stats.leases == 3 and worker.operations == 1 + 3
-    assert sum(lease[2] for lease in row_leases(table, key)) > 60  # the last lease still holds some unused
-    worker.close()
-    leases = row_leases(table, key)
-    # Used, by when: the last poll sent by 1001, arrived within its allowance after.
-    assert sum(lease[2] for lease in leases) == 60 and max(lease[1] for lease in leases) <= 1001.0 + ARRIVAL
-    other = Budgets(table, {"identity": LIMITS["identity"]}, clock=lambda: now[0], holder="w2")  # type: ignore[arg-type]
-    assert other.wait_before_polling("tenant-a", "identity") == 0.0
+        now[0] += 1 / 20
+    # Its row announcing it, a read; the claim, a read: one lease of an eighth of the budget for three windows.
+    assert (worker.stats.claims, worker.stats.writes, worker.stats.reads, worker.operations) == (1, 2, 2, 4)
+    partition = budget_partition("tenant-a", "identity")
+    [[start, end, count]] = table.leases(partition, "w1")
+    assert (count, end - start) == (350, pytest.approx(FAR_LEASE_LIFE + ARRIVAL, abs=0.002))
+    worker.close()  # the hand-back: a write; the lease counts until its last request arrived
+    [[_, end, _]] = table.leases(partition, "w1")
+    assert worker.operations == 5 and end == pytest.approx(now[0] - 1 / 20 + ARRIVAL, abs=0.002)
+
+
+def test_a_far_lease_larger_than_the_workers_pace_shrinks_once_its_pace_is_known() -> None:
+    table, now = Table(), [1000.0]
+    worker = store(table, now, "w1")
+    for _ in range(60):  # four polls a second for 15 s
+        assert worker.wait_before_polling("tenant-a", "identity") == 0.0
+        now[0] += 0.25
+    # Past a window and its arrival: 44 asked in it, the lease shrunk to 88 a window, in a write without a read.
+    leases = table.leases(budget_partition("tenant-a", "identity"), "w1")
+    assert [lease[2] for lease in leases] == [350, 88] and worker.stats.reads == 2 and worker.stats.writes == 3
+    assert leases[0][1] == pytest.approx(1010.75 + ARRIVAL, abs=0.01)  # the first ends at its last send's arrival
+
+
+def test_each_tenant_has_its_budget_and_a_spent_one_waits_its_turn() -> None:
+    table, now = Table(), [1200.0]
+    one, two = store(table, now, "w1"), store(table, now, "w2")
+    polls = []
+    for _ in range(6):  # a request a time: four of them in the minute, by either worker
+        polls += [one.wait_before_polling("tenant-a", "ediscovery"), two.wait_before_polling("tenant-a", "ediscovery")]
+        now[0] += LEASE_LIFE + ARRIVAL  # each lease over before the next is asked for
+    assert polls.count(0.0) == 4 and all(wait > 0 for wait in polls[4:])
+    assert one.wait_before_polling("tenant-b", "ediscovery") == 0.0  # another tenant's budget is its own
+    assert one.wait_before_polling("tenant-a", None) == 0.0  # a kind without a budget: no table operation
+    assert one.stats.refused == two.stats.refused == 0
+
+
+def test_a_429_pauses_the_budget_for_every_worker_that_reads_it() -> None:
+    table, now = Table(), [1200.0]
+    one, two = store(table, now, "w1"), store(table, now, "w2")
+    assert one.pause("tenant-a", "ediscovery", 30.0) == 1230.0
+    assert 30.0 <= one.wait_before_polling("tenant-a", "ediscovery") <= 36.0  # its own at once, no table operation
+    assert 30.0 <= two.wait_before_polling("tenant-a", "ediscovery") <= 36.0  # until then (and a little spread)
+    assert two.wait_before_polling("tenant-b", "ediscovery") == 0.0
+    assert one.pause("tenant-a", None, 30.0) is None  # a kind with no budget pauses nothing
+
+
+def test_a_claim_another_worker_met_at_the_same_moment_is_withdrawn_and_the_worker_waits() -> None:
+    table, now = Table(), [1000.0]
+    worker = store(table, now, "w1")
+    partition = budget_partition("tenant-a", "ediscovery")
+    others = [(partition, f"o{n}") for n in range(4)]
+    # Between the worker's first read and its claim's read, four others claim the minute's four requests.
+    table.between += [lambda: None, lambda: [table.upsert_entity({"PartitionKey": p, "RowKey": k, "leases":
+                      stored_json([Lease(now[0], now[0] + 6, 1)]), "want": 1}) for p, k in others]]  # fmt: skip
+    assert worker.wait_before_polling("tenant-a", "ediscovery") > 0
+    assert (worker.stats.claims, worker.stats.refused, worker.stats.leases) == (1, 1, 0)
+    mine = table.rows[(partition, "w1")][0]
+    assert mine["leases"] == "[]" and mine["waitingSince"] == 1000.0  # withdrawn; its place in the queue kept
 
 
 def test_a_worker_that_dies_holding_a_lease_holds_it_back_only_until_its_windows_pass() -> None:
     table, now = Table(), [1000.0]
-    ediscovery = {"ediscovery": EDISCOVERY}
-    dead = Budgets(table, ediscovery, clock=lambda: now[0], holder="dead")  # type: ignore[arg-type]
+    dead = store(table, now, "dead")
     for _ in range(4):
-        assert dead.wait_before_polling("tenant-a", "ediscovery") == 0.0  # four leases of one, then it dies
-    alive = Budgets(table, ediscovery, clock=lambda: now[0], holder="alive")  # type: ignore[arg-type]
+        assert dead.wait_before_polling("tenant-a", "ediscovery") == 0.0  # a request at a time, then it dies
+        now[0] += LEASE_LIFE + ARRIVAL
+    [*_, [start, end, count]] = table.leases(budget_partition("tenant-a", "ediscovery"), "dead")
+    assert (start, count) == (1000.0 + 3 * (LEASE_LIFE + ARRIVAL), 4)  # its last lease: four a minute
+    alive = store(table, now, "alive")
     wait = alive.wait_before_polling("tenant-a", "ediscovery")
-    assert 60.0 <= wait <= 60.0 + LEASE_LIFE + 6.0  # until the leases' last window, and a little spread
-    now[0] += 60.0 + LEASE_LIFE
+    assert end + 60.0 - now[0] <= wait <= end + 60.0 - now[0] + 6.0  # until it has left the minute (and a spread)
+    now[0] = end + 60.0
     assert alive.wait_before_polling("tenant-a", "ediscovery") == 0.0
+    now[0] += GARBAGE_AFTER + 60.0  # long after: its row is deleted by a reader
+    assert alive.wait_before_polling("tenant-a", "ediscovery") == 0.0 and alive.stats.deletes == 1
+    assert {key for _, key in table.rows} == {"alive"}
 
 
-@settings(max_examples=300, deadline=None)
-@given(budget=st.integers(11, 300), window=st.sampled_from([1.0, 10.0, 60.0]), steps=STEPS, delays=st.data())
-def test_no_sliding_window_at_arrival_holds_more_than_the_budget(
-    budget: int, window: float, steps: list[tuple[float, bool, int, float]], delays: st.DataObject
-) -> None:
-    """As Graph counts, at arrival: each request reaches Graph up to the arrival allowance after it is sent (the
-    last of a lease at its last moment), and in no window, wherever it starts, do more than the budget arrive. A
-    worker that waits for the least lease worth a write finds it when it was told it would."""
-    life, allowance, ledger, now = min(LEASE_LIFE, window / 2), min(ARRIVAL, window / 4), Ledger(), 1000.0
-    arrived: dict[str, Lease] = {}  # every lease granted, as its requests reached Graph
-    handed: set[str] = set()  # leases handed back: a worker sends nothing more on them
-    for n, (later, take, want, share) in enumerate(steps):
-        now += later
-        open_ = [lease for lease in arrived.values() if lease.start <= now and lease.holder not in handed]
-        least = least_lease(budget, want)
-        if take or not open_:
-            offer = grant(ledger, budget, window, now, life, want, f"h{n}", arrival=allowance, least=least)
-            if offer.lease is not None and offer.ledger is not None:
-                assert offer.lease.count >= least
-                # Sent by the end of its life; the last may arrive the allowance after.
-                sent = Lease(now, now + life + allowance, offer.lease.count, offer.lease.holder)
-                ledger, arrived[offer.lease.holder] = offer.ledger, sent
-            else:
-                later_offer = grant(ledger, budget, window, now + offer.wait, life, want, "x", arrival=allowance,
-                                    least=least)  # fmt: skip
-                assert later_offer.lease is not None
-        else:  # a hand-back: the requests used were sent by ``last`` and arrive up to the allowance after it
-            lease = open_[n % len(open_)]
-            sent_until = lease.start + life
-            used = round(lease.count * share)
-            last = min(sent_until, lease.start + share * (now - lease.start))
-            delay = delays.draw(st.floats(0, allowance))
-            ledger = settled(ledger, lease.holder, used, last, allowance)
-            arrived[lease.holder] = Lease(lease.start, max(lease.start, last) + delay, used, lease.holder)
-            handed.add(lease.holder)
-        assert worst_window(arrived.values(), window) <= budget
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -5, "many", 10**400])
+def test_a_garbled_row_is_read_as_nothing_rather_than_failing_a_step(bad: object) -> None:
+    table, now = Table(), [1200.0]
+    partition = budget_partition("tenant-a", "ediscovery")
+    table.upsert_entity({"PartitionKey": partition, "RowKey": "x", "leases": json.dumps([[bad, bad, bad]]),
+                         "want": bad, "waitingSince": bad, "noteUntil": bad, "pausedUntil": bad})  # fmt: skip
+    assert store(table, now, "w").wait_before_polling("tenant-a", "ediscovery") == 0.0
 
 
-def test_a_lease_counts_its_requests_until_they_may_have_arrived_and_is_spent_only_until_its_life_ends() -> None:
+def test_a_waiter_keeps_its_place_with_a_note_that_lapses_if_it_does_not_come_back() -> None:
     table, now = Table(), [1000.0]
-    worker = Budgets(table, {"teams": LIMITS["teams"]}, clock=lambda: now[0], holder="w1")  # type: ignore[arg-type]
-    assert worker.wait_before_polling("tenant-a", "teams") == 0.0
-    [[start, end, count, _]] = row_leases(table, "tenant-a|teams")
-    life = end - start - arrival(LIMITS["teams"])
-    assert arrival(LIMITS["teams"]) == 0.25 and arrival(LIMITS["identity"]) == ARRIVAL == 1.0
-    # A fresh row is far from its limit: the lease lasts up to the window (a little less, at random).
-    assert 0.8 * far_life(LIMITS["teams"]) - 0.002 <= life <= far_life(LIMITS["teams"]) + 0.002 and count == 2
-    now[0] = start + life + 0.01  # past its life, within its arrival allowance: not spent, a new lease is written
-    writes = worker.stats.writes
-    worker.wait_before_polling("tenant-a", "teams")
-    assert worker.stats.writes == writes + 1
-    # The first lease, handed back, still counts its one request until the allowance after it was sent.
-    first = [lease for lease in row_leases(table, "tenant-a|teams") if lease[3] == "w1.1"]
-    assert first and first[0][1] >= 1000.0 + arrival(LIMITS["teams"]) - 0.001
-
-
-def test_near_its_limit_a_worker_waits_for_a_twentieth_of_the_row_rather_than_lease_the_last_few() -> None:
-    assert least_lease(350, 40) == 17 and least_lease(350, 3) == 3 and least_lease(SMALL_BUDGET, 40) == 1
-    assert lease_size(350, 20, 40, least=17) == 17 and lease_size(350, 16, 40, least=17) == 0
-    assert lease_size(350, 40, 40, least=17) == 20  # room for more: half of what is free, as before
-    full = Ledger((Lease(100.0, 105.0, 340, "other"),))
-    offer = grant(full, 350, 10.0, 101.0, 5.0, 40, "w", least=17)
-    assert offer.lease is None and offer.wait == 105.0 + 10.0 - 101.0  # until the other lease has left the window
-
-
-class Losing(Table):
-    """A table where the first conditional write to a budget row loses to another worker's."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.written: list[str] = []
-
-    def update_entity(self, entity: dict[str, Any], *, etag: str, **kw: Any) -> dict[str, Any]:
-        return super().update_entity(entity, etag=etag, **kw)
-
-    def create_entity(self, entity: dict[str, Any]) -> dict[str, Any]:
-        from azure.core.exceptions import ResourceExistsError
-
-        self.written.append(entity["RowKey"])
-        if len(self.written) == 1:
-            raise ResourceExistsError("another worker made it first")
-        return super().create_entity(entity)
-
-
-def test_after_a_lost_write_a_worker_tries_another_row_of_the_budget() -> None:
-    table, now = Losing(), [1000.0]
-    worker = Budgets(table, {"identity": LIMITS["identity"]}, clock=lambda: now[0], holder="w1")  # type: ignore[arg-type]
-    assert worker.wait_before_polling("tenant-a", "identity") == 0.0
-    assert worker.stats.lost == 1 and len(table.written) == 2 and table.written[0] != table.written[1]
-    assert set(table.written) <= set(worker.rows("tenant-a", "identity"))
-
-
-def test_a_worker_closing_on_a_row_far_from_its_limit_hands_back_without_reading_it() -> None:
-    table, now = Table(), [1000.0]
-    worker = Budgets(table, {"identity": LIMITS["identity"]}, clock=lambda: now[0], holder="w1")  # type: ignore[arg-type]
-    assert worker.wait_before_polling("tenant-a", "identity") == 0.0  # a read and a write
-    operations = worker.operations
-    worker.close()
-    assert worker.operations == operations + 1  # the hand-back's write alone
-    assert all(lease[2] == 1 for key in table.rows for lease in row_leases(table, key[1]))
-
-
-def test_a_worker_reads_a_row_other_workers_lease_from_before_its_next_lease_rather_than_lose_a_write() -> None:
-    table, now = Table(), [1000.0]
-    teams = {"teams": LIMITS["teams"]}  # one row
-    first, second, third = (
-        Budgets(table, teams, clock=lambda: now[0], holder=name)  # type: ignore[arg-type]
-        for name in ("w1", "w2", "w3")
-    )
-    assert first.wait_before_polling("tenant-a", "teams") == 0.0  # alone on the row
-    assert second.wait_before_polling("tenant-a", "teams") == 0.0  # beside the first's running lease
-    assert third.wait_before_polling("tenant-a", "teams") == 0.0  # the row changes under the second
-    assert second.wait_before_polling("tenant-a", "teams") == 0.0  # the rest of its lease of two
-    operations = second.operations
-    assert second.wait_before_polling("tenant-a", "teams") == 0.0  # its next lease: the row read first
-    assert second.stats.lost == 0 and second.operations == operations + 2
+    full = budget_partition("tenant-a", "ediscovery")
+    for n in range(4):
+        table.upsert_entity({"PartitionKey": full, "RowKey": f"o{n}", "leases": stored_json([Lease(999.0, 1005.0, 1)])})
+    waiter = store(table, now, "w")
+    wait = waiter.wait_before_polling("tenant-a", "ediscovery")
+    note = table.rows[(full, "w")][0]
+    assert note["waitingSince"] == 1000.0 and note["noteUntil"] >= 1000.0 + wait + NOTE_GRACE
+    now[0] += wait
+    assert waiter.wait_before_polling("tenant-a", "ediscovery") == 0.0  # its turn: the room was kept for it
+    assert table.rows[(full, "w")][0]["waitingSince"] == 0.0  # out of the queue
