@@ -1,11 +1,12 @@
 """The throttling budgets as an operator sees them (read-only beside :mod:`graphops.pacing.budget_store`): how much of
 each budget is used in the window ending now, whether a 429 paused it, until when and by which tracking's 429.
 
-Pure functions turn the ``~budget`` rows into views; a small reader and a reset do the I/O. The budget rows are read
-as they lie, whatever their shard count: a budget's rows are its key and every key below it (``key||1``, ...,
-and, for a service budgeted per resource, ``key|<scope>``). Which tracking's 429 paused a budget is kept in a row
-of its own (partition ``~budgetPause``, the budget's key), written by the step right after the pause, so the
-budget rows the workers lease from keep their format.
+Pure functions turn the budget rows into views; a small reader and a reset do the I/O. A budget is a partition
+(``~budget|<budget key>``) with a row per worker (its row key the worker's name): the view counts every worker's
+leases as the workers count them (each worker's most in the window, the workers summed) and shows how many workers
+have a row. Which tracking's 429 paused a budget is kept in a row of its own (partition ``~budgetPause``, the
+budget's key), written by the step right after the pause. Rows in the partition ``~budget`` itself are from before
+budgets were kept per worker: read by nobody, deleted by a reset.
 """
 
 from __future__ import annotations
@@ -21,14 +22,16 @@ from azure.data.tables import TableClient, UpdateMode
 from graphops.pacing.budget import MARGIN, MAX_PAUSE, Lease, Limit, load, stored_leases, stored_number
 
 log = logging.getLogger("graphops.budgets")
-PARTITION = "~budget"  # the budget rows (graphops.pacing.budget_store)
+PARTITION = "~budget"  # a budget's partition is PARTITION|<budget key> (graphops.pacing.budget_store)
 PAUSE_PARTITION = "~budgetPause"  # which tracking's 429 paused a budget, and until when
+#: What followed a budget key in the rows of the partition ``~budget`` before budgets were kept per worker (its
+#: shards), so that a reset finds them.
 SHARD = "||"
 
 
 @dataclass(frozen=True)
 class BudgetRow:
-    """One stored row of a budget (a shard of it, or its only row)."""
+    """One worker's row of a budget: the budget's key, the worker's leases and the pause it wrote."""
 
     key: str
     leases: tuple[Lease, ...]
@@ -48,10 +51,10 @@ class BudgetView:
     tenant: str
     service: str
     scope: str  # the resource a per-resource budget is kept for (a chat); "" for the tenant's
-    used: int  # requests its leases may have made in the window ending now, summed over its rows
+    used: int  # requests its leases may have made in the window ending now: each worker's most, summed
     limit: int | None  # the budget (the documented limit less the margin); None for a service no longer budgeted
     window: float | None  # seconds
-    rows: int
+    rows: int  # workers with a row
     paused_until: float | None  # None: not paused
     cause: str | None  # the tracking whose 429 paused it, when known
 
@@ -61,13 +64,14 @@ class BudgetView:
 
 
 def budget_key(tenant: str, service: str, scope: str = "") -> str:
-    """The key of a budget's first row (the scope as budget_store writes it: already free of key-unsafe characters
+    """A budget's key (the scope as budget_store writes it: already free of key-unsafe characters
     when it comes from a row)."""
     return f"{tenant}|{service}|{scope}" if scope else f"{tenant}|{service}"
 
 
 def split_key(key: str) -> tuple[str, str, str] | None:
-    """A row key's tenant, service and scope (a shard's ``||n`` dropped); None for a key graphops never writes."""
+    """A budget key's tenant, service and scope (an old row's shard ``||n`` dropped); None for a key graphops never
+    writes."""
     base = key.split(SHARD, 1)[0]
     parts = base.split("|", 2)
     if len(parts) < 2 or not parts[0] or not parts[1]:
@@ -76,7 +80,7 @@ def split_key(key: str) -> tuple[str, str, str] | None:
 
 
 def belongs(key: str, service: str, tenant: str | None = None, scope: str | None = None) -> bool:
-    """Whether row ``key`` is one of the budget of ``service`` (in ``tenant``, or any; of ``scope``, or the
+    """Whether budget key ``key`` is of the budget of ``service`` (in ``tenant``, or any; of ``scope``, or the
     tenant's budget and all its scoped ones): what a reset deletes."""
     parts = split_key(key)
     if parts is None:
@@ -88,10 +92,10 @@ def views(
     rows: Iterable[BudgetRow], causes: Mapping[str, Cause], limits: Mapping[str, Limit], now: float,
     margin: float = MARGIN,
 ) -> list[BudgetView]:  # fmt: skip
-    """Each budget's view, from all its rows: the leases' counts in the window ending ``now`` summed over its shard
-    rows, against its budget; paused until the latest pause its rows hold that graphops could have set (one further
-    off than :data:`MAX_PAUSE` is not believed, as the workers do not believe it); the cause when its note is of that
-    pause. Sorted by service, tenant and scope."""
+    """Each budget's view, from all its rows: the leases' counts in the window ending ``now`` (each worker's most,
+    the workers summed), against its budget; paused until the latest pause its rows hold that graphops could have
+    set (one further off than :data:`MAX_PAUSE` is not believed, as the workers do not believe it); the cause when
+    its note is of that pause. Sorted by service, tenant and scope."""
     grouped: dict[tuple[str, str, str], list[BudgetRow]] = {}
     for row in rows:
         parts = split_key(row.key)
@@ -100,10 +104,7 @@ def views(
     out = []
     for (tenant, service, scope), kept in sorted(grouped.items(), key=lambda item: (item[0][1], *item[0][::2])):
         limit = limits.get(service)
-        used = 0
-        if limit is not None:
-            for row in kept:
-                used += load(row.leases, now, limit.window)
+        used = load([lease for row in kept for lease in row.leases], now, limit.window) if limit is not None else 0
         pauses = [row.paused_until for row in kept if now < row.paused_until <= now + MAX_PAUSE]
         until = max(pauses) if pauses else None
         note = causes.get(budget_key(tenant, service, scope))
@@ -118,11 +119,12 @@ def views(
 
 
 def read_views(table: TableClient, limits: Mapping[str, Limit], now: float, margin: float = MARGIN) -> list[BudgetView]:
-    """Every budget in the table: one query of the budget rows (a row per budget and shard) and one of the pause
-    notes."""
-    rows = [BudgetRow(str(e["RowKey"]), _leases(e, limits), stored_number(e.get("pausedUntil")))
-            for e in _query(table, PARTITION, ["RowKey", "leases", "pausedUntil"])]  # fmt: skip
-    notes = _query(table, PAUSE_PARTITION, ["RowKey", "trackingId", "until"])
+    """Every budget in the table: one query of the budgets' partitions (a row per budget and worker) and one of the
+    pause notes."""
+    rows = [BudgetRow(key, _leases(key, e, limits), stored_number(e.get("pausedUntil")))
+            for e in _query(table, ["PartitionKey", "RowKey", "leases", "pausedUntil"], _partitions(None))
+            if (key := str(e["PartitionKey"])[len(PARTITION) + 1 :])]  # fmt: skip
+    notes = _query(table, ["RowKey", "trackingId", "until"], ("PartitionKey eq @p", {"p": PAUSE_PARTITION}))
     causes = {
         str(e["RowKey"]): Cause(str(e["trackingId"]), stored_number(e.get("until")))
         for e in notes
@@ -131,45 +133,60 @@ def read_views(table: TableClient, limits: Mapping[str, Limit], now: float, marg
     return views(rows, causes, limits, now, margin)
 
 
-def _leases(row: Mapping[str, object], limits: Mapping[str, Limit]) -> tuple[Lease, ...]:
+def _leases(key: str, row: Mapping[str, object], limits: Mapping[str, Limit]) -> tuple[Lease, ...]:
     """A row's leases, read as the workers read them (none for a service no longer budgeted: nothing to count)."""
-    parts = split_key(str(row["RowKey"]))
+    parts = split_key(key)
     limit = limits.get(parts[1]) if parts is not None else None
-    return stored_leases(row.get("leases"), limit.window) if limit is not None else ()
+    return stored_leases(row.get("leases"), limit.window, str(row["RowKey"])) if limit is not None else ()
 
 
 def reset(table: TableClient, service: str, tenant: str | None = None, scope: str | None = None) -> list[str]:
     """Deletes the rows of the budget of ``service`` (in ``tenant``, or every tenant's; of ``scope``, or the tenant's
-    and every scoped one), its pause and the note of its cause included: the workers then find it unused. Read by
-    partition and row key prefix, so every shard goes, however many there are. The keys of the budget rows deleted."""
-    deleted = []
-    for partition in (PARTITION, PAUSE_PARTITION):
-        for entity in _query(table, partition, ["RowKey"], _prefix(service, tenant, scope)):
+    and every scoped one), every worker's, its pause and the note of its cause included (and its rows from before
+    budgets were kept per worker): the workers then find it unused. The keys of the budgets whose rows were
+    deleted."""
+    deleted: set[str] = set()
+    prefix = None if tenant is None else budget_key(tenant, service, scope or "")
+    for entity in _query(table, ["PartitionKey", "RowKey"], _partitions(prefix)):
+        key = str(entity["PartitionKey"])[len(PARTITION) + 1 :]
+        if belongs(key, service, tenant, scope):
+            _delete(table, str(entity["PartitionKey"]), str(entity["RowKey"]))
+            deleted.add(key)
+    for partition in (PARTITION, PAUSE_PARTITION):  # the old rows and the pause notes, keyed by the budget
+        for entity in _query(table, ["RowKey"], _keys(partition, prefix)):
             key = str(entity["RowKey"])
-            if not belongs(key, service, tenant, scope):
-                continue
-            with contextlib.suppress(ResourceNotFoundError):  # gone meanwhile
-                table.delete_entity(partition, key)
-            if partition == PARTITION:
-                deleted.append(key)
+            if belongs(key, service, tenant, scope):
+                _delete(table, partition, key)
     return sorted(deleted)
 
 
-def _prefix(service: str, tenant: str | None, scope: str | None) -> str | None:
-    """The row key prefix a budget's rows share (the first row's key itself, and every key below it); None when no
-    tenant is named (the partition is read whole: a row per budget and shard)."""
-    return None if tenant is None else budget_key(tenant, service, scope or "")
+def _delete(table: TableClient, partition: str, key: str) -> None:
+    with contextlib.suppress(ResourceNotFoundError):  # gone meanwhile
+        table.delete_entity(partition, key)
 
 
-def _query(table: TableClient, partition: str, select: list[str], prefix: str | None = None) -> list[dict[str, object]]:
+def _partitions(prefix: str | None) -> tuple[str, dict[str, str]]:
+    """The budgets' partitions (``~budget|...``; "}" follows "|"), or those of the budget key ``prefix`` and every
+    key below it (its scopes). Spaces around the brackets: the SDK finds each @name between spaces."""
+    if prefix is None:
+        return "PartitionKey ge @low and PartitionKey lt @high", {"low": f"{PARTITION}|", "high": f"{PARTITION}}}"}
+    base = f"{PARTITION}|{prefix}"
+    return ("( PartitionKey eq @key or ( PartitionKey ge @low and PartitionKey lt @high ) )",
+            {"key": base, "low": base + "|", "high": base + "}"})  # fmt: skip
+
+
+def _keys(partition: str, prefix: str | None) -> tuple[str, dict[str, str]]:
+    """A partition's rows, or those keyed by the budget key ``prefix`` and every key below it (shards, scopes)."""
     clause, parameters = "PartitionKey eq @p", {"p": partition}
     if prefix is not None:
-        # The key itself, and the keys that continue it with "|" (shards and scopes): "}" follows "|". Spaces around
-        # the brackets: the SDK finds each @name between spaces.
         clause += " and ( RowKey eq @key or ( RowKey ge @low and RowKey lt @high ) )"
         parameters.update(key=prefix, low=prefix + "|", high=prefix + "}")
+    return clause, parameters
+
+
+def _query(table: TableClient, select: list[str], where: tuple[str, dict[str, str]]) -> list[dict[str, object]]:
     try:
-        return [dict(e) for e in table.query_entities(clause, parameters=parameters, select=select)]
+        return [dict(e) for e in table.query_entities(where[0], parameters=where[1], select=select)]
     except ResourceNotFoundError:
         return []  # no table yet: no budget
 

@@ -1,5 +1,5 @@
-"""The budgets as the console and `graphops budgets` show them: used in the window ending now (over every shard row),
-paused until when, and by which tracking's 429."""
+"""The budgets as the console and `graphops budgets` show them: used in the window ending now (over every worker's
+row), paused until when, and by which tracking's 429."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from graphops.pacing.budget import LIMITS, MAX_PAUSE, Lease, Limit, stored_lease
 from graphops.pacing.budget_view import BudgetRow, Cause, belongs, read_views, split_key, views
 
 NOW = 1_000_000.0
-IDENTITY = LIMITS["identity"]  # 2,800 per 10 s: eight shard rows
+IDENTITY = LIMITS["identity"]  # 2,800 per 10 s
 TENANT = "11111111-2222-3333-4444-555555555555"
 
 
@@ -23,13 +23,14 @@ def test_used_counts_only_the_leases_in_the_window_ending_now() -> None:
     assert (view.used, view.limit, view.window) == (3, 4, 60.0)  # 80% of five
 
 
-def test_the_shard_rows_of_a_budget_are_summed_into_one() -> None:
-    rows = [BudgetRow(f"{TENANT}|identity" + (f"||{n}" if n else ""), (Lease(NOW - 1, NOW + 4, 10 + n, "w"),), 0.0)
-            for n in range(3)]  # fmt: skip
+def test_the_workers_rows_of_a_budget_count_each_workers_most_and_are_summed_into_one() -> None:
+    key = f"{TENANT}|identity"
+    rows = [BudgetRow(key, (Lease(NOW - 1, NOW + 4, 10 + n, f"w{n}"),), 0.0) for n in range(3)]
+    rows.append(BudgetRow(key, (Lease(NOW - 9, NOW - 3, 5, "w0"),), 0.0))  # w0's earlier lease: its most counts
     rows.append(BudgetRow(f"{TENANT}|identityX", (Lease(NOW - 1, NOW + 4, 99, "w"),), 0.0))  # another service
     shown = views(rows, {}, {"identity": IDENTITY}, NOW)
     [identity] = [v for v in shown if v.service == "identity"]
-    assert (identity.used, identity.rows, identity.limit) == (33, 3, 2800)
+    assert (identity.used, identity.rows, identity.limit) == (33, 4, 2800)
     assert identity.tenant == TENANT and identity.scope == ""
 
 
@@ -43,7 +44,7 @@ def test_a_scoped_budget_is_its_own_and_names_its_scope() -> None:
 
 def test_paused_until_the_latest_pause_of_its_rows_and_named_by_the_429_that_set_it() -> None:
     key = f"{TENANT}|identity"
-    rows = [BudgetRow(key, (), NOW + 300), BudgetRow(key + "||1", (), NOW + 600), BudgetRow(key + "||2", (), 0.0)]
+    rows = [BudgetRow(key, (), NOW + 300), BudgetRow(key, (), NOW + 600), BudgetRow(key, (), 0.0)]
     [view] = views(rows, {key: Cause("tracking-a", NOW + 600)}, {"identity": IDENTITY}, NOW)
     assert (view.paused_until, view.cause) == (NOW + 600, "tracking-a")
     # A note of an earlier, shorter pause does not name the pause in force.
@@ -63,8 +64,8 @@ def test_a_service_no_longer_budgeted_shows_its_rows_without_a_limit() -> None:
     assert (view.service, view.limit, view.used) == ("places", None, 0)
 
 
-def test_row_keys_and_what_a_reset_takes() -> None:
-    assert split_key(f"{TENANT}|identity||3") == (TENANT, "identity", "")
+def test_budget_keys_and_what_a_reset_takes() -> None:
+    assert split_key(f"{TENANT}|identity||3") == (TENANT, "identity", "")  # a row from before: its shard
     assert split_key(f"{TENANT}|teamsChat|chat-1") == (TENANT, "teamsChat", "chat-1")
     assert split_key("nonsense") is None
     assert belongs(f"{TENANT}|identity||3", "identity", TENANT)
@@ -75,23 +76,24 @@ def test_row_keys_and_what_a_reset_takes() -> None:
 
 
 def test_leases_that_are_not_leases_are_left_out() -> None:
-    raw = json.dumps([[1.0, 2.0, 3, "a"], ["x", 2.0, 3, "b"], [1.0, 2.0], "text", [1.0, 2.0, 1, "c"]])
-    assert stored_leases(raw, 60.0) == (Lease(1.0, 2.0, 3, "a"), Lease(1.0, 2.0, 1, "c"))
+    raw = json.dumps([[1.0, 2.0, 3], ["x", 2.0, 3], [1.0, 2.0], "text", [1.0, 2.0, 1], [1.0, 2.0, 1, "old"]])
+    assert stored_leases(raw, 60.0, "w") == (Lease(1.0, 2.0, 3, "w"), Lease(1.0, 2.0, 1, "w"))
     assert stored_leases("not json", 60.0) == () and stored_leases(None, 60.0) == ()
 
 
 class Rows:
-    """A table whose budget partition holds the given rows (the pause notes' partition is empty)."""
+    """A table whose budgets' partitions hold the given rows (the pause notes' partition is empty)."""
 
     def __init__(self, rows: list[dict[str, object]]) -> None:
         self.rows = rows
 
     def query_entities(self, query: str, *, parameters: dict[str, str], select: list[str]) -> list[dict[str, object]]:
-        return self.rows if parameters["p"] == "~budget" else []
+        return self.rows if parameters.get("low") == "~budget|" else []
 
 
 def test_the_view_reads_a_row_as_the_workers_do_leaving_out_leases_they_do_not_believe() -> None:
-    leases = [[NOW - 1, NOW + 4, 10, "w"], [NOW - 1, NOW + 3 * 10, 500, "garbled"], [NOW - 1, NOW + 4, 2.5, "odd"]]
-    table = Rows([{"RowKey": f"{TENANT}|identity", "leases": json.dumps(leases), "pausedUntil": 0.0}])
+    leases = [[NOW - 1, NOW + 4, 10], [NOW - 1, NOW + 3 * 60, 500], [NOW - 1, NOW + 4, 2.5]]
+    table = Rows([{"PartitionKey": f"~budget|{TENANT}|identity", "RowKey": "w", "leases": json.dumps(leases),
+                   "pausedUntil": 0.0}, {"PartitionKey": "~budget|", "RowKey": "w", "leases": "[]"}])  # fmt: skip
     [view] = read_views(table, {"identity": IDENTITY}, NOW)  # type: ignore[arg-type]
-    assert view.used == 10  # a lease longer than two windows and a count not whole are not read
+    assert view.used == 10  # a lease longer than a far lease and a count not whole are not read
