@@ -184,11 +184,12 @@ def arrival(limit: Limit) -> float:
 def wanted(budget: int, asked: int, sent: int) -> int:
     """How many requests a window a worker asks a lease for, having asked for ``asked`` polls and sent ``sent`` in the
     last window (and the arrival allowance): twice what it asked for, at least :data:`LARGE_LEASE` or
-    :data:`FIRST_SHARE` of a large budget, at most the budget. Of a small budget, a request at a time: one more
+    :data:`FIRST_SHARE` of a large budget (but half of it at most: a first lease leaves room for another worker),
+    at most the budget. Of a small budget, a request at a time: one more
     than it sent (a lease counts a worker's most in a window, so each lease adds one request to what it holds)."""
     if budget <= SMALL_BUDGET:
         return min(budget, sent + 1)
-    return min(budget, max(2 * asked, LARGE_LEASE, math.floor(budget * FIRST_SHARE)))
+    return min(budget, max(2 * asked, min(max(LARGE_LEASE, math.floor(budget * FIRST_SHARE)), budget // 2)))
 
 
 def shrunk(count: int, asked: int) -> int:

@@ -38,6 +38,7 @@ from azure.data.tables import TableClient, UpdateMode
 from graphops.pacing.budget import (
     MARGIN,
     NOTE_GRACE,
+    SMALL_BUDGET,
     Lease,
     Limit,
     Row,
@@ -110,6 +111,10 @@ class NoTable(Exception):
     """The table is missing and could not be made."""
 
 
+class _Refused(Exception):
+    """A claim did not stand (another worker claimed the same room at the same moment) and was withdrawn."""
+
+
 class Budgets:
     """Asks the shared budget of a tenant's service before a poll, and pauses it after a 429."""
 
@@ -162,9 +167,10 @@ class Budgets:
                 wait = send_wait(mine.sent, mine.current.count, limit.window, arrival(limit), now)
                 if wait == 0.0:
                     return self._send(mine, now)
-                if not mine.far:  # spent for now: its own log says when, no table operation
+                if not mine.far and mine.budget > SMALL_BUDGET:  # spent for now: its own log says when
                     self.stats.waits += 1
                     return wait
+                # Far from the limit it grows at once; of a small budget it takes a request more at a time.
             mine.want = wanted(mine.budget, len(mine.asked), len(mine.sent))
             own = send_wait(mine.sent, mine.want, limit.window, arrival(limit), now)
             if own > 0:  # its own sends fill what it would lease: no lease lets it send before then
@@ -172,6 +178,9 @@ class Budgets:
                 return own
             try:
                 wait = self._claim(partition, mine, now)
+            except _Refused:
+                self.stats.waits += 1
+                return REFUSED_WAIT  # its place in the queue kept: back as soon as the queue delivers it
             except NoTable:
                 self.stats.uncounted += 1
                 return 0.0  # no table and none can be made: polling without a budget
@@ -207,6 +216,7 @@ class Budgets:
     def _claim(self, partition: str, mine: Mine, now: float) -> float:
         """Leases from the budget (0: leased, and one request spent) or says how long to wait."""
         limit, allowance = mine.limit, arrival(mine.limit)
+        running = mine.current.count if mine.current is not None and mine.current.end > now else 0
         self._stop_sending(mine)
         if not mine.written:  # a worker's first word in a budget says it wants some, before it claims any
             mine.waiting_since = mine.waiting_since or now
@@ -217,7 +227,6 @@ class Budgets:
         mine.paused_until = max(mine.paused_until, paused_until(rows, now))
         if now < mine.paused_until:
             return mine.paused_until - now
-        running = mine.current.count if mine.current is not None and mine.current.end > now else 0
         since = mine.waiting_since if mine.waiting_since else (now if not running else float("inf"))
         # The room a lease leaves is the same for any life: every lease read began by now, and a window's count only
         # falls once it has passed them. So one decision serves a lease of either life.
@@ -225,6 +234,9 @@ class Budgets:
         decision = decide(rows, self.holder, mine.want, since, running, mine.budget, limit.window, now, span)
         if decision.count == 0:
             return self._wait(partition, mine, now, since, decision.wait)
+        own = send_wait(mine.sent, decision.count, limit.window, allowance, now)
+        if own > 0:  # no more than its own recent sends already hold: a lease would not let it send before then
+            return own
         # Far from its limit a lease lives long; near it, a little less than its life at random, so workers that
         # began together do not all come back to the budget at the same moment each time.
         life = far_life(limit) if decision.far else lease_life(limit) * random.uniform(0.8, 1.0)
@@ -242,7 +254,7 @@ class Budgets:
             self._write(partition, mine)
             log.info("budget %s: a claim of %d a window refused (another claimed the room too); withdrawn",
                      partition, claim.count)  # fmt: skip
-            return REFUSED_WAIT
+            raise _Refused()
         self.stats.leases += 1
         mine.current, mine.last_sent, mine.far = claim, None, decision.far
         log.info("budget %s: leased %d a window for %.1f s%s", partition, claim.count, claim.end - claim.start,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +14,6 @@ import pytest
 from azure.core.exceptions import (
     AzureError,
     HttpResponseError,
-    ResourceModifiedError,
     ResourceNotFoundError,
     ServiceRequestError,
 )
@@ -48,7 +47,13 @@ TEAMS = f"{GRAPH}/v1.0/teams/{seed.TEAM_ID}/operations/{seed.TEAM_OPERATION_ID}"
 SITE = GRAPH + seed.SITE_OPERATION_PATH  # sharepoint
 RUNNING = {CASE: seed.case_operation("running", 10), EXPORT: seed.data_export("running"),
            TEAMS: seed.teams_operation("inProgress"), SITE: seed.rich_operation("running", 10)}  # fmt: skip
-OWN_PARTITIONS = (budget_store.PARTITION, length_store.PARTITION)
+OTHER = "other-worker"  # the row key of another worker's row of a budget
+
+
+def own(partition: object) -> bool:
+    """A partition the step reads as Table storage behaves: a budget's, the lengths'."""
+    return isinstance(partition, str) and (partition.startswith(f"{budget_store.PARTITION}|")
+                                           or partition == length_store.PARTITION)  # fmt: skip
 
 
 class Rows(Table):
@@ -62,15 +67,16 @@ class Rows(Table):
         self.table_missing = False
         self.create_table_error: Exception | None = None
         self.queries = 0
+        self.on_upsert: Callable[[dict[str, Any]], None] | None = None  # another worker writing just after
 
     def _reach(self, method: str, partition: object) -> None:
-        if partition not in OWN_PARTITIONS:
+        if not own(partition):
             raise ServiceRequestError("tracking rows out of reach")
         if method in self.broken:
             raise self.broken[method]
 
     def get_entity(self, partition: str, key: str) -> Any:
-        if partition not in OWN_PARTITIONS:
+        if not own(partition):
             raise ResourceNotFoundError("a tracking without a state yet")
         self._reach("get_entity", partition)
         return super().get_entity(partition, key)
@@ -92,12 +98,20 @@ class Rows(Table):
         key = (entity["PartitionKey"], entity["RowKey"])
         old = self.rows.get(key)
         self.rows[key] = (dict(entity), old[1] + 1 if old else 1)
+        if self.on_upsert is not None:
+            self.on_upsert(entity)
 
     def query_entities(self, query: str, *, parameters: Mapping[str, Any] | None = None, **_: Any) -> Any:
         self._reach("query_entities", (parameters or {}).get("p"))
-        self.queries += 1
         partition = (parameters or {}).get("p")
-        return [TableEntity(row) for (p, _key), (row, _v) in self.rows.items() if p == partition]
+        self.queries += partition == length_store.PARTITION  # the lengths' (a budget's are its leases' reads)
+        found = []
+        for (p, _key), (row, version) in self.rows.items():
+            if p == partition:
+                entity = TableEntity(row)
+                entity._metadata = {"etag": str(version)}  # type: ignore[attr-defined]
+                found.append(entity)
+        return found
 
     def create_table(self) -> None:
         if self.create_table_error is not None:
@@ -111,13 +125,20 @@ class Rows(Table):
         return out_of_reach
 
     def budget_row(self, tenant: str, service: str) -> dict[str, Any] | None:
-        found = self.rows.get((budget_store.PARTITION, f"{tenant}|{service}"))
-        return dict(found[0]) if found else None
+        """The budget's rows as one: every worker's leases, and the latest pause; None when it has none."""
+        rows = [
+            row for (p, _key), (row, _v) in self.rows.items() if p == f"{budget_store.PARTITION}|{tenant}|{service}"
+        ]
+        if not rows:
+            return None
+        leases = [lease for row in rows for lease in json.loads(row["leases"])]
+        return {"leases": json.dumps(leases), "pausedUntil": max(row.get("pausedUntil", 0.0) for row in rows)}
 
     def put_budget(self, tenant: str, service: str, **values: float | str) -> None:
-        key = f"{tenant}|{service}"
-        row = {"PartitionKey": budget_store.PARTITION, "RowKey": key, "leases": "[]", "pausedUntil": 0.0, **values}
-        self.rows[(budget_store.PARTITION, key)] = (row, 7)
+        """Another worker's row of a budget."""
+        partition = f"{budget_store.PARTITION}|{tenant}|{service}"
+        row = {"PartitionKey": partition, "RowKey": OTHER, "leases": "[]", "pausedUntil": 0.0, **values}
+        self.rows[(partition, OTHER)] = (row, 7)
 
     def put_lengths(self, kind: str, seconds: list[float]) -> None:
         """Other workers' finished trackings of a kind: a row each, the kind's rows before them replaced; from
@@ -132,8 +153,8 @@ class Rows(Table):
 
 
 def leased(row: Mapping[str, Any]) -> int:
-    """The requests a budget row's leases hold."""
-    return sum(int(lease[2]) for lease in json.loads(row["leases"]))
+    """The requests a window one worker's leases hold: the most of them (its own log keeps it to its lease)."""
+    return max((int(lease[2]) for lease in json.loads(row["leases"])), default=0)
 
 
 class Graph:
@@ -194,9 +215,9 @@ def test_a_poll_takes_its_slot_from_its_tenants_row_of_its_service_and_no_other(
         assert step.handle(track(CASE), f"m{n}").action == "pollAgain"
     assert graph.calls == [CASE] * 3
     row = table.budget_row(TENANT, "ediscovery")
-    assert row is not None and leased(row) == 3  # three leases of one, from this tenant's eDiscovery row
+    assert row is not None and leased(row) == 3  # a request more a lease, from this tenant's eDiscovery budget
     assert {key: table.rows[key] for key in seeded} == seeded  # nobody else's row spent
-    assert set(table.rows) == {*seeded, (budget_store.PARTITION, f"{TENANT}|ediscovery")}
+    assert {p for p, _ in table.rows} == {p for p, _ in seeded} | {f"{budget_store.PARTITION}|{TENANT}|ediscovery"}
 
 
 def test_a_poll_waits_when_its_own_tenants_row_of_its_service_is_paused() -> None:
@@ -263,9 +284,8 @@ def test_a_chats_poll_spends_its_chats_row_and_the_tenants_teams_row() -> None:
     graph = Graph({url: GraphAnswer(200, seed.teams_operation("inProgress"))})
     assert deployed(table, graph, queue, [NOW]).handle(track(url), "m").action == "pollAgain"
     chat, tenant = table.budget_row(TENANT, f"teamsChat|{CHAT}"), table.budget_row(TENANT, "teams")
-    # A lease from each: of one from the chat's budget of one a second, and of twice what was asked (one poll) from
-    # the tenant's.
-    assert chat is not None and leased(chat) == 1 and tenant is not None and leased(tenant) == 2
+    # A lease from each: of one from the chat's budget of one a second, and a first lease of half the tenant's 24.
+    assert chat is not None and leased(chat) == 1 and tenant is not None and leased(tenant) == 12
 
 
 def test_a_chat_whose_budget_is_paused_waits_and_another_chat_polls() -> None:
@@ -328,7 +348,7 @@ def test_a_twin_is_not_asked_while_the_identity_budget_is_spent() -> None:
     # Another worker's lease holds all but one of the budget's 8 in the windows of the next seconds: the v1.0 poll
     # takes the last, and the twin finds none.
     now = datetime.now(UTC).timestamp()
-    table.put_budget(TENANT, "identity", leases=json.dumps([[now - 1, now + 4, 7, "other.1"]]))
+    table.put_budget(TENANT, "identity", leases=json.dumps([[now - 1, now + 4, 7]]))
     graph = Graph({RESET_V1: DENIED, RESET_BETA: GraphAnswer(200, seed.password_reset("running"))})
     result = deployed(table, graph, queue, [NOW], **SMALL_IDENTITY).handle(track(RESET_V1), "m")
     assert (result.action, graph.calls) == ("wait", [RESET_V1])
@@ -350,19 +370,17 @@ def test_the_budgets_own_pause_is_600_seconds_at_most() -> None:
 
 
 FAILURES: list[tuple[str, dict[str, Exception]]] = [
-    ("read out of reach", {"get_entity": ServiceRequestError("connection refused")}),
-    ("read answered 503", {"get_entity": HttpResponseError("server busy")}),
-    ("conditional write answered 500", {"update_entity": HttpResponseError("internal error")}),
-    ("first write answered 403", {"create_entity": HttpResponseError("AuthorizationPermissionMismatch")}),
+    ("read out of reach", {"query_entities": ServiceRequestError("connection refused")}),
+    ("read answered 503", {"query_entities": HttpResponseError("server busy")}),
+    ("write answered 500", {"upsert_entity": HttpResponseError("internal error")}),
+    ("write answered 403", {"upsert_entity": HttpResponseError("AuthorizationPermissionMismatch")}),
 ]
 
 
 @pytest.mark.parametrize(("name", "broken"), FAILURES, ids=[name for name, _ in FAILURES])
 def test_a_budget_store_failing_never_stops_a_poll(name: str, broken: dict[str, Exception]) -> None:
     table, graph, queue = Rows(), Graph(), StubQueue()
-    table.put_budget(TENANT, "ediscovery")  # a row to update (the conditional write), or
-    if "create_entity" in broken:
-        table.rows.clear()  # none, so the first write creates it
+    table.put_budget(TENANT, "ediscovery")  # another worker's row
     table.broken = broken
     step = deployed(table, graph, queue, [NOW])
     result = step.handle(track(CASE), "m")
@@ -372,16 +390,22 @@ def test_a_budget_store_failing_never_stops_a_poll(name: str, broken: dict[str, 
     assert budgets is not None and budgets.stats.uncounted == 1  # ... and the poll is known to have gone uncounted
 
 
-def test_a_row_that_keeps_changing_makes_the_poll_wait_a_moment_rather_than_go_uncounted() -> None:
+def test_a_claim_another_worker_met_makes_the_poll_wait_a_moment_rather_than_go_uncounted() -> None:
     table, graph, queue = Rows(), Graph(), StubQueue()
-    table.put_budget(TENANT, "ediscovery")
-    table.broken = {"update_entity": ResourceModifiedError("changed")}  # every conditional write meets another's
+    now = datetime.now(UTC).timestamp()
+
+    def rival(entity: dict[str, Any]) -> None:  # claims the whole minute just after this worker's claim
+        if entity["RowKey"] != OTHER and json.loads(entity["leases"]):
+            table.put_budget(TENANT, "ediscovery", leases=json.dumps([[now, now + 6, 4]]))
+
+    table.on_upsert = rival
     step = deployed(table, graph, queue, [NOW])
     result = step.handle(track(CASE), "m")
     assert (result.action, graph.calls, result.delay) == ("wait", [], 1)  # the queue's shortest delay
     budgets = step._polling._budgets
-    assert budgets is not None and (budgets.stats.contended, budgets.stats.uncounted) == (1, 0)
-    assert budgets.stats.lost == budget_store.ATTEMPTS
+    assert budgets is not None and (budgets.stats.refused, budgets.stats.uncounted) == (1, 0)
+    row = table.budget_row(TENANT, "ediscovery")
+    assert row is not None and leased(row) == 4  # its claim withdrawn: the rival's lease alone
 
 
 @pytest.mark.parametrize("answer", [GraphAnswer(200, RUNNING[CASE]), GraphAnswer(429, None, retry_after=7.0)])
