@@ -143,20 +143,21 @@ def _leases(key: str, row: Mapping[str, object], limits: Mapping[str, Limit]) ->
 def reset(table: TableClient, service: str, tenant: str | None = None, scope: str | None = None) -> list[str]:
     """Deletes the rows of the budget of ``service`` (in ``tenant``, or every tenant's; of ``scope``, or the tenant's
     and every scoped one), every worker's, its pause and the note of its cause included (and its rows from before
-    budgets were kept per worker): the workers then find it unused. The keys of the budgets whose rows were
-    deleted."""
-    deleted: set[str] = set()
+    budgets were kept per worker): the workers then find it unused. The rows deleted (``<budget key>/<worker>``)."""
+    deleted: list[str] = []
     prefix = None if tenant is None else budget_key(tenant, service, scope or "")
     for entity in _query(table, ["PartitionKey", "RowKey"], _partitions(prefix)):
         key = str(entity["PartitionKey"])[len(PARTITION) + 1 :]
         if belongs(key, service, tenant, scope):
             _delete(table, str(entity["PartitionKey"]), str(entity["RowKey"]))
-            deleted.add(key)
+            deleted.append(f"{key}/{entity['RowKey']}")
     for partition in (PARTITION, PAUSE_PARTITION):  # the old rows and the pause notes, keyed by the budget
         for entity in _query(table, ["RowKey"], _keys(partition, prefix)):
             key = str(entity["RowKey"])
             if belongs(key, service, tenant, scope):
                 _delete(table, partition, key)
+                if partition == PARTITION:
+                    deleted.append(key)
     return sorted(deleted)
 
 

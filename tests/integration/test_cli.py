@@ -383,7 +383,7 @@ def test_budgets_shows_the_pause_its_cause_and_the_waiting_then_reset_deletes_ev
     listed = graphops(settings, "budgets", "--json")
     assert listed.returncode == 0, listed.stderr
     [identity] = [b for b in json.loads(listed.stdout) if b["service"] == "identity"]
-    assert identity["pausedBy"] == paused_budget.throttled and identity["rows"] == 8  # 2,800 over eight rows
+    assert identity["pausedBy"] == paused_budget.throttled and identity["rows"] == 1  # a row per worker: one
     assert 300 < identity["pausedUntil"] - time.time() <= 600  # Retry-After 900, a shared pause of 10 minutes at most
     assert [w["trackingId"] for w in identity["waiting"]] == [paused_budget.waiting]
     assert identity["limit"] == 2800 and identity["windowSeconds"] == 10
@@ -400,12 +400,14 @@ def test_budgets_shows_the_pause_its_cause_and_the_waiting_then_reset_deletes_ev
     assert asked.returncode == 1 and "Reset the identity budget of every tenant?" in asked.stderr
     state = table_client(_storage_of(h.env), h.env["GRAPHOPS_STATE_TABLE"], None)
     rows = lambda partition: [e["RowKey"] for e in state.query_entities(f"PartitionKey eq '{partition}'")]  # noqa: E731
-    assert len(rows(PARTITION)) == 8 and len(rows(PAUSE_PARTITION)) == 1
+    budget = f"{PARTITION}|{identity['tenant']}|identity"
+    rows_before = rows(budget)
+    assert len(rows_before) == 1 and len(rows(PAUSE_PARTITION)) == 1
 
     reset = graphops(settings, "budgets", "reset", "identity", "--tenant", identity["tenant"], "--yes", "--json")
     assert reset.returncode == 0, reset.stderr
-    assert len(json.loads(reset.stdout)["deletedRows"]) == 8
-    assert rows(PARTITION) == [] and rows(PAUSE_PARTITION) == []
+    assert json.loads(reset.stdout)["deletedRows"] == [f"{identity['tenant']}|identity/{rows_before[0]}"]
+    assert rows(budget) == [] and rows(PAUSE_PARTITION) == []
     assert [b for b in json.loads(graphops(settings, "budgets", "--json").stdout) if b["service"] == "identity"] == []
 
 

@@ -510,18 +510,19 @@ def test_a_paused_budget_names_the_429_that_paused_it_the_waiting_tracking_links
 
         # A reset without the page's change token is refused, and nothing is deleted.
         table = table_client(settings.storage, settings.state_table, None)
-        kept = lambda: [e["RowKey"] for e in table.query_entities(f"PartitionKey eq '{PARTITION}'")]  # noqa: E731
+        budget = f"{PARTITION}|{row.get_attribute('data-budget')}"
+        kept = lambda: [e["RowKey"] for e in table.query_entities(f"PartitionKey eq '{budget}'")]  # noqa: E731
         forged = requests.post(
             f"{console.url}/budgets/reset",
             headers={"HX-Request": "true"},
             timeout=patience(10),
             data={"service": "identity", "tenant": row.get_attribute("data-budget").split("|")[0]},
         )
-        assert forged.status_code == 403 and len(kept()) == 8
+        assert forged.status_code == 403 and len(kept()) == 1  # the one worker's row
 
         page.once("dialog", lambda dialog: dialog.accept())
         row.locator("button.reset").click()
-        expect(page.locator("#reset-result")).to_have_attribute("data-rows", "8")
+        expect(page.locator("#reset-result")).to_have_attribute("data-rows", "1")
         expect(page.locator("#budgets tr[data-service=identity]")).to_have_count(0)
         assert kept() == []
     context.close()

@@ -122,45 +122,73 @@ def test_two_worker_processes_share_one_budget_and_neither_exceeds_it_in_any_sli
     assert most_in_any_window(arrivals, limits["ediscovery"].window) <= limits["ediscovery"].budget(), sorted(arrivals)
 
 
-def test_a_worker_reads_a_budget_row_other_workers_lease_from_before_its_next_lease_there(stack: LocalStack) -> None:
-    """Three workers' budget stores on one row of Azurite's table: the second leased beside the first's running
-    lease, so after the third wrote the row it reads before its next lease rather than write on the version it
-    left (which Azurite would refuse as changed)."""
+def test_each_worker_writes_only_its_own_row_and_a_claim_met_by_anothers_is_withdrawn(stack: LocalStack) -> None:
+    """Budget stores on one budget in Azurite's table: two lease half each, the third finds no room and waits in
+    the queue with a note in its own row; a fourth whose claim another worker's lands on between its write and its
+    read withdraws it (the budget held: neither lease counted beyond it)."""
     from azure.data.tables import TableClient
 
-    from graphops.pacing.budget_store import Budgets
+    from graphops.pacing.budget_store import Budgets, budget_partition
 
     name = own_state_table()
-    TableClient.from_connection_string(stack.azurite.connection_string, name).create_table()
-    teams = parse_budgets("teams=30/60")  # one row; leases far from its limit of eight seconds or more
+    table = TableClient.from_connection_string(stack.azurite.connection_string, name)
+    table.create_table()
+    teams = parse_budgets("teams=30/60")  # 24 a minute
     first, second, third = (
         Budgets(TableClient.from_connection_string(stack.azurite.connection_string, name), teams, holder=holder)
         for holder in ("w1", "w2", "w3")
     )
-    for worker in (first, second, third, second):  # the second's lease of two: its first poll, then its second
-        assert worker.wait_before_polling("tenant-a", "teams") == 0.0
-    operations = second.operations
-    assert second.wait_before_polling("tenant-a", "teams") == 0.0  # its next lease
-    assert second.stats.lost == 0 and second.operations == operations + 2  # a read, then a write that held
+    assert (
+        first.wait_before_polling("tenant-a", "teams") == 0.0 and second.wait_before_polling("tenant-a", "teams") == 0
+    )
+    assert third.wait_before_polling("tenant-a", "teams") > 0
+    partition = budget_partition("tenant-a", "teams")
+    rows = {str(e["RowKey"]): e for e in table.query_entities("PartitionKey eq @p", parameters={"p": partition})}
+    assert set(rows) == {"w1", "w2", "w3"}
+    assert [json.loads(rows[w]["leases"])[0][2] for w in ("w1", "w2")] == [12, 12] and rows["w3"]["leases"] == "[]"
+    assert rows["w3"]["waitingSince"] > 0 and first.stats.refused == second.stats.refused == third.stats.refused == 0
+
+    class Met:
+        """The fourth worker's table: another worker's claim of the whole budget lands before its claim's read."""
+
+        def __init__(self) -> None:
+            self.reads = 0
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(table, name)
+
+        def query_entities(self, *args: Any, **kwargs: Any) -> Any:
+            self.reads += 1
+            if self.reads == 2:
+                now = time.time()
+                table.upsert_entity({"PartitionKey": budget_partition("tenant-b", "teams"), "RowKey": "rival",
+                                     "leases": json.dumps([[now, now + 6, 24]])})  # fmt: skip
+            return table.query_entities(*args, **kwargs)
+
+    fourth = Budgets(Met(), teams, holder="w4")  # type: ignore[arg-type]
+    assert fourth.wait_before_polling("tenant-b", "teams") == 1.0  # the queue's shortest delay
+    assert (fourth.stats.claims, fourth.stats.refused, fourth.stats.leases) == (1, 1, 0)
+    mine = table.get_entity(budget_partition("tenant-b", "teams"), "w4")
+    assert mine["leases"] == "[]" and mine["waitingSince"] > 0  # withdrawn, its place in the queue kept
 
 
 def test_the_budgets_view_and_the_workers_read_a_garbled_budget_row_alike(stack: LocalStack) -> None:
-    """A budget row in Azurite holding a lease graphops could have written beside one it could not (longer than two
-    windows) and one whose count is not whole: the operator's view counts the first alone, and a worker leases
+    """A worker's row in Azurite holding a lease graphops could have written beside one it could not (longer than a
+    far lease) and one whose count is not whole: the operator's view counts the first alone, and a worker leases
     beside it, as though the others were not there."""
     from azure.data.tables import TableClient
 
-    from graphops.pacing.budget_store import PARTITION, Budgets
+    from graphops.pacing.budget_store import Budgets, budget_partition
     from graphops.pacing.budget_view import read_views
 
     table = TableClient.from_connection_string(stack.azurite.connection_string, own_state_table())
     table.create_table()
-    teams = parse_budgets("teams=30/60")  # one row of 24 a minute
+    teams = parse_budgets("teams=30/60")  # 24 a minute
     now = time.time()
-    leases = [[now - 1, now + 5, 10, "w1.1"], [now - 1, now + 180, 500, "garbled"], [now - 1, now + 5, 2.5, "odd"]]
-    table.create_entity({"PartitionKey": PARTITION, "RowKey": "tenant-a|teams", "leases": json.dumps(leases),
-                         "pausedUntil": 0.0})  # fmt: skip
+    leases = [[now - 1, now + 5, 10], [now - 1, now + 180, 500], [now - 1, now + 5, 2.5]]
+    table.create_entity({"PartitionKey": budget_partition("tenant-a", "teams"), "RowKey": "w1",
+                         "leases": json.dumps(leases), "pausedUntil": 0.0})  # fmt: skip
     [view] = read_views(table, teams, time.time())
-    assert (view.service, view.used, view.limit) == ("teams", 10, 24)
+    assert (view.service, view.used, view.limit, view.rows) == ("teams", 10, 24, 1)
     worker = Budgets(table, teams, holder="w2")
     assert worker.wait_before_polling("tenant-a", "teams") == 0.0 and worker.stats.leases == 1
