@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import random
 from collections.abc import Iterable
 from typing import Any
 
@@ -315,21 +316,21 @@ def most_in_any_window(times: Iterable[float], window: float) -> int:
     return max((bisect.bisect_left(ordered, at + window) - n for n, at in enumerate(ordered)), default=0)
 
 
-ACTIONS = st.sampled_from(["claim", "claim", "check", "send", "send", "send", "shrink", "die", "sweep"])
-STEPS = st.lists(st.tuples(st.floats(0, 4), st.integers(0, 3), ACTIONS, st.floats(0, 1), st.floats(0, 1)),
-                 max_size=120)  # fmt: skip
+ACTIONS = ["claim", "check", "send", "send", "send", "send", "shrink", "die", "sweep"]
 
 
-@settings(max_examples=400, deadline=None)
-@given(budget=st.integers(1, 60), window=st.sampled_from([1.0, 10.0, 60.0]), steps=STEPS)
+@settings(max_examples=200, deadline=None)
+@given(budget=st.integers(1, 12), window=st.sampled_from([1.0, 2.0, 10.0]), rng=st.randoms(use_true_random=False))
 def test_no_window_at_arrival_ever_holds_more_than_the_budget_whatever_the_interleaving(
-    budget: int, window: float, steps: list[tuple[float, int, str, float, float]]
+    budget: int, window: float, rng: random.Random
 ) -> None:
-    """Four workers on one budget, their steps interleaved at random: a claim (of any size, or of what the worker's
-    last read decides) written, and checked against a later read of every row; sends under a standing lease as the
-    worker's log allows, each reaching Graph up to the arrival allowance later; shrinks to a lower rate without a
-    check; deaths (the row stays, a claim is never checked); readers deleting the rows :func:`garbage` names. No
-    window of the limit's length, wherever it starts, ever receives more than the budget."""
+    """Four workers on one budget, 120 of their steps interleaved at random: a claim (of any size, or of what the
+    worker's last read decides) written, and checked against a later read of every row; bursts of sends under a
+    standing lease as the worker's log allows, each reaching Graph up to the arrival allowance later; shrinks to a
+    lower rate without a check; deaths (the row stays, a claim is never checked); readers deleting the rows
+    :func:`garbage` names. No window of the limit's length, wherever it starts, ever receives more than the
+    budget. (Steps drawn from a seeded random rather than a list hypothesis shrinks: its small examples seldom put
+    two workers' claims between each other's.)"""
     allowance, life, now = min(ARRIVAL, window / 4), min(LEASE_LIFE, window), 1000.0
     workers = [Worker(f"w{n}") for n in range(4)]
     table: dict[str, Row] = {}
@@ -338,7 +339,9 @@ def test_no_window_at_arrival_ever_holds_more_than_the_budget_whatever_the_inter
     def write(worker: Worker) -> None:
         table[worker.name] = Row(worker.name, worker.leases, 1)
 
-    for later, which, action, size, delay in steps:
+    for _ in range(120):
+        later, which, action = rng.uniform(0, 0.2), rng.randrange(4), rng.choice(ACTIONS)
+        size, delay = rng.random(), rng.random()
         now += later
         worker = workers[which]
         if not worker.alive:
@@ -358,16 +361,17 @@ def test_no_window_at_arrival_ever_holds_more_than_the_budget_whatever_the_inter
                 write(worker)
             worker.pending = None
         elif action == "send" and worker.current is not None and now < worker.current.end - allowance:
-            if send_wait(worker.sent, worker.current.count, window, allowance, now) == 0.0:
-                worker.sent.append(now)
-                worker.last = now
-                arrived.append(now + delay * allowance)
+            for _ in range(1 + int(size * 4)):  # a burst: as many as the log allows
+                if send_wait(worker.sent, worker.current.count, window, allowance, now) == 0.0:
+                    worker.sent.append(now)
+                    worker.last = now
+                    arrived.append(now + delay * allowance)
         elif action == "shrink" and worker.current is not None and worker.pending is None:
             lower = Lease(now, worker.current.end, max(1, int(worker.current.count * size)), worker.name)
             worker.stop_sending(allowance)
             worker.leases, worker.current = (*worker.leases, lower), lower
             write(worker)
-        elif action == "die":
+        elif action == "die" and size < 0.1:  # now and then (a worker dead early would leave little to test)
             worker.alive = False
         elif action == "sweep":
             for name in [name for name, kept in table.items() if garbage(kept, window, now)]:
