@@ -183,13 +183,18 @@ def arrival(limit: Limit) -> float:
 
 def wanted(budget: int, asked: int, sent: int) -> int:
     """How many requests a window a worker asks a lease for, having asked for ``asked`` polls and sent ``sent`` in the
-    last window (and the arrival allowance): twice what it asked for, at least :data:`LARGE_LEASE` or
-    :data:`FIRST_SHARE` of a large budget (but half of it at most: a first lease leaves room for another worker),
-    at most the budget. Of a small budget, a request at a time: one more
-    than it sent (a lease counts a worker's most in a window, so each lease adds one request to what it holds)."""
+    last window (and the arrival allowance): twice what it asked for, at most the budget. Of a small budget, a
+    request at a time: one more than it sent (a lease counts a worker's most in a window, so each lease adds one
+    request to what it holds)."""
     if budget <= SMALL_BUDGET:
         return min(budget, sent + 1)
-    return min(budget, max(2 * asked, min(max(LARGE_LEASE, math.floor(budget * FIRST_SHARE)), budget // 2)))
+    return min(budget, max(1, 2 * asked))
+
+
+def first_lease(budget: int) -> int:
+    """The least a worker leases of a large budget while nobody waits: :data:`LARGE_LEASE` or :data:`FIRST_SHARE` of
+    it, half the budget at most (room for another), so that a busy worker need not grow its lease by steps."""
+    return min(max(LARGE_LEASE, math.floor(budget * FIRST_SHARE)), budget // 2)
 
 
 def shrunk(count: int, asked: int) -> int:
@@ -261,14 +266,15 @@ def paused_until(rows: Iterable[Row], now: float) -> float:
 
 def decide(
     rows: Sequence[Row], holder: str, want: int, since: float, held: int, budget: int, window: float, now: float,
-    span: float,
+    span: float, least: int = 0,
 ) -> Decision:  # fmt: skip
     """How many requests a window worker ``holder`` may lease now, for ``span`` seconds (its life and the arrival
     allowance), from the budget's rows as it read them: its fair share among the workers that want some (lease
     holders and waiters), no more than the room the others' leases leave in every window it would overlap, and
     after the waiters ahead of it in the queue (those waiting since earlier) have had theirs. A worker that holds a
     lease (``held`` a window; ``since`` infinity) keeps up to it while the room allows, and grows only into room
-    no waiter is owed. None: wait until the room the queue ahead needs and one request more is free."""
+    no waiter is owed; while nobody waits it may lease ahead of its pace, up to ``least`` (and half the room). None:
+    wait until the room the queue ahead needs and one request more is free."""
     pause = paused_until(rows, now)
     if pause > now:
         return Decision(0, pause - now)
@@ -284,6 +290,8 @@ def decide(
     ahead = [demand for demand in waiters if (demand.since, demand.holder) < (since, holder)]
     owed = sum(shares[demand.holder] for demand in ahead)
     count = min(shares[holder], max(min(held, free), free - owed))
+    if not waiters and budget > SMALL_BUDGET:  # nobody waits: ahead of its pace, up to ``least`` and half the room
+        count = max(count, min(least, free // 2))
     if count >= 1:
         far = budget > SMALL_BUDGET and not waiters and 2 * (free - count) >= budget
         return Decision(count, 0.0, far)

@@ -46,6 +46,7 @@ from graphops.pacing.budget import (
     counting,
     decide,
     far_life,
+    first_lease,
     garbage,
     handed_back,
     lease_life,
@@ -99,6 +100,7 @@ class Mine:
     waiting_since: float = 0.0
     note_until: float = 0.0
     paused_until: float = 0.0
+    asked_at: float = 0.0  # when it last read the budget to lease
     sent: collections.deque[float] = field(default_factory=collections.deque)
     asked: collections.deque[float] = field(default_factory=collections.deque)
 
@@ -158,6 +160,7 @@ class Budgets:
                 mine.asked.popleft()
             while mine.sent and mine.sent[0] <= now - window:
                 mine.sent.popleft()
+            mine.want = wanted(mine.budget, len(mine.asked), len(mine.sent))
             if now < mine.paused_until:
                 self.stats.waits += 1
                 return mine.paused_until - now + spread(limit)
@@ -167,11 +170,13 @@ class Budgets:
                 wait = send_wait(mine.sent, mine.current.count, limit.window, arrival(limit), now)
                 if wait == 0.0:
                     return self._send(mine, now)
-                if not mine.far and mine.budget > SMALL_BUDGET:  # spent for now: its own log says when
+                # Far from the limit it grows at once; of a small budget it takes a request more at a time; near the
+                # limit, wanting more than its lease, it asks once a window whether its share has grown. Otherwise
+                # its own log says when it may send again: no table operation.
+                growing = mine.want > mine.current.count and now >= mine.asked_at + limit.window + arrival(limit)
+                if not mine.far and mine.budget > SMALL_BUDGET and not growing:
                     self.stats.waits += 1
                     return wait
-                # Far from the limit it grows at once; of a small budget it takes a request more at a time.
-            mine.want = wanted(mine.budget, len(mine.asked), len(mine.sent))
             own = send_wait(mine.sent, mine.want, limit.window, arrival(limit), now)
             if own > 0:  # its own sends fill what it would lease: no lease lets it send before then
                 self.stats.waits += 1
@@ -216,8 +221,9 @@ class Budgets:
     def _claim(self, partition: str, mine: Mine, now: float) -> float:
         """Leases from the budget (0: leased, and one request spent) or says how long to wait."""
         limit, allowance = mine.limit, arrival(mine.limit)
+        live = mine.current if mine.current is not None and mine.current.start <= now < mine.sending_until() else None
         running = mine.current.count if mine.current is not None and mine.current.end > now else 0
-        self._stop_sending(mine)
+        mine.asked_at = now
         if not mine.written:  # a worker's first word in a budget says it wants some, before it claims any
             mine.waiting_since = mine.waiting_since or now
             mine.note_until = now + NOTE_GRACE
@@ -231,7 +237,11 @@ class Budgets:
         # The room a lease leaves is the same for any life: every lease read began by now, and a window's count only
         # falls once it has passed them. So one decision serves a lease of either life.
         span = lease_life(limit) + allowance
-        decision = decide(rows, self.holder, mine.want, since, running, mine.budget, limit.window, now, span)
+        decision = decide(rows, self.holder, mine.want, since, running, mine.budget, limit.window, now, span,
+                          first_lease(mine.budget))  # fmt: skip
+        if live is not None and decision.count <= live.count:  # asked to grow, and its share has not
+            return send_wait(mine.sent, live.count, limit.window, allowance, now)
+        self._stop_sending(mine)
         if decision.count == 0:
             return self._wait(partition, mine, now, since, decision.wait)
         own = send_wait(mine.sent, decision.count, limit.window, allowance, now)

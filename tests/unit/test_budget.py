@@ -33,6 +33,7 @@ from graphops.pacing.budget import (
     decide,
     fair_shares,
     far_life,
+    first_lease,
     garbage,
     handed_back,
     load,
@@ -227,6 +228,10 @@ def test_a_lease_holder_keeps_its_share_shrinks_to_a_fairer_one_and_grows_only_i
     assert decide(rows, "h00", 80, float("inf"), 28, 2800, 10.0, now, span).count == 28
     alone = decide([row("h00", (now - 4, now + 2, 28), want=80)], "h00", 400, float("inf"), 28, 2800, 10.0, now, span)
     assert (alone.count, alone.far) == (400, True)  # nobody else: what it asks for, far from the limit
+    ahead = decide([], "h00", 6, float("inf"), 0, 2800, 10.0, now, span, least=350)
+    assert (ahead.count, ahead.far) == (350, True)  # nobody waits: ahead of its pace, up to the least asked
+    waited = decide([newcomer], "h00", 6, float("inf"), 0, 2800, 10.0, now, span, least=350)
+    assert (waited.count, waited.far) == (6, False)  # a waiter: its own want, no more
     # Room beside a waiter: the waiter's share first.
     half = [row("h", (now - 4, now + 2, 1400), want=1400), row("w", want=1400, since=now - 1, until=now + 10)]
     assert decide(half, "h", 2800, float("inf"), 1400, 2800, 10.0, now, span).count == 1400
@@ -270,8 +275,8 @@ def test_a_gone_workers_row_is_garbage_once_nothing_in_it_has_counted_for_a_whil
 def test_a_lease_lives_a_few_seconds_near_the_limit_and_up_to_three_windows_far_from_it() -> None:
     assert far_life(IDENTITY) == FAR_LEASE_LIFE == 30.0 and far_life(LIMITS["teams"]) == LEASE_LIFE
     assert far_life(EDISCOVERY) == FAR_LEASE_LIFE and arrival(LIMITS["teams"]) == 0.25 and arrival(IDENTITY) == ARRIVAL
-    assert wanted(2800, 3, 0) == 350 and wanted(2800, 300, 0) == 600 and wanted(960, 1, 0) == 120
-    assert wanted(24, 0, 0) == 12 and wanted(24, 50, 0) == 24  # half at first, never more than the budget
+    assert wanted(2800, 3, 0) == 6 and wanted(2800, 300, 0) == 600 and wanted(24, 50, 0) == 24  # never more
+    assert first_lease(2800) == 350 and first_lease(960) == 120 and first_lease(24) == 12  # half at most
     assert wanted(4, 50, 0) == 1 and wanted(4, 50, 2) == 3 and wanted(4, 50, 9) == 4  # a request at a time
 
 
