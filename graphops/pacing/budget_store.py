@@ -36,6 +36,7 @@ from azure.core.exceptions import AzureError, ResourceModifiedError, ResourceNot
 from azure.data.tables import TableClient, UpdateMode
 
 from graphops.pacing.budget import (
+    LEASE_LIFE,
     MARGIN,
     NOTE_GRACE,
     SMALL_BUDGET,
@@ -171,12 +172,12 @@ class Budgets:
                 if wait == 0.0:
                     return self._send(mine, now)
                 # Far from the limit it grows at once; of a small budget it takes a request more at a time; near the
-                # limit, wanting more than its lease, it asks once a window whether its share has grown. Otherwise
-                # its own log says when it may send again: no table operation.
-                growing = mine.want > mine.current.count and now >= mine.asked_at + limit.window + arrival(limit)
+                # limit, wanting more than its lease, it asks once a window (a lease's life at most) whether its share
+                # has grown. Otherwise its own log says when it may send again, or its lease ends: no table operation.
+                growing = mine.want > mine.current.count and now >= mine.asked_at + min(limit.window, LEASE_LIFE)
                 if not mine.far and mine.budget > SMALL_BUDGET and not growing:
                     self.stats.waits += 1
-                    return wait
+                    return min(wait, mine.sending_until() - now)  # at its lease's end, a new one: what it asks now
             own = send_wait(mine.sent, mine.want, limit.window, arrival(limit), now)
             if own > 0:  # its own sends fill what it would lease: no lease lets it send before then
                 self.stats.waits += 1
@@ -240,7 +241,7 @@ class Budgets:
         decision = decide(rows, self.holder, mine.want, since, running, mine.budget, limit.window, now, span,
                           first_lease(mine.budget))  # fmt: skip
         if live is not None and decision.count <= live.count:  # asked to grow, and its share has not
-            return send_wait(mine.sent, live.count, limit.window, allowance, now)
+            return min(send_wait(mine.sent, live.count, limit.window, allowance, now), mine.sending_until() - now)
         self._stop_sending(mine)
         if decision.count == 0:
             return self._wait(partition, mine, now, since, decision.wait)
