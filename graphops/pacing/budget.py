@@ -84,9 +84,10 @@ LIMITS: Mapping[str, Limit] = {
 
 #: A budget this small is leased one request at a time: no worker holds back part of a budget of a few.
 SMALL_BUDGET = 10
-#: Far from its limit a worker's lease is at least this many requests a window, or :data:`FIRST_SHARE` of the
-#: budget when that is more (identity: 350 a 10 s window, a worker polling 30 times a second): a busy worker then
-#: takes one lease for a far lease's life rather than a lease that grows by steps, each step a write and a read.
+#: While nobody waits a worker leases at least this many requests a window, or :data:`FIRST_SHARE` of the budget
+#: when that is more, half of it at most (identity: 350 a 10 s window, a worker polling 30 times a second): a busy
+#: worker then takes one lease for a far lease's life rather than a lease that grows by steps, each step a write and
+#: two reads; a worker that polls less shrinks it once a window has shown its pace.
 LARGE_LEASE = 100
 FIRST_SHARE = 1 / 8
 #: How long a lease lasts near its limit, in seconds: short, so that a pause another worker writes after a 429 is
