@@ -211,7 +211,11 @@ class Budgets:
         if fits < current.count:
             self._stop_sending(mine)
             mine.current, mine.last_sent = Lease(now, current.end, fits, self.holder), None
-            self._write(partition, mine)
+            try:
+                self._write(partition, mine)
+            except (AzureError, NoTable) as exc:  # its row keeps the larger lease: others count more, never less
+                log.info("budget %s: far lease not shrunk in its row (%s)", partition, type(exc).__name__)
+                return
             log.info("budget %s: far lease shrunk to %d a window, the worker's pace", partition, fits)
 
     def _send(self, mine: Mine, now: float) -> float:
@@ -262,7 +266,12 @@ class Budgets:
             mine.leases = tuple(lease for lease in mine.leases if lease != claim)
             mine.waiting_since = before[0] or (since if since != float("inf") else now)
             mine.note_until = now + REFUSED_WAIT + NOTE_GRACE
-            self._write(partition, mine)
+            try:
+                self._write(partition, mine)
+            except (AzureError, NoTable) as exc:  # the claim stays in its row until the next write: it counts more
+                log.info("budget %s: a refused claim not withdrawn (%s); the poll waits all the same", partition,
+                         type(exc).__name__)  # fmt: skip
+                raise _Refused() from exc
             log.info("budget %s: a claim of %d a window refused (another claimed the room too); withdrawn",
                      partition, claim.count)  # fmt: skip
             raise _Refused()
@@ -287,9 +296,14 @@ class Budgets:
         if since == float("inf"):
             since = now  # it held a lease and now waits like any other
         if not mine.waiting_since or mine.note_until < now + wait + spread(mine.limit):
+            noted = mine.note_until
             mine.waiting_since = mine.waiting_since or since
             mine.note_until = now + wait + 2 * NOTE_GRACE
-            self._write(partition, mine)
+            try:
+                self._write(partition, mine)
+            except (AzureError, NoTable) as exc:  # the budget was read and has no room: the poll waits all the same
+                mine.note_until = noted  # written again at its next wait
+                log.info("budget %s: wait note not written (%s)", partition, type(exc).__name__)
         return wait
 
     def pause(self, tenant: str, service: str | None, retry_after: float | None, scope: str = "") -> float | None:

@@ -553,11 +553,17 @@ def test_a_garbled_row_is_read_as_nothing_rather_than_failing_a_step(bad: object
     assert store(table, now, "w").wait_before_polling("tenant-a", "ediscovery") == 0.0
 
 
-def test_a_waiter_keeps_its_place_with_a_note_that_lapses_if_it_does_not_come_back() -> None:
-    table, now = Table(), [1000.0]
-    full = budget_partition("tenant-a", "ediscovery")
+def spent(table: Table, tenant: str, service: str) -> str:
+    """The partition of a budget whose four requests of the minute four other workers hold."""
+    full = budget_partition(tenant, service)
     for n in range(4):
         table.upsert_entity({"PartitionKey": full, "RowKey": f"o{n}", "leases": stored_json([Lease(999.0, 1005.0, 1)])})
+    return full
+
+
+def test_a_waiter_keeps_its_place_with_a_note_that_lapses_if_it_does_not_come_back() -> None:
+    table, now = Table(), [1000.0]
+    full = spent(table, "tenant-a", "ediscovery")
     waiter = store(table, now, "w")
     wait = waiter.wait_before_polling("tenant-a", "ediscovery")
     note = table.rows[(full, "w")][0]
@@ -565,3 +571,60 @@ def test_a_waiter_keeps_its_place_with_a_note_that_lapses_if_it_does_not_come_ba
     now[0] += wait
     assert waiter.wait_before_polling("tenant-a", "ediscovery") == 0.0  # its turn: the room was kept for it
     assert table.rows[(full, "w")][0]["waitingSince"] == 0.0  # out of the queue
+
+
+# -- Storage failing in the middle of a claim, a wait or a shrink ------------------------------------------------
+
+
+class Down(Table):
+    """A table whose writes fail once ``down`` is set (storage out of reach after the reads that came before)."""
+
+    down = False
+
+    def upsert_entity(self, entity: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        from azure.core.exceptions import ServiceRequestError
+
+        if self.down:
+            raise ServiceRequestError("unreachable")
+        return super().upsert_entity(entity, **kwargs)
+
+
+def test_a_wait_note_not_written_still_waits_for_the_room_the_read_found_spent() -> None:
+    table, now = Down(), [1000.0]
+    full = spent(table, "tenant-a", "ediscovery")
+    waiter = store(table, now, "w")
+    table.between.append(lambda: setattr(table, "down", True))  # the row announced, then writes fail
+    assert waiter.wait_before_polling("tenant-a", "ediscovery") > 0
+    assert waiter.stats.uncounted == 0 and waiter.stats.leases == 0
+    table.down = False
+    wait = waiter.wait_before_polling("tenant-a", "ediscovery")  # its note written at its next wait
+    assert table.rows[(full, "w")][0]["noteUntil"] >= now[0] + wait + NOTE_GRACE
+
+
+def test_a_refused_claim_whose_withdrawal_fails_still_waits_and_its_row_counts_the_claim() -> None:
+    table, now = Down(), [1000.0]
+    worker = store(table, now, "w1")
+    partition = budget_partition("tenant-a", "ediscovery")
+
+    def crowd() -> None:  # four others claim the minute's four requests, then storage goes out of reach
+        for n in range(4):
+            table.upsert_entity({"PartitionKey": partition, "RowKey": f"o{n}",
+                                 "leases": stored_json([Lease(now[0], now[0] + 6, 1)]), "want": 1})  # fmt: skip
+        table.down = True
+
+    table.between += [lambda: None, crowd]
+    assert worker.wait_before_polling("tenant-a", "ediscovery") > 0
+    assert (worker.stats.refused, worker.stats.uncounted) == (1, 0)
+    assert len(table.leases(partition, "w1")) == 1  # not withdrawn: others count it until its next write
+
+
+def test_a_far_lease_not_shrunk_in_its_row_goes_on_at_the_workers_pace_without_failing_the_step() -> None:
+    table, now = Down(), [1000.0]
+    worker = store(table, now, "w1")
+    partition = budget_partition("tenant-a", "identity")
+    for _ in range(44):  # four polls a second, a window and its arrival allowance
+        assert worker.wait_before_polling("tenant-a", "identity") == 0.0
+        now[0] += 0.25
+    table.down = True
+    assert worker.wait_before_polling("tenant-a", "identity") == 0.0  # shrunk locally; its row keeps the larger
+    assert [lease[2] for lease in table.leases(partition, "w1")] == [350] and worker.stats.uncounted == 0
