@@ -308,8 +308,9 @@ class Budgets:
 
     def pause(self, tenant: str, service: str | None, retry_after: float | None, scope: str = "") -> float | None:
         """After a 429 from ``service``: no worker polls it before Retry-After (or the service's usual wait), this
-        one at once, the others once they read the budget next (within a lease's life near the limit). This
-        worker's lease of it ends (what it did not use handed back in the same write)."""
+        one at once, the others once they read the budget next, at their next lease (within a lease's life near the
+        limit; a worker holding a far lease reads nothing until it ends, 30 s at most). This worker's lease of it
+        ends (what it did not use handed back in the same write)."""
         limit = self.limit(service)
         if limit is None or service is None:
             return None
