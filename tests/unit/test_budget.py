@@ -30,6 +30,7 @@ from graphops.pacing.budget import (
     Limit,
     Row,
     arrival,
+    counting,
     decide,
     fair_shares,
     far_life,
@@ -266,6 +267,11 @@ def test_a_handed_back_lease_counts_until_its_last_request_arrived_and_is_gone_w
     assert handed_back((lease,), lease, 120.0, 1.0) == (lease,)  # never longer than it was
 
 
+def test_a_row_keeps_a_lease_a_whole_window_after_it_ended_while_its_arrivals_still_count() -> None:
+    ended = Lease(1000.0, 1002.0, 3, "w")  # handed back: its last request arrived by 1002
+    assert counting([ended], 1061.999, 60.0) == (ended,) and counting([ended], 1062.0, 60.0) == ()
+
+
 def test_a_gone_workers_row_is_garbage_once_nothing_in_it_has_counted_for_a_while() -> None:
     quiet = row("w", (100.0, 106.0, 5), until=110.0, paused=112.0)
     assert not garbage(quiet, 10.0, 116.0 + GARBAGE_AFTER - 0.001) and garbage(quiet, 10.0, 116.0 + GARBAGE_AFTER)
@@ -341,8 +347,11 @@ def test_no_window_at_arrival_ever_holds_more_than_the_budget_whatever_the_inter
     table: dict[str, Row] = {}
     arrived: list[float] = []
 
-    def write(worker: Worker) -> None:
-        table[worker.name] = Row(worker.name, worker.leases, 1)
+    def write(worker: Worker) -> None:  # as the store writes a row (the leases that still count) and reads it back
+        worker.leases = counting(worker.leases, now, window)
+        if worker.current is not None and worker.current not in worker.leases:
+            worker.leases = (*worker.leases, worker.current)
+        table[worker.name] = stored_row(worker.name, {"leases": stored_json(worker.leases), "want": 1}, window)
 
     for _ in range(120):
         later, which, action = rng.uniform(0, 0.2), rng.randrange(4), rng.choice(ACTIONS)
