@@ -188,12 +188,10 @@ class Budgets:
                 self.stats.waits += 1
                 return REFUSED_WAIT  # its place in the queue kept: back as soon as the queue delivers it
             except NoTable:
-                self.stats.uncounted += 1
-                return 0.0  # no table and none can be made: polling without a budget
+                return self._uncounted(mine, now)  # no table and none can be made: polling without a budget
             except AzureError as exc:
-                self.stats.uncounted += 1
                 log.info("budget %s not read (%s): polling uncounted", partition, type(exc).__name__)
-                return 0.0
+                return self._uncounted(mine, now)
             if wait == 0.0:
                 return 0.0
             self.stats.waits += 1
@@ -217,6 +215,13 @@ class Budgets:
                 log.info("budget %s: far lease not shrunk in its row (%s)", partition, type(exc).__name__)
                 return
             log.info("budget %s: far lease shrunk to %d a window, the worker's pace", partition, fits)
+
+    def _uncounted(self, mine: Mine, now: float) -> float:
+        """A poll let through without a lease (storage out of reach): no lease counts it, but the worker's own log
+        does, so that the leases it takes once storage answers bound what it sends in every window with it."""
+        self.stats.uncounted += 1
+        mine.sent.append(now)
+        return 0.0
 
     def _send(self, mine: Mine, now: float) -> float:
         mine.sent.append(now)

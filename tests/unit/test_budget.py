@@ -637,3 +637,16 @@ def test_a_far_lease_not_shrunk_in_its_row_goes_on_at_the_workers_pace_without_f
     table.down = True
     assert worker.wait_before_polling("tenant-a", "identity") == 0.0  # shrunk locally; its row keeps the larger
     assert [lease[2] for lease in table.leases(partition, "w1")] == [350] and worker.stats.uncounted == 0
+
+
+def test_polls_let_through_uncounted_still_fill_the_workers_own_log() -> None:
+    table, now = Down(), [1000.0]
+    worker = store(table, now, "w1")
+    table.down = True
+    for _ in range(4):  # storage out of reach: four polls of the minute go uncounted
+        assert worker.wait_before_polling("tenant-a", "ediscovery") == 0.0
+        now[0] += 1.0
+    table.down = False
+    assert worker.stats.uncounted == 4 and worker.wait_before_polling("tenant-a", "ediscovery") > 0
+    now[0] = 1000.0 + 60.0 + ARRIVAL
+    assert worker.wait_before_polling("tenant-a", "ediscovery") == 0.0  # the first has left the minute
