@@ -190,3 +190,34 @@ def test_the_budgets_view_and_the_workers_read_a_garbled_budget_row_alike(stack:
     assert (view.service, view.used, view.limit, view.rows) == ("teams", 10, 24, 1)
     worker = Budgets(table, teams, holder="w2")
     assert worker.wait_before_polling("tenant-a", "teams") == 0.0 and worker.stats.leases == 1
+
+
+def test_rows_from_before_budgets_were_kept_per_worker_are_read_by_nobody_and_a_reset_deletes_them(
+    stack: LocalStack,
+) -> None:
+    """Rows of the partition ``~budget`` itself (a row per budget and shard, as graphops kept them before): the view
+    shows none of them, a worker leases as though they were not there, and a reset of a budget deletes its old rows
+    with its workers' rows, leaving another tenant's and another service's."""
+    from azure.data.tables import TableClient
+
+    from graphops.pacing.budget_store import Budgets, budget_partition
+    from graphops.pacing.budget_view import PARTITION, read_views, reset
+
+    table = TableClient.from_connection_string(stack.azurite.connection_string, own_state_table())
+    table.create_table()
+    teams = parse_budgets("teams=30/60")  # 24 a minute
+    old = ["tenant-a|teams", "tenant-a|teams||0", "tenant-a|teams||1", "tenant-b|teams||0", "tenant-a|identity||0"]
+    for key in old:
+        table.create_entity({"PartitionKey": PARTITION, "RowKey": key, "count": 24, "windowStart": time.time()})
+    worker = Budgets(table, teams, holder="w1")
+    assert worker.wait_before_polling("tenant-a", "teams") == 0.0 and worker.stats.leases == 1
+    [view] = read_views(table, teams, time.time())
+    assert (view.tenant, view.service, view.rows) == ("tenant-a", "teams", 1)
+    assert reset(table, "teams", "tenant-a") == ["tenant-a|teams", "tenant-a|teams/w1", "tenant-a|teams||0",
+                                                 "tenant-a|teams||1"]  # fmt: skip
+
+    def keys(partition: str) -> list[str]:
+        return sorted(str(e["RowKey"]) for e in table.query_entities("PartitionKey eq @p", parameters={"p": partition}))
+
+    assert keys(PARTITION) == ["tenant-a|identity||0", "tenant-b|teams||0"]
+    assert keys(budget_partition("tenant-a", "teams")) == []
