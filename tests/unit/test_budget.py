@@ -280,7 +280,7 @@ def test_a_gone_workers_row_is_garbage_once_nothing_in_it_has_counted_for_a_whil
 
 def test_a_lease_lives_a_few_seconds_near_the_limit_and_up_to_three_windows_far_from_it() -> None:
     assert far_life(IDENTITY) == FAR_LEASE_LIFE == 30.0 and far_life(LIMITS["teams"]) == LEASE_LIFE
-    assert far_life(EDISCOVERY) == FAR_LEASE_LIFE and arrival(LIMITS["teams"]) == 0.25 and arrival(IDENTITY) == ARRIVAL
+    assert far_life(EDISCOVERY) == FAR_LEASE_LIFE and arrival(LIMITS["teams"]) == 0.5 and arrival(IDENTITY) == ARRIVAL
     assert wanted(2800, 3, 0) == 6 and wanted(2800, 300, 0) == 600 and wanted(24, 50, 0) == 24  # never more
     assert first_lease(2800) == 350 and first_lease(960) == 120 and first_lease(24) == 12  # half at most
     assert wanted(4, 50, 0) == 1 and wanted(4, 50, 2) == 3 and wanted(4, 50, 9) == 4  # a request at a time
@@ -342,7 +342,7 @@ def test_no_window_at_arrival_ever_holds_more_than_the_budget_whatever_the_inter
     :func:`garbage` names. No window of the limit's length, wherever it starts, ever receives more than the
     budget. (Steps drawn from a seeded random rather than a list hypothesis shrinks: its small examples seldom put
     two workers' claims between each other's.)"""
-    allowance, life, now = min(ARRIVAL, window / 4), min(LEASE_LIFE, window), 1000.0
+    allowance, life, now = min(ARRIVAL, window / 2), min(LEASE_LIFE, window), 1000.0
     workers = [Worker(f"w{n}") for n in range(4)]
     table: dict[str, Row] = {}
     arrived: list[float] = []
