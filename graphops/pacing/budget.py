@@ -103,8 +103,9 @@ FAR_WINDOWS = 3
 #: request when it arrives, so a lease counts its requests in every window up to this long after its last one may
 #: be sent. A second at most (beyond it the 20% margin covers a straggler); half the window for a short one (teams'
 #: one-second window: half a second). A worker's rate holds over the window and this allowance, so a short window's
-#: allowance is a trade: a quarter second let a loaded host's late requests put 26 in one of teams' seconds against
-#: its 24; half a second costs a worker a third of its rate there instead of a fifth.
+#: allowance is a trade: half a second costs a worker a third of its rate there, a quarter second a fifth. With a
+#: quarter second a loaded host's throttling run put 26 requests in one of teams' seconds against its 24; with half
+#: a second, 25 (docs/performance.md, section 6): late arrivals are not all of it, and the margin covers the rest.
 ARRIVAL = 1.0
 #: How long past the moment a waiting worker said it would come back its wait note still holds its place in the
 #: queue: a queue's delivery is late by a few seconds at times; a worker that never comes back (it died, or its
