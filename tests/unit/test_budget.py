@@ -650,3 +650,12 @@ def test_polls_let_through_uncounted_still_fill_the_workers_own_log() -> None:
     assert worker.stats.uncounted == 4 and worker.wait_before_polling("tenant-a", "ediscovery") > 0
     now[0] = 1000.0 + 60.0 + ARRIVAL
     assert worker.wait_before_polling("tenant-a", "ediscovery") == 0.0  # the first has left the minute
+
+
+def test_a_claim_counts_a_lease_another_worker_began_after_it() -> None:
+    # Another worker's claim, written between this one's write and its read, began a little later: the windows that
+    # end after it began hold both, so this claim does not stand when the two together pass the budget.
+    mine, theirs = Lease(1000.0, 1005.0, 8, "a"), Lease(1000.5, 1005.5, 8, "b")
+    rows = [Row("a", (mine,)), Row("b", (theirs,))]
+    assert not stands(rows, mine, 10, 10.0)
+    assert stands(rows, mine, 16, 10.0)
